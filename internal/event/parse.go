@@ -1,0 +1,257 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"github.com/myelin-chat/myelin/internal/canonicaljson"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+)
+
+// Limits from client-server-api "Size limits" and the PDU schemas.
+const (
+	MaxEventBytes  = 65536 // whole PDU in canonical JSON, signatures included
+	MaxIDBytes     = 255   // sender, room_id, event_id, type, state_key
+	MaxPrevEvents  = 20
+	MaxAuthEvents  = 10
+	maxDepthLegacy = 1<<63 - 1 // v1–v5
+	maxDepthStrict = 1<<53 - 1 // v6+ (canonical JSON integer range)
+)
+
+// pdu mirrors the fields Myelin reads from a PDU. Unknown fields are kept in
+// the JSON (they are covered by hashes and signatures) but not interpreted.
+type pdu struct {
+	EventID        *string         `json:"event_id"`
+	RoomID         *string         `json:"room_id"`
+	Sender         *string         `json:"sender"`
+	Type           *string         `json:"type"`
+	StateKey       *string         `json:"state_key"`
+	Content        json.RawMessage `json:"content"`
+	PrevEvents     json.RawMessage `json:"prev_events"`
+	AuthEvents     json.RawMessage `json:"auth_events"`
+	Depth          json.RawMessage `json:"depth"`
+	OriginServerTS json.RawMessage `json:"origin_server_ts"`
+	Redacts        *string         `json:"redacts"`
+	Origin         *string         `json:"origin"`
+	Hashes         *struct {
+		SHA256 *string `json:"sha256"`
+	} `json:"hashes"`
+	Signatures map[string]map[string]string `json:"signatures"`
+}
+
+// Parse validates untrusted PDU JSON for room version v and returns the
+// event. It never panics. Errors wrap ErrBadFormat or ErrTooLarge.
+//
+// For room v3+, a received `event_id` field is ignored (the ID is the
+// reference hash); `unsigned` is split off and available via Unsigned.
+func Parse(data []byte, v *roomversion.Version) (*Event, error) {
+	if len(data) > 4*MaxEventBytes {
+		// Whitespace can make a valid event larger than the limit, but not
+		// this much larger; refuse before spending effort on it.
+		return nil, ErrTooLarge
+	}
+	opts := canonicaljson.LenientOptions
+	if v.StrictCanonicalJSON {
+		opts = canonicaljson.StrictOptions
+	}
+	canon, err := canonicaljson.Canonicalize(data, opts)
+	if err != nil {
+		return nil, errorf("%v", err)
+	}
+	if len(canon) > MaxEventBytes {
+		return nil, ErrTooLarge
+	}
+	obj, err := parseObject(canon)
+	if err != nil {
+		return nil, errorf("%v", err)
+	}
+	unsigned := obj["unsigned"]
+	delete(obj, "unsigned")
+	if v.EventIDsAreHashes() {
+		delete(obj, "event_id")
+	}
+	e, err := fromObject(obj, v)
+	if err != nil {
+		return nil, err
+	}
+	if len(unsigned) > 0 && unsigned[0] == '{' {
+		e.unsigned = unsigned
+	}
+	return e, nil
+}
+
+// fromObject checks the fields of a canonical PDU object (without unsigned)
+// and builds the Event, computing the event ID for v3+.
+func fromObject(obj object, v *roomversion.Version) (*Event, error) {
+	raw := obj.encode()
+	var p pdu
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, errorf("%v", err)
+	}
+	e := &Event{version: v, json: raw}
+
+	if p.Type == nil || *p.Type == "" {
+		return nil, errorf("missing type")
+	}
+	e.typ = *p.Type
+	if p.Sender == nil || !strings.HasPrefix(*p.Sender, "@") || !strings.Contains(*p.Sender, ":") {
+		return nil, errorf("missing or invalid sender")
+	}
+	e.sender = *p.Sender
+	if p.StateKey != nil {
+		sk := *p.StateKey
+		e.stateKey = &sk
+	}
+	if len(p.Content) == 0 || p.Content[0] != '{' {
+		return nil, errorf("content must be an object")
+	}
+	e.content = p.Content
+	if p.Hashes == nil || p.Hashes.SHA256 == nil {
+		return nil, errorf("missing hashes.sha256")
+	}
+	e.contentSHA = *p.Hashes.SHA256
+	if p.Signatures == nil {
+		return nil, errorf("missing signatures")
+	}
+	var err error
+	if e.depth, err = parseInt(p.Depth, "depth"); err != nil {
+		return nil, err
+	}
+	maxDepth := int64(maxDepthLegacy)
+	if v.StrictCanonicalJSON {
+		maxDepth = maxDepthStrict
+	}
+	if e.depth < 0 || e.depth > maxDepth {
+		return nil, errorf("depth out of range")
+	}
+	if e.ts, err = parseInt(p.OriginServerTS, "origin_server_ts"); err != nil {
+		return nil, err
+	}
+	if p.Origin != nil {
+		e.origin = *p.Origin
+	}
+	if e.prevEvents, err = parseRefs(p.PrevEvents, v, "prev_events", MaxPrevEvents); err != nil {
+		return nil, err
+	}
+	if e.authEvents, err = parseRefs(p.AuthEvents, v, "auth_events", MaxAuthEvents); err != nil {
+		return nil, err
+	}
+	if e.typ == TypeRedaction {
+		e.redacts = redactsTarget(p.Redacts, e.content, v)
+	}
+
+	isV12Create := e.typ == TypeCreate && e.stateKey != nil && *e.stateKey == "" && v.RoomIDFromCreateEvent()
+	switch {
+	case isV12Create:
+		// rooms/v12.md auth rule 1.2: the create event has no room_id; the
+		// room ID is derived from the event ID. We refuse the field here so
+		// that a create event can only ever describe one room.
+		if p.RoomID != nil {
+			return nil, errorf("m.room.create must not have room_id in room version %s", v.ID)
+		}
+	case p.RoomID == nil || !strings.HasPrefix(*p.RoomID, "!"):
+		return nil, errorf("missing or invalid room_id")
+	default:
+		e.roomID = *p.RoomID
+	}
+
+	if v.EventIDsAreHashes() {
+		e.id = "$" + referenceHashB64(obj, v)
+	} else {
+		if p.EventID == nil || !strings.HasPrefix(*p.EventID, "$") || !strings.Contains(*p.EventID, ":") {
+			return nil, errorf("missing or invalid event_id")
+		}
+		e.id = *p.EventID
+	}
+	if isV12Create {
+		e.roomID = "!" + e.id[1:]
+	}
+
+	for name, s := range map[string]string{"sender": e.sender, "room_id": e.roomID, "event_id": e.id, "type": e.typ} {
+		if len(s) > MaxIDBytes {
+			return nil, errorf("%s longer than %d bytes", name, MaxIDBytes)
+		}
+	}
+	if e.stateKey != nil && len(*e.stateKey) > MaxIDBytes {
+		return nil, errorf("state_key longer than %d bytes", MaxIDBytes)
+	}
+	return e, nil
+}
+
+// redactsTarget reads the redacted event ID: content.redacts from v11 (rooms/v11.md
+// "Event format"), the top-level field before. Either may be absent.
+func redactsTarget(top *string, content json.RawMessage, v *roomversion.Version) string {
+	if v.RedactsInContent {
+		var c struct {
+			Redacts *string `json:"redacts"`
+		}
+		if json.Unmarshal(content, &c) == nil && c.Redacts != nil {
+			return *c.Redacts
+		}
+		return ""
+	}
+	if top != nil {
+		return *top
+	}
+	return ""
+}
+
+func parseInt(raw json.RawMessage, field string) (int64, error) {
+	if len(raw) == 0 {
+		return 0, errorf("missing %s", field)
+	}
+	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		// json.Number would also accept a quoted number.
+		return 0, errorf("%s must be an integer", field)
+	}
+	var n json.Number
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&n); err != nil {
+		return 0, errorf("%s must be an integer", field)
+	}
+	i, err := n.Int64()
+	if err != nil {
+		return 0, errorf("%s must be an integer", field)
+	}
+	return i, nil
+}
+
+// parseRefs reads prev_events / auth_events: plain ID lists in v3+,
+// [id, {hashes}] pairs in v1/v2 (pdu_v1.yaml).
+func parseRefs(raw json.RawMessage, v *roomversion.Version, field string, max int) ([]string, error) {
+	if len(raw) == 0 {
+		return nil, errorf("missing %s", field)
+	}
+	var ids []string
+	if v.EventIDsAreHashes() {
+		if err := json.Unmarshal(raw, &ids); err != nil {
+			return nil, errorf("%s must be a list of event IDs", field)
+		}
+	} else {
+		var pairs [][]json.RawMessage
+		if err := json.Unmarshal(raw, &pairs); err != nil {
+			return nil, errorf("%s must be a list of [event_id, hashes] pairs", field)
+		}
+		for _, pair := range pairs {
+			var id string
+			if len(pair) != 2 || json.Unmarshal(pair[0], &id) != nil || len(pair[1]) == 0 || pair[1][0] != '{' {
+				return nil, errorf("%s must be a list of [event_id, hashes] pairs", field)
+			}
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > max {
+		return nil, errorf("%s has more than %d entries", field, max)
+	}
+	for _, id := range ids {
+		if !strings.HasPrefix(id, "$") || len(id) > MaxIDBytes {
+			return nil, errorf("%s contains an invalid event ID", field)
+		}
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}
