@@ -11,7 +11,7 @@ import (
 
 // Builder describes a new event before it is hashed and signed. The room
 // engine fills PrevEvents, AuthEvents and Depth from the room's state (see
-// Prepare); Build then adds hashes, signatures and the event ID.
+// eventauth.SelectAuthEvents); Build then adds hashes, signatures and the event ID.
 type Builder struct {
 	Type     string
 	StateKey *string
@@ -44,7 +44,7 @@ func (b *Builder) Build(v *roomversion.Version, server string, key signing.Signi
 	if err != nil {
 		return nil, err
 	}
-	if err := HashAndSign(obj, v, server, key); err != nil {
+	if err := hashAndSign(obj, v, server, key); err != nil {
 		return nil, err
 	}
 	return fromObject(obj, v)
@@ -143,9 +143,9 @@ func joinArray(items []json.RawMessage) json.RawMessage {
 	return append(buf, ']')
 }
 
-// HashAndSign sets hashes.sha256 on a canonical event object and adds the
+// hashAndSign sets hashes.sha256 on a canonical event object and adds the
 // server's signature over its redacted form, keeping existing signatures.
-func HashAndSign(obj object, v *roomversion.Version, server string, key signing.SigningKey) error {
+func hashAndSign(obj object, v *roomversion.Version, server string, key signing.SigningKey) error {
 	h := contentHash(obj)
 	obj["hashes"] = object{"sha256": quote(base64.RawStdEncoding.EncodeToString(h[:]))}.encode()
 	return signObject(obj, v, server, key)
@@ -178,7 +178,7 @@ func SignEventJSON(eventJSON []byte, v *roomversion.Version, server string, key 
 	if err != nil {
 		return nil, errorf("%v", err)
 	}
-	if err := HashAndSign(obj, v, server, key); err != nil {
+	if err := hashAndSign(obj, v, server, key); err != nil {
 		return nil, err
 	}
 	return obj.encode(), nil
