@@ -13,9 +13,10 @@ import "strings"
 //     create event's ID with "!" for "$" (rooms/v12).
 //
 // Base64 has no ":", so a ":" tells the shapes apart. The hash shape is exactly
-// 43 characters, and since 32 bytes leave two unused low bits in the final
-// character, a non-canonical final character is rejected: no real hash
-// encodes to it. Both shapes are limited to 255 bytes.
+// 43 characters. The two unused low bits of the last character are not
+// checked, as Go's non-strict base64 decoders do not check them either: the
+// spec's own examples include such IDs, and a non-canonical ID merely never
+// matches a real event. Both shapes are limited to 255 bytes.
 
 // hashIDLen is the length of unpadded base64 of a 32-byte SHA-256 hash.
 const hashIDLen = 43
@@ -105,8 +106,8 @@ const (
 	urlSafeAlphabet
 )
 
-// hashAlphabet classifies h (43 characters) as canonical unpadded base64 of
-// 32 bytes in the standard or URL-safe alphabet. A string using neither "+/"
+// hashAlphabet classifies h as 43 characters of unpadded base64 (32 bytes)
+// in the standard or URL-safe alphabet. A string using neither "+/"
 // nor "-_" is valid in both and reported as URL-safe.
 func hashAlphabet(h string) alphabet {
 	if len(h) != hashIDLen {
@@ -128,29 +129,8 @@ func hashAlphabet(h string) alphabet {
 	if std && url {
 		return badAlphabet
 	}
-	// 32 bytes = 256 bits in 43 six-bit characters: the last character's two
-	// low bits are padding and must be zero.
-	if b64Value(h[len(h)-1])&3 != 0 {
-		return badAlphabet
-	}
 	if std {
 		return stdAlphabet
 	}
 	return urlSafeAlphabet
-}
-
-// b64Value is the 6-bit value of a character of either base64 alphabet.
-func b64Value(c byte) byte {
-	switch {
-	case c >= 'A' && c <= 'Z':
-		return c - 'A'
-	case c >= 'a' && c <= 'z':
-		return c - 'a' + 26
-	case c >= '0' && c <= '9':
-		return c - '0' + 52
-	case c == '+' || c == '-':
-		return 62
-	default: // '/' or '_'
-		return 63
-	}
 }

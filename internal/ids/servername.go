@@ -38,8 +38,8 @@ func ValidServerName(s string) bool {
 // be dot-separated non-empty labels, so "example.org." (trailing dot) and
 // "a..b" are rejected. The ABNF only bounds which names may be valid ("all
 // valid server names are included by the following grammar"); rejecting a
-// trailing dot also stops "example.org." aliasing "example.org". Synapse
-// documents the same label-based hostname check.
+// trailing dot also stops "example.org." aliasing "example.org". Label
+// length (63) and hyphen placement are not checked: the spec does not ask.
 func ParseServerName(s string) (host string, port int, err error) {
 	if len(s) == 0 {
 		return "", 0, fmt.Errorf("%w: empty", ErrInvalidServerName)
