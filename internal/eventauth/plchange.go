@@ -1,0 +1,110 @@
+package eventauth
+
+import (
+	"sort"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+)
+
+// checkPowerLevels is the m.room.power_levels rule (rule 10 in v1–v5 and
+// v12, 9 in v6–v11). pl holds the current levels, senderLevel the sender's
+// level under them.
+func checkPowerLevels(ev *event.Event, v *roomversion.Version, create *event.Event, pl *PowerLevels, senderLevel int64) error {
+	next, err := parseLevels(ev.Content(), v)
+	if err != nil {
+		// v10+ rules 1–3 (integers, objects of integers, user ID keys);
+		// v1–v9 rule 1 (users) and values that cannot be read at all.
+		return reject(malformedLevelsRule(v, err), "invalid power levels: %v", err)
+	}
+	if v.PrivilegedCreators {
+		for _, c := range Creators(create) {
+			if _, ok := next.users[c]; ok {
+				return reject(ruleNo(v, "powerlevels", "creators"), "room creator %s cannot be given a power level", c)
+			}
+		}
+	}
+	if pl.Event == nil {
+		return nil // no previous power levels: anything well-formed goes
+	}
+	prev := pl.content
+
+	for _, k := range topLevelKeys {
+		o, hadOld := prev.top[k]
+		n, hasNew := next.top[k]
+		if hadOld == hasNew && o == n {
+			continue
+		}
+		if hadOld && o > senderLevel {
+			return reject(ruleNo(v, "powerlevels", "toplevel")+".1", "%s is %d, above the sender's %d", k, o, senderLevel)
+		}
+		if hasNew && n > senderLevel {
+			return reject(ruleNo(v, "powerlevels", "toplevel")+".2", "%s would be %d, above the sender's %d", k, n, senderLevel)
+		}
+	}
+
+	maps := []struct {
+		name      string
+		old, next map[string]int64
+	}{{"events", prev.events, next.events}}
+	if v.NotificationsPowerLevels {
+		maps = append(maps, struct {
+			name      string
+			old, next map[string]int64
+		}{"notifications", prev.notifications, next.notifications})
+	}
+	for _, m := range maps {
+		for _, k := range unionKeys(m.old, m.next) {
+			o, hadOld := m.old[k]
+			n, hasNew := m.next[k]
+			if hadOld == hasNew && o == n {
+				continue
+			}
+			if hadOld && o > senderLevel {
+				return reject(ruleNo(v, "powerlevels", "eventsold")+".1", "%s[%q] is %d, above the sender's %d", m.name, k, o, senderLevel)
+			}
+			if hasNew && n > senderLevel {
+				return reject(ruleNo(v, "powerlevels", "eventsnew")+".1", "%s[%q] would be %d, above the sender's %d", m.name, k, n, senderLevel)
+			}
+		}
+	}
+
+	for _, u := range unionKeys(prev.users, next.users) {
+		o, hadOld := prev.users[u]
+		n, hasNew := next.users[u]
+		if hadOld == hasNew && o == n {
+			continue
+		}
+		if hadOld && u != ev.Sender() && o >= senderLevel {
+			return reject(ruleNo(v, "powerlevels", "usersold")+".1", "%s has level %d, not below the sender's %d", u, o, senderLevel)
+		}
+		if hasNew && n > senderLevel {
+			return reject(ruleNo(v, "powerlevels", "usersnew")+".1", "%s would get level %d, above the sender's %d", u, n, senderLevel)
+		}
+	}
+	return nil
+}
+
+// malformedLevelsRule picks the rule number for a parse failure.
+func malformedLevelsRule(v *roomversion.Version, err error) string {
+	if !v.IntegerPowerLevels {
+		return ruleNo(v, "powerlevels", "users")
+	}
+	return ruleNo(v, "powerlevels", "ints") + "–3"
+}
+
+// unionKeys lists the keys of a and b in sorted order, so that the first
+// failing entry, and so the error message, is deterministic.
+func unionKeys(a, b map[string]int64) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		out = append(out, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
