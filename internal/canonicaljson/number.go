@@ -81,6 +81,9 @@ func (p *parser) parseNumber() error {
 	} else if len(digits) > pythonMaxIntDigits {
 		return p.fail(ErrIntegerRange, "integer literal too long")
 	}
+	if p.canon && neg && isZero {
+		return p.fail(ErrSyntax, "-0 is not canonical")
+	}
 	p.pos = i
 	if p.emit {
 		// -0 is an integer zero; the spec forbids "-0" in the output.

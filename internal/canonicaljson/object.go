@@ -276,8 +276,9 @@ func decodeKey(enc []byte) []byte {
 	return s
 }
 
-// isCanonical checks data against the strict canonical form.
+// isCanonical checks data against the strict canonical form in one pass
+// without building output. Nesting is limited to DefaultMaxDepth.
 func isCanonical(data []byte) bool {
-	out, err := Canonicalize(data, StrictOptions)
-	return err == nil && bytes.Equal(out, data)
+	p := parser{data: data, strict: true, canon: true, maxDepth: DefaultMaxDepth}
+	return p.parseDocument() == nil
 }

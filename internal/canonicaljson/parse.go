@@ -16,6 +16,7 @@ type parser struct {
 	out      []byte
 	strict   bool
 	emit     bool // false for Valid: check only
+	canon    bool // IsCanonical: any deviation from canonical form fails
 	maxDepth int
 	depth    int
 
@@ -53,6 +54,11 @@ func (p *parser) parseDocument() error {
 }
 
 func (p *parser) skipSpace() {
+	if p.canon {
+		// Canonical JSON has no insignificant whitespace; leaving it
+		// unskipped makes the caller fail.
+		return
+	}
 	for p.pos < len(p.data) {
 		switch p.data[p.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -224,6 +230,9 @@ func (p *parser) parseObject() error {
 		}
 	}
 	if !sorted {
+		if p.canon {
+			return p.fail(ErrSyntax, "keys not in canonical order")
+		}
 		if err := p.sortMembers(base, bodyStart); err != nil {
 			return err
 		}
@@ -374,6 +383,10 @@ func (p *parser) readString(dst []byte) ([]byte, error) {
 		case '\\':
 			dst = append(dst, '\\')
 		case '/':
+			if p.canon {
+				p.pos = i
+				return dst, p.fail(ErrSyntax, "non-canonical escape")
+			}
 			dst = append(dst, '/')
 		case 'b':
 			dst = append(dst, '\b')
@@ -406,6 +419,10 @@ func (p *parser) readString(dst []byte) ([]byte, error) {
 				r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
 				n = 12
 			}
+			if p.canon && !canonicalUEscape(data[i+2:i+6], r) {
+				p.pos = i
+				return dst, p.fail(ErrSyntax, "non-canonical escape")
+			}
 			dst = utf8.AppendRune(dst, r)
 			i += n
 			continue
@@ -415,6 +432,20 @@ func (p *parser) readString(dst []byte) ([]byte, error) {
 		}
 		i += 2
 	}
+}
+
+// canonicalUEscape reports whether \uXXXX (hex digits h, value r) is how
+// canonical JSON writes r: only control characters without a short escape,
+// with lowercase hex.
+func canonicalUEscape(h []byte, r rune) bool {
+	if r >= 0x20 {
+		return false
+	}
+	switch r {
+	case '\b', '\t', '\n', '\f', '\r':
+		return false
+	}
+	return h[2] == '0'+byte(r>>4) && h[3] == hexDigits[r&0xF]
 }
 
 func utf16IsSurrogate(r rune) bool { return r >= 0xD800 && r <= 0xDFFF }
