@@ -1,0 +1,376 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/eventauth"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+)
+
+// maxBatch bounds how many queued requests one transaction commits together.
+const maxBatch = 64
+
+// Request asks a room's actor to build and persist events from builders, in
+// order, all or nothing.
+type request struct {
+	ctx      context.Context
+	builders []*event.Builder
+	txn      *txnKey
+	// newRoom is set for the batch that creates the room (its first builder
+	// is already a built create event).
+	newRoom *event.Event
+	// check, if set, runs against the state before each builder is built, to
+	// apply client-side rules beyond the auth rules (e.g. redaction rights).
+	check func(st *roomState, b *event.Builder) error
+	reply chan result
+}
+
+type txnKey struct{ user, device, id string }
+
+type result struct {
+	events []*event.Event
+	err    error
+}
+
+// roomState is the actor's in-memory view of its room.
+type roomState struct {
+	version     *roomversion.Version
+	state       eventauth.StateMap
+	snapshot    int64
+	extremities []*event.Event
+	// joined is the set of users whose current membership is join, kept
+	// in step with state so that waking members costs no JSON parsing.
+	joined map[string]bool
+}
+
+func (st *roomState) set(t event.StateTuple, ev *event.Event) {
+	st.state[t] = ev
+	if t.Type == event.TypeMember {
+		if ev.Membership() == event.Join {
+			st.joined[t.StateKey] = true
+		} else {
+			delete(st.joined, t.StateKey)
+		}
+	}
+}
+
+type actor struct {
+	e      *Engine
+	roomID string
+	reqs   chan *request
+	done   chan struct{}
+	st     *roomState // nil until loaded
+	// txns remembers recently committed client transactions so a retry
+	// queued behind the original gets the original's event.
+	txns map[txnKey]*event.Event
+}
+
+func newActor(e *Engine, roomID string) *actor {
+	return &actor{e: e, roomID: roomID, reqs: make(chan *request, 256), done: make(chan struct{}), txns: map[txnKey]*event.Event{}}
+}
+
+func (a *actor) run() {
+	defer close(a.done)
+	for first := range a.reqs {
+		batch := []*request{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-a.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		a.process(batch)
+	}
+}
+
+// submit queues a request and waits for its result.
+func (a *actor) submit(ctx context.Context, r *request) ([]*event.Event, error) {
+	r.ctx = ctx
+	r.reply = make(chan result, 1)
+	select {
+	case a.reqs <- r:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once queued, the request will be answered; waiting past ctx would be
+	// polite but the result (durable or not) is what the client must learn.
+	res := <-r.reply
+	return res.events, res.err
+}
+
+func (a *actor) load(ctx context.Context) error {
+	if a.st != nil {
+		return nil
+	}
+	room, err := a.e.store.Room(ctx, a.roomID)
+	if err != nil {
+		return err
+	}
+	ids, err := a.e.store.CurrentState(ctx, a.roomID)
+	if err != nil {
+		return err
+	}
+	extIDs, err := a.e.store.ForwardExtremities(ctx, a.roomID)
+	if err != nil {
+		return err
+	}
+	want := make([]string, 0, len(ids)+len(extIDs))
+	for _, id := range ids {
+		want = append(want, id)
+	}
+	want = append(want, extIDs...)
+	evs, err := a.e.store.Events(ctx, want)
+	if err != nil {
+		return err
+	}
+	st := &roomState{version: room.Version, state: eventauth.StateMap{}, snapshot: room.CurrentSnapshot, joined: map[string]bool{}}
+	for t, id := range ids {
+		se, ok := evs[id]
+		if !ok {
+			return fmt.Errorf("room %s: current state event %s missing", a.roomID, id)
+		}
+		st.set(t, se.Event)
+	}
+	for _, id := range extIDs {
+		if se, ok := evs[id]; ok {
+			st.extremities = append(st.extremities, se.Event)
+		}
+	}
+	a.st = st
+	return nil
+}
+
+// pending is one event accepted in memory, waiting for commit.
+type pending struct {
+	req *request
+	ne  roomstore.NewEvent
+	ev  *event.Event
+	// stateDelta is non-nil for accepted state events.
+	isState bool
+}
+
+func (a *actor) process(batch []*request) {
+	ctx := context.Background()
+	if batch[0].newRoom != nil {
+		a.st = &roomState{version: batch[0].newRoom.Version(), state: eventauth.StateMap{}, joined: map[string]bool{}}
+	} else if err := a.load(ctx); err != nil {
+		for _, r := range batch {
+			r.reply <- result{err: err}
+		}
+		return
+	}
+	before := a.snapshotState()
+	var accepted []pending
+	var accReqs []*request
+	for _, r := range batch {
+		n := len(accepted)
+		evs, err := a.apply(r, &accepted)
+		switch {
+		case err != nil:
+			r.reply <- result{err: err}
+		case len(accepted) == n:
+			r.reply <- result{events: evs} // a replayed transaction
+		default:
+			accReqs = append(accReqs, r)
+		}
+	}
+	if len(accepted) == 0 {
+		if batch[0].newRoom != nil {
+			a.st = nil // the room was never created
+		}
+		return
+	}
+	committed, err := a.persist(ctx, accepted, batch[0].newRoom, before)
+	if err != nil {
+		a.e.log.Error("persisting room events failed", "room_id", a.roomID, "err", err)
+		a.restore(before)
+		for _, r := range accReqs {
+			r.reply <- result{err: err}
+		}
+		return
+	}
+	byReq := map[*request][]*event.Event{}
+	for _, p := range accepted {
+		byReq[p.req] = append(byReq[p.req], p.ev)
+	}
+	if len(a.txns) > 4096 {
+		a.txns = map[txnKey]*event.Event{}
+	}
+	for _, r := range accReqs {
+		if r.txn != nil {
+			evs := byReq[r]
+			a.txns[*r.txn] = evs[len(evs)-1]
+		}
+		r.reply <- result{events: byReq[r]}
+	}
+	a.e.committed(committed)
+}
+
+// savedState is a copy of the in-memory state to roll back to when a
+// request fails its checks or a commit fails.
+type savedState struct {
+	state       eventauth.StateMap
+	joined      map[string]bool
+	snapshot    int64
+	extremities []*event.Event
+}
+
+func (a *actor) snapshotState() savedState {
+	m := make(eventauth.StateMap, len(a.st.state))
+	for k, v := range a.st.state {
+		m[k] = v
+	}
+	j := make(map[string]bool, len(a.st.joined))
+	for k := range a.st.joined {
+		j[k] = true
+	}
+	return savedState{state: m, joined: j, snapshot: a.st.snapshot, extremities: append([]*event.Event(nil), a.st.extremities...)}
+}
+
+func (a *actor) restore(s savedState) {
+	if a.st == nil {
+		return
+	}
+	a.st.state, a.st.joined, a.st.snapshot, a.st.extremities = s.state, s.joined, s.snapshot, s.extremities
+}
+
+// apply builds and authorises a request's events against the in-memory
+// state, appending them to accepted. On error the in-memory state is rolled
+// back to before this request.
+func (a *actor) apply(r *request, accepted *[]pending) ([]*event.Event, error) {
+	saved := a.snapshotState()
+	start := len(*accepted)
+	fail := func(err error) ([]*event.Event, error) {
+		a.restore(saved)
+		*accepted = (*accepted)[:start]
+		return nil, err
+	}
+	var out []*event.Event
+	if r.txn != nil {
+		if ev, ok := a.txns[*r.txn]; ok {
+			return []*event.Event{ev}, nil
+		}
+	}
+	if r.newRoom != nil {
+		ev := r.newRoom
+		if err := eventauth.Check(ev, a.st.state); err != nil {
+			return fail(merr.Forbidden(err.Error()))
+		}
+		a.accept(r, ev, accepted)
+		out = append(out, ev)
+	}
+	for i, b := range r.builders {
+		if r.check != nil {
+			if err := r.check(a.st, b); err != nil {
+				return fail(err)
+			}
+		}
+		ev, err := a.build(b)
+		if err != nil {
+			return fail(err)
+		}
+		if err := eventauth.Check(ev, a.st.state); err != nil {
+			return fail(merr.Forbidden(err.Error()))
+		}
+		if r.txn != nil && i == len(r.builders)-1 {
+			// the client's transaction ID names the last (usually only) event
+			a.accept(r, ev, accepted)
+			(*accepted)[len(*accepted)-1].ne.TxnUser = r.txn.user
+			(*accepted)[len(*accepted)-1].ne.TxnDevice = r.txn.device
+			(*accepted)[len(*accepted)-1].ne.TxnID = r.txn.id
+		} else {
+			a.accept(r, ev, accepted)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+func (a *actor) accept(r *request, ev *event.Event, accepted *[]pending) {
+	p := pending{req: r, ev: ev, ne: roomstore.NewEvent{Event: ev}}
+	if t, ok := ev.Tuple(); ok {
+		a.st.set(t, ev)
+		p.isState = true
+	}
+	a.st.extremities = []*event.Event{ev}
+	*accepted = append(*accepted, p)
+}
+
+// build fills prev events, auth events and depth from the in-memory state
+// and signs the event.
+func (a *actor) build(b *event.Builder) (*event.Event, error) {
+	v := a.st.version
+	if b.RoomID == "" {
+		b.RoomID = a.roomID
+	}
+	b.PrevEvents = b.PrevEvents[:0]
+	var depth int64
+	exts := a.st.extremities
+	sort.Slice(exts, func(i, j int) bool { return exts[i].Depth() > exts[j].Depth() })
+	for i, p := range exts {
+		if i == event.MaxPrevEvents {
+			break
+		}
+		b.PrevEvents = append(b.PrevEvents, p.EventID())
+		if p.Depth() > depth {
+			depth = p.Depth()
+		}
+	}
+	b.Depth = depth + 1
+	if b.OriginServerTS == 0 {
+		b.OriginServerTS = a.e.nowMS()
+	}
+	auth, err := eventauth.SelectAuthEvents(v, b, a.st.state)
+	if err != nil {
+		return nil, merr.BadJSON(err.Error())
+	}
+	b.AuthEvents = auth
+	if !v.EventIDsAreHashes() {
+		b.EventID = newLegacyEventID(a.e.serverName)
+		b.RefHashes = map[string]string{}
+		for _, id := range append(append([]string{}, b.PrevEvents...), b.AuthEvents...) {
+			if ev := a.findEvent(id); ev != nil {
+				h := ev.ReferenceHash()
+				b.RefHashes[id] = encodeB64(h[:])
+			}
+		}
+	}
+	if v.LegacyPDUFields {
+		b.Origin = a.e.serverName
+	}
+	ev, err := b.Build(v, a.e.serverName, a.e.key)
+	if err != nil {
+		if errors.Is(err, event.ErrTooLarge) {
+			return nil, merr.TooLarge("event too large")
+		}
+		return nil, merr.BadJSON(err.Error())
+	}
+	return ev, nil
+}
+
+// findEvent looks for an event among the in-memory state and extremities.
+func (a *actor) findEvent(id string) *event.Event {
+	for _, e := range a.st.state {
+		if e.EventID() == id {
+			return e
+		}
+	}
+	for _, e := range a.st.extremities {
+		if e.EventID() == id {
+			return e
+		}
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package rooms
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+)
+
+// persist writes the accepted events in one transaction: each gets the next
+// stream position, the snapshot of the state before it, and, for state
+// events, a new snapshot and a current-state row. Positions are released to
+// readers only after commit.
+func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.Event, before savedState) ([]Committed, error) {
+	positions := make([]int64, len(accepted))
+	for i := range accepted {
+		positions[i] = a.e.stream.Reserve()
+	}
+	defer func() {
+		for _, p := range positions {
+			a.e.stream.Finish(p)
+		}
+	}()
+
+	full := make(roomstore.StateMap, len(before.state)+len(accepted))
+	for t, ev := range before.state {
+		full[t] = ev.EventID()
+	}
+	snapshot := before.snapshot
+	var out []Committed
+	err := a.e.store.Write(ctx, func(w *roomstore.Writer) error {
+		out = out[:0]
+		snap := snapshot
+		if newRoom != nil {
+			if err := w.CreateRoom(a.roomID, string(newRoom.Version().ID), newRoom.OriginServerTS()); err != nil {
+				return err
+			}
+		}
+		cur := make(roomstore.StateMap, len(full))
+		for k, v := range full {
+			cur[k] = v
+		}
+		for i, p := range accepted {
+			ne := p.ne
+			ne.StreamPos = positions[i]
+			ne.StateBefore = snap
+			if _, err := w.InsertEvent(ne); err != nil {
+				return err
+			}
+			if t, ok := p.ev.Tuple(); ok {
+				cur[t] = p.ev.EventID()
+				id, err := w.NewSnapshot(a.roomID, snap, roomstore.StateMap{t: p.ev.EventID()}, func() roomstore.StateMap { return cur })
+				if err != nil {
+					return err
+				}
+				snap = id
+				if err := w.SetCurrentState(p.ev, positions[i]); err != nil {
+					return err
+				}
+			}
+			if p.ev.Type() == event.TypeRedaction && p.ev.Redacts() != "" {
+				if err := w.MarkRedacted(p.ev.Redacts(), p.ev.EventID()); err != nil {
+					return err
+				}
+			}
+			out = append(out, Committed{Event: p.ev, StreamPos: positions[i]})
+		}
+		if err := w.SetCurrentSnapshot(a.roomID, snap); err != nil {
+			return err
+		}
+		last := accepted[len(accepted)-1].ev
+		snapshot = snap
+		return w.SetForwardExtremities(a.roomID, []string{last.EventID()})
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.st.snapshot = snapshot
+	members := a.joinedMembers()
+	for i := range out {
+		wake := members
+		if out[i].Event.Type() == event.TypeMember && out[i].Event.StateKey() != nil {
+			wake = append(append([]string(nil), members...), *out[i].Event.StateKey())
+		}
+		out[i].Wake = wake
+	}
+	return out, nil
+}
+
+// joinedMembers lists local and remote users whose membership is join.
+func (a *actor) joinedMembers() []string {
+	out := make([]string, 0, len(a.st.joined))
+	for u := range a.st.joined {
+		out = append(out, u)
+	}
+	return out
+}
+
+// newLegacyEventID makes a sender-assigned event ID for room v1/v2.
+func newLegacyEventID(server string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "$" + base64.RawURLEncoding.EncodeToString(b[:]) + ":" + server
+}
+
+func encodeB64(b []byte) string { return base64.RawStdEncoding.EncodeToString(b) }
+
+// randomString returns n URL-safe random characters.
+func randomString(n int) string {
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return string(b)
+}

@@ -1,0 +1,56 @@
+package roomstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// CreateAlias maps alias to roomID; an existing alias gives a merr conflict
+// error (M_UNKNOWN 409 in the client API).
+func (s *Store) CreateAlias(ctx context.Context, alias, roomID, creator string) error {
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO room_aliases (alias, room_id, creator) VALUES ($1, $2, $3)`, alias, roomID, creator)
+	if sqldb.IsUniqueViolation(err) {
+		return merr.New(merr.ErrConflict, merr.CodeUnknown, "room alias already exists")
+	}
+	return err
+}
+
+// Alias resolves an alias to its room and creator, or a not-found error.
+func (s *Store) Alias(ctx context.Context, alias string) (roomID, creator string, err error) {
+	err = s.db.Read.QueryRowContext(ctx, `SELECT room_id, creator FROM room_aliases WHERE alias = $1`, alias).Scan(&roomID, &creator)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", merr.NotFound("room alias not found")
+	}
+	return roomID, creator, err
+}
+
+// DeleteAlias removes an alias; removing an unknown alias is a not-found error.
+func (s *Store) DeleteAlias(ctx context.Context, alias string) error {
+	res, err := s.db.Write.ExecContext(ctx, `DELETE FROM room_aliases WHERE alias = $1`, alias)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return merr.NotFound("room alias not found")
+	}
+	return nil
+}
+
+// AliasesForRoom lists a room's local aliases.
+func (s *Store) AliasesForRoom(ctx context.Context, roomID string) ([]string, error) {
+	return s.strings(ctx, `SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias`, roomID)
+}
+
+// PublicRooms lists the rooms published in the directory.
+func (s *Store) PublicRooms(ctx context.Context) ([]string, error) {
+	return s.strings(ctx, `SELECT room_id FROM rooms WHERE is_public ORDER BY room_id`)
+}
+
+// SetPublic publishes or unpublishes a room outside a batch.
+func (s *Store) SetPublic(ctx context.Context, roomID string, public bool) error {
+	return s.Write(ctx, func(w *Writer) error { return w.SetPublic(roomID, public) })
+}

@@ -1,0 +1,101 @@
+package roomstore
+
+import "github.com/myelin-chat/myelin/internal/storage/sqldb"
+
+// migrations of the "rooms" domain. Released migrations are never edited.
+var migrations = []sqldb.Migration{{
+	Version: 1,
+	Name:    "rooms, events, state snapshots, current state, memberships, aliases",
+	SQL: `
+CREATE TABLE rooms (
+	room_id          TEXT PRIMARY KEY,
+	room_version     TEXT NOT NULL,
+	created_ts       BIGINT NOT NULL,
+	current_snapshot BIGINT NOT NULL DEFAULT 0,
+	is_public        BOOLEAN NOT NULL DEFAULT FALSE
+);
+
+-- Every event we hold. stream_pos orders the timeline and sync: positive
+-- for live events, NULL for outliers (known, but not in the timeline).
+CREATE TABLE events (
+	event_nid        {{serial_pk}},
+	event_id         TEXT NOT NULL UNIQUE,
+	room_id          TEXT NOT NULL,
+	stream_pos       BIGINT UNIQUE,
+	depth            BIGINT NOT NULL,
+	type             TEXT NOT NULL,
+	state_key        TEXT,
+	sender           TEXT NOT NULL,
+	origin_server_ts BIGINT NOT NULL,
+	pdu              TEXT NOT NULL,
+	rejected         BOOLEAN NOT NULL DEFAULT FALSE,
+	soft_failed      BOOLEAN NOT NULL DEFAULT FALSE,
+	state_before     BIGINT NOT NULL DEFAULT 0,
+	redacted_by      TEXT,
+	txn_device       TEXT,
+	txn_id           TEXT
+);
+CREATE INDEX events_room_stream ON events (room_id, stream_pos);
+CREATE INDEX events_room_ts ON events (room_id, origin_server_ts);
+
+-- Room state as content-addressed-by-id snapshots, each a delta over a
+-- parent; an empty event_id removes a key. chain_len bounds read cost.
+CREATE TABLE state_snapshots (
+	snapshot_id {{serial_pk}},
+	room_id     TEXT NOT NULL,
+	parent_id   BIGINT NOT NULL DEFAULT 0,
+	chain_len   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE state_snapshot_entries (
+	snapshot_id BIGINT NOT NULL,
+	type        TEXT NOT NULL,
+	state_key   TEXT NOT NULL,
+	event_id    TEXT NOT NULL,
+	PRIMARY KEY (snapshot_id, type, state_key)
+);
+
+-- The current state of each room, flat, for fast reads.
+CREATE TABLE current_state (
+	room_id    TEXT NOT NULL,
+	type       TEXT NOT NULL,
+	state_key  TEXT NOT NULL,
+	event_id   TEXT NOT NULL,
+	membership TEXT,
+	stream_pos BIGINT NOT NULL,
+	PRIMARY KEY (room_id, type, state_key)
+);
+CREATE INDEX current_state_user_membership ON current_state (state_key, membership);
+
+-- Membership history, so sync can tell which rooms a user was in at a position.
+CREATE TABLE membership_log (
+	event_id   TEXT PRIMARY KEY,
+	room_id    TEXT NOT NULL,
+	user_id    TEXT NOT NULL,
+	sender     TEXT NOT NULL,
+	membership TEXT NOT NULL,
+	stream_pos BIGINT NOT NULL
+);
+CREATE INDEX membership_log_user ON membership_log (user_id, stream_pos);
+
+CREATE TABLE forward_extremities (
+	room_id  TEXT NOT NULL,
+	event_id TEXT NOT NULL,
+	PRIMARY KEY (room_id, event_id)
+);
+
+CREATE TABLE txn_ids (
+	user_id   TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	txn_id    TEXT NOT NULL,
+	event_id  TEXT NOT NULL,
+	PRIMARY KEY (user_id, device_id, txn_id)
+);
+
+CREATE TABLE room_aliases (
+	alias   TEXT PRIMARY KEY,
+	room_id TEXT NOT NULL,
+	creator TEXT NOT NULL
+);
+CREATE INDEX room_aliases_room ON room_aliases (room_id);
+`,
+}}

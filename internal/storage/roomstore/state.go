@@ -1,0 +1,228 @@
+package roomstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// maxChainLen bounds how many deltas a snapshot read walks; past it a new
+// snapshot is written in full.
+const maxChainLen = 32
+
+// StateAt returns the full state of a snapshot (0 is the empty state).
+// Snapshots are immutable, so results are cached; callers must not modify
+// the returned map.
+func (s *Store) StateAt(ctx context.Context, snapshotID int64) (StateMap, error) {
+	if snapshotID == 0 {
+		return StateMap{}, nil
+	}
+	s.snapMu.Lock()
+	if m, ok := s.snaps[snapshotID]; ok {
+		s.snapMu.Unlock()
+		return m, nil
+	}
+	s.snapMu.Unlock()
+	return s.stateAt(ctx, s.db.Read, snapshotID)
+}
+
+func (s *Store) stateAt(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, snapshotID int64) (StateMap, error) {
+	// Walk to the nearest cached ancestor (or the root), then apply deltas
+	// from the oldest down.
+	var chain []int64
+	var base StateMap
+	for id := snapshotID; id != 0; {
+		s.snapMu.Lock()
+		m, ok := s.snaps[id]
+		s.snapMu.Unlock()
+		if ok {
+			base = m
+			break
+		}
+		chain = append(chain, id)
+		var parent int64
+		if err := q.QueryRowContext(ctx, `SELECT parent_id FROM state_snapshots WHERE snapshot_id = $1`, id).Scan(&parent); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("state snapshot %d missing", id)
+			}
+			return nil, err
+		}
+		id = parent
+	}
+	out := make(StateMap, len(base)+8)
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		rows, err := q.QueryContext(ctx, `SELECT type, state_key, event_id FROM state_snapshot_entries WHERE snapshot_id = $1`, chain[i])
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var t event.StateTuple
+			var id string
+			if err := rows.Scan(&t.Type, &t.StateKey, &id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if id == "" {
+				delete(out, t)
+			} else {
+				out[t] = id
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	s.cacheSnapshot(snapshotID, out)
+	return out, nil
+}
+
+func (s *Store) cacheSnapshot(id int64, m StateMap) {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if len(s.snaps) >= snapCacheMax {
+		// Drop an arbitrary half: cheap, and snapshots are re-readable.
+		n := 0
+		for k := range s.snaps {
+			delete(s.snaps, k)
+			if n++; n >= snapCacheMax/2 {
+				break
+			}
+		}
+	}
+	s.snaps[id] = m
+}
+
+// CurrentState returns the room's current state map.
+func (s *Store) CurrentState(ctx context.Context, roomID string) (StateMap, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT type, state_key, event_id FROM current_state WHERE room_id = $1`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := StateMap{}
+	for rows.Next() {
+		var t event.StateTuple
+		var id string
+		if err := rows.Scan(&t.Type, &t.StateKey, &id); err != nil {
+			return nil, err
+		}
+		out[t] = id
+	}
+	return out, rows.Err()
+}
+
+// CurrentStateEvent returns the current event for (type, state_key), or nil.
+func (s *Store) CurrentStateEvent(ctx context.Context, roomID, typ, stateKey string) (*StoredEvent, error) {
+	var id string
+	err := s.db.Read.QueryRowContext(ctx,
+		`SELECT event_id FROM current_state WHERE room_id = $1 AND type = $2 AND state_key = $3`, roomID, typ, stateKey).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.Event(ctx, id)
+}
+
+// Membership is a user's membership of a room at some point.
+type Membership struct {
+	RoomID     string
+	UserID     string
+	Membership string
+	EventID    string
+	StreamPos  int64
+}
+
+// RoomsForUser returns the rooms where the user's current membership is one
+// of the given values.
+func (s *Store) RoomsForUser(ctx context.Context, userID string, memberships ...string) ([]Membership, error) {
+	args := []any{userID}
+	for _, m := range memberships {
+		args = append(args, m)
+	}
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, membership, event_id, stream_pos FROM current_state
+		WHERE type = 'm.room.member' AND state_key = $1 AND membership IN (`+sqldb.Placeholders(2, len(memberships))+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Membership
+	for rows.Next() {
+		m := Membership{UserID: userID}
+		if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamPos); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// MembershipChanges returns the user's membership events with positions in
+// (from, to], oldest first.
+func (s *Store) MembershipChanges(ctx context.Context, userID string, from, to int64) ([]Membership, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, membership, event_id, stream_pos FROM membership_log
+		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Membership
+	for rows.Next() {
+		m := Membership{UserID: userID}
+		if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamPos); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// MembershipAt returns the user's membership in the room as of stream
+// position pos ("" if none).
+func (s *Store) MembershipAt(ctx context.Context, roomID, userID string, pos int64) (string, error) {
+	var m string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT membership FROM membership_log
+		WHERE room_id = $1 AND user_id = $2 AND stream_pos <= $3 ORDER BY stream_pos DESC LIMIT 1`, roomID, userID, pos).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return m, err
+}
+
+// Members returns the current members of a room with the given memberships
+// (all memberships when none are given), as user ID → membership.
+func (s *Store) Members(ctx context.Context, roomID string, memberships ...string) (map[string]string, error) {
+	q := `SELECT state_key, membership FROM current_state WHERE room_id = $1 AND type = 'm.room.member'`
+	args := []any{roomID}
+	if len(memberships) > 0 {
+		q += ` AND membership IN (` + sqldb.Placeholders(2, len(memberships)) + `)`
+		for _, m := range memberships {
+			args = append(args, m)
+		}
+	}
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var u, m string
+		if err := rows.Scan(&u, &m); err != nil {
+			return nil, err
+		}
+		out[u] = m
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,247 @@
+// Package roomstore persists rooms: events, state snapshots, current state,
+// membership history, forward extremities, transaction IDs and aliases. One
+// set of SQL serves SQLite and PostgreSQL (see sqldb).
+//
+// Writes happen through Write, one database transaction per batch, which the
+// room engine calls from the single writer goroutine of each room.
+package roomstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// Store is the rooms storage.
+type Store struct {
+	db *sqldb.DB
+
+	snapMu sync.Mutex
+	snaps  map[int64]StateMap // immutable snapshots, bounded by snapCacheMax
+}
+
+const snapCacheMax = 4096
+
+// StateMap maps a state tuple to an event ID.
+type StateMap map[event.StateTuple]string
+
+// New runs the domain's migrations and returns the store.
+func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
+	if err := sqldb.Migrate(ctx, db, "rooms", migrations); err != nil {
+		return nil, err
+	}
+	return &Store{db: db, snaps: map[int64]StateMap{}}, nil
+}
+
+// DB exposes the database for packages that join rooms data in one
+// transaction (none should need to write through it).
+func (s *Store) DB() *sqldb.DB { return s.db }
+
+// Room describes a room we know.
+type Room struct {
+	RoomID          string
+	Version         *roomversion.Version
+	CurrentSnapshot int64
+	IsPublic        bool
+}
+
+// StoredEvent is an event with what we know about it locally.
+type StoredEvent struct {
+	*event.Event
+	NID         int64
+	StreamPos   int64 // 0 for outliers
+	Rejected    bool
+	SoftFailed  bool
+	StateBefore int64
+	RedactedBy  string
+	TxnDevice   string
+	TxnID       string
+}
+
+// Room returns the room or an merr not-found error.
+func (s *Store) Room(ctx context.Context, roomID string) (*Room, error) {
+	var r Room
+	var ver string
+	err := s.db.Read.QueryRowContext(ctx,
+		`SELECT room_id, room_version, current_snapshot, is_public FROM rooms WHERE room_id = $1`, roomID).
+		Scan(&r.RoomID, &ver, &r.CurrentSnapshot, &r.IsPublic)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, merr.NotFound("unknown room")
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, ok := roomversion.Get(roomversion.ID(ver))
+	if !ok {
+		return nil, fmt.Errorf("room %s has unsupported version %q", roomID, ver)
+	}
+	r.Version = v
+	return &r, nil
+}
+
+// MaxStreamPos is the highest stream position persisted (0 when empty).
+func (s *Store) MaxStreamPos(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT MAX(stream_pos) FROM events`).Scan(&n)
+	return n.Int64, err
+}
+
+const eventCols = `event_nid, room_id, pdu, COALESCE(stream_pos, 0), rejected, soft_failed, state_before,
+	COALESCE(redacted_by, ''), COALESCE(txn_device, ''), COALESCE(txn_id, '')`
+
+type scanner interface{ Scan(dest ...any) error }
+
+// versionCache avoids a rooms lookup per event row when scanning.
+type versionCache map[string]*roomversion.Version
+
+func (s *Store) scanEvent(ctx context.Context, row scanner, vc versionCache) (*StoredEvent, error) {
+	var se StoredEvent
+	var roomID, pdu string
+	if err := row.Scan(&se.NID, &roomID, &pdu, &se.StreamPos, &se.Rejected, &se.SoftFailed, &se.StateBefore,
+		&se.RedactedBy, &se.TxnDevice, &se.TxnID); err != nil {
+		return nil, err
+	}
+	v, ok := vc[roomID]
+	if !ok {
+		r, err := s.Room(ctx, roomID)
+		if err != nil {
+			return nil, fmt.Errorf("event in unknown room %s: %w", roomID, err)
+		}
+		v = r.Version
+		vc[roomID] = v
+	}
+	ev, err := event.Parse([]byte(pdu), v)
+	if err != nil {
+		return nil, fmt.Errorf("stored event does not parse: %w", err)
+	}
+	se.Event = ev
+	return &se, nil
+}
+
+// Event returns one event by ID, or a not-found merr error.
+func (s *Store) Event(ctx context.Context, eventID string) (*StoredEvent, error) {
+	row := s.db.Read.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE event_id = $1`, eventID)
+	se, err := s.scanEvent(ctx, row, versionCache{})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, merr.NotFound("event not found")
+	}
+	return se, err
+}
+
+// Events returns the known events among ids, keyed by ID.
+func (s *Store) Events(ctx context.Context, ids []string) (map[string]*StoredEvent, error) {
+	out := make(map[string]*StoredEvent, len(ids))
+	vc := versionCache{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(len(ids), start+500)]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.db.Read.QueryContext(ctx,
+			`SELECT `+eventCols+` FROM events WHERE event_id IN (`+sqldb.Placeholders(1, len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			se, err := s.scanEvent(ctx, rows, vc)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[se.EventID()] = se
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]*StoredEvent, error) {
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*StoredEvent
+	vc := versionCache{}
+	for rows.Next() {
+		se, err := s.scanEvent(ctx, rows, vc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, se)
+	}
+	return out, rows.Err()
+}
+
+// RoomEvents returns up to limit timeline events of a room with stream
+// positions in (from, to], oldest first when forward, newest first otherwise.
+// Rejected and soft-failed events are never returned.
+func (s *Store) RoomEvents(ctx context.Context, roomID string, from, to int64, limit int, forward bool) ([]*StoredEvent, error) {
+	order := "DESC"
+	if forward {
+		order = "ASC"
+	}
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events
+		WHERE room_id = $1 AND stream_pos > $2 AND stream_pos <= $3 AND NOT rejected AND NOT soft_failed
+		ORDER BY stream_pos `+order+` LIMIT $4`, roomID, from, to, limit)
+}
+
+// EventsSince returns timeline events of the given rooms with positions in
+// (from, to], oldest first, at most limit per call in total.
+func (s *Store) EventsSince(ctx context.Context, roomIDs []string, from, to int64, limit int) ([]*StoredEvent, error) {
+	if len(roomIDs) == 0 || from >= to {
+		return nil, nil
+	}
+	args := []any{from, to, limit}
+	for _, r := range roomIDs {
+		args = append(args, r)
+	}
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events
+		WHERE stream_pos > $1 AND stream_pos <= $2 AND NOT rejected AND NOT soft_failed
+		AND room_id IN (`+sqldb.Placeholders(4, len(roomIDs))+`)
+		ORDER BY stream_pos ASC LIMIT $3`, args...)
+}
+
+// EventForTxn returns the event ID a device already sent under txnID, or "".
+func (s *Store) EventForTxn(ctx context.Context, userID, deviceID, txnID string) (string, error) {
+	var id string
+	err := s.db.Read.QueryRowContext(ctx,
+		`SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`,
+		userID, deviceID, txnID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
+// ForwardExtremities returns the room's current DAG tips.
+func (s *Store) ForwardExtremities(ctx context.Context, roomID string) ([]string, error) {
+	return s.strings(ctx, `SELECT event_id FROM forward_extremities WHERE room_id = $1 ORDER BY event_id`, roomID)
+}
+
+func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

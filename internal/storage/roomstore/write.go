@@ -1,0 +1,158 @@
+package roomstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/myelin-chat/myelin/internal/event"
+)
+
+// Writer is one write transaction on the rooms storage. The room engine
+// composes a batch (events, snapshots, current state, extremities) and it
+// commits or fails as a whole: a client is answered only after commit.
+type Writer struct {
+	s   *Store
+	tx  *sql.Tx
+	ctx context.Context
+}
+
+// Write runs fn in one transaction (retried as a whole on transient
+// conflicts, so fn must be repeatable).
+func (s *Store) Write(ctx context.Context, fn func(w *Writer) error) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		return fn(&Writer{s: s, tx: tx, ctx: ctx})
+	})
+}
+
+// CreateRoom records a new room.
+func (w *Writer) CreateRoom(roomID, version string, createdTS int64) error {
+	_, err := w.tx.ExecContext(w.ctx, `INSERT INTO rooms (room_id, room_version, created_ts) VALUES ($1, $2, $3)`,
+		roomID, version, createdTS)
+	return err
+}
+
+// NewEvent is an event to persist.
+type NewEvent struct {
+	Event       *event.Event
+	StreamPos   int64 // 0 for an outlier
+	StateBefore int64
+	Rejected    bool
+	SoftFailed  bool
+	// TxnUser/TxnDevice/TxnID record a client transaction for idempotent sends.
+	TxnUser, TxnDevice, TxnID string
+}
+
+// InsertEvent stores an event; inserting a known event ID is a no-op that
+// reports inserted=false.
+func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
+	e := ne.Event
+	var stateKey, txnDevice, txnID any
+	if e.StateKey() != nil {
+		stateKey = *e.StateKey()
+	}
+	if ne.TxnID != "" {
+		txnDevice, txnID = ne.TxnDevice, ne.TxnID
+	}
+	var pos any
+	if ne.StreamPos != 0 {
+		pos = ne.StreamPos
+	}
+	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO events (event_id, room_id, stream_pos, depth, type, state_key, sender,
+		origin_server_ts, pdu, rejected, soft_failed, state_before, txn_device, txn_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (event_id) DO NOTHING`,
+		e.EventID(), e.RoomID(), pos, e.Depth(), e.Type(), stateKey, e.Sender(), e.OriginServerTS(),
+		string(e.FederationJSON()), ne.Rejected, ne.SoftFailed, ne.StateBefore, txnDevice, txnID)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	if n == 0 {
+		return false, nil
+	}
+	if ne.TxnID != "" {
+		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO txn_ids (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, ne.TxnUser, ne.TxnDevice, ne.TxnID, e.EventID()); err != nil {
+			return false, err
+		}
+	}
+	if e.Type() == event.TypeMember && e.StateKey() != nil && ne.StreamPos > 0 && !ne.Rejected && !ne.SoftFailed {
+		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO membership_log (event_id, room_id, user_id, sender, membership, stream_pos)
+			VALUES ($1, $2, $3, $4, $5, $6)`, e.EventID(), e.RoomID(), *e.StateKey(), e.Sender(), e.Membership(), ne.StreamPos); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// NewSnapshot stores a state snapshot as a delta over parent (0 for none)
+// and returns its ID. full returns the resulting complete state; it is
+// called only when the delta chain has grown long and a full copy is due.
+func (w *Writer) NewSnapshot(roomID string, parent int64, delta StateMap, full func() StateMap) (int64, error) {
+	chainLen := 0
+	if parent != 0 {
+		if err := w.tx.QueryRowContext(w.ctx, `SELECT chain_len FROM state_snapshots WHERE snapshot_id = $1`, parent).Scan(&chainLen); err != nil {
+			return 0, err
+		}
+		chainLen++
+	}
+	if chainLen > maxChainLen {
+		parent, chainLen, delta = 0, 0, full()
+	}
+	var id int64
+	if err := w.tx.QueryRowContext(w.ctx, `INSERT INTO state_snapshots (room_id, parent_id, chain_len) VALUES ($1, $2, $3)
+		RETURNING snapshot_id`, roomID, parent, chainLen).Scan(&id); err != nil {
+		return 0, err
+	}
+	for t, ev := range delta {
+		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO state_snapshot_entries (snapshot_id, type, state_key, event_id)
+			VALUES ($1, $2, $3, $4)`, id, t.Type, t.StateKey, ev); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// SetCurrentSnapshot records the snapshot that is the room's current state.
+func (w *Writer) SetCurrentSnapshot(roomID string, snapshot int64) error {
+	_, err := w.tx.ExecContext(w.ctx, `UPDATE rooms SET current_snapshot = $1 WHERE room_id = $2`, snapshot, roomID)
+	return err
+}
+
+// SetCurrentState updates the flat current state with one event.
+func (w *Writer) SetCurrentState(e *event.Event, streamPos int64) error {
+	var membership any
+	if e.Type() == event.TypeMember {
+		membership = e.Membership()
+	}
+	_, err := w.tx.ExecContext(w.ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, membership, stream_pos)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id,
+			membership = excluded.membership, stream_pos = excluded.stream_pos`,
+		e.RoomID(), e.Type(), *e.StateKey(), e.EventID(), membership, streamPos)
+	return err
+}
+
+// SetForwardExtremities replaces the room's DAG tips.
+func (w *Writer) SetForwardExtremities(roomID string, eventIDs []string) error {
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM forward_extremities WHERE room_id = $1`, roomID); err != nil {
+		return err
+	}
+	for _, id := range eventIDs {
+		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)`, roomID, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MarkRedacted records that redactionID redacts eventID.
+func (w *Writer) MarkRedacted(eventID, redactionID string) error {
+	_, err := w.tx.ExecContext(w.ctx, `UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`, redactionID, eventID)
+	return err
+}
+
+// SetPublic sets whether the room is listed in the public room directory.
+func (w *Writer) SetPublic(roomID string, public bool) error {
+	_, err := w.tx.ExecContext(w.ctx, `UPDATE rooms SET is_public = $1 WHERE room_id = $2`, public, roomID)
+	return err
+}
