@@ -1,0 +1,435 @@
+// Package config reads the operator's homeserver.yaml.
+//
+// Key names are Synapse's, as its Configuration Manual documents them, so an
+// existing Synapse configuration can be pointed at Myelin; Myelin-only knobs
+// live under the top-level "myelin:" key. Keys Myelin does not know produce
+// warnings (never silent), and invalid values stop loading with an error that
+// names the key and says how to fix it.
+//
+// Merging: Load accepts several files and directories (a directory means its
+// *.yaml files in lexical order). Like Synapse, the merge is shallow: a
+// top-level key in a later file replaces the whole value from an earlier file,
+// so a later "database:" block replaces the earlier block entirely rather than
+// merging into it.
+//
+// Relative paths in a file resolve against that file's directory (Synapse
+// resolves them against the working directory; ours does not depend on where
+// the server was started). Defaults that are paths resolve against the
+// directory of the last file read, which Synapse also treats as the config
+// directory.
+package config
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config is a loaded, validated configuration. Zero durations mean "no
+// limit" unless a field says otherwise. Paths are absolute once loaded.
+type Config struct {
+	// ServerName is the domain in user and room IDs (server_name).
+	ServerName string
+	// PublicBaseURL is the URL clients use to reach the client API
+	// (public_baseurl). It always ends in "/". When unset it defaults to
+	// "https://<server_name>/", as in Synapse.
+	PublicBaseURL string
+	// PIDFile is where the server writes its process ID; empty means none.
+	PIDFile string
+	// ServeServerWellKnown serves /.well-known/matrix/server pointing at
+	// port 443 of the public_baseurl host (serve_server_wellknown).
+	ServeServerWellKnown bool
+
+	Listeners []Listener
+
+	TLSCertificatePath string
+	TLSPrivateKeyPath  string
+
+	Database Database
+
+	// MediaStorePath is the directory for uploaded and cached media
+	// (media_store_path, default "media_store").
+	MediaStorePath string
+	// MaxUploadSize is the largest accepted upload in bytes
+	// (max_upload_size, default "50M").
+	MaxUploadSize int64
+
+	// SigningKeyPath is the Synapse-format key file (signing_key_path,
+	// default "<config dir>/<server_name>.signing.key").
+	SigningKeyPath string
+	// OldSigningKeys are retired keys still published for verification,
+	// keyed by key ID ("ed25519:abc").
+	OldSigningKeys map[string]OldSigningKey
+	// KeyRefreshInterval is how long other servers may cache our keys
+	// (key_refresh_interval, default 1 day).
+	KeyRefreshInterval time.Duration
+	// TrustedKeyServers are notaries asked for other servers' keys
+	// (trusted_key_servers, default matrix.org). An explicit empty list
+	// means none.
+	TrustedKeyServers        []TrustedKeyServer
+	SuppressKeyServerWarning bool
+
+	// RegistrationSharedSecret enables shared-secret registration through
+	// the admin API; see also RegistrationSharedSecretPath and
+	// (*Config).SharedSecret. At most one of the two is set.
+	RegistrationSharedSecret     string
+	RegistrationSharedSecretPath string
+
+	EnableRegistration                    bool
+	EnableRegistrationWithoutVerification bool
+	AllowGuestAccess                      bool
+	// RegistrationRequiresToken is parsed but not acted on yet.
+	RegistrationRequiresToken bool
+
+	PasswordConfig PasswordConfig
+	// BcryptRounds is the bcrypt cost for new password hashes (default 12).
+	BcryptRounds int
+
+	MacaroonSecretKey string
+	FormSecret        string
+	// ReportStats is nil when unset. Myelin never phones home; the key is
+	// read so Synapse configs load without a warning.
+	ReportStats *bool
+	// LogConfig is a Python logging config path; Myelin does not read it
+	// (see Myelin.LogLevel and Myelin.LogFormat) and warns when it is set.
+	LogConfig string
+
+	RCMessage      RateLimit
+	RCRegistration RateLimit
+	RCLogin        LoginRateLimits
+
+	// FederationDomainWhitelist limits federation to these servers; nil
+	// means any server, an empty non-nil slice means none.
+	FederationDomainWhitelist    []string
+	FederationVerifyCertificates bool
+	FederationCustomCAList       []string
+	// IPRangeBlacklist are destinations outgoing requests must not reach
+	// (federation, push, identity servers). Synapse's default private and
+	// reserved ranges apply when unset, and 0.0.0.0 and :: are always
+	// added, as in Synapse.
+	IPRangeBlacklist []netip.Prefix
+	// IPRangeWhitelist punches holes in the blacklist (e.g. for a LAN
+	// federation test on 127.0.0.0/8).
+	IPRangeWhitelist []netip.Prefix
+	// FederationIPRangeBlacklist is the deprecated federation-only list;
+	// it equals IPRangeBlacklist unless federation_ip_range_blacklist is
+	// set.
+	FederationIPRangeBlacklist []netip.Prefix
+
+	// DefaultRoomVersion is used for new rooms (default "12").
+	DefaultRoomVersion string
+	EnableMetrics      bool
+	Caches             Caches
+	LimitRemoteRooms   LimitRemoteRooms
+
+	AllowPublicRoomsWithoutAuth    bool
+	AllowPublicRoomsOverFederation bool
+	Presence                       Presence
+
+	// RefreshableAccessTokenLifetime defaults to 5 minutes, as in Synapse;
+	// the other lifetimes default to 0 (no expiry).
+	RefreshableAccessTokenLifetime    time.Duration
+	RefreshTokenLifetime              time.Duration
+	SessionLifetime                   time.Duration
+	NonrefreshableAccessTokenLifetime time.Duration
+
+	RequireAuthForProfileRequests bool
+	// URLPreviewEnabled is parsed but not acted on yet.
+	URLPreviewEnabled bool
+
+	Myelin Myelin
+
+	// Files lists the files read, in merge order.
+	Files []string
+	// ConfigDir is the directory of the last file read; path defaults
+	// resolve against it.
+	ConfigDir string
+}
+
+// Listener is one entry of "listeners".
+type Listener struct {
+	Port int
+	// BindAddresses are IP literals (default "::" and "0.0.0.0"). On Linux
+	// a socket on "::" usually accepts IPv4 too, so binding "0.0.0.0" next
+	// may fail with "address in use"; Synapse tolerates that failure when
+	// another address of the listener bound, and the serve wiring should
+	// too.
+	BindAddresses []string
+	// Type is "http" or "metrics".
+	Type string
+	TLS  bool
+	// XForwarded trusts X-Forwarded-For/-Proto from a reverse proxy.
+	XForwarded bool
+	// RequestIDHeader names a header whose value becomes the request ID.
+	RequestIDHeader string
+	Resources       []ListenerResource
+}
+
+// ListenerResource groups resource names served with the same options.
+type ListenerResource struct {
+	Names    []string
+	Compress bool
+}
+
+// impliedResources follows Synapse's documented resource names: "client"
+// also serves media and static, "federation" also serves media, keys and
+// openid, and health is served on every HTTP listener.
+var impliedResources = map[string][]string{
+	"client":     {"media", "static"},
+	"federation": {"media", "keys", "openid"},
+}
+
+// Serves reports whether the listener serves the named resource, directly
+// or through the implications Synapse documents.
+func (l Listener) Serves(name string) bool {
+	if l.Type == "metrics" {
+		return name == "metrics"
+	}
+	if name == "health" {
+		return true
+	}
+	for _, r := range l.Resources {
+		for _, n := range r.Names {
+			if n == name || slices.Contains(impliedResources[n], name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Compressed reports whether responses of the named resource should be
+// compressed on this listener.
+func (l Listener) Compressed(name string) bool {
+	for _, r := range l.Resources {
+		for _, n := range r.Names {
+			if n == name || slices.Contains(impliedResources[n], name) {
+				return r.Compress
+			}
+		}
+	}
+	return false
+}
+
+// Database is the "database" block.
+type Database struct {
+	// Name is "sqlite3" or "psycopg2" (PostgreSQL), Synapse's driver names.
+	Name              string
+	Args              DatabaseArgs
+	AllowUnsafeLocale bool
+}
+
+// Database engine names.
+const (
+	SQLite   = "sqlite3"
+	Postgres = "psycopg2"
+)
+
+// DatabaseArgs is "database.args".
+type DatabaseArgs struct {
+	// Database is the SQLite file path (absolute, or ":memory:") or the
+	// PostgreSQL database name ("database" or "dbname").
+	Database string
+	User     string
+	Password string
+	Host     string
+	Port     int
+	// CPMin and CPMax size the connection pool (defaults 5 and 10).
+	CPMin   int
+	CPMax   int
+	SSLMode string
+	// DSN is Myelin's own alternative: a complete PostgreSQL connection
+	// string (URL or keyword/value form). It excludes the separate fields.
+	DSN string
+	// Extra holds other libpq connection parameters that pgx understands
+	// (sslrootcert, connect_timeout, application_name, ...).
+	Extra map[string]string
+}
+
+// PostgresConnString returns a connection string for pgx: the DSN when
+// given, otherwise a keyword/value string built from the fields.
+func (d Database) PostgresConnString() string {
+	a := d.Args
+	if a.DSN != "" {
+		return a.DSN
+	}
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+quoteConnValue(v))
+		}
+	}
+	add("host", a.Host)
+	if a.Port != 0 {
+		add("port", fmt.Sprint(a.Port))
+	}
+	add("user", a.User)
+	add("password", a.Password)
+	add("dbname", a.Database)
+	add("sslmode", a.SSLMode)
+	keys := make([]string, 0, len(a.Extra))
+	for k := range a.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		add(k, a.Extra[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// quoteConnValue quotes a keyword/value connection string value the way
+// libpq reads it: single quotes, with backslash escaping ' and \.
+func quoteConnValue(v string) string {
+	if v != "" && !strings.ContainsAny(v, " '\\\t\n") {
+		return v
+	}
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(v) + "'"
+}
+
+// OldSigningKey is a retired verify key ("old_signing_keys" entry).
+type OldSigningKey struct {
+	Key ed25519.PublicKey
+	// ExpiredTS is when the key stopped being used, in ms since the epoch.
+	ExpiredTS int64
+}
+
+// TrustedKeyServer is one notary in "trusted_key_servers".
+type TrustedKeyServer struct {
+	ServerName string
+	// VerifyKeys pins the notary's keys by key ID; empty means trust what
+	// the notary serves over TLS.
+	VerifyKeys           map[string]ed25519.PublicKey
+	AcceptKeysInsecurely bool
+}
+
+// PasswordConfig is "password_config".
+type PasswordConfig struct {
+	// Enabled allows password login (default true).
+	Enabled bool
+	// OnlyForReauth is set when enabled is "only_for_reauth": passwords
+	// may confirm a session but not log in.
+	OnlyForReauth bool
+	// LocalDBEnabled checks passwords against the local database
+	// (default true).
+	LocalDBEnabled bool
+	// Pepper is appended to every password before hashing; changing it
+	// invalidates every stored hash.
+	Pepper string
+	Policy PasswordPolicy
+}
+
+// PasswordPolicy is "password_config.policy"; it applies to new passwords.
+type PasswordPolicy struct {
+	Enabled          bool
+	MinimumLength    int
+	RequireDigit     bool
+	RequireSymbol    bool
+	RequireLowercase bool
+	RequireUppercase bool
+}
+
+// RateLimit is a token bucket: PerSecond refill, BurstCount capacity.
+type RateLimit struct {
+	PerSecond  float64
+	BurstCount float64
+}
+
+// LoginRateLimits is "rc_login".
+type LoginRateLimits struct {
+	Address        RateLimit
+	Account        RateLimit
+	FailedAttempts RateLimit
+}
+
+// Caches is "caches".
+type Caches struct {
+	// GlobalFactor scales every cache size (default 0.5, as in Synapse).
+	GlobalFactor float64
+	// PerCacheFactors overrides GlobalFactor for named caches.
+	PerCacheFactors map[string]float64
+}
+
+// LimitRemoteRooms is "limit_remote_rooms".
+type LimitRemoteRooms struct {
+	Enabled bool
+	// Complexity is the largest room complexity (roughly thousands of
+	// state events) local users may join (default 1.0).
+	Complexity      float64
+	ComplexityError string
+	AdminsCanJoin   bool
+}
+
+// Presence is "presence".
+type Presence struct {
+	Enabled bool
+}
+
+// Myelin holds Myelin-only settings (the "myelin:" block).
+type Myelin struct {
+	// LogFormat is "text" (default) or "json".
+	LogFormat string
+	// LogLevel is "debug", "info" (default), "warn" or "error".
+	LogLevel string
+}
+
+// SharedSecret returns the registration shared secret, reading
+// registration_shared_secret_path when that is how it was configured. An
+// empty result with a nil error means shared-secret registration is off.
+func (c *Config) SharedSecret() (string, error) {
+	if c.RegistrationSharedSecret != "" || c.RegistrationSharedSecretPath == "" {
+		return c.RegistrationSharedSecret, nil
+	}
+	b, err := os.ReadFile(c.RegistrationSharedSecretPath)
+	if err != nil {
+		return "", fmt.Errorf("registration_shared_secret_path: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("registration_shared_secret_path: %s is empty", c.RegistrationSharedSecretPath)
+	}
+	return s, nil
+}
+
+// defaultIPRangeBlacklist is Synapse's documented default for
+// ip_range_blacklist: loopback, private, link-local, shared, documentation,
+// benchmarking and multicast ranges.
+var defaultIPRangeBlacklist = []string{
+	"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+	"100.64.0.0/10", "192.0.0.0/24", "169.254.0.0/16", "192.88.99.0/24",
+	"198.18.0.0/15", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
+	"224.0.0.0/4", "::1/128", "fe80::/10", "fc00::/7", "2001:db8::/32",
+	"ff00::/8", "fec0::/10",
+}
+
+// alwaysBlacklisted are added to every blacklist, as Synapse does: the
+// unspecified addresses reach the local host.
+var alwaysBlacklisted = []string{"0.0.0.0/32", "::/128"}
+
+// defaults returns a Config holding every default that does not depend on
+// other keys; Load fills the rest (paths, public_baseurl) afterwards.
+func defaults() *Config {
+	return &Config{
+		MaxUploadSize:                  50 << 20,
+		KeyRefreshInterval:             24 * time.Hour,
+		TrustedKeyServers:              []TrustedKeyServer{{ServerName: "matrix.org"}},
+		PasswordConfig:                 PasswordConfig{Enabled: true, LocalDBEnabled: true},
+		BcryptRounds:                   12,
+		RCMessage:                      RateLimit{PerSecond: 0.2, BurstCount: 10},
+		RCRegistration:                 RateLimit{PerSecond: 0.17, BurstCount: 3},
+		RCLogin:                        LoginRateLimits{Address: RateLimit{0.003, 5}, Account: RateLimit{0.003, 5}, FailedAttempts: RateLimit{0.17, 3}},
+		FederationVerifyCertificates:   true,
+		DefaultRoomVersion:             "12",
+		Caches:                         Caches{GlobalFactor: 0.5},
+		LimitRemoteRooms:               LimitRemoteRooms{Complexity: 1.0, ComplexityError: "This room is too complex for this homeserver to join. Please ask your server administrator."},
+		Presence:                       Presence{Enabled: true},
+		RefreshableAccessTokenLifetime: 5 * time.Minute,
+		Myelin:                         Myelin{LogFormat: "text", LogLevel: "info"},
+	}
+}
