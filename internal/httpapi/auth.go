@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+)
+
+// Session is the authenticated caller of a request.
+type Session struct {
+	UserID   string
+	DeviceID string
+	IsGuest  bool
+	IsAdmin  bool
+	// TokenID identifies the access token used, e.g. so that a password
+	// change can keep the current session and log out the others.
+	TokenID int64
+}
+
+// TokenResolver turns an access token into a Session. Errors should be
+// merr-coded: an unknown or revoked token is M_UNKNOWN_TOKEN, an expired
+// refreshable token M_UNKNOWN_TOKEN with SoftLogout set (client-server-api,
+// "Using access tokens" and "Soft logout"); other errors become 500.
+type TokenResolver interface {
+	Resolve(ctx context.Context, token string) (*Session, error)
+}
+
+// AccessToken returns the request's access token: from
+// "Authorization: Bearer <token>", or from the access_token query parameter
+// that older clients still send (deprecated, and dropped by spec v1.20).
+// A request without a token, or with both forms at once, is 401
+// M_MISSING_TOKEN; the latter follows Synapse, which refuses to guess which
+// one the client meant.
+func AccessToken(r *http.Request) (string, error) {
+	header := r.Header.Get("Authorization")
+	query, inQuery := r.URL.Query()["access_token"]
+	switch {
+	case header != "" && inQuery:
+		return "", MissingToken("Mixing the Authorization header and the access_token query parameter is not allowed")
+	case header != "":
+		scheme, token, ok := strings.Cut(header, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return "", MissingToken("The Authorization header must be \"Bearer <access token>\"")
+		}
+		return strings.TrimSpace(token), nil
+	case inQuery && len(query) == 1 && query[0] != "":
+		return query[0], nil
+	case inQuery:
+		return "", MissingToken("Exactly one access_token query parameter is allowed")
+	}
+	return "", MissingToken("Missing access token")
+}
+
+type sessionKey struct{}
+
+// SessionFrom returns the Session that RequireAuth or OptionalAuth put in
+// the request context, or nil.
+func SessionFrom(ctx context.Context) *Session {
+	s, _ := ctx.Value(sessionKey{}).(*Session)
+	return s
+}
+
+// AuthHandler is a handler that runs with the caller's Session.
+type AuthHandler func(w http.ResponseWriter, r *http.Request, s *Session)
+
+// RequireAuth runs h for requests with a valid access token of a full
+// (non-guest) account; guests get 403 M_GUEST_ACCESS_FORBIDDEN. Use
+// RequireAuthAllowGuests for the endpoints the guest access module opens to
+// guests.
+func RequireAuth(res TokenResolver, h AuthHandler) http.Handler {
+	return requireAuth(res, false, h)
+}
+
+// RequireAuthAllowGuests is RequireAuth that also admits guest accounts
+// (client-server-api modules/guest_access, "Client behaviour").
+func RequireAuthAllowGuests(res TokenResolver, h AuthHandler) http.Handler {
+	return requireAuth(res, true, h)
+}
+
+func requireAuth(res TokenResolver, allowGuests bool, h AuthHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, err := AccessToken(r)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		s, r, err := resolve(res, r, token)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		if s.IsGuest && !allowGuests {
+			WriteError(w, GuestAccessForbidden("Guest access is not allowed for this endpoint"))
+			return
+		}
+		h(w, r, s)
+	})
+}
+
+// OptionalAuth runs h with the caller's Session when the request carries an
+// access token (which must then be valid, as the spec treats a bad token as
+// an error wherever one is given), and with a nil Session when it carries
+// none. Guests are passed through; h decides what they may see.
+func OptionalAuth(res TokenResolver, h AuthHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" && !r.URL.Query().Has("access_token") {
+			h(w, r, nil)
+			return
+		}
+		token, err := AccessToken(r)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		s, r, err := resolve(res, r, token)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		h(w, r, s)
+	})
+}
+
+func resolve(res TokenResolver, r *http.Request, token string) (*Session, *http.Request, error) {
+	s, err := res.Resolve(r.Context(), token)
+	if err != nil {
+		return nil, r, err
+	}
+	if info := infoFrom(r.Context()); info != nil {
+		info.userID = s.UserID
+	}
+	return s, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)), nil
+}
