@@ -109,6 +109,8 @@ func (e *Error) Unwrap() error { return e.Kind }
 func Canonicalize(data []byte, opts Options) ([]byte, error) {
 	p := parser{data: data, strict: opts.Strict, maxDepth: opts.maxDepth(), emit: true}
 	p.out = make([]byte, 0, len(data))
+	var mbuf [32]member
+	p.members = mbuf[:0]
 	if err := p.parseDocument(); err != nil {
 		return nil, err
 	}
@@ -119,6 +121,8 @@ func Canonicalize(data []byte, opts Options) ([]byte, error) {
 // same checks without building the output.
 func Valid(data []byte, opts Options) error {
 	p := parser{data: data, strict: opts.Strict, maxDepth: opts.maxDepth()}
+	var mbuf [32]member
+	p.members = mbuf[:0]
 	return p.parseDocument()
 }
 

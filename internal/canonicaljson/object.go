@@ -269,7 +269,7 @@ func decodeKey(enc []byte) []byte {
 	quoted = append(quoted, enc...)
 	quoted = append(quoted, '"')
 	p := parser{data: quoted}
-	s, err := p.readString(nil)
+	s, err := p.readString(nil, strDecode)
 	if err != nil {
 		return enc
 	}
@@ -280,5 +280,7 @@ func decodeKey(enc []byte) []byte {
 // without building output. Nesting is limited to DefaultMaxDepth.
 func isCanonical(data []byte) bool {
 	p := parser{data: data, strict: true, canon: true, maxDepth: DefaultMaxDepth}
+	var mbuf [32]member
+	p.members = mbuf[:0]
 	return p.parseDocument() == nil
 }

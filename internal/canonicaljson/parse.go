@@ -27,10 +27,11 @@ type parser struct {
 	tmp     []byte
 }
 
-// member locates one object member: its decoded key in p.keys and its
-// canonical `"key":value` encoding in p.out.
+// member locates one object member: its decoded key (aliasing p.data when
+// the key had no escapes, else p.keys) and its canonical `"key":value`
+// encoding in p.out.
 type member struct {
-	keyStart, keyEnd int
+	key              []byte
 	outStart, outEnd int
 }
 
@@ -178,19 +179,30 @@ func (p *parser) parseObject() error {
 			}
 			keyOffset := p.pos
 			var m member
-			m.keyStart = len(p.keys)
-			var err error
-			if p.keys, err = p.readString(p.keys); err != nil {
+			end, plain, err := p.scanPlainString()
+			if err != nil {
 				return err
 			}
-			m.keyEnd = len(p.keys)
-			key := p.keys[m.keyStart:m.keyEnd]
-			if n := len(p.members) - base; n > 0 {
+			if plain {
+				// No escapes: the raw bytes are the key and already
+				// its canonical encoding.
+				m.key = p.data[keyOffset+1 : end-1]
+			} else {
+				// Earlier keys keep pointing into the old array if
+				// this append reallocates, and that array is never
+				// written again, so they stay valid.
+				start := len(p.keys)
+				if p.keys, err = p.readString(p.keys, strDecode); err != nil {
+					return err
+				}
+				m.key = p.keys[start:len(p.keys):len(p.keys)]
+			}
+			if len(p.members) > base {
 				prev := p.members[len(p.members)-1]
-				switch bytes.Compare(p.keys[prev.keyStart:prev.keyEnd], key) {
+				switch bytes.Compare(prev.key, m.key) {
 				case 0:
 					p.pos = keyOffset
-					return p.fail(ErrDuplicateKey, string(key))
+					return p.fail(ErrDuplicateKey, string(m.key))
 				case 1:
 					sorted = false
 				}
@@ -200,7 +212,11 @@ func (p *parser) parseObject() error {
 					p.out = append(p.out, ',')
 				}
 				m.outStart = len(p.out)
-				p.out = appendString(p.out, key)
+				if plain {
+					p.out = append(p.out, p.data[keyOffset:end]...)
+				} else {
+					p.out = appendString(p.out, m.key)
+				}
 				p.out = append(p.out, ':')
 			}
 			p.skipSpace()
@@ -251,13 +267,12 @@ func (p *parser) parseObject() error {
 // adjacent in the input, and rewrites the object body in sorted order.
 func (p *parser) sortMembers(base, bodyStart int) error {
 	ms := p.members[base:]
-	keys := p.keys
 	slices.SortFunc(ms, func(a, b member) int {
-		return bytes.Compare(keys[a.keyStart:a.keyEnd], keys[b.keyStart:b.keyEnd])
+		return bytes.Compare(a.key, b.key)
 	})
 	for i := 1; i < len(ms); i++ {
-		k := keys[ms[i].keyStart:ms[i].keyEnd]
-		if bytes.Equal(keys[ms[i-1].keyStart:ms[i-1].keyEnd], k) {
+		k := ms[i].key
+		if bytes.Equal(ms[i-1].key, k) {
 			// The offset of the second occurrence is not tracked; report
 			// the end of the object.
 			return p.fail(ErrDuplicateKey, string(k))
@@ -265,6 +280,10 @@ func (p *parser) sortMembers(base, bodyStart int) error {
 	}
 	if !p.emit {
 		return nil
+	}
+	if p.tmp == nil {
+		// Sized for the whole output so nested sorts reuse it.
+		p.tmp = make([]byte, 0, cap(p.out))
 	}
 	p.tmp = append(p.tmp[:0], p.out[bodyStart:]...)
 	p.out = p.out[:bodyStart]
@@ -279,26 +298,15 @@ func (p *parser) sortMembers(base, bodyStart int) error {
 
 func (p *parser) parseStringValue() error {
 	if !p.emit {
-		var err error
-		p.tmp, err = p.readString(p.tmp[:0])
+		_, err := p.readString(nil, strDiscard)
 		return err
 	}
-	// Fast path: a string without escapes is already in canonical form once
-	// its UTF-8 is known to be valid, so copy it straight through.
-	start := p.pos
-	end, ok, err := p.scanPlainString()
-	if err != nil {
+	p.out = append(p.out, '"')
+	var err error
+	if p.out, err = p.readString(p.out, strEncode); err != nil {
 		return err
 	}
-	if ok {
-		p.out = append(p.out, p.data[start:end]...)
-		return nil
-	}
-	p.tmp, err = p.readString(p.tmp[:0])
-	if err != nil {
-		return err
-	}
-	p.out = appendString(p.out, p.tmp)
+	p.out = append(p.out, '"')
 	return nil
 }
 
@@ -334,13 +342,22 @@ func (p *parser) scanPlainString() (int, bool, error) {
 	return 0, false, p.fail(ErrSyntax, "unterminated string")
 }
 
-// readString decodes the JSON string at p.pos (which must be '"') and appends
-// its UTF-8 value to dst.
-func (p *parser) readString(dst []byte) ([]byte, error) {
+// String reading modes.
+const (
+	strDecode  = iota // append the decoded UTF-8 value
+	strEncode         // append the canonical encoding, without quotes
+	strDiscard        // validate only
+)
+
+// readString reads the JSON string at p.pos (which must be '"'), checking
+// it fully, and appends to dst according to mode. Runs of characters that
+// need no escaping are copied in one go; they read the same decoded and
+// canonically encoded, since canonical JSON escapes only '"', '\' and
+// control characters, which end a run.
+func (p *parser) readString(dst []byte, mode int) ([]byte, error) {
 	data := p.data
 	i := p.pos + 1
 	for {
-		// Copy the run of ordinary characters in one go.
 		start := i
 		for i < len(data) {
 			c := data[i]
@@ -358,7 +375,9 @@ func (p *parser) readString(dst []byte) ([]byte, error) {
 			}
 			i += size
 		}
-		dst = append(dst, data[start:i]...)
+		if mode != strDiscard {
+			dst = append(dst, data[start:i]...)
+		}
 		if i >= len(data) {
 			p.pos = i
 			return dst, p.fail(ErrSyntax, "unterminated string")
@@ -372,66 +391,80 @@ func (p *parser) readString(dst []byte) ([]byte, error) {
 			p.pos = i
 			return dst, p.fail(ErrSyntax, "control character in string")
 		}
-		// Backslash escape.
-		if i+1 >= len(data) {
-			p.pos = i
-			return dst, p.fail(ErrSyntax, "unterminated escape")
+		r, n, err := p.readEscape(i)
+		if err != nil {
+			return dst, err
 		}
-		switch data[i+1] {
-		case '"':
-			dst = append(dst, '"')
-		case '\\':
-			dst = append(dst, '\\')
-		case '/':
-			if p.canon {
-				p.pos = i
-				return dst, p.fail(ErrSyntax, "non-canonical escape")
-			}
-			dst = append(dst, '/')
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := hex4(data, i+2)
-			if !ok {
-				p.pos = i
-				return dst, p.fail(ErrSyntax, "invalid \\u escape")
-			}
-			n := 6
-			if utf16IsSurrogate(r) {
-				// A high surrogate must be followed by an escaped low
-				// surrogate; anything else cannot be encoded as UTF-8.
-				lo, ok := rune(0), false
-				if r < 0xDC00 && i+7 < len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
-					lo, ok = hex4(data, i+8)
-				}
-				if !ok || lo < 0xDC00 || lo > 0xDFFF {
-					p.pos = i
-					return dst, p.fail(ErrInvalidUTF8, "unpaired surrogate")
-				}
-				r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
-				n = 12
-			}
-			if p.canon && !canonicalUEscape(data[i+2:i+6], r) {
-				p.pos = i
-				return dst, p.fail(ErrSyntax, "non-canonical escape")
-			}
-			dst = utf8.AppendRune(dst, r)
-			i += n
-			continue
+		switch {
+		case mode == strDiscard:
+		case mode == strEncode && r < utf8.RuneSelf:
+			dst = appendEscapedASCII(dst, byte(r))
 		default:
-			p.pos = i
-			return dst, p.fail(ErrSyntax, "invalid escape")
+			dst = utf8.AppendRune(dst, r)
 		}
-		i += 2
+		i += n
 	}
+}
+
+// readEscape decodes the escape sequence at data[i] ('\\'), returning the
+// character and the sequence length. A \u escape for a UTF-16 high surrogate
+// must be followed by one for a low surrogate; an unpaired surrogate has no
+// UTF-8 encoding and is rejected.
+func (p *parser) readEscape(i int) (rune, int, error) {
+	data := p.data
+	if i+1 >= len(data) {
+		p.pos = i
+		return 0, 0, p.fail(ErrSyntax, "unterminated escape")
+	}
+	switch data[i+1] {
+	case '"':
+		return '"', 2, nil
+	case '\\':
+		return '\\', 2, nil
+	case '/':
+		if p.canon {
+			p.pos = i
+			return 0, 0, p.fail(ErrSyntax, "non-canonical escape")
+		}
+		return '/', 2, nil
+	case 'b':
+		return '\b', 2, nil
+	case 'f':
+		return '\f', 2, nil
+	case 'n':
+		return '\n', 2, nil
+	case 'r':
+		return '\r', 2, nil
+	case 't':
+		return '\t', 2, nil
+	case 'u':
+	default:
+		p.pos = i
+		return 0, 0, p.fail(ErrSyntax, "invalid escape")
+	}
+	r, ok := hex4(data, i+2)
+	if !ok {
+		p.pos = i
+		return 0, 0, p.fail(ErrSyntax, "invalid \\u escape")
+	}
+	n := 6
+	if utf16IsSurrogate(r) {
+		lo, ok := rune(0), false
+		if r < 0xDC00 && i+7 < len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
+			lo, ok = hex4(data, i+8)
+		}
+		if !ok || lo < 0xDC00 || lo > 0xDFFF {
+			p.pos = i
+			return 0, 0, p.fail(ErrInvalidUTF8, "unpaired surrogate")
+		}
+		r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
+		n = 12
+	}
+	if p.canon && !canonicalUEscape(data[i+2:i+6], r) {
+		p.pos = i
+		return 0, 0, p.fail(ErrSyntax, "non-canonical escape")
+	}
+	return r, n, nil
 }
 
 // canonicalUEscape reports whether \uXXXX (hex digits h, value r) is how
@@ -485,6 +518,31 @@ var needsEscape = func() (t [256]bool) {
 	return t
 }()
 
+// appendEscapedASCII appends the ASCII character c as canonical JSON writes
+// it inside a string.
+func appendEscapedASCII(dst []byte, c byte) []byte {
+	if !needsEscape[c] {
+		return append(dst, c)
+	}
+	switch c {
+	case '"':
+		return append(dst, '\\', '"')
+	case '\\':
+		return append(dst, '\\', '\\')
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\t':
+		return append(dst, '\\', 't')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\r':
+		return append(dst, '\\', 'r')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+}
+
 // appendString appends the canonical JSON encoding of the UTF-8 string s.
 func appendString[S string | []byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
@@ -495,24 +553,7 @@ func appendString[S string | []byte](dst []byte, s S) []byte {
 			continue
 		}
 		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
+		dst = appendEscapedASCII(dst, c)
 		start = i + 1
 	}
 	dst = append(dst, s[start:]...)
