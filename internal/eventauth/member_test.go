@@ -47,7 +47,7 @@ func TestAuth_Member_Join_CreatorIsContentCreatorBeforeV11(t *testing.T) {
 		r := newBareRoom(t, v, "")
 		// Replace the create event by one naming bob as creator.
 		b := &event.Builder{Type: event.TypeCreate, StateKey: sp(""), Sender: alice, RoomID: r.id,
-			Content: []byte(`{"creator":"` + bob + `","room_version":"` + string(v.ID) + `"}`),
+			Content:    []byte(`{"creator":"` + bob + `","room_version":"` + string(v.ID) + `"}`),
 			PrevEvents: []string{}, AuthEvents: []string{}, Depth: 1, EventID: "$create2:a.test", Origin: "a.test"}
 		create, err := b.Build(v, "a.test", testKey)
 		if err != nil {
@@ -157,7 +157,7 @@ func TestAuth_Member_Join_Restricted(t *testing.T) {
 					return
 				}
 				allow(t, r, joinVia(carol))
-				deny(t, r, joinVia(bob), ruleNo(v, "member", "join", "restricted")+".2")   // cannot invite
+				deny(t, r, joinVia(bob), ruleNo(v, "member", "join", "restricted")+".2")     // cannot invite
 				deny(t, r, joinVia(mallory), ruleNo(v, "member", "join", "restricted")+".2") // not joined
 				deny(t, r, r.member(dave, dave, event.Join, ""), ruleNo(v, "member", "join", "restricted")+".2")
 				// "If membership state is join or invite, allow."
