@@ -558,3 +558,28 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestLoad_SynapseSpellingVariants(t *testing.T) {
+	// An explicit empty notary list means "no notary"; bind_address is
+	// Synapse's older single-address form; presence "untracked" is read
+	// as disabled with a warning.
+	c, warns := loadString(t, `
+server_name: example.org
+trusted_key_servers: []
+listeners: [{port: 8008, type: http, bind_address: "127.0.0.1", resources: [{names: [client]}]}]
+presence: {enabled: untracked}
+password_config: {enabled: false}
+`)
+	if c.TrustedKeyServers == nil || len(c.TrustedKeyServers) != 0 {
+		t.Errorf("trusted_key_servers = %#v, want empty non-nil", c.TrustedKeyServers)
+	}
+	if !reflect.DeepEqual(c.Listeners[0].BindAddresses, []string{"127.0.0.1"}) {
+		t.Errorf("bind_address: %v", c.Listeners[0].BindAddresses)
+	}
+	if c.Presence.Enabled || c.PasswordConfig.Enabled || c.PasswordConfig.OnlyForReauth {
+		t.Errorf("presence %v, password %+v", c.Presence.Enabled, c.PasswordConfig)
+	}
+	if got := messages(warns); len(got) != 1 || !strings.Contains(got[0], "untracked") {
+		t.Errorf("warnings = %q", got)
+	}
+}
