@@ -49,7 +49,9 @@ func TestAuthEventsNeeded_SpecSelection(t *testing.T) {
 			func(*roomversion.Version) []event.StateTuple { return []event.StateTuple{pl, mem(bob), mem(carol)} }},
 		{"third-party invite", event.TypeMember, sp(carol), bob,
 			`{"membership":"invite","third_party_invite":{"signed":{"mxid":"` + carol + `","token":"tok"}}}`,
-			func(*roomversion.Version) []event.StateTuple { return []event.StateTuple{pl, mem(bob), mem(carol), jr, tpi} }},
+			func(*roomversion.Version) []event.StateTuple {
+				return []event.StateTuple{pl, mem(bob), mem(carol), jr, tpi}
+			}},
 		{"third-party invite without token", event.TypeMember, sp(carol), bob,
 			`{"membership":"invite","third_party_invite":{"signed":{}}}`,
 			func(*roomversion.Version) []event.StateTuple { return []event.StateTuple{pl, mem(bob), mem(carol), jr} }},
