@@ -24,6 +24,7 @@ func (e *Engine) Send(ctx context.Context, roomID string, b *event.Builder, txn 
 	if _, err := e.store.Room(ctx, roomID); err != nil {
 		return nil, err
 	}
+	b.RoomID = roomID
 	r := &request{builders: []*event.Builder{b}}
 	if txn != nil {
 		r.txn = &txnKey{txn.UserID, txn.DeviceID, txn.TxnID}

@@ -54,3 +54,17 @@ func (s *Store) PublicRooms(ctx context.Context) ([]string, error) {
 func (s *Store) SetPublic(ctx context.Context, roomID string, public bool) error {
 	return s.Write(ctx, func(w *Writer) error { return w.SetPublic(roomID, public) })
 }
+
+// Forget records that the user forgot a room they left; its history is no
+// longer offered to them (sync leaves it out).
+func (s *Store) Forget(ctx context.Context, userID, roomID string) error {
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO forgotten_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, userID, roomID)
+	return err
+}
+
+// Forgotten reports whether the user forgot the room.
+func (s *Store) Forgotten(ctx context.Context, userID, roomID string) (bool, error) {
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, userID, roomID).Scan(&n)
+	return n > 0, err
+}

@@ -97,5 +97,11 @@ CREATE TABLE room_aliases (
 	creator TEXT NOT NULL
 );
 CREATE INDEX room_aliases_room ON room_aliases (room_id);
+
+CREATE TABLE forgotten_rooms (
+	user_id TEXT NOT NULL,
+	room_id TEXT NOT NULL,
+	PRIMARY KEY (user_id, room_id)
+);
 `,
 }}

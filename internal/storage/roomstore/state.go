@@ -226,3 +226,53 @@ func (s *Store) Members(ctx context.Context, roomID string, memberships ...strin
 	}
 	return out, rows.Err()
 }
+
+// MembershipsAt returns, for every room the user has a membership event in
+// at or before stream position pos, the latest such membership.
+func (s *Store) MembershipsAt(ctx context.Context, userID string, pos int64) ([]Membership, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT m.room_id, m.membership, m.event_id, m.stream_pos FROM membership_log m
+		WHERE m.user_id = $1 AND m.stream_pos = (SELECT MAX(l.stream_pos) FROM membership_log l
+			WHERE l.user_id = $1 AND l.room_id = m.room_id AND l.stream_pos <= $2)`, userID, pos)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Membership
+	for rows.Next() {
+		m := Membership{UserID: userID}
+		if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamPos); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// LastEventAt returns the room's latest accepted timeline event at or
+// before stream position pos, or nil.
+func (s *Store) LastEventAt(ctx context.Context, roomID string, pos int64) (*StoredEvent, error) {
+	evs, err := s.queryEvents(ctx, `SELECT `+eventCols+` FROM events
+		WHERE room_id = $1 AND stream_pos > 0 AND stream_pos <= $2 AND NOT rejected AND NOT soft_failed
+		ORDER BY stream_pos DESC LIMIT 1`, roomID, pos)
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	return evs[0], nil
+}
+
+// EventNearTS returns the room's timeline event closest to ts in the given
+// direction (forward: the first at or after ts; backward: the last at or
+// before), among events visible up to stream position upTo.
+func (s *Store) EventNearTS(ctx context.Context, roomID string, ts int64, forward bool, upTo int64) (*StoredEvent, error) {
+	q := `SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos > 0 AND stream_pos <= $3
+		AND NOT rejected AND NOT soft_failed AND origin_server_ts <= $2 ORDER BY origin_server_ts DESC, stream_pos DESC LIMIT 1`
+	if forward {
+		q = `SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos > 0 AND stream_pos <= $3
+		AND NOT rejected AND NOT soft_failed AND origin_server_ts >= $2 ORDER BY origin_server_ts ASC, stream_pos ASC LIMIT 1`
+	}
+	evs, err := s.queryEvents(ctx, q, roomID, ts, upTo)
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	return evs[0], nil
+}

@@ -1,0 +1,190 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ids"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+)
+
+type createRoomBody struct {
+	Visibility                string             `json:"visibility"`
+	RoomAliasName             string             `json:"room_alias_name"`
+	Name                      *string            `json:"name"`
+	Topic                     *string            `json:"topic"`
+	Invite                    []string           `json:"invite"`
+	RoomVersion               string             `json:"room_version"`
+	CreationContent           map[string]any     `json:"creation_content"`
+	InitialState              []rooms.StateInput `json:"initial_state"`
+	Preset                    string             `json:"preset"`
+	IsDirect                  bool               `json:"is_direct"`
+	PowerLevelContentOverride map[string]any     `json:"power_level_content_override"`
+}
+
+// createRoom is POST /createRoom (client-server-api "Creation").
+func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	var body createRoomBody
+	if err := httpapi.ReadJSON(r, maxLargeBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	ctx := r.Context()
+	v := roomversion.MustGet(a.DefaultVersion)
+	if body.RoomVersion != "" {
+		var ok bool
+		if v, ok = roomversion.Get(roomversion.ID(body.RoomVersion)); !ok {
+			httpapi.WriteError(w, httpapi.UnsupportedRoomVersion("room version "+body.RoomVersion+" is not supported"))
+			return
+		}
+	}
+	switch body.Visibility {
+	case "", "private", "public":
+	default:
+		httpapi.WriteError(w, httpapi.InvalidParam("visibility must be public or private"))
+		return
+	}
+	if body.Preset == "" {
+		// The spec's default preset follows visibility.
+		body.Preset = "private_chat"
+		if body.Visibility == "public" {
+			body.Preset = "public_chat"
+		}
+	}
+	switch body.Preset {
+	case "private_chat", "public_chat", "trusted_private_chat":
+	default:
+		httpapi.WriteError(w, httpapi.InvalidParam("unknown preset "+body.Preset))
+		return
+	}
+	if len(body.Invite) > 100 || len(body.InitialState) > 100 {
+		httpapi.WriteError(w, httpapi.InvalidParam("too many invites or initial state events"))
+		return
+	}
+	for _, u := range body.Invite {
+		if _, err := ids.ParseUserID(u); err != nil {
+			httpapi.WriteError(w, httpapi.InvalidParam("invalid user ID in invite: "+u))
+			return
+		}
+	}
+	for _, st := range body.InitialState {
+		if st.Type == "" || len(st.Type) > 255 || len(st.StateKey) > 255 {
+			httpapi.WriteError(w, httpapi.InvalidParam("initial_state events need a type"))
+			return
+		}
+		if len(st.Content) > 0 && st.Content[0] != '{' {
+			httpapi.WriteError(w, httpapi.BadJSON("initial_state content must be an object"))
+			return
+		}
+	}
+	if _, ok := body.CreationContent["room_version"]; ok {
+		delete(body.CreationContent, "room_version")
+	}
+
+	alias := ""
+	if body.RoomAliasName != "" {
+		if strings.ContainsAny(body.RoomAliasName, ":# \x00") {
+			httpapi.WriteError(w, httpapi.InvalidParam("room_alias_name must be a bare localpart"))
+			return
+		}
+		alias = "#" + body.RoomAliasName + ":" + a.Engine.ServerName()
+		if _, err := ids.ParseRoomAlias(alias); err != nil {
+			httpapi.WriteError(w, httpapi.InvalidParam("invalid room alias"))
+			return
+		}
+		if _, _, err := a.Engine.Store().Alias(ctx, alias); err == nil {
+			httpapi.WriteError(w, httpapi.RoomInUse("room alias already taken"))
+			return
+		}
+	}
+
+	req := rooms.CreateRoomRequest{
+		Creator: s.UserID, CreatorMember: a.memberProfile(r, s.UserID), Version: v, Preset: body.Preset,
+		Name: body.Name, Topic: body.Topic, Alias: alias, Invite: body.Invite, IsDirect: body.IsDirect,
+		InitialState: body.InitialState, CreationContent: body.CreationContent,
+		PowerLevelOverride: body.PowerLevelContentOverride,
+	}
+	roomID, err := a.Engine.CreateRoom(ctx, req)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if alias != "" {
+		if err := a.Engine.Store().CreateAlias(ctx, alias, roomID, s.UserID); err != nil {
+			// Lost a race for the alias: the room exists without it, and the
+			// canonical alias event names an alias that now points elsewhere.
+			httpapi.WriteError(w, httpapi.RoomInUse("room alias already taken"))
+			return
+		}
+	}
+	if body.Visibility == "public" {
+		if err := a.Engine.Store().SetPublic(ctx, roomID, true); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
+	writeOK(w, map[string]string{"room_id": roomID})
+}
+
+// memberProfile is the displayname/avatar_url to put in a user's join.
+func (a *RoomAPI) memberProfile(r *http.Request, userID string) map[string]any {
+	out := map[string]any{}
+	if a.Profiles == nil {
+		return out
+	}
+	p, err := a.Profiles.Profile(r.Context(), userID)
+	if err != nil {
+		return out
+	}
+	if p.DisplayName != "" {
+		out["displayname"] = p.DisplayName
+	}
+	if p.AvatarURL != "" {
+		out["avatar_url"] = p.AvatarURL
+	}
+	return out
+}
+
+// checkPowerLevelsContent refuses string or float power levels from
+// clients, as the spec asks of servers even in room versions that accept
+// them over federation (server-server-api "Definitions", warning box).
+func checkPowerLevelsContent(content []byte) error {
+	var c map[string]json.RawMessage
+	if err := json.Unmarshal(content, &c); err != nil {
+		return merr.BadJSON("content must be an object")
+	}
+	isInt := func(raw json.RawMessage) bool {
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil || len(raw) == 0 || raw[0] == '"' {
+			return false
+		}
+		_, err := n.Int64()
+		return err == nil
+	}
+	for _, k := range []string{"ban", "kick", "redact", "invite", "events_default", "state_default", "users_default"} {
+		if raw, ok := c[k]; ok && !isInt(raw) {
+			return merr.BadJSON(k + " must be an integer")
+		}
+	}
+	for _, k := range []string{"events", "users", "notifications"} {
+		raw, ok := c[k]
+		if !ok {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return merr.BadJSON(k + " must be an object")
+		}
+		for key, v := range m {
+			if !isInt(v) {
+				return merr.BadJSON(k + "." + key + " must be an integer")
+			}
+		}
+	}
+	return nil
+}
+

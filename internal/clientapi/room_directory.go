@@ -1,0 +1,338 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/eventauth"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ids"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/visibility"
+)
+
+func (a *RoomAPI) localAlias(r *http.Request) (string, error) {
+	alias := r.PathValue("roomAlias")
+	parsed, err := ids.ParseRoomAlias(alias)
+	if err != nil {
+		return "", httpapi.InvalidParam("invalid room alias")
+	}
+	if string(parsed.Server) != a.Engine.ServerName() {
+		return "", httpapi.InvalidParam("room alias is not on this server")
+	}
+	return alias, nil
+}
+
+// putAlias is PUT /directory/room/{roomAlias}: any member of the room may
+// create a local alias (Synapse requires membership; the spec leaves it to
+// the server).
+func (a *RoomAPI) putAlias(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	alias, err := a.localAlias(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	var body struct {
+		RoomID string `json:"room_id"`
+	}
+	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if !ids.ValidRoomID(body.RoomID) {
+		httpapi.WriteError(w, httpapi.InvalidParam("invalid room_id"))
+		return
+	}
+	acc, err := a.readAccess(r.Context(), body.RoomID, s.UserID)
+	if err != nil || !acc.Joined {
+		httpapi.WriteError(w, merr.Forbidden("you must be in the room to give it an alias"))
+		return
+	}
+	if err := a.Engine.Store().CreateAlias(r.Context(), alias, body.RoomID, s.UserID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, emptyObject)
+}
+
+// getAlias is GET /directory/room/{roomAlias} (no authentication needed).
+func (a *RoomAPI) getAlias(w http.ResponseWriter, r *http.Request) {
+	alias := r.PathValue("roomAlias")
+	if _, err := ids.ParseRoomAlias(alias); err != nil {
+		httpapi.WriteError(w, httpapi.InvalidParam("invalid room alias"))
+		return
+	}
+	roomID, _, err := a.Engine.Store().Alias(r.Context(), alias)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, map[string]any{"room_id": roomID, "servers": []string{a.Engine.ServerName()}})
+}
+
+// deleteAlias is DELETE /directory/room/{roomAlias}: the alias's creator,
+// a server admin, or a room member allowed to send m.room.canonical_alias.
+func (a *RoomAPI) deleteAlias(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	alias, err := a.localAlias(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	ctx := r.Context()
+	roomID, creator, err := a.Engine.Store().Alias(ctx, alias)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	allowed := creator == s.UserID || s.IsAdmin
+	if !allowed {
+		if view, err := a.Engine.CurrentView(ctx, roomID); err == nil {
+			if pl, err := eventauth.PowerLevelsFrom(view, roomVersionOf(a, r, roomID)); err == nil {
+				allowed = visibility.Membership(view, s.UserID) == event.Join &&
+					pl.UserLevel(s.UserID) >= pl.EventLevel(event.TypeCanonicalAlias, true)
+			}
+		}
+	}
+	if !allowed {
+		httpapi.WriteError(w, merr.Forbidden("you may not remove this alias"))
+		return
+	}
+	if err := a.Engine.Store().DeleteAlias(ctx, alias); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, emptyObject)
+}
+
+// roomAliases is GET /rooms/{roomId}/aliases.
+func (a *RoomAPI) roomAliases(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	roomID := r.PathValue("roomId")
+	if _, err := a.readAccess(r.Context(), roomID, s.UserID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	aliases, err := a.Engine.Store().AliasesForRoom(r.Context(), roomID)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if aliases == nil {
+		aliases = []string{}
+	}
+	writeOK(w, map[string]any{"aliases": aliases})
+}
+
+// getVisibility is GET /directory/list/room/{roomId}.
+func (a *RoomAPI) getVisibility(w http.ResponseWriter, r *http.Request) {
+	room, err := a.Engine.Store().Room(r.Context(), r.PathValue("roomId"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	v := "private"
+	if room.IsPublic {
+		v = "public"
+	}
+	writeOK(w, map[string]string{"visibility": v})
+}
+
+// putVisibility is PUT /directory/list/room/{roomId}: members who may change
+// the room's state (state_default power), or server admins.
+func (a *RoomAPI) putVisibility(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	var body struct {
+		Visibility string `json:"visibility"`
+	}
+	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if body.Visibility != "public" && body.Visibility != "private" {
+		httpapi.WriteError(w, httpapi.InvalidParam("visibility must be public or private"))
+		return
+	}
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	room, err := a.Engine.Store().Room(ctx, roomID)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if !s.IsAdmin {
+		view, err := a.Engine.CurrentView(ctx, roomID)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		pl, err := eventauth.PowerLevelsFrom(view, room.Version)
+		if err != nil || visibility.Membership(view, s.UserID) != event.Join || pl.UserLevel(s.UserID) < pl.StateDefault {
+			httpapi.WriteError(w, merr.Forbidden("you may not change this room's directory visibility"))
+			return
+		}
+	}
+	if err := a.Engine.Store().SetPublic(ctx, roomID, body.Visibility == "public"); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, emptyObject)
+}
+
+func roomVersionOf(a *RoomAPI, r *http.Request, roomID string) *roomversion.Version {
+	room, err := a.Engine.Store().Room(r.Context(), roomID)
+	if err != nil {
+		return nil
+	}
+	return room.Version
+}
+
+// publicRoom is one entry of the public room directory.
+type publicRoom struct {
+	RoomID           string `json:"room_id"`
+	Name             string `json:"name,omitempty"`
+	Topic            string `json:"topic,omitempty"`
+	AvatarURL        string `json:"avatar_url,omitempty"`
+	CanonicalAlias   string `json:"canonical_alias,omitempty"`
+	NumJoinedMembers int    `json:"num_joined_members"`
+	WorldReadable    bool   `json:"world_readable"`
+	GuestCanJoin     bool   `json:"guest_can_join"`
+	JoinRule         string `json:"join_rule,omitempty"`
+	RoomType         string `json:"room_type,omitempty"`
+}
+
+func (a *RoomAPI) publicRoomsGet(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if s == nil && !a.AllowPublicRoomsWithoutAuth {
+		httpapi.WriteError(w, merr.MissingToken("missing access token"))
+		return
+	}
+	q := r.URL.Query()
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			httpapi.WriteError(w, httpapi.InvalidParam("limit must be a non-negative integer"))
+			return
+		}
+		limit = n
+	}
+	a.publicRooms(w, r, limit, q.Get("since"), "")
+}
+
+func (a *RoomAPI) publicRoomsPost(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	var body struct {
+		Limit  int    `json:"limit"`
+		Since  string `json:"since"`
+		Server string `json:"server"`
+		Filter struct {
+			GenericSearchTerm string `json:"generic_search_term"`
+		} `json:"filter"`
+	}
+	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if body.Limit < 0 {
+		httpapi.WriteError(w, httpapi.InvalidParam("limit must be non-negative"))
+		return
+	}
+	a.publicRooms(w, r, body.Limit, body.Since, body.Filter.GenericSearchTerm)
+}
+
+// publicRooms lists published rooms, largest first, with offset tokens
+// ("p<offset>"); the spec leaves the token format to the server.
+func (a *RoomAPI) publicRooms(w http.ResponseWriter, r *http.Request, limit int, since, term string) {
+	ctx := r.Context()
+	offset := 0
+	if since != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(since, "p"))
+		if err != nil || n < 0 || !strings.HasPrefix(since, "p") {
+			httpapi.WriteError(w, httpapi.InvalidParam("invalid since token"))
+			return
+		}
+		offset = n
+	}
+	ids, err := a.Engine.Store().PublicRooms(ctx)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	term = strings.ToLower(term)
+	var all []publicRoom
+	for _, id := range ids {
+		pr, err := a.describeRoom(r, id)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		if term != "" && !strings.Contains(strings.ToLower(pr.Name+" "+pr.Topic+" "+pr.CanonicalAlias+" "+pr.RoomID), term) {
+			continue
+		}
+		all = append(all, pr)
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].NumJoinedMembers != all[j].NumJoinedMembers {
+			return all[i].NumJoinedMembers > all[j].NumJoinedMembers
+		}
+		return all[i].RoomID < all[j].RoomID
+	})
+	total := len(all)
+	if offset > total {
+		offset = total
+	}
+	end := total
+	if limit > 0 && offset+limit < total {
+		end = offset + limit
+	}
+	resp := map[string]any{"chunk": all[offset:end], "total_room_count_estimate": total}
+	if all[offset:end] == nil {
+		resp["chunk"] = []publicRoom{}
+	}
+	if end < total {
+		resp["next_batch"] = "p" + strconv.Itoa(end)
+	}
+	if offset > 0 {
+		prev := offset - limit
+		if limit == 0 || prev < 0 {
+			prev = 0
+		}
+		resp["prev_batch"] = "p" + strconv.Itoa(prev)
+	}
+	writeOK(w, resp)
+}
+
+func (a *RoomAPI) describeRoom(r *http.Request, roomID string) (publicRoom, error) {
+	view, err := a.Engine.CurrentView(r.Context(), roomID)
+	if err != nil {
+		return publicRoom{}, err
+	}
+	pr := publicRoom{RoomID: roomID}
+	str := func(typ, field string) string {
+		ev := view.Get(typ, "")
+		if ev == nil {
+			return ""
+		}
+		var c map[string]json.RawMessage
+		_ = json.Unmarshal(ev.Content(), &c)
+		var s string
+		_ = json.Unmarshal(c[field], &s)
+		return s
+	}
+	pr.Name = str(event.TypeName, "name")
+	pr.Topic = str(event.TypeTopic, "topic")
+	pr.AvatarURL = str(event.TypeAvatar, "url")
+	pr.CanonicalAlias = str(event.TypeCanonicalAlias, "alias")
+	pr.JoinRule = str(event.TypeJoinRules, "join_rule")
+	pr.RoomType = str(event.TypeCreate, "type")
+	pr.GuestCanJoin = str(event.TypeGuestAccess, "guest_access") == "can_join"
+	pr.WorldReadable = visibility.HistoryVisibility(view) == visibility.WorldReadable
+	members, err := a.Engine.Store().Members(r.Context(), roomID, event.Join)
+	if err != nil {
+		return publicRoom{}, err
+	}
+	pr.NumJoinedMembers = len(members)
+	return pr, view.Err()
+}
+

@@ -1,0 +1,500 @@
+package clientapi
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/myelin-chat/myelin/internal/clientevent"
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/syncapi"
+)
+
+// getState is GET /rooms/{roomId}/state/{eventType}/{stateKey}.
+func (a *RoomAPI) getState(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	acc, err := a.readAccess(ctx, roomID, s.UserID)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	view, err := a.stateView(ctx, roomID, acc)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	ev := view.Get(r.PathValue("eventType"), r.PathValue("stateKey"))
+	if err := view.Err(); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if ev == nil {
+		httpapi.WriteError(w, merr.NotFound("state event not found"))
+		return
+	}
+	if r.URL.Query().Get("format") == "event" {
+		writeOK(w, clientevent.Format(ev, clientevent.Options{NowMS: a.now().UnixMilli()}))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(ev.Content())
+}
+
+// getAllState is GET /rooms/{roomId}/state.
+func (a *RoomAPI) getAllState(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	acc, err := a.readAccess(ctx, roomID, s.UserID)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	view, err := a.stateView(ctx, roomID, acc)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	evs, err := view.Events(nil)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	now := a.now().UnixMilli()
+	out := make([]*clientevent.Event, 0, len(evs))
+	for _, ev := range evs {
+		out = append(out, clientevent.Format(ev, clientevent.Options{NowMS: now}))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OriginServerTS < out[j].OriginServerTS })
+	writeOK(w, out)
+}
+
+// visibleEvent loads one event the user may see, or 404.
+func (a *RoomAPI) visibleEvent(r *http.Request, s *httpapi.Session, roomID, eventID string) (*roomstore.StoredEvent, *access, error) {
+	ctx := r.Context()
+	acc, err := a.readAccess(ctx, roomID, s.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	se, err := a.Engine.Store().Event(ctx, eventID)
+	if err != nil || se.RoomID() != roomID || se.Rejected || se.SoftFailed || se.StreamPos == 0 || se.StreamPos > acc.UpTo {
+		return nil, nil, merr.NotFound("event not found")
+	}
+	vis, err := a.Engine.FilterVisible(ctx, s.UserID, []*roomstore.StoredEvent{se}, acc.Joined)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(vis) == 0 {
+		return nil, nil, merr.NotFound("event not found")
+	}
+	return se, acc, nil
+}
+
+// getEvent is GET /rooms/{roomId}/event/{eventId}.
+func (a *RoomAPI) getEvent(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	se, _, err := a.visibleEvent(r, s, r.PathValue("roomId"), r.PathValue("eventId"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	ce, err := a.format(r, s, se, false)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, ce)
+}
+
+func (a *RoomAPI) format(r *http.Request, s *httpapi.Session, se *roomstore.StoredEvent, omitRoom bool) (*clientevent.Event, error) {
+	o := clientevent.Options{NowMS: a.now().UnixMilli(), OmitRoomID: omitRoom}
+	if se.TxnID != "" && se.Sender() == s.UserID && se.TxnDevice == s.DeviceID {
+		o.TransactionID = se.TxnID
+	}
+	return syncapi.FormatStored(r.Context(), a.Engine, se, o)
+}
+
+func (a *RoomAPI) formatAll(r *http.Request, s *httpapi.Session, evs []*roomstore.StoredEvent) ([]*clientevent.Event, error) {
+	out := make([]*clientevent.Event, 0, len(evs))
+	for _, se := range evs {
+		ce, err := a.format(r, s, se, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ce)
+	}
+	return out, nil
+}
+
+func queryLimit(r *http.Request, def, max int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, httpapi.InvalidParam("limit must be a non-negative integer")
+	}
+	if n > max {
+		n = max
+	}
+	return n, nil
+}
+
+// messages is GET /rooms/{roomId}/messages: pagination through the
+// timeline by stream position ("s<pos>" tokens sit between events).
+func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	q := r.URL.Query()
+	acc, err := a.readAccess(ctx, roomID, s.UserID)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	dir := q.Get("dir")
+	if dir == "" {
+		dir = "b"
+	}
+	if dir != "b" && dir != "f" {
+		httpapi.WriteError(w, httpapi.InvalidParam("dir must be b or f"))
+		return
+	}
+	limit, err := queryLimit(r, 10, 1000)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	var filter syncapi.RoomEventFilter
+	if f := q.Get("filter"); f != "" {
+		if err := httpapi.DecodeJSON([]byte(f), &filter); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
+	from := acc.UpTo
+	if dir == "f" {
+		from = 0
+	}
+	if t := q.Get("from"); t != "" {
+		if from, err = syncapi.ParseToken(t); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
+	var to int64 = -1
+	if t := q.Get("to"); t != "" {
+		if to, err = syncapi.ParseToken(t); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
+	if from > acc.UpTo {
+		from = acc.UpTo
+	}
+	var evs []*roomstore.StoredEvent
+	var end int64
+	if dir == "b" {
+		lower := int64(0)
+		if to >= 0 {
+			lower = to
+		}
+		evs, err = a.Engine.Store().RoomEvents(ctx, roomID, lower, from, limit, false)
+		if len(evs) > 0 {
+			end = evs[len(evs)-1].StreamPos - 1
+		}
+	} else {
+		upper := acc.UpTo
+		if to >= 0 && to < upper {
+			upper = to
+		}
+		evs, err = a.Engine.Store().RoomEvents(ctx, roomID, from, upper, limit, true)
+		if len(evs) > 0 {
+			end = evs[len(evs)-1].StreamPos
+		}
+	}
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	hitEnd := len(evs) < limit
+	visible, err := a.Engine.FilterVisible(ctx, s.UserID, evs, acc.Joined)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	kept := visible[:0]
+	for _, se := range visible {
+		if filter.AllowsEvent(se.Event) && allowsRoomFilter(filter, roomID) {
+			kept = append(kept, se)
+		}
+	}
+	chunk, err := a.formatAll(r, s, kept)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	resp := map[string]any{"chunk": chunk, "start": syncapi.Token(from)}
+	if !hitEnd {
+		resp["end"] = syncapi.Token(end)
+	}
+	if filter.LazyLoadMembers && len(kept) > 0 {
+		st, err := a.lazyMembers(r, roomID, kept)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		resp["state"] = st
+	}
+	writeOK(w, resp)
+}
+
+func allowsRoomFilter(f syncapi.RoomEventFilter, roomID string) bool {
+	for _, r := range f.NotRooms {
+		if r == roomID {
+			return false
+		}
+	}
+	if f.Rooms == nil {
+		return true
+	}
+	for _, r := range *f.Rooms {
+		if r == roomID {
+			return true
+		}
+	}
+	return false
+}
+
+// lazyMembers returns the member events of the senders of evs, as of the
+// current state, for lazy-loading clients.
+func (a *RoomAPI) lazyMembers(r *http.Request, roomID string, evs []*roomstore.StoredEvent) ([]*clientevent.Event, error) {
+	view, err := a.Engine.CurrentView(r.Context(), roomID)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	out := []*clientevent.Event{}
+	now := a.now().UnixMilli()
+	for _, se := range evs {
+		if seen[se.Sender()] {
+			continue
+		}
+		seen[se.Sender()] = true
+		if m := view.Get(event.TypeMember, se.Sender()); m != nil {
+			out = append(out, clientevent.Format(m, clientevent.Options{NowMS: now}))
+		}
+	}
+	return out, view.Err()
+}
+
+// context is GET /rooms/{roomId}/context/{eventId}.
+func (a *RoomAPI) context(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	se, acc, err := a.visibleEvent(r, s, roomID, r.PathValue("eventId"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	limit, err := queryLimit(r, 10, 100)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	nBefore := limit / 2
+	nAfter := limit - nBefore
+	store := a.Engine.Store()
+	before, err := store.RoomEvents(ctx, roomID, 0, se.StreamPos-1, nBefore, false)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	after, err := store.RoomEvents(ctx, roomID, se.StreamPos, acc.UpTo, nAfter, true)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	start, end := se.StreamPos-1, se.StreamPos
+	if len(before) > 0 {
+		start = before[len(before)-1].StreamPos - 1
+	}
+	if len(after) > 0 {
+		end = after[len(after)-1].StreamPos
+	}
+	if before, err = a.Engine.FilterVisible(ctx, s.UserID, before, acc.Joined); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if after, err = a.Engine.FilterVisible(ctx, s.UserID, after, acc.Joined); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	last := se
+	if len(after) > 0 {
+		last = after[len(after)-1]
+	}
+	stView, err := a.Engine.StateAfter(ctx, last)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	stEvs, err := stView.Events(nil)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	now := a.now().UnixMilli()
+	state := make([]*clientevent.Event, 0, len(stEvs))
+	for _, ev := range stEvs {
+		state = append(state, clientevent.Format(ev, clientevent.Options{NowMS: now}))
+	}
+	evOut, err := a.format(r, s, se, false)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	bOut, err := a.formatAll(r, s, before)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	aOut, err := a.formatAll(r, s, after)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, map[string]any{"event": evOut, "events_before": bOut, "events_after": aOut, "state": state,
+		"start": syncapi.Token(start), "end": syncapi.Token(end)})
+}
+
+// members is GET /rooms/{roomId}/members.
+func (a *RoomAPI) members(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	q := r.URL.Query()
+	acc, err := a.readAccess(ctx, roomID, s.UserID)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	at := acc.UpTo
+	if t := q.Get("at"); t != "" {
+		if at, err = syncapi.ParseToken(t); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		if at > acc.UpTo {
+			at = acc.UpTo
+		}
+	}
+	view, err := a.Engine.StateAtPos(ctx, roomID, at)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	evs, err := view.Events(func(t event.StateTuple) bool { return t.Type == event.TypeMember })
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	want, notWant := q.Get("membership"), q.Get("not_membership")
+	now := a.now().UnixMilli()
+	chunk := []*clientevent.Event{}
+	for _, ev := range evs {
+		m := ev.Membership()
+		if (want != "" && m != want) || (notWant != "" && m == notWant) {
+			continue
+		}
+		chunk = append(chunk, clientevent.Format(ev, clientevent.Options{NowMS: now}))
+	}
+	sort.Slice(chunk, func(i, j int) bool { return *chunk[i].StateKey < *chunk[j].StateKey })
+	writeOK(w, map[string]any{"chunk": chunk})
+}
+
+// joinedMembers is GET /rooms/{roomId}/joined_members.
+func (a *RoomAPI) joinedMembers(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	acc, err := a.readAccess(ctx, roomID, s.UserID)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	view, err := a.stateView(ctx, roomID, acc)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	evs, err := view.Events(func(t event.StateTuple) bool { return t.Type == event.TypeMember })
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	type member struct {
+		DisplayName *string `json:"display_name,omitempty"`
+		AvatarURL   *string `json:"avatar_url,omitempty"`
+	}
+	joined := map[string]member{}
+	for _, ev := range evs {
+		if ev.Membership() != event.Join {
+			continue
+		}
+		var c struct {
+			DisplayName *string `json:"displayname"`
+			AvatarURL   *string `json:"avatar_url"`
+		}
+		_ = httpapi.DecodeJSON(ev.Content(), &c)
+		joined[*ev.StateKey()] = member{DisplayName: c.DisplayName, AvatarURL: c.AvatarURL}
+	}
+	writeOK(w, map[string]any{"joined": joined})
+}
+
+// joinedRooms is GET /joined_rooms.
+func (a *RoomAPI) joinedRooms(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ms, err := a.Engine.Store().RoomsForUser(r.Context(), s.UserID, event.Join)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.RoomID)
+	}
+	sort.Strings(out)
+	writeOK(w, map[string]any{"joined_rooms": out})
+}
+
+// timestampToEvent is GET /rooms/{roomId}/timestamp_to_event.
+func (a *RoomAPI) timestampToEvent(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	q := r.URL.Query()
+	acc, err := a.readAccess(ctx, roomID, s.UserID)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	ts, err := strconv.ParseInt(q.Get("ts"), 10, 64)
+	if err != nil {
+		httpapi.WriteError(w, httpapi.InvalidParam("ts must be an integer"))
+		return
+	}
+	dir := q.Get("dir")
+	if dir != "f" && dir != "b" {
+		httpapi.WriteError(w, httpapi.InvalidParam("dir must be f or b"))
+		return
+	}
+	se, err := a.Engine.Store().EventNearTS(ctx, roomID, ts, dir == "f", acc.UpTo)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if se == nil {
+		httpapi.WriteError(w, merr.NotFound("no event found in that direction"))
+		return
+	}
+	writeOK(w, map[string]any{"event_id": se.EventID(), "origin_server_ts": se.OriginServerTS()})
+}

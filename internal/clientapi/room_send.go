@@ -1,0 +1,128 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/rooms"
+)
+
+// readContent reads an event content body: a JSON object of at most 64 KiB.
+func readContent(r *http.Request) (json.RawMessage, error) {
+	body, err := httpapi.ReadBody(r, maxEventBody)
+	if err != nil {
+		return nil, err
+	}
+	var obj map[string]json.RawMessage
+	if err := httpapi.DecodeJSON(body, &obj); err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, httpapi.BadJSON("content must be a JSON object")
+	}
+	return body, nil
+}
+
+func validType(t string) bool { return t != "" && len(t) <= 255 }
+
+// send is PUT /rooms/{roomId}/send/{eventType}/{txnId}.
+func (a *RoomAPI) send(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	typ, txnID := r.PathValue("eventType"), r.PathValue("txnId")
+	if !validType(typ) || txnID == "" || len(txnID) > 255 {
+		httpapi.WriteError(w, httpapi.InvalidParam("invalid event type or transaction ID"))
+		return
+	}
+	if a.MessageLimiter != nil {
+		if err := a.MessageLimiter.Check(s.UserID); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
+	content, err := readContent(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	b := &event.Builder{Type: typ, Sender: s.UserID, Content: content}
+	ev, err := a.Engine.Send(r.Context(), r.PathValue("roomId"), b, &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: txnID})
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, map[string]string{"event_id": ev.EventID()})
+}
+
+// putState is PUT /rooms/{roomId}/state/{eventType}/{stateKey}.
+func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	typ, key := r.PathValue("eventType"), r.PathValue("stateKey")
+	if !validType(typ) || len(key) > 255 {
+		httpapi.WriteError(w, httpapi.InvalidParam("invalid event type or state key"))
+		return
+	}
+	content, err := readContent(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if typ == event.TypePowerLevels {
+		if err := checkPowerLevelsContent(content); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
+	roomID := r.PathValue("roomId")
+	// Setting state to what it already is sends nothing (Synapse returns the
+	// existing event's ID), which keeps retries and idle clients from
+	// growing the DAG.
+	if cur, err := a.Engine.State(r.Context(), roomID, typ, key); err == nil && cur.Sender() == s.UserID && sameJSON(cur.Content(), content) {
+		writeOK(w, map[string]string{"event_id": cur.EventID()})
+		return
+	}
+	b := &event.Builder{Type: typ, StateKey: &key, Sender: s.UserID, Content: content}
+	ev, err := a.Engine.Send(r.Context(), roomID, b, nil)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, map[string]string{"event_id": ev.EventID()})
+}
+
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	ax, _ := json.Marshal(x)
+	by, _ := json.Marshal(y)
+	return string(ax) == string(by)
+}
+
+type reasonBody struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// redact is PUT /rooms/{roomId}/redact/{eventId}/{txnId}.
+func (a *RoomAPI) redact(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	var body reasonBody
+	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	content := map[string]any{}
+	if body.Reason != "" {
+		content["reason"] = body.Reason
+	}
+	b := &event.Builder{Type: event.TypeRedaction, Sender: s.UserID, Redacts: r.PathValue("eventId"), Content: rooms.Content(content)}
+	var txn *rooms.Txn
+	if t := r.PathValue("txnId"); t != "" {
+		txn = &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: "redact:" + t}
+	}
+	ev, err := a.Engine.Send(r.Context(), r.PathValue("roomId"), b, txn)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, map[string]string{"event_id": ev.EventID()})
+}

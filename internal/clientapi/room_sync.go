@@ -1,0 +1,170 @@
+package clientapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/syncapi"
+)
+
+// maxFilterBytes bounds stored and inline filters.
+const maxFilterBytes = 16 * 1024
+
+// sync is GET /sync.
+func (a *RoomAPI) sync(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	q := r.URL.Query()
+	req := syncapi.Request{UserID: s.UserID, DeviceID: s.DeviceID, Since: q.Get("since")}
+	if v := q.Get("timeout"); v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms < 0 {
+			httpapi.WriteError(w, httpapi.InvalidParam("timeout must be a non-negative integer"))
+			return
+		}
+		req.Timeout = time.Duration(ms) * time.Millisecond
+	}
+	switch q.Get("full_state") {
+	case "", "false":
+	case "true":
+		req.FullState = true
+	default:
+		httpapi.WriteError(w, httpapi.InvalidParam("full_state must be true or false"))
+		return
+	}
+	if f := q.Get("filter"); f != "" {
+		filter, err := a.loadFilter(r, s.UserID, f)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		req.Filter = filter
+	}
+	resp, err := a.Syncer.Sync(r.Context(), req)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, resp)
+}
+
+// loadFilter reads an inline filter ("{...}") or a stored filter ID.
+func (a *RoomAPI) loadFilter(r *http.Request, userID, f string) (*syncapi.Filter, error) {
+	var raw []byte
+	if strings.HasPrefix(f, "{") {
+		if len(f) > maxFilterBytes {
+			return nil, httpapi.TooLarge("filter too large")
+		}
+		raw = []byte(f)
+	} else {
+		var err error
+		if raw, err = a.Filters.Filter(r.Context(), userID, f); err != nil {
+			return nil, merr.NotFound("unknown filter")
+		}
+	}
+	var filter syncapi.Filter
+	if err := httpapi.DecodeJSON(raw, &filter); err != nil {
+		return nil, err
+	}
+	return &filter, nil
+}
+
+// postFilter is POST /user/{userId}/filter.
+func (a *RoomAPI) postFilter(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if r.PathValue("userId") != s.UserID {
+		httpapi.WriteError(w, merr.Forbidden("cannot create filters for other users"))
+		return
+	}
+	body, err := httpapi.ReadBody(r, maxFilterBytes)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	var filter syncapi.Filter
+	if err := httpapi.DecodeJSON(body, &filter); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	id, err := a.Filters.PutFilter(r.Context(), s.UserID, body)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, map[string]string{"filter_id": id})
+}
+
+// getFilter is GET /user/{userId}/filter/{filterId}.
+func (a *RoomAPI) getFilter(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if r.PathValue("userId") != s.UserID {
+		httpapi.WriteError(w, merr.Forbidden("cannot read other users' filters"))
+		return
+	}
+	raw, err := a.Filters.Filter(r.Context(), s.UserID, r.PathValue("filterId"))
+	if err != nil {
+		httpapi.WriteError(w, merr.NotFound("unknown filter"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(raw)
+}
+
+// putAccountData is PUT /user/{userId}/[rooms/{roomId}/]account_data/{type}.
+// Each write takes the next position of the shared stream, so /sync sees it.
+func (a *RoomAPI) putAccountData(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if r.PathValue("userId") != s.UserID {
+		httpapi.WriteError(w, merr.Forbidden("cannot set account data for other users"))
+		return
+	}
+	typ, roomID := r.PathValue("type"), r.PathValue("roomId")
+	if !validType(typ) {
+		httpapi.WriteError(w, httpapi.InvalidParam("invalid account data type"))
+		return
+	}
+	// The server manages these two itself (client-server-api "Client Config").
+	if typ == "m.fully_read" || typ == "m.push_rules" {
+		httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, "cannot set "+typ+" through the account data API"))
+		return
+	}
+	content, err := readContent(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if roomID != "" {
+		if _, err := a.Engine.Store().Room(r.Context(), roomID); err != nil {
+			httpapi.WriteError(w, httpapi.InvalidParam("unknown room"))
+			return
+		}
+	}
+	tracker := a.Engine.Stream()
+	pos := tracker.Reserve()
+	err = a.AccountData.PutAccountData(r.Context(), s.UserID, roomID, typ, content, pos)
+	tracker.Finish(pos)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	a.Engine.Notifier().Wake(s.UserID)
+	writeOK(w, emptyObject)
+}
+
+// getAccountData is GET /user/{userId}/[rooms/{roomId}/]account_data/{type}.
+func (a *RoomAPI) getAccountData(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if r.PathValue("userId") != s.UserID {
+		httpapi.WriteError(w, merr.Forbidden("cannot read account data of other users"))
+		return
+	}
+	raw, err := a.AccountData.AccountData(r.Context(), s.UserID, r.PathValue("roomId"), r.PathValue("type"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if raw == nil {
+		httpapi.WriteError(w, merr.NotFound("account data not found"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(raw)
+}

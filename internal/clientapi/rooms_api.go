@@ -1,0 +1,122 @@
+package clientapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/syncapi"
+)
+
+// Profile is a user's display name and avatar.
+type Profile struct {
+	DisplayName string
+	AvatarURL   string
+}
+
+// ProfileSource looks up local users' profiles (for the content of joins).
+type ProfileSource interface {
+	Profile(ctx context.Context, userID string) (Profile, error)
+}
+
+// FilterStore keeps uploaded sync filters.
+type FilterStore interface {
+	PutFilter(ctx context.Context, userID string, filter []byte) (string, error)
+	Filter(ctx context.Context, userID, filterID string) ([]byte, error)
+}
+
+// AccountDataStore keeps account data; positions come from the shared
+// stream so that /sync sees changes in order.
+type AccountDataStore interface {
+	PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte, pos int64) error
+	AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error)
+}
+
+// RoomAPI serves rooms, membership, messages, state, aliases, the public
+// room directory, account data, filters and /sync.
+type RoomAPI struct {
+	Engine         *rooms.Engine
+	Syncer         *syncapi.Syncer
+	Auth           httpapi.TokenResolver
+	Profiles       ProfileSource
+	Filters        FilterStore
+	AccountData    AccountDataStore
+	DefaultVersion roomversion.ID
+	// MessageLimiter applies rc_message to sends; nil disables it.
+	MessageLimiter *httpapi.Limiter
+	// AllowPublicRoomsWithoutAuth is Synapse's allow_public_rooms_without_auth.
+	AllowPublicRoomsWithoutAuth bool
+	Now                         func() time.Time
+}
+
+// Body limits. Events are bounded at 64 KiB by the spec; other bodies are
+// small JSON objects.
+const (
+	maxEventBody = 65536
+	maxSmallBody = 65536
+	maxLargeBody = 1 << 20 // createRoom with initial_state
+)
+
+func (a *RoomAPI) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Register adds the endpoints under both the v3 and r0 prefixes.
+func (a *RoomAPI) Register(rt *httpapi.Router) {
+	for _, p := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
+		auth := func(method, path string, h httpapi.AuthHandler) {
+			rt.Handle(method+" "+p+path, httpapi.RequireAuth(a.Auth, h))
+		}
+		auth("POST", "/createRoom", a.createRoom)
+		auth("PUT", "/rooms/{roomId}/send/{eventType}/{txnId}", a.send)
+		auth("PUT", "/rooms/{roomId}/state/{eventType}", a.putState)
+		auth("PUT", "/rooms/{roomId}/state/{eventType}/{stateKey...}", a.putState)
+		auth("GET", "/rooms/{roomId}/state/{eventType}", a.getState)
+		auth("GET", "/rooms/{roomId}/state/{eventType}/{stateKey...}", a.getState)
+		auth("GET", "/rooms/{roomId}/state", a.getAllState)
+		auth("GET", "/rooms/{roomId}/event/{eventId}", a.getEvent)
+		auth("GET", "/rooms/{roomId}/messages", a.messages)
+		auth("GET", "/rooms/{roomId}/context/{eventId}", a.context)
+		auth("GET", "/rooms/{roomId}/members", a.members)
+		auth("GET", "/rooms/{roomId}/joined_members", a.joinedMembers)
+		auth("GET", "/joined_rooms", a.joinedRooms)
+		auth("PUT", "/rooms/{roomId}/redact/{eventId}/{txnId}", a.redact)
+		auth("POST", "/rooms/{roomId}/redact/{eventId}", a.redact)
+		auth("GET", "/rooms/{roomId}/timestamp_to_event", a.timestampToEvent)
+		auth("POST", "/join/{roomIdOrAlias}", a.join)
+		auth("POST", "/rooms/{roomId}/join", a.join)
+		auth("POST", "/rooms/{roomId}/invite", a.invite)
+		auth("POST", "/rooms/{roomId}/leave", a.leave)
+		auth("POST", "/rooms/{roomId}/forget", a.forget)
+		auth("POST", "/rooms/{roomId}/kick", a.kick)
+		auth("POST", "/rooms/{roomId}/ban", a.ban)
+		auth("POST", "/rooms/{roomId}/unban", a.unban)
+		auth("POST", "/knock/{roomIdOrAlias}", a.knock)
+		auth("PUT", "/directory/room/{roomAlias}", a.putAlias)
+		rt.Handle("GET "+p+"/directory/room/{roomAlias}", http.HandlerFunc(a.getAlias))
+		auth("DELETE", "/directory/room/{roomAlias}", a.deleteAlias)
+		auth("GET", "/rooms/{roomId}/aliases", a.roomAliases)
+		rt.Handle("GET "+p+"/directory/list/room/{roomId}", http.HandlerFunc(a.getVisibility))
+		auth("PUT", "/directory/list/room/{roomId}", a.putVisibility)
+		rt.Handle("GET "+p+"/publicRooms", httpapi.OptionalAuth(a.Auth, a.publicRoomsGet))
+		auth("POST", "/publicRooms", a.publicRoomsPost)
+		auth("GET", "/sync", a.sync)
+		auth("POST", "/user/{userId}/filter", a.postFilter)
+		auth("GET", "/user/{userId}/filter/{filterId}", a.getFilter)
+		auth("PUT", "/user/{userId}/account_data/{type}", a.putAccountData)
+		auth("GET", "/user/{userId}/account_data/{type}", a.getAccountData)
+		auth("PUT", "/user/{userId}/rooms/{roomId}/account_data/{type}", a.putAccountData)
+		auth("GET", "/user/{userId}/rooms/{roomId}/account_data/{type}", a.getAccountData)
+	}
+}
+
+func writeOK(w http.ResponseWriter, v any) { httpapi.WriteJSON(w, http.StatusOK, v) }
+
+var emptyObject = json.RawMessage(`{}`)

@@ -1,0 +1,440 @@
+// Package syncapi assembles GET /sync responses: initial and incremental,
+// long-polling until something the user can see changes. Tokens are stream
+// positions ("s<pos>"), so they survive restarts.
+package syncapi
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/clientevent"
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+)
+
+// AccountDataItem is one account data entry; RoomID is "" for global data.
+type AccountDataItem struct {
+	RoomID  string
+	Type    string
+	Content json.RawMessage
+}
+
+// AccountDataSource reads account data changed in (from, to] (from = 0
+// means everything).
+type AccountDataSource interface {
+	AccountDataSince(ctx context.Context, userID string, from, to int64) ([]AccountDataItem, error)
+}
+
+// Syncer builds sync responses.
+type Syncer struct {
+	rooms       *rooms.Engine
+	accountData AccountDataSource
+	now         func() time.Time
+}
+
+// New returns a Syncer.
+func New(engine *rooms.Engine, ad AccountDataSource, now func() time.Time) *Syncer {
+	if now == nil {
+		now = time.Now
+	}
+	return &Syncer{rooms: engine, accountData: ad, now: now}
+}
+
+// Request is a parsed GET /sync.
+type Request struct {
+	UserID, DeviceID string
+	Since            string
+	Timeout          time.Duration
+	FullState        bool
+	Filter           *Filter
+}
+
+// MaxTimeout bounds long-polling whatever the client asks.
+const MaxTimeout = 5 * time.Minute
+
+// ParseToken reads a sync or pagination token ("s<pos>").
+func ParseToken(tok string) (int64, error) {
+	if !strings.HasPrefix(tok, "s") {
+		return 0, merr.InvalidParam("invalid token")
+	}
+	n, err := strconv.ParseInt(tok[1:], 10, 64)
+	if err != nil || n < 0 {
+		return 0, merr.InvalidParam("invalid token")
+	}
+	return n, nil
+}
+
+// Token formats a stream position as a token.
+func Token(pos int64) string { return "s" + strconv.FormatInt(pos, 10) }
+
+// Sync answers one request, waiting up to Timeout for news when the client
+// gave a since token.
+func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
+	var since int64
+	if req.Since != "" {
+		var err error
+		if since, err = ParseToken(req.Since); err != nil {
+			return nil, err
+		}
+	}
+	timeout := req.Timeout
+	if timeout > MaxTimeout {
+		timeout = MaxTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		// Listen before reading, so a commit between the read and the
+		// wait still wakes us.
+		wake := s.rooms.Notifier().Listen(req.UserID)
+		upto := s.rooms.Stream().Current()
+		if since > upto {
+			// A token from the future (e.g. after a restore): answer from now.
+			since = upto
+		}
+		resp, err := s.build(ctx, req, since, upto)
+		if err != nil {
+			return nil, err
+		}
+		if req.Since == "" || req.FullState || !resp.empty() || timeout <= 0 {
+			return resp, nil
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			return resp, nil
+		case <-ctx.Done():
+			return resp, nil
+		}
+	}
+}
+
+func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Response, error) {
+	resp := newResponse()
+	resp.NextBatch = Token(upto)
+	f := req.Filter
+	if f == nil {
+		f = &Filter{}
+	}
+	initial := since == 0
+	store := s.rooms.Store()
+
+	memberships, err := store.MembershipsAt(ctx, req.UserID, upto)
+	if err != nil {
+		return nil, err
+	}
+	var before map[string]string
+	if !initial {
+		prev, err := store.MembershipsAt(ctx, req.UserID, since)
+		if err != nil {
+			return nil, err
+		}
+		before = make(map[string]string, len(prev))
+		for _, m := range prev {
+			before[m.RoomID] = m.Membership
+		}
+	}
+
+	var roomAD map[string][]json.RawMessage
+	if s.accountData != nil {
+		items, err := s.accountData.AccountDataSince(ctx, req.UserID, since, upto)
+		if err != nil {
+			return nil, err
+		}
+		roomAD = map[string][]json.RawMessage{}
+		for _, it := range items {
+			raw, _ := json.Marshal(map[string]any{"type": it.Type, "content": it.Content})
+			if it.RoomID == "" {
+				if f.AccountData.Allows(it.Type, "") {
+					resp.AccountData.Events = append(resp.AccountData.Events, raw)
+				}
+			} else if f.Room.AccountData.Allows(it.Type, "") {
+				roomAD[it.RoomID] = append(roomAD[it.RoomID], raw)
+			}
+		}
+	}
+
+	for _, m := range memberships {
+		if !allowsRoom(f.Room.Rooms, f.Room.NotRooms, m.RoomID) {
+			continue
+		}
+		changed := initial || before[m.RoomID] != m.Membership || m.StreamPos > since
+		switch m.Membership {
+		case event.Join:
+			fresh := initial || req.FullState || before[m.RoomID] != event.Join
+			jr, err := s.joinedRoom(ctx, req, f, m, since, upto, fresh)
+			if err != nil {
+				return nil, err
+			}
+			if ad := roomAD[m.RoomID]; len(ad) > 0 {
+				jr.AccountData.Events = ad
+			}
+			if fresh || len(jr.Timeline.Events) > 0 || len(jr.State.Events) > 0 || len(jr.AccountData.Events) > 0 {
+				resp.Rooms.Join[m.RoomID] = jr
+			}
+		case event.Invite:
+			if changed {
+				ir, err := s.invitedRoom(ctx, m)
+				if err != nil {
+					return nil, err
+				}
+				resp.Rooms.Invite[m.RoomID] = ir
+			}
+		case event.Knock:
+			if changed {
+				kr := &KnockedRoom{}
+				ir, err := s.invitedRoom(ctx, m)
+				if err != nil {
+					return nil, err
+				}
+				kr.KnockState.Events = ir.InviteState.Events
+				resp.Rooms.Knock[m.RoomID] = kr
+			}
+		case event.Leave, event.Ban:
+			// Left rooms appear once, when the change happens; initial syncs
+			// include them only on request (filter include_leave).
+			if (initial && f.Room.IncludeLeave) || (!initial && changed && before[m.RoomID] != "") {
+				lr, err := s.leftRoom(ctx, req, f, m, since)
+				if err != nil {
+					return nil, err
+				}
+				resp.Rooms.Leave[m.RoomID] = lr
+			}
+		}
+	}
+	return resp, nil
+}
+
+// joinedRoom builds one joined room's section. fresh rooms (initial sync,
+// full_state, or newly joined) get their full state at the start of the
+// timeline; others get the events since the token.
+func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, m roomstore.Membership, since, upto int64, fresh bool) (*JoinedRoom, error) {
+	store := s.rooms.Store()
+	limit := f.TimelineLimit()
+	from := since
+	if fresh {
+		from = 0
+	}
+	// Newest first, one more than needed to learn whether we are limited.
+	evs, err := store.RoomEvents(ctx, m.RoomID, from, upto, limit+1, false)
+	if err != nil {
+		return nil, err
+	}
+	limited := len(evs) > limit
+	if limited {
+		evs = evs[:limit]
+	}
+	reverse(evs)
+	visible, err := s.rooms.FilterVisible(ctx, req.UserID, evs, true)
+	if err != nil {
+		return nil, err
+	}
+	jr := &JoinedRoom{}
+	jr.Timeline.Limited = limited
+	jr.Ephemeral.Events = []json.RawMessage{}
+	jr.AccountData.Events = []json.RawMessage{}
+	jr.State.Events = []*clientevent.Event{}
+	jr.Timeline.Events = []*clientevent.Event{}
+	if len(evs) > 0 {
+		jr.Timeline.PrevBatch = Token(evs[0].StreamPos - 1)
+	} else {
+		jr.Timeline.PrevBatch = Token(upto)
+	}
+	now := s.now().UnixMilli()
+	senders := map[string]bool{}
+	for _, se := range visible {
+		if !f.Room.Timeline.AllowsEvent(se.Event) {
+			continue
+		}
+		senders[se.Sender()] = true
+		ce, err := s.format(ctx, req, se, now)
+		if err != nil {
+			return nil, err
+		}
+		jr.Timeline.Events = append(jr.Timeline.Events, ce)
+	}
+
+	// State: the full state at the start of the timeline for fresh rooms;
+	// for a limited incremental sync, what changed between the token and
+	// the timeline start; otherwise nothing (the timeline carries it).
+	if fresh || limited {
+		var start *rooms.StateView
+		if len(evs) > 0 {
+			start, err = s.rooms.StateBefore(ctx, evs[0])
+		} else {
+			start, err = s.rooms.StateAtPos(ctx, m.RoomID, upto)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var old *rooms.StateView
+		if !fresh {
+			if old, err = s.rooms.StateAtPos(ctx, m.RoomID, since); err != nil {
+				return nil, err
+			}
+		}
+		lazy := f.Room.State.LazyLoadMembers
+		stateEvs, err := start.Events(func(t event.StateTuple) bool {
+			if old != nil && old.IDs[t] == start.IDs[t] {
+				return false
+			}
+			if lazy && t.Type == event.TypeMember && !senders[t.StateKey] && t.StateKey != req.UserID {
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		sortState(stateEvs)
+		for _, ev := range stateEvs {
+			if !f.Room.State.AllowsEvent(ev) {
+				continue
+			}
+			jr.State.Events = append(jr.State.Events, clientevent.Format(ev, clientevent.Options{NowMS: now, OmitRoomID: true}))
+		}
+	}
+	if fresh || len(jr.Timeline.Events) > 0 {
+		sum, err := s.summary(ctx, m.RoomID, req.UserID)
+		if err != nil {
+			return nil, err
+		}
+		jr.Summary = sum
+	}
+	return jr, nil
+}
+
+func (s *Syncer) leftRoom(ctx context.Context, req Request, f *Filter, m roomstore.Membership, since int64) (*LeftRoom, error) {
+	lr := &LeftRoom{}
+	lr.State.Events = []*clientevent.Event{}
+	lr.AccountData.Events = []json.RawMessage{}
+	// The timeline ends at the user's leave: they may not see beyond it.
+	evs, err := s.rooms.Store().RoomEvents(ctx, m.RoomID, since, m.StreamPos, f.TimelineLimit(), false)
+	if err != nil {
+		return nil, err
+	}
+	reverse(evs)
+	visible, err := s.rooms.FilterVisible(ctx, req.UserID, evs, false)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UnixMilli()
+	lr.Timeline.Events = []*clientevent.Event{}
+	for _, se := range visible {
+		ce, err := s.format(ctx, req, se, now)
+		if err != nil {
+			return nil, err
+		}
+		lr.Timeline.Events = append(lr.Timeline.Events, ce)
+	}
+	if len(evs) > 0 {
+		lr.Timeline.PrevBatch = Token(evs[0].StreamPos - 1)
+	}
+	return lr, nil
+}
+
+func (s *Syncer) invitedRoom(ctx context.Context, m roomstore.Membership) (*InvitedRoom, error) {
+	ir := &InvitedRoom{}
+	ir.InviteState.Events = []clientevent.StrippedEvent{}
+	view, err := s.rooms.CurrentView(ctx, m.RoomID)
+	if err != nil {
+		return nil, err
+	}
+	for _, typ := range clientevent.InviteStateTypes {
+		if ev := view.Get(typ, ""); ev != nil {
+			ir.InviteState.Events = append(ir.InviteState.Events, clientevent.Strip(ev))
+		}
+	}
+	se, err := s.rooms.Store().Event(ctx, m.EventID)
+	if err != nil {
+		return nil, err
+	}
+	ir.InviteState.Events = append(ir.InviteState.Events, clientevent.Strip(se.Event))
+	if inviter := view.Get(event.TypeMember, se.Sender()); inviter != nil && se.Sender() != m.UserID {
+		ir.InviteState.Events = append(ir.InviteState.Events, clientevent.Strip(inviter))
+	}
+	return ir, nil
+}
+
+// summary computes heroes and member counts from the current state
+// (client-server-api "Calculating the display name for a room").
+func (s *Syncer) summary(ctx context.Context, roomID, userID string) (Summary, error) {
+	members, err := s.rooms.Store().Members(ctx, roomID, event.Join, event.Invite)
+	if err != nil {
+		return Summary{}, err
+	}
+	joined, invited := 0, 0
+	var others []string
+	for u, m := range members {
+		if m == event.Join {
+			joined++
+		} else {
+			invited++
+		}
+		if u != userID {
+			others = append(others, u)
+		}
+	}
+	sort.Strings(others)
+	if len(others) > 5 {
+		others = others[:5]
+	}
+	return Summary{Heroes: others, JoinedCount: &joined, InvitedCount: &invited}, nil
+}
+
+// format renders a timeline event for the reader.
+func (s *Syncer) format(ctx context.Context, req Request, se *roomstore.StoredEvent, now int64) (*clientevent.Event, error) {
+	o := clientevent.Options{NowMS: now, OmitRoomID: true}
+	if se.TxnID != "" && se.Sender() == req.UserID && se.TxnDevice == req.DeviceID {
+		o.TransactionID = se.TxnID
+	}
+	return FormatStored(ctx, s.rooms, se, o)
+}
+
+// FormatStored renders a stored event with its redaction and previous state.
+func FormatStored(ctx context.Context, engine *rooms.Engine, se *roomstore.StoredEvent, o clientevent.Options) (*clientevent.Event, error) {
+	if se.RedactedBy != "" {
+		red, err := engine.Store().Event(ctx, se.RedactedBy)
+		if err == nil {
+			o.RedactedBy = red.Event
+		}
+	}
+	if t, ok := se.Tuple(); ok {
+		before, err := engine.Store().StateAt(ctx, se.StateBefore)
+		if err != nil {
+			return nil, err
+		}
+		if id, ok := before[t]; ok {
+			if prev, err := engine.Store().Event(ctx, id); err == nil {
+				o.Prev = prev.Event
+			}
+		}
+	}
+	return clientevent.Format(se.Event, o), nil
+}
+
+func reverse(evs []*roomstore.StoredEvent) {
+	for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
+		evs[i], evs[j] = evs[j], evs[i]
+	}
+}
+
+// sortState orders state events deterministically (create first).
+func sortState(evs []*event.Event) {
+	sort.Slice(evs, func(i, j int) bool {
+		a, b := evs[i], evs[j]
+		if (a.Type() == event.TypeCreate) != (b.Type() == event.TypeCreate) {
+			return a.Type() == event.TypeCreate
+		}
+		if a.Type() != b.Type() {
+			return a.Type() < b.Type()
+		}
+		return *a.StateKey() < *b.StateKey()
+	})
+}
