@@ -187,4 +187,3 @@ func checkPowerLevelsContent(content []byte) error {
 	}
 	return nil
 }
-

@@ -335,4 +335,3 @@ func (a *RoomAPI) describeRoom(r *http.Request, roomID string) (publicRoom, erro
 	pr.NumJoinedMembers = len(members)
 	return pr, view.Err()
 }
-
