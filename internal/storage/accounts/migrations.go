@@ -1,0 +1,98 @@
+package accounts
+
+import "github.com/myelin-chat/myelin/internal/storage/sqldb"
+
+// Domain is the schema_versions domain of this package's tables.
+const Domain = "accounts"
+
+// migrations are append-only: never edit a released entry.
+var migrations = []sqldb.Migration{
+	{Version: 1, Name: "users, devices, tokens, account data, filters, threepids", SQL: `
+CREATE TABLE users (
+	user_id       TEXT PRIMARY KEY,
+	password_hash TEXT,
+	is_admin      BOOLEAN NOT NULL DEFAULT FALSE,
+	is_guest      BOOLEAN NOT NULL DEFAULT FALSE,
+	deactivated   BOOLEAN NOT NULL DEFAULT FALSE,
+	erased        BOOLEAN NOT NULL DEFAULT FALSE,
+	user_type     TEXT,
+	created_ts    BIGINT NOT NULL,
+	displayname   TEXT,
+	avatar_url    TEXT,
+	consent_version TEXT
+);
+
+CREATE TABLE devices (
+	user_id              TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+	device_id            TEXT NOT NULL,
+	display_name         TEXT,
+	created_ts           BIGINT NOT NULL,
+	last_seen_ts         BIGINT,
+	last_seen_ip         TEXT,
+	last_seen_user_agent TEXT,
+	PRIMARY KEY (user_id, device_id)
+);
+
+-- A refresh token is replaced by next_token_id when used; the old one stays
+-- valid until the new pair is used, so a client that lost the response can
+-- retry (client-server-api, "Refreshing access tokens").
+CREATE TABLE refresh_tokens (
+	id                 {{serial_pk}},
+	token_hash         {{bytes}} NOT NULL UNIQUE,
+	user_id            TEXT NOT NULL,
+	device_id          TEXT NOT NULL,
+	created_ts         BIGINT NOT NULL,
+	expires_ts         BIGINT,
+	session_expires_ts BIGINT,
+	next_token_id      BIGINT REFERENCES refresh_tokens (id) ON DELETE SET NULL,
+	FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX refresh_tokens_device ON refresh_tokens (user_id, device_id);
+CREATE INDEX refresh_tokens_next ON refresh_tokens (next_token_id);
+
+-- Deleting a device deletes its tokens, and deleting a refresh token deletes
+-- the access tokens issued with it, through the foreign keys.
+CREATE TABLE access_tokens (
+	id               {{serial_pk}},
+	token_hash       {{bytes}} NOT NULL UNIQUE,
+	user_id          TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+	device_id        TEXT,
+	created_ts       BIGINT NOT NULL,
+	expires_ts       BIGINT,
+	last_used_ts     BIGINT,
+	used             BOOLEAN NOT NULL DEFAULT FALSE,
+	refresh_token_id BIGINT REFERENCES refresh_tokens (id) ON DELETE CASCADE,
+	FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX access_tokens_device ON access_tokens (user_id, device_id);
+CREATE INDEX access_tokens_refresh ON access_tokens (refresh_token_id);
+
+CREATE TABLE account_data (
+	user_id    TEXT NOT NULL,
+	room_id    TEXT NOT NULL,
+	type       TEXT NOT NULL,
+	content    TEXT NOT NULL,
+	stream_pos BIGINT NOT NULL,
+	PRIMARY KEY (user_id, room_id, type)
+);
+CREATE INDEX account_data_user_pos ON account_data (user_id, stream_pos);
+CREATE INDEX account_data_pos ON account_data (stream_pos);
+
+CREATE TABLE filters (
+	id          {{serial_pk}},
+	user_id     TEXT NOT NULL,
+	filter_json TEXT NOT NULL
+);
+CREATE INDEX filters_user ON filters (user_id);
+
+CREATE TABLE user_threepids (
+	user_id      TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+	medium       TEXT NOT NULL,
+	address      TEXT NOT NULL,
+	validated_at BIGINT NOT NULL,
+	added_at     BIGINT NOT NULL,
+	PRIMARY KEY (medium, address)
+);
+CREATE INDEX user_threepids_user ON user_threepids (user_id);
+`},
+}

@@ -1,0 +1,153 @@
+package accounts
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// sqlStore implements Store on sqldb; the same SQL serves both dialects.
+type sqlStore struct {
+	db *sqldb.DB
+}
+
+// New migrates the accounts tables of db to the current schema and returns
+// a Store on them.
+func New(ctx context.Context, db *sqldb.DB) (Store, error) {
+	if err := sqldb.Migrate(ctx, db, Domain, migrations); err != nil {
+		return nil, err
+	}
+	return &sqlStore{db: db}, nil
+}
+
+// Nullable columns: the Go zero value stands for NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullInt(i int64) any {
+	if i == 0 {
+		return nil
+	}
+	return i
+}
+
+// mustAffect turns "no row changed" into ErrNotFound.
+func mustAffect(res sql.Result, err error, what string) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *sqlStore) CreateUser(ctx context.Context, u NewUser, sess *NewSession) (*SessionIDs, error) {
+	var ids *SessionIDs
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		ids = nil
+		// ON CONFLICT DO NOTHING rather than catching the unique
+		// violation: on PostgreSQL an error would abort the transaction.
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO users (user_id, password_hash, is_admin, is_guest, user_type, created_ts, displayname)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (user_id) DO NOTHING`,
+			u.UserID, nullString(u.PasswordHash), u.IsAdmin, u.IsGuest, nullString(u.UserType), u.CreatedTS, nullString(u.DisplayName))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrUserExists
+		}
+		if sess != nil {
+			ids, err = createSession(ctx, tx, *sess)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func (s *sqlStore) GetUser(ctx context.Context, userID string) (*User, error) {
+	var (
+		u                               User
+		hash, userType, name, avatarURL sql.NullString
+	)
+	err := s.db.Read.QueryRowContext(ctx, `
+		SELECT user_id, password_hash, is_admin, is_guest, deactivated, erased, user_type, created_ts, displayname, avatar_url
+		FROM users WHERE user_id = $1`, userID).
+		Scan(&u.UserID, &hash, &u.IsAdmin, &u.IsGuest, &u.Deactivated, &u.Erased, &userType, &u.CreatedTS, &name, &avatarURL)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user %s: %w", userID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	u.PasswordHash, u.UserType, u.DisplayName, u.AvatarURL = hash.String, userType.String, name.String, avatarURL.String
+	return &u, nil
+}
+
+func (s *sqlStore) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE user_id = $2`, nullString(hash), userID)
+	return mustAffect(res, err, "user "+userID)
+}
+
+func (s *sqlStore) SetAdmin(ctx context.Context, userID string, admin bool) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET is_admin = $1 WHERE user_id = $2`, admin, userID)
+	return mustAffect(res, err, "user "+userID)
+}
+
+func (s *sqlStore) SetDisplayName(ctx context.Context, userID, name string) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET displayname = $1 WHERE user_id = $2`, nullString(name), userID)
+	return mustAffect(res, err, "user "+userID)
+}
+
+func (s *sqlStore) SetAvatarURL(ctx context.Context, userID, url string) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET avatar_url = $1 WHERE user_id = $2`, nullString(url), userID)
+	return mustAffect(res, err, "user "+userID)
+}
+
+func (s *sqlStore) DeactivateUser(ctx context.Context, userID string, erase bool) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		q := `UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE user_id = $1`
+		if erase {
+			// Spec (account_deactivation.yaml, erase): non-event data such as
+			// the profile and account data should be erased too.
+			q = `UPDATE users SET deactivated = TRUE, password_hash = NULL, erased = TRUE,
+				displayname = NULL, avatar_url = NULL WHERE user_id = $1`
+		}
+		res, err := tx.ExecContext(ctx, q, userID)
+		if err := mustAffect(res, err, "user "+userID); err != nil {
+			return err
+		}
+		stmts := []string{
+			`DELETE FROM devices WHERE user_id = $1`, // cascades to tokens
+			`DELETE FROM access_tokens WHERE user_id = $1`,
+			`DELETE FROM user_threepids WHERE user_id = $1`,
+		}
+		if erase {
+			stmts = append(stmts, `DELETE FROM account_data WHERE user_id = $1`)
+		}
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

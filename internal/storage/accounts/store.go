@@ -1,0 +1,255 @@
+// Package accounts stores local users, their devices, access and refresh
+// tokens, account data, filters and third-party identifiers, on SQLite or
+// PostgreSQL through one set of queries (internal/storage/sqldb).
+//
+// Access and refresh tokens are stored only as SHA-256 hashes: a copy of the
+// database does not let anyone act as its users. Storage takes timestamps as
+// arguments (milliseconds since the epoch) and never reads a clock.
+package accounts
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/merr"
+)
+
+// Errors returned by Store methods, for errors.Is. They wrap merr kinds, so
+// a handler that passes them on unchanged still answers sensibly.
+var (
+	// ErrNotFound: the user, device, token, filter or account data entry
+	// does not exist.
+	ErrNotFound = merr.ErrNotFound
+	// ErrUserExists: CreateUser for a user ID that is already taken
+	// (including by a deactivated user: IDs are never reused).
+	ErrUserExists = merr.UserInUse("User ID already taken")
+	// ErrTokenExpired: RefreshSession with a refresh token past its
+	// expiry or its session's.
+	ErrTokenExpired = merr.UnknownToken("Refresh token has expired", true)
+	// ErrTokenUnknown: RefreshSession with a refresh token that never
+	// existed or was revoked.
+	ErrTokenUnknown = merr.UnknownToken("Unknown refresh token", false)
+)
+
+// Store is everything the accounts domain can do. All methods are safe for
+// concurrent use; methods that change several rows do so in one transaction.
+type Store interface {
+	// CreateUser adds a user and, when s is not nil, logs it in in the same
+	// transaction (device and tokens); ErrUserExists if the ID is taken.
+	CreateUser(ctx context.Context, u NewUser, s *NewSession) (*SessionIDs, error)
+	// GetUser returns a user, deactivated or not; ErrNotFound if unknown.
+	GetUser(ctx context.Context, userID string) (*User, error)
+	// SetPasswordHash replaces a user's password hash ("" removes it);
+	// ErrNotFound if the user is unknown.
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// SetAdmin grants or revokes server admin rights; ErrNotFound if unknown.
+	SetAdmin(ctx context.Context, userID string, admin bool) error
+	// DeactivateUser marks a user deactivated, removes its password,
+	// devices, tokens and third-party IDs, and with erase also its profile
+	// and account data, and records the erasure; ErrNotFound if unknown.
+	DeactivateUser(ctx context.Context, userID string, erase bool) error
+
+	// SetDisplayName sets ("" clears) a user's display name; ErrNotFound if
+	// the user is unknown.
+	SetDisplayName(ctx context.Context, userID, name string) error
+	// SetAvatarURL sets ("" clears) a user's avatar URL; ErrNotFound if the
+	// user is unknown.
+	SetAvatarURL(ctx context.Context, userID, url string) error
+
+	// CreateSession logs a user in: creates the device if missing, revokes
+	// the device's previous tokens when asked, and stores new tokens.
+	CreateSession(ctx context.Context, s NewSession) (*SessionIDs, error)
+	// GetAccessToken returns the token with this hash together with its
+	// user's flags; ErrNotFound if no such token exists.
+	GetAccessToken(ctx context.Context, hash []byte) (*AccessToken, error)
+	// TouchAccessToken records a use of a token (last-used time, the
+	// device's last-seen time, IP and user agent); on the first use of a
+	// token from a refresh it also revokes the refresh token it replaced.
+	TouchAccessToken(ctx context.Context, t TokenUse) error
+	// RefreshSession exchanges a refresh token for a new access and refresh
+	// token pair bound to the same device; ErrTokenUnknown or
+	// ErrTokenExpired when the old token cannot be used.
+	RefreshSession(ctx context.Context, r RefreshRequest) (*RefreshResult, error)
+
+	// ListDevices returns a user's devices ordered by device ID.
+	ListDevices(ctx context.Context, userID string) ([]Device, error)
+	// GetDevice returns one device; ErrNotFound if the user has no such
+	// device.
+	GetDevice(ctx context.Context, userID, deviceID string) (*Device, error)
+	// SetDeviceDisplayName renames a device; ErrNotFound if the user has no
+	// such device.
+	SetDeviceDisplayName(ctx context.Context, userID, deviceID, name string) error
+	// DeleteDevices deletes the listed devices of a user with their tokens
+	// and returns the IDs that existed; unknown IDs are ignored.
+	DeleteDevices(ctx context.Context, userID string, deviceIDs []string) ([]string, error)
+	// DeleteOtherDevices deletes every device of a user except keep ("" keeps
+	// none) with their tokens and returns the deleted IDs.
+	DeleteOtherDevices(ctx context.Context, userID, keep string) ([]string, error)
+
+	// PutAccountData sets an account data entry (roomID "" for global) at
+	// stream position pos, replacing any previous content.
+	PutAccountData(ctx context.Context, userID, roomID, dataType string, content json.RawMessage, pos int64) error
+	// GetAccountData returns one entry's content; ErrNotFound if unset.
+	GetAccountData(ctx context.Context, userID, roomID, dataType string) (json.RawMessage, error)
+	// AccountDataSince returns the user's entries whose position is in
+	// (fromPos, toPos], oldest first: what /sync sends for that range.
+	AccountDataSince(ctx context.Context, userID string, fromPos, toPos int64) ([]AccountData, error)
+	// MaxAccountDataPos returns the highest position written (0 if none),
+	// for seeding the stream counter at start-up.
+	MaxAccountDataPos(ctx context.Context) (int64, error)
+
+	// CreateFilter stores a filter definition and returns its new ID.
+	CreateFilter(ctx context.Context, userID string, filter json.RawMessage) (string, error)
+	// GetFilter returns a filter the user created; ErrNotFound otherwise.
+	GetFilter(ctx context.Context, userID, filterID string) (json.RawMessage, error)
+
+	// ListThreepids returns the third-party IDs bound to a user (none yet:
+	// Myelin has no 3PID verification, but the table and API exist).
+	ListThreepids(ctx context.Context, userID string) ([]Threepid, error)
+}
+
+// User is a local account.
+type User struct {
+	UserID string
+	// PasswordHash is empty when the user has no password.
+	PasswordHash string
+	IsAdmin      bool
+	IsGuest      bool
+	Deactivated  bool
+	Erased       bool
+	// UserType is Synapse's user_type ("bot", "support") or "".
+	UserType  string
+	CreatedTS int64
+	// DisplayName and AvatarURL are "" when unset.
+	DisplayName string
+	AvatarURL   string
+}
+
+// NewUser is what CreateUser stores.
+type NewUser struct {
+	UserID       string
+	PasswordHash string
+	IsAdmin      bool
+	IsGuest      bool
+	UserType     string
+	DisplayName  string
+	CreatedTS    int64
+}
+
+// NewSession describes a login: the device and the tokens to store.
+type NewSession struct {
+	UserID   string
+	DeviceID string
+	// DeviceDisplayName names the device if it is created; an existing
+	// device keeps its name (spec: initial_device_display_name is
+	// "Ignored if device_id corresponds to a known device").
+	DeviceDisplayName string
+	// ReplaceDeviceTokens revokes the tokens the device already has (spec:
+	// "Relationship between access tokens and devices").
+	ReplaceDeviceTokens bool
+	IP, UserAgent       string
+	NowTS               int64
+
+	AccessTokenHash []byte
+	// AccessExpiresTS is when the access token expires (0: never).
+	AccessExpiresTS int64
+	// RefreshTokenHash, if not nil, stores a refresh token too.
+	RefreshTokenHash []byte
+	// RefreshExpiresTS is when the refresh token expires (0: never).
+	RefreshExpiresTS int64
+	// SessionExpiresTS bounds every token refreshed from this login
+	// (Synapse's session_lifetime; 0: never).
+	SessionExpiresTS int64
+}
+
+// SessionIDs are the row IDs of a new session's tokens.
+type SessionIDs struct {
+	AccessTokenID  int64
+	RefreshTokenID int64 // 0 without a refresh token
+	DeviceCreated  bool
+}
+
+// AccessToken is a stored access token with its owner's account flags.
+type AccessToken struct {
+	ID        int64
+	UserID    string
+	DeviceID  string
+	CreatedTS int64
+	// ExpiresTS is 0 for tokens that never expire.
+	ExpiresTS  int64
+	LastUsedTS int64
+	// RefreshTokenID is the refresh token this access token was issued
+	// with (0 for non-refreshable tokens).
+	RefreshTokenID int64
+	// Used is set on first use; see TouchAccessToken.
+	Used bool
+
+	IsAdmin     bool
+	IsGuest     bool
+	Deactivated bool
+}
+
+// TokenUse is one use of an access token.
+type TokenUse struct {
+	TokenID        int64
+	UserID         string
+	DeviceID       string
+	RefreshTokenID int64
+	// FirstUse is true when the token was not used before; it revokes the
+	// predecessor of RefreshTokenID.
+	FirstUse      bool
+	NowTS         int64
+	IP, UserAgent string
+}
+
+// RefreshRequest exchanges the refresh token with hash OldHash.
+type RefreshRequest struct {
+	OldHash []byte
+	NowTS   int64
+	// AccessTokenHash and RefreshTokenHash are the new tokens.
+	AccessTokenHash  []byte
+	RefreshTokenHash []byte
+	// AccessLifetime and RefreshLifetime are the new tokens' lifetimes (0:
+	// no expiry); both are capped by the session's expiry.
+	AccessLifetime  time.Duration
+	RefreshLifetime time.Duration
+}
+
+// RefreshResult identifies the refreshed session.
+type RefreshResult struct {
+	UserID         string
+	DeviceID       string
+	AccessTokenID  int64
+	RefreshTokenID int64
+	// AccessExpiresTS is when the new access token expires (0: never).
+	AccessExpiresTS int64
+}
+
+// Device is one of a user's devices.
+type Device struct {
+	UserID      string
+	DeviceID    string
+	DisplayName string
+	CreatedTS   int64
+	// LastSeenTS is 0 and LastSeenIP "" until the device is first used.
+	LastSeenTS        int64
+	LastSeenIP        string
+	LastSeenUserAgent string
+}
+
+// AccountData is one account data entry.
+type AccountData struct {
+	RoomID  string // "" for global account data
+	Type    string
+	Content json.RawMessage
+	Pos     int64
+}
+
+// Threepid is a third-party identifier bound to an account.
+type Threepid struct {
+	Medium      string
+	Address     string
+	ValidatedAt int64
+	AddedAt     int64
+}
