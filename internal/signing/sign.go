@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/myelin-chat/myelin/internal/canonicaljson"
 )
@@ -39,6 +40,10 @@ func SignJSON(object []byte, entity string, key SigningKey) ([]byte, error) {
 	}
 	if entity == "" {
 		return nil, fmt.Errorf("%w: empty entity name", ErrNotObject)
+	}
+	if !utf8.ValidString(entity) {
+		// It would be written as U+FFFD and never match again.
+		return nil, fmt.Errorf("%w: entity name", canonicaljson.ErrInvalidUTF8)
 	}
 	c, err := canonicalObject(object)
 	if err != nil {
