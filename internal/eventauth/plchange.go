@@ -1,8 +1,6 @@
 package eventauth
 
 import (
-	"sort"
-
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 )
@@ -11,7 +9,7 @@ import (
 // v12, 9 in v6–v11). pl holds the current levels, senderLevel the sender's
 // level under them.
 func checkPowerLevels(ev *event.Event, v *roomversion.Version, create *event.Event, pl *PowerLevels, senderLevel int64) error {
-	next, err := parseLevels(ev.Content(), v)
+	next, err := parseLevels(ev.Content(), v, true)
 	if err != nil {
 		// v10+ rules 1–3 (integers, objects of integers, user ID keys);
 		// v1–v9 rule 1 (users) and values that cannot be read at all.
@@ -54,35 +52,59 @@ func checkPowerLevels(ev *event.Event, v *roomversion.Version, create *event.Eve
 		}{"notifications", prev.notifications, next.notifications})
 	}
 	for _, m := range maps {
-		for _, k := range unionKeys(m.old, m.next) {
-			o, hadOld := m.old[k]
-			n, hasNew := m.next[k]
-			if hadOld == hasNew && o == n {
-				continue
-			}
+		err := firstChange(m.old, m.next, func(k string, o int64, hadOld bool, n int64, hasNew bool) error {
 			if hadOld && o > senderLevel {
 				return reject(ruleNo(v, "powerlevels", "eventsold")+".1", "%s[%q] is %d, above the sender's %d", m.name, k, o, senderLevel)
 			}
 			if hasNew && n > senderLevel {
 				return reject(ruleNo(v, "powerlevels", "eventsnew")+".1", "%s[%q] would be %d, above the sender's %d", m.name, k, n, senderLevel)
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 
-	for _, u := range unionKeys(prev.users, next.users) {
-		o, hadOld := prev.users[u]
-		n, hasNew := next.users[u]
-		if hadOld == hasNew && o == n {
-			continue
-		}
+	return firstChange(prev.users, next.users, func(u string, o int64, hadOld bool, n int64, hasNew bool) error {
 		if hadOld && u != ev.Sender() && o >= senderLevel {
 			return reject(ruleNo(v, "powerlevels", "usersold")+".1", "%s has level %d, not below the sender's %d", u, o, senderLevel)
 		}
 		if hasNew && n > senderLevel {
 			return reject(ruleNo(v, "powerlevels", "usersnew")+".1", "%s would get level %d, above the sender's %d", u, n, senderLevel)
 		}
+		return nil
+	})
+}
+
+// firstChange calls check for every key added, changed or removed between
+// old and next, and returns the error for the smallest failing key, so that
+// the result does not depend on map order. It avoids sorting all keys: power
+// levels may list thousands of users and usually nothing fails.
+func firstChange(old, next map[string]int64, check func(k string, o int64, hadOld bool, n int64, hasNew bool) error) error {
+	var firstKey string
+	var firstErr error
+	try := func(k string, o int64, hadOld bool, n int64, hasNew bool) {
+		if hadOld == hasNew && o == n {
+			return
+		}
+		if firstErr != nil && k >= firstKey {
+			return
+		}
+		if err := check(k, o, hadOld, n, hasNew); err != nil {
+			firstKey, firstErr = k, err
+		}
 	}
-	return nil
+	for k, o := range old {
+		n, hasNew := next[k]
+		try(k, o, true, n, hasNew)
+	}
+	for k, n := range next {
+		if _, hadOld := old[k]; !hadOld {
+			try(k, 0, false, n, true)
+		}
+	}
+	return firstErr
 }
 
 // malformedLevelsRule picks the rule number for a parse failure.
@@ -91,20 +113,4 @@ func malformedLevelsRule(v *roomversion.Version, err error) string {
 		return ruleNo(v, "powerlevels", "users")
 	}
 	return ruleNo(v, "powerlevels", "ints") + "–3"
-}
-
-// unionKeys lists the keys of a and b in sorted order, so that the first
-// failing entry, and so the error message, is deterministic.
-func unionKeys(a, b map[string]int64) []string {
-	out := make([]string, 0, len(a)+len(b))
-	for k := range a {
-		out = append(out, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

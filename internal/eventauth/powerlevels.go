@@ -67,7 +67,7 @@ func PowerLevelsFrom(state StateLookup, v *roomversion.Version) (*PowerLevels, e
 	var c *levelsContent
 	if plEv != nil {
 		var err error
-		if c, err = parseLevels(plEv.Content(), v); err != nil {
+		if c, err = parseLevels(plEv.Content(), v, false); err != nil {
 			return nil, fmt.Errorf("m.room.power_levels %s: %w", plEv.EventID(), err)
 		}
 	} else {
@@ -237,37 +237,51 @@ func (c *levelsContent) get(key string, def int64) int64 {
 // does. Values outside int64 are rejected: Synapse's Python integers are
 // unbounded, but a room that needs such levels is not worth the complexity.
 // Keys are matched exactly (a Go struct would match "Ban" for "ban").
-func parseLevels(content json.RawMessage, v *roomversion.Version) (*levelsContent, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(content, &obj); err != nil || obj == nil {
-		return nil, fmt.Errorf("content is not an object")
-	}
+//
+// checkUserIDs is false for the power levels already in the room state: they
+// passed these rules when they were authorised, and a user ID that is not
+// valid simply never matches a sender (Synapse does not re-check either).
+func parseLevels(content json.RawMessage, v *roomversion.Version, checkUserIDs bool) (*levelsContent, error) {
+	// One string for the whole content: map keys below are substrings of it.
+	obj := string(content)
 	c := &levelsContent{top: make(map[string]int64, 7)}
-	for _, k := range topLevelKeys {
-		raw, ok := obj[k]
-		if !ok || (!v.IntegerPowerLevels && isNull(raw)) {
-			continue
+	err := eachMember(obj, func(key, raw string) error {
+		var err error
+		switch key {
+		case "users_default", "events_default", "state_default", "ban", "redact", "kick", "invite":
+			if !v.IntegerPowerLevels && raw == "null" {
+				return nil
+			}
+			l, err := parseLevel(raw, v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			c.top[key] = l
+		case "events":
+			if c.events, err = parseLevelMap(raw, v, false); err != nil {
+				return fmt.Errorf("events: %w", err)
+			}
+		case "users":
+			if c.users, err = parseLevelMap(raw, v, checkUserIDs); err != nil {
+				return fmt.Errorf("users: %w", err)
+			}
+		case "notifications":
+			if c.notifications, err = parseLevelMap(raw, v, false); err != nil {
+				if v.IntegerPowerLevels || v.NotificationsPowerLevels {
+					return fmt.Errorf("notifications: %w", err)
+				}
+				// Before v6 the auth rules ignore notifications; a
+				// malformed one only loses its meaning.
+				c.notifications = nil
+			}
 		}
-		l, err := parseLevel(raw, v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", k, err)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errBadJSON) {
+			return nil, errors.New("content is not a JSON object")
 		}
-		c.top[k] = l
-	}
-	var err error
-	if c.events, err = parseLevelMap(obj["events"], v, false); err != nil {
-		return nil, fmt.Errorf("events: %w", err)
-	}
-	if c.users, err = parseLevelMap(obj["users"], v, true); err != nil {
-		return nil, fmt.Errorf("users: %w", err)
-	}
-	if c.notifications, err = parseLevelMap(obj["notifications"], v, false); err != nil {
-		if v.IntegerPowerLevels || v.NotificationsPowerLevels {
-			return nil, fmt.Errorf("notifications: %w", err)
-		}
-		// Before v6 the auth rules ignore notifications; a malformed one
-		// only loses its meaning.
-		c.notifications = nil
+		return nil, err
 	}
 	return c, nil
 }
@@ -275,64 +289,93 @@ func parseLevels(content json.RawMessage, v *roomversion.Version) (*levelsConten
 // errLevelMap marks a malformed events/users/notifications object.
 var errLevelMap = errors.New("not an object of power levels")
 
-func parseLevelMap(raw json.RawMessage, v *roomversion.Version, userKeys bool) (map[string]int64, error) {
-	if raw == nil || (!v.IntegerPowerLevels && isNull(raw)) {
+func parseLevelMap(raw string, v *roomversion.Version, userKeys bool) (map[string]int64, error) {
+	if !v.IntegerPowerLevels && raw == "null" {
 		return nil, nil
 	}
-	var m map[string]json.RawMessage
-	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
+	if raw == "" || raw[0] != '{' {
 		return nil, errLevelMap
 	}
-	out := make(map[string]int64, len(m))
-	for k, val := range m {
+	out := make(map[string]int64, strings.Count(raw, ","))
+	err := eachMember(raw, func(k, val string) error {
 		if userKeys {
 			if _, err := ids.ParseUserID(k); err != nil {
-				return nil, fmt.Errorf("%q is not a valid user ID", k)
+				return fmt.Errorf("%q is not a valid user ID", k)
 			}
 		}
 		l, err := parseLevel(val, v)
 		if err != nil {
-			return nil, fmt.Errorf("%q: %w", k, err)
+			return fmt.Errorf("%q: %w", k, err)
 		}
 		out[k] = l
+		return nil
+	})
+	if errors.Is(err, errBadJSON) {
+		return nil, errLevelMap
 	}
-	return out, nil
+	return out, err
 }
 
-func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
-
 // parseLevel reads one power level value.
-func parseLevel(raw json.RawMessage, v *roomversion.Version) (int64, error) {
-	if len(raw) == 0 {
+func parseLevel(raw string, v *roomversion.Version) (int64, error) {
+	if n, ok := parseCanonicalInt(raw); ok {
+		return n, nil
+	}
+	if raw == "" {
 		return 0, errors.New("empty value")
 	}
 	switch c := raw[0]; {
 	case c == '-' || (c >= '0' && c <= '9'):
-		s := string(raw)
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return n, nil
+		if !strings.ContainsAny(raw, ".eE") {
+			if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+				return n, nil
+			}
 		}
-		if v.IntegerPowerLevels || !strings.ContainsAny(s, ".eE") {
-			return 0, fmt.Errorf("%s is not an integer power level", s)
+		if v.IntegerPowerLevels || !strings.ContainsAny(raw, ".eE") {
+			return 0, fmt.Errorf("%.40s is not an integer power level in range", raw)
 		}
 		// v1-floaty-power-levels: apply the exponent, truncate at the point.
-		f, err := strconv.ParseFloat(s, 64)
+		f, err := strconv.ParseFloat(raw, 64)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return 0, fmt.Errorf("%s is out of range", s)
+			return 0, fmt.Errorf("%.40s is out of range", raw)
 		}
 		f = math.Trunc(f)
 		if f < math.MinInt64 || f >= math.MaxInt64 {
-			return 0, fmt.Errorf("%s is out of range", s)
+			return 0, fmt.Errorf("%.40s is out of range", raw)
 		}
 		return int64(f), nil
 	case c == '"' && !v.IntegerPowerLevels:
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		s, ok := stringValue(raw)
+		if !ok {
 			return 0, errors.New("invalid string")
 		}
 		return parseStringLevel(s)
 	}
 	return 0, fmt.Errorf("%.40s is not an integer", raw)
+}
+
+// parseCanonicalInt reads a JSON integer of at most 18 digits (all levels
+// that fit canonical JSON's ±(2^53-1) do) without allocating.
+func parseCanonicalInt(s string) (int64, bool) {
+	neg := false
+	if len(s) > 0 && s[0] == '-' {
+		neg, s = true, s[1:]
+	}
+	if len(s) == 0 || len(s) > 18 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // parseStringLevel reads a power level written as a string

@@ -1,7 +1,6 @@
 package eventauth
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/event"
@@ -90,14 +89,14 @@ func TestPowerLevels_StringLevelsAcceptedBeforeV10(t *testing.T) {
 		`" +100 "`: 100, `"\t50\n"`: 50, `"0"`: 0}
 	versions(t, func(v *roomversion.Version) bool { return !v.IntegerPowerLevels }, func(t *testing.T, v *roomversion.Version) {
 		for raw, want := range cases {
-			got, err := parseLevel(json.RawMessage(raw), v)
+			got, err := parseLevel(raw, v)
 			if err != nil || got != want {
 				t.Errorf("parseLevel(%s) = %d, %v; want %d", raw, got, err, want)
 			}
 		}
 		for _, bad := range []string{`"1.5"`, `"1e3"`, `"abc"`, `""`, `"+"`, `"--1"`, `"1 0"`, `"0x10"`, `"١٠"`,
 			`"99999999999999999999"`, `true`, `[]`, `{}`} {
-			if got, err := parseLevel(json.RawMessage(bad), v); err == nil {
+			if got, err := parseLevel(bad, v); err == nil {
 				t.Errorf("parseLevel(%s) = %d, want an error", bad, got)
 			}
 		}
@@ -110,12 +109,12 @@ func TestPowerLevels_FloatLevelsTruncatedV1ToV5(t *testing.T) {
 	cases := map[string]int64{`50.57`: 50, `5.114698E4`: 51146, `5.114698e+4`: 51146, `-1.9`: -1, `100.0`: 100, `1e3`: 1000}
 	versions(t, func(v *roomversion.Version) bool { return !v.StrictCanonicalJSON }, func(t *testing.T, v *roomversion.Version) {
 		for raw, want := range cases {
-			got, err := parseLevel(json.RawMessage(raw), v)
+			got, err := parseLevel(raw, v)
 			if err != nil || got != want {
 				t.Errorf("parseLevel(%s) = %d, %v; want %d", raw, got, err, want)
 			}
 		}
-		if _, err := parseLevel(json.RawMessage(`1e400`), v); err == nil {
+		if _, err := parseLevel(`1e400`, v); err == nil {
 			t.Error("a float outside binary64 must be rejected")
 		}
 
