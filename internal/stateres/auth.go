@@ -46,7 +46,12 @@ func (s *stateView) Get(typ, stateKey string) *event.Event {
 	// Room v12 events do not cite the create event: the room ID names it
 	// (rooms/v12.md, auth rule 2). Only an accepted create event counts.
 	if typ == event.TypeCreate && stateKey == "" && s.r.v.RoomIDFromCreateEvent() {
-		if id, ok := ids.CreateEventIDFromRoomID(s.ev.RoomID()); ok {
+		if s.r.createID == "" {
+			// All events of one resolution share a room (resolver.event
+			// checks), so this runs once.
+			s.r.createID, _ = ids.CreateEventIDFromRoomID(s.ev.RoomID())
+		}
+		if id := s.r.createID; id != "" {
 			if ce := s.r.eventOrNil(id); ce != nil && ce.Type() == event.TypeCreate && ce.StateKeyEquals("") && !s.r.isRejected(id) {
 				return ce
 			}

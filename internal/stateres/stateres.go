@@ -105,38 +105,55 @@ func allEqual(states []StateMap) bool {
 // "Unconflicted state map and conflicted state set") a key missing from some
 // state is conflicted; in v1 (rooms/v1.md: "different event_ids for the same
 // key") only differing values conflict, so a key present in some states
-// only is unconflicted. Conflicted value lists are free of duplicates.
+// only is unconflicted. Conflicted value lists are sorted and free of
+// duplicates.
 func separate(states []StateMap, missingConflicts bool) (StateMap, map[event.StateTuple][]string) {
-	unconflicted := StateMap{}
+	first := states[0]
+	unconflicted := make(StateMap, len(first))
 	conflicted := map[event.StateTuple][]string{}
-	for i, s := range states {
-		for k, id := range s {
-			if _, done := unconflicted[k]; done {
+	values := func(k event.StateTuple) []string {
+		var vals []string
+		for _, s := range states {
+			if id, ok := s[k]; ok && !contains(vals, id) {
+				vals = append(vals, id)
+			}
+		}
+		slices.Sort(vals) // a set: no trace of the input order may remain
+		return vals
+	}
+	for k, id := range first {
+		same := true
+		for _, o := range states[1:] {
+			oid, ok := o[k]
+			if ok && oid != id || !ok && missingConflicts {
+				same = false
+				break
+			}
+		}
+		if same {
+			unconflicted[k] = id
+		} else {
+			conflicted[k] = values(k)
+		}
+	}
+	// Keys the first state lacks: conflicted in v2; in v1 only if the
+	// states that have them disagree.
+	for _, s := range states[1:] {
+		for k := range s {
+			if _, ok := first[k]; ok {
 				continue
 			}
-			if _, done := conflicted[k]; done {
+			if _, ok := conflicted[k]; ok {
 				continue
 			}
-			// First time this key is seen (in state i): look at every state.
-			var vals []string
-			missing := i > 0 // states before i did not have k
-			for _, o := range states[i:] {
-				oid, ok := o[k]
-				if !ok {
-					missing = true
-					continue
-				}
-				if oid != id && !contains(vals, oid) {
-					vals = append(vals, oid)
-				}
-			}
-			if len(vals) == 0 && !(missing && missingConflicts) {
-				unconflicted[k] = id
+			if _, ok := unconflicted[k]; ok {
 				continue
 			}
-			vals = append(vals, id)
-			slices.Sort(vals) // a set: no trace of the input order may remain
-			conflicted[k] = vals
+			if vals := values(k); len(vals) == 1 && !missingConflicts {
+				unconflicted[k] = vals[0]
+			} else {
+				conflicted[k] = vals
+			}
 		}
 	}
 	return unconflicted, conflicted

@@ -22,14 +22,19 @@ func (r *resolver) resolveV2(states []StateMap) (StateMap, error) {
 
 	// One graph holds every state event and the union of their auth chains;
 	// the auth difference and the conflicted state subgraph are read off it.
+	// Unconflicted events come first in from, then each conflicted key's
+	// values, so the graph's start nodes can be matched back to them.
+	ckeys := make([]event.StateTuple, 0, len(conflicted))
 	from := make([]string, 0, len(unconflicted)+2*len(conflicted))
 	for _, id := range unconflicted {
 		from = append(from, id)
 	}
-	for _, ids := range conflicted {
+	nu := len(from)
+	for k, ids := range conflicted {
+		ckeys = append(ckeys, k)
 		from = append(from, ids...)
 	}
-	g, err := r.buildGraph(from)
+	g, starts, err := r.buildGraph(from)
 	if err != nil {
 		return nil, err
 	}
@@ -37,21 +42,42 @@ func (r *resolver) resolveV2(states []StateMap) (StateMap, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := len(g.ids)
+	n := g.len()
 
 	// Full conflicted set: conflicted state set ∪ auth difference
 	// (∪ conflicted state subgraph in v2.1). Conflicted events the source
 	// does not have are not in the graph, so they drop out, as in Synapse.
+	// masks holds, per node, the set of states whose auth chain holds it
+	// (see authDifference); here each state's own events are marked.
 	full := make([]bool, n)
 	isConflicted := make([]bool, n)
-	for _, ids := range conflicted {
-		for _, id := range ids {
-			if j := g.node(id); j >= 0 {
-				isConflicted[j], full[j] = true, true
+	words := (len(states) + 63) / 64
+	masks := make([]uint64, n*words)
+	for _, j := range starts[:nu] {
+		if j >= 0 { // in every state
+			for w := range words {
+				masks[int(j)*words+w] = ^uint64(0)
 			}
 		}
 	}
-	authDifference(g, order, states, full)
+	at := nu
+	for _, k := range ckeys {
+		vals := conflicted[k]
+		for vi := range vals {
+			if j := starts[at+vi]; j >= 0 {
+				isConflicted[j], full[j] = true, true
+			}
+		}
+		for i, s := range states {
+			if id, ok := s[k]; ok {
+				if j := starts[at+slices.Index(vals, id)]; j >= 0 {
+					masks[int(j)*words+i/64] |= uint64(1) << (i % 64)
+				}
+			}
+		}
+		at += len(vals)
+	}
+	authDifference(g, order, masks, len(states), full)
 	if v21 {
 		conflictedSubgraph(g, order, isConflicted, full)
 	}
@@ -119,22 +145,14 @@ func (r *resolver) resolveV2(states []StateMap) (StateMap, error) {
 }
 
 // authDifference adds to full every node that is in the auth chain of some
-// state but not of all (fragments/v2-state-res.md "Auth difference"). As in
+// state but not of all (fragments/v2-state-res.md "Auth difference"). On
+// entry masks marks, per node, the states that hold the event itself: as in
 // Synapse, a state's own events count as part of its auth chain, so an
-// unconflicted event is never in the difference. Each node gets a bit set of
-// the states whose chains reach it, pushed from events to their auth events
-// in topological order: linear in the size of the graph.
-func authDifference(g *graph, order []int32, states []StateMap, full []bool) {
-	words := (len(states) + 63) / 64
-	masks := make([]uint64, len(g.ids)*words)
-	for i, s := range states {
-		w, bit := i/64, uint64(1)<<(i%64)
-		for _, id := range s {
-			if j := g.node(id); j >= 0 {
-				masks[int(j)*words+w] |= bit
-			}
-		}
-	}
+// unconflicted event is never in the difference. The marks are pushed from
+// events to their auth events in topological order: linear in the size of
+// the graph.
+func authDifference(g *graph, order []int32, masks []uint64, nstates int, full []bool) {
+	words := (nstates + 63) / 64
 	for _, x := range order {
 		mx := masks[int(x)*words : int(x+1)*words]
 		for _, a := range g.auth(x) {
@@ -144,10 +162,14 @@ func authDifference(g *graph, order []int32, states []StateMap, full []bool) {
 			}
 		}
 	}
+	all := make([]uint64, words)
+	for i := range nstates {
+		all[i/64] |= uint64(1) << (i % 64)
+	}
 	for j := range full {
 		m := masks[j*words : (j+1)*words]
-		for i := range states {
-			if m[i/64]&(uint64(1)<<(i%64)) == 0 {
+		for w := range all {
+			if m[w]&all[w] != all[w] {
 				full[j] = true
 				break
 			}
@@ -159,7 +181,7 @@ func authDifference(g *graph, order []int32, states []StateMap, full []bool) {
 // two conflicted events (rooms/v12.md "Conflicted state subgraph"): events
 // reachable from a conflicted event that themselves reach one.
 func conflictedSubgraph(g *graph, order []int32, isConflicted, full []bool) {
-	n := len(g.ids)
+	n := g.len()
 	below := make([]bool, n) // reachable from a conflicted event (or is one)
 	for _, x := range order {
 		if isConflicted[x] {
@@ -375,7 +397,7 @@ func (r *resolver) iterativeAuthChecks(g *graph, state StateMap, list []int32) e
 			return err
 		}
 		if ok {
-			state[k] = g.ids[x]
+			state[k] = g.id(x)
 		}
 	}
 	return nil
