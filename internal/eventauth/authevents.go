@@ -107,7 +107,7 @@ func CheckAuthEvents(ev *event.Event, authEvents []*event.Event, isRejected func
 		return Check(ev, StateMap{})
 	}
 
-	if !v.CreateEventInAuthEvents {
+	if v.RoomIDFromCreateEvent() {
 		// v12 rule 2: the room ID names an accepted create event.
 		if create == nil || create.Type() != event.TypeCreate || !create.StateKeyEquals("") || create.RoomID() != ev.RoomID() {
 			return reject(ruleNo(v, "roomid"), "room ID %s is not that of a known m.room.create event", ev.RoomID())

@@ -24,7 +24,7 @@ func Check(ev *event.Event, state StateLookup) error {
 	if create == nil {
 		// Rules 2.4 (v1–v11) and 2 (v12): every event but the create event
 		// is authorised by the room's create event.
-		if v.CreateEventInAuthEvents {
+		if !v.RoomIDFromCreateEvent() {
 			return reject(ruleNo(v, "authevents", "nocreate"), "no m.room.create event in the room state")
 		}
 		return reject(ruleNo(v, "roomid"), "no m.room.create event for room %s", ev.RoomID())
@@ -33,7 +33,7 @@ func Check(ev *event.Event, state StateLookup) error {
 		// v12 rule 2; for v1–v11 this is implied by rule 2.5 (auth events
 		// share the room ID), and checking it here guards callers that pass
 		// another room's state.
-		if v.PrivilegedCreators {
+		if v.RoomIDFromCreateEvent() {
 			return reject(ruleNo(v, "roomid"), "room ID %s is not that of the create event %s", ev.RoomID(), create.EventID())
 		}
 		return reject(ruleNo(v, "authevents", "roomid"), "create event belongs to room %s, not %s", create.RoomID(), ev.RoomID())
@@ -59,7 +59,10 @@ func Check(ev *event.Event, state StateLookup) error {
 
 	pl, err := PowerLevelsFrom(state, v)
 	if err != nil {
-		return reject(ruleNo(v, "powerlevels"), "current power levels are unusable: %v", err)
+		// Not a rule of the spec: the room's own power levels cannot be read
+		// (they would have failed these rules themselves). Synapse fails
+		// such checks too, as its int() raises.
+		return reject(ruleNo(v, "required"), "the room's power levels are unusable: %v", err)
 	}
 
 	if ev.Type() == event.TypeMember {
@@ -127,7 +130,7 @@ func checkCreate(ev *event.Event, v *roomversion.Version) error {
 			return reject(ruleNo(v, "create", "version"), "unrecognised room_version %.40s", raw)
 		}
 	}
-	if !v.CreatorIsSender && !contentHas(ev.Content(), "creator") {
+	if requiresCreatorProperty(v) && !contentHas(ev.Content(), "creator") {
 		return reject(ruleNo(v, "create", "creator"), "content has no creator")
 	}
 	if v.PrivilegedCreators {
@@ -171,3 +174,9 @@ func eventIDServer(eventID string) string {
 	}
 	return serverOf(eventID)
 }
+
+// requiresCreatorProperty reports whether create events must carry
+// content.creator (rule 1.4 of v1–v10). There is no switch of its own:
+// v11 (MSC2175) removed the property and made the sender the creator in the
+// same change, which is what CreatorIsSender records.
+func requiresCreatorProperty(v *roomversion.Version) bool { return !v.CreatorIsSender }

@@ -243,3 +243,15 @@ func TestAuth_Federate_TrueOrAbsentAllowsOtherServers(t *testing.T) {
 		allow(t, r, r.member(bob, bob, event.Join, ""))
 	})
 }
+
+// The spec says "set to false"; any other value, even a falsy one, leaves
+// the room federated. (Synapse treats every value but true as false; we
+// follow the spec's words.)
+func TestAuth_Federate_OnlyFalseCounts(t *testing.T) {
+	versions(t, all, func(t *testing.T, v *roomversion.Version) {
+		r := newBareRoom(t, v, `"m.federate":"false"`)
+		r.mustSend(r.member(alice, alice, event.Join, ""))
+		r.setJoinRule("public")
+		allow(t, r, r.member(bob, bob, event.Join, ""))
+	})
+}

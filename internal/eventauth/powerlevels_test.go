@@ -301,3 +301,18 @@ func TestAuth_PowerLevels_CreatorsHaveInfinitePower(t *testing.T) {
 		}
 	})
 }
+
+// Power levels in the room state that cannot be read (here applied without
+// being authorised) make every check that needs them fail, rather than
+// silently falling back to defaults.
+func TestAuth_PowerLevels_UnreadableCurrentLevelsReject(t *testing.T) {
+	versions(t, func(v *roomversion.Version) bool { return !v.IntegerPowerLevels }, func(t *testing.T, v *roomversion.Version) {
+		r := newRoom(t, v, "")
+		r.join(bob)
+		r.apply(r.stateEvent(alice, event.TypePowerLevels, "", defaultPowerLevels(v, "", `"events_default":"lots"`)))
+		if _, err := PowerLevelsFrom(r.state, v); err == nil {
+			t.Error("PowerLevelsFrom accepted events_default \"lots\"")
+		}
+		deny(t, r, r.message(bob, "m.room.message", `{}`), ruleNo(v, "required"))
+	})
+}

@@ -49,7 +49,7 @@ func topRule(v *roomversion.Version, section string) int {
 	case v.SpecialCaseAliasesAuth && base >= 4:
 		// v1–v5 have the aliases rule as 4; v1–v2 add redaction as 11.
 		return base + 1
-	case v.PrivilegedCreators && base >= 2:
+	case v.RoomIDFromCreateEvent() && base >= 2:
 		// v12 inserted the room_id rule as 2.
 		return base + 1
 	}
