@@ -30,9 +30,11 @@ type StateMap map[event.StateTuple]string
 // events of the states and their auth chains. The room engine implements it
 // over storage; tests use a map.
 type EventSource interface {
-	// Event returns the event with this ID. For an event it does not have it
-	// returns an error wrapping ErrEventNotFound; any other error aborts the
-	// resolution.
+	// Event returns the event with this ID (whose EventID must be that ID).
+	// For an event it does not have it returns an error wrapping
+	// ErrEventNotFound; any other error aborts the resolution. It may be
+	// called for any event of the states and their auth chains; each ID is
+	// asked for at most once per Resolve call.
 	Event(eventID string) (*event.Event, error)
 	// Rejected reports whether the event was rejected on receipt. Rejected
 	// events are never used as auth events in the iterative auth checks
