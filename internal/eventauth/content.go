@@ -19,14 +19,10 @@ func contentGet(content json.RawMessage, key string) (json.RawMessage, error) {
 // matched exactly on the canonical content.
 func contentString(content json.RawMessage, key string) (string, bool) {
 	raw, err := canonicaljson.Get(content, key)
-	if err != nil || len(raw) == 0 || raw[0] != '"' {
+	if err != nil {
 		return "", false
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
+	return stringValue(string(raw))
 }
 
 // contentHas reports whether content has key (with any value, null included).
