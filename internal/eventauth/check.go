@@ -90,8 +90,8 @@ func Check(ev *event.Event, state StateLookup) error {
 		return reject(ruleNo(v, "statekey"), "state_key %q is another user's", *ev.StateKey())
 	}
 
-	if ev.Type() == event.TypePowerLevels && ev.StateKeyEquals("") {
-		return checkPowerLevels(ev, v, create, pl, senderLevel)
+	if ev.Type() == event.TypePowerLevels {
+		return checkPowerLevels(ev, v, state, create, pl, senderLevel)
 	}
 
 	// Rule 11 of v1–v2: redactions need the redact level or the same

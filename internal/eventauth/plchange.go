@@ -8,7 +8,13 @@ import (
 // checkPowerLevels is the m.room.power_levels rule (rule 10 in v1–v5 and
 // v12, 9 in v6–v11). pl holds the current levels, senderLevel the sender's
 // level under them.
-func checkPowerLevels(ev *event.Event, v *roomversion.Version, create *event.Event, pl *PowerLevels, senderLevel int64) error {
+//
+// The rule applies to every event of the type, as the spec words it. For
+// the odd one that is not state, there is no previous event; for one with a
+// non-empty state_key, "the previous m.room.power_levels event" is the one
+// with the same state_key, as in Synapse (the spec does not say); the
+// sender's level still comes from the real power levels.
+func checkPowerLevels(ev *event.Event, v *roomversion.Version, state StateLookup, create *event.Event, pl *PowerLevels, senderLevel int64) error {
 	next, err := parseLevels(ev.Content(), v, true)
 	if err != nil {
 		// v10+ rules 1–3 (integers, objects of integers, user ID keys);
@@ -22,10 +28,21 @@ func checkPowerLevels(ev *event.Event, v *roomversion.Version, create *event.Eve
 			}
 		}
 	}
-	if pl.Event == nil {
+	prev := pl.content
+	if !ev.IsState() {
+		return nil // nothing it could replace
+	}
+	if !ev.StateKeyEquals("") {
+		prevEv := state.Get(event.TypePowerLevels, *ev.StateKey())
+		if prevEv == nil {
+			return nil
+		}
+		if prev, err = parseLevels(prevEv.Content(), v, false); err != nil {
+			return reject(ruleNo(v, "required"), "the previous power levels are unusable: %v", err)
+		}
+	} else if pl.Event == nil {
 		return nil // no previous power levels: anything well-formed goes
 	}
-	prev := pl.content
 
 	for _, k := range topLevelKeys {
 		o, hadOld := prev.top[k]

@@ -316,3 +316,23 @@ func TestAuth_PowerLevels_UnreadableCurrentLevelsReject(t *testing.T) {
 		deny(t, r, r.message(bob, "m.room.message", `{}`), ruleNo(v, "required"))
 	})
 }
+
+// The power levels rule applies to every event of the type ("If type is
+// m.room.power_levels"), whatever its state_key: its content must be
+// well-formed, and it is compared with the previous event of the same
+// state_key, as Synapse does.
+func TestAuth_PowerLevels_OddStateKeys(t *testing.T) {
+	versions(t, all, func(t *testing.T, v *roomversion.Version) {
+		users := `"` + bob + `":50`
+		r := newRoom(t, v, users)
+		r.join(bob)
+		r.setPowerLevels(defaultPowerLevels(v, users, `"events":{"m.room.power_levels":50}`))
+		deny(t, r, r.stateEvent(bob, event.TypePowerLevels, "x", `{"users":{"bob":1}}`), "")
+		deny(t, r, r.message(bob, event.TypePowerLevels, `{"users":{"bob":1}}`), "")
+		// No previous event with that key: anything well-formed goes.
+		allow(t, r, r.stateEvent(bob, event.TypePowerLevels, "x", `{"ban":100}`))
+		allow(t, r, r.message(bob, event.TypePowerLevels, `{"ban":100}`))
+		r.mustSend(r.stateEvent(alice, event.TypePowerLevels, "x", `{"ban":100}`))
+		deny(t, r, r.stateEvent(bob, event.TypePowerLevels, "x", `{"ban":0}`), ruleNo(v, "powerlevels", "toplevel")+".1")
+	})
+}
