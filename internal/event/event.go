@@ -111,17 +111,11 @@ func (e *Event) Tuple() (t StateTuple, ok bool) {
 // Membership returns content.membership of an m.room.member event ("" when
 // absent or not a string).
 func (e *Event) Membership() string {
-	var c struct {
-		Membership json.RawMessage `json:"membership"`
-	}
-	if e.typ != TypeMember || json.Unmarshal(e.content, &c) != nil {
+	if e.typ != TypeMember {
 		return ""
 	}
-	var s string
-	if json.Unmarshal(c.Membership, &s) != nil {
-		return ""
-	}
-	return s
+	m, _ := stringAt(e.content, "membership")
+	return m
 }
 
 // Well-known event types that the protocol core treats specially.

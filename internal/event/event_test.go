@@ -302,3 +302,25 @@ func TestRedactsLocationPerVersion(t *testing.T) {
 		}
 	}
 }
+
+// Keys are case-sensitive: a "Type" or "Membership" key is a different key,
+// and reading it as the real one would split us from other servers.
+func TestFieldNamesAreCaseSensitive(t *testing.T) {
+	v := roomversion.MustGet("10")
+	in := `{"Type":"m.room.member","type":"m.room.message","sender":"@a:hs","room_id":"!r:hs","content":{"Membership":"join"},"depth":1,"origin_server_ts":1,"prev_events":[],"auth_events":[],"hashes":{"sha256":"x"},"signatures":{}}`
+	e, err := Parse([]byte(in), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Type() != "m.room.message" {
+		t.Errorf("type = %q", e.Type())
+	}
+	member := `{"type":"m.room.member","state_key":"@a:hs","sender":"@a:hs","room_id":"!r:hs","content":{"Membership":"join"},"depth":1,"origin_server_ts":1,"prev_events":[],"auth_events":[],"hashes":{"sha256":"x"},"signatures":{}}`
+	m, err := Parse([]byte(member), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Membership() != "" {
+		t.Errorf("content.Membership must not count as membership, got %q", m.Membership())
+	}
+}

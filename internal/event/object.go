@@ -2,7 +2,9 @@ package event
 
 import (
 	"bytes"
+
 	"encoding/json"
+	"github.com/myelin-chat/myelin/internal/canonicaljson"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -112,3 +114,19 @@ func quote(s string) json.RawMessage {
 }
 
 func intJSON(n int64) json.RawMessage { return strconv.AppendInt(nil, n, 10) }
+
+// stringAt returns the string at a key path of a canonical JSON object.
+// Keys match exactly: encoding/json's struct decoding matches field names
+// case-insensitively, which would let {"Membership":"join"} pass for a join
+// on our side and not on other servers'.
+func stringAt(obj json.RawMessage, path ...string) (string, bool) {
+	raw, err := canonicaljson.Get(obj, path...)
+	if err != nil || len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}

@@ -19,25 +19,53 @@ const (
 	maxDepthStrict = 1<<53 - 1 // v6+ (canonical JSON integer range)
 )
 
-// pdu mirrors the fields Myelin reads from a PDU. Unknown fields are kept in
+// pdu holds the fields Myelin reads from a PDU. Unknown fields are kept in
 // the JSON (they are covered by hashes and signatures) but not interpreted.
 type pdu struct {
-	EventID        *string         `json:"event_id"`
-	RoomID         *string         `json:"room_id"`
-	Sender         *string         `json:"sender"`
-	Type           *string         `json:"type"`
-	StateKey       *string         `json:"state_key"`
-	Content        json.RawMessage `json:"content"`
-	PrevEvents     json.RawMessage `json:"prev_events"`
-	AuthEvents     json.RawMessage `json:"auth_events"`
-	Depth          json.RawMessage `json:"depth"`
-	OriginServerTS json.RawMessage `json:"origin_server_ts"`
-	Redacts        *string         `json:"redacts"`
-	Origin         *string         `json:"origin"`
-	Hashes         *struct {
-		SHA256 *string `json:"sha256"`
-	} `json:"hashes"`
-	Signatures map[string]map[string]string `json:"signatures"`
+	EventID, RoomID, Sender, Type, StateKey, Redacts, Origin, HashSHA256 *string
+	Content, PrevEvents, AuthEvents, Depth, OriginServerTS               json.RawMessage
+	Signatures                                                           map[string]map[string]string
+}
+
+// readPDU reads the fields by their exact names. encoding/json's struct
+// decoding would match keys case-insensitively and take "Type" for "type",
+// disagreeing with every other server about what the event says.
+func readPDU(obj object) (pdu, error) {
+	var p pdu
+	str := func(key string) (*string, error) {
+		raw, ok := obj[key]
+		if !ok {
+			return nil, nil
+		}
+		var v string
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
+			return nil, errorf("%s must be a string", key)
+		}
+		return &v, nil
+	}
+	var err error
+	for key, dst := range map[string]**string{"event_id": &p.EventID, "room_id": &p.RoomID, "sender": &p.Sender,
+		"type": &p.Type, "state_key": &p.StateKey, "redacts": &p.Redacts, "origin": &p.Origin} {
+		if *dst, err = str(key); err != nil {
+			return p, err
+		}
+	}
+	p.Content, p.PrevEvents, p.AuthEvents = obj["content"], obj["prev_events"], obj["auth_events"]
+	p.Depth, p.OriginServerTS = obj["depth"], obj["origin_server_ts"]
+	if h, ok := obj["hashes"]; ok {
+		if len(h) == 0 || h[0] != '{' {
+			return p, errorf("hashes must be an object")
+		}
+		if sha, ok := stringAt(h, "sha256"); ok {
+			p.HashSHA256 = &sha
+		}
+	}
+	if sigs, ok := obj["signatures"]; ok {
+		if err := json.Unmarshal(sigs, &p.Signatures); err != nil || p.Signatures == nil {
+			return p, errorf("signatures must be an object of objects of strings")
+		}
+	}
+	return p, nil
 }
 
 // Parse validates untrusted PDU JSON for room version v and returns the
@@ -85,9 +113,9 @@ func Parse(data []byte, v *roomversion.Version) (*Event, error) {
 // and builds the Event, computing the event ID for v3+.
 func fromObject(obj object, v *roomversion.Version) (*Event, error) {
 	raw := obj.encode()
-	var p pdu
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, errorf("%v", err)
+	p, err := readPDU(obj)
+	if err != nil {
+		return nil, err
 	}
 	e := &Event{version: v, json: raw}
 
@@ -107,14 +135,13 @@ func fromObject(obj object, v *roomversion.Version) (*Event, error) {
 		return nil, errorf("content must be an object")
 	}
 	e.content = p.Content
-	if p.Hashes == nil || p.Hashes.SHA256 == nil {
+	if p.HashSHA256 == nil {
 		return nil, errorf("missing hashes.sha256")
 	}
-	e.contentSHA = *p.Hashes.SHA256
+	e.contentSHA = *p.HashSHA256
 	if p.Signatures == nil {
 		return nil, errorf("missing signatures")
 	}
-	var err error
 	if e.depth, err = parseInt(p.Depth, "depth"); err != nil {
 		return nil, err
 	}
@@ -183,13 +210,8 @@ func fromObject(obj object, v *roomversion.Version) (*Event, error) {
 // "Event format"), the top-level field before. Either may be absent.
 func redactsTarget(top *string, content json.RawMessage, v *roomversion.Version) string {
 	if v.RedactsInContent {
-		var c struct {
-			Redacts *string `json:"redacts"`
-		}
-		if json.Unmarshal(content, &c) == nil && c.Redacts != nil {
-			return *c.Redacts
-		}
-		return ""
+		r, _ := stringAt(content, "redacts")
+		return r
 	}
 	if top != nil {
 		return *top

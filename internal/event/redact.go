@@ -69,7 +69,7 @@ func redactObject(obj object, v *roomversion.Version) object {
 		}
 	}
 	var typ string
-	if t, ok := obj["type"]; ok {
+	if t, ok := obj["type"]; ok && len(t) > 0 && t[0] == '"' {
 		_ = json.Unmarshal(t, &typ)
 	}
 	content, ok := obj["content"]
@@ -124,15 +124,14 @@ func (e *Event) Redacted() *Event {
 		return e // unreachable: e.json is canonical
 	}
 	r := *e
-	r.json = redactObject(obj, e.version).encode()
-	var p pdu
-	if json.Unmarshal(r.json, &p) == nil {
-		r.content = p.Content
-		if len(r.content) == 0 {
-			r.content = json.RawMessage("{}")
-		}
+	red := redactObject(obj, e.version)
+	r.json = red.encode()
+	r.content = red["content"]
+	if len(r.content) == 0 {
+		r.content = json.RawMessage("{}")
 	}
 	if e.typ == TypeRedaction {
+		p, _ := readPDU(red)
 		r.redacts = redactsTarget(p.Redacts, r.content, e.version)
 	}
 	r.unsigned = nil

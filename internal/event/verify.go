@@ -2,7 +2,6 @@ package event
 
 import (
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -33,15 +32,8 @@ func (e *Event) RequiredSigners() []string {
 	servers := map[string]bool{}
 	senderServer := domain(e.sender)
 	if e.typ == TypeMember && e.Membership() == Invite {
-		var c struct {
-			TPI *struct {
-				Signed struct {
-					MXID string `json:"mxid"`
-				} `json:"signed"`
-			} `json:"third_party_invite"`
-		}
-		if json.Unmarshal(e.content, &c) == nil && c.TPI != nil && c.TPI.Signed.MXID != "" {
-			senderServer = domain(c.TPI.Signed.MXID)
+		if mxid, ok := stringAt(e.content, "third_party_invite", "signed", "mxid"); ok && mxid != "" {
+			senderServer = domain(mxid)
 		}
 	}
 	servers[senderServer] = true
@@ -67,13 +59,8 @@ func (e *Event) JoinAuthorisedVia() string {
 	if e.typ != TypeMember || !e.version.RestrictedJoins {
 		return ""
 	}
-	var c struct {
-		Via string `json:"join_authorised_via_users_server"`
-	}
-	if json.Unmarshal(e.content, &c) != nil {
-		return ""
-	}
-	return c.Via
+	via, _ := stringAt(e.content, "join_authorised_via_users_server")
+	return via
 }
 
 // Signatures returns the event's signatures: server → key ID → signature.
