@@ -95,7 +95,7 @@ var corsHeaders = [][2]string{
 // ServeHTTP implements http.Handler.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := rt.now()
-	info := &requestInfo{clientIP: clientIP(r, rt.trustXFF)}
+	info := &requestInfo{clientIP: clientIP(r, rt.trustXFF), userAgent: r.UserAgent()}
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 	sw := &statusWriter{ResponseWriter: w, req: r, info: info}
 
@@ -170,9 +170,10 @@ func (rt *Router) finish(sw *statusWriter, r *http.Request, start time.Time) {
 // requestInfo travels in the request context so that inner layers can add
 // to the request's log line.
 type requestInfo struct {
-	clientIP string
-	userID   string
-	err      error
+	clientIP  string
+	userAgent string
+	userID    string
+	err       error
 }
 
 type infoKey struct{}
@@ -196,6 +197,15 @@ func ClientIP(r *http.Request) string {
 func ClientIPFromContext(ctx context.Context) string {
 	if info := infoFrom(ctx); info != nil {
 		return info.clientIP
+	}
+	return ""
+}
+
+// UserAgentFromContext returns the User-Agent of the request whose context
+// this is, when it went through a Router; "" otherwise.
+func UserAgentFromContext(ctx context.Context) string {
+	if info := infoFrom(ctx); info != nil {
+		return info.userAgent
 	}
 	return ""
 }

@@ -1,0 +1,210 @@
+package clientapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/config"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/users"
+)
+
+// AccountOptions configure an AccountAPI. AccountOptionsFromConfig fills
+// them from homeserver.yaml.
+type AccountOptions struct {
+	// PublicBaseURL is the client API's URL (public_baseurl), for
+	// /.well-known/matrix/client and the well_known of /login.
+	PublicBaseURL string
+	// ServeServerWellKnown serves /.well-known/matrix/server.
+	ServeServerWellKnown bool
+
+	// EnableRegistration opens POST /register to everyone;
+	// RegistrationWithoutVerification allows it with only m.login.dummy
+	// (Myelin has no email, captcha or token stages yet).
+	EnableRegistration              bool
+	RegistrationWithoutVerification bool
+	// AllowGuestAccess allows kind=guest registration.
+	AllowGuestAccess bool
+	// RequireAuthForProfileRequests makes profile lookups need a token.
+	RequireAuthForProfileRequests bool
+
+	// DefaultRoomVersion is advertised in /capabilities.
+	DefaultRoomVersion string
+
+	// Rate limits (Synapse's rc_registration and rc_login.*). A zero limit
+	// is off; so are all of them with RateLimitsDisabled.
+	RCRegistration     httpapi.RateLimit
+	RCLoginAddress     httpapi.RateLimit
+	RCLoginAccount     httpapi.RateLimit
+	RCLoginFailed      httpapi.RateLimit
+	RateLimitsDisabled bool
+
+	// Now is the clock for rate limits and UIA sessions; nil: time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// AccountOptionsFromConfig maps the configuration onto AccountOptions.
+func AccountOptionsFromConfig(cfg *config.Config) AccountOptions {
+	rl := func(r config.RateLimit) httpapi.RateLimit {
+		return httpapi.RateLimit{PerSecond: r.PerSecond, BurstCount: r.BurstCount}
+	}
+	return AccountOptions{
+		PublicBaseURL:                   cfg.PublicBaseURL,
+		ServeServerWellKnown:            cfg.ServeServerWellKnown,
+		EnableRegistration:              cfg.EnableRegistration,
+		RegistrationWithoutVerification: cfg.EnableRegistrationWithoutVerification,
+		AllowGuestAccess:                cfg.AllowGuestAccess,
+		RequireAuthForProfileRequests:   cfg.RequireAuthForProfileRequests,
+		DefaultRoomVersion:              cfg.DefaultRoomVersion,
+		RCRegistration:                  rl(cfg.RCRegistration),
+		RCLoginAddress:                  rl(cfg.RCLogin.Address),
+		RCLoginAccount:                  rl(cfg.RCLogin.Account),
+		RCLoginFailed:                   rl(cfg.RCLogin.FailedAttempts),
+	}
+}
+
+// AccountAPI serves the account, authentication and server-information
+// endpoints of the client-server API, and the Synapse admin API's
+// shared-secret registration. Handlers parse requests, call the users
+// service and map its errors; the rules live in the service.
+//
+// AccountAPI is also the server's httpapi.TokenResolver.
+type AccountAPI struct {
+	svc  *users.Service
+	opts AccountOptions
+	now  func() time.Time
+	log  *slog.Logger
+
+	uia *uiaStore
+
+	registrationLimit  *httpapi.Limiter
+	availabilityLimit  *httpapi.Limiter
+	loginAddressLimit  *httpapi.Limiter
+	loginAccountLimit  *httpapi.Limiter
+	loginFailuresLimit *httpapi.Limiter
+}
+
+// availabilityRateLimit bounds GET /register/available per client address:
+// generous enough for a client checking as the user types. (Synapse has no
+// setting for it either.)
+var availabilityRateLimit = httpapi.RateLimit{PerSecond: 1, BurstCount: 10}
+
+// NewAccountAPI returns the API over svc.
+func NewAccountAPI(svc *users.Service, opts AccountOptions) *AccountAPI {
+	a := &AccountAPI{svc: svc, opts: opts, now: opts.Now, log: opts.Logger}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.opts.DefaultRoomVersion == "" {
+		a.opts.DefaultRoomVersion = string(roomversion.Default)
+	}
+	a.uia = newUIAStore(a.now)
+	if !opts.RateLimitsDisabled {
+		a.registrationLimit = httpapi.NewLimiter(opts.RCRegistration, a.now)
+		a.availabilityLimit = httpapi.NewLimiter(availabilityRateLimit, a.now)
+		a.loginAddressLimit = httpapi.NewLimiter(opts.RCLoginAddress, a.now)
+		a.loginAccountLimit = httpapi.NewLimiter(opts.RCLoginAccount, a.now)
+		a.loginFailuresLimit = httpapi.NewLimiter(opts.RCLoginFailed, a.now)
+	}
+	return a
+}
+
+// Service returns the users service behind the API.
+func (a *AccountAPI) Service() *users.Service { return a.svc }
+
+// Resolve implements httpapi.TokenResolver: it authenticates an access
+// token and records the client's address and user agent for the device
+// list (taken from the context of a request served by an httpapi.Router).
+func (a *AccountAPI) Resolve(ctx context.Context, token string) (*httpapi.Session, error) {
+	s, err := a.svc.Authenticate(ctx, token, httpapi.ClientIPFromContext(ctx), httpapi.UserAgentFromContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &httpapi.Session{UserID: s.UserID, DeviceID: s.DeviceID, IsGuest: s.IsGuest, IsAdmin: s.IsAdmin, TokenID: s.TokenID}, nil
+}
+
+// clientPrefixes are the client API path prefixes served. Clients still
+// probe r0 for the endpoints that existed then.
+var clientPrefixes = []string{"/_matrix/client/v3", "/_matrix/client/r0"}
+
+// Register adds every endpoint of the AccountAPI to rt.
+func (a *AccountAPI) Register(rt *httpapi.Router) {
+	plain := func(method, path string, h http.HandlerFunc) {
+		for _, p := range clientPrefixes {
+			rt.Handle(method+" "+p+path, h)
+		}
+	}
+	user := func(method, path string, h httpapi.AuthHandler) {
+		for _, p := range clientPrefixes {
+			rt.Handle(method+" "+p+path, httpapi.RequireAuth(a, h))
+		}
+	}
+	// Guests may use these (client-server-api modules/guest_access).
+	guest := func(method, path string, h httpapi.AuthHandler) {
+		for _, p := range clientPrefixes {
+			rt.Handle(method+" "+p+path, httpapi.RequireAuthAllowGuests(a, h))
+		}
+	}
+
+	rt.HandleFunc("GET /_matrix/client/versions", a.versions)
+	rt.HandleFunc("GET /.well-known/matrix/client", a.wellKnownClient)
+	if a.opts.ServeServerWellKnown {
+		rt.HandleFunc("GET /.well-known/matrix/server", a.wellKnownServer)
+	}
+	user("GET", "/capabilities", a.capabilities)
+
+	plain("POST", "/register", a.register)
+	plain("GET", "/register/available", a.registerAvailable)
+
+	plain("GET", "/login", a.loginFlows)
+	plain("POST", "/login", a.login)
+	plain("POST", "/refresh", a.refresh)
+	// Logging out is never harmful, so guests may do it too.
+	guest("POST", "/logout", a.logout)
+	guest("POST", "/logout/all", a.logoutAll)
+
+	guest("GET", "/account/whoami", a.whoami)
+	user("POST", "/account/password", a.changePassword)
+	user("POST", "/account/deactivate", a.deactivate)
+	user("GET", "/account/3pid", a.threepids)
+	user("GET", "/admin/whois/{userId}", a.whois)
+
+	guest("GET", "/devices", a.listDevices)
+	guest("GET", "/devices/{deviceId}", a.getDevice)
+	guest("PUT", "/devices/{deviceId}", a.putDevice)
+	user("DELETE", "/devices/{deviceId}", a.deleteDevice)
+	user("POST", "/delete_devices", a.deleteDevices)
+
+	for _, p := range clientPrefixes {
+		if a.opts.RequireAuthForProfileRequests {
+			rt.Handle("GET "+p+"/profile/{userId}", httpapi.RequireAuthAllowGuests(a, a.getProfile))
+			rt.Handle("GET "+p+"/profile/{userId}/{keyName}", httpapi.RequireAuthAllowGuests(a, a.getProfileField))
+		} else {
+			rt.Handle("GET "+p+"/profile/{userId}", httpapi.OptionalAuth(a, a.getProfile))
+			rt.Handle("GET "+p+"/profile/{userId}/{keyName}", httpapi.OptionalAuth(a, a.getProfileField))
+		}
+	}
+	guest("PUT", "/profile/{userId}/{keyName}", a.putProfileField)
+	guest("DELETE", "/profile/{userId}/{keyName}", a.deleteProfileField)
+
+	rt.HandleFunc("GET /_synapse/admin/v1/register", a.sharedSecretNonce)
+	rt.HandleFunc("POST /_synapse/admin/v1/register", a.sharedSecretRegister)
+}
+
+// Body limits for this API's requests: all are small JSON objects. The
+// profile bound is the spec's (profile.yaml: "the total profile MUST be
+// under 64 KiB").
+const (
+	accountMaxBody = 64 << 10
+	profileMaxBody = 64 << 10
+)
+
+// writeAccountJSON writes a 200 response.
+func writeAccountJSON(w http.ResponseWriter, v any) { httpapi.WriteJSON(w, http.StatusOK, v) }

@@ -1,0 +1,38 @@
+package clientapi
+
+import (
+	"net/http"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+)
+
+// capabilities is GET /capabilities (client-server-api, "Capabilities
+// negotiation"; capabilities.yaml).
+func (a *AccountAPI) capabilities(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	available := map[string]string{}
+	for _, v := range roomversion.All() {
+		stability := "unstable"
+		if v.Stable {
+			stability = "stable"
+		}
+		available[string(v.ID)] = stability
+	}
+	enabled := func(b bool) map[string]bool { return map[string]bool{"enabled": b} }
+	writeAccountJSON(w, map[string]any{"capabilities": map[string]any{
+		"m.room_versions": map[string]any{
+			"default":   a.opts.DefaultRoomVersion,
+			"available": available,
+		},
+		"m.change_password": enabled(a.svc.Options().PasswordReauth),
+		// Deprecated in favour of m.profile_fields but still read by
+		// clients; the two must agree.
+		"m.set_displayname": enabled(true),
+		"m.set_avatar_url":  enabled(true),
+		// Only the two classic fields are supported; without this, clients
+		// of v1.16+ would assume custom profile fields work.
+		"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
+		"m.3pid_changes":    enabled(false),
+		"m.get_login_token": enabled(false),
+	}})
+}

@@ -1,0 +1,161 @@
+package clientapi
+
+import (
+	"net/http"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/users"
+)
+
+// loginBody is the body of POST /login (login.yaml).
+type loginBody struct {
+	Type       string          `json:"type"`
+	Identifier *userIdentifier `json:"identifier"`
+	// User, Medium and Address are the deprecated forms of identifier.
+	User                     string `json:"user"`
+	Medium                   string `json:"medium"`
+	Address                  string `json:"address"`
+	Password                 string `json:"password"`
+	Token                    string `json:"token"`
+	DeviceID                 string `json:"device_id"`
+	InitialDeviceDisplayName string `json:"initial_device_display_name"`
+	RefreshToken             bool   `json:"refresh_token"`
+}
+
+// loginFlows is GET /login.
+func (a *AccountAPI) loginFlows(w http.ResponseWriter, r *http.Request) {
+	flows := []map[string]string{}
+	if a.svc.Options().PasswordLogin {
+		flows = append(flows, map[string]string{"type": authPassword})
+	}
+	writeAccountJSON(w, map[string]any{"flows": flows})
+}
+
+// login is POST /login with m.login.password. Rate limits follow Synapse's
+// rc_login: per client address for every attempt, per account for every
+// attempt on it, and per account for failed attempts.
+func (a *AccountAPI) login(w http.ResponseWriter, r *http.Request) {
+	var body loginBody
+	if err := httpapi.ReadJSON(r, accountMaxBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	ip := httpapi.ClientIP(r)
+	if err := a.loginAddressLimit.Check(ip); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if body.Type != authPassword {
+		httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, "Bad login type"))
+		return
+	}
+	identifier, err := loginIdentifier(&body)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	userID, err := a.svc.ResolveUser(identifier)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if err := a.loginAccountLimit.Check(userID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if ok, retry := a.loginFailuresLimit.Peek(userID); !ok {
+		httpapi.WriteError(w, httpapi.LimitExceeded(retry))
+		return
+	}
+	res, err := a.svc.Login(r.Context(), users.LoginRequest{
+		User: userID, Password: body.Password, DeviceID: body.DeviceID,
+		InitialDeviceDisplayName: body.InitialDeviceDisplayName, RefreshToken: body.RefreshToken,
+		IP: ip, UserAgent: r.UserAgent(),
+	})
+	if err != nil {
+		if merr.CodeOf(err) == merr.CodeForbidden {
+			a.loginFailuresLimit.Charge(userID)
+		}
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeAccountJSON(w, a.loginResponse(res, true))
+}
+
+// loginIdentifier extracts the m.id.user identifier from a login body, in
+// its current or deprecated form. Third-party identifiers are refused with
+// 403, as the spec asks for unknown 3PIDs (no 3PIDs are bound here).
+func loginIdentifier(body *loginBody) (string, error) {
+	if id := body.Identifier; id != nil {
+		switch id.Type {
+		case "m.id.user":
+			if id.User == "" {
+				return "", httpapi.MissingParam("identifier.user is required")
+			}
+			return id.User, nil
+		case "m.id.thirdparty", "m.id.phone":
+			return "", httpapi.Forbidden("Unknown third-party identifier")
+		default:
+			return "", httpapi.Unknown(http.StatusBadRequest, "Unknown login identifier type")
+		}
+	}
+	if body.User != "" {
+		return body.User, nil
+	}
+	if body.Medium != "" || body.Address != "" {
+		return "", httpapi.Forbidden("Unknown third-party identifier")
+	}
+	return "", httpapi.MissingParam("identifier is required")
+}
+
+// refreshBody is the body of POST /refresh.
+type refreshBody struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// refresh is POST /refresh (refresh.yaml); it needs no access token.
+func (a *AccountAPI) refresh(w http.ResponseWriter, r *http.Request) {
+	var body refreshBody
+	if err := httpapi.ReadJSON(r, accountMaxBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if body.RefreshToken == "" {
+		httpapi.WriteError(w, httpapi.MissingParam("refresh_token is required"))
+		return
+	}
+	res, err := a.svc.Refresh(r.Context(), body.RefreshToken)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	out := map[string]any{"access_token": res.AccessToken, "refresh_token": res.RefreshToken}
+	if res.ExpiresIn > 0 {
+		out["expires_in_ms"] = res.ExpiresIn.Milliseconds()
+	}
+	writeAccountJSON(w, out)
+}
+
+// logout is POST /logout: the token's device goes, and its tokens with it.
+// The body is empty by the spec and not read.
+func (a *AccountAPI) logout(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if err := a.svc.Logout(r.Context(), toUserSession(s)); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeAccountJSON(w, map[string]any{})
+}
+
+// logoutAll is POST /logout/all.
+func (a *AccountAPI) logoutAll(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if err := a.svc.LogoutAll(r.Context(), s.UserID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeAccountJSON(w, map[string]any{})
+}
+
+func toUserSession(s *httpapi.Session) *users.Session {
+	return &users.Session{UserID: s.UserID, DeviceID: s.DeviceID, IsGuest: s.IsGuest, IsAdmin: s.IsAdmin, TokenID: s.TokenID}
+}

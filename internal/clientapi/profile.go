@@ -1,0 +1,150 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/merr"
+)
+
+// Profile fields (profile.yaml). Only the two classic ones are stored; the
+// m.profile_fields capability tells clients so.
+const (
+	fieldDisplayName = "displayname"
+	fieldAvatarURL   = "avatar_url"
+)
+
+// profileKeyPattern is profile.yaml's keyName grammar, and
+// maxProfileKeyBytes its key length limit (M_KEY_TOO_LARGE).
+var profileKeyPattern = regexp.MustCompile(`^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$`)
+
+const maxProfileKeyBytes = 255
+
+// getProfile is GET /profile/{userId}: the fields that are set.
+func (a *AccountAPI) getProfile(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	p, err := a.svc.GetProfile(r.Context(), r.PathValue("userId"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	out := map[string]string{}
+	if p.DisplayName != "" {
+		out[fieldDisplayName] = p.DisplayName
+	}
+	if p.AvatarURL != "" {
+		out[fieldAvatarURL] = p.AvatarURL
+	}
+	writeAccountJSON(w, out)
+}
+
+// checkProfileKey validates the {keyName} of a profile field endpoint.
+func checkProfileKey(key string) error {
+	if len(key) > maxProfileKeyBytes {
+		return merr.BadRequest(merr.CodeKeyTooLarge, "Profile key is longer than 255 bytes")
+	}
+	if !profileKeyPattern.MatchString(key) {
+		return merr.InvalidParam("Invalid profile key")
+	}
+	return nil
+}
+
+// getProfileField is GET /profile/{userId}/{keyName}; a field that is unset
+// (or not supported) is 404.
+func (a *AccountAPI) getProfileField(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	key := r.PathValue("keyName")
+	if err := checkProfileKey(key); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	p, err := a.svc.GetProfile(r.Context(), r.PathValue("userId"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	var value string
+	switch key {
+	case fieldDisplayName:
+		value = p.DisplayName
+	case fieldAvatarURL:
+		value = p.AvatarURL
+	}
+	if value == "" {
+		httpapi.WriteError(w, httpapi.NotFound("Profile field not set"))
+		return
+	}
+	writeAccountJSON(w, map[string]string{key: value})
+}
+
+// profileTarget checks that the caller may change field of the profile in
+// the path: only their own, and guests only their display name
+// (modules/guest_access).
+func (a *AccountAPI) profileTarget(r *http.Request, s *httpapi.Session) (userID, key string, err error) {
+	userID, key = r.PathValue("userId"), r.PathValue("keyName")
+	if err := checkProfileKey(key); err != nil {
+		return "", "", err
+	}
+	if userID != s.UserID {
+		return "", "", merr.Forbidden("You may only change your own profile")
+	}
+	if key != fieldDisplayName && key != fieldAvatarURL {
+		return "", "", merr.Forbidden("This server does not support the profile field " + key)
+	}
+	if s.IsGuest && key != fieldDisplayName {
+		return "", "", merr.GuestAccessForbidden("Guests may only change their display name")
+	}
+	return userID, key, nil
+}
+
+// putProfileField is PUT /profile/{userId}/{keyName}; the body holds the one
+// field named in the path.
+func (a *AccountAPI) putProfileField(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	userID, key, err := a.profileTarget(r, s)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	var body map[string]json.RawMessage
+	if err := httpapi.ReadJSON(r, profileMaxBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	raw, ok := body[key]
+	if !ok {
+		httpapi.WriteError(w, httpapi.MissingParam("Missing key '"+key+"'"))
+		return
+	}
+	var value string
+	if err := json.Unmarshal(raw, &value); err != nil || len(raw) == 0 || raw[0] != '"' {
+		// Both fields are strings (profile.yaml); null is refused, as the
+		// spec allows, since DELETE removes a field.
+		httpapi.WriteError(w, httpapi.BadJSON("'"+key+"' must be a string"))
+		return
+	}
+	a.setProfileField(w, r, userID, key, value)
+}
+
+// deleteProfileField is DELETE /profile/{userId}/{keyName} (v1.16).
+func (a *AccountAPI) deleteProfileField(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	userID, key, err := a.profileTarget(r, s)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	a.setProfileField(w, r, userID, key, "")
+}
+
+func (a *AccountAPI) setProfileField(w http.ResponseWriter, r *http.Request, userID, key, value string) {
+	var err error
+	if key == fieldDisplayName {
+		err = a.svc.SetDisplayName(r.Context(), userID, value)
+	} else {
+		err = a.svc.SetAvatarURL(r.Context(), userID, value)
+	}
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeAccountJSON(w, map[string]any{})
+}

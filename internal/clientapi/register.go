@@ -1,0 +1,154 @@
+package clientapi
+
+import (
+	"net/http"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/users"
+)
+
+// registerBody is the body of POST /register (registration.yaml).
+type registerBody struct {
+	Auth                     *authDict `json:"auth"`
+	Username                 string    `json:"username"`
+	Password                 string    `json:"password"`
+	DeviceID                 string    `json:"device_id"`
+	InitialDeviceDisplayName string    `json:"initial_device_display_name"`
+	InhibitLogin             bool      `json:"inhibit_login"`
+	RefreshToken             bool      `json:"refresh_token"`
+}
+
+// registrationFlows are the UIA flows for registration: only
+// m.login.dummy, and only when the operator allowed registration without
+// verification (Myelin has no email, captcha or token stages yet).
+func (a *AccountAPI) registrationFlows() [][]string {
+	if a.opts.RegistrationWithoutVerification {
+		return [][]string{{authDummy}}
+	}
+	return nil
+}
+
+// register is POST /register.
+func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
+	var body registerBody
+	if err := httpapi.ReadJSON(r, accountMaxBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	ip := httpapi.ClientIP(r)
+	if ok, retry := a.registrationLimit.Peek(ip); !ok {
+		httpapi.WriteError(w, httpapi.LimitExceeded(retry))
+		return
+	}
+
+	kind := r.URL.Query().Get("kind")
+	switch kind {
+	case "", "user":
+	case "guest":
+		a.registerGuest(w, r, &body, ip)
+		return
+	default:
+		httpapi.WriteError(w, httpapi.InvalidParam("kind must be \"user\" or \"guest\""))
+		return
+	}
+
+	if !a.opts.EnableRegistration {
+		httpapi.WriteError(w, httpapi.Forbidden("Registration has been disabled"))
+		return
+	}
+	// registration.yaml: M_USER_IN_USE and M_INVALID_USERNAME MUST be
+	// returned before user-interactive authentication. A weak password is
+	// refused early too, so the user is not sent through UIA in vain.
+	if body.Username != "" {
+		if _, err := a.svc.ValidateUsername(r.Context(), body.Username); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
+	if body.Password != "" {
+		if err := a.svc.CheckPolicy(body.Password); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
+	if !a.uiaCheck(w, r, body.Auth, a.registrationFlows(), "") {
+		return
+	}
+	res, err := a.svc.Register(r.Context(), users.RegisterRequest{
+		Username: body.Username, Password: body.Password,
+		DeviceID: body.DeviceID, InitialDeviceDisplayName: body.InitialDeviceDisplayName,
+		InhibitLogin: body.InhibitLogin, RefreshToken: body.RefreshToken,
+		IP: ip, UserAgent: r.UserAgent(),
+	})
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	a.registrationLimit.Charge(ip)
+	writeAccountJSON(w, a.loginResponse(res, false))
+}
+
+// registerGuest handles kind=guest, which does not use UIA
+// (registration.yaml).
+func (a *AccountAPI) registerGuest(w http.ResponseWriter, r *http.Request, body *registerBody, ip string) {
+	if !a.opts.AllowGuestAccess {
+		httpapi.WriteError(w, httpapi.GuestAccessForbidden("Guest access is disabled"))
+		return
+	}
+	res, err := a.svc.Register(r.Context(), users.RegisterRequest{
+		Guest: true, InitialDeviceDisplayName: body.InitialDeviceDisplayName, IP: ip, UserAgent: r.UserAgent(),
+	})
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	a.registrationLimit.Charge(ip)
+	writeAccountJSON(w, a.loginResponse(res, false))
+}
+
+// loginResponse is the shared body of /register and /login responses.
+// home_server is deprecated but still read by older clients.
+func (a *AccountAPI) loginResponse(res *users.LoginResult, wellKnown bool) map[string]any {
+	out := map[string]any{
+		"user_id":     res.UserID,
+		"home_server": string(a.svc.ServerName()),
+	}
+	if res.AccessToken != "" {
+		out["access_token"] = res.AccessToken
+		out["device_id"] = res.DeviceID
+		if res.RefreshToken != "" {
+			out["refresh_token"] = res.RefreshToken
+		}
+		if res.ExpiresIn > 0 {
+			out["expires_in_ms"] = res.ExpiresIn.Milliseconds()
+		}
+	}
+	if wellKnown && a.opts.PublicBaseURL != "" {
+		out["well_known"] = a.clientWellKnown()
+	}
+	return out
+}
+
+// registerAvailable is GET /register/available: whether a username is
+// valid and free (registration.yaml).
+func (a *AccountAPI) registerAvailable(w http.ResponseWriter, r *http.Request) {
+	if !a.opts.EnableRegistration {
+		httpapi.WriteError(w, httpapi.Forbidden("Registration has been disabled"))
+		return
+	}
+	// Probing names is cheap for the client and costs a database read here.
+	if err := a.availabilityLimit.Check(httpapi.ClientIP(r)); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	username := r.URL.Query().Get("username")
+	if username == "" {
+		httpapi.WriteError(w, httpapi.MissingParam("Missing username"))
+		return
+	}
+	if _, err := a.svc.ValidateUsername(r.Context(), username); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeAccountJSON(w, map[string]bool{"available": true})
+}

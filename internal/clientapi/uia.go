@@ -1,0 +1,286 @@
+package clientapi
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/merr"
+)
+
+// User-interactive authentication (client-server-api, "User-Interactive
+// Authentication API").
+//
+// Sessions live in memory: a client must finish a flow against the process
+// that started it. That holds for a single process; a multi-process
+// deployment needs sticky routing for these endpoints until sessions move
+// to the database.
+
+// Auth types this server implements.
+const (
+	authPassword = "m.login.password"
+	authDummy    = "m.login.dummy"
+)
+
+const (
+	// uiaSessionLifetime bounds how long a client may take to finish a
+	// flow. Synapse keeps sessions for two days; an hour is plenty for the
+	// stages offered here and keeps memory use low.
+	uiaSessionLifetime = time.Hour
+	// maxUIASessions bounds memory: registration sessions can be opened by
+	// anyone. The oldest are dropped first.
+	maxUIASessions = 10_000
+)
+
+// authDict is the "auth" object of a UIA request. Stage parameters not
+// used by the implemented stages are ignored.
+type authDict struct {
+	Type       string          `json:"type"`
+	Session    string          `json:"session"`
+	Password   string          `json:"password"`
+	Identifier *userIdentifier `json:"identifier"`
+	// User is the deprecated form of identifier for m.login.password.
+	User string `json:"user"`
+}
+
+// userIdentifier is a user identifier object (client-server-api,
+// "Identifier types").
+type userIdentifier struct {
+	Type    string `json:"type"`
+	User    string `json:"user"`
+	Medium  string `json:"medium"`
+	Address string `json:"address"`
+	Country string `json:"country"`
+	Phone   string `json:"phone"`
+}
+
+type uiaFlow struct {
+	Stages []string `json:"stages"`
+}
+
+// uiaResponse is the 401 body of an unfinished flow.
+type uiaResponse struct {
+	Flows     []uiaFlow      `json:"flows"`
+	Params    map[string]any `json:"params"`
+	Session   string         `json:"session"`
+	Completed []string       `json:"completed,omitempty"`
+	Errcode   string         `json:"errcode,omitempty"`
+	Error     string         `json:"error,omitempty"`
+}
+
+type uiaSession struct {
+	id        string
+	expires   time.Time
+	operation string // method and path: a session serves one API call
+	userID    string // "" for registration
+	completed []string
+}
+
+type uiaStore struct {
+	now      func() time.Time
+	mu       sync.Mutex
+	sessions map[string]*uiaSession
+	order    []string
+}
+
+func newUIAStore(now func() time.Time) *uiaStore {
+	return &uiaStore{now: now, sessions: make(map[string]*uiaSession)}
+}
+
+func (st *uiaStore) create(operation, userID string) *uiaSession {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	s := &uiaSession{id: base64.RawURLEncoding.EncodeToString(b[:]), expires: st.now().Add(uiaSessionLifetime),
+		operation: operation, userID: userID}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.expire()
+	for len(st.sessions) >= maxUIASessions && len(st.order) > 0 {
+		delete(st.sessions, st.order[0])
+		st.order = st.order[1:]
+	}
+	st.sessions[s.id] = s
+	st.order = append(st.order, s.id)
+	return s
+}
+
+func (st *uiaStore) get(id string) *uiaSession {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.expire()
+	return st.sessions[id]
+}
+
+// complete records a finished stage; it returns a copy of the stages done.
+func (st *uiaStore) complete(s *uiaSession, stage string) []string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !slices.Contains(s.completed, stage) {
+		s.completed = append(s.completed, stage)
+	}
+	return slices.Clone(s.completed)
+}
+
+func (st *uiaStore) completedOf(s *uiaSession) []string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return slices.Clone(s.completed)
+}
+
+// expire drops sessions past their lifetime; callers hold mu.
+func (st *uiaStore) expire() {
+	now := st.now()
+	i := 0
+	for ; i < len(st.order); i++ {
+		s, ok := st.sessions[st.order[i]]
+		if ok && now.Before(s.expires) {
+			break
+		}
+		delete(st.sessions, st.order[i])
+	}
+	st.order = st.order[i:]
+}
+
+// flowDone reports whether completed finishes one of flows.
+func flowDone(flows [][]string, completed []string) bool {
+	for _, f := range flows {
+		if len(completed) >= len(f) && slices.Equal(completed[:len(f)], f) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextStageAllowed reports whether stage may come after completed in one
+// of flows: stages must be completed in order.
+func nextStageAllowed(flows [][]string, completed []string, stage string) bool {
+	for _, f := range flows {
+		if len(f) > len(completed) && slices.Equal(f[:len(completed)], completed) && f[len(completed)] == stage {
+			return true
+		}
+	}
+	return false
+}
+
+// uiaCheck runs user-interactive authentication for a request whose body
+// carried auth (nil when absent). userID is the authenticated caller ("" for
+// registration). It returns true when a flow is complete and the endpoint
+// may act; otherwise it has written the response: 401 with the flows (and
+// errcode when a stage failed), or another error.
+func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, auth *authDict, flows [][]string, userID string) bool {
+	if len(flows) == 0 {
+		httpapi.WriteError(w, httpapi.Forbidden("This server offers no way to authenticate this request"))
+		return false
+	}
+	operation := r.Method + " " + r.URL.Path
+	var sess *uiaSession
+	if auth != nil && auth.Session != "" {
+		sess = a.uia.get(auth.Session)
+		if sess == nil {
+			// As Synapse: a session the server does not know is an error,
+			// not a fresh start, so a typo cannot silently restart a flow.
+			httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, "Unknown session ID"))
+			return false
+		}
+		if sess.operation != operation || sess.userID != userID {
+			httpapi.WriteError(w, httpapi.Forbidden("Requested operation has changed during the UI authentication session"))
+			return false
+		}
+	} else {
+		// A spec note: endpoints using UIA must answer 401 to requests
+		// without auth, even when only m.login.dummy is offered.
+		sess = a.uia.create(operation, userID)
+	}
+
+	completed := a.uia.completedOf(sess)
+	if auth == nil || auth.Type == "" {
+		if flowDone(flows, completed) {
+			return true
+		}
+		a.writeUIA(w, flows, sess.id, completed, nil)
+		return false
+	}
+	if slices.Contains(completed, auth.Type) {
+		// Completed stages cannot be retried: report progress, or let the
+		// call through if a flow is already done.
+		if flowDone(flows, completed) {
+			return true
+		}
+		a.writeUIA(w, flows, sess.id, completed, nil)
+		return false
+	}
+	if !nextStageAllowed(flows, completed, auth.Type) {
+		a.writeUIA(w, flows, sess.id, completed, merr.BadRequest(merr.CodeUnrecognized, "Stage "+auth.Type+" is not expected here"))
+		return false
+	}
+	if err := a.checkStage(r, auth, userID); err != nil {
+		me, ok := merr.As(err)
+		if !ok || (me.Kind != merr.ErrForbidden && me.Kind != merr.ErrBadRequest) {
+			// Not an authentication failure: a normal error response.
+			httpapi.WriteError(w, err)
+			return false
+		}
+		a.writeUIA(w, flows, sess.id, completed, me)
+		return false
+	}
+	completed = a.uia.complete(sess, auth.Type)
+	if flowDone(flows, completed) {
+		return true
+	}
+	a.writeUIA(w, flows, sess.id, completed, nil)
+	return false
+}
+
+// checkStage verifies one stage's credentials.
+func (a *AccountAPI) checkStage(r *http.Request, auth *authDict, userID string) error {
+	switch auth.Type {
+	case authDummy:
+		return nil
+	case authPassword:
+		if userID == "" {
+			return merr.Forbidden("Password authentication needs an existing account")
+		}
+		claimed := userID
+		switch {
+		case auth.Identifier != nil:
+			if auth.Identifier.Type != "m.id.user" {
+				// No third-party IDs are bound to accounts here (login.yaml:
+				// an unknown 3PID is 403).
+				return merr.Forbidden("Unknown third-party identifier")
+			}
+			claimed = auth.Identifier.User
+		case auth.User != "":
+			claimed = auth.User
+		}
+		resolved, err := a.svc.ResolveUser(claimed)
+		if err != nil || resolved != userID {
+			return merr.Forbidden("Invalid username or password")
+		}
+		if ok, retry := a.loginFailuresLimit.Peek(userID); !ok {
+			return merr.LimitExceeded(retry)
+		}
+		if err := a.svc.CheckPassword(r.Context(), userID, auth.Password); err != nil {
+			if merr.CodeOf(err) == merr.CodeForbidden {
+				a.loginFailuresLimit.Charge(userID)
+			}
+			return err
+		}
+		return nil
+	}
+	return merr.BadRequest(merr.CodeUnrecognized, "Unknown authentication type "+auth.Type)
+}
+
+func (a *AccountAPI) writeUIA(w http.ResponseWriter, flows [][]string, session string, completed []string, failure *merr.Error) {
+	resp := uiaResponse{Params: map[string]any{}, Session: session, Completed: completed}
+	for _, f := range flows {
+		resp.Flows = append(resp.Flows, uiaFlow{Stages: f})
+	}
+	if failure != nil {
+		resp.Errcode, resp.Error = failure.Code, failure.Message
+	}
+	httpapi.WriteJSON(w, http.StatusUnauthorized, resp)
+}

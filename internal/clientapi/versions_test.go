@@ -1,0 +1,83 @@
+package clientapi
+
+import (
+	"slices"
+	"testing"
+)
+
+// Spec: client-server-api "API Versions" (versions.yaml).
+func TestVersions_ListsSpecAndR0Versions(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		got := r.do("GET", "/_matrix/client/versions", "", nil)
+		if got.status != 200 {
+			t.Fatalf("status %d", got.status)
+		}
+		var versions []string
+		for _, v := range got.body["versions"].([]any) {
+			versions = append(versions, v.(string))
+		}
+		for _, want := range []string{"r0.6.1", "v1.1", "v1.12", "v1.19"} {
+			if !slices.Contains(versions, want) {
+				t.Errorf("versions %v lack %s", versions, want)
+			}
+		}
+		if uf, ok := got.body["unstable_features"].(map[string]any); !ok || len(uf) != 0 {
+			t.Errorf("unstable_features = %v, want {}", got.body["unstable_features"])
+		}
+		if got.header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Error("no CORS header")
+		}
+	})
+}
+
+// Spec: client-server-api "Well-known URIs" (wellknown.yaml).
+func TestWellKnown(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		got := r.do("GET", "/.well-known/matrix/client", "", nil)
+		hs, _ := got.body["m.homeserver"].(map[string]any)
+		if got.status != 200 || hs["base_url"] != "https://matrix.example.org/" {
+			t.Errorf("client well-known: %d %v", got.status, got.body)
+		}
+		// serve_server_wellknown is off in the rig.
+		r.expect(r.do("GET", "/.well-known/matrix/server", "", nil), 404, "M_UNRECOGNIZED")
+	})
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		got := r.do("GET", "/.well-known/matrix/server", "", nil)
+		if got.status != 200 || got.body["m.server"] != "matrix.example.org:443" {
+			t.Errorf("server well-known: %d %v", got.status, got.body)
+		}
+	}, func(o *testOptions) { o.account.ServeServerWellKnown = true })
+}
+
+// Spec: client-server-api "Capabilities negotiation".
+func TestCapabilities(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		r.expect(r.do("GET", "/_matrix/client/v3/capabilities", "", nil), 401, "M_MISSING_TOKEN")
+		token := r.register("alice", "pw", nil).str("access_token")
+		got := r.do("GET", "/_matrix/client/v3/capabilities", token, nil)
+		if got.status != 200 {
+			t.Fatalf("status %d %v", got.status, got.body)
+		}
+		caps := got.body["capabilities"].(map[string]any)
+		rv := caps["m.room_versions"].(map[string]any)
+		if rv["default"] != "12" {
+			t.Errorf("default room version = %v", rv["default"])
+		}
+		avail := rv["available"].(map[string]any)
+		for _, v := range []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"} {
+			if avail[v] != "stable" {
+				t.Errorf("room version %s = %v, want stable", v, avail[v])
+			}
+		}
+		for cap, want := range map[string]bool{"m.change_password": true, "m.set_displayname": true,
+			"m.set_avatar_url": true, "m.3pid_changes": false} {
+			if c, _ := caps[cap].(map[string]any); c["enabled"] != want {
+				t.Errorf("%s = %v, want enabled %v", cap, caps[cap], want)
+			}
+		}
+		// r0 works too.
+		if got := r.do("GET", "/_matrix/client/r0/capabilities", token, nil); got.status != 200 {
+			t.Errorf("r0: %d", got.status)
+		}
+	})
+}

@@ -1,0 +1,90 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/myelin-chat/myelin/internal/ids"
+	"github.com/myelin-chat/myelin/internal/merr"
+)
+
+// Limits on profile fields, Synapse's: the spec only bounds the whole
+// profile (64 KiB, profile.yaml), and these keep membership events small.
+const (
+	MaxDisplayNameLength = 256  // characters
+	MaxAvatarURLLength   = 1000 // bytes
+)
+
+// Profile is a user's public profile; empty fields are unset.
+type Profile struct {
+	DisplayName string
+	AvatarURL   string
+}
+
+// IsLocal reports whether userID is a valid user ID of this server.
+func (s *Service) IsLocal(userID string) bool {
+	u, err := ids.ParseUserID(userID)
+	return err == nil && u.Server == s.opts.ServerName
+}
+
+// GetProfile returns a local user's profile; 404 M_NOT_FOUND for unknown
+// users. Deactivated users keep their profile unless they were erased, as
+// in Synapse. Remote profiles are the federation layer's job.
+func (s *Service) GetProfile(ctx context.Context, userID string) (*Profile, error) {
+	if !s.IsLocal(userID) {
+		return nil, merr.NotFound("Profile not found")
+	}
+	u, err := s.store.GetUser(ctx, userID)
+	if errors.Is(err, merr.ErrNotFound) {
+		return nil, merr.NotFound("Profile not found")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Profile{DisplayName: u.DisplayName, AvatarURL: u.AvatarURL}, nil
+}
+
+// SetDisplayName sets ("" removes) a local user's display name.
+func (s *Service) SetDisplayName(ctx context.Context, userID, name string) error {
+	if utf8.RuneCountInString(name) > MaxDisplayNameLength {
+		return merr.InvalidParam("Display name is too long (at most 256 characters)")
+	}
+	if err := s.store.SetDisplayName(ctx, userID, name); err != nil {
+		return notFoundAsProfile(err)
+	}
+	s.profileChanged(ctx, userID)
+	return nil
+}
+
+// SetAvatarURL sets ("" removes) a local user's avatar, which must be an
+// mxc:// URI (profile.yaml: "For avatar_url, the value MUST be an MXC URI").
+func (s *Service) SetAvatarURL(ctx context.Context, userID, url string) error {
+	if len(url) > MaxAvatarURLLength {
+		return merr.InvalidParam("Avatar URL is too long")
+	}
+	if url != "" && !strings.HasPrefix(url, "mxc://") {
+		return merr.InvalidParam("Avatar URL must be an mxc:// URI")
+	}
+	if err := s.store.SetAvatarURL(ctx, userID, url); err != nil {
+		return notFoundAsProfile(err)
+	}
+	s.profileChanged(ctx, userID)
+	return nil
+}
+
+func notFoundAsProfile(err error) error {
+	if errors.Is(err, merr.ErrNotFound) {
+		return merr.NotFound("Profile not found")
+	}
+	return err
+}
+
+func (s *Service) profileChanged(ctx context.Context, userID string) {
+	if h := s.getHooks().Profile; h != nil {
+		if err := h.OnProfileChange(ctx, userID); err != nil {
+			s.log.Error("profile hook failed", "user", userID, "err", err)
+		}
+	}
+}

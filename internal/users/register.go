@@ -1,0 +1,150 @@
+package users
+
+import (
+	"context"
+	"errors"
+
+	"github.com/myelin-chat/myelin/internal/ids"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/accounts"
+)
+
+// RegisterRequest describes a new account. The caller (an endpoint) has
+// already decided that this kind of registration is allowed.
+type RegisterRequest struct {
+	// Username is the requested localpart; "" lets the server pick one.
+	// Ignored for guests.
+	Username string
+	// Password may be "" for an account that cannot log in with one.
+	Password string
+	Guest    bool
+	Admin    bool
+	// UserType is Synapse's user_type ("bot", "support") or "".
+	UserType string
+	// DisplayName defaults to the localpart for non-guests, as in Synapse.
+	DisplayName string
+	// SkipPasswordPolicy is for registrations by an administrator.
+	SkipPasswordPolicy bool
+
+	DeviceID                 string
+	InitialDeviceDisplayName string
+	InhibitLogin             bool
+	RefreshToken             bool
+	IP, UserAgent            string
+}
+
+// generatedLocalpartDigits sizes server-chosen localparts. Like Synapse's,
+// they are numeric, which is why users may not pick numeric names.
+const generatedLocalpartDigits = 12
+
+// ValidateUsername maps a requested username onto a local user ID and
+// checks that it is allowed and free: 400 M_INVALID_USERNAME or
+// M_USER_IN_USE otherwise (registration.yaml; GET /register/available).
+func (s *Service) ValidateUsername(ctx context.Context, username string) (string, error) {
+	userID, err := s.userIDFor(username)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.store.GetUser(ctx, userID); err == nil {
+		return "", merr.UserInUse("User ID already taken")
+	} else if !errors.Is(err, merr.ErrNotFound) {
+		return "", err
+	}
+	return userID, nil
+}
+
+// userIDFor checks a requested username without touching the database.
+// Upper-case ASCII is folded (ids.NormalizeUsername); anything else outside
+// the localpart grammar is refused rather than escaped.
+func (s *Service) userIDFor(username string) (string, error) {
+	localpart, err := ids.NormalizeUsername(username)
+	if err != nil {
+		return "", merr.InvalidUsername("User ID may only contain a-z, 0-9, '.', '_', '=', '-', '/' and '+'")
+	}
+	if isDigits(localpart) {
+		// Synapse reserves numeric localparts for the IDs it generates.
+		return "", merr.InvalidUsername("Numeric user IDs are reserved for generated accounts")
+	}
+	uid, err := ids.NewUserID(localpart, s.opts.ServerName)
+	if err != nil {
+		return "", merr.InvalidUsername("User ID is too long (at most 255 bytes including the server name)")
+	}
+	return uid.String(), nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Register creates an account and, unless inhibited, logs it in.
+func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResult, error) {
+	generated := req.Guest || req.Username == ""
+	var userID string
+	if !generated {
+		var err error
+		if userID, err = s.userIDFor(req.Username); err != nil {
+			return nil, err
+		}
+	}
+	if req.Guest {
+		// Spec (registration.yaml): for guests everything but
+		// initial_device_display_name is ignored and the server picks the
+		// device ID.
+		req = RegisterRequest{Guest: true, InitialDeviceDisplayName: req.InitialDeviceDisplayName,
+			IP: req.IP, UserAgent: req.UserAgent}
+	}
+	if req.Password != "" && !req.SkipPasswordPolicy {
+		if err := s.CheckPolicy(req.Password); err != nil {
+			return nil, err
+		}
+	}
+	var hash string
+	if req.Password != "" {
+		h, err := s.hashPassword(req.Password)
+		if err != nil {
+			return nil, err
+		}
+		hash = string(h)
+	}
+
+	for attempt := 0; ; attempt++ {
+		if generated {
+			uid, err := ids.NewUserID(randomString("0123456789", generatedLocalpartDigits), s.opts.ServerName)
+			if err != nil {
+				return nil, err
+			}
+			userID = uid.String()
+		}
+		displayName := req.DisplayName
+		if displayName == "" && !req.Guest {
+			u, _ := ids.ParseUserID(userID)
+			displayName = u.Localpart
+		}
+		nu := accounts.NewUser{UserID: userID, PasswordHash: hash, IsAdmin: req.Admin, IsGuest: req.Guest,
+			UserType: req.UserType, DisplayName: displayName, CreatedTS: s.nowMS()}
+		var (
+			ns  *accounts.NewSession
+			res = &LoginResult{UserID: userID}
+		)
+		if !req.InhibitLogin {
+			sess, r := s.newSession(userID, req.DeviceID, req.InitialDeviceDisplayName, req.RefreshToken, req.IP, req.UserAgent)
+			ns, res = &sess, r
+		}
+		_, err := s.store.CreateUser(ctx, nu, ns)
+		if errors.Is(err, accounts.ErrUserExists) && generated && attempt < 5 {
+			continue // a random collision: draw another ID
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ns != nil {
+			s.deviceUpdated(ctx, userID, res.DeviceID)
+		}
+		return res, nil
+	}
+}
