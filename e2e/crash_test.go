@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// crashSend is one send of the burst and what became of it.
+type crashSend struct {
+	txnID, body string
+	attempted   bool   // the request was sent (or its sending began)
+	acked       bool   // the server answered 200 with an event ID
+	eventID     string // when acked
+	failure     string // a non-200 answer while the server was up
+	lost        string // the transport error when no answer came
+}
+
+// SIGKILL during a burst of concurrent sends (docs/testing.md, "Crash and
+// restart"): after a restart every send the server acknowledged with 200
+// is in the room exactly once, retrying any transaction ID returns the
+// original event ID and creates nothing new (client-server-api,
+// "Transaction identifiers"), and a since token from before the burst
+// still works.
+func TestCrash_AcknowledgedSendsSurviveSIGKILLExactlyOnce(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, be backend) {
+		const (
+			workers   = 4
+			perWorker = 50
+			// killAfter acknowledged sends, the server is killed: well into
+			// the burst, with sends in flight on every worker.
+			killAfter = 60
+		)
+		s := startServer(t, be, options{})
+		alice := s.newUser(t, "alice")
+		roomID := alice.createRoom(t, "crash")
+		since := alice.sync(t, "", 10).NextBatch
+
+		sends := make([][]crashSend, workers)
+		var acked atomic.Int64
+		enough := make(chan struct{})
+		var enoughOnce sync.Once
+		var wg sync.WaitGroup
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		for w := range workers {
+			sends[w] = make([]crashSend, perWorker)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range sends[w] {
+					snd := &sends[w][i]
+					snd.txnID = fmt.Sprintf("crash-%d-%d", w, i)
+					snd.body = fmt.Sprintf("crash burst worker %d message %d", w, i)
+					snd.attempted = true
+					x, err := alice.do(ctx, "PUT", sendPath(roomID, snd.txnID), textContent(snd.body))
+					if err != nil {
+						// The server is gone (or the bound passed): stop.
+						snd.lost = err.Error()
+						return
+					}
+					if x.status != http.StatusOK {
+						snd.failure = x.String()
+						continue
+					}
+					var resp struct {
+						EventID string `json:"event_id"`
+					}
+					if json.Unmarshal(x.respBody, &resp) != nil || resp.EventID == "" {
+						snd.failure = x.String() + "\n  (200 without an event_id)"
+						continue
+					}
+					snd.acked, snd.eventID = true, resp.EventID
+					if acked.Add(1) == killAfter {
+						enoughOnce.Do(func() { close(enough) })
+					}
+				}
+			}()
+		}
+		finished := make(chan struct{})
+		go func() { wg.Wait(); close(finished) }()
+
+		select {
+		case <-enough:
+		case <-finished:
+			t.Fatalf("the burst ended with %d sends acknowledged, before the kill at %d; failures:\n%s",
+				acked.Load(), killAfter, describeFailures(sends))
+		case <-ctx.Done():
+			t.Fatalf("only %d of %d sends acknowledged within the bound", acked.Load(), killAfter)
+		}
+		s.kill()
+		<-finished // every request now fails at once
+
+		var nAcked, nLost, nUnsent int
+		for _, ws := range sends {
+			for _, snd := range ws {
+				switch {
+				case snd.acked:
+					nAcked++
+				case !snd.attempted:
+					nUnsent++
+				case snd.lost != "":
+					nLost++
+				}
+			}
+		}
+		t.Logf("burst: %d acknowledged, %d without an answer when the server died, %d never sent", nAcked, nLost, nUnsent)
+		if f := describeFailures(sends); f != "" {
+			t.Errorf("sends answered with an error while the server was up:\n%s", f)
+		}
+
+		s.start()
+
+		// Every acknowledged event exactly once; no body twice.
+		checkBurst(t, alice.roomMessages(t, roomID), sends, false)
+
+		// Retrying every transaction that was attempted: acknowledged ones
+		// return their event ID; unanswered ones return whatever event
+		// the server made of them, new or old.
+		for _, ws := range sends {
+			for _, snd := range ws {
+				if !snd.attempted {
+					continue
+				}
+				var resp struct {
+					EventID string `json:"event_id"`
+				}
+				x := alice.must(t, "PUT", sendPath(roomID, snd.txnID), textContent(snd.body), &resp)
+				if snd.acked && resp.EventID != snd.eventID {
+					t.Errorf("retrying acknowledged txn %s after the crash:\n%s\nwant the original event_id %s", snd.txnID, x, snd.eventID)
+				}
+			}
+		}
+		// Now every attempted send is in the room exactly once.
+		checkBurst(t, alice.roomMessages(t, roomID), sends, true)
+
+		// A since token from before the burst still works after the crash,
+		// without repeating an event.
+		inc := alice.sync(t, since, 500)
+		seen := map[string]bool{}
+		for _, e := range inc.timeline(roomID) {
+			if seen[e.EventID] {
+				t.Errorf("/sync since a pre-crash token repeats event %s", e.EventID)
+			}
+			seen[e.EventID] = true
+			if e.Type != "m.room.message" || !strings.HasPrefix(e.body(), "crash burst ") {
+				t.Errorf("/sync since a pre-crash token returns %s event %s (%q), which is older than the token",
+					e.Type, e.EventID, e.body())
+			}
+		}
+		if len(seen) == 0 {
+			t.Errorf("/sync since a pre-crash token returns no events for the room, want the burst")
+		}
+	})
+}
+
+// checkBurst checks the room's messages against the burst: every
+// acknowledged event exactly once with its body, no body twice, and with
+// all=true every attempted send exactly once and nothing else.
+func checkBurst(t *testing.T, events []event, sends [][]crashSend, all bool) {
+	t.Helper()
+	byID := map[string][]event{}
+	byBody := map[string]int{}
+	nMessages := 0
+	for _, e := range events {
+		byID[e.EventID] = append(byID[e.EventID], e)
+		if e.Type == "m.room.message" {
+			byBody[e.body()]++
+			nMessages++
+		}
+	}
+	stage := "after the restart"
+	if all {
+		stage = "after retrying every transaction"
+	}
+	attempted := 0
+	for _, ws := range sends {
+		for _, snd := range ws {
+			if snd.attempted {
+				attempted++
+			}
+			if snd.acked {
+				switch got := byID[snd.eventID]; {
+				case len(got) == 0:
+					t.Errorf("%s: acknowledged event %s (txn %s) is missing from /messages", stage, snd.eventID, snd.txnID)
+				case len(got) > 1:
+					t.Errorf("%s: acknowledged event %s appears %d times in /messages", stage, snd.eventID, len(got))
+				case got[0].body() != snd.body:
+					t.Errorf("%s: event %s has body %q, want %q", stage, snd.eventID, got[0].body(), snd.body)
+				}
+			}
+			n := byBody[snd.body]
+			if n > 1 {
+				t.Errorf("%s: message %q (txn %s) is in the room %d times", stage, snd.body, snd.txnID, n)
+			}
+			if all && snd.attempted && n != 1 {
+				t.Errorf("%s: message %q (txn %s) is in the room %d times, want once", stage, snd.body, snd.txnID, n)
+			}
+		}
+	}
+	if all && nMessages != attempted {
+		t.Errorf("%s: the room holds %d messages, want exactly the %d attempted sends", stage, nMessages, attempted)
+	}
+}
+
+// describeFailures lists the non-200 answers of a burst.
+func describeFailures(sends [][]crashSend) string {
+	var b strings.Builder
+	n := 0
+	for _, ws := range sends {
+		for _, snd := range ws {
+			if snd.failure == "" {
+				continue
+			}
+			if n++; n <= 5 {
+				fmt.Fprintf(&b, "txn %s: %s\n", snd.txnID, snd.failure)
+			}
+		}
+	}
+	if n > 5 {
+		fmt.Fprintf(&b, "... and %d more\n", n-5)
+	}
+	return b.String()
+}
