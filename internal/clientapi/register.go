@@ -74,6 +74,13 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 	if !a.uiaCheck(w, r, body.Auth, a.registrationFlows(), "") {
 		return
 	}
+	// Only now: clients open the flow with an empty body to learn the
+	// stages. An account without a password could never log in or pass
+	// UIA, so Synapse refuses it too.
+	if body.Password == "" {
+		httpapi.WriteError(w, httpapi.MissingParam("Missing params: password"))
+		return
+	}
 	res, err := a.svc.Register(r.Context(), users.RegisterRequest{
 		Username: body.Username, Password: body.Password,
 		DeviceID: body.DeviceID, InitialDeviceDisplayName: body.InitialDeviceDisplayName,

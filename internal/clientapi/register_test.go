@@ -111,10 +111,40 @@ func TestRegister_Rules(t *testing.T) {
 			t.Error("device hook not called on registration")
 		}
 		// The r0 prefix is served too.
-		got = r.do("POST", "/_matrix/client/r0/register", "", map[string]any{"username": "old", "auth": dummy})
+		got = r.do("POST", "/_matrix/client/r0/register", "", map[string]any{"username": "old", "password": "pw", "auth": dummy})
 		if got.status != 200 {
 			t.Errorf("r0 register: %d %v", got.status, got.body)
 		}
+	})
+}
+
+// Clients probe the flows with an empty body; the password is only
+// demanded once UIA is done.
+func TestRegister_EmptyProbeThenMissingPassword(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		probe := r.do("POST", "/_matrix/client/v3/register", "", map[string]any{})
+		if probe.status != 401 || probe.str("session") == "" {
+			t.Fatalf("probe: %d %v", probe.status, probe.body)
+		}
+		got := r.do("POST", "/_matrix/client/v3/register", "", map[string]any{"username": "nopw",
+			"auth": map[string]any{"type": "m.login.dummy", "session": probe.str("session")}})
+		r.expect(got, 400, "M_MISSING_PARAM")
+	})
+}
+
+func TestRegister_DeviceParameters(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		dummy := map[string]any{"type": "m.login.dummy"}
+		r.expect(r.do("POST", "/_matrix/client/v3/register", "", map[string]any{"username": "a", "password": "pw",
+			"device_id": strings.Repeat("D", 256), "auth": dummy}), 400, "M_INVALID_PARAM")
+		r.expect(r.do("POST", "/_matrix/client/v3/register", "", map[string]any{"username": "a", "password": "pw",
+			"device_id": "bad\nid", "auth": dummy}), 400, "M_INVALID_PARAM")
+		got := r.register("a", "pw", map[string]any{"initial_device_display_name": strings.Repeat("é", 80)})
+		dev := r.do("GET", "/_matrix/client/v3/devices/"+got.str("device_id"), got.str("access_token"), nil)
+		if name := dev.str("display_name"); len(name) != 100 || name != strings.Repeat("é", 50) {
+			t.Errorf("long device name kept as %d bytes: %q", len(name), name)
+		}
+		r.expect(r.login("a", "pw", map[string]any{"device_id": strings.Repeat("D", 256)}), 400, "M_INVALID_PARAM")
 	})
 }
 

@@ -56,6 +56,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 	if len(req.Password) > MaxPasswordBytes {
 		return nil, errBadLogin
 	}
+	if err := checkDeviceID(req.DeviceID); err != nil {
+		return nil, err
+	}
 	userID, err := s.ResolveUser(req.User)
 	if err != nil {
 		return nil, err

@@ -98,6 +98,9 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 		req = RegisterRequest{Guest: true, InitialDeviceDisplayName: req.InitialDeviceDisplayName,
 			IP: req.IP, UserAgent: req.UserAgent}
 	}
+	if err := checkDeviceID(req.DeviceID); err != nil {
+		return nil, err
+	}
 	if req.Password != "" && !req.SkipPasswordPolicy {
 		if err := s.CheckPolicy(req.Password); err != nil {
 			return nil, err

@@ -6,7 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
@@ -131,6 +134,32 @@ type LoginResult struct {
 	ExpiresIn time.Duration
 }
 
+// MaxDeviceIDLength bounds client-chosen device IDs, like other Matrix
+// identifiers (the spec sets no limit).
+const MaxDeviceIDLength = 255
+
+// checkDeviceID validates a device ID a client chose ("" lets the server
+// pick one).
+func checkDeviceID(id string) error {
+	if len(id) > MaxDeviceIDLength || !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl) {
+		return merr.InvalidParam("device_id must be at most 255 bytes of printable text")
+	}
+	return nil
+}
+
+// initialDeviceName bounds a client-supplied device name. It is cut rather
+// than refused, since clients build it from user agents they do not control.
+func initialDeviceName(name string) string {
+	if len(name) <= MaxDeviceDisplayNameLength {
+		return name
+	}
+	cut := MaxDeviceDisplayNameLength
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut]
+}
+
 // newSession prepares the storage record and the result of a login.
 func (s *Service) newSession(userID, deviceID, deviceName string, wantRefresh bool, ip, userAgent string) (accounts.NewSession, *LoginResult) {
 	now := s.now()
@@ -141,7 +170,7 @@ func (s *Service) newSession(userID, deviceID, deviceName string, wantRefresh bo
 	}
 	access, accessHash := newToken(accessTokenPrefix)
 	ns := accounts.NewSession{
-		UserID: userID, DeviceID: deviceID, DeviceDisplayName: deviceName,
+		UserID: userID, DeviceID: deviceID, DeviceDisplayName: initialDeviceName(deviceName),
 		ReplaceDeviceTokens: replace, IP: ip, UserAgent: userAgent, NowTS: now.UnixMilli(),
 		AccessTokenHash: accessHash, AccessExpiresTS: plan.accessExpiresTS,
 		SessionExpiresTS: plan.sessionExpiresTS,
