@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+
+	"github.com/myelin-chat/myelin/internal/clientapi"
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/storage/accounts"
+	"github.com/myelin-chat/myelin/internal/users"
+)
+
+// registerAccountAPI builds the users service and its endpoints, and wires
+// its hooks into the room engine: a profile change updates the user's
+// membership events, a deactivation makes the user leave every room.
+func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store) (httpapi.TokenResolver, error) {
+	uo, err := users.OptionsFromConfig(s.Config)
+	if err != nil {
+		return nil, err
+	}
+	uo.Now, uo.Logger = s.Now, s.Log
+	svc, err := users.New(acct, uo)
+	if err != nil {
+		return nil, err
+	}
+	svc.SetHooks(users.Hooks{Deactivate: roomHooks{s.Rooms, acct}, Profile: roomHooks{s.Rooms, acct}})
+	ao := clientapi.AccountOptionsFromConfig(s.Config)
+	ao.Now, ao.Logger = s.Now, s.Log
+	api := clientapi.NewAccountAPI(svc, ao)
+	api.Register(router)
+	return api, nil
+}
+
+type roomHooks struct {
+	engine *rooms.Engine
+	acct   accounts.Store
+}
+
+// OnDeactivate leaves every room the user is joined to, invited to or
+// knocking on (client-server-api "Account deactivation").
+func (h roomHooks) OnDeactivate(ctx context.Context, userID string) error {
+	ms, err := h.engine.Store().RoomsForUser(ctx, userID, event.Join, event.Invite, event.Knock)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		uid := userID
+		b := &event.Builder{Type: event.TypeMember, StateKey: &uid, Sender: userID, Content: rooms.Content(map[string]any{"membership": event.Leave})}
+		if _, err := h.engine.Send(ctx, m.RoomID, b, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OnProfileChange sends a new join event with the new profile to every
+// joined room, as Synapse does, so other members see the change.
+func (h roomHooks) OnProfileChange(ctx context.Context, userID string) error {
+	u, err := h.acct.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	ms, err := h.engine.Store().RoomsForUser(ctx, userID, event.Join)
+	if err != nil {
+		return err
+	}
+	content := map[string]any{"membership": event.Join}
+	if u.DisplayName != "" {
+		content["displayname"] = u.DisplayName
+	}
+	if u.AvatarURL != "" {
+		content["avatar_url"] = u.AvatarURL
+	}
+	for _, m := range ms {
+		uid := userID
+		b := &event.Builder{Type: event.TypeMember, StateKey: &uid, Sender: userID, Content: rooms.Content(content)}
+		if _, err := h.engine.Send(ctx, m.RoomID, b, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

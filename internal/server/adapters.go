@@ -1,0 +1,55 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/myelin-chat/myelin/internal/clientapi"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/accounts"
+	"github.com/myelin-chat/myelin/internal/syncapi"
+)
+
+// userData adapts the accounts store to what the room and sync APIs need
+// (profiles for membership events, filters, account data).
+type userData struct{ store accounts.Store }
+
+func (u userData) Profile(ctx context.Context, userID string) (clientapi.Profile, error) {
+	usr, err := u.store.GetUser(ctx, userID)
+	if err != nil {
+		return clientapi.Profile{}, err
+	}
+	return clientapi.Profile{DisplayName: usr.DisplayName, AvatarURL: usr.AvatarURL}, nil
+}
+
+func (u userData) PutFilter(ctx context.Context, userID string, filter []byte) (string, error) {
+	return u.store.CreateFilter(ctx, userID, filter)
+}
+
+func (u userData) Filter(ctx context.Context, userID, filterID string) ([]byte, error) {
+	return u.store.GetFilter(ctx, userID, filterID)
+}
+
+func (u userData) PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte, pos int64) error {
+	return u.store.PutAccountData(ctx, userID, roomID, typ, content, pos)
+}
+
+func (u userData) AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error) {
+	raw, err := u.store.GetAccountData(ctx, userID, roomID, typ)
+	if errors.Is(err, merr.ErrNotFound) {
+		return nil, nil
+	}
+	return raw, err
+}
+
+func (u userData) AccountDataSince(ctx context.Context, userID string, from, to int64) ([]syncapi.AccountDataItem, error) {
+	items, err := u.store.AccountDataSince(ctx, userID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]syncapi.AccountDataItem, len(items))
+	for i, it := range items {
+		out[i] = syncapi.AccountDataItem{RoomID: it.RoomID, Type: it.Type, Content: it.Content}
+	}
+	return out, nil
+}

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/myelin-chat/myelin/internal/config"
+)
+
+// Run serves every configured listener until ctx ends, then shuts down
+// gracefully: listeners stop accepting, in-flight requests finish (within a
+// bound), and the room engine drains its queues before the database closes.
+func (s *Server) Run(ctx context.Context) error {
+	if s.Config.PIDFile != "" {
+		if err := os.WriteFile(s.Config.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return fmt.Errorf("pid_file: %w", err)
+		}
+		defer os.Remove(s.Config.PIDFile)
+	}
+	var servers []*http.Server
+	errc := make(chan error, 16)
+	for i, l := range s.Config.Listeners {
+		h, err := s.listenerHandler(l)
+		if err != nil {
+			return fmt.Errorf("listeners[%d]: %w", i, err)
+		}
+		lns, err := bind(l)
+		if err != nil {
+			closeAll(servers)
+			return fmt.Errorf("listeners[%d]: %w", i, err)
+		}
+		for _, ln := range lns {
+			srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
+			if l.TLS {
+				cert, err := tls.LoadX509KeyPair(s.Config.TLSCertificatePath, s.Config.TLSPrivateKeyPath)
+				if err != nil {
+					closeAll(servers)
+					return fmt.Errorf("listeners[%d]: tls: %w", i, err)
+				}
+				srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+				ln = tls.NewListener(ln, srv.TLSConfig)
+			}
+			servers = append(servers, srv)
+			s.Log.Info("listening", "addr", ln.Addr().String(), "type", l.Type, "tls", l.TLS)
+			go func(ln net.Listener) {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					errc <- err
+				}
+			}(ln)
+		}
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.Log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdownCtx)
+	}
+	s.Rooms.Close()
+	return runErr
+}
+
+func closeAll(servers []*http.Server) {
+	for _, s := range servers {
+		_ = s.Close()
+	}
+}
+
+func (s *Server) listenerHandler(l config.Listener) (http.Handler, error) {
+	switch l.Type {
+	case "metrics":
+		return promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), nil
+	case "http", "":
+		return s.Client, nil
+	}
+	return nil, fmt.Errorf("unsupported listener type %q", l.Type)
+}
+
+// bind opens the listener's sockets. As Synapse does, a failure to bind
+// 0.0.0.0 after :: succeeded is ignored: on Linux a dual-stack :: socket
+// already accepts IPv4.
+func bind(l config.Listener) ([]net.Listener, error) {
+	addrs := l.BindAddresses
+	if len(addrs) == 0 {
+		addrs = []string{"::", "0.0.0.0"}
+	}
+	var out []net.Listener
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(l.Port)))
+		if err != nil {
+			if len(out) > 0 && errors.Is(err, syscall.EADDRINUSE) {
+				continue
+			}
+			for _, o := range out {
+				_ = o.Close()
+			}
+			return nil, err
+		}
+		out = append(out, ln)
+	}
+	return out, nil
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/myelin-chat/myelin/internal/clientapi"
+	"github.com/myelin-chat/myelin/internal/config"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/storage/accounts"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/streams"
+	"github.com/myelin-chat/myelin/internal/syncapi"
+)
+
+func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) error {
+	cfg := s.Config
+	acct, err := accounts.New(ctx, s.DB)
+	if err != nil {
+		return err
+	}
+	top, err := maxStreamPos(ctx, roomStore.MaxStreamPos, acct.MaxAccountDataPos)
+	if err != nil {
+		return err
+	}
+	s.Rooms = rooms.New(rooms.Config{Store: roomStore, ServerName: cfg.ServerName, Key: s.Key,
+		Stream: streams.NewTracker(top), Notifier: streams.NewNotifier(), Now: s.Now, Log: s.Log})
+	ud := userData{store: acct}
+
+	router := httpapi.NewRouter(httpapi.Options{Logger: s.Log, Metrics: s.Metrics, Now: s.Now,
+		TrustForwardedFor: anyXForwarded(cfg)})
+	resolver, err := s.registerAccountAPI(router, acct)
+	if err != nil {
+		return err
+	}
+	defaultVersion := roomversion.Default
+	if cfg.DefaultRoomVersion != "" {
+		defaultVersion = roomversion.ID(cfg.DefaultRoomVersion)
+	}
+	roomAPI := &clientapi.RoomAPI{
+		Engine: s.Rooms, Syncer: syncapi.New(s.Rooms, ud, s.Now), Auth: resolver,
+		Profiles: ud, Filters: ud, AccountData: ud, DefaultVersion: defaultVersion,
+		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now,
+	}
+	if rl := cfg.RCMessage; rl.PerSecond > 0 {
+		roomAPI.MessageLimiter = httpapi.NewLimiter(httpapi.RateLimit{PerSecond: rl.PerSecond, BurstCount: rl.BurstCount}, s.Now)
+	}
+	roomAPI.Register(router)
+	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("OK"))
+	})
+	s.Client = router
+	return nil
+}
+
+// anyXForwarded reports whether a listener trusts X-Forwarded-For. The
+// client router is shared by all HTTP listeners, so one proxied listener
+// turns it on for all; operators put proxied and direct listeners on
+// separate processes if that matters.
+func anyXForwarded(cfg *config.Config) bool {
+	for _, l := range cfg.Listeners {
+		if l.XForwarded {
+			return true
+		}
+	}
+	return false
+}
