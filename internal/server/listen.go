@@ -65,6 +65,10 @@ func (s *Server) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	s.Log.Info("shutting down")
+	// Long-polling /sync requests answer at once with what they have, so
+	// they don't hold the shutdown for their whole timeout; every other
+	// in-flight request runs to completion.
+	s.Syncer.Stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, srv := range servers {

@@ -20,6 +20,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/signing"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+	"github.com/myelin-chat/myelin/internal/syncapi"
 )
 
 // Server is one running homeserver process.
@@ -29,6 +30,7 @@ type Server struct {
 	DB       *sqldb.DB
 	Key      signing.SigningKey
 	Rooms    *rooms.Engine
+	Syncer   *syncapi.Syncer
 	Metrics  *prometheus.Registry
 	Client   http.Handler // client-server API, well-known, health
 	Now      func() time.Time

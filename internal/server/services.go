@@ -39,8 +39,9 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if cfg.DefaultRoomVersion != "" {
 		defaultVersion = roomversion.ID(cfg.DefaultRoomVersion)
 	}
+	s.Syncer = syncapi.New(s.Rooms, ud, s.Now)
 	roomAPI := &clientapi.RoomAPI{
-		Engine: s.Rooms, Syncer: syncapi.New(s.Rooms, ud, s.Now), Auth: resolver,
+		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,
 		Profiles: ud, Filters: ud, AccountData: ud, DefaultVersion: defaultVersion,
 		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now,
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/clientevent"
@@ -36,14 +37,19 @@ type Syncer struct {
 	rooms       *rooms.Engine
 	accountData AccountDataSource
 	now         func() time.Time
+	stopOnce    sync.Once
+	stopping    chan struct{}
 }
+
+// Stop makes waiting and future long-polls return at once (server shutdown).
+func (s *Syncer) Stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
 
 // New returns a Syncer.
 func New(engine *rooms.Engine, ad AccountDataSource, now func() time.Time) *Syncer {
 	if now == nil {
 		now = time.Now
 	}
-	return &Syncer{rooms: engine, accountData: ad, now: now}
+	return &Syncer{rooms: engine, accountData: ad, now: now, stopping: make(chan struct{})}
 }
 
 // Request is a parsed GET /sync.
@@ -110,6 +116,8 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 		case <-deadline.C:
 			return resp, nil
 		case <-ctx.Done():
+			return resp, nil
+		case <-s.stopping:
 			return resp, nil
 		}
 	}
