@@ -208,6 +208,11 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 			// Left rooms appear once, when the change happens; initial syncs
 			// include them only on request (filter include_leave).
 			if (initial && f.Room.IncludeLeave) || (!initial && changed && before[m.RoomID] != "") {
+				if forgotten, err := s.rooms.Store().Forgotten(ctx, req.UserID, m.RoomID); err != nil {
+					return nil, err
+				} else if forgotten {
+					continue
+				}
 				lr, err := s.leftRoom(ctx, req, f, m, since)
 				if err != nil {
 					return nil, err

@@ -80,6 +80,12 @@ func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
 			VALUES ($1, $2, $3, $4, $5, $6)`, e.EventID(), e.RoomID(), *e.StateKey(), e.Sender(), e.Membership(), ne.StreamPos); err != nil {
 			return false, err
 		}
+		if m := e.Membership(); m == event.Join || m == event.Invite || m == event.Knock {
+			// Coming back into a room un-forgets it (Synapse does the same).
+			if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, *e.StateKey(), e.RoomID()); err != nil {
+				return false, err
+			}
+		}
 	}
 	return true, nil
 }

@@ -1,0 +1,258 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/myelin-chat/myelin/internal/server/servertest"
+)
+
+// Every room version works end to end through the client API: create,
+// invite, join, talk, read back.
+func TestEveryRoomVersionThroughTheAPI(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		for v := 1; v <= 12; v++ {
+			ver := strconv.Itoa(v)
+			roomID := alice.CreateRoom(map[string]any{"room_version": ver, "invite": []string{bob.UserID}})
+			bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+			bob.SendText(roomID, "v"+ver)
+			var msgs struct {
+				Chunk []ev `json:"chunk"`
+			}
+			alice.MustDo("GET", servertest.Room(roomID)+"/messages?dir=b&limit=1", nil, &msgs)
+			if got := bodies(msgs.Chunk); len(got) != 1 || got[0] != "v"+ver {
+				t.Errorf("room v%s: last message = %v", ver, got)
+			}
+			var create struct {
+				RoomVersion string `json:"room_version"`
+			}
+			alice.MustDo("GET", servertest.Room(roomID)+"/state/m.room.create/", nil, &create)
+			if create.RoomVersion != ver {
+				t.Errorf("room v%s: create says %q", ver, create.RoomVersion)
+			}
+		}
+	})
+}
+
+func TestRedactionHidesContentAndNeedsPower(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+		aliceMsg := alice.SendText(roomID, "alice's words")
+		bobMsg := bob.SendText(roomID, "regrettable")
+
+		status, raw := bob.Do("PUT", servertest.Room(roomID)+"/redact/"+url.PathEscape(aliceMsg)+"/r1", map[string]any{}, nil)
+		if status != http.StatusForbidden {
+			t.Errorf("bob (PL 0) redacted alice's message: %d %s", status, raw)
+		}
+		bob.MustDo("PUT", servertest.Room(roomID)+"/redact/"+url.PathEscape(bobMsg)+"/r2", map[string]any{"reason": "oops"}, nil)
+		var got struct {
+			Content  map[string]any `json:"content"`
+			Unsigned struct {
+				RedactedBecause *ev `json:"redacted_because"`
+			} `json:"unsigned"`
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/event/"+url.PathEscape(bobMsg), nil, &got)
+		if len(got.Content) != 0 || got.Unsigned.RedactedBecause == nil {
+			t.Errorf("redacted event = %+v", got)
+		}
+		// The moderator (alice, PL 100) may redact others.
+		alice.MustDo("PUT", servertest.Room(roomID)+"/redact/"+url.PathEscape(aliceMsg)+"/r3", map[string]any{}, nil)
+	})
+}
+
+func TestContextAndMembersAt(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		alice.SendText(roomID, "one")
+		mid := alice.SendText(roomID, "two")
+		var msgs struct {
+			Start string `json:"start"`
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/messages?dir=b&limit=1", nil, &msgs)
+		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+		alice.SendText(roomID, "three")
+
+		var c struct {
+			Event        ev   `json:"event"`
+			EventsBefore []ev `json:"events_before"`
+			EventsAfter  []ev `json:"events_after"`
+			State        []ev `json:"state"`
+			Start, End   string
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/context/"+url.PathEscape(mid)+"?limit=10", nil, &c)
+		if c.Event.EventID != mid || strings.Join(bodies(c.EventsAfter), "|") != "three" || len(c.State) == 0 {
+			t.Errorf("context: event %s after %v state %d", c.Event.EventID, bodies(c.EventsAfter), len(c.State))
+		}
+		if b := bodies(c.EventsBefore); len(b) != 1 || b[0] != "one" {
+			t.Errorf("events_before = %v", b)
+		}
+		// Members at a token from before bob joined: only alice.
+		var members struct {
+			Chunk []ev `json:"chunk"`
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/members?at="+msgs.Start+"&membership=join", nil, &members)
+		if len(members.Chunk) != 1 || *members.Chunk[0].StateKey != alice.UserID {
+			t.Errorf("members at the old token = %d", len(members.Chunk))
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/members", nil, &members)
+		if len(members.Chunk) != 2 {
+			t.Errorf("current members = %d", len(members.Chunk))
+		}
+		var joined struct {
+			Joined map[string]any `json:"joined"`
+		}
+		bob.MustDo("GET", servertest.Room(roomID)+"/joined_members", nil, &joined)
+		if len(joined.Joined) != 2 {
+			t.Errorf("joined_members = %v", joined.Joined)
+		}
+	})
+}
+
+func TestLeaveForgetAndSyncLeaveSection(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+		var first syncResp
+		bob.MustDo("GET", "/_matrix/client/v3/sync", nil, &first)
+		status, raw := bob.Do("POST", servertest.Room(roomID)+"/forget", map[string]any{}, nil)
+		if status != http.StatusBadRequest {
+			t.Errorf("forget while joined: %d %s", status, raw)
+		}
+		bob.MustDo("POST", servertest.Room(roomID)+"/leave", map[string]any{}, nil)
+		var next syncResp
+		bob.MustDo("GET", "/_matrix/client/v3/sync?timeout=2000&since="+first.NextBatch, nil, &next)
+		if _, ok := next.Rooms.Leave[roomID]; !ok {
+			t.Errorf("the left room must appear in rooms.leave: %+v", next.Rooms)
+		}
+		alice.SendText(roomID, "after bob left")
+		status, raw = bob.Do("GET", servertest.Room(roomID)+"/messages?dir=b", nil, nil)
+		if status != http.StatusOK || strings.Contains(string(raw), "after bob left") {
+			t.Errorf("a former member reads up to their leave only: %d %s", status, raw)
+		}
+		bob.MustDo("POST", servertest.Room(roomID)+"/forget", map[string]any{}, nil)
+		var joined struct {
+			JoinedRooms []string `json:"joined_rooms"`
+		}
+		bob.MustDo("GET", "/_matrix/client/v3/joined_rooms", nil, &joined)
+		if len(joined.JoinedRooms) != 0 {
+			t.Errorf("joined_rooms after leaving = %v", joined.JoinedRooms)
+		}
+	})
+}
+
+func TestKnockOnKnockableRoom(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		roomID := alice.CreateRoom(map[string]any{"initial_state": []any{
+			map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "knock"}}}})
+		bob.MustDo("POST", "/_matrix/client/v3/knock/"+url.PathEscape(roomID), map[string]any{"reason": "let me in"}, nil)
+		var m struct {
+			Membership string `json:"membership"`
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/state/m.room.member/"+url.PathEscape(bob.UserID), nil, &m)
+		if m.Membership != "knock" {
+			t.Fatalf("membership after knocking = %q", m.Membership)
+		}
+		alice.MustDo("POST", servertest.Room(roomID)+"/invite", map[string]any{"user_id": bob.UserID}, nil)
+		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+
+		// Knocking on an invite-only room is refused by the auth rules.
+		other := alice.CreateRoom(map[string]any{"preset": "private_chat"})
+		status, _ := bob.Do("POST", "/_matrix/client/v3/knock/"+url.PathEscape(other), map[string]any{}, nil)
+		if status != http.StatusForbidden {
+			t.Errorf("knock on an invite-only room: %d", status)
+		}
+	})
+}
+
+func TestTimestampToEvent(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		roomID := alice.CreateRoom(map[string]any{})
+		id := alice.SendText(roomID, "now")
+		var got struct {
+			EventID        string `json:"event_id"`
+			OriginServerTS int64  `json:"origin_server_ts"`
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/timestamp_to_event?dir=b&ts=99999999999999", nil, &got)
+		if got.EventID != id {
+			t.Errorf("latest event before the far future = %s, want %s", got.EventID, id)
+		}
+		status, raw := alice.Do("GET", servertest.Room(roomID)+"/timestamp_to_event?dir=f&ts=99999999999999", nil, nil)
+		if status != http.StatusNotFound || servertest.Errcode(raw) != "M_NOT_FOUND" {
+			t.Errorf("nothing after the far future: %d %s", status, raw)
+		}
+	})
+}
+
+func TestSyncFiltersAndLazyLoading(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob, carol := s.Register("alice"), s.Register("bob"), s.Register("carol")
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+		carol.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+		for i := 0; i < 5; i++ {
+			bob.SendText(roomID, "m"+strconv.Itoa(i))
+		}
+		var f struct {
+			FilterID string `json:"filter_id"`
+		}
+		filter := map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": 2}, "state": map[string]any{"lazy_load_members": true}}}
+		alice.MustDo("POST", "/_matrix/client/v3/user/"+url.PathEscape(alice.UserID)+"/filter", filter, &f)
+		var resp syncResp
+		alice.MustDo("GET", "/_matrix/client/v3/sync?filter="+f.FilterID, nil, &resp)
+		room := resp.Rooms.Join[roomID]
+		if got := bodies(decodeEvents(t, room.Timeline.Events)); strings.Join(got, "|") != "m3|m4" || !room.Timeline.Limited || room.Timeline.PrevBatch == "" {
+			t.Errorf("timeline = %v limited=%v", got, room.Timeline.Limited)
+		}
+		members := map[string]bool{}
+		for _, e := range decodeEvents(t, room.State.Events) {
+			if e.Type == "m.room.member" {
+				members[*e.StateKey] = true
+			}
+		}
+		if !members[bob.UserID] || !members[alice.UserID] || members[carol.UserID] {
+			t.Errorf("lazy-loaded members = %v (want the sender bob and alice herself, not carol)", members)
+		}
+		if hero, _ := json.Marshal(room.Summary); !strings.Contains(string(hero), "m.joined_member_count") {
+			t.Errorf("summary = %s", hero)
+		}
+		// The prev_batch token continues backwards through /messages.
+		var more struct {
+			Chunk []ev `json:"chunk"`
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/messages?dir=b&limit=2&from="+room.Timeline.PrevBatch, nil, &more)
+		if got := bodies(more.Chunk); strings.Join(got, "|") != "m2|m1" {
+			t.Errorf("messages from prev_batch = %v", got)
+		}
+	})
+}
+
+func TestStateEventsCarryPrevContent(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		roomID := alice.CreateRoom(map[string]any{"name": "first"})
+		alice.MustDo("PUT", servertest.Room(roomID)+"/state/m.room.name/", map[string]any{"name": "second"}, nil)
+		var msgs struct {
+			Chunk []struct {
+				Type     string `json:"type"`
+				Unsigned struct {
+					PrevContent map[string]any `json:"prev_content"`
+				} `json:"unsigned"`
+			} `json:"chunk"`
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/messages?dir=b&limit=1", nil, &msgs)
+		if len(msgs.Chunk) != 1 || msgs.Chunk[0].Unsigned.PrevContent["name"] != "first" {
+			t.Errorf("prev_content = %+v", msgs.Chunk)
+		}
+	})
+}
