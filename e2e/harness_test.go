@@ -266,8 +266,8 @@ func (s *server) start() {
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
-			t.Fatalf("myelin serve (start #%d) exited before answering /versions: %v\nserver log:\n%s",
-				s.starts, s.exitErr, s.logTail(logTailLines))
+			// cleanup prints the log's tail.
+			t.Fatalf("myelin serve (start #%d) exited before answering /versions: %v", s.starts, s.exitErr)
 		default:
 		}
 		resp, err := probe.Get(s.url + "/_matrix/client/versions")
