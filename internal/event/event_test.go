@@ -324,3 +324,17 @@ func TestFieldNamesAreCaseSensitive(t *testing.T) {
 		t.Errorf("content.Membership must not count as membership, got %q", m.Membership())
 	}
 }
+
+func TestParseTrustedMatchesParse(t *testing.T) {
+	key := specKey(t)
+	for _, v := range roomversion.All() {
+		e := buildCreate(t, v, key).WithUnsigned(json.RawMessage(`{"age_ts":5}`))
+		got, err := ParseTrusted(e.FederationJSON(), v, e.EventID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.EventID() != e.EventID() || string(got.JSON()) != string(e.JSON()) || got.RoomID() != e.RoomID() || string(got.Unsigned()) != `{"age_ts":5}` {
+			t.Errorf("v%s: trusted parse differs", v.ID)
+		}
+	}
+}

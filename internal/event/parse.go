@@ -109,9 +109,38 @@ func Parse(data []byte, v *roomversion.Version) (*Event, error) {
 	return e, nil
 }
 
+// ParseTrusted rebuilds an event from JSON this server produced or already
+// validated (its own database), with its known event ID: it skips the
+// canonical JSON checks and the reference hash that Parse spends most of
+// its time on. Never use it on input from the network.
+func ParseTrusted(data []byte, v *roomversion.Version, eventID string) (*Event, error) {
+	obj, err := parseObject(data)
+	if err != nil {
+		return nil, errorf("%v", err)
+	}
+	unsigned := obj["unsigned"]
+	delete(obj, "unsigned")
+	if v.EventIDsAreHashes() {
+		delete(obj, "event_id")
+	}
+	e, err := buildEvent(obj, v, eventID)
+	if err != nil {
+		return nil, err
+	}
+	if len(unsigned) > 0 && unsigned[0] == '{' {
+		e.unsigned = unsigned
+	}
+	return e, nil
+}
+
 // fromObject checks the fields of a canonical PDU object (without unsigned)
 // and builds the Event, computing the event ID for v3+.
 func fromObject(obj object, v *roomversion.Version) (*Event, error) {
+	return buildEvent(obj, v, "")
+}
+
+// buildEvent is fromObject with an optional known event ID (trusted input).
+func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, error) {
 	raw := obj.encode()
 	p, err := readPDU(obj)
 	if err != nil {
@@ -183,7 +212,9 @@ func fromObject(obj object, v *roomversion.Version) (*Event, error) {
 		e.roomID = *p.RoomID
 	}
 
-	if v.EventIDsAreHashes() {
+	if knownID != "" {
+		e.id = knownID
+	} else if v.EventIDsAreHashes() {
 		e.id = "$" + referenceHashB64(obj, v)
 	} else {
 		if p.EventID == nil || !strings.HasPrefix(*p.EventID, "$") || !strings.Contains(*p.EventID, ":") {

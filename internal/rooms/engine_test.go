@@ -17,7 +17,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/streams"
 )
 
-func newEngine(t *testing.T, db *sqldb.DB) *Engine {
+func newEngine(t testing.TB, db *sqldb.DB) *Engine {
 	t.Helper()
 	ctx := context.Background()
 	st, err := roomstore.New(ctx, db)

@@ -138,7 +138,11 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 		return nil, err
 	}
 	var before map[string]string
+	var active map[string]bool // rooms with new events, for incremental syncs
 	if !initial {
+		if active, err = store.RoomsWithEvents(ctx, since, upto); err != nil {
+			return nil, err
+		}
 		prev, err := store.MembershipsAt(ctx, req.UserID, since)
 		if err != nil {
 			return nil, err
@@ -176,6 +180,9 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 		switch m.Membership {
 		case event.Join:
 			fresh := initial || req.FullState || before[m.RoomID] != event.Join
+			if !fresh && !active[m.RoomID] && len(roomAD[m.RoomID]) == 0 {
+				continue // nothing new in this room
+			}
 			jr, err := s.joinedRoom(ctx, req, f, m, since, upto, fresh)
 			if err != nil {
 				return nil, err

@@ -228,22 +228,29 @@ func (s *Store) Members(ctx context.Context, roomID string, memberships ...strin
 }
 
 // MembershipsAt returns, for every room the user has a membership event in
-// at or before stream position pos, the latest such membership.
+// at or before stream position pos, the latest such membership. It reads the
+// user's (short) membership history in position order and keeps the last
+// row per room, which is much cheaper than a correlated subquery.
 func (s *Store) MembershipsAt(ctx context.Context, userID string, pos int64) ([]Membership, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT m.room_id, m.membership, m.event_id, m.stream_pos FROM membership_log m
-		WHERE m.user_id = $1 AND m.stream_pos = (SELECT MAX(l.stream_pos) FROM membership_log l
-			WHERE l.user_id = $1 AND l.room_id = m.room_id AND l.stream_pos <= $2)`, userID, pos)
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, membership, event_id, stream_pos FROM membership_log
+		WHERE user_id = $1 AND stream_pos <= $2 ORDER BY stream_pos`, userID, pos)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	latest := map[string]int{}
 	var out []Membership
 	for rows.Next() {
 		m := Membership{UserID: userID}
 		if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamPos); err != nil {
 			return nil, err
 		}
-		out = append(out, m)
+		if i, ok := latest[m.RoomID]; ok {
+			out[i] = m
+		} else {
+			latest[m.RoomID] = len(out)
+			out = append(out, m)
+		}
 	}
 	return out, rows.Err()
 }
@@ -275,4 +282,23 @@ func (s *Store) EventNearTS(ctx context.Context, roomID string, ts int64, forwar
 		return nil, err
 	}
 	return evs[0], nil
+}
+
+// RoomsWithEvents returns the rooms that have timeline events with stream
+// positions in (from, to]: an incremental sync only looks at those.
+func (s *Store) RoomsWithEvents(ctx context.Context, from, to int64) (map[string]bool, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT DISTINCT room_id FROM events WHERE stream_pos > $1 AND stream_pos <= $2`, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out[r] = true
+	}
+	return out, rows.Err()
 }

@@ -25,7 +25,13 @@ type Store struct {
 
 	snapMu sync.Mutex
 	snaps  map[int64]StateMap // immutable snapshots, bounded by snapCacheMax
+
+	events *eventCache
 }
+
+// DefaultEventCacheSize is how many parsed events the store keeps; scaled by
+// Synapse's caches.global_factor in the server wiring.
+const DefaultEventCacheSize = 50000
 
 const snapCacheMax = 4096
 
@@ -37,7 +43,7 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := sqldb.Migrate(ctx, db, "rooms", migrations); err != nil {
 		return nil, err
 	}
-	return &Store{db: db, snaps: map[int64]StateMap{}}, nil
+	return &Store{db: db, snaps: map[int64]StateMap{}, events: newEventCache(DefaultEventCacheSize)}, nil
 }
 
 // DB exposes the database for packages that join rooms data in one
@@ -93,7 +99,7 @@ func (s *Store) MaxStreamPos(ctx context.Context) (int64, error) {
 	return n.Int64, err
 }
 
-const eventCols = `event_nid, room_id, pdu, COALESCE(stream_pos, 0), rejected, soft_failed, state_before,
+const eventCols = `event_nid, event_id, room_id, pdu, COALESCE(stream_pos, 0), rejected, soft_failed, state_before,
 	COALESCE(redacted_by, ''), COALESCE(txn_device, ''), COALESCE(txn_id, '')`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -103,10 +109,14 @@ type versionCache map[string]*roomversion.Version
 
 func (s *Store) scanEvent(ctx context.Context, row scanner, vc versionCache) (*StoredEvent, error) {
 	var se StoredEvent
-	var roomID, pdu string
-	if err := row.Scan(&se.NID, &roomID, &pdu, &se.StreamPos, &se.Rejected, &se.SoftFailed, &se.StateBefore,
+	var eventID, roomID, pdu string
+	if err := row.Scan(&se.NID, &eventID, &roomID, &pdu, &se.StreamPos, &se.Rejected, &se.SoftFailed, &se.StateBefore,
 		&se.RedactedBy, &se.TxnDevice, &se.TxnID); err != nil {
 		return nil, err
+	}
+	if ev := s.events.get(eventID); ev != nil {
+		se.Event = ev
+		return &se, nil
 	}
 	v, ok := vc[roomID]
 	if !ok {
@@ -117,10 +127,12 @@ func (s *Store) scanEvent(ctx context.Context, row scanner, vc versionCache) (*S
 		v = r.Version
 		vc[roomID] = v
 	}
-	ev, err := event.Parse([]byte(pdu), v)
+	// What we stored passed Parse (or was built here) on the way in.
+	ev, err := event.ParseTrusted([]byte(pdu), v, eventID)
 	if err != nil {
-		return nil, fmt.Errorf("stored event does not parse: %w", err)
+		return nil, fmt.Errorf("stored event %s does not parse: %w", eventID, err)
 	}
+	s.events.put(ev)
 	se.Event = ev
 	return &se, nil
 }

@@ -1,0 +1,79 @@
+package syncapi
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/signing"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+	"github.com/myelin-chat/myelin/internal/storage/storagetest"
+	"github.com/myelin-chat/myelin/internal/streams"
+)
+
+// syncFixture makes a user in nRooms rooms with nEvents messages each.
+func syncFixture(b *testing.B, db *sqldb.DB, nRooms, nEvents int) (*Syncer, *rooms.Engine) {
+	ctx := context.Background()
+	st, err := roomstore.New(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, _ := signing.NewSigningKey("bench", make([]byte, 32))
+	e := rooms.New(rooms.Config{Store: st, ServerName: "hs1", Key: key, Stream: streams.NewTracker(0), Notifier: streams.NewNotifier()})
+	b.Cleanup(e.Close)
+	for r := 0; r < nRooms; r++ {
+		name := fmt.Sprintf("room %d", r)
+		roomID, err := e.CreateRoom(ctx, rooms.CreateRoomRequest{Creator: "@alice:hs1", Name: &name})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < nEvents; i++ {
+			m := &event.Builder{Type: event.TypeMessage, Sender: "@alice:hs1", Content: rooms.Content(map[string]any{"msgtype": "m.text", "body": "hello"})}
+			if _, err := e.Send(ctx, roomID, m, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return New(e, nil, nil), e
+}
+
+// BenchmarkInitialSync: a user in 100 rooms of 20 events each, default filter.
+func BenchmarkInitialSync(b *testing.B) {
+	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
+		s, _ := syncFixture(b, db, 100, 20)
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			resp, err := s.Sync(ctx, Request{UserID: "@alice:hs1", DeviceID: "D"})
+			if err != nil || len(resp.Rooms.Join) != 100 {
+				b.Fatalf("sync: %v, %d rooms", err, len(resp.Rooms.Join))
+			}
+		}
+	})
+}
+
+// BenchmarkIncrementalSync: the same user asks what is new after one message.
+func BenchmarkIncrementalSync(b *testing.B) {
+	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
+		s, e := syncFixture(b, db, 100, 20)
+		ctx := context.Background()
+		since := Token(e.Stream().Current())
+		ms, _ := e.Store().RoomsForUser(ctx, "@alice:hs1", event.Join)
+		m := &event.Builder{Type: event.TypeMessage, Sender: "@alice:hs1", Content: rooms.Content(map[string]any{"body": "new"})}
+		if _, err := e.Send(ctx, ms[0].RoomID, m, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			resp, err := s.Sync(ctx, Request{UserID: "@alice:hs1", DeviceID: "D", Since: since})
+			if err != nil || len(resp.Rooms.Join) != 1 {
+				b.Fatalf("sync: %v, %d rooms", err, len(resp.Rooms.Join))
+			}
+		}
+	})
+}
