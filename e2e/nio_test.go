@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,7 +70,7 @@ func pythonWithNio(t *testing.T) string {
 		if err == nil {
 			return p
 		}
-		tried = append(tried, fmt.Sprintf("  %s: %v %s", p, err, firstLine(out)))
+		tried = append(tried, fmt.Sprintf("  %s: %v: %s", p, err, lastLine(out)))
 	}
 	msg := "matrix-nio is not installed, so the real-client test DID NOT RUN.\n" +
 		"Install it with: apt-get install -y python3-matrix-nio (or set MYELIN_PYTHON to a python with nio).\nTried:\n"
@@ -87,11 +88,8 @@ func pythonWithNio(t *testing.T) string {
 	return ""
 }
 
-func firstLine(b []byte) string {
-	for i, c := range b {
-		if c == '\n' {
-			return string(b[:i])
-		}
-	}
-	return string(b)
+// lastLine returns the last non-empty line of b: a Python error's message.
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }

@@ -14,7 +14,7 @@ for py in ${MYELIN_PYTHON:+"$MYELIN_PYTHON"} /usr/bin/python3 "$(command -v pyth
 	fi
 done
 
-msg="matrix-nio is not installed: the real-client test e2e/TestNioClient_* was SKIPPED. Install it with: apt-get install -y python3-matrix-nio"
+msg="matrix-nio is not installed: the real-client test e2e/TestNioClient_* DID NOT RUN. Install it with: apt-get install -y python3-matrix-nio"
 if [[ "${CI:-}" == "true" ]]; then
 	echo "error: $msg" >&2
 	exit 1
