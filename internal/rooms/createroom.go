@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/merr"
@@ -62,21 +63,40 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (string,
 	}
 
 	ts := e.nowMS()
-	create := &event.Builder{Type: event.TypeCreate, StateKey: strp(""), Sender: req.Creator,
-		Content: Content(createContent), Depth: 1, OriginServerTS: ts}
-	if !v.RoomIDFromCreateEvent() {
-		create.RoomID = newRoomID(e.serverName)
+	var createEv *event.Event
+	for attempt := 0; ; attempt++ {
+		create := &event.Builder{Type: event.TypeCreate, StateKey: strp(""), Sender: req.Creator,
+			Content: Content(createContent), Depth: 1, OriginServerTS: ts}
+		if !v.RoomIDFromCreateEvent() {
+			create.RoomID = newRoomID(e.serverName)
+		}
+		if !v.EventIDsAreHashes() {
+			create.EventID = newLegacyEventID(e.serverName)
+		}
+		if v.LegacyPDUFields {
+			create.Origin = e.serverName
+		}
+		ev, err := create.Build(v, e.serverName, e.key)
+		if err != nil {
+			return "", merr.BadJSON("creation_content: " + err.Error())
+		}
+		// In room v12 the room ID is the create event's hash, so the same
+		// user creating two identical rooms in the same millisecond would get
+		// the same room. Reserve the ID; on a clash, move the timestamp on.
+		free, err := e.reserveRoomID(ctx, ev.RoomID())
+		if err != nil {
+			return "", err
+		}
+		if free {
+			createEv = ev
+			break
+		}
+		if attempt > 100 {
+			return "", errors.New("rooms: could not find a free room ID")
+		}
+		ts++
 	}
-	if !v.EventIDsAreHashes() {
-		create.EventID = newLegacyEventID(e.serverName)
-	}
-	if v.LegacyPDUFields {
-		create.Origin = e.serverName
-	}
-	createEv, err := create.Build(v, e.serverName, e.key)
-	if err != nil {
-		return "", merr.BadJSON("creation_content: " + err.Error())
-	}
+	defer e.releaseRoomID(createEv.RoomID())
 	roomID := createEv.RoomID()
 
 	member := map[string]any{"membership": event.Join}
@@ -184,4 +204,30 @@ func strp(s string) *string { return &s }
 // newRoomID makes a server-assigned room ID (v1–v11): "!opaque:server".
 func newRoomID(server string) string {
 	return "!" + randomString(18) + ":" + server
+}
+
+// reserveRoomID claims a new room ID for the duration of its creation;
+// false means it is taken (being created, or already stored).
+func (e *Engine) reserveRoomID(ctx context.Context, roomID string) (bool, error) {
+	e.mu.Lock()
+	if e.creating[roomID] {
+		e.mu.Unlock()
+		return false, nil
+	}
+	e.creating[roomID] = true
+	e.mu.Unlock()
+	if _, err := e.store.Room(ctx, roomID); err == nil {
+		e.releaseRoomID(roomID)
+		return false, nil
+	} else if !errors.Is(err, merr.ErrNotFound) {
+		e.releaseRoomID(roomID)
+		return false, err
+	}
+	return true, nil
+}
+
+func (e *Engine) releaseRoomID(roomID string) {
+	e.mu.Lock()
+	delete(e.creating, roomID)
+	e.mu.Unlock()
 }

@@ -33,8 +33,9 @@ type Engine struct {
 	now        func() time.Time
 	log        *slog.Logger
 
-	mu     sync.Mutex
-	actors map[string]*actor
+	mu       sync.Mutex
+	actors   map[string]*actor
+	creating map[string]bool // room IDs being created
 
 	hookMu sync.RWMutex
 	hooks  []func([]Committed)
@@ -60,7 +61,7 @@ func New(c Config) *Engine {
 		c.Log = slog.Default()
 	}
 	return &Engine{store: c.Store, serverName: c.ServerName, key: c.Key, stream: c.Stream, notifier: c.Notifier,
-		now: c.Now, log: c.Log, actors: map[string]*actor{}}
+		now: c.Now, log: c.Log, actors: map[string]*actor{}, creating: map[string]bool{}}
 }
 
 // Store returns the rooms storage.
