@@ -28,7 +28,15 @@ type request struct {
 	// check, if set, runs against the state before each builder is built, to
 	// apply client-side rules beyond the auth rules (e.g. redaction rights).
 	check func(st *roomState, b *event.Builder) error
-	reply chan result
+	// remote, if set, carries events received over federation; such a
+	// request is processed alone (see processRemote).
+	remote *remoteBatch
+	// join, if set, persists a room joined through another server.
+	join *remoteJoin
+	// template, if set, runs against the loaded state and persists nothing
+	// (make_join and friends).
+	template func(st *roomState) error
+	reply    chan result
 }
 
 type txnKey struct{ user, device, id string }
@@ -163,6 +171,45 @@ type pending struct {
 
 func (a *actor) process(batch []*request) {
 	ctx := context.Background()
+	// Received events go through their own path, one request at a time;
+	// local requests queued with them are processed after.
+	var local []*request
+	for _, r := range batch {
+		if r.remote == nil && r.join == nil && r.template == nil {
+			local = append(local, r)
+			continue
+		}
+		if len(local) > 0 {
+			a.process(local)
+			local = nil
+		}
+		if r.join != nil {
+			err := a.processJoin(ctx, r.join)
+			if err != nil {
+				a.st = nil
+			}
+			r.reply <- result{err: err}
+			continue
+		}
+		if err := a.load(ctx); err != nil {
+			r.reply <- result{err: err}
+			continue
+		}
+		if r.template != nil {
+			r.reply <- result{err: r.template(a.st)}
+			continue
+		}
+		err := a.processRemote(ctx, r.remote)
+		if err != nil {
+			a.e.log.Error("ingesting received events failed", "room_id", a.roomID, "err", err)
+			a.st = nil // reload from the database on next use
+		}
+		r.reply <- result{err: err}
+	}
+	if len(local) == 0 {
+		return
+	}
+	batch = local
 	if batch[0].newRoom != nil {
 		a.st = &roomState{version: batch[0].newRoom.Version(), state: eventauth.StateMap{}, joined: map[string]bool{}}
 	} else if err := a.load(ctx); err != nil {

@@ -46,19 +46,20 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 			ne := p.ne
 			ne.StreamPos = positions[i]
 			ne.StateBefore = snap
-			if _, err := w.InsertEvent(ne); err != nil {
-				return err
-			}
 			if t, ok := p.ev.Tuple(); ok {
 				cur[t] = p.ev.EventID()
 				id, err := w.NewSnapshot(a.roomID, snap, roomstore.StateMap{t: p.ev.EventID()}, func() roomstore.StateMap { return cur })
 				if err != nil {
 					return err
 				}
+				ne.StateAfter = id
 				snap = id
 				if err := w.SetCurrentState(p.ev, positions[i]); err != nil {
 					return err
 				}
+			}
+			if _, err := w.InsertEvent(ne); err != nil {
+				return err
 			}
 			if p.ev.Type() == event.TypeRedaction && p.ev.Redacts() != "" {
 				if err := w.MarkRedacted(p.ev.Redacts(), p.ev.EventID()); err != nil {

@@ -104,4 +104,15 @@ CREATE TABLE forgotten_rooms (
 	PRIMARY KEY (user_id, room_id)
 );
 `,
+}, {
+	Version: 2,
+	Name:    "state after each event, and outliers",
+	// state_after is the snapshot of the state after a state event (0: same
+	// as state_before), so an event's children find their state without
+	// recomputing it; outlier marks events known only as auth or state of
+	// others (no place in the timeline, no state of their own).
+	SQL: `
+ALTER TABLE events ADD COLUMN state_after BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN outlier BOOLEAN NOT NULL DEFAULT FALSE;
+`,
 }}

@@ -66,9 +66,12 @@ type StoredEvent struct {
 	Rejected    bool
 	SoftFailed  bool
 	StateBefore int64
-	RedactedBy  string
-	TxnDevice   string
-	TxnID       string
+	// StateAfter is the snapshot after the event (0 when equal to StateBefore).
+	StateAfter int64
+	Outlier    bool
+	RedactedBy string
+	TxnDevice  string
+	TxnID      string
 }
 
 // Room returns the room or an merr not-found error.
@@ -99,7 +102,7 @@ func (s *Store) MaxStreamPos(ctx context.Context) (int64, error) {
 	return n.Int64, err
 }
 
-const eventCols = `event_nid, event_id, room_id, pdu, COALESCE(stream_pos, 0), rejected, soft_failed, state_before,
+const eventCols = `event_nid, event_id, room_id, pdu, COALESCE(stream_pos, 0), rejected, soft_failed, state_before, state_after, outlier,
 	COALESCE(redacted_by, ''), COALESCE(txn_device, ''), COALESCE(txn_id, '')`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -111,7 +114,7 @@ func (s *Store) scanEvent(ctx context.Context, row scanner, vc versionCache) (*S
 	var se StoredEvent
 	var eventID, roomID, pdu string
 	if err := row.Scan(&se.NID, &eventID, &roomID, &pdu, &se.StreamPos, &se.Rejected, &se.SoftFailed, &se.StateBefore,
-		&se.RedactedBy, &se.TxnDevice, &se.TxnID); err != nil {
+		&se.StateAfter, &se.Outlier, &se.RedactedBy, &se.TxnDevice, &se.TxnID); err != nil {
 		return nil, err
 	}
 	if ev := s.events.get(eventID); ev != nil {

@@ -36,6 +36,8 @@ type NewEvent struct {
 	Event       *event.Event
 	StreamPos   int64 // 0 for an outlier
 	StateBefore int64
+	StateAfter  int64
+	Outlier     bool
 	Rejected    bool
 	SoftFailed  bool
 	// TxnUser/TxnDevice/TxnID record a client transaction for idempotent sends.
@@ -58,10 +60,10 @@ func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
 		pos = ne.StreamPos
 	}
 	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO events (event_id, room_id, stream_pos, depth, type, state_key, sender,
-		origin_server_ts, pdu, rejected, soft_failed, state_before, txn_device, txn_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (event_id) DO NOTHING`,
+		origin_server_ts, pdu, rejected, soft_failed, state_before, state_after, outlier, txn_device, txn_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (event_id) DO NOTHING`,
 		e.EventID(), e.RoomID(), pos, e.Depth(), e.Type(), stateKey, e.Sender(), e.OriginServerTS(),
-		string(e.FederationJSON()), ne.Rejected, ne.SoftFailed, ne.StateBefore, txnDevice, txnID)
+		string(e.FederationJSON()), ne.Rejected, ne.SoftFailed, ne.StateBefore, ne.StateAfter, ne.Outlier, txnDevice, txnID)
 	if err != nil {
 		return false, err
 	}
@@ -160,5 +162,24 @@ func (w *Writer) MarkRedacted(eventID, redactionID string) error {
 // SetPublic sets whether the room is listed in the public room directory.
 func (w *Writer) SetPublic(roomID string, public bool) error {
 	_, err := w.tx.ExecContext(w.ctx, `UPDATE rooms SET is_public = $1 WHERE room_id = $2`, public, roomID)
+	return err
+}
+
+// PromoteOutlier gives an event we held as an outlier its place in the
+// timeline once we learn the state before it (e.g. a backfilled event).
+func (w *Writer) PromoteOutlier(ne NewEvent) error {
+	var pos any
+	if ne.StreamPos != 0 {
+		pos = ne.StreamPos
+	}
+	_, err := w.tx.ExecContext(w.ctx, `UPDATE events SET outlier = FALSE, stream_pos = $1, state_before = $2, state_after = $3,
+		rejected = $4, soft_failed = $5 WHERE event_id = $6 AND outlier`, pos, ne.StateBefore, ne.StateAfter, ne.Rejected, ne.SoftFailed, ne.Event.EventID())
+	return err
+}
+
+// DeleteCurrentState removes a key from the flat current state (state
+// resolution can drop a key that only one branch had).
+func (w *Writer) DeleteCurrentState(roomID, typ, stateKey string) error {
+	_, err := w.tx.ExecContext(w.ctx, `DELETE FROM current_state WHERE room_id = $1 AND type = $2 AND state_key = $3`, roomID, typ, stateKey)
 	return err
 }
