@@ -362,6 +362,25 @@ func (s *Syncer) leftRoom(ctx context.Context, req Request, f *Filter, m roomsto
 func (s *Syncer) invitedRoom(ctx context.Context, m roomstore.Membership) (*InvitedRoom, error) {
 	ir := &InvitedRoom{}
 	ir.InviteState.Events = []clientevent.StrippedEvent{}
+	se, err := s.rooms.Store().Event(ctx, m.EventID)
+	if err != nil {
+		return nil, err
+	}
+	// An invite from another server to a room we are not in carries the
+	// inviter's stripped state; servers must prune it to the stripped
+	// schema before passing it on (client-server-api "Stripped state").
+	var remote struct {
+		State []clientevent.StrippedEvent `json:"invite_room_state"`
+	}
+	if u := se.Unsigned(); len(u) > 0 && json.Unmarshal(u, &remote) == nil && remote.State != nil {
+		for _, st := range remote.State {
+			if st.Type != "" && len(st.Content) > 0 && st.Content[0] == '{' {
+				ir.InviteState.Events = append(ir.InviteState.Events, st)
+			}
+		}
+		ir.InviteState.Events = append(ir.InviteState.Events, clientevent.Strip(se.Event))
+		return ir, nil
+	}
 	view, err := s.rooms.CurrentView(ctx, m.RoomID)
 	if err != nil {
 		return nil, err
@@ -370,10 +389,6 @@ func (s *Syncer) invitedRoom(ctx context.Context, m roomstore.Membership) (*Invi
 		if ev := view.Get(typ, ""); ev != nil {
 			ir.InviteState.Events = append(ir.InviteState.Events, clientevent.Strip(ev))
 		}
-	}
-	se, err := s.rooms.Store().Event(ctx, m.EventID)
-	if err != nil {
-		return nil, err
 	}
 	ir.InviteState.Events = append(ir.InviteState.Events, clientevent.Strip(se.Event))
 	if inviter := view.Get(event.TypeMember, se.Sender()); inviter != nil && se.Sender() != m.UserID {

@@ -1,0 +1,132 @@
+// Package federationapi serves the Server-Server API's room endpoints
+// (/_matrix/federation/v1 and v2): receiving transactions, serving events
+// and state to servers that may see them, and the join/leave/knock/invite
+// handshakes. Requests arrive already authenticated (X-Matrix) by the
+// federation transport's middleware; this package decides what they mean.
+package federationapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/canonicaljson"
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+)
+
+// Verifier checks a received event's signatures (fetching keys as needed)
+// and content hash. It returns the event to use: the redacted form when the
+// content hash does not match (server-server-api "Validating hashes and
+// signatures on received events"), or an error when signatures fail.
+type Verifier interface {
+	VerifyEvent(ctx context.Context, ev *event.Event) (*event.Event, error)
+}
+
+// Profiles looks up local users' profiles for /query/profile.
+type Profiles interface {
+	DisplayNameAndAvatar(ctx context.Context, userID string) (displayName, avatarURL string, err error)
+}
+
+// API holds the handlers' dependencies.
+type API struct {
+	Engine     *rooms.Engine
+	ServerName string
+	Verify     Verifier
+	// Remote returns a fetcher that asks the given server for missing events.
+	Remote func(origin string) rooms.RemoteFetcher
+	// Origin is the authenticated origin of a request (set by Auth).
+	Origin func(r *http.Request) string
+	// Auth wraps a handler with X-Matrix authentication.
+	Auth     func(http.Handler) http.Handler
+	Profiles Profiles
+	// OnInvite, when set, is told about invites stored for local users.
+	Log *slog.Logger
+	Now func() time.Time
+
+	txnMu sync.Mutex
+	txns  map[string]json.RawMessage // origin + " " + txnID → response
+	order []string
+}
+
+// maxTxnCache bounds how many recent transaction responses are remembered
+// for replays; a replay older than that is still harmless, because events
+// already stored are skipped.
+const maxTxnCache = 10000
+
+// Limits from server-server-api "Transactions".
+const (
+	maxPDUs      = 50
+	maxEDUs      = 100
+	maxTxnBody   = 50 * 70 * 1024 // 50 PDUs of up to 64 KiB plus EDUs
+	maxSmallBody = 65536 + 4096
+)
+
+// Register mounts the endpoints.
+func (a *API) Register(rt *httpapi.Router) {
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	if a.Log == nil {
+		a.Log = slog.Default()
+	}
+	a.txns = map[string]json.RawMessage{}
+	h := func(pattern string, f http.HandlerFunc) { rt.Handle(pattern, a.Auth(f)) }
+	const v1, v2 = "/_matrix/federation/v1", "/_matrix/federation/v2"
+	rt.Handle("GET "+v1+"/version", http.HandlerFunc(a.version))
+	h("PUT "+v1+"/send/{txnId}", a.send)
+	h("GET "+v1+"/event/{eventId}", a.getEvent)
+	h("GET "+v1+"/state/{roomId}", a.state)
+	h("GET "+v1+"/state_ids/{roomId}", a.stateIDs)
+	h("GET "+v1+"/event_auth/{roomId}/{eventId}", a.eventAuth)
+	h("GET "+v1+"/backfill/{roomId}", a.backfill)
+	h("POST "+v1+"/get_missing_events/{roomId}", a.getMissingEvents)
+	h("GET "+v1+"/make_join/{roomId}/{userId}", a.makeMembership(event.Join))
+	h("GET "+v1+"/make_leave/{roomId}/{userId}", a.makeMembership(event.Leave))
+	h("GET "+v1+"/make_knock/{roomId}/{userId}", a.makeMembership(event.Knock))
+	h("PUT "+v2+"/send_join/{roomId}/{eventId}", a.sendMembership(event.Join))
+	h("PUT "+v2+"/send_leave/{roomId}/{eventId}", a.sendMembership(event.Leave))
+	h("PUT "+v1+"/send_knock/{roomId}/{eventId}", a.sendMembership(event.Knock))
+	h("PUT "+v2+"/invite/{roomId}/{eventId}", a.invite)
+	h("GET "+v1+"/query/directory", a.queryDirectory)
+	h("GET "+v1+"/query/profile", a.queryProfile)
+	h("GET "+v1+"/publicRooms", a.publicRooms)
+	h("POST "+v1+"/publicRooms", a.publicRooms)
+}
+
+func (a *API) version(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"server": map[string]string{"name": "Myelin", "version": "0.1.0"}})
+}
+
+// parsePDU reads a received PDU for its room's version (the room must be
+// one we know) and verifies it.
+func (a *API) parsePDU(ctx context.Context, raw json.RawMessage) (*event.Event, error) {
+	roomRaw, err := canonicaljson.Get(raw, "room_id")
+	var roomID string
+	if err != nil || json.Unmarshal(roomRaw, &roomID) != nil {
+		return nil, merr.BadJSON("PDU without a room_id")
+	}
+	room, err := a.Engine.Store().Room(ctx, roomID)
+	if err != nil {
+		return nil, merr.NotFound("unknown room " + roomID)
+	}
+	return a.parseFor(ctx, raw, room.Version)
+}
+
+func (a *API) parseFor(ctx context.Context, raw json.RawMessage, v *roomversion.Version) (*event.Event, error) {
+	ev, err := event.Parse(raw, v)
+	if err != nil {
+		return nil, merr.BadJSON(err.Error())
+	}
+	return a.Verify.VerifyEvent(ctx, ev)
+}
+
+func (a *API) nowMS() int64 { return a.Now().UnixMilli() }
+
+func writeErr(w http.ResponseWriter, err error) { httpapi.WriteError(w, err) }

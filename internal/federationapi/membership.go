@@ -1,0 +1,196 @@
+package federationapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/myelin-chat/myelin/internal/clientevent"
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ids"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+)
+
+// makeMembership serves make_join, make_leave and make_knock.
+func (a *API) makeMembership(membership string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		userID := r.PathValue("userId")
+		srv, err := ids.UserServer(userID)
+		if err != nil || string(srv) != a.Origin(r) {
+			writeErr(w, merr.Forbidden("the user must belong to the requesting server"))
+			return
+		}
+		var versions []string
+		if membership != event.Leave {
+			versions = r.URL.Query()["ver"]
+			if len(versions) == 0 {
+				versions = []string{"1"} // the spec's default when ver is absent
+			}
+		}
+		tmpl, err := a.Engine.MakeMembership(r.Context(), r.PathValue("roomId"), userID, membership, versions)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"room_version": tmpl.RoomVersion, "event": tmpl.Event})
+	}
+}
+
+// sendMembership serves send_join (v2), send_leave (v2) and send_knock.
+func (a *API) sendMembership(membership string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		roomID := r.PathValue("roomId")
+		room, err := a.Engine.Store().Room(ctx, roomID)
+		if err != nil {
+			writeErr(w, merr.NotFound("unknown room"))
+			return
+		}
+		body, err := httpapi.ReadBody(r, maxSmallBody)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ev, err := a.parseFor(ctx, body, room.Version)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		srv, _ := ids.UserServer(ev.Sender())
+		if ev.EventID() != r.PathValue("eventId") || ev.Membership() != membership || string(srv) != a.Origin(r) {
+			writeErr(w, merr.BadJSON("the event does not match the request"))
+			return
+		}
+		res, err := a.Engine.AcceptMembership(ctx, roomID, ev)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		switch membership {
+		case event.Join:
+			// Full state: we do not offer partial-state joins (members_omitted).
+			httpapi.WriteJSON(w, http.StatusOK, map[string]any{
+				"origin": a.ServerName, "state": pduList(res.State), "auth_chain": pduList(res.AuthChain),
+				"event": rawJSON(res.Event.FederationJSON()), "members_omitted": false})
+		case event.Knock:
+			var stripped []clientevent.StrippedEvent
+			view, err := a.Engine.CurrentView(ctx, roomID)
+			if err == nil {
+				for _, typ := range clientevent.InviteStateTypes {
+					if e := view.Get(typ, ""); e != nil {
+						stripped = append(stripped, clientevent.Strip(e))
+					}
+				}
+			}
+			httpapi.WriteJSON(w, http.StatusOK, map[string]any{"knock_room_state": stripped})
+		default:
+			httpapi.WriteJSON(w, http.StatusOK, map[string]any{})
+		}
+	}
+}
+
+// invite is PUT /invite/v2/{roomId}/{eventId}: another server invites one
+// of our users. We check it, add our signature and keep it so the user sees
+// the invite.
+func (a *API) invite(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var body struct {
+		RoomVersion     string            `json:"room_version"`
+		Event           json.RawMessage   `json:"event"`
+		InviteRoomState []json.RawMessage `json:"invite_room_state"`
+	}
+	if err := httpapi.ReadJSON(r, maxSmallBody*2, &body); err != nil {
+		writeErr(w, err)
+		return
+	}
+	v, ok := roomversion.Get(roomversion.ID(body.RoomVersion))
+	if !ok {
+		writeErr(w, merr.New(merr.ErrBadRequest, merr.CodeIncompatibleRoomVer, "unsupported room version "+body.RoomVersion))
+		return
+	}
+	ev, err := a.parseFor(ctx, body.Event, v)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	target := ""
+	if ev.StateKey() != nil {
+		target = *ev.StateKey()
+	}
+	tsrv, _ := ids.UserServer(target)
+	ssrv, _ := ids.UserServer(ev.Sender())
+	if ev.Type() != event.TypeMember || ev.Membership() != event.Invite || string(tsrv) != a.ServerName ||
+		string(ssrv) != a.Origin(r) || ev.EventID() != r.PathValue("eventId") || ev.RoomID() != r.PathValue("roomId") {
+		writeErr(w, merr.BadJSON("not an invite of one of our users from your server"))
+		return
+	}
+	if len(body.InviteRoomState) > 50 {
+		body.InviteRoomState = body.InviteRoomState[:50]
+	}
+	signed, err := a.Engine.StoreInvite(ctx, v, ev, body.InviteRoomState)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"event": rawJSON(signed.FederationJSON())})
+}
+
+// queryDirectory is GET /query/directory?room_alias=….
+func (a *API) queryDirectory(w http.ResponseWriter, r *http.Request) {
+	alias := r.URL.Query().Get("room_alias")
+	parsed, err := ids.ParseRoomAlias(alias)
+	if err != nil || string(parsed.Server) != a.ServerName {
+		writeErr(w, merr.NotFound("room alias not found"))
+		return
+	}
+	roomID, _, err := a.Engine.Store().Alias(r.Context(), alias)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	servers, err := a.Engine.ServersInRoom(r.Context(), roomID)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	// Our own name first: we know the alias, so we are the best place to join.
+	out := []string{a.ServerName}
+	for _, s := range servers {
+		if s != a.ServerName {
+			out = append(out, s)
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": out})
+}
+
+// queryProfile is GET /query/profile?user_id=…[&field=…].
+func (a *API) queryProfile(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	userID := q.Get("user_id")
+	srv, err := ids.UserServer(userID)
+	if err != nil || string(srv) != a.ServerName || a.Profiles == nil {
+		writeErr(w, merr.NotFound("user not found"))
+		return
+	}
+	name, avatar, err := a.Profiles.DisplayNameAndAvatar(r.Context(), userID)
+	if err != nil {
+		writeErr(w, merr.NotFound("user not found"))
+		return
+	}
+	out := map[string]any{}
+	field := q.Get("field")
+	if (field == "" || field == "displayname") && name != "" {
+		out["displayname"] = name
+	}
+	if (field == "" || field == "avatar_url") && avatar != "" {
+		out["avatar_url"] = avatar
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+}
+
+// publicRooms serves the federation public room directory; Myelin lists
+// none over federation until allow_public_rooms_over_federation is wired.
+func (a *API) publicRooms(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"chunk": []any{}, "total_room_count_estimate": 0})
+}

@@ -1,0 +1,87 @@
+package federationapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/merr"
+)
+
+type transaction struct {
+	Origin         string            `json:"origin"`
+	OriginServerTS int64             `json:"origin_server_ts"`
+	PDUs           []json.RawMessage `json:"pdus"`
+	EDUs           []json.RawMessage `json:"edus"`
+}
+
+// send is PUT /send/{txnId} (server-server-api "Transactions"). It is
+// idempotent per origin and transaction ID; each PDU gets its own result,
+// and an EDU never fails the transaction.
+func (a *API) send(w http.ResponseWriter, r *http.Request) {
+	origin := a.Origin(r)
+	key := origin + " " + r.PathValue("txnId")
+	a.txnMu.Lock()
+	cached, ok := a.txns[key]
+	a.txnMu.Unlock()
+	if ok {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(cached)
+		return
+	}
+	var txn transaction
+	if err := httpapi.ReadJSON(r, maxTxnBody, &txn); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if len(txn.PDUs) > maxPDUs || len(txn.EDUs) > maxEDUs {
+		writeErr(w, merr.BadJSON("a transaction holds at most 50 PDUs and 100 EDUs"))
+		return
+	}
+	if txn.Origin != "" && txn.Origin != origin {
+		writeErr(w, merr.Forbidden("transaction origin does not match the request's"))
+		return
+	}
+	ctx := r.Context()
+	results := map[string]map[string]string{}
+	byRoom := map[string][]*event.Event{}
+	var order []string
+	for _, raw := range txn.PDUs {
+		ev, err := a.parsePDU(ctx, raw)
+		if err != nil {
+			// Without a valid event we have no trustworthy event ID to
+			// report against; such PDUs are dropped (the spec's step 1-2).
+			a.Log.Info("dropping received PDU", "origin", origin, "err", err)
+			continue
+		}
+		if _, seen := byRoom[ev.RoomID()]; !seen {
+			order = append(order, ev.RoomID())
+		}
+		byRoom[ev.RoomID()] = append(byRoom[ev.RoomID()], ev)
+	}
+	for _, roomID := range order {
+		for _, res := range a.Engine.Ingest(ctx, roomID, byRoom[roomID], a.Remote(origin)) {
+			entry := map[string]string{}
+			if res.Err != nil {
+				entry["error"] = res.Err.Error()
+			}
+			results[res.EventID] = entry
+		}
+	}
+	// EDUs (typing, receipts, presence, to-device) are accepted and, until
+	// their client-side streams exist, ignored.
+	resp, _ := json.Marshal(map[string]any{"pdus": results})
+	a.txnMu.Lock()
+	if _, ok := a.txns[key]; !ok {
+		a.txns[key] = resp
+		a.order = append(a.order, key)
+		if len(a.order) > maxTxnCache {
+			delete(a.txns, a.order[0])
+			a.order = a.order[1:]
+		}
+	}
+	a.txnMu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(resp)
+}

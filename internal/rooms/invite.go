@@ -1,0 +1,67 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+)
+
+// StoreInvite keeps an invite of a local user received from another server
+// (PUT /invite): it adds our signature, attaches the stripped room state the
+// inviter sent, and records it so the user's /sync shows the invite. In a
+// room we are already in, the invite also arrives as a normal PDU, so here it
+// is only kept as an outlier.
+func (e *Engine) StoreInvite(ctx context.Context, v *roomversion.Version, ev *event.Event, strippedState []json.RawMessage) (*event.Event, error) {
+	signed, err := ev.AddSignature(e.serverName, e.key)
+	if err != nil {
+		return nil, err
+	}
+	unsigned := map[string]any{"invite_room_state": strippedState}
+	if len(strippedState) == 0 {
+		unsigned["invite_room_state"] = []any{}
+	}
+	raw, _ := json.Marshal(unsigned)
+	withState := signed.WithUnsigned(raw)
+
+	roomID := ev.RoomID()
+	inRoom := false
+	if _, err := e.store.Room(ctx, roomID); err == nil {
+		if inRoom, err = e.ServerInRoom(ctx, roomID, e.serverName); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, merr.ErrNotFound) {
+		return nil, err
+	} else if err := e.store.Write(ctx, func(w *roomstore.Writer) error {
+		return w.CreateRoom(roomID, string(v.ID), ev.OriginServerTS())
+	}); err != nil {
+		return nil, err
+	}
+	if inRoom {
+		err = e.store.Write(ctx, func(w *roomstore.Writer) error {
+			_, err := w.InsertEvent(roomstore.NewEvent{Event: withState, Outlier: true})
+			return err
+		})
+		return signed, err
+	}
+	// A room we are not in: the invite is all we hold of it. It gets a
+	// stream position (so /sync sees it) and the user's current membership,
+	// but no place in a DAG of ours.
+	pos := e.stream.Reserve()
+	defer e.stream.Finish(pos)
+	err = e.store.Write(ctx, func(w *roomstore.Writer) error {
+		if _, err := w.InsertEvent(roomstore.NewEvent{Event: withState, StreamPos: pos}); err != nil {
+			return err
+		}
+		return w.SetCurrentState(withState, pos)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.notifier.Wake(*ev.StateKey())
+	return signed, nil
+}
