@@ -2,7 +2,8 @@
 # Measures a throwaway Myelin server with myelin-bench.
 #
 #   scripts/bench.sh [--postgres DSN] [--out DIR] [--label NAME] [--keep]
-#                    [--server-log-level LEVEL] [myelin-bench flags...]
+#                    [--myelin BINARY] [--bcrypt-rounds N] [--server-log-level LEVEL]
+#                    [myelin-bench flags...]
 #
 # Builds bin/myelin and bin/myelin-bench, generates a configuration for
 # server "localhost" on a free loopback port (SQLite in a temp directory by
@@ -13,6 +14,9 @@
 # --pid (memory sampling) and --config (secret, bcrypt cost), writes
 # results.json, results.txt, the server's log and configuration into DIR
 # (default bin/bench-results/<UTC time>-<label>), and stops the server.
+# --myelin runs that server binary instead of building bin/myelin (to
+# compare builds); --bcrypt-rounds sets another cost (12 is the default of
+# Synapse and Myelin); --keep keeps the server's data directory.
 #
 # Everything else is passed to myelin-bench, e.g.:
 #   scripts/bench.sh --scenario send,fanout --fanout-users 10,100,1000
@@ -23,7 +27,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
-postgres="" out="" label="" keep=0 log_level=info
+postgres="" out="" label="" keep=0 log_level=info myelin="" bcrypt=4
 bench_args=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
@@ -34,6 +38,9 @@ while [[ $# -gt 0 ]]; do
 	--label) label=${2:?--label needs a name}; shift 2 ;;
 	--label=*) label=${1#*=}; shift ;;
 	--server-log-level) log_level=${2:?}; shift 2 ;;
+	--bcrypt-rounds) bcrypt=${2:?--bcrypt-rounds needs a number}; shift 2 ;;
+	--myelin) myelin=${2:?--myelin needs a binary}; shift 2 ;;
+	--myelin=*) myelin=${1#*=}; shift ;;
 	--keep) keep=1; shift ;;
 	-h | --help) usage ;;
 	*) bench_args+=("$1"); shift ;;
@@ -48,8 +55,14 @@ mkdir -p bin "$out"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-say "building bin/myelin and bin/myelin-bench"
-go build -o bin/myelin ./cmd/myelin
+if [[ -z "$myelin" ]]; then
+	say "building bin/myelin and bin/myelin-bench"
+	go build -o bin/myelin ./cmd/myelin
+	myelin=./bin/myelin
+else
+	say "building bin/myelin-bench; the server is $myelin"
+	[[ -x "$myelin" ]] || { echo "$myelin is not an executable" >&2; exit 1; }
+fi
 go build -o bin/myelin-bench ./cmd/myelin-bench
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/myelin-bench.XXXXXX")
@@ -80,7 +93,7 @@ done
 [[ -n "$port" ]] || { echo "no free port found" >&2; exit 1; }
 
 cfg="$work/homeserver.yaml"
-./bin/myelin generate-config --server-name localhost --config-path "$cfg" --data-dir "$work/data" \
+"$myelin" generate-config --server-name localhost --config-path "$cfg" --data-dir "$work/data" \
 	--report-stats no --open-registration --listen-port "$port" --bind-address 127.0.0.1 \
 	--public-baseurl "http://127.0.0.1:$port/" >/dev/null
 # The generated file has "log_level: info" in its myelin: block.
@@ -90,7 +103,7 @@ sed -i -e "s/^  log_level: .*/  log_level: $log_level/" "$cfg"
 {
 	echo
 	echo "# ---- appended by scripts/bench.sh ----"
-	echo "bcrypt_rounds: 4"
+	echo "bcrypt_rounds: $bcrypt"
 	echo "rc_message: {per_second: 1000000, burst_count: 1000000}"
 	echo "rc_registration: {per_second: 1000000, burst_count: 1000000}"
 	echo "rc_login:"
@@ -107,8 +120,8 @@ grep -v -e '_secret' -e 'secret_key' -e 'dsn:' "$cfg" >"$out/homeserver.yaml" # 
 
 db=SQLite
 [[ -n "$postgres" ]] && db=PostgreSQL
-say "starting Myelin on http://127.0.0.1:$port ($db, bcrypt_rounds 4, rate limits off); log in $out/server.log"
-./bin/myelin serve -c "$cfg" >"$out/server.log" 2>&1 &
+say "starting Myelin on http://127.0.0.1:$port ($db, bcrypt_rounds $bcrypt, rate limits off); log in $out/server.log"
+"$myelin" serve -c "$cfg" >"$out/server.log" 2>&1 &
 pid=$!
 
 say "running myelin-bench; results in $out"
@@ -121,5 +134,5 @@ if ! kill -0 "$pid" 2>/dev/null; then
 	tail -n 40 "$out/server.log" >&2
 	status=1
 fi
-echo "bcrypt_rounds 4 (set by scripts/bench.sh); database $db; results in $out" | tee -a "$out/results.txt"
+echo "bcrypt_rounds $bcrypt (set by scripts/bench.sh); database $db; results in $out" | tee -a "$out/results.txt"
 exit "$status"

@@ -140,6 +140,13 @@ func parseFlags(args []string) (*options, error) {
 		fmt.Fprintln(fs.Output(), "Usage: myelin-bench --url URL [--shared-secret S | --config homeserver.yaml] [--scenario all] [--pid PID] [--json out.json]")
 		fmt.Fprintln(fs.Output(), "\nDrives a running homeserver over the Client-Server API and measures it.\n\nOptions:")
 		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "\nPresets (send N; fanout U×M; throughput C/R/T; initialsync R×E; joinstorm U; register N c):")
+		for _, name := range []string{"small", "medium", "large"} {
+			p := presets[name]
+			fmt.Fprintf(fs.Output(), "  %-7s send %d; fanout %v×%d; throughput %d/%d/%v; initialsync %v×%d; joinstorm %v; register %d c%d\n",
+				name, p.sendMessages, p.fanoutUsers, p.fanoutMessages, p.thrSenders, p.thrRooms, p.thrDuration,
+				p.isRooms, p.isEvents, p.joinUsers, p.regAccounts, p.regConcurrency)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err

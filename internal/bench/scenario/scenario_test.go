@@ -14,7 +14,11 @@ import (
 
 // Every scenario at a tiny size against an in-process server on SQLite.
 // The checks are about sanity (counts add up, no errors, positive
-// latencies), never about speed.
+// latencies), never about speed. Concurrency stays at 3: the server's
+// SQLite reader pool has 4 connections on small machines, and a store read
+// that nests a second query while holding rows could wedge it at 4
+// concurrent requests (reported with the first bench figures); these tests
+// are about the tool, not about finding that again.
 
 type progressLog struct {
 	mu    sync.Mutex
@@ -38,7 +42,7 @@ func newEnv(t *testing.T, sharedSecret string) (*Env, *progressLog) {
 	t.Cleanup(conn.Close)
 	log := &progressLog{}
 	return &Env{Conn: conn, Registrar: client.Registrar{Conn: conn, SharedSecret: sharedSecret},
-		Prefix: NewPrefix(), Progress: log.add, SetupConcurrency: 4}, log
+		Prefix: NewPrefix(), Progress: log.add, SetupConcurrency: 3}, log
 }
 
 func ctxFor(t *testing.T) context.Context {
@@ -118,14 +122,14 @@ func TestScenarios(t *testing.T) {
 	})
 
 	t.Run("joinstorm", func(t *testing.T) {
-		r, err := JoinStorm(ctx, env, JoinStormParams{Users: 4})
+		r, err := JoinStorm(ctx, env, JoinStormParams{Users: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Joined != 4 || r.Listed != 4 || r.Errors != 0 || r.AllListedMS < r.AllJoinedMS || r.AllJoinedMS <= 0 {
+		if r.Joined != 3 || r.Listed != 3 || r.Errors != 0 || r.AllListedMS < r.AllJoinedMS || r.AllJoinedMS <= 0 {
 			t.Errorf("result %+v", r)
 		}
-		positive(t, "join", r.JoinLatencyMS, 4)
+		positive(t, "join", r.JoinLatencyMS, 3)
 	})
 
 	t.Run("register", func(t *testing.T) {
