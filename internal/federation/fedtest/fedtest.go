@@ -149,6 +149,9 @@ func Serve(t testing.TB, ip string, cert tls.Certificate, h http.Handler) *Serve
 	return s
 }
 
+// Close stops the server (it also stops when the test ends).
+func (s *Server) Close() { _ = s.srv.Close() }
+
 // SNI returns the server names clients sent in their TLS handshakes so
 // far ("" for none).
 func (s *Server) SNI() []string {
