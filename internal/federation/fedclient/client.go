@@ -77,6 +77,11 @@ type Config struct {
 	// MaxResponseBytes bounds response bodies unless a Request says
 	// otherwise.
 	MaxResponseBytes int64
+	// ResolutionTTL is how long a destination's discovery result is reused
+	// (default 1 minute; negative disables). net.Resolver does not cache,
+	// so without it every request would repeat the SRV and address
+	// lookups. The .well-known step has its own, longer cache.
+	ResolutionTTL time.Duration
 	// UserAgent is sent with every request.
 	UserAgent string
 	Log       *slog.Logger
@@ -86,6 +91,7 @@ type Config struct {
 // connections are pooled per destination server name.
 type Client struct {
 	cfg       Config
+	cache     resolutionCache
 	whitelist map[string]bool
 	resolver  *discovery.Resolver
 	transport *http.Transport
@@ -116,13 +122,16 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
+	if cfg.ResolutionTTL == 0 {
+		cfg.ResolutionTTL = time.Minute
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "Myelin"
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg}
+	c := &Client{cfg: cfg, cache: resolutionCache{entries: map[string]cachedResolution{}}}
 	if cfg.DomainWhitelist != nil {
 		c.whitelist = make(map[string]bool, len(cfg.DomainWhitelist))
 		for _, d := range cfg.DomainWhitelist {
@@ -290,12 +299,12 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if body == nil && (req.Method == http.MethodPut || req.Method == http.MethodPost) {
 		body = []byte("{}")
 	}
-	if _, cancel := ctx.Deadline(); !cancel {
+	if _, hasDeadline := ctx.Deadline(); !hasDeadline {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeout(ctx, c.cfg.Timeout)
 		defer stop()
 	}
-	res, err := c.resolver.Resolve(ctx, req.Destination)
+	res, err := c.resolve(ctx, req.Destination)
 	if err != nil {
 		return nil, fmt.Errorf("fedclient: resolving %s: %w", req.Destination, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/federation/discovery"
@@ -23,6 +24,49 @@ type resolutionKey struct{}
 // header.
 func withResolution(ctx context.Context, r *discovery.Result) context.Context {
 	return context.WithValue(ctx, resolutionKey{}, r)
+}
+
+// maxCachedResolutions bounds the resolution cache.
+const maxCachedResolutions = 10000
+
+type cachedResolution struct {
+	res     *discovery.Result
+	expires time.Time
+}
+
+type resolutionCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedResolution
+}
+
+// resolve returns dest's discovery result, reusing one younger than
+// ResolutionTTL. Failures are not cached: the caller's retry policy (the
+// federation sender's back-off) paces them.
+func (c *Client) resolve(ctx context.Context, dest string) (*discovery.Result, error) {
+	now := time.Now()
+	if c.cfg.ResolutionTTL > 0 {
+		c.cache.mu.Lock()
+		e, ok := c.cache.entries[dest]
+		c.cache.mu.Unlock()
+		if ok && now.Before(e.expires) {
+			return e.res, nil
+		}
+	}
+	res, err := c.resolver.Resolve(ctx, dest)
+	if err != nil || c.cfg.ResolutionTTL <= 0 {
+		return res, err
+	}
+	c.cache.mu.Lock()
+	defer c.cache.mu.Unlock()
+	if len(c.cache.entries) >= maxCachedResolutions {
+		for k, e := range c.cache.entries {
+			if !now.Before(e.expires) || len(c.cache.entries) >= maxCachedResolutions {
+				delete(c.cache.entries, k)
+			}
+		}
+	}
+	c.cache.entries[dest] = cachedResolution{res: res, expires: now.Add(c.cfg.ResolutionTTL)}
+	return res, nil
 }
 
 // tlsConfig is the base TLS configuration for every federation connection
@@ -70,7 +114,7 @@ func (c *Client) dialTLS(ctx context.Context, _, addr string) (net.Conn, error) 
 	}
 	res, _ := ctx.Value(resolutionKey{}).(*discovery.Result)
 	if res == nil || res.ServerName != dest {
-		if res, err = c.resolver.Resolve(ctx, dest); err != nil {
+		if res, err = c.resolve(ctx, dest); err != nil {
 			return nil, err
 		}
 	}
