@@ -118,12 +118,19 @@ func (a *Authenticator) RequireServerAuth(h http.Handler) http.Handler {
 // Require is RequireServerAuth for a Handler taking the origin.
 func (a *Authenticator) Require(h Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The header is checked before the body is read, so requests that
+		// cannot succeed do not get to make us buffer MaxBody bytes.
+		auths, err := a.checkHeader(r)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		body, err := httpapi.ReadBody(r, a.cfg.MaxBody)
 		if err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}
-		origin, err := a.Authenticate(r, body)
+		origin, err := a.verify(r, auths, body)
 		if err != nil {
 			httpapi.WriteError(w, err)
 			return
@@ -144,6 +151,16 @@ func (a *Authenticator) Require(h Handler) http.Handler {
 // from r) and returns the origin. Errors are *httpapi.Error values ready
 // for httpapi.WriteError, except a cancelled context.
 func (a *Authenticator) Authenticate(r *http.Request, body []byte) (string, error) {
+	auths, err := a.checkHeader(r)
+	if err != nil {
+		return "", err
+	}
+	return a.verify(r, auths, body)
+}
+
+// checkHeader parses the X-Matrix headers and applies the checks that need
+// no body and no key: destination and federation_domain_whitelist.
+func (a *Authenticator) checkHeader(r *http.Request) ([]*xmatrix.Authorization, error) {
 	var auths []*xmatrix.Authorization
 	for _, v := range r.Header.Values("Authorization") {
 		auth, err := xmatrix.ParseAuthorization(v)
@@ -151,17 +168,17 @@ func (a *Authenticator) Authenticate(r *http.Request, body []byte) (string, erro
 			continue
 		}
 		if err != nil {
-			return "", httpapi.Unauthorized("Malformed X-Matrix Authorization header: " + trimPrefix(err))
+			return nil, httpapi.Unauthorized("Malformed X-Matrix Authorization header: " + trimPrefix(err))
 		}
 		auths = append(auths, auth)
 	}
 	if len(auths) == 0 {
-		return "", httpapi.Unauthorized("Missing X-Matrix Authorization header")
+		return nil, httpapi.Unauthorized("Missing X-Matrix Authorization header")
 	}
 	origin := auths[0].Origin
 	for _, auth := range auths[1:] {
 		if auth.Origin != origin {
-			return "", httpapi.Unauthorized("X-Matrix Authorization headers name different origins")
+			return nil, httpapi.Unauthorized("X-Matrix Authorization headers name different origins")
 		}
 	}
 	for _, auth := range auths {
@@ -169,15 +186,20 @@ func (a *Authenticator) Authenticate(r *http.Request, body []byte) (string, erro
 		// receiving server's name, the receiving server must deny the
 		// request with an HTTP status code 401 Unauthorized."
 		if auth.Destination != "" && auth.Destination != a.cfg.ServerName {
-			return "", httpapi.Unauthorized(fmt.Sprintf("Request is for %q, not this server", auth.Destination))
+			return nil, httpapi.Unauthorized(fmt.Sprintf("Request is for %q, not this server", auth.Destination))
 		}
 	}
 	// Checked before any key lookup, so that excluded servers cannot make
 	// us fetch anything.
 	if !a.Allowed(origin) {
-		return "", httpapi.Forbidden("Federation denied with " + origin)
+		return nil, httpapi.Forbidden("Federation denied with " + origin)
 	}
+	return auths, nil
+}
 
+// verify checks the signatures of auths over r and body.
+func (a *Authenticator) verify(r *http.Request, auths []*xmatrix.Authorization, body []byte) (string, error) {
+	origin := auths[0].Origin
 	uri := r.RequestURI
 	if !strings.HasPrefix(uri, "/") {
 		// An absolute-form request target: the sender signed the path.
