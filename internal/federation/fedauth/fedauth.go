@@ -91,6 +91,10 @@ func Origin(ctx context.Context) string {
 	return s
 }
 
+// OriginOf is Origin(r.Context()), in the shape federationapi.API.Origin
+// takes.
+func OriginOf(r *http.Request) string { return Origin(r.Context()) }
+
 // Body returns the request body RequireServerAuth read (nil when empty).
 // r.Body is also reset to it, so handlers may use either.
 func Body(ctx context.Context) []byte {

@@ -64,7 +64,7 @@ func newRig(t *testing.T, whitelist []string) *rig {
 		if !bytes.Equal(again, Body(r.Context())) {
 			t.Errorf("r.Body %q differs from Body() %q", again, Body(r.Context()))
 		}
-		if Origin(r.Context()) != origin {
+		if Origin(r.Context()) != origin || OriginOf(r) != origin {
 			t.Errorf("Origin(ctx) %q, handler got %q", Origin(r.Context()), origin)
 		}
 		w.WriteHeader(200)
