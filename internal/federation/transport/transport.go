@@ -42,6 +42,11 @@ type Options struct {
 	Version string
 	// DNS replaces the system resolver (tests).
 	DNS discovery.DNS
+	// OnOrigin is called after each authenticated inbound request, e.g.
+	// with the federation sender's MarkAlive, so that a server that just
+	// talked to us gets its queued transactions without waiting out a
+	// back-off.
+	OnOrigin func(ctx context.Context, origin string)
 }
 
 // Transport holds the federation transport's parts. All are safe for
@@ -136,7 +141,7 @@ func New(ctx context.Context, o Options) (*Transport, error) {
 		return nil, err
 	}
 	auth, err := fedauth.New(fedauth.Config{
-		ServerName: cfg.ServerName, Keys: ring, DomainWhitelist: cfg.FederationDomainWhitelist,
+		ServerName: cfg.ServerName, Keys: ring, DomainWhitelist: cfg.FederationDomainWhitelist, OnOrigin: o.OnOrigin,
 	})
 	if err != nil {
 		return nil, err
