@@ -320,7 +320,15 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, m rooms
 			jr.State.Events = append(jr.State.Events, clientevent.Format(ev, clientevent.Options{NowMS: now, OmitRoomID: true}))
 		}
 	}
-	if fresh || len(jr.Timeline.Events) > 0 {
+	// The summary may be left out when it has not changed (client-server-api
+	// "/sync": "only needs to be present if it changed"). Computing it reads
+	// every member, so doing it on every woken sync of a big room would make
+	// one message cost O(members²) across its syncing members.
+	membersChanged := false
+	for _, ce := range jr.Timeline.Events {
+		membersChanged = membersChanged || ce.Type == event.TypeMember
+	}
+	if fresh || membersChanged || len(jr.State.Events) > 0 {
 		sum, err := s.summary(ctx, m.RoomID, req.UserID)
 		if err != nil {
 			return nil, err

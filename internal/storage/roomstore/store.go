@@ -26,7 +26,8 @@ type Store struct {
 	snapMu sync.Mutex
 	snaps  map[int64]StateMap // immutable snapshots, bounded by snapCacheMax
 
-	events *eventCache
+	events   *eventCache
+	versions map[string]*roomversion.Version // guarded by snapMu
 }
 
 // DefaultEventCacheSize is how many parsed events the store keeps; scaled by
@@ -43,7 +44,8 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := sqldb.Migrate(ctx, db, "rooms", migrations); err != nil {
 		return nil, err
 	}
-	return &Store{db: db, snaps: map[int64]StateMap{}, events: newEventCache(DefaultEventCacheSize)}, nil
+	return &Store{db: db, snaps: map[int64]StateMap{}, events: newEventCache(DefaultEventCacheSize),
+		versions: map[string]*roomversion.Version{}}, nil
 }
 
 // DB exposes the database for packages that join rooms data in one
@@ -107,43 +109,97 @@ const eventCols = `event_nid, event_id, room_id, pdu, COALESCE(stream_pos, 0), r
 
 type scanner interface{ Scan(dest ...any) error }
 
-// versionCache avoids a rooms lookup per event row when scanning.
-type versionCache map[string]*roomversion.Version
+// rawEvent is one events row, read without further queries: a query's rows
+// must be fully read and closed before the next query runs, or concurrent
+// readers can each hold a pool connection while waiting for another one (a
+// deadlock the load tool found with 100 syncing users).
+type rawEvent struct {
+	se              StoredEvent
+	eventID, roomID string
+	pdu             string
+}
 
-func (s *Store) scanEvent(ctx context.Context, row scanner, vc versionCache) (*StoredEvent, error) {
-	var se StoredEvent
-	var eventID, roomID, pdu string
-	if err := row.Scan(&se.NID, &eventID, &roomID, &pdu, &se.StreamPos, &se.Rejected, &se.SoftFailed, &se.StateBefore,
+func scanRaw(row scanner) (*rawEvent, error) {
+	var r rawEvent
+	se := &r.se
+	if err := row.Scan(&se.NID, &r.eventID, &r.roomID, &r.pdu, &se.StreamPos, &se.Rejected, &se.SoftFailed, &se.StateBefore,
 		&se.StateAfter, &se.Outlier, &se.RedactedBy, &se.TxnDevice, &se.TxnID); err != nil {
 		return nil, err
 	}
-	if ev := s.events.get(eventID); ev != nil {
+	return &r, nil
+}
+
+// roomVersion returns a room's version; versions never change, so they
+// are cached for the life of the store.
+func (s *Store) roomVersion(ctx context.Context, roomID string) (*roomversion.Version, error) {
+	s.snapMu.Lock()
+	v, ok := s.versions[roomID]
+	s.snapMu.Unlock()
+	if ok {
+		return v, nil
+	}
+	r, err := s.Room(ctx, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("event in unknown room %s: %w", roomID, err)
+	}
+	s.snapMu.Lock()
+	s.versions[roomID] = r.Version
+	s.snapMu.Unlock()
+	return r.Version, nil
+}
+
+// finish turns a raw row into a StoredEvent, parsing the event (or taking
+// it from the cache).
+func (s *Store) finish(ctx context.Context, r *rawEvent) (*StoredEvent, error) {
+	se := r.se
+	if ev := s.events.get(r.eventID); ev != nil {
 		se.Event = ev
 		return &se, nil
 	}
-	v, ok := vc[roomID]
-	if !ok {
-		r, err := s.Room(ctx, roomID)
-		if err != nil {
-			return nil, fmt.Errorf("event in unknown room %s: %w", roomID, err)
-		}
-		v = r.Version
-		vc[roomID] = v
+	v, err := s.roomVersion(ctx, r.roomID)
+	if err != nil {
+		return nil, err
 	}
 	// What we stored passed Parse (or was built here) on the way in.
-	ev, err := event.ParseTrusted([]byte(pdu), v, eventID)
+	ev, err := event.ParseTrusted([]byte(r.pdu), v, r.eventID)
 	if err != nil {
-		return nil, fmt.Errorf("stored event %s does not parse: %w", eventID, err)
+		return nil, fmt.Errorf("stored event %s does not parse: %w", r.eventID, err)
 	}
 	s.events.put(ev)
 	se.Event = ev
 	return &se, nil
 }
 
+func (s *Store) scanEvent(ctx context.Context, row scanner) (*StoredEvent, error) {
+	r, err := scanRaw(row)
+	if err != nil {
+		return nil, err
+	}
+	return s.finish(ctx, r)
+}
+
+// readRaw runs a query and reads all its rows before returning.
+func (s *Store) readRaw(ctx context.Context, q string, args ...any) ([]*rawEvent, error) {
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*rawEvent
+	for rows.Next() {
+		r, err := scanRaw(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // Event returns one event by ID, or a not-found merr error.
 func (s *Store) Event(ctx context.Context, eventID string) (*StoredEvent, error) {
 	row := s.db.Read.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE event_id = $1`, eventID)
-	se, err := s.scanEvent(ctx, row, versionCache{})
+	se, err := s.scanEvent(ctx, row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, merr.NotFound("event not found")
 	}
@@ -153,49 +209,41 @@ func (s *Store) Event(ctx context.Context, eventID string) (*StoredEvent, error)
 // Events returns the known events among ids, keyed by ID.
 func (s *Store) Events(ctx context.Context, ids []string) (map[string]*StoredEvent, error) {
 	out := make(map[string]*StoredEvent, len(ids))
-	vc := versionCache{}
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(len(ids), start+500)]
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := s.db.Read.QueryContext(ctx,
-			`SELECT `+eventCols+` FROM events WHERE event_id IN (`+sqldb.Placeholders(1, len(chunk))+`)`, args...)
+		raws, err := s.readRaw(ctx, `SELECT `+eventCols+` FROM events WHERE event_id IN (`+sqldb.Placeholders(1, len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			se, err := s.scanEvent(ctx, rows, vc)
+		for _, r := range raws {
+			se, err := s.finish(ctx, r)
 			if err != nil {
-				rows.Close()
 				return nil, err
 			}
 			out[se.EventID()] = se
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
 		}
 	}
 	return out, nil
 }
 
 func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]*StoredEvent, error) {
-	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	raws, err := s.readRaw(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*StoredEvent
-	vc := versionCache{}
-	for rows.Next() {
-		se, err := s.scanEvent(ctx, rows, vc)
+	out := make([]*StoredEvent, 0, len(raws))
+	for _, r := range raws {
+		se, err := s.finish(ctx, r)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, se)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RoomEvents returns up to limit timeline events of a room with stream
