@@ -1,9 +1,11 @@
 package clientapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
+	"github.com/myelin-chat/myelin/internal/clientevent"
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/ids"
@@ -48,25 +50,48 @@ func (a *RoomAPI) sendMembership(r *http.Request, s *httpapi.Session, roomID, ta
 	return a.Engine.Send(r.Context(), roomID, b, nil)
 }
 
-// join is POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join.
+// join is POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join. A room
+// this server is not in is joined through another server: the alias's
+// server, the via/server_name parameters, the room ID's server, or the
+// server that invited us.
 func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body reasonBody
 	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
+	ctx := r.Context()
 	target := r.PathValue("roomIdOrAlias")
 	if target == "" {
 		target = r.PathValue("roomId")
 	}
-	roomID, err := a.resolveRoom(r, target)
+	roomID, servers, err := a.resolveForJoin(r, s.UserID, target)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	// Joining again while joined changes nothing unless the profile did.
 	profile := a.memberProfile(r, s.UserID)
-	if cur, err := a.Engine.State(r.Context(), roomID, event.TypeMember, s.UserID); err == nil && cur.Membership() == event.Join {
+	inRoom := false
+	if _, err := a.Engine.Store().Room(ctx, roomID); err == nil {
+		inRoom, _ = a.Engine.ServerInRoom(ctx, roomID, a.Engine.ServerName())
+	}
+	if !inRoom {
+		if a.Fed == nil || len(servers) == 0 {
+			httpapi.WriteError(w, merr.NotFound("no known servers for this room"))
+			return
+		}
+		if body.Reason != "" {
+			profile["reason"] = body.Reason
+		}
+		if err := a.Fed.Join(ctx, s.UserID, roomID, servers, profile); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		writeOK(w, map[string]string{"room_id": roomID})
+		return
+	}
+	// Joining again while joined changes nothing unless the profile did.
+	if cur, err := a.Engine.State(ctx, roomID, event.TypeMember, s.UserID); err == nil && cur.Membership() == event.Join {
 		profile["membership"] = event.Join
 		if sameJSON(cur.Content(), rooms.Content(profile)) {
 			writeOK(w, map[string]string{"room_id": roomID})
@@ -79,6 +104,61 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		return
 	}
 	writeOK(w, map[string]string{"room_id": roomID})
+}
+
+// resolveForJoin finds the room to join and the servers that may let us in.
+func (a *RoomAPI) resolveForJoin(r *http.Request, userID, target string) (string, []string, error) {
+	ctx := r.Context()
+	var servers []string
+	add := func(s string) {
+		if s == "" || s == a.Engine.ServerName() {
+			return
+		}
+		for _, x := range servers {
+			if x == s {
+				return
+			}
+		}
+		servers = append(servers, s)
+	}
+	q := r.URL.Query()
+	for _, s := range append(q["via"], q["server_name"]...) {
+		add(s)
+	}
+	if strings.HasPrefix(target, "#") {
+		alias, err := ids.ParseRoomAlias(target)
+		if err != nil {
+			return "", nil, httpapi.InvalidParam("invalid room alias")
+		}
+		if string(alias.Server) == a.Engine.ServerName() || a.Fed == nil {
+			roomID, err := a.resolveRoom(r, target)
+			return roomID, servers, err
+		}
+		roomID, remote, err := a.Fed.ResolveAlias(ctx, target, string(alias.Server))
+		if err != nil {
+			return "", nil, err
+		}
+		add(string(alias.Server))
+		for _, s := range remote {
+			add(s)
+		}
+		return roomID, servers, nil
+	}
+	if !strings.HasPrefix(target, "!") || !ids.ValidRoomID(target) {
+		return "", nil, httpapi.InvalidParam("expected a room ID or alias")
+	}
+	if srv, ok := ids.RoomIDServer(target); ok {
+		add(string(srv))
+	}
+	if inv, err := a.Engine.State(ctx, target, event.TypeMember, userID); err == nil && inv.Membership() == event.Invite {
+		if srv, err := ids.UserServer(inv.Sender()); err == nil {
+			add(string(srv))
+		}
+	}
+	if _, err := a.Engine.Store().Room(ctx, target); err != nil && len(servers) == 0 {
+		return "", nil, merr.NotFound("no known servers for this room")
+	}
+	return target, servers, nil
 }
 
 // knock is POST /knock/{roomIdOrAlias}.
@@ -135,6 +215,14 @@ func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 	var extra map[string]any
 	if membership == event.Invite {
 		extra = a.memberProfile(r, body.UserID)
+		if srv, _ := ids.UserServer(body.UserID); string(srv) != a.Engine.ServerName() && a.Fed != nil {
+			if err := a.remoteInvite(r, s, roomID, body.UserID, body.Reason); err != nil {
+				httpapi.WriteError(w, err)
+				return
+			}
+			writeOK(w, emptyObject)
+			return
+		}
 	}
 	if _, err := a.sendMembership(r, s, roomID, body.UserID, membership, body.Reason, extra); err != nil {
 		httpapi.WriteError(w, err)
@@ -212,4 +300,43 @@ func (a *RoomAPI) forget(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 		return
 	}
 	writeOK(w, emptyObject)
+}
+
+// remoteInvite invites a user of another server: the invite is built and
+// checked here, countersigned by the invitee's server (PUT /invite), and
+// then stored and sent to the room like any event of ours.
+func (a *RoomAPI) remoteInvite(r *http.Request, s *httpapi.Session, roomID, target, reason string) error {
+	ctx := r.Context()
+	content := map[string]any{"membership": event.Invite}
+	if reason != "" {
+		content["reason"] = reason
+	}
+	b := &event.Builder{Type: event.TypeMember, StateKey: &target, Sender: s.UserID, Content: rooms.Content(content)}
+	ev, err := a.Engine.BuildEvent(ctx, roomID, b)
+	if err != nil {
+		return err
+	}
+	var stripped []json.RawMessage
+	if view, err := a.Engine.CurrentView(ctx, roomID); err == nil {
+		for _, typ := range clientevent.InviteStateTypes {
+			if e := view.Get(typ, ""); e != nil {
+				raw, _ := json.Marshal(clientevent.Strip(e))
+				stripped = append(stripped, raw)
+			}
+		}
+		if e := view.Get(event.TypeMember, s.UserID); e != nil {
+			raw, _ := json.Marshal(clientevent.Strip(e))
+			stripped = append(stripped, raw)
+		}
+	}
+	signed, err := a.Fed.Invite(ctx, ev, stripped)
+	if err != nil {
+		return merr.Forbidden("the invitee's server refused the invite: " + err.Error())
+	}
+	for _, res := range a.Engine.Ingest(ctx, roomID, []*event.Event{signed}, nil) {
+		if res.Err != nil {
+			return merr.Forbidden(res.Err.Error())
+		}
+	}
+	return nil
 }

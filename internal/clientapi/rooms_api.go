@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
@@ -36,6 +37,16 @@ type AccountDataStore interface {
 	AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error)
 }
 
+// Federation is what the client API needs from other servers.
+type Federation interface {
+	// Join joins a local user to a room through one of servers.
+	Join(ctx context.Context, userID, roomID string, servers []string, content map[string]any) error
+	// ResolveAlias asks the alias's server which room it names.
+	ResolveAlias(ctx context.Context, alias, server string) (roomID string, servers []string, err error)
+	// Invite has the invitee's server countersign an invite.
+	Invite(ctx context.Context, ev *event.Event, stripped []json.RawMessage) (*event.Event, error)
+}
+
 // RoomAPI serves rooms, membership, messages, state, aliases, the public
 // room directory, account data, filters and /sync.
 type RoomAPI struct {
@@ -51,6 +62,8 @@ type RoomAPI struct {
 	// AllowPublicRoomsWithoutAuth is Synapse's allow_public_rooms_without_auth.
 	AllowPublicRoomsWithoutAuth bool
 	Now                         func() time.Time
+	// Fed reaches other servers; nil on a server without federation.
+	Fed Federation
 }
 
 // Body limits. Events are bounded at 64 KiB by the spec; other bodies are

@@ -46,9 +46,12 @@ type API struct {
 	// Auth wraps a handler with X-Matrix authentication.
 	Auth     func(http.Handler) http.Handler
 	Profiles Profiles
-	// OnInvite, when set, is told about invites stored for local users.
-	Log *slog.Logger
-	Now func() time.Time
+	// OnAccepted, when set, is told of membership events accepted through
+	// send_join/send_leave/send_knock, which we must relay to the other
+	// servers in the room.
+	OnAccepted func(ctx context.Context, ev *event.Event)
+	Log        *slog.Logger
+	Now        func() time.Time
 
 	txnMu sync.Mutex
 	txns  map[string]json.RawMessage // origin + " " + txnID → response
@@ -79,7 +82,7 @@ func (a *API) Register(rt *httpapi.Router) {
 	a.txns = map[string]json.RawMessage{}
 	h := func(pattern string, f http.HandlerFunc) { rt.Handle(pattern, a.Auth(f)) }
 	const v1, v2 = "/_matrix/federation/v1", "/_matrix/federation/v2"
-	rt.Handle("GET "+v1+"/version", http.HandlerFunc(a.version))
+	// GET /version is served by the transport with the key endpoints.
 	h("PUT "+v1+"/send/{txnId}", a.send)
 	h("GET "+v1+"/event/{eventId}", a.getEvent)
 	h("GET "+v1+"/state/{roomId}", a.state)
@@ -98,10 +101,6 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("GET "+v1+"/query/profile", a.queryProfile)
 	h("GET "+v1+"/publicRooms", a.publicRooms)
 	h("POST "+v1+"/publicRooms", a.publicRooms)
-}
-
-func (a *API) version(w http.ResponseWriter, r *http.Request) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"server": map[string]string{"name": "Myelin", "version": "0.1.0"}})
 }
 
 // parsePDU reads a received PDU for its room's version (the room must be

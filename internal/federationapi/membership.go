@@ -67,6 +67,9 @@ func (a *API) sendMembership(membership string) http.HandlerFunc {
 			writeErr(w, err)
 			return
 		}
+		if a.OnAccepted != nil {
+			a.OnAccepted(ctx, res.Event)
+		}
 		switch membership {
 		case event.Join:
 			// Full state: we do not offer partial-state joins (members_omitted).

@@ -375,3 +375,30 @@ func (a *actor) processJoin(ctx context.Context, j *remoteJoin) error {
 	a.e.committed([]Committed{{Event: j.join, StreamPos: pos, Wake: append(a.joinedMembers(), *j.join.StateKey())}})
 	return nil
 }
+
+// BuildEvent builds, signs and authorises an event against the current
+// state without persisting it: for events another server must see first
+// (an invite it countersigns), which then come back through Ingest.
+func (e *Engine) BuildEvent(ctx context.Context, roomID string, b *event.Builder) (*event.Event, error) {
+	if _, err := e.store.Room(ctx, roomID); err != nil {
+		return nil, err
+	}
+	b.RoomID = roomID
+	var out *event.Event
+	a := e.actorFor(roomID)
+	r := &request{template: func(st *roomState) error {
+		ev, err := a.build(b)
+		if err != nil {
+			return err
+		}
+		if err := eventauth.Check(ev, st.state); err != nil {
+			return merr.Forbidden(err.Error())
+		}
+		out = ev
+		return nil
+	}}
+	if _, err := a.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

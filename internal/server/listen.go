@@ -59,6 +59,10 @@ func (s *Server) Run(ctx context.Context) error {
 			}(ln)
 		}
 	}
+	if err := s.Sender.Start(ctx); err != nil {
+		closeAll(servers)
+		return fmt.Errorf("federation sender: %w", err)
+	}
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -75,6 +79,7 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = srv.Shutdown(shutdownCtx)
 	}
 	s.Rooms.Close()
+	s.Sender.Stop()
 	return runErr
 }
 
@@ -89,7 +94,16 @@ func (s *Server) listenerHandler(l config.Listener) (http.Handler, error) {
 	case "metrics":
 		return promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), nil
 	case "http", "":
-		return s.Client, nil
+		client := l.Serves("client")
+		fed := l.Serves("federation") || l.Serves("keys")
+		switch {
+		case client && fed:
+			return splitHandler(s.Client, s.Federation), nil
+		case fed:
+			return s.Federation, nil
+		default:
+			return s.Client, nil
+		}
 	}
 	return nil, fmt.Errorf("unsupported listener type %q", l.Type)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/myelin-chat/myelin/internal/config"
+	"github.com/myelin-chat/myelin/internal/federation/sender"
 	"github.com/myelin-chat/myelin/internal/keyfile"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/signing"
@@ -25,16 +26,19 @@ import (
 
 // Server is one running homeserver process.
 type Server struct {
-	Config   *config.Config
-	Log      *slog.Logger
-	DB       *sqldb.DB
-	Key      signing.SigningKey
-	Rooms    *rooms.Engine
-	Syncer   *syncapi.Syncer
-	Metrics  *prometheus.Registry
-	Client   http.Handler // client-server API, well-known, health
-	Now      func() time.Time
-	closeFns []func()
+	Config  *config.Config
+	Log     *slog.Logger
+	DB      *sqldb.DB
+	Key     signing.SigningKey
+	Rooms   *rooms.Engine
+	Syncer  *syncapi.Syncer
+	Metrics *prometheus.Registry
+	Client  http.Handler // client-server API, well-known, health
+	// Federation serves /_matrix/federation and /_matrix/key.
+	Federation http.Handler
+	Sender     *sender.Sender
+	Now        func() time.Time
+	closeFns   []func()
 }
 
 // New builds a server from a loaded configuration: opens and migrates the

@@ -48,6 +48,11 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if rl := cfg.RCMessage; rl.PerSecond > 0 {
 		roomAPI.MessageLimiter = httpapi.NewLimiter(httpapi.RateLimit{PerSecond: rl.PerSecond, BurstCount: rl.BurstCount}, s.Now)
 	}
+	rem, err := s.buildFederation(ctx, acct)
+	if err != nil {
+		return err
+	}
+	roomAPI.Fed = rem
 	roomAPI.Register(router)
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

@@ -1,0 +1,289 @@
+// Package remote is the room engine's reach into other servers: verifying
+// received events with the key ring, fetching missing events, joining rooms
+// through a resident server, sending invites, and carrying the sender's
+// transactions over the federation client.
+package remote
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/federation/fedclient"
+	"github.com/myelin-chat/myelin/internal/federation/keys"
+	"github.com/myelin-chat/myelin/internal/federation/sender"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/signing"
+)
+
+// Remote holds what talking to other servers needs.
+type Remote struct {
+	ServerName string
+	Key        signing.SigningKey
+	Client     *fedclient.Client
+	KeyRing    *keys.KeyRing
+	Engine     *rooms.Engine
+}
+
+// VerifyEvent checks a received event's signatures, fetching the keys of
+// its required signers first, and its content hash; on a hash mismatch it
+// returns the redacted event (server-server-api "Validating hashes and
+// signatures on received events").
+func (r *Remote) VerifyEvent(ctx context.Context, ev *event.Event) (*event.Event, error) {
+	v := ev.Version()
+	var reqs []keys.KeyRequest
+	sigs := ev.Signatures()
+	for _, server := range ev.RequiredSigners() {
+		for keyID := range sigs[server] {
+			min := int64(0)
+			if v.EnforceKeyValidity {
+				min = ev.OriginServerTS()
+			}
+			reqs = append(reqs, keys.KeyRequest{Server: server, KeyID: keyID, MinValidTS: min})
+		}
+	}
+	_ = r.KeyRing.Prefetch(ctx, reqs) // missing keys show up as failed verification
+	if err := ev.VerifySignatures(r.KeyRing.Verifier(v.EnforceKeyValidity)); err != nil {
+		return nil, merr.Forbidden(err.Error())
+	}
+	if !ev.CheckContentHash() {
+		return ev.Redacted(), nil
+	}
+	return ev, nil
+}
+
+// parsePDUs parses and verifies PDUs from a remote answer for room version v.
+func (r *Remote) parsePDUs(ctx context.Context, raws []json.RawMessage, v *roomversion.Version) []*event.Event {
+	out := make([]*event.Event, 0, len(raws))
+	for _, raw := range raws {
+		ev, err := event.Parse(raw, v)
+		if err != nil {
+			continue
+		}
+		if ev, err = r.VerifyEvent(ctx, ev); err == nil {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// Fetcher returns a rooms.RemoteFetcher that asks server.
+func (r *Remote) Fetcher(server string) rooms.RemoteFetcher { return &fetcher{r: r, server: server} }
+
+type fetcher struct {
+	r      *Remote
+	server string
+}
+
+func (f *fetcher) version(ctx context.Context, roomID string) (*roomversion.Version, error) {
+	room, err := f.r.Engine.Store().Room(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	return room.Version, nil
+}
+
+func (f *fetcher) FetchEvent(ctx context.Context, roomID, eventID string) (*event.Event, error) {
+	v, err := f.version(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		PDUs []json.RawMessage `json:"pdus"`
+	}
+	if err := f.r.Client.Get(ctx, f.server, "/_matrix/federation/v1/event/"+url.PathEscape(eventID), &resp); err != nil {
+		return nil, err
+	}
+	evs := f.r.parsePDUs(ctx, resp.PDUs, v)
+	for _, ev := range evs {
+		if ev.EventID() == eventID {
+			return ev, nil
+		}
+	}
+	return nil, fmt.Errorf("%s did not return event %s", f.server, eventID)
+}
+
+func (f *fetcher) MissingEvents(ctx context.Context, roomID string, earliest, latest []string, limit int) ([]*event.Event, error) {
+	v, err := f.version(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	body := map[string]any{"earliest_events": nonNil(earliest), "latest_events": nonNil(latest), "limit": limit}
+	var resp struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := f.r.Client.Post(ctx, f.server, "/_matrix/federation/v1/get_missing_events/"+url.PathEscape(roomID), body, &resp); err != nil {
+		return nil, err
+	}
+	return f.r.parsePDUs(ctx, resp.Events, v), nil
+}
+
+func (f *fetcher) StateIDs(ctx context.Context, roomID, eventID string) ([]string, []string, error) {
+	var resp struct {
+		PDUIDs       []string `json:"pdu_ids"`
+		AuthChainIDs []string `json:"auth_chain_ids"`
+	}
+	path := "/_matrix/federation/v1/state_ids/" + url.PathEscape(roomID) + "?event_id=" + url.QueryEscape(eventID)
+	if err := f.r.Client.Get(ctx, f.server, path, &resp); err != nil {
+		return nil, nil, err
+	}
+	return resp.PDUIDs, resp.AuthChainIDs, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// SendTransaction carries a sender transaction (sender.Transport).
+func (r *Remote) SendTransaction(ctx context.Context, destination, txnID string, body []byte) (*sender.TransactionResponse, error) {
+	resp, err := r.Client.Do(ctx, fedclient.Request{Method: "PUT", Destination: destination,
+		Path: "/_matrix/federation/v1/send/" + url.PathEscape(txnID), Body: body})
+	if err != nil {
+		if errors.Is(err, fedclient.ErrDenied) {
+			return nil, fmt.Errorf("%w: %v", sender.ErrRejected, err)
+		}
+		if st := fedclient.StatusOf(err); st >= 400 && st < 500 && st != 429 && st != 401 && st != 404 {
+			return nil, fmt.Errorf("%w: %v", sender.ErrRejected, err)
+		}
+		return nil, err
+	}
+	var out sender.TransactionResponse
+	_ = json.NewDecoder(bytes.NewReader(resp.Body)).Decode(&out) // a 200 means received
+	return &out, nil
+}
+
+// Join joins userID to a room through the first of servers that answers
+// (server-server-api "Joining Rooms": make_join, then send_join v2), and
+// persists the room. content is merged into the join (displayname…).
+func (r *Remote) Join(ctx context.Context, userID, roomID string, servers []string, content map[string]any) error {
+	var lastErr error = merr.NotFound("no server to join the room through")
+	for _, server := range servers {
+		if server == r.ServerName || server == "" {
+			continue
+		}
+		if err := r.joinVia(ctx, server, userID, roomID, content); err != nil {
+			lastErr = err
+			continue
+		}
+		return nil
+	}
+	return lastErr
+}
+
+func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, content map[string]any) error {
+	q := url.Values{}
+	for _, v := range roomversion.All() {
+		q.Add("ver", string(v.ID))
+	}
+	var tmpl struct {
+		RoomVersion string          `json:"room_version"`
+		Event       json.RawMessage `json:"event"`
+	}
+	path := "/_matrix/federation/v1/make_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(userID) + "?" + q.Encode()
+	if err := r.Client.Get(ctx, server, path, &tmpl); err != nil {
+		return err
+	}
+	v, ok := roomversion.Get(roomversion.ID(tmpl.RoomVersion))
+	if !ok {
+		return merr.New(merr.ErrBadRequest, merr.CodeUnsupportedRoomVersion, "room version "+tmpl.RoomVersion+" is not supported")
+	}
+	b, err := event.BuilderFromTemplate(tmpl.Event, v)
+	if err != nil {
+		return err
+	}
+	if b.Type != event.TypeMember || b.Sender != userID || b.StateKey == nil || *b.StateKey != userID || b.RoomID != roomID {
+		return fmt.Errorf("%s sent a make_join template for something else", server)
+	}
+	merged := map[string]any{}
+	_ = json.Unmarshal(b.Content, &merged)
+	for k, val := range content {
+		merged[k] = val
+	}
+	merged["membership"] = event.Join
+	b.Content, _ = json.Marshal(merged)
+	if !v.EventIDsAreHashes() {
+		b.EventID = "$" + strings.ReplaceAll(randomID(), ":", "") + ":" + r.ServerName
+	}
+	if v.LegacyPDUFields {
+		b.Origin = r.ServerName
+	}
+	join, err := b.Build(v, r.ServerName, r.Key)
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		State     []json.RawMessage `json:"state"`
+		AuthChain []json.RawMessage `json:"auth_chain"`
+		Event     json.RawMessage   `json:"event"`
+	}
+	path = "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(join.EventID())
+	if err := r.Client.Put(ctx, server, path, json.RawMessage(join.FederationJSON()), &resp); err != nil {
+		return err
+	}
+	// The resident may have countersigned our join (restricted rooms); use
+	// its copy when it is the same event.
+	if len(resp.Event) > 0 {
+		if ev, err := event.Parse(resp.Event, v); err == nil && ev.EventID() == join.EventID() {
+			join = ev
+		}
+	}
+	state := r.parsePDUs(ctx, resp.State, v)
+	chain := r.parsePDUs(ctx, resp.AuthChain, v)
+	return r.Engine.JoinRemoteRoom(ctx, v, join, state, chain)
+}
+
+// ResolveAlias asks the alias's server which room it names.
+func (r *Remote) ResolveAlias(ctx context.Context, alias, server string) (string, []string, error) {
+	var resp struct {
+		RoomID  string   `json:"room_id"`
+		Servers []string `json:"servers"`
+	}
+	if err := r.Client.Get(ctx, server, "/_matrix/federation/v1/query/directory?room_alias="+url.QueryEscape(alias), &resp); err != nil {
+		return "", nil, merr.NotFound("room alias not found")
+	}
+	return resp.RoomID, resp.Servers, nil
+}
+
+// Invite asks the invitee's server to countersign an invite (PUT
+// /invite/v2) and returns the signed event.
+func (r *Remote) Invite(ctx context.Context, ev *event.Event, stripped []json.RawMessage) (*event.Event, error) {
+	server := domainOf(*ev.StateKey())
+	body := map[string]any{"room_version": string(ev.Version().ID), "event": json.RawMessage(ev.FederationJSON()),
+		"invite_room_state": stripped}
+	var resp struct {
+		Event json.RawMessage `json:"event"`
+	}
+	path := "/_matrix/federation/v2/invite/" + url.PathEscape(ev.RoomID()) + "/" + url.PathEscape(ev.EventID())
+	if err := r.Client.Put(ctx, server, path, body, &resp); err != nil {
+		return nil, err
+	}
+	signed, err := event.Parse(resp.Event, ev.Version())
+	if err != nil || signed.EventID() != ev.EventID() {
+		return nil, fmt.Errorf("%s returned a different invite", server)
+	}
+	if _, err := r.VerifyEvent(ctx, signed); err != nil {
+		return nil, err
+	}
+	if _, ok := signed.Signatures()[server]; !ok {
+		return nil, fmt.Errorf("%s did not sign the invite", server)
+	}
+	return signed, nil
+}
+
+func domainOf(id string) string {
+	if i := strings.IndexByte(id, ':'); i >= 0 {
+		return id[i+1:]
+	}
+	return ""
+}
+

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/federation/fedauth"
+	"github.com/myelin-chat/myelin/internal/federation/remote"
+	"github.com/myelin-chat/myelin/internal/federation/sender"
+	"github.com/myelin-chat/myelin/internal/federation/transport"
+	"github.com/myelin-chat/myelin/internal/federationapi"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/storage/accounts"
+	"github.com/myelin-chat/myelin/internal/storage/fedqueue"
+)
+
+// buildFederation wires the transport (keys, X-Matrix, client), the
+// inbound Server-Server API, the per-destination sender and the engine's
+// commit hook that feeds it.
+func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*remote.Remote, error) {
+	var snd *sender.Sender
+	tr, err := transport.New(ctx, transport.Options{Config: s.Config, Key: s.Key, DB: s.DB, Log: s.Log, Now: s.Now,
+		Version: Version, OnOrigin: func(_ context.Context, origin string) {
+			if snd != nil {
+				snd.MarkAlive(origin)
+			}
+		}})
+	if err != nil {
+		return nil, err
+	}
+	s.closeFns = append(s.closeFns, tr.Close)
+	rem := &remote.Remote{ServerName: s.Config.ServerName, Key: s.Key, Client: tr.Client, KeyRing: tr.KeyRing, Engine: s.Rooms}
+
+	queue, err := fedqueue.New(ctx, s.DB)
+	if err != nil {
+		return nil, err
+	}
+	snd = sender.New(sender.Config{ServerName: s.Config.ServerName, Store: queue, Transport: rem, Rooms: s.Rooms,
+		Now: s.Now, Log: s.Log, Registerer: s.Metrics})
+	s.Sender = snd
+
+	// Events we originate go to every server in the room, plus the server
+	// of a member event's subject (an invitee, or someone just removed,
+	// whom the room no longer lists).
+	s.Rooms.OnCommit(func(batch []rooms.Committed) {
+		var pdus []sender.PDU
+		for _, c := range batch {
+			if domainOf(c.Event.Sender()) != s.Config.ServerName {
+				continue
+			}
+			p := sender.PDU{Event: c.Event, StreamPos: c.StreamPos}
+			if c.Event.Type() == event.TypeMember && c.Event.StateKey() != nil {
+				p.Destinations = []string{domainOf(*c.Event.StateKey())}
+			}
+			pdus = append(pdus, p)
+		}
+		if len(pdus) == 0 {
+			return
+		}
+		if err := snd.SendPDUs(context.Background(), pdus); err != nil {
+			s.Log.Error("queueing events for federation failed", "err", err)
+		}
+	})
+
+	fedRouter := httpapi.NewRouter(httpapi.Options{Logger: s.Log, Metrics: s.Metrics, Now: s.Now})
+	tr.RegisterPublic(fedRouter)
+	api := &federationapi.API{Engine: s.Rooms, ServerName: s.Config.ServerName, Verify: rem, Remote: rem.Fetcher,
+		Origin: fedauth.OriginOf, Auth: tr.Auth.RequireServerAuth, Profiles: profiles{acct}, Log: s.Log, Now: s.Now,
+		OnAccepted: func(ctx context.Context, ev *event.Event) {
+			// Relay a remote user's join/leave to the room's other servers.
+			if err := snd.SendPDU(ctx, ev, nil); err != nil {
+				s.Log.Error("relaying a membership event failed", "err", err)
+			}
+		}}
+	api.Register(fedRouter)
+	s.Federation = fedRouter
+	return rem, nil
+}
+
+// Version is reported to other servers.
+const Version = "0.1.0"
+
+type profiles struct{ acct accounts.Store }
+
+func (p profiles) DisplayNameAndAvatar(ctx context.Context, userID string) (string, string, error) {
+	u, err := p.acct.GetUser(ctx, userID)
+	if err != nil {
+		return "", "", err
+	}
+	return u.DisplayName, u.AvatarURL, nil
+}
+
+func domainOf(id string) string {
+	if i := strings.IndexByte(id, ':'); i >= 0 {
+		return id[i+1:]
+	}
+	return ""
+}
+
+// splitHandler serves federation and key paths from one router and the
+// rest from another, for a listener that carries both resources.
+func splitHandler(client, federation http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/_matrix/federation/") || strings.HasPrefix(r.URL.Path, "/_matrix/key/") {
+			federation.ServeHTTP(w, r)
+			return
+		}
+		client.ServeHTTP(w, r)
+	})
+}
