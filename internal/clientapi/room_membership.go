@@ -275,9 +275,20 @@ func (a *RoomAPI) leave(w http.ResponseWriter, r *http.Request, s *httpapi.Sessi
 		httpapi.WriteError(w, merr.Forbidden("you are not in this room"))
 		return
 	}
-	if cur, err := a.Engine.State(r.Context(), roomID, event.TypeMember, s.UserID); err == nil && cur.Membership() == event.Leave {
+	cur, err := a.Engine.State(r.Context(), roomID, event.TypeMember, s.UserID)
+	if err == nil && cur.Membership() == event.Leave {
 		writeOK(w, emptyObject) // already left: nothing to do
 		return
+	}
+	if err == nil && cur.Membership() == event.Invite && a.Fed != nil {
+		if in, _ := a.Engine.ServerInRoom(r.Context(), roomID, a.Engine.ServerName()); !in {
+			if err := a.Fed.RejectInvite(r.Context(), s.UserID, cur); err != nil {
+				httpapi.WriteError(w, err)
+				return
+			}
+			writeOK(w, emptyObject)
+			return
+		}
 	}
 	if _, err := a.sendMembership(r, s, roomID, s.UserID, event.Leave, body.Reason, nil); err != nil {
 		httpapi.WriteError(w, err)

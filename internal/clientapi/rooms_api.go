@@ -45,6 +45,8 @@ type Federation interface {
 	ResolveAlias(ctx context.Context, alias, server string) (roomID string, servers []string, err error)
 	// Invite has the invitee's server countersign an invite.
 	Invite(ctx context.Context, ev *event.Event, stripped []json.RawMessage) (*event.Event, error)
+	// RejectInvite turns down an invite to a room this server is not in.
+	RejectInvite(ctx context.Context, userID string, invite *event.Event) error
 }
 
 // RoomAPI serves rooms, membership, messages, state, aliases, the public

@@ -48,20 +48,29 @@ func (e *Engine) StoreInvite(ctx context.Context, v *roomversion.Version, ev *ev
 		})
 		return signed, err
 	}
-	// A room we are not in: the invite is all we hold of it. It gets a
-	// stream position (so /sync sees it) and the user's current membership,
-	// but no place in a DAG of ours.
-	pos := e.stream.Reserve()
-	defer e.stream.Finish(pos)
-	err = e.store.Write(ctx, func(w *roomstore.Writer) error {
-		if _, err := w.InsertEvent(roomstore.NewEvent{Event: withState, StreamPos: pos}); err != nil {
-			return err
-		}
-		return w.SetCurrentState(withState, pos)
-	})
-	if err != nil {
+	// A room we are not in: the invite is all we hold of it.
+	if err := e.RecordOutsiderMembership(ctx, withState); err != nil {
 		return nil, err
 	}
-	e.notifier.Wake(*ev.StateKey())
 	return signed, nil
+}
+
+// RecordOutsiderMembership records a membership event of a local user in a
+// room this server is not in (an invite received, or its rejection): it
+// gets a stream position, so /sync sees it, and becomes the user's current
+// membership, but takes no place in a DAG of ours.
+func (e *Engine) RecordOutsiderMembership(ctx context.Context, ev *event.Event) error {
+	pos := e.stream.Reserve()
+	defer e.stream.Finish(pos)
+	err := e.store.Write(ctx, func(w *roomstore.Writer) error {
+		if _, err := w.InsertEvent(roomstore.NewEvent{Event: ev, StreamPos: pos}); err != nil {
+			return err
+		}
+		return w.SetCurrentState(ev, pos)
+	})
+	if err != nil {
+		return err
+	}
+	e.notifier.Wake(*ev.StateKey())
+	return nil
 }

@@ -287,3 +287,57 @@ func domainOf(id string) string {
 	return ""
 }
 
+// RejectInvite turns down an invite to a room we are not in: make_leave and
+// send_leave v2 through the inviting server, then the leave is recorded
+// here. If no server answers, the invite is rejected locally only, as
+// Synapse does, so the user is not stuck with it.
+func (r *Remote) RejectInvite(ctx context.Context, userID string, invite *event.Event) error {
+	roomID, v := invite.RoomID(), invite.Version()
+	server := domainOf(invite.Sender())
+	leave, err := r.remoteLeave(ctx, server, userID, roomID, v)
+	if err != nil {
+		// Local rejection: a leave signed by us that only we hold.
+		b := &event.Builder{Type: event.TypeMember, StateKey: &userID, Sender: userID, RoomID: roomID,
+			Content: json.RawMessage(`{"membership":"leave"}`), PrevEvents: []string{invite.EventID()},
+			AuthEvents: []string{invite.EventID()}, Depth: invite.Depth() + 1, OriginServerTS: invite.OriginServerTS() + 1}
+		if !v.EventIDsAreHashes() {
+			b.EventID = "$" + randomID() + ":" + r.ServerName
+		}
+		if leave, err = b.Build(v, r.ServerName, r.Key); err != nil {
+			return err
+		}
+	}
+	return r.Engine.RecordOutsiderMembership(ctx, leave)
+}
+
+func (r *Remote) remoteLeave(ctx context.Context, server, userID, roomID string, v *roomversion.Version) (*event.Event, error) {
+	var tmpl struct {
+		Event json.RawMessage `json:"event"`
+	}
+	if err := r.Client.Get(ctx, server, "/_matrix/federation/v1/make_leave/"+url.PathEscape(roomID)+"/"+url.PathEscape(userID), &tmpl); err != nil {
+		return nil, err
+	}
+	b, err := event.BuilderFromTemplate(tmpl.Event, v)
+	if err != nil {
+		return nil, err
+	}
+	if b.Sender != userID || b.StateKey == nil || *b.StateKey != userID || b.RoomID != roomID {
+		return nil, fmt.Errorf("%s sent a make_leave template for something else", server)
+	}
+	b.Content = json.RawMessage(`{"membership":"leave"}`)
+	if !v.EventIDsAreHashes() {
+		b.EventID = "$" + randomID() + ":" + r.ServerName
+	}
+	if v.LegacyPDUFields {
+		b.Origin = r.ServerName
+	}
+	leave, err := b.Build(v, r.ServerName, r.Key)
+	if err != nil {
+		return nil, err
+	}
+	path := "/_matrix/federation/v2/send_leave/" + url.PathEscape(roomID) + "/" + url.PathEscape(leave.EventID())
+	if err := r.Client.Put(ctx, server, path, json.RawMessage(leave.FederationJSON()), nil); err != nil {
+		return nil, err
+	}
+	return leave, nil
+}
