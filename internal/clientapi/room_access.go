@@ -62,3 +62,13 @@ func (a *RoomAPI) stateView(ctx context.Context, roomID string, acc *access) (*r
 	}
 	return a.Engine.StateAtPos(ctx, roomID, acc.UpTo)
 }
+
+// readableState is the room state the user may read (see stateView), or
+// M_FORBIDDEN.
+func (a *RoomAPI) readableState(ctx context.Context, roomID, userID string) (*rooms.StateView, error) {
+	acc, err := a.readAccess(ctx, roomID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return a.stateView(ctx, roomID, acc)
+}

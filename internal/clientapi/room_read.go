@@ -17,12 +17,7 @@ import (
 func (a *RoomAPI) getState(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	ctx := r.Context()
 	roomID := r.PathValue("roomId")
-	acc, err := a.readAccess(ctx, roomID, s.UserID)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	view, err := a.stateView(ctx, roomID, acc)
+	view, err := a.readableState(ctx, roomID, s.UserID)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -48,12 +43,7 @@ func (a *RoomAPI) getState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 func (a *RoomAPI) getAllState(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	ctx := r.Context()
 	roomID := r.PathValue("roomId")
-	acc, err := a.readAccess(ctx, roomID, s.UserID)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	view, err := a.stateView(ctx, roomID, acc)
+	view, err := a.readableState(ctx, roomID, s.UserID)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -418,12 +408,7 @@ func (a *RoomAPI) members(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 func (a *RoomAPI) joinedMembers(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	ctx := r.Context()
 	roomID := r.PathValue("roomId")
-	acc, err := a.readAccess(ctx, roomID, s.UserID)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	view, err := a.stateView(ctx, roomID, acc)
+	view, err := a.readableState(ctx, roomID, s.UserID)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return

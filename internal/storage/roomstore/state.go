@@ -151,8 +151,13 @@ func (s *Store) RoomsForUser(ctx context.Context, userID string, memberships ...
 	for _, m := range memberships {
 		args = append(args, m)
 	}
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, membership, event_id, stream_pos FROM current_state
+	return s.queryMemberships(ctx, userID, `SELECT room_id, membership, event_id, stream_pos FROM current_state
 		WHERE type = 'm.room.member' AND state_key = $1 AND membership IN (`+sqldb.Placeholders(2, len(memberships))+`)`, args...)
+}
+
+// queryMemberships reads (room_id, membership, event_id, stream_pos) rows.
+func (s *Store) queryMemberships(ctx context.Context, userID, q string, args ...any) ([]Membership, error) {
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -166,38 +171,6 @@ func (s *Store) RoomsForUser(ctx context.Context, userID string, memberships ...
 		out = append(out, m)
 	}
 	return out, rows.Err()
-}
-
-// MembershipChanges returns the user's membership events with positions in
-// (from, to], oldest first.
-func (s *Store) MembershipChanges(ctx context.Context, userID string, from, to int64) ([]Membership, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, membership, event_id, stream_pos FROM membership_log
-		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, from, to)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Membership
-	for rows.Next() {
-		m := Membership{UserID: userID}
-		if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamPos); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
-}
-
-// MembershipAt returns the user's membership in the room as of stream
-// position pos ("" if none).
-func (s *Store) MembershipAt(ctx context.Context, roomID, userID string, pos int64) (string, error) {
-	var m string
-	err := s.db.Read.QueryRowContext(ctx, `SELECT membership FROM membership_log
-		WHERE room_id = $1 AND user_id = $2 AND stream_pos <= $3 ORDER BY stream_pos DESC LIMIT 1`, roomID, userID, pos).Scan(&m)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return m, err
 }
 
 // Members returns the current members of a room with the given memberships
@@ -232,19 +205,14 @@ func (s *Store) Members(ctx context.Context, roomID string, memberships ...strin
 // user's (short) membership history in position order and keeps the last
 // row per room, which is much cheaper than a correlated subquery.
 func (s *Store) MembershipsAt(ctx context.Context, userID string, pos int64) ([]Membership, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, membership, event_id, stream_pos FROM membership_log
+	history, err := s.queryMemberships(ctx, userID, `SELECT room_id, membership, event_id, stream_pos FROM membership_log
 		WHERE user_id = $1 AND stream_pos <= $2 ORDER BY stream_pos`, userID, pos)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	latest := map[string]int{}
 	var out []Membership
-	for rows.Next() {
-		m := Membership{UserID: userID}
-		if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamPos); err != nil {
-			return nil, err
-		}
+	for _, m := range history {
 		if i, ok := latest[m.RoomID]; ok {
 			out[i] = m
 		} else {
@@ -252,7 +220,7 @@ func (s *Store) MembershipsAt(ctx context.Context, userID string, pos int64) ([]
 			out = append(out, m)
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // LastEventAt returns the room's latest accepted timeline event at or

@@ -259,22 +259,6 @@ func (s *Store) RoomEvents(ctx context.Context, roomID string, from, to int64, l
 		ORDER BY stream_pos `+order+` LIMIT $4`, roomID, from, to, limit)
 }
 
-// EventsSince returns timeline events of the given rooms with positions in
-// (from, to], oldest first, at most limit per call in total.
-func (s *Store) EventsSince(ctx context.Context, roomIDs []string, from, to int64, limit int) ([]*StoredEvent, error) {
-	if len(roomIDs) == 0 || from >= to {
-		return nil, nil
-	}
-	args := []any{from, to, limit}
-	for _, r := range roomIDs {
-		args = append(args, r)
-	}
-	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events
-		WHERE stream_pos > $1 AND stream_pos <= $2 AND NOT rejected AND NOT soft_failed
-		AND room_id IN (`+sqldb.Placeholders(4, len(roomIDs))+`)
-		ORDER BY stream_pos ASC LIMIT $3`, args...)
-}
-
 // EventForTxn returns the event ID a device already sent under txnID, or "".
 func (s *Store) EventForTxn(ctx context.Context, userID, deviceID, txnID string) (string, error) {
 	var id string
