@@ -1,0 +1,488 @@
+package fede2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// client is a logged-in user of one server. Methods taking a testing.TB
+// fail the test on anything but 200; do returns the exchange for tests that
+// expect an error and for goroutines.
+type client struct {
+	s        *homeserver
+	userID   string
+	deviceID string
+	token    string
+
+	// since is the next_batch of the last /sync; view accumulates what
+	// every /sync so far said.
+	since string
+	view  syncView
+}
+
+// exchange is one request and its answer, kept for failure messages.
+type exchange struct {
+	server       string
+	method, path string
+	reqBody      []byte
+	status       int
+	respBody     []byte
+}
+
+func (x *exchange) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s %s", x.server, x.method, x.path)
+	if len(x.reqBody) > 0 {
+		fmt.Fprintf(&b, " %s", truncate(x.reqBody, 512))
+	}
+	fmt.Fprintf(&b, "\n  -> %d %s", x.status, truncate(x.respBody, 2048))
+	return b.String()
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", b[:n], len(b))
+}
+
+// errcode returns the errcode of a Matrix error body.
+func (x *exchange) errcode() string {
+	var e struct {
+		Errcode string `json:"errcode"`
+	}
+	_ = json.Unmarshal(x.respBody, &e)
+	return e.Errcode
+}
+
+// do sends a request with a JSON body (nil for none) and returns the
+// exchange, or an error when no HTTP response arrived.
+func (c *client) do(ctx context.Context, method, path string, body any) (*exchange, error) {
+	return c.s.do(ctx, c.token, method, path, body)
+}
+
+func (s *homeserver) do(ctx context.Context, token, method, path string, body any) (*exchange, error) {
+	x := &exchange{server: s.label, method: method, path: path}
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		x.reqBody = raw
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.url+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.httpc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s %s: %w", s.label, method, path, err)
+	}
+	defer resp.Body.Close()
+	x.status = resp.StatusCode
+	if x.respBody, err = io.ReadAll(resp.Body); err != nil {
+		return nil, fmt.Errorf("%s: %s %s: reading the response after status %d: %w", s.label, method, path, x.status, err)
+	}
+	return x, nil
+}
+
+// must sends a request, fails the test unless the answer is 200, and
+// decodes it into out (when not nil).
+func (c *client) must(t testing.TB, method, path string, body, out any) *exchange {
+	t.Helper()
+	x, err := c.do(context.Background(), method, path, body)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if x.status != http.StatusOK {
+		t.Fatalf("unexpected answer for %s:\n%s\n%s log lines for this path:\n%s", c.userID, x, c.s.label, c.s.logLinesContaining(pathOnly(path)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(x.respBody, out); err != nil {
+			t.Fatalf("%s: the 200 body does not decode: %v", x, err)
+		}
+	}
+	return x
+}
+
+// pathOnly drops the query string, which the server log may redact.
+func pathOnly(p string) string {
+	p, _, _ = strings.Cut(p, "?")
+	return p
+}
+
+const password = "fede2e password, long enough"
+
+// register creates localpart through open registration (the one-stage
+// m.login.dummy flow, client-server-api "User-Interactive Authentication
+// API") and returns its logged-in client.
+func (s *homeserver) register(t testing.TB, localpart string) *client {
+	t.Helper()
+	ctx := context.Background()
+	body := map[string]any{"username": localpart, "password": password, "initial_device_display_name": "fede2e"}
+	x, err := s.do(ctx, "", "POST", "/_matrix/client/v3/register", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.status == http.StatusUnauthorized {
+		var uia struct {
+			Session string `json:"session"`
+		}
+		_ = json.Unmarshal(x.respBody, &uia)
+		body["auth"] = map[string]any{"type": "m.login.dummy", "session": uia.Session}
+		if x, err = s.do(ctx, "", "POST", "/_matrix/client/v3/register", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var resp struct {
+		UserID      string `json:"user_id"`
+		AccessToken string `json:"access_token"`
+		DeviceID    string `json:"device_id"`
+	}
+	if x.status != http.StatusOK || json.Unmarshal(x.respBody, &resp) != nil || resp.AccessToken == "" {
+		t.Fatalf("registering %s:\n%s", localpart, x)
+	}
+	if want := "@" + localpart + ":" + s.name; resp.UserID != want {
+		t.Fatalf("registered %s, want %s", resp.UserID, want)
+	}
+	return &client{s: s, userID: resp.UserID, deviceID: resp.DeviceID, token: resp.AccessToken}
+}
+
+func roomPath(roomID string) string {
+	return "/_matrix/client/v3/rooms/" + url.PathEscape(roomID)
+}
+
+func newTxnID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "fed" + hex.EncodeToString(b)
+}
+
+// createRoom creates a room with the given request body and returns its ID.
+func (c *client) createRoom(t testing.TB, body map[string]any) string {
+	t.Helper()
+	var resp struct {
+		RoomID string `json:"room_id"`
+	}
+	c.must(t, "POST", "/_matrix/client/v3/createRoom", body, &resp)
+	if resp.RoomID == "" {
+		t.Fatal("createRoom answered without room_id")
+	}
+	return resp.RoomID
+}
+
+// joinPath is POST /join/{roomIdOrAlias} with the servers to join through
+// as server_name parameters (client-server-api, "POST
+// /_matrix/client/v3/join/{roomIdOrAlias}").
+func joinPath(roomIDOrAlias string, via ...string) string {
+	p := "/_matrix/client/v3/join/" + url.PathEscape(roomIDOrAlias)
+	if len(via) > 0 {
+		p += "?" + url.Values{"server_name": via}.Encode()
+	}
+	return p
+}
+
+// join joins a room by ID or alias and returns the room ID.
+func (c *client) join(t testing.TB, roomIDOrAlias string, via ...string) string {
+	t.Helper()
+	var resp struct {
+		RoomID string `json:"room_id"`
+	}
+	c.must(t, "POST", joinPath(roomIDOrAlias, via...), map[string]any{}, &resp)
+	if resp.RoomID == "" {
+		t.Fatalf("join %s answered without room_id", roomIDOrAlias)
+	}
+	return resp.RoomID
+}
+
+// membership posts one of invite, kick, ban, unban for userID.
+func (c *client) membership(t testing.TB, roomID, action, userID string) {
+	t.Helper()
+	c.must(t, "POST", roomPath(roomID)+"/"+action, map[string]any{"user_id": userID, "reason": "fede2e " + action}, nil)
+}
+
+// leave leaves roomID (or rejects its invite).
+func (c *client) leave(t testing.TB, roomID string) {
+	t.Helper()
+	c.must(t, "POST", roomPath(roomID)+"/leave", map[string]any{}, nil)
+}
+
+func textContent(body string) map[string]any {
+	return map[string]any{"msgtype": "m.text", "body": body}
+}
+
+// sendText sends an m.text message and returns its event ID.
+func (c *client) sendText(t testing.TB, roomID, body string) string {
+	t.Helper()
+	var resp struct {
+		EventID string `json:"event_id"`
+	}
+	c.must(t, "PUT", roomPath(roomID)+"/send/m.room.message/"+newTxnID(), textContent(body), &resp)
+	if resp.EventID == "" {
+		t.Fatalf("send %q answered without event_id", body)
+	}
+	return resp.EventID
+}
+
+// event is the part of a client-format event the tests look at.
+type event struct {
+	EventID  string          `json:"event_id"`
+	Type     string          `json:"type"`
+	Sender   string          `json:"sender"`
+	StateKey *string         `json:"state_key"`
+	Content  json.RawMessage `json:"content"`
+}
+
+// str returns content[key] when it is a string, or "".
+func (e event) str(key string) string {
+	var c map[string]any
+	_ = json.Unmarshal(e.Content, &c)
+	s, _ := c[key].(string)
+	return s
+}
+
+// stateKey names a piece of room state.
+type stateKey struct{ Type, StateKey string }
+
+func (k stateKey) String() string { return fmt.Sprintf("(%s, %q)", k.Type, k.StateKey) }
+
+// roomState is GET /rooms/{roomId}/state keyed by (type, state_key).
+type roomState map[stateKey]event
+
+// state returns the room's current state as the client sees it.
+func (c *client) state(t testing.TB, roomID string) roomState {
+	t.Helper()
+	var evs []event
+	c.must(t, "GET", roomPath(roomID)+"/state", nil, &evs)
+	st := roomState{}
+	for _, e := range evs {
+		if e.StateKey == nil {
+			t.Fatalf("%s: state event %s without state_key", c.s.label, e.EventID)
+		}
+		st[stateKey{e.Type, *e.StateKey}] = e
+	}
+	return st
+}
+
+// membershipOf returns userID's membership in st, or "" without one.
+func (st roomState) membershipOf(userID string) string {
+	return st[stateKey{"m.room.member", userID}].str("membership")
+}
+
+// diff describes how st and other differ by event ID, "" when they agree.
+func (st roomState) diff(other roomState) string {
+	keys := map[stateKey]bool{}
+	for k := range st {
+		keys[k] = true
+	}
+	for k := range other {
+		keys[k] = true
+	}
+	var lines []string
+	for k := range keys {
+		a, b := st[k].EventID, other[k].EventID
+		if a != b {
+			lines = append(lines, fmt.Sprintf("  %v: %s vs %s", k, orNone(a), orNone(b)))
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(absent)"
+	}
+	return s
+}
+
+// messages pages GET /rooms/{roomId}/messages backwards from the end of
+// the room to its start and returns every event, oldest first.
+func (c *client) messages(t testing.TB, roomID string) []event {
+	t.Helper()
+	var all []event
+	from := ""
+	const maxPages = 50
+	for page := 0; ; page++ {
+		if page == maxPages {
+			t.Fatalf("%s: /messages for %s did not reach the start of the room in %d pages", c.s.label, roomID, maxPages)
+		}
+		q := url.Values{"dir": {"b"}, "limit": {"100"}}
+		if from != "" {
+			q.Set("from", from)
+		}
+		var resp struct {
+			Chunk []event `json:"chunk"`
+			End   string  `json:"end"`
+		}
+		c.must(t, "GET", roomPath(roomID)+"/messages?"+q.Encode(), nil, &resp)
+		all = append(all, resp.Chunk...)
+		// client-server-api, GET /messages: end is omitted when no further
+		// events are available.
+		if resp.End == "" || len(resp.Chunk) == 0 || resp.End == from {
+			break
+		}
+		from = resp.End
+	}
+	for i, j := 0, len(all)-1; i < j; i, j = i+1, j-1 {
+		all[i], all[j] = all[j], all[i]
+	}
+	return all
+}
+
+// bodies returns the bodies of the m.room.message events in evs, in order.
+func bodies(evs []event) []string {
+	var out []string
+	for _, e := range evs {
+		if e.Type == "m.room.message" {
+			out = append(out, e.str("body"))
+		}
+	}
+	return out
+}
+
+// syncView accumulates what a client's /sync answers said.
+type syncView struct {
+	// section is the room's latest section: "join", "invite" or "leave".
+	section map[string]string
+	// timeline holds every timeline event seen per room, in order.
+	timeline map[string][]event
+	seen     map[string]bool // event IDs in timeline
+	// invite holds the latest invite_state per invited room.
+	invite map[string][]event
+}
+
+type syncRoom struct {
+	Timeline struct {
+		Events []event `json:"events"`
+	} `json:"timeline"`
+	State struct {
+		Events []event `json:"events"`
+	} `json:"state"`
+	InviteState struct {
+		Events []event `json:"events"`
+	} `json:"invite_state"`
+}
+
+// syncOnce runs one incremental /sync (long-polling up to timeout) and
+// merges it into the view.
+func (c *client) syncOnce(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	q := url.Values{
+		"timeout": {fmt.Sprint(timeout.Milliseconds())},
+		"filter":  {`{"room":{"timeline":{"limit":100}}}`},
+	}
+	if c.since != "" {
+		q.Set("since", c.since)
+	}
+	var resp struct {
+		NextBatch string `json:"next_batch"`
+		Rooms     struct {
+			Join   map[string]syncRoom `json:"join"`
+			Invite map[string]syncRoom `json:"invite"`
+			Leave  map[string]syncRoom `json:"leave"`
+		} `json:"rooms"`
+	}
+	c.must(t, "GET", "/_matrix/client/v3/sync?"+q.Encode(), nil, &resp)
+	if resp.NextBatch == "" {
+		t.Fatalf("%s: /sync answered without next_batch", c.s.label)
+	}
+	c.since = resp.NextBatch
+	v := &c.view
+	if v.section == nil {
+		v.section, v.timeline, v.seen, v.invite = map[string]string{}, map[string][]event{}, map[string]bool{}, map[string][]event{}
+	}
+	merge := func(section string, rooms map[string]syncRoom) {
+		for id, r := range rooms {
+			v.section[id] = section
+			for _, e := range r.Timeline.Events {
+				if !v.seen[e.EventID] {
+					v.seen[e.EventID] = true
+					v.timeline[id] = append(v.timeline[id], e)
+				}
+			}
+			if section == "invite" {
+				v.invite[id] = r.InviteState.Events
+			}
+		}
+	}
+	merge("join", resp.Rooms.Join)
+	merge("invite", resp.Rooms.Invite)
+	merge("leave", resp.Rooms.Leave)
+}
+
+// syncUntil long-polls /sync until cond holds of the view, failing the
+// test after bound. progress describes the view for the failure message.
+func (c *client) syncUntil(t testing.TB, what string, bound time.Duration, cond func(v *syncView) bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		c.syncOnce(t, time.Second)
+		if cond(&c.view) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (%s): %s: not seen in /sync within %v", c.userID, c.s.label, what, bound)
+		}
+	}
+}
+
+// hasBody reports whether the room's timeline in the view holds a message
+// with body.
+func (v *syncView) hasBody(roomID, body string) bool {
+	for _, e := range v.timeline[roomID] {
+		if e.Type == "m.room.message" && e.str("body") == body {
+			return true
+		}
+	}
+	return false
+}
+
+// memberEvent returns the last m.room.member event for userID in the
+// room's timeline, or ok=false.
+func (v *syncView) memberEvent(roomID, userID string) (event, bool) {
+	tl := v.timeline[roomID]
+	for i := len(tl) - 1; i >= 0; i-- {
+		e := tl[i]
+		if e.Type == "m.room.member" && e.StateKey != nil && *e.StateKey == userID {
+			return e, true
+		}
+	}
+	return event{}, false
+}
+
+// eventually polls check every poll interval until it returns "" (done),
+// failing the test with check's last answer after bound.
+func eventually(t testing.TB, what string, bound time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		msg := check()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not so after %v:\n%s", what, bound, msg)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
