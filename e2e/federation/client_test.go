@@ -245,11 +245,12 @@ func (c *client) sendText(t testing.TB, roomID, body string) string {
 
 // event is the part of a client-format event the tests look at.
 type event struct {
-	EventID  string          `json:"event_id"`
-	Type     string          `json:"type"`
-	Sender   string          `json:"sender"`
-	StateKey *string         `json:"state_key"`
-	Content  json.RawMessage `json:"content"`
+	EventID        string          `json:"event_id"`
+	OriginServerTS int64           `json:"origin_server_ts"`
+	Type           string          `json:"type"`
+	Sender         string          `json:"sender"`
+	StateKey       *string         `json:"state_key"`
+	Content        json.RawMessage `json:"content"`
 }
 
 // str returns content[key] when it is a string, or "".
@@ -440,6 +441,7 @@ func (c *client) syncUntil(t testing.TB, what string, bound time.Duration, cond 
 		if cond(&c.view) {
 			return
 		}
+		c.s.c.skipOnKnownBug(t, what)
 		if time.Now().After(deadline) {
 			t.Fatalf("%s (%s): %s: not seen in /sync within %v", c.userID, c.s.label, what, bound)
 		}
@@ -470,9 +472,10 @@ func (v *syncView) memberEvent(roomID, userID string) (event, bool) {
 	return event{}, false
 }
 
-// eventually polls check every poll interval until it returns "" (done),
-// failing the test with check's last answer after bound.
-func eventually(t testing.TB, what string, bound time.Duration, check func() string) {
+// eventually polls check until it returns "" (done), failing the test
+// with check's last answer after bound, or skipping it when a server logged
+// a known bug's symptom (knownbugs_test.go).
+func (c *cluster) eventually(t testing.TB, what string, bound time.Duration, check func() string) {
 	t.Helper()
 	deadline := time.Now().Add(bound)
 	for {
@@ -480,6 +483,7 @@ func eventually(t testing.TB, what string, bound time.Duration, check func() str
 		if msg == "" {
 			return
 		}
+		c.skipOnKnownBug(t, what+":\n"+msg)
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: still not so after %v:\n%s", what, bound, msg)
 		}

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -125,6 +124,9 @@ type cluster struct {
 	bin     string
 	ca      *fedtest.CA
 	servers []*homeserver
+
+	notedMu sync.Mutex
+	noted   map[string]bool // known-bug messages logged (strict mode)
 }
 
 // newCluster makes a CA for the test. Servers are added with add.
@@ -158,6 +160,7 @@ func (c *cluster) printLogs() {
 // if any. Its fields other than the process never change after add.
 type homeserver struct {
 	t          *testing.T
+	c          *cluster
 	label      string // "hs1", for messages
 	bin        string
 	dir        string
@@ -187,6 +190,7 @@ func (c *cluster) add(label string) *homeserver {
 	dir := t.TempDir()
 	s := &homeserver{
 		t:          t,
+		c:          c,
 		label:      label,
 		bin:        c.bin,
 		dir:        dir,
@@ -478,6 +482,3 @@ func yamlString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
-
-// errNotImplemented marks answers saying an endpoint or feature is missing.
-var errNotImplemented = errors.New("not implemented")

@@ -96,7 +96,7 @@ func exchangeMessages(t *testing.T, local, remote *client, roomID, tag string) {
 func requireSameState(t testing.TB, roomID string, clients ...*client) roomState {
 	t.Helper()
 	var first roomState
-	eventually(t, "the state of "+roomID+" agrees on every server", syncBound, func() string {
+	clients[0].s.c.eventually(t, "the state of "+roomID+" agrees on every server", syncBound, func() string {
 		first = clients[0].state(t, roomID)
 		for _, c := range clients[1:] {
 			if d := first.diff(c.state(t, roomID)); d != "" {

@@ -104,7 +104,7 @@ func TestFederation_LeaveKickBanAcrossServers(t *testing.T) {
 func waitMembership(t testing.TB, roomID string, want map[string]string, clients ...*client) roomState {
 	t.Helper()
 	var first roomState
-	eventually(t, fmt.Sprintf("memberships %v in %s", want, roomID), syncBound, func() string {
+	clients[0].s.c.eventually(t, fmt.Sprintf("memberships %v in %s", want, roomID), syncBound, func() string {
 		for i, c := range clients {
 			st := c.state(t, roomID)
 			if i == 0 {

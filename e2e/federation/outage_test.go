@@ -119,7 +119,7 @@ func TestFederation_ServerDownCatchesUpAfterRestart(t *testing.T) {
 		// on hs1 (internal/server.buildFederation's OnOrigin).
 		t.Logf("hs1's sender had not caught hs2 up %v after the restart (%s); bob now sends a message, which tells hs1 that hs2 is back", retryBound, describe(missing()))
 		bob.sendText(t, roomID, "back online")
-		eventually(t, "all 100 messages sent during the outage reach hs2", syncBound, func() string {
+		c.eventually(t, "all 100 messages sent during the outage reach hs2", syncBound, func() string {
 			if m := missing(); len(m) > 0 {
 				return describe(m)
 			}
@@ -141,4 +141,44 @@ func TestFederation_ServerDownCatchesUpAfterRestart(t *testing.T) {
 		return v.hasBody(roomID, want[n-1])
 	})
 	requireSameState(t, roomID, alice, bob)
+}
+
+// While hs2 is down, alice changes the room's topic several times in a
+// row. hs1's sender then delivers the backlog in one transaction, a chain
+// of state events each following the last, and hs2 must accept them all
+// and end with the same state as hs1. (No conflict here: a plain linear
+// chain of state events.)
+func TestFederation_StateChangeBacklogAfterRestart(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1, hs2 := c.add("hs1"), c.add("hs2")
+	alice, bob := hs1.register(t, "alice"), hs2.register(t, "bob")
+
+	roomID := alice.createRoom(t, map[string]any{"preset": "public_chat", "name": "state backlog"})
+	bob.join(t, roomID, hs1.name)
+	waitMembership(t, roomID, map[string]string{bob.userID: "join"}, alice, bob)
+
+	hs2.stop()
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, alice.setState(t, roomID, "m.room.topic", "", map[string]any{"topic": fmt.Sprintf("topic %d", i)}))
+	}
+	hs2.start()
+
+	c.eventually(t, "every topic change reaches hs2", syncBound, func() string {
+		var missing []string
+		for _, id := range ids {
+			if !bob.hasEvent(t, roomID, id) {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			return "hs2 lacks " + strings.Join(missing, ", ")
+		}
+		return ""
+	})
+	st := requireSameState(t, roomID, alice, bob)
+	if got := st[stateKey{"m.room.topic", ""}].EventID; got != ids[len(ids)-1] {
+		t.Errorf("the topic is %s, want the last change %s", got, ids[len(ids)-1])
+	}
 }

@@ -1,0 +1,193 @@
+package fede2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Users on hs1 and hs2 with equal power change the topic at the same time.
+// Whatever order the events arrive in, state resolution must give both
+// servers the same current state (server-server-api, "Room State
+// Resolution"; room versions 11 and 12 use state resolution v2 and v2.1,
+// which order conflicting power-equal events by origin_server_ts and event
+// ID). Each room version runs twice:
+//
+//   - simultaneous: both PUT the topic at once, several rounds. Whether a
+//     round forks the room depends on timing, so this mostly shows that
+//     racing writes converge.
+//   - partitioned: hs2 is stopped while alice sets the topic, then hs1 is
+//     stopped while bob sets it, so each event is sent without the other
+//     and the room certainly forks; then both are up again and deliver.
+func TestFederation_ConflictingTopicsConverge(t *testing.T) {
+	t.Parallel()
+	type room struct{ name, id string }
+	// Each subtest has its own servers, so that one's trouble does not
+	// spill into the other.
+	setup := func(t *testing.T, tag string) (hs1, hs2 *homeserver, alice, bob *client, rooms []*room) {
+		c := newCluster(t)
+		hs1, hs2 = c.add("hs1"), c.add("hs2")
+		alice, bob = hs1.register(t, "alice"), hs2.register(t, "bob")
+		rooms = []*room{{name: tag + ", v11, both at power 100"}, {name: tag + ", v12, both creators"}}
+		rooms[0].id = alice.createRoom(t, map[string]any{
+			"room_version": "11", "preset": "public_chat", "name": rooms[0].name,
+			"power_level_content_override": map[string]any{"users": map[string]any{alice.userID: 100, bob.userID: 100}},
+		})
+		// Room version 12: creators outrank every power level, so equal
+		// power means both are creators.
+		rooms[1].id = alice.createRoom(t, map[string]any{
+			"room_version": "12", "preset": "public_chat", "name": rooms[1].name,
+			"creation_content": map[string]any{"additional_creators": []string{bob.userID}},
+		})
+		for _, r := range rooms {
+			bob.join(t, r.id, hs1.name)
+			waitMembership(t, r.id, map[string]string{bob.userID: "join"}, alice, bob)
+		}
+		return hs1, hs2, alice, bob, rooms
+	}
+
+	t.Run("simultaneous", func(t *testing.T) {
+		t.Parallel()
+		_, _, alice, bob, rooms := setup(t, "simultaneous")
+		const rounds = 5
+		for _, r := range rooms {
+			var ids []string
+			for i := 0; i < rounds; i++ {
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				got := make([]string, 2)
+				errs := make([]error, 2)
+				for j, u := range []*client{alice, bob} {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						got[j], errs[j] = u.putState(context.Background(), r.id, "m.room.topic", "",
+							map[string]any{"topic": fmt.Sprintf("%s round %d", u.s.label, i)})
+					}()
+				}
+				close(start)
+				wg.Wait()
+				for _, err := range errs {
+					if err != nil {
+						t.Fatalf("%s: %v", r.name, err)
+					}
+				}
+				ids = append(ids, got...)
+			}
+			checkConverged(t, r.name, r.id, ids, alice, bob)
+		}
+	})
+
+	t.Run("partitioned", func(t *testing.T) {
+		t.Parallel()
+		hs1, hs2, alice, bob, rooms := setup(t, "partitioned")
+		ids := map[string][]string{}
+		hs2.stop()
+		for _, r := range rooms {
+			ids[r.id] = append(ids[r.id], alice.setState(t, r.id, "m.room.topic", "", map[string]any{"topic": "alice while hs2 was down"}))
+		}
+		hs1.stop()
+		hs2.start()
+		for _, r := range rooms {
+			ids[r.id] = append(ids[r.id], bob.setState(t, r.id, "m.room.topic", "", map[string]any{"topic": "bob while hs1 was down"}))
+		}
+		hs1.start()
+		for _, r := range rooms {
+			st := checkConverged(t, r.name, r.id, ids[r.id], alice, bob)
+			// The two topics are concurrent, non-power events of the same
+			// mainline position, so state resolution applies them in
+			// (origin_server_ts, event_id) order and the later one stays
+			// (server-server-api, "Room State Resolution", mainline ordering).
+			a, b := alice.event(t, r.id, ids[r.id][0]), alice.event(t, r.id, ids[r.id][1])
+			want := b
+			if a.OriginServerTS > b.OriginServerTS || (a.OriginServerTS == b.OriginServerTS && a.EventID > b.EventID) {
+				want = a
+			}
+			if got := st[stateKey{"m.room.topic", ""}].EventID; got != want.EventID {
+				t.Errorf("%s: resolved topic %s, want %s, the later of %s (ts %d) and %s (ts %d)",
+					r.name, got, want.EventID, a.EventID, a.OriginServerTS, b.EventID, b.OriginServerTS)
+			}
+		}
+	})
+}
+
+// checkConverged waits until every client's server has every event of
+// eventIDs, then until their current states agree, and checks that the
+// agreed topic is one of eventIDs.
+func checkConverged(t *testing.T, name, roomID string, eventIDs []string, clients ...*client) roomState {
+	t.Helper()
+	clients[0].s.c.eventually(t, name+": every topic event on every server", syncBound, func() string {
+		var missing []string
+		for _, c := range clients {
+			for _, id := range eventIDs {
+				if !c.hasEvent(t, roomID, id) {
+					missing = append(missing, c.s.label+" lacks "+id)
+				}
+			}
+		}
+		return strings.Join(missing, "\n")
+	})
+	st := requireSameState(t, roomID, clients...)
+	topic := st[stateKey{"m.room.topic", ""}]
+	if !contains(eventIDs, topic.EventID) {
+		t.Errorf("%s: the agreed topic is %s (%q), not one of the conflicting events %v", name, topic.EventID, topic.str("topic"), eventIDs)
+	}
+	t.Logf("%s: both servers resolved the topic to %q (%s)", name, topic.str("topic"), topic.EventID)
+	return st
+}
+
+// putState sends a state event without a testing.TB, for goroutines.
+func (c *client) putState(ctx context.Context, roomID, typ, stateKey string, content map[string]any) (string, error) {
+	x, err := c.do(ctx, "PUT", roomPath(roomID)+"/state/"+url.PathEscape(typ)+"/"+url.PathEscape(stateKey), content)
+	if err != nil {
+		return "", err
+	}
+	var resp struct {
+		EventID string `json:"event_id"`
+	}
+	if x.status != http.StatusOK || json.Unmarshal(x.respBody, &resp) != nil || resp.EventID == "" {
+		return "", fmt.Errorf("%s", x)
+	}
+	return resp.EventID, nil
+}
+
+// setState sends a state event and returns its ID.
+func (c *client) setState(t testing.TB, roomID, typ, stateKey string, content map[string]any) string {
+	t.Helper()
+	id, err := c.putState(context.Background(), roomID, typ, stateKey, content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// event fetches one event with GET /rooms/{roomId}/event/{eventId}.
+func (c *client) event(t testing.TB, roomID, eventID string) event {
+	t.Helper()
+	var e event
+	c.must(t, "GET", roomPath(roomID)+"/event/"+url.PathEscape(eventID), nil, &e)
+	return e
+}
+
+// hasEvent reports whether GET /rooms/{roomId}/event/{eventId} finds it.
+func (c *client) hasEvent(t testing.TB, roomID, eventID string) bool {
+	t.Helper()
+	x, err := c.do(context.Background(), "GET", roomPath(roomID)+"/event/"+url.PathEscape(eventID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case x.status == http.StatusOK:
+		return true
+	case x.status == http.StatusNotFound:
+		return false
+	}
+	t.Fatalf("unexpected answer:\n%s", x)
+	return false
+}
