@@ -441,8 +441,8 @@ func (c *client) syncUntil(t testing.TB, what string, bound time.Duration, cond 
 		if cond(&c.view) {
 			return
 		}
-		c.s.c.skipOnKnownBug(t, what)
 		if time.Now().After(deadline) {
+			c.s.c.skipOnKnownBug(t, what)
 			t.Fatalf("%s (%s): %s: not seen in /sync within %v", c.userID, c.s.label, what, bound)
 		}
 	}
@@ -472,9 +472,9 @@ func (v *syncView) memberEvent(roomID, userID string) (event, bool) {
 	return event{}, false
 }
 
-// eventually polls check until it returns "" (done), failing the test
-// with check's last answer after bound, or skipping it when a server logged
-// a known bug's symptom (knownbugs_test.go).
+// eventually polls check until it returns "" (done). After bound it skips
+// the test if a server logged a known bug's symptom (knownbugs_test.go),
+// and otherwise fails it with check's last answer.
 func (c *cluster) eventually(t testing.TB, what string, bound time.Duration, check func() string) {
 	t.Helper()
 	deadline := time.Now().Add(bound)
@@ -483,8 +483,8 @@ func (c *cluster) eventually(t testing.TB, what string, bound time.Duration, che
 		if msg == "" {
 			return
 		}
-		c.skipOnKnownBug(t, what+":\n"+msg)
 		if time.Now().After(deadline) {
+			c.skipOnKnownBug(t, what+":\n"+msg)
 			t.Fatalf("%s: still not so after %v:\n%s", what, bound, msg)
 		}
 		time.Sleep(250 * time.Millisecond)

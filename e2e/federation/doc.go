@@ -15,6 +15,9 @@
 // outcomes by polling /sync, /messages and /state within bounds that only
 // stop a broken run from hanging.
 //
+// Servers use SQLite; MYELIN_FEDE2E_BACKEND=postgres gives each a fresh
+// database on the PostgreSQL server MYELIN_TEST_POSTGRES names instead.
+//
 // A failing test prints the tail of every server's log. MYELIN_TEST_LOG=1
 // prints whole logs and raises the servers' log level to debug. "go test
 // -short" skips the package's tests, since they build and run the server.

@@ -253,6 +253,9 @@ trusted_key_servers: []
 suppress_key_server_warning: true
 serve_server_wellknown: false
 `, port, yamlString(host), yamlString(certPath), yamlString(keyPath), yamlString(c.ca.PEMPath))
+	if dsn := postgresDSN(t); dsn != "" {
+		conf += fmt.Sprintf("database:\n  name: psycopg2\n  args: {dsn: %s}\n", yamlString(dsn))
+	}
 	if os.Getenv("MYELIN_TEST_LOG") != "" {
 		conf += "myelin: {log_format: text, log_level: debug}\n"
 	}

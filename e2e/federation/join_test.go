@@ -11,7 +11,7 @@ import (
 )
 
 // syncBound bounds each wait for something to show up on another server.
-const syncBound = 45 * time.Second
+const syncBound = 30 * time.Second
 
 // A user on hs2 joins public rooms created on hs1, once by room ID with
 // server_name naming hs1 and once by an alias on hs1 (client-server-api,

@@ -7,11 +7,12 @@ import (
 	"testing"
 )
 
-// knownBug is a server bug these tests found and still run into. While a
-// test waits for an outcome, a server log line matching symptom turns the
-// wait into a skip naming the bug, so the package passes until the bug is
-// fixed, and the test runs in full again by itself once the symptom is
-// gone. MYELIN_FEDE2E_STRICT=1 turns these skips back into failures.
+// knownBug is a server bug these tests found and still run into. When a
+// wait for an outcome runs out and a server's log has a line matching
+// symptom, the test is skipped, naming the bug, instead of failed, so the
+// package passes until the bug is fixed; a test that reaches its outcome
+// despite the symptom passes as usual. MYELIN_FEDE2E_STRICT=1 turns these
+// skips back into failures.
 //
 // Remove an entry when its bug is fixed.
 type knownBug struct {
@@ -57,6 +58,7 @@ func (c *cluster) skipOnKnownBug(t testing.TB, progress string) {
 
 // noteOnce logs msg the first time it is seen in this cluster.
 func (c *cluster) noteOnce(t testing.TB, msg string) {
+	t.Helper()
 	c.notedMu.Lock()
 	defer c.notedMu.Unlock()
 	if c.noted == nil {
