@@ -333,3 +333,30 @@ func TestMissingPrevEventsAreFetched(t *testing.T) {
 		assertSameState(t, roomID, hs1, hs2)
 	})
 }
+
+// Several state events in one received batch: each builds on the snapshot
+// the previous one wrote earlier in the same transaction.
+func TestBatchOfStateEventsIngestsTogether(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		hs1 := newFedServer(t, db, "hs1", 1)
+		hs2 := newFedServer(t, secondDB(t, db), "hs2", 2)
+		ctx := context.Background()
+		roomID, _ := hs1.e.CreateRoom(ctx, CreateRoomRequest{Creator: "@alice:hs1", Preset: "public_chat"})
+		joinVia(t, hs2, hs1, roomID, "@bob:hs2")
+		var evs []*event.Event
+		for _, topic := range []string{"one", "two", "three"} {
+			ev, err := hs1.e.Send(ctx, roomID, &event.Builder{Type: event.TypeTopic, StateKey: strp(""), Sender: "@alice:hs1",
+				Content: Content(map[string]any{"topic": topic})}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, ev)
+		}
+		for _, r := range deliver(t, hs2, hs1, roomID, evs...) {
+			if r.Err != nil || r.SoftFailed {
+				t.Fatalf("%s: %+v", r.EventID, r)
+			}
+		}
+		assertSameState(t, roomID, hs1, hs2)
+	})
+}

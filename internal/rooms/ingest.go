@@ -369,7 +369,7 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 			}
 		}
 		if curSnap < 0 {
-			old, err := a.e.store.StateAt(ctx, a.st.snapshot)
+			old, err := w.StateAt(a.st.snapshot)
 			if err != nil {
 				return err
 			}
@@ -537,7 +537,7 @@ func (a *actor) snapshotFor(w *roomstore.Writer, ev *event.Event, before roomsto
 	var parentState roomstore.StateMap
 	if parent != 0 {
 		var err error
-		if parentState, err = a.e.store.StateAt(src.ctx, parent); err != nil {
+		if parentState, err = w.StateAt(parent); err != nil {
 			return 0, err
 		}
 	}

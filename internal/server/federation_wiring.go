@@ -38,7 +38,9 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	if err != nil {
 		return nil, err
 	}
-	snd = sender.New(sender.Config{ServerName: s.Config.ServerName, Store: queue, Transport: rem, Rooms: s.Rooms,
+	// Destinations are computed here rather than by the sender, so that a
+	// relayed join can leave out the joining server, which has it already.
+	snd = sender.New(sender.Config{ServerName: s.Config.ServerName, Store: queue, Transport: rem,
 		Now: s.Now, Log: s.Log, Registerer: s.Metrics})
 	s.Sender = snd
 
@@ -51,9 +53,13 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 			if domainOf(c.Event.Sender()) != s.Config.ServerName {
 				continue
 			}
-			p := sender.PDU{Event: c.Event, StreamPos: c.StreamPos}
+			dests, err := s.Rooms.ServersInRoom(context.Background(), c.Event.RoomID())
+			if err != nil {
+				s.Log.Error("listing a room's servers failed", "room_id", c.Event.RoomID(), "err", err)
+			}
+			p := sender.PDU{Event: c.Event, StreamPos: c.StreamPos, Destinations: dests}
 			if c.Event.Type() == event.TypeMember && c.Event.StateKey() != nil {
-				p.Destinations = []string{domainOf(*c.Event.StateKey())}
+				p.Destinations = append(p.Destinations, domainOf(*c.Event.StateKey()))
 			}
 			pdus = append(pdus, p)
 		}
@@ -70,8 +76,20 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	api := &federationapi.API{Engine: s.Rooms, ServerName: s.Config.ServerName, Verify: rem, Remote: rem.Fetcher,
 		Origin: fedauth.OriginOf, Auth: tr.Auth.RequireServerAuth, Profiles: profiles{acct}, Log: s.Log, Now: s.Now,
 		OnAccepted: func(ctx context.Context, ev *event.Event) {
-			// Relay a remote user's join/leave to the room's other servers.
-			if err := snd.SendPDU(ctx, ev, nil); err != nil {
+			// Relay a remote user's join/leave to the room's other servers
+			// (not back to its own, which sent it to us).
+			servers, err := s.Rooms.ServersInRoom(ctx, ev.RoomID())
+			if err != nil {
+				s.Log.Error("listing a room's servers failed", "err", err)
+				return
+			}
+			var dests []string
+			for _, d := range servers {
+				if d != domainOf(ev.Sender()) {
+					dests = append(dests, d)
+				}
+			}
+			if err := snd.SendPDU(ctx, ev, dests); err != nil {
 				s.Log.Error("relaying a membership event failed", "err", err)
 			}
 		}}

@@ -59,7 +59,9 @@ func (s *Server) Run(ctx context.Context) error {
 			}(ln)
 		}
 	}
-	if err := s.Sender.Start(ctx); err != nil {
+	// The sender outlives the serving context: at shutdown Stop lets it
+	// record the in-flight transaction's outcome instead of losing it.
+	if err := s.Sender.Start(context.Background()); err != nil {
 		closeAll(servers)
 		return fmt.Errorf("federation sender: %w", err)
 	}

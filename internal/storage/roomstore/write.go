@@ -183,3 +183,18 @@ func (w *Writer) DeleteCurrentState(roomID, typ, stateKey string) error {
 	_, err := w.tx.ExecContext(w.ctx, `DELETE FROM current_state WHERE room_id = $1 AND type = $2 AND state_key = $3`, roomID, typ, stateKey)
 	return err
 }
+
+// StateAt is Store.StateAt inside this transaction, so snapshots written
+// earlier in it (not yet committed) are visible.
+func (w *Writer) StateAt(snapshotID int64) (StateMap, error) {
+	if snapshotID == 0 {
+		return StateMap{}, nil
+	}
+	w.s.snapMu.Lock()
+	m, ok := w.s.snaps[snapshotID]
+	w.s.snapMu.Unlock()
+	if ok {
+		return m, nil
+	}
+	return w.s.stateAt(w.ctx, w.tx, snapshotID)
+}
