@@ -63,8 +63,19 @@ func (a *RoomAPI) putAlias(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 // getAlias is GET /directory/room/{roomAlias} (no authentication needed).
 func (a *RoomAPI) getAlias(w http.ResponseWriter, r *http.Request) {
 	alias := r.PathValue("roomAlias")
-	if _, err := ids.ParseRoomAlias(alias); err != nil {
+	parsed, err := ids.ParseRoomAlias(alias)
+	if err != nil {
 		httpapi.WriteError(w, httpapi.InvalidParam("invalid room alias"))
+		return
+	}
+	// Another server's alias: ask it (server-server-api /query/directory).
+	if string(parsed.Server) != a.Engine.ServerName() && a.Fed != nil {
+		roomID, servers, err := a.Fed.ResolveAlias(r.Context(), alias, string(parsed.Server))
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		writeOK(w, map[string]any{"room_id": roomID, "servers": servers})
 		return
 	}
 	roomID, _, err := a.Engine.Store().Alias(r.Context(), alias)
