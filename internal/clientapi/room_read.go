@@ -53,11 +53,7 @@ func (a *RoomAPI) getAllState(w http.ResponseWriter, r *http.Request, s *httpapi
 		httpapi.WriteError(w, err)
 		return
 	}
-	now := a.now().UnixMilli()
-	out := make([]*clientevent.Event, 0, len(evs))
-	for _, ev := range evs {
-		out = append(out, clientevent.Format(ev, clientevent.Options{NowMS: now}))
-	}
+	out := a.formatState(evs)
 	sort.Slice(out, func(i, j int) bool { return out[i].OriginServerTS < out[j].OriginServerTS })
 	writeOK(w, out)
 }
@@ -336,11 +332,7 @@ func (a *RoomAPI) context(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 		httpapi.WriteError(w, err)
 		return
 	}
-	now := a.now().UnixMilli()
-	state := make([]*clientevent.Event, 0, len(stEvs))
-	for _, ev := range stEvs {
-		state = append(state, clientevent.Format(ev, clientevent.Options{NowMS: now}))
-	}
+	state := a.formatState(stEvs)
 	evOut, err := a.format(r, s, se, false)
 	if err != nil {
 		httpapi.WriteError(w, err)
@@ -482,4 +474,15 @@ func (a *RoomAPI) timestampToEvent(w http.ResponseWriter, r *http.Request, s *ht
 		return
 	}
 	writeOK(w, map[string]any{"event_id": se.EventID(), "origin_server_ts": se.OriginServerTS()})
+}
+
+// formatState renders state events (no transaction IDs or redaction lookups
+// apply to state served as a set).
+func (a *RoomAPI) formatState(evs []*event.Event) []*clientevent.Event {
+	now := a.now().UnixMilli()
+	out := make([]*clientevent.Event, 0, len(evs))
+	for _, ev := range evs {
+		out = append(out, clientevent.Format(ev, clientevent.Options{NowMS: now}))
+	}
+	return out
 }

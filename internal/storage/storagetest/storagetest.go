@@ -77,6 +77,17 @@ func NewPostgres(t testing.TB) *sqldb.DB {
 		t.Skip(EnvPostgres + " is not set; skipping the PostgreSQL backend (./scripts/test.sh starts a throwaway server)")
 	}
 
+	dsn := CreatePostgresDatabase(t, adminDSN)
+	// Registered after the drop, so it runs before it (cleanups are LIFO).
+	return open(t, sqldb.Config{Dialect: sqldb.Postgres, PostgresDSN: dsn, MaxOpenConns: 8})
+}
+
+// CreatePostgresDatabase creates a fresh database (UTF8, C locale) on the
+// server adminDSN names, drops it when the test ends, and returns a DSN for
+// it. Tests that run whole server processes use it to give each its own
+// database.
+func CreatePostgresDatabase(t testing.TB, adminDSN string) string {
+	t.Helper()
 	name := "myelin_test_" + randomHex(t, 8)
 	admin, err := sql.Open("pgx", adminDSN)
 	if err != nil {
@@ -110,8 +121,7 @@ func NewPostgres(t testing.TB) *sqldb.DB {
 	if err != nil {
 		t.Fatalf("storagetest: %s: %v", EnvPostgres, err)
 	}
-	// Registered after the drop, so it runs before it (cleanups are LIFO).
-	return open(t, sqldb.Config{Dialect: sqldb.Postgres, PostgresDSN: dsn, MaxOpenConns: 8})
+	return dsn
 }
 
 func open(t testing.TB, cfg sqldb.Config) *sqldb.DB {
