@@ -46,22 +46,27 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 
 	// Events we originate go to every server in the room, plus the server
 	// of a member event's subject (an invitee, or someone just removed,
-	// whom the room no longer lists).
+	// whom the room no longer lists). Both are in the commit's Wake list
+	// (the room's joined members and the subject), taken from the room's
+	// in-memory state, so the send path costs no query; a room with only
+	// local members queues nothing.
 	s.Rooms.OnCommit(func(batch []rooms.Committed) {
 		var pdus []sender.PDU
 		for _, c := range batch {
 			if domainOf(c.Event.Sender()) != s.Config.ServerName {
 				continue
 			}
-			dests, err := s.Rooms.ServersInRoom(context.Background(), c.Event.RoomID())
-			if err != nil {
-				s.Log.Error("listing a room's servers failed", "room_id", c.Event.RoomID(), "err", err)
+			seen := map[string]bool{s.Config.ServerName: true}
+			var dests []string
+			for _, u := range c.Wake {
+				if d := domainOf(u); !seen[d] {
+					seen[d] = true
+					dests = append(dests, d)
+				}
 			}
-			p := sender.PDU{Event: c.Event, StreamPos: c.StreamPos, Destinations: dests}
-			if c.Event.Type() == event.TypeMember && c.Event.StateKey() != nil {
-				p.Destinations = append(p.Destinations, domainOf(*c.Event.StateKey()))
+			if len(dests) > 0 {
+				pdus = append(pdus, sender.PDU{Event: c.Event, StreamPos: c.StreamPos, Destinations: dests})
 			}
-			pdus = append(pdus, p)
 		}
 		if len(pdus) == 0 {
 			return
