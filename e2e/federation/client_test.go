@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -320,14 +321,20 @@ func orNone(s string) string {
 // the room to its start and returns every event, oldest first.
 func (c *client) messages(t testing.TB, roomID string) []event {
 	t.Helper()
+	return c.messagesPaged(t, roomID, 100)
+}
+
+// messagesPaged is messages with pages of at most limit events.
+func (c *client) messagesPaged(t testing.TB, roomID string, limit int) []event {
+	t.Helper()
 	var all []event
 	from := ""
-	const maxPages = 50
+	maxPages := 50 + 1000/limit
 	for page := 0; ; page++ {
 		if page == maxPages {
 			t.Fatalf("%s: /messages for %s did not reach the start of the room in %d pages", c.s.label, roomID, maxPages)
 		}
-		q := url.Values{"dir": {"b"}, "limit": {"100"}}
+		q := url.Values{"dir": {"b"}, "limit": {strconv.Itoa(limit)}}
 		if from != "" {
 			q.Set("from", from)
 		}

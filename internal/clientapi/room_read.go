@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strconv"
@@ -162,20 +163,21 @@ func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 	}
 	from := acc.UpTo
 	if dir == "f" {
-		from = 0
+		from = beforeAll
 	}
 	if t := q.Get("from"); t != "" {
-		if from, err = syncapi.ParseToken(t); err != nil {
+		if from, err = parsePageToken(t); err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}
 	}
-	var to int64 = -1
+	to, hasTo := int64(0), false
 	if t := q.Get("to"); t != "" {
-		if to, err = syncapi.ParseToken(t); err != nil {
+		if to, err = parsePageToken(t); err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}
+		hasTo = true
 	}
 	if from > acc.UpTo {
 		from = acc.UpTo
@@ -183,17 +185,27 @@ func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 	var evs []*roomstore.StoredEvent
 	var end int64
 	if dir == "b" {
-		lower := int64(0)
-		if to >= 0 {
+		lower := beforeAll
+		if hasTo {
 			lower = to
 		}
 		evs, err = a.Engine.Store().RoomEvents(ctx, roomID, lower, from, limit, false)
+		if err == nil && len(evs) < limit && !hasTo && a.History != nil {
+			// We hold no more: ask a server in the room for what came
+			// before (server-server-api "Backfilling and retrieving missing
+			// events"), then read again. Failing that, the client gets
+			// what we have.
+			// (The History implementation logs its failures.)
+			if n, berr := a.History.Backfill(ctx, roomID, limit-len(evs)); berr == nil && n > 0 {
+				evs, err = a.Engine.Store().RoomEvents(ctx, roomID, lower, from, limit, false)
+			}
+		}
 		if len(evs) > 0 {
 			end = evs[len(evs)-1].StreamPos - 1
 		}
 	} else {
 		upper := acc.UpTo
-		if to >= 0 && to < upper {
+		if hasTo && to < upper {
 			upper = to
 		}
 		evs, err = a.Engine.Store().RoomEvents(ctx, roomID, from, upper, limit, true)
@@ -235,6 +247,31 @@ func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		resp["state"] = st
 	}
 	writeOK(w, resp)
+}
+
+// HistoryFetcher fetches a room's earlier history from other servers.
+type HistoryFetcher interface {
+	// Backfill fetches up to limit events from before the earliest ones we
+	// hold and returns how many joined the timeline.
+	Backfill(ctx context.Context, roomID string, limit int) (int, error)
+}
+
+// beforeAll is a stream position below every event's: backfilled history
+// has negative positions (roomstore/backfill.go), so pagination tokens may
+// be negative too.
+const beforeAll int64 = -1 << 62
+
+// parsePageToken reads a /messages or /context token ("s<pos>", where pos
+// may be negative, unlike a /sync token's).
+func parsePageToken(tok string) (int64, error) {
+	if len(tok) < 2 || tok[0] != 's' {
+		return 0, httpapi.InvalidParam("invalid pagination token")
+	}
+	n, err := strconv.ParseInt(tok[1:], 10, 64)
+	if err != nil || n < beforeAll {
+		return 0, httpapi.InvalidParam("invalid pagination token")
+	}
+	return n, nil
 }
 
 func allowsRoomFilter(f syncapi.RoomEventFilter, roomID string) bool {
@@ -293,7 +330,7 @@ func (a *RoomAPI) context(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 	nBefore := limit / 2
 	nAfter := limit - nBefore
 	store := a.Engine.Store()
-	before, err := store.RoomEvents(ctx, roomID, 0, se.StreamPos-1, nBefore, false)
+	before, err := store.RoomEvents(ctx, roomID, beforeAll, se.StreamPos-1, nBefore, false)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return

@@ -66,6 +66,8 @@ type RoomAPI struct {
 	Now                         func() time.Time
 	// Fed reaches other servers; nil on a server without federation.
 	Fed Federation
+	// History backfills rooms from other servers; nil without federation.
+	History HistoryFetcher
 }
 
 // Body limits. Events are bounded at 64 KiB by the spec; other bodies are

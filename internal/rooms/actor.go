@@ -31,6 +31,8 @@ type request struct {
 	// remote, if set, carries events received over federation; such a
 	// request is processed alone (see processRemote).
 	remote *remoteBatch
+	// backfill, if set, carries history fetched from another server.
+	backfill *backfillBatch
 	// join, if set, persists a room joined through another server.
 	join *remoteJoin
 	// template, if set, runs against the loaded state and persists nothing
@@ -175,7 +177,7 @@ func (a *actor) process(batch []*request) {
 	// local requests queued with them are processed after.
 	var local []*request
 	for _, r := range batch {
-		if r.remote == nil && r.join == nil && r.template == nil {
+		if r.remote == nil && r.join == nil && r.template == nil && r.backfill == nil {
 			local = append(local, r)
 			continue
 		}
@@ -199,7 +201,12 @@ func (a *actor) process(batch []*request) {
 			r.reply <- result{err: r.template(a.st)}
 			continue
 		}
-		err := a.processRemote(ctx, r.remote)
+		var err error
+		if r.backfill != nil {
+			err = a.processBackfill(ctx, r.backfill)
+		} else {
+			err = a.processRemote(ctx, r.remote)
+		}
 		if err != nil {
 			a.e.log.Error("ingesting received events failed", "room_id", a.roomID, "err", err)
 			a.st = nil // reload from the database on next use

@@ -39,6 +39,13 @@ type Engine struct {
 
 	hookMu sync.RWMutex
 	hooks  []func([]Committed)
+
+	// Backfill: one fetch per room at a time, and the lowest stream
+	// position handed out (backfilled events sit below all others).
+	bfMu        sync.Mutex
+	bfBusy      map[string]chan struct{}
+	bfMin       int64
+	bfMinLoaded bool
 }
 
 // Config holds what the engine needs.

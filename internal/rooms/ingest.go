@@ -190,22 +190,7 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 		src.add(ev, false)
 	}
 	create := a.st.state[event.StateTuple{Type: event.TypeCreate}]
-
-	// Outliers: checked against their own auth events, in depth order so a
-	// rejection propagates to events citing it.
-	outliers := append([]*event.Event{}, batch.outliers...)
-	sort.SliceStable(outliers, func(i, j int) bool { return outliers[i].Depth() < outliers[j].Depth() })
-	var newOutliers []roomstore.NewEvent
-	for _, ev := range outliers {
-		if known, _ := src.stored(ev.EventID()); known != nil {
-			continue
-		}
-		rejected := a.checkAuthEvents(ev, src, create) != nil
-		if rejected {
-			src.rejected[ev.EventID()] = true
-		}
-		newOutliers = append(newOutliers, roomstore.NewEvent{Event: ev, Outlier: true, Rejected: rejected})
-	}
+	newOutliers := a.checkOutliers(batch, src, create)
 
 	type accepted struct {
 		ne      roomstore.NewEvent
@@ -436,6 +421,26 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 	}
 	a.e.committed(committed)
 	return nil
+}
+
+// checkOutliers checks fetched outliers against their own auth events, in
+// depth order so a rejection propagates to events citing them, and returns
+// those not yet stored.
+func (a *actor) checkOutliers(batch *remoteBatch, src *eventSource, create *event.Event) []roomstore.NewEvent {
+	outliers := append([]*event.Event{}, batch.outliers...)
+	sort.SliceStable(outliers, func(i, j int) bool { return outliers[i].Depth() < outliers[j].Depth() })
+	var out []roomstore.NewEvent
+	for _, ev := range outliers {
+		if known, _ := src.stored(ev.EventID()); known != nil {
+			continue
+		}
+		rejected := a.checkAuthEvents(ev, src, create) != nil
+		if rejected {
+			src.rejected[ev.EventID()] = true
+		}
+		out = append(out, roomstore.NewEvent{Event: ev, Outlier: true, Rejected: rejected})
+	}
+	return out
 }
 
 // checkAuthEvents applies the auth_events rules with events from src.

@@ -239,10 +239,10 @@ func (s *Store) LastEventAt(ctx context.Context, roomID string, pos int64) (*Sto
 // direction (forward: the first at or after ts; backward: the last at or
 // before), among events visible up to stream position upTo.
 func (s *Store) EventNearTS(ctx context.Context, roomID string, ts int64, forward bool, upTo int64) (*StoredEvent, error) {
-	q := `SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos > 0 AND stream_pos <= $3
+	q := `SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos IS NOT NULL AND stream_pos <= $3
 		AND NOT rejected AND NOT soft_failed AND origin_server_ts <= $2 ORDER BY origin_server_ts DESC, stream_pos DESC LIMIT 1`
 	if forward {
-		q = `SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos > 0 AND stream_pos <= $3
+		q = `SELECT ` + eventCols + ` FROM events WHERE room_id = $1 AND stream_pos IS NOT NULL AND stream_pos <= $3
 		AND NOT rejected AND NOT soft_failed AND origin_server_ts >= $2 ORDER BY origin_server_ts ASC, stream_pos ASC LIMIT 1`
 	}
 	evs, err := s.queryEvents(ctx, q, roomID, ts, upTo)
