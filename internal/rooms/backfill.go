@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"github.com/myelin-chat/myelin/internal/event"
-	"github.com/myelin-chat/myelin/internal/eventauth"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 )
 
@@ -296,23 +295,9 @@ func (a *actor) processBackfill(ctx context.Context, bf *backfillBatch) error {
 				continue
 			}
 		}
-		rejected := false
-		if err := a.checkAuthEvents(ev, src, create); err != nil {
-			res.Err, rejected = err, true
-		} else if err := eventauth.Check(ev, a.lookup(before, src)); err != nil {
-			res.Err, rejected = err, true
-		}
-		if rejected {
-			src.rejected[ev.EventID()] = true
-		}
-		after := before
-		if t, ok := ev.Tuple(); ok && !rejected {
-			after = make(roomstore.StateMap, len(before)+1)
-			for k, v := range before {
-				after[k] = v
-			}
-			after[t] = ev.EventID()
-		}
+		res.Err = a.checkReceived(ev, before, src, create)
+		rejected := res.Err != nil
+		after := stateAfterEvent(before, ev, rejected)
 		stateAfter[ev.EventID()] = after
 		timeline = append(timeline, historic{ne: roomstore.NewEvent{Event: ev, Rejected: rejected}, before: before, after: after, outlier: stored != nil})
 	}

@@ -2,7 +2,6 @@ package rooms
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -29,19 +28,7 @@ func (p backfillPeer) Backfill(ctx context.Context, roomID string, from []string
 // backfilled history, oldest first.
 func allBodies(t *testing.T, s *fedServer, roomID string) []string {
 	t.Helper()
-	evs, err := s.e.Store().RoomEvents(context.Background(), roomID, -1<<62, s.e.Stream().Current(), 1000, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, se := range evs {
-		if se.Type() == event.TypeMessage {
-			var c struct{ Body string }
-			_ = json.Unmarshal(se.Content(), &c)
-			out = append(out, c.Body)
-		}
-	}
-	return out
+	return bodiesAfter(t, s, roomID, -1<<62)
 }
 
 // A server that joined a room late fills in the history before its join

@@ -130,8 +130,17 @@ func currentState(t *testing.T, s *fedServer, roomID string) map[event.StateTupl
 	return m
 }
 
+// timelineBodies lists the message bodies of a room's live timeline
+// (positive stream positions), oldest first.
 func timelineBodies(t *testing.T, s *fedServer, roomID string) []string {
-	evs, err := s.e.Store().RoomEvents(context.Background(), roomID, 0, s.e.Stream().Current(), 1000, true)
+	return bodiesAfter(t, s, roomID, 0)
+}
+
+// bodiesAfter lists the message bodies of events after stream position
+// from, oldest first.
+func bodiesAfter(t *testing.T, s *fedServer, roomID string, from int64) []string {
+	t.Helper()
+	evs, err := s.e.Store().RoomEvents(context.Background(), roomID, from, s.e.Stream().Current(), 1000, true)
 	if err != nil {
 		t.Fatal(err)
 	}

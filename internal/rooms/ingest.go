@@ -212,15 +212,8 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 			res.Err = err
 			continue
 		}
-		rejected := false
-		if err := a.checkAuthEvents(ev, src, create); err != nil {
-			res.Err, rejected = err, true
-		} else if err := eventauth.Check(ev, a.lookup(before, src)); err != nil {
-			res.Err, rejected = err, true
-		}
-		if rejected {
-			src.rejected[ev.EventID()] = true
-		}
+		res.Err = a.checkReceived(ev, before, src, create)
+		rejected := res.Err != nil
 		softFailed := false
 		if !rejected {
 			if err := eventauth.Check(ev, a.st.state); err != nil {
@@ -228,14 +221,7 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 				res.SoftFailed = true
 			}
 		}
-		after := before
-		if t, ok := ev.Tuple(); ok && !rejected {
-			after = make(roomstore.StateMap, len(before)+1)
-			for k, v := range before {
-				after[k] = v
-			}
-			after[t] = ev.EventID()
-		}
+		after := stateAfterEvent(before, ev, rejected)
 		stateAfter[ev.EventID()] = after
 		timeline = append(timeline, accepted{ne: roomstore.NewEvent{Event: ev, Rejected: rejected, SoftFailed: softFailed},
 			before: before, after: after, outlier: stored != nil})
@@ -441,6 +427,35 @@ func (a *actor) checkOutliers(batch *remoteBatch, src *eventSource, create *even
 		out = append(out, roomstore.NewEvent{Event: ev, Outlier: true, Rejected: rejected})
 	}
 	return out
+}
+
+// checkReceived applies the auth rules to a received event, against its
+// auth events and the state before it (server-server-api "Checks performed
+// on receipt of a PDU", steps 5 and 6); a rejection is remembered in src so
+// that events citing ev are rejected too.
+func (a *actor) checkReceived(ev *event.Event, before roomstore.StateMap, src *eventSource, create *event.Event) error {
+	err := a.checkAuthEvents(ev, src, create)
+	if err == nil {
+		err = eventauth.Check(ev, a.lookup(before, src))
+	}
+	if err != nil {
+		src.rejected[ev.EventID()] = true
+	}
+	return err
+}
+
+// stateAfterEvent is the state after ev given the state before it.
+func stateAfterEvent(before roomstore.StateMap, ev *event.Event, rejected bool) roomstore.StateMap {
+	t, ok := ev.Tuple()
+	if !ok || rejected {
+		return before
+	}
+	after := make(roomstore.StateMap, len(before)+1)
+	for k, v := range before {
+		after[k] = v
+	}
+	after[t] = ev.EventID()
+	return after
 }
 
 // checkAuthEvents applies the auth_events rules with events from src.
