@@ -52,11 +52,23 @@ func (e *Engine) MakeMembership(ctx context.Context, roomID, userID, membership 
 			return nil, merr.New(merr.ErrBadRequest, merr.CodeIncompatibleRoomVer, "your server does not support room version "+string(room.Version.ID))
 		}
 	}
+	content := map[string]any{"membership": membership}
+	if membership == event.Join {
+		// A restricted room's join names a user of ours who vouches for it
+		// (server-server-api "Restricted rooms").
+		via, err := e.RestrictedJoinAuthoriser(ctx, roomID, userID)
+		if err != nil {
+			return nil, err
+		}
+		if via != "" {
+			content["join_authorised_via_users_server"] = via
+		}
+	}
 	var tmpl *JoinTemplate
 	r := &request{template: func(st *roomState) error {
 		uid := userID
 		b := &event.Builder{Type: event.TypeMember, StateKey: &uid, Sender: userID, RoomID: roomID,
-			Content: Content(map[string]any{"membership": membership})}
+			Content: Content(content)}
 		a := e.actorFor(roomID)
 		ev, err := a.build(b)
 		if err != nil {
@@ -102,6 +114,10 @@ func (e *Engine) AcceptMembership(ctx context.Context, roomID string, ev *event.
 	se, err := e.store.Event(ctx, ev.EventID())
 	if err != nil {
 		return nil, err
+	}
+	if se.Rejected || se.SoftFailed {
+		// Already held from an earlier attempt that was refused.
+		return nil, merr.Forbidden("the event was rejected")
 	}
 	state, chain, err := e.StateAtEvent(ctx, roomID, se.EventID())
 	if err != nil {
