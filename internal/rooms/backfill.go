@@ -176,21 +176,9 @@ func (e *Engine) BackfillFrom(ctx context.Context, roomID string, f BackfillFetc
 			continue
 		}
 		// The oldest events of the answer: ask for the state before them.
-		stateIDs, _, err := f.StateIDs(ctx, roomID, ev.EventID())
-		if err != nil {
-			continue // processed without state, it is dropped
-		}
-		state := roomstore.StateMap{}
-		for _, id := range stateIDs {
-			sev, err := e.outlier(ctx, roomID, id, src, f, batch)
-			if err != nil || sev == nil {
-				continue
-			}
-			if t, ok := sev.Tuple(); ok {
-				state[t] = id
-			}
-		}
-		bf.stateBefore[ev.EventID()] = state
+		if state, err := e.remoteStateBefore(ctx, roomID, ev.EventID(), src, f, batch); err == nil {
+			bf.stateBefore[ev.EventID()] = state
+		} // else it has no state to be checked against and is dropped
 	}
 	e.fetchMissingAuth(ctx, roomID, append(append([]*event.Event{}, todo...), batch.outliers...), src, f, batch)
 	batch.events = todo

@@ -114,19 +114,9 @@ func (e *Engine) fetchMissingPrevs(ctx context.Context, roomID string, todo []*e
 		}
 	}
 	for _, p := range missing() {
-		stateIDs, _, err := f.StateIDs(ctx, roomID, p)
+		state, err := e.remoteStateBefore(ctx, roomID, p, src, f, batch)
 		if err != nil {
 			continue // the event will be checked against the prev states we have
-		}
-		state := roomstore.StateMap{}
-		for _, id := range stateIDs {
-			ev, err := e.outlier(ctx, roomID, id, src, f, batch)
-			if err != nil || ev == nil {
-				continue
-			}
-			if t, ok := ev.Tuple(); ok {
-				state[t] = id
-			}
 		}
 		// /state_ids gives the state before p; the state after p adds p
 		// itself when p is a state event.
@@ -138,6 +128,27 @@ func (e *Engine) fetchMissingPrevs(ctx context.Context, roomID string, todo []*e
 		batch.stateAt[p] = state
 	}
 	return todo
+}
+
+// remoteStateBefore asks f for the state before an event (/state_ids) and
+// fetches the state events we lack as outliers. State events that cannot
+// be fetched are left out.
+func (e *Engine) remoteStateBefore(ctx context.Context, roomID, eventID string, src *eventSource, f RemoteFetcher, batch *remoteBatch) (roomstore.StateMap, error) {
+	stateIDs, _, err := f.StateIDs(ctx, roomID, eventID)
+	if err != nil {
+		return nil, err
+	}
+	state := roomstore.StateMap{}
+	for _, id := range stateIDs {
+		ev, err := e.outlier(ctx, roomID, id, src, f, batch)
+		if err != nil || ev == nil {
+			continue
+		}
+		if t, ok := ev.Tuple(); ok {
+			state[t] = id
+		}
+	}
+	return state, nil
 }
 
 // outlier returns an event we have or fetches it as an outlier.
