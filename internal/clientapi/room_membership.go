@@ -99,6 +99,21 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		}
 		delete(profile, "membership")
 	}
+	// A restricted room lets in members of its allowed rooms, vouched for by
+	// one of our users who may invite (client-server-api "Restricted rooms").
+	via, err := a.Engine.RestrictedJoinAuthoriser(ctx, roomID, s.UserID)
+	if err != nil {
+		if merr.CodeOf(err) == rooms.CodeUnableToGrantJoin {
+			// Only another server's users could vouch for the join, and we
+			// do not join rooms we are in through other servers.
+			err = merr.Forbidden("no user of this server may authorise your join to this restricted room")
+		}
+		httpapi.WriteError(w, err)
+		return
+	}
+	if via != "" {
+		profile["join_authorised_via_users_server"] = via
+	}
 	if _, err := a.sendMembership(r, s, roomID, s.UserID, event.Join, body.Reason, profile); err != nil {
 		httpapi.WriteError(w, err)
 		return

@@ -165,19 +165,71 @@ func (r *Remote) SendTransaction(ctx context.Context, destination, txnID string,
 // Join joins userID to a room through the first of servers that answers
 // (server-server-api "Joining Rooms": make_join, then send_join v2), and
 // persists the room. content is merged into the join (displayname…).
+//
+// Every server is tried in turn: one may not be in the room, or (for a
+// restricted room) may answer M_UNABLE_TO_AUTHORISE_JOIN or
+// M_UNABLE_TO_GRANT_JOIN, which the spec says mean "try another server"
+// (server-server-api "Restricted rooms"). When all fail, the client gets
+// the most telling answer, passed through with its errcode as the
+// make_join description asks.
 func (r *Remote) Join(ctx context.Context, userID, roomID string, servers []string, content map[string]any) error {
-	var lastErr error = merr.NotFound("no server to join the room through")
+	var best error
 	for _, server := range servers {
 		if server == r.ServerName || server == "" {
 			continue
 		}
-		if err := r.joinVia(ctx, server, userID, roomID, content); err != nil {
-			lastErr = err
-			continue
+		err := r.joinVia(ctx, server, userID, roomID, content)
+		if err == nil {
+			return nil
 		}
-		return nil
+		if best == nil || joinErrorRank(err) > joinErrorRank(best) {
+			best = err
+		}
 	}
-	return lastErr
+	if best == nil {
+		return merr.NotFound("no server to join the room through")
+	}
+	return clientJoinError(best)
+}
+
+// joinErrorRank orders failed joins by how much they tell the user: a
+// resident's refusal, then its "ask another server", then any other
+// answer, then no answer at all.
+func joinErrorRank(err error) int {
+	var fe *fedclient.Error
+	if !errors.As(err, &fe) {
+		if _, ok := merr.As(err); ok {
+			return 1
+		}
+		return 0
+	}
+	switch {
+	case fe.Status == 403:
+		return 4
+	case fe.Errcode == rooms.CodeUnableToAuthoriseJoin || fe.Errcode == rooms.CodeUnableToGrantJoin:
+		return 3
+	case fe.Status >= 400 && fe.Status < 500:
+		return 2
+	}
+	return 1
+}
+
+// clientJoinError turns a resident server's 4xx Matrix error into the same
+// error for our client; anything else is returned as it is.
+func clientJoinError(err error) error {
+	var fe *fedclient.Error
+	if !errors.As(err, &fe) || fe.Errcode == "" {
+		return err
+	}
+	switch {
+	case fe.Status == 403:
+		return merr.New(merr.ErrForbidden, fe.Errcode, fe.Message)
+	case fe.Status == 404:
+		return merr.New(merr.ErrNotFound, fe.Errcode, fe.Message)
+	case fe.Status == 400:
+		return merr.New(merr.ErrBadRequest, fe.Errcode, fe.Message)
+	}
+	return err
 }
 
 func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, content map[string]any) error {
@@ -230,10 +282,14 @@ func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, con
 	if err := r.Client.Put(ctx, server, path, json.RawMessage(join.FederationJSON()), &resp); err != nil {
 		return err
 	}
-	// The resident may have countersigned our join (restricted rooms); use
-	// its copy when it is the same event.
+	// The resident countersigns a join to a restricted room and returns it
+	// as "event" (server-server-api "Restricted rooms"); use its copy when it
+	// is the same event and its signatures hold.
 	if len(resp.Event) > 0 {
 		if ev, err := event.Parse(resp.Event, v); err == nil && ev.EventID() == join.EventID() {
+			if _, err := r.VerifyEvent(ctx, ev); err != nil || !ev.CheckContentHash() {
+				return fmt.Errorf("%s returned our join with bad signatures or content: %v", server, err)
+			}
 			join = ev
 		}
 	}
