@@ -12,7 +12,9 @@ import (
 // persist writes the accepted events in one transaction: each gets the next
 // stream position, the snapshot of the state before it, and, for state
 // events, a new snapshot and a current-state row. Positions are released to
-// readers only after commit.
+// readers only after commit. The transaction may be shared with other
+// rooms' batches (WriteGrouped), so that busy rooms share one fsync; this
+// batch still commits or fails as a whole.
 func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.Event, before savedState) ([]Committed, error) {
 	positions := make([]int64, len(accepted))
 	for i := range accepted {
@@ -30,7 +32,7 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 	}
 	snapshot := before.snapshot
 	var out []Committed
-	err := a.e.store.Write(ctx, func(w *roomstore.Writer) error {
+	err := a.e.store.WriteGrouped(ctx, func(w *roomstore.Writer) error {
 		out = out[:0]
 		snap := snapshot
 		if newRoom != nil {
