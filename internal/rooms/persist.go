@@ -31,6 +31,7 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 		full[t] = ev.EventID()
 	}
 	snapshot := before.snapshot
+	remote := a.hasRemoteMember()
 	var out []Committed
 	err := a.e.store.WriteGrouped(ctx, func(w *roomstore.Writer) error {
 		out = out[:0]
@@ -48,6 +49,9 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 			ne := p.ne
 			ne.StreamPos = positions[i]
 			ne.StateBefore = snap
+			// Bound for other servers: the commit hook's destinations are
+			// the members' servers and a member event's subject's.
+			ne.Outbox = remote || (p.ev.Type() == event.TypeMember && p.ev.StateKey() != nil && domainOf(*p.ev.StateKey()) != a.e.serverName)
 			if t, ok := p.ev.Tuple(); ok {
 				cur[t] = p.ev.EventID()
 				id, err := w.NewSnapshot(a.roomID, snap, roomstore.StateMap{t: p.ev.EventID()}, func() roomstore.StateMap { return cur })
@@ -90,6 +94,16 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 		out[i].Wake = wake
 	}
 	return out, nil
+}
+
+// hasRemoteMember reports whether a user of another server is joined.
+func (a *actor) hasRemoteMember() bool {
+	for u := range a.st.joined {
+		if domainOf(u) != a.e.serverName {
+			return true
+		}
+	}
+	return false
 }
 
 // joinedMembers lists local and remote users whose membership is join.

@@ -43,6 +43,7 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	snd = sender.New(sender.Config{ServerName: s.Config.ServerName, Store: queue, Transport: rem,
 		Now: s.Now, Log: s.Log, Registerer: s.Metrics})
 	s.Sender = snd
+	s.outbox = newOutbox(s.Rooms.Store(), s.Log)
 
 	// Events we originate go to every server in the room, plus the server
 	// of a member event's subject (an invitee, or someone just removed,
@@ -72,8 +73,15 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 			return
 		}
 		if err := snd.SendPDUs(context.Background(), pdus); err != nil {
+			// They stay in the outbox and are queued at the next start.
 			s.Log.Error("queueing events for federation failed", "err", err)
+			return
 		}
+		positions := make([]int64, len(pdus))
+		for i, p := range pdus {
+			positions[i] = p.StreamPos
+		}
+		s.outbox.queued(positions)
 	})
 
 	fedRouter := httpapi.NewRouter(httpapi.Options{Logger: s.Log, Metrics: s.Metrics, Now: s.Now})

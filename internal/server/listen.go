@@ -61,6 +61,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// The sender outlives the serving context: at shutdown Stop lets it
 	// record the in-flight transaction's outcome instead of losing it.
+	if err := s.outbox.start(ctx, s.Rooms, s.Sender, s.Config.ServerName); err != nil {
+		closeAll(servers)
+		return fmt.Errorf("federation outbox: %w", err)
+	}
 	if err := s.Sender.Start(context.Background()); err != nil {
 		closeAll(servers)
 		return fmt.Errorf("federation sender: %w", err)
@@ -81,6 +85,7 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = srv.Shutdown(shutdownCtx)
 	}
 	s.Rooms.Close()
+	s.outbox.close()
 	s.Sender.Stop()
 	return runErr
 }

@@ -37,6 +37,7 @@ type Server struct {
 	// Federation serves /_matrix/federation and /_matrix/key.
 	Federation http.Handler
 	Sender     *sender.Sender
+	outbox     *outbox
 	Now        func() time.Time
 	closeFns   []func()
 }

@@ -115,4 +115,16 @@ CREATE TABLE forgotten_rooms (
 ALTER TABLE events ADD COLUMN state_after BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN outlier BOOLEAN NOT NULL DEFAULT FALSE;
 `,
+}, {
+	Version: 3,
+	Name:    "federation outbox",
+	// Local events bound for other servers are recorded in the transaction
+	// that commits them and cleared once the federation sender has queued
+	// them, so a crash between the two cannot leave an event unsent.
+	SQL: `
+CREATE TABLE federation_outbox (
+	stream_pos BIGINT PRIMARY KEY,
+	event_id   TEXT NOT NULL
+);
+`,
 }}

@@ -38,8 +38,11 @@ type NewEvent struct {
 	StateBefore int64
 	StateAfter  int64
 	Outlier     bool
-	Rejected    bool
-	SoftFailed  bool
+	// Outbox records the event for the federation sender in the same
+	// transaction (see Store.Outbox).
+	Outbox     bool
+	Rejected   bool
+	SoftFailed bool
 	// TxnUser/TxnDevice/TxnID record a client transaction for idempotent sends.
 	TxnUser, TxnDevice, TxnID string
 }
@@ -70,6 +73,12 @@ func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
 	n, _ := res.RowsAffected()
 	if n == 0 {
 		return false, nil
+	}
+	if ne.Outbox && ne.StreamPos > 0 {
+		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO federation_outbox (stream_pos, event_id) VALUES ($1, $2)`,
+			ne.StreamPos, e.EventID()); err != nil {
+			return false, err
+		}
 	}
 	if ne.TxnID != "" {
 		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO txn_ids (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)
