@@ -17,6 +17,10 @@ import (
 //     in. hs1 cannot tell whether carol is in D and answers 400
 //     M_UNABLE_TO_AUTHORISE_JOIN; with hs2 (where bob may invite) also named,
 //     hs3 tries hs2 next, which vouches for carol.
+//   - room A3 on hs1, restricted to B3 on hs1, also holds erin@hs2, who
+//     may not invite. dave@hs2, in B3, joins A3: hs2 is in the room but has
+//     nobody to vouch for him, so it joins through hs1 (as Synapse does) and
+//     takes the countersigned join into its own copy of the room.
 func TestFederation_RestrictedRoomJoins(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -92,5 +96,24 @@ func TestFederation_RestrictedRoomJoins(t *testing.T) {
 			t.Errorf("carol's join is authorised via %q, want %s (the only one who could)", via, bob.userID)
 		}
 		requireSameState(t, room, alice, bob, carol)
+	})
+
+	t.Run("a resident without an authoriser joins through one that has", func(t *testing.T) {
+		erin, dave := hs2.register(t, "erin"), hs2.register(t, "dave")
+		space := alice.createRoom(t, map[string]any{"preset": "public_chat", "name": "B3"})
+		room := alice.createRoom(t, restrictedTo(space, map[string]any{"name": "A3"}))
+		alice.membership(t, room, "invite", erin.userID)
+		erin.syncUntil(t, "the invite to "+room, syncBound, func(v *syncView) bool { return v.section[room] == "invite" })
+		erin.join(t, room, hs1.name)
+		dave.join(t, space, hs1.name)
+		waitMembership(t, room, map[string]string{erin.userID: "join"}, alice, erin)
+		waitMembership(t, space, map[string]string{dave.userID: "join"}, alice, dave)
+
+		dave.join(t, room)
+		st := waitMembership(t, room, map[string]string{dave.userID: "join"}, alice, erin)
+		if via := st[stateKey{"m.room.member", dave.userID}].str("join_authorised_via_users_server"); via != alice.userID {
+			t.Errorf("dave's join is authorised via %q, want %s", via, alice.userID)
+		}
+		requireSameState(t, room, alice, erin, dave)
 	})
 }

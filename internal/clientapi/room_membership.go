@@ -102,12 +102,22 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 	// A restricted room lets in members of its allowed rooms, vouched for by
 	// one of our users who may invite (client-server-api "Restricted rooms").
 	via, err := a.Engine.RestrictedJoinAuthoriser(ctx, roomID, s.UserID)
-	if err != nil {
-		if merr.CodeOf(err) == rooms.CodeUnableToGrantJoin {
-			// Only another server's users could vouch for the join, and we
-			// do not join rooms we are in through other servers.
-			err = merr.Forbidden("no user of this server may authorise your join to this restricted room")
+	if merr.CodeOf(err) == rooms.CodeUnableToGrantJoin {
+		// The user qualifies but only another server's users may vouch for
+		// the join: make it through one of those servers, as Synapse does.
+		err = merr.Forbidden("no user of this server may authorise your join to this restricted room")
+		if servers, _ := a.Engine.AuthorisingServers(ctx, roomID); len(servers) > 0 && a.Fed != nil {
+			if body.Reason != "" {
+				profile["reason"] = body.Reason
+			}
+			err = a.Fed.Join(ctx, s.UserID, roomID, servers, profile)
+			if err == nil {
+				writeOK(w, map[string]string{"room_id": roomID})
+				return
+			}
 		}
+	}
+	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

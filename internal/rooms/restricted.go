@@ -245,3 +245,39 @@ func (e *Engine) CountersignJoin(ctx context.Context, roomID string, ev *event.E
 	}
 	return signed, nil
 }
+
+// AuthorisingServers lists the other servers with a joined member who may
+// invite to roomID: where a local user's restricted join can be made when
+// none of our users may vouch for it. The spec leaves this case to the
+// server; Synapse likewise joins through such a server.
+func (e *Engine) AuthorisingServers(ctx context.Context, roomID string) ([]string, error) {
+	room, err := e.store.Room(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	view, err := e.CurrentView(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := eventauth.PowerLevelsFrom(view, room.Version)
+	if err != nil {
+		return nil, err
+	}
+	if err := view.Err(); err != nil {
+		return nil, err
+	}
+	members, err := e.store.Members(ctx, roomID, event.Join)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{e.serverName: true}
+	var out []string
+	for u := range members {
+		if d := domainOf(u); !seen[d] && pl.UserLevel(u) >= pl.Invite {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

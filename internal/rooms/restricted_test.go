@@ -301,3 +301,29 @@ func TestRestrictedJoin_OverFederation(t *testing.T) {
 		}
 	})
 }
+
+// When no user of ours may vouch for a join, it can be made through another
+// server with a joined member at the invite level (as Synapse does).
+func TestAuthorisingServers_OtherServersWithInvitePower(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEngine(t, db)
+		ctx := context.Background()
+		room, err := e.CreateRoom(ctx, CreateRoomRequest{Creator: "@alice:hs1", Preset: "public_chat",
+			PowerLevelOverride: map[string]any{"users": map[string]any{"@mod:hs3": 50, "@left:hs4": 100}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{"@user:hs2", "@mod:hs3", "@left:hs4"} {
+			if err := sendJoin(ctx, e, room, u, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.Send(ctx, room, member("@left:hs4", "@left:hs4", event.Leave), nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.AuthorisingServers(ctx, room)
+		if err != nil || !reflect.DeepEqual(got, []string{"hs3"}) {
+			t.Errorf("AuthorisingServers = %v, %v; want [hs3] (not ourselves, not a server without power, not one that left)", got, err)
+		}
+	})
+}

@@ -293,6 +293,20 @@ func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, con
 			join = ev
 		}
 	}
+	if in, _ := r.Engine.ServerInRoom(ctx, roomID, r.ServerName); in {
+		// A room we are in already (a restricted join that only another
+		// server could vouch for): the join is one more event of it, and the
+		// resident does not send it back to us.
+		for _, res := range r.Engine.Ingest(ctx, roomID, []*event.Event{join}, r.Fetcher(server)) {
+			if res.Err != nil {
+				return res.Err
+			}
+			if res.SoftFailed {
+				return merr.Forbidden("our join is not allowed by the room's current state")
+			}
+		}
+		return nil
+	}
 	state := r.parsePDUs(ctx, resp.State, v)
 	chain := r.parsePDUs(ctx, resp.AuthChain, v)
 	return r.Engine.JoinRemoteRoom(ctx, v, join, state, chain)
