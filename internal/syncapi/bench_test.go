@@ -56,24 +56,29 @@ func BenchmarkInitialSync(b *testing.B) {
 	})
 }
 
-// BenchmarkIncrementalSync: the same user asks what is new after one message.
+// BenchmarkIncrementalSync: the same user, in 100 and in 1 000 rooms, asks
+// what is new after one message.
 func BenchmarkIncrementalSync(b *testing.B) {
-	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
-		s, e := syncFixture(b, db, 100, 20)
-		ctx := context.Background()
-		since := Token(e.Stream().Current())
-		ms, _ := e.Store().RoomsForUser(ctx, "@alice:hs1", event.Join)
-		m := &event.Builder{Type: event.TypeMessage, Sender: "@alice:hs1", Content: rooms.Content(map[string]any{"body": "new"})}
-		if _, err := e.Send(ctx, ms[0].RoomID, m, nil); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			resp, err := s.Sync(ctx, Request{UserID: "@alice:hs1", DeviceID: "D", Since: since})
-			if err != nil || len(resp.Rooms.Join) != 1 {
-				b.Fatalf("sync: %v, %d rooms", err, len(resp.Rooms.Join))
-			}
-		}
-	})
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("rooms=%d", n), func(b *testing.B) {
+			storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
+				s, e := syncFixture(b, db, n, 20)
+				ctx := context.Background()
+				since := Token(e.Stream().Current())
+				ms, _ := e.Store().RoomsForUser(ctx, "@alice:hs1", event.Join)
+				m := &event.Builder{Type: event.TypeMessage, Sender: "@alice:hs1", Content: rooms.Content(map[string]any{"body": "new"})}
+				if _, err := e.Send(ctx, ms[0].RoomID, m, nil); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					resp, err := s.Sync(ctx, Request{UserID: "@alice:hs1", DeviceID: "D", Since: since})
+					if err != nil || len(resp.Rooms.Join) != 1 {
+						b.Fatalf("sync: %v, %d rooms", err, len(resp.Rooms.Join))
+					}
+				}
+			})
+		})
+	}
 }
