@@ -142,6 +142,13 @@ func checkConverged(t *testing.T, name, roomID string, eventIDs []string, client
 	return st
 }
 
+// field returns content[key] as decoded JSON, or nil, for messages.
+func (e event) field(key string) any {
+	var c map[string]any
+	_ = json.Unmarshal(e.Content, &c)
+	return c[key]
+}
+
 // putState sends a state event without a testing.TB, for goroutines.
 func (c *client) putState(ctx context.Context, roomID, typ, stateKey string, content map[string]any) (string, error) {
 	x, err := c.do(ctx, "PUT", roomPath(roomID)+"/state/"+url.PathEscape(typ)+"/"+url.PathEscape(stateKey), content)
@@ -190,4 +197,146 @@ func (c *client) hasEvent(t testing.TB, roomID, eventID string) bool {
 	}
 	t.Fatalf("unexpected answer:\n%s", x)
 	return false
+}
+
+// Conflicting power changes made on hs1 and hs2 while they cannot reach
+// each other end, once both are up again, in the same state on both, the
+// one state resolution prescribes (server-server-api, "Room State
+// Resolution"; rooms/v2.md and rooms/v12.md, "State resolution"). hs2 is
+// stopped while alice acts on hs1, then hs1 while bob acts on hs2, so each
+// room certainly forks; then both run and deliver.
+//
+//   - power levels against power levels, senders of equal power (v11:
+//     both at 100; v12: both creators): the reverse topological power
+//     ordering sorts equal-power events by origin_server_ts, then event ID,
+//     and the later one, applied last, is the resolved power levels.
+//   - a ban against a demotion (v11: alice 100, bob 50; v12: alice the
+//     creator, bob 50): alice demotes bob to 0 while bob bans carol. alice
+//     outranks bob, so her demotion comes first in the ordering, and bob's
+//     ban, checked against it, fails the auth rules and is left out: carol
+//     stays joined, although the ban is the later event.
+func TestFederation_ConflictingPowerLevelsAndBansConverge(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1, hs2 := c.add("hs1"), c.add("hs2")
+	alice, carol, bob := hs1.register(t, "alice"), hs1.register(t, "carol"), hs2.register(t, "bob")
+
+	type room struct {
+		name, id      string
+		banVsDemotion bool
+		ids           []string // [alice's event, bob's event]
+	}
+	rooms := []*room{
+		{name: "power levels vs power levels, v11, both at 100", id: alice.createRoom(t, map[string]any{
+			"room_version": "11", "preset": "public_chat",
+			"power_level_content_override": map[string]any{"users": map[string]any{alice.userID: 100, bob.userID: 100}},
+		})},
+		{name: "power levels vs power levels, v12, both creators", id: alice.createRoom(t, map[string]any{
+			"room_version": "12", "preset": "public_chat",
+			"creation_content": map[string]any{"additional_creators": []string{bob.userID}},
+		})},
+		{name: "ban vs demotion, v11", banVsDemotion: true, id: alice.createRoom(t, map[string]any{
+			"room_version": "11", "preset": "public_chat",
+			"power_level_content_override": map[string]any{"users": map[string]any{alice.userID: 100, bob.userID: 50}},
+		})},
+		{name: "ban vs demotion, v12", banVsDemotion: true, id: alice.createRoom(t, map[string]any{
+			"room_version": "12", "preset": "public_chat",
+			"power_level_content_override": map[string]any{"users": map[string]any{bob.userID: 50}},
+		})},
+	}
+	for _, r := range rooms {
+		bob.join(t, r.id, hs1.name)
+		carol.join(t, r.id)
+		waitMembership(t, r.id, map[string]string{bob.userID: "join", carol.userID: "join"}, alice, bob)
+	}
+
+	// plWith returns the room's current power levels with change applied.
+	plWith := func(u *client, roomID string, change func(pl map[string]any)) map[string]any {
+		pl := map[string]any{}
+		if err := json.Unmarshal(u.state(t, roomID)[stateKey{"m.room.power_levels", ""}].Content, &pl); err != nil {
+			t.Fatal(err)
+		}
+		change(pl)
+		return pl
+	}
+	setUser := func(user string, level int) func(map[string]any) {
+		return func(pl map[string]any) {
+			users, _ := pl["users"].(map[string]any)
+			if users == nil {
+				users = map[string]any{}
+			}
+			users[user] = level
+			pl["users"] = users
+		}
+	}
+
+	hs2.stop()
+	for _, r := range rooms {
+		change := func(pl map[string]any) { pl["ban"] = 60 }
+		if r.banVsDemotion {
+			change = setUser(bob.userID, 0)
+		}
+		r.ids = append(r.ids, alice.setState(t, r.id, "m.room.power_levels", "", plWith(alice, r.id, change)))
+	}
+	hs1.stop()
+	hs2.start()
+	for _, r := range rooms {
+		if r.banVsDemotion {
+			// hs2 has not heard of the demotion: bob still has power 50.
+			bob.membership(t, r.id, "ban", carol.userID)
+			ban := bob.state(t, r.id)[stateKey{"m.room.member", carol.userID}]
+			if ban.str("membership") != "ban" || ban.Sender != bob.userID {
+				t.Fatalf("%s: after bob's ban hs2 has carol's membership %s from %s", r.name, ban.Content, ban.Sender)
+			}
+			r.ids = append(r.ids, ban.EventID)
+			continue
+		}
+		r.ids = append(r.ids, bob.setState(t, r.id, "m.room.power_levels", "", plWith(bob, r.id, func(pl map[string]any) { pl["kick"] = 70 })))
+	}
+	hs1.start()
+
+	for _, r := range rooms {
+		// hs1 may soft-fail bob's ban (it fails against hs1's current
+		// state), and then no client sees it. A message bob sends after it
+		// cites it, or an event after it, so once alice sees the message
+		// hs1 has processed the ban.
+		after := bob.sendText(t, r.id, "bob, after the partition")
+		c.eventually(t, r.name+": both conflicting events on both servers", syncBound, func() string {
+			var missing []string
+			for _, u := range []*client{alice, bob} {
+				for _, id := range append([]string{after}, r.ids...) {
+					if r.banVsDemotion && u == alice && id == r.ids[1] {
+						continue
+					}
+					if !u.hasEvent(t, r.id, id) {
+						missing = append(missing, u.s.label+" lacks "+id)
+					}
+				}
+			}
+			return strings.Join(missing, "\n")
+		})
+		st := requireSameState(t, r.id, alice, bob)
+		pl := st[stateKey{"m.room.power_levels", ""}]
+		if !r.banVsDemotion {
+			a, b := bob.event(t, r.id, r.ids[0]), bob.event(t, r.id, r.ids[1])
+			want := b
+			if a.OriginServerTS > b.OriginServerTS || (a.OriginServerTS == b.OriginServerTS && a.EventID > b.EventID) {
+				want = a
+			}
+			if pl.EventID != want.EventID {
+				t.Errorf("%s: resolved power levels %s, want %s, the later of %s (ts %d) and %s (ts %d)",
+					r.name, pl.EventID, want.EventID, a.EventID, a.OriginServerTS, b.EventID, b.OriginServerTS)
+			}
+			t.Logf("%s: both servers resolved to power levels %s (ban %v, kick %v)", r.name, pl.EventID, pl.field("ban"), pl.field("kick"))
+			continue
+		}
+		if pl.EventID != r.ids[0] {
+			t.Errorf("%s: resolved power levels %s, want alice's demotion of bob %s", r.name, pl.EventID, r.ids[0])
+		}
+		if m := st.membershipOf(carol.userID); m != "join" {
+			t.Errorf("%s: carol's membership resolved to %q (%s), want join: bob's ban must lose to his demotion",
+				r.name, m, st[stateKey{"m.room.member", carol.userID}].EventID)
+		}
+		t.Logf("%s: both servers resolved to power levels %s and carol %s", r.name, pl.EventID, st.membershipOf(carol.userID))
+	}
 }
