@@ -102,7 +102,7 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 	// A restricted room lets in members of its allowed rooms, vouched for by
 	// one of our users who may invite (client-server-api "Restricted rooms").
 	via, err := a.Engine.RestrictedJoinAuthoriser(ctx, roomID, s.UserID)
-	if merr.CodeOf(err) == rooms.CodeUnableToGrantJoin {
+	if merr.CodeOf(err) == merr.CodeUnableToGrantJoin {
 		// The user qualifies but only another server's users may vouch for
 		// the join: make it through one of those servers, as Synapse does.
 		err = merr.Forbidden("no user of this server may authorise your join to this restricted room")

@@ -62,6 +62,11 @@ const (
 	CodeKeyTooLarge            = "M_KEY_TOO_LARGE"
 	CodeUserLocked             = "M_USER_LOCKED"
 	CodeUserSuspended          = "M_USER_SUSPENDED"
+	// Restricted joins (server-server-api "Joining Rooms"): the resident
+	// server cannot check the allow conditions, or the user qualifies but
+	// none of its users may invite; the joining server tries another.
+	CodeUnableToAuthoriseJoin = "M_UNABLE_TO_AUTHORISE_JOIN"
+	CodeUnableToGrantJoin     = "M_UNABLE_TO_GRANT_JOIN"
 )
 
 // Error is an error with a Matrix errcode. Kind is one of the sentinels

@@ -11,17 +11,6 @@ import (
 	"github.com/myelin-chat/myelin/internal/roomversion"
 )
 
-// Error codes of restricted joins over federation (server-server-api
-// "Restricted rooms"). They live here until merr grows them.
-const (
-	// CodeUnableToAuthoriseJoin: the resident server cannot check any
-	// condition (it is not in the rooms they name); try another server.
-	CodeUnableToAuthoriseJoin = "M_UNABLE_TO_AUTHORISE_JOIN"
-	// CodeUnableToGrantJoin: the user qualifies but the resident server has
-	// no user able to invite, so it cannot sign for the join; try another.
-	CodeUnableToGrantJoin = "M_UNABLE_TO_GRANT_JOIN"
-)
-
 // AllowedRooms returns the room IDs of the m.room_membership conditions of
 // an m.room.join_rules content (client-server-api "Restricted rooms",
 // "Conditions"). Conditions of other types, or not matching the schema,
@@ -76,7 +65,7 @@ func CheckAllowConditions(allowed []string, member func(roomID string) RoomMembe
 		unknown = unknown || !m.Known
 	}
 	if unknown {
-		return merr.BadRequest(CodeUnableToAuthoriseJoin, "this server is not in the rooms that would allow the join; try another server")
+		return merr.BadRequest(merr.CodeUnableToAuthoriseJoin, "this server is not in the rooms that would allow the join; try another server")
 	}
 	return merr.Forbidden("you are not a member of any room that allows joining this one")
 }
@@ -209,7 +198,7 @@ func (e *Engine) RestrictedJoinAuthoriser(ctx context.Context, roomID, userID st
 	}
 	via := ChooseAuthoriser(rj.localJoined, rj.pl)
 	if via == "" {
-		return "", merr.BadRequest(CodeUnableToGrantJoin, "no user on "+e.serverName+" may invite to this room; try another server")
+		return "", merr.BadRequest(merr.CodeUnableToGrantJoin, "no user on "+e.serverName+" may invite to this room; try another server")
 	}
 	return via, nil
 }
@@ -236,7 +225,7 @@ func (e *Engine) CountersignJoin(ctx context.Context, roomID string, ev *event.E
 			ok = ok || (u == via && rj.pl.UserLevel(u) >= rj.pl.Invite)
 		}
 		if !ok {
-			return nil, merr.BadRequest(CodeUnableToGrantJoin, via+" cannot authorise joins to this room")
+			return nil, merr.BadRequest(merr.CodeUnableToGrantJoin, via+" cannot authorise joins to this room")
 		}
 	}
 	signed, err := ev.AddSignature(e.serverName, e.key)

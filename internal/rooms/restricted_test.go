@@ -57,7 +57,7 @@ func TestCheckAllowConditions_SpecOutcomes(t *testing.T) {
 		{"joined where known beats an unknown room", []string{"!u", "!a"}, map[string]RoomMembership{"!u": unknown, "!a": joined}, ""},
 		{"known rooms, not joined", []string{"!a", "!b"}, map[string]RoomMembership{"!a": known, "!b": known}, merr.CodeForbidden},
 		{"no conditions", nil, nil, merr.CodeForbidden},
-		{"an allowed room we are not in", []string{"!a", "!u"}, map[string]RoomMembership{"!a": known, "!u": unknown}, CodeUnableToAuthoriseJoin},
+		{"an allowed room we are not in", []string{"!a", "!u"}, map[string]RoomMembership{"!a": known, "!u": unknown}, merr.CodeUnableToAuthoriseJoin},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := CheckAllowConditions(c.allowed, func(r string) RoomMembership { return c.rooms[r] })
@@ -203,8 +203,8 @@ func TestRestrictedJoin_NoLocalUserMayInvite(t *testing.T) {
 		if err := sendJoin(ctx, e, space, "@bob:hs1", ""); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.RestrictedJoinAuthoriser(ctx, room, "@bob:hs1"); merr.CodeOf(err) != CodeUnableToGrantJoin {
-			t.Fatalf("want %s, got %v", CodeUnableToGrantJoin, err)
+		if _, err := e.RestrictedJoinAuthoriser(ctx, room, "@bob:hs1"); merr.CodeOf(err) != merr.CodeUnableToGrantJoin {
+			t.Fatalf("want %s, got %v", merr.CodeUnableToGrantJoin, err)
 		}
 	})
 }
@@ -296,8 +296,8 @@ func TestRestrictedJoin_OverFederation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := hs1.e.MakeMembership(ctx, far, "@bob:hs2", event.Join, all); merr.CodeOf(err) != CodeUnableToAuthoriseJoin {
-			t.Errorf("allowed room unknown to hs1: want %s, got %v", CodeUnableToAuthoriseJoin, err)
+		if _, err := hs1.e.MakeMembership(ctx, far, "@bob:hs2", event.Join, all); merr.CodeOf(err) != merr.CodeUnableToAuthoriseJoin {
+			t.Errorf("allowed room unknown to hs1: want %s, got %v", merr.CodeUnableToAuthoriseJoin, err)
 		}
 	})
 }

@@ -206,7 +206,7 @@ func joinErrorRank(err error) int {
 	switch {
 	case fe.Status == 403:
 		return 4
-	case fe.Errcode == rooms.CodeUnableToAuthoriseJoin || fe.Errcode == rooms.CodeUnableToGrantJoin:
+	case fe.Errcode == merr.CodeUnableToAuthoriseJoin || fe.Errcode == merr.CodeUnableToGrantJoin:
 		return 3
 	case fe.Status >= 400 && fe.Status < 500:
 		return 2
