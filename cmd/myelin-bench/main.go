@@ -10,6 +10,9 @@
 // Users get a random name prefix, so runs repeat against the same server.
 // Results go to stdout as a table and, with --json, to a file; progress
 // goes to stderr. scripts/bench.sh starts a throwaway server and runs this.
+//
+// "myelin-bench plot --in results.json --out DIR" draws PNG charts from
+// such JSON files (see plot.go).
 package main
 
 import (
@@ -138,6 +141,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&regC, "register-concurrency", 0, "register: accounts in progress at once")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: myelin-bench --url URL [--shared-secret S | --config homeserver.yaml] [--scenario all] [--pid PID] [--json out.json]")
+		fmt.Fprintln(fs.Output(), "       myelin-bench plot --in results.json [--in more.json] --out DIR   (charts; plot --help)")
 		fmt.Fprintln(fs.Output(), "\nDrives a running homeserver over the Client-Server API and measures it.\n\nOptions:")
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output(), "\nPresets (send N; fanout U×M; throughput C/R/T; initialsync R×E; joinstorm U; register N c):")
@@ -269,6 +273,17 @@ func (o *options) connsNeeded(names []string) int {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "plot" {
+		err := runPlot(os.Args[2:], os.Stdout)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			os.Exit(0)
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "myelin-bench:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)

@@ -1,0 +1,65 @@
+package scenario
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/bench/client"
+	"github.com/myelin-chat/myelin/internal/server/servertest"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+	"github.com/myelin-chat/myelin/internal/storage/storagetest"
+)
+
+// Whole-server benchmarks: the load tool's scenarios against an in-process
+// server (real HTTP on loopback, real database), so that a CPU or block
+// profile covers the server's whole request path:
+//
+//	go test -run XXX -bench ServerThroughput -benchtime 1x -cpuprofile cpu.out ./internal/bench/scenario
+//	go tool pprof -top cpu.out
+//
+// The tool's client shares the process, as it shares the machine in
+// scripts/bench.sh runs. Each iteration is one whole scenario run; the
+// figures it reports are the scenario's own.
+
+func benchEnv(b *testing.B, db *sqldb.DB) *Env {
+	b.Helper()
+	srv := servertest.Start(b, db, servertest.Options{})
+	conn := client.NewConn(srv.URL, 64)
+	b.Cleanup(conn.Close)
+	return &Env{Conn: conn, Registrar: client.Registrar{Conn: conn}, Prefix: NewPrefix(), SetupConcurrency: 3}
+}
+
+// BenchmarkServerThroughput: 10 senders across 10 rooms for 5 s, the
+// throughput target's shape.
+func BenchmarkServerThroughput(b *testing.B) {
+	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
+		env := benchEnv(b, db)
+		for b.Loop() {
+			res, err := Throughput(context.Background(), env, ThroughputParams{Senders: 10, Rooms: 10, Duration: 5 * time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(res.EventsPerSecond, "events/s")
+			b.ReportMetric(res.LatencyMS.P50, "p50-ms")
+		}
+	})
+}
+
+// BenchmarkServerIncrementalSync: one user in 1 000 rooms of 20 events;
+// the incremental sync after one new message (the first, initial sync is
+// part of the setup).
+func BenchmarkServerIncrementalSync(b *testing.B) {
+	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
+		env := benchEnv(b, db)
+		env.SetupConcurrency = 8
+		for b.Loop() {
+			res, err := InitialSync(context.Background(), env, InitialSyncParams{Rooms: 1000, EventsPerRoom: 20, Repeats: 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(res.IncrementalMedianMS, "incr-ms")
+			b.ReportMetric(res.InitialMedianMS, "initial-ms")
+		}
+	})
+}
