@@ -62,7 +62,8 @@ func TestParseFlags_PresetsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.sz.sendMessages != 7 || len(o.sz.fanoutUsers) != 2 || o.sz.fanoutUsers[1] != 5 || o.sz.regAccounts != presets["small"].regAccounts {
+	if len(o.sz.sendMessages) != 1 || o.sz.sendMessages[0] != 7 || len(o.sz.fanoutUsers) != 2 || o.sz.fanoutUsers[1] != 5 ||
+		len(o.sz.regAccounts) != 1 || o.sz.regAccounts[0] != presets["small"].regAccounts[0] {
 		t.Errorf("sizes %+v", o.sz)
 	}
 	names, err := o.selected()
@@ -83,5 +84,22 @@ func TestParseFlags_PresetsAndOverrides(t *testing.T) {
 		if err == nil {
 			t.Errorf("%v: no error", bad)
 		}
+	}
+}
+
+func TestParseFlags_EveryScenarioTakesSeveralSizes(t *testing.T) {
+	o, err := parseFlags([]string{"--send-messages", "10,100,1000", "--throughput-rooms", "1,10,100",
+		"--register-accounts", "5,50,500", "--fanout-users", "10,100,1000", "--initialsync-rooms", "10,100,1000",
+		"--joinstorm-users", "10,100,1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range scenarioNames {
+		if jobs := o.jobs(name); len(jobs) != 3 {
+			t.Errorf("%s: %d jobs, want one per size", name, len(jobs))
+		}
+	}
+	if _, err := parseFlags([]string{"--throughput-rooms", "10,0"}); err == nil {
+		t.Error("a zero size was accepted")
 	}
 }

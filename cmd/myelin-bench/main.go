@@ -38,27 +38,27 @@ var scenarioNames = []string{"send", "fanout", "throughput", "initialsync", "joi
 
 // sizes are the scenario sizes; presets fill them, flags override.
 type sizes struct {
-	sendMessages   int
+	sendMessages   []int
 	fanoutUsers    []int
 	fanoutMessages int
 	thrSenders     int
-	thrRooms       int
+	thrRooms       []int
 	thrDuration    time.Duration
 	isRooms        []int
 	isEvents       int
 	isRepeats      int
 	joinUsers      []int
-	regAccounts    int
+	regAccounts    []int
 	regConcurrency int
 }
 
 var presets = map[string]sizes{
-	"small": {sendMessages: 100, fanoutUsers: []int{10}, fanoutMessages: 10, thrSenders: 4, thrRooms: 4, thrDuration: 5 * time.Second,
-		isRooms: []int{10}, isEvents: 10, isRepeats: 3, joinUsers: []int{20}, regAccounts: 20, regConcurrency: 2},
-	"medium": {sendMessages: 1000, fanoutUsers: []int{10, 100}, fanoutMessages: 20, thrSenders: 10, thrRooms: 10, thrDuration: 10 * time.Second,
-		isRooms: []int{10, 100}, isEvents: 20, isRepeats: 3, joinUsers: []int{100}, regAccounts: 50, regConcurrency: 2},
-	"large": {sendMessages: 5000, fanoutUsers: []int{10, 100, 1000}, fanoutMessages: 20, thrSenders: 100, thrRooms: 100, thrDuration: 30 * time.Second,
-		isRooms: []int{10, 100, 1000}, isEvents: 20, isRepeats: 3, joinUsers: []int{100, 1000}, regAccounts: 200, regConcurrency: 4},
+	"small": {sendMessages: []int{100}, fanoutUsers: []int{10}, fanoutMessages: 10, thrSenders: 4, thrRooms: []int{4}, thrDuration: 5 * time.Second,
+		isRooms: []int{10}, isEvents: 10, isRepeats: 3, joinUsers: []int{20}, regAccounts: []int{20}, regConcurrency: 2},
+	"medium": {sendMessages: []int{1000}, fanoutUsers: []int{10, 100}, fanoutMessages: 20, thrSenders: 10, thrRooms: []int{10}, thrDuration: 10 * time.Second,
+		isRooms: []int{10, 100}, isEvents: 20, isRepeats: 3, joinUsers: []int{100}, regAccounts: []int{50}, regConcurrency: 2},
+	"large": {sendMessages: []int{5000}, fanoutUsers: []int{10, 100, 1000}, fanoutMessages: 20, thrSenders: 100, thrRooms: []int{100}, thrDuration: 30 * time.Second,
+		isRooms: []int{10, 100, 1000}, isEvents: 20, isRepeats: 3, joinUsers: []int{100, 1000}, regAccounts: []int{200}, regConcurrency: 4},
 }
 
 type options struct {
@@ -123,21 +123,22 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.maxConns, "max-conns", 0, "connections to the server at most (default: enough for the largest scenario)")
 
 	var (
-		sendN, fanM, thrC, thrR, isE, isK, regN, regC int
-		thrT                                          time.Duration
-		fanU, isR, joinU                              intList
+		fanM, thrC, isE, isK, regC    int
+		thrT                          time.Duration
+		sendN, fanU, thrR, isR, joinU intList
+		regN                          intList
 	)
-	fs.IntVar(&sendN, "send-messages", 0, "send: messages sent one after another")
+	fs.Var(&sendN, "send-messages", "send: messages sent one after another, comma-separated sizes (each size in a new room)")
 	fs.Var(&fanU, "fanout-users", "fanout: receivers, comma-separated sizes (e.g. 10,100,1000)")
 	fs.IntVar(&fanM, "fanout-messages", 0, "fanout: messages per size")
 	fs.IntVar(&thrC, "throughput-senders", 0, "throughput: concurrent senders")
-	fs.IntVar(&thrR, "throughput-rooms", 0, "throughput: rooms")
+	fs.Var(&thrR, "throughput-rooms", "throughput: rooms, comma-separated sizes")
 	fs.DurationVar(&thrT, "throughput-duration", 0, "throughput: how long to send")
 	fs.Var(&isR, "initialsync-rooms", "initialsync: rooms of the user, comma-separated sizes")
 	fs.IntVar(&isE, "initialsync-events", 0, "initialsync: messages per room")
 	fs.IntVar(&isK, "initialsync-repeats", 0, "initialsync: measurements per size")
 	fs.Var(&joinU, "joinstorm-users", "joinstorm: users joining at once, comma-separated sizes")
-	fs.IntVar(&regN, "register-accounts", 0, "register: accounts to create")
+	fs.Var(&regN, "register-accounts", "register: accounts to create, comma-separated sizes")
 	fs.IntVar(&regC, "register-concurrency", 0, "register: accounts in progress at once")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: myelin-bench --url URL [--shared-secret S | --config homeserver.yaml] [--scenario all] [--pid PID] [--json out.json]")
@@ -147,7 +148,7 @@ func parseFlags(args []string) (*options, error) {
 		fmt.Fprintln(fs.Output(), "\nPresets (send N; fanout U×M; throughput C/R/T; initialsync R×E; joinstorm U; register N c):")
 		for _, name := range []string{"small", "medium", "large"} {
 			p := presets[name]
-			fmt.Fprintf(fs.Output(), "  %-7s send %d; fanout %v×%d; throughput %d/%d/%v; initialsync %v×%d; joinstorm %v; register %d c%d\n",
+			fmt.Fprintf(fs.Output(), "  %-7s send %v; fanout %v×%d; throughput %d/%v/%v; initialsync %v×%d; joinstorm %v; register %v c%d\n",
 				name, p.sendMessages, p.fanoutUsers, p.fanoutMessages, p.thrSenders, p.thrRooms, p.thrDuration,
 				p.isRooms, p.isEvents, p.joinUsers, p.regAccounts, p.regConcurrency)
 		}
@@ -178,9 +179,9 @@ func parseFlags(args []string) (*options, error) {
 		v    int
 		dst  *int
 	}{
-		{"send-messages", sendN, &sz.sendMessages}, {"fanout-messages", fanM, &sz.fanoutMessages},
-		{"throughput-senders", thrC, &sz.thrSenders}, {"throughput-rooms", thrR, &sz.thrRooms},
-		{"initialsync-repeats", isK, &sz.isRepeats}, {"register-accounts", regN, &sz.regAccounts},
+		{"fanout-messages", fanM, &sz.fanoutMessages},
+		{"throughput-senders", thrC, &sz.thrSenders},
+		{"initialsync-repeats", isK, &sz.isRepeats},
 		{"register-concurrency", regC, &sz.regConcurrency},
 	} {
 		if err := pick(p.name, p.v, p.dst); err != nil {
@@ -199,8 +200,16 @@ func parseFlags(args []string) (*options, error) {
 		}
 		sz.thrDuration = thrT
 	}
-	if set["fanout-users"] {
-		sz.fanoutUsers = fanU
+	for name, l := range map[string]struct {
+		v   intList
+		dst *[]int
+	}{
+		"send-messages": {sendN, &sz.sendMessages}, "fanout-users": {fanU, &sz.fanoutUsers},
+		"throughput-rooms": {thrR, &sz.thrRooms}, "register-accounts": {regN, &sz.regAccounts},
+	} {
+		if set[name] {
+			*l.dst = l.v
+		}
 	}
 	if set["initialsync-rooms"] {
 		sz.isRooms = isR
@@ -421,8 +430,12 @@ func (o *options) jobs(name string) []job {
 	sz := o.sz
 	switch name {
 	case "send":
-		p := scenario.SendParams{Messages: sz.sendMessages}
-		return []job{{name, fmt.Sprintf("N=%d", p.Messages), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.Send(ctx, e, p) }}}
+		var out []job
+		for _, n := range sz.sendMessages {
+			p := scenario.SendParams{Messages: n}
+			out = append(out, job{name, fmt.Sprintf("N=%d", p.Messages), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.Send(ctx, e, p) }})
+		}
+		return out
 	case "fanout":
 		var out []job
 		for _, u := range sz.fanoutUsers {
@@ -431,8 +444,12 @@ func (o *options) jobs(name string) []job {
 		}
 		return out
 	case "throughput":
-		p := scenario.ThroughputParams{Senders: sz.thrSenders, Rooms: sz.thrRooms, Duration: sz.thrDuration}
-		return []job{{name, fmt.Sprintf("C=%d R=%d T=%v", p.Senders, p.Rooms, p.Duration), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.Throughput(ctx, e, p) }}}
+		var out []job
+		for _, r := range sz.thrRooms {
+			p := scenario.ThroughputParams{Senders: sz.thrSenders, Rooms: r, Duration: sz.thrDuration}
+			out = append(out, job{name, fmt.Sprintf("C=%d R=%d T=%v", p.Senders, p.Rooms, p.Duration), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.Throughput(ctx, e, p) }})
+		}
+		return out
 	case "initialsync":
 		var out []job
 		for _, r := range sz.isRooms {
@@ -448,8 +465,12 @@ func (o *options) jobs(name string) []job {
 		}
 		return out
 	case "register":
-		p := scenario.RegisterParams{Accounts: sz.regAccounts, Concurrency: sz.regConcurrency}
-		return []job{{name, fmt.Sprintf("N=%d c=%d", p.Accounts, p.Concurrency), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.Register(ctx, e, p) }}}
+		var out []job
+		for _, n := range sz.regAccounts {
+			p := scenario.RegisterParams{Accounts: n, Concurrency: sz.regConcurrency}
+			out = append(out, job{name, fmt.Sprintf("N=%d c=%d", p.Accounts, p.Concurrency), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.Register(ctx, e, p) }})
+		}
+		return out
 	}
 	return nil
 }
