@@ -53,6 +53,8 @@ type API struct {
 	Log        *slog.Logger
 	Now        func() time.Time
 
+	acls aclCache
+
 	txnMu sync.Mutex
 	txns  map[string]json.RawMessage // origin + " " + txnID → response
 	order []string
@@ -81,31 +83,34 @@ func (a *API) Register(rt *httpapi.Router) {
 	}
 	a.txns = map[string]json.RawMessage{}
 	h := func(pattern string, f http.HandlerFunc) { rt.Handle(pattern, a.Auth(f)) }
+	// Endpoints the server ACL protects (server-server-api "Server Access
+	// Control Lists (ACLs)"); /send applies it per PDU instead.
+	acl := func(pattern string, f http.HandlerFunc) { h(pattern, a.withACL(f)) }
 	const v1, v2 = "/_matrix/federation/v1", "/_matrix/federation/v2"
 	// GET /version is served by the transport with the key endpoints.
 	h("PUT "+v1+"/send/{txnId}", a.send)
 	h("GET "+v1+"/event/{eventId}", a.getEvent)
-	h("GET "+v1+"/state/{roomId}", a.state)
-	h("GET "+v1+"/state_ids/{roomId}", a.stateIDs)
-	h("GET "+v1+"/event_auth/{roomId}/{eventId}", a.eventAuth)
-	h("GET "+v1+"/backfill/{roomId}", a.backfill)
-	h("POST "+v1+"/get_missing_events/{roomId}", a.getMissingEvents)
-	h("GET "+v1+"/make_join/{roomId}/{userId}", a.makeMembership(event.Join))
-	h("GET "+v1+"/make_leave/{roomId}/{userId}", a.makeMembership(event.Leave))
-	h("GET "+v1+"/make_knock/{roomId}/{userId}", a.makeMembership(event.Knock))
-	h("PUT "+v2+"/send_join/{roomId}/{eventId}", a.sendMembership(event.Join))
-	h("PUT "+v2+"/send_leave/{roomId}/{eventId}", a.sendMembership(event.Leave))
-	h("PUT "+v1+"/send_knock/{roomId}/{eventId}", a.sendMembership(event.Knock))
-	h("PUT "+v2+"/invite/{roomId}/{eventId}", a.invite)
+	acl("GET "+v1+"/state/{roomId}", a.state)
+	acl("GET "+v1+"/state_ids/{roomId}", a.stateIDs)
+	acl("GET "+v1+"/event_auth/{roomId}/{eventId}", a.eventAuth)
+	acl("GET "+v1+"/backfill/{roomId}", a.backfill)
+	acl("POST "+v1+"/get_missing_events/{roomId}", a.getMissingEvents)
+	acl("GET "+v1+"/make_join/{roomId}/{userId}", a.makeMembership(event.Join))
+	acl("GET "+v1+"/make_leave/{roomId}/{userId}", a.makeMembership(event.Leave))
+	acl("GET "+v1+"/make_knock/{roomId}/{userId}", a.makeMembership(event.Knock))
+	acl("PUT "+v2+"/send_join/{roomId}/{eventId}", a.sendMembership(event.Join))
+	acl("PUT "+v2+"/send_leave/{roomId}/{eventId}", a.sendMembership(event.Leave))
+	acl("PUT "+v1+"/send_knock/{roomId}/{eventId}", a.sendMembership(event.Knock))
+	acl("PUT "+v2+"/invite/{roomId}/{eventId}", a.invite)
 	h("GET "+v1+"/query/directory", a.queryDirectory)
 	h("GET "+v1+"/query/profile", a.queryProfile)
 	h("GET "+v1+"/publicRooms", a.publicRooms)
 	h("POST "+v1+"/publicRooms", a.publicRooms)
 }
 
-// parsePDU reads a received PDU for its room's version (the room must be
-// one we know) and verifies it.
-func (a *API) parsePDU(ctx context.Context, raw json.RawMessage) (*event.Event, error) {
+// readPDU parses a received PDU for its room's version (the room must be
+// one we know), without verifying its signatures yet.
+func (a *API) readPDU(ctx context.Context, raw json.RawMessage) (*event.Event, error) {
 	roomRaw, err := canonicaljson.Get(raw, "room_id")
 	var roomID string
 	if err != nil || json.Unmarshal(roomRaw, &roomID) != nil {
@@ -115,7 +120,11 @@ func (a *API) parsePDU(ctx context.Context, raw json.RawMessage) (*event.Event, 
 	if err != nil {
 		return nil, merr.NotFound("unknown room " + roomID)
 	}
-	return a.parseFor(ctx, raw, room.Version)
+	ev, err := event.Parse(raw, room.Version)
+	if err != nil {
+		return nil, merr.BadJSON(err.Error())
+	}
+	return ev, nil
 }
 
 func (a *API) parseFor(ctx context.Context, raw json.RawMessage, v *roomversion.Version) (*event.Event, error) {

@@ -2,6 +2,7 @@ package federationapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/myelin-chat/myelin/internal/event"
@@ -47,8 +48,31 @@ func (a *API) send(w http.ResponseWriter, r *http.Request) {
 	results := map[string]map[string]string{}
 	byRoom := map[string][]*event.Event{}
 	var order []string
+	// The server ACL applies to each PDU by its room_id (server-server-api
+	// "Server Access Control Lists (ACLs)"): a denied PDU is ignored, with
+	// an error in its result. It is checked before the signatures, so a
+	// denied server cannot make us fetch keys; one check per room.
+	aclErr := map[string]error{}
 	for _, raw := range txn.PDUs {
-		ev, err := a.parsePDU(ctx, raw)
+		ev, err := a.readPDU(ctx, raw)
+		if err == nil {
+			denied, checked := aclErr[ev.RoomID()]
+			if !checked {
+				denied = a.checkACL(ctx, ev.RoomID(), origin)
+				if denied != nil && !errors.Is(denied, merr.ErrForbidden) {
+					// Storage trouble: fail the transaction so that the
+					// sender retries it, rather than lose the PDU.
+					writeErr(w, denied)
+					return
+				}
+				aclErr[ev.RoomID()] = denied
+			}
+			if denied != nil {
+				results[ev.EventID()] = map[string]string{"error": denied.Error()}
+				continue
+			}
+			ev, err = a.Verify.VerifyEvent(ctx, ev)
+		}
 		if err != nil {
 			// Without a valid event we have no trustworthy event ID to
 			// report against; such PDUs are dropped (the spec's step 1-2).
@@ -70,7 +94,11 @@ func (a *API) send(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// EDUs (typing, receipts, presence, to-device) are accepted and, until
-	// their client-side streams exist, ignored.
+	// their client-side streams exist, ignored. When m.typing and m.receipt
+	// are handled, each must first pass checkACL(room_id, origin): a typing
+	// EDU for a room that denies the origin is ignored, and so are all of
+	// an m.receipt's receipts for such a room (server-server-api "Server
+	// Access Control Lists (ACLs)"). Use aclErr to check each room once.
 	resp, _ := json.Marshal(map[string]any{"pdus": results})
 	a.txnMu.Lock()
 	if _, ok := a.txns[key]; !ok {
