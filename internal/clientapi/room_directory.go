@@ -1,17 +1,15 @@
 package clientapi
 
 import (
-	"encoding/json"
 	"net/http"
-	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/eventauth"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/visibility"
 )
@@ -200,20 +198,6 @@ func roomVersionOf(a *RoomAPI, r *http.Request, roomID string) *roomversion.Vers
 	return room.Version
 }
 
-// publicRoom is one entry of the public room directory.
-type publicRoom struct {
-	RoomID           string `json:"room_id"`
-	Name             string `json:"name,omitempty"`
-	Topic            string `json:"topic,omitempty"`
-	AvatarURL        string `json:"avatar_url,omitempty"`
-	CanonicalAlias   string `json:"canonical_alias,omitempty"`
-	NumJoinedMembers int    `json:"num_joined_members"`
-	WorldReadable    bool   `json:"world_readable"`
-	GuestCanJoin     bool   `json:"guest_can_join"`
-	JoinRule         string `json:"join_rule,omitempty"`
-	RoomType         string `json:"room_type,omitempty"`
-}
-
 func (a *RoomAPI) publicRoomsGet(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	if s == nil && !a.AllowPublicRoomsWithoutAuth {
 		httpapi.WriteError(w, merr.MissingToken("missing access token"))
@@ -229,7 +213,7 @@ func (a *RoomAPI) publicRoomsGet(w http.ResponseWriter, r *http.Request, s *http
 		}
 		limit = n
 	}
-	a.publicRooms(w, r, limit, q.Get("since"), "")
+	a.publicRooms(w, r, q.Get("server"), rooms.DirectoryQuery{Limit: limit, Since: q.Get("since")})
 }
 
 func (a *RoomAPI) publicRoomsPost(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
@@ -249,100 +233,29 @@ func (a *RoomAPI) publicRoomsPost(w http.ResponseWriter, r *http.Request, s *htt
 		httpapi.WriteError(w, httpapi.InvalidParam("limit must be non-negative"))
 		return
 	}
-	a.publicRooms(w, r, body.Limit, body.Since, body.Filter.GenericSearchTerm)
+	a.publicRooms(w, r, body.Server, rooms.DirectoryQuery{Limit: body.Limit, Since: body.Since, Term: body.Filter.GenericSearchTerm})
 }
 
-// publicRooms lists published rooms, largest first, with offset tokens
-// ("p<offset>"); the spec leaves the token format to the server.
-func (a *RoomAPI) publicRooms(w http.ResponseWriter, r *http.Request, limit int, since, term string) {
-	ctx := r.Context()
-	offset := 0
-	if since != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(since, "p"))
-		if err != nil || n < 0 || !strings.HasPrefix(since, "p") {
-			httpapi.WriteError(w, httpapi.InvalidParam("invalid since token"))
-			return
+// publicRooms answers a directory query: ours from the room engine,
+// another server's over federation (the request's "server").
+func (a *RoomAPI) publicRooms(w http.ResponseWriter, r *http.Request, server string, q rooms.DirectoryQuery) {
+	var page *rooms.DirectoryPage
+	var err error
+	switch {
+	case server == "" || server == a.Engine.ServerName():
+		page, err = a.Engine.PublicRooms(r.Context(), q)
+	case a.Fed == nil:
+		err = merr.NotFound("this server does not federate")
+	default:
+		if _, _, perr := ids.ParseServerName(server); perr != nil {
+			err = httpapi.InvalidParam("server is not a valid server name")
+			break
 		}
-		offset = n
+		page, err = a.Fed.PublicRooms(r.Context(), server, q)
 	}
-	ids, err := a.Engine.Store().PublicRooms(ctx)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	term = strings.ToLower(term)
-	var all []publicRoom
-	for _, id := range ids {
-		pr, err := a.describeRoom(r, id)
-		if err != nil {
-			httpapi.WriteError(w, err)
-			return
-		}
-		if term != "" && !strings.Contains(strings.ToLower(pr.Name+" "+pr.Topic+" "+pr.CanonicalAlias+" "+pr.RoomID), term) {
-			continue
-		}
-		all = append(all, pr)
-	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if all[i].NumJoinedMembers != all[j].NumJoinedMembers {
-			return all[i].NumJoinedMembers > all[j].NumJoinedMembers
-		}
-		return all[i].RoomID < all[j].RoomID
-	})
-	total := len(all)
-	if offset > total {
-		offset = total
-	}
-	end := total
-	if limit > 0 && offset+limit < total {
-		end = offset + limit
-	}
-	resp := map[string]any{"chunk": all[offset:end], "total_room_count_estimate": total}
-	if all[offset:end] == nil {
-		resp["chunk"] = []publicRoom{}
-	}
-	if end < total {
-		resp["next_batch"] = "p" + strconv.Itoa(end)
-	}
-	if offset > 0 {
-		prev := offset - limit
-		if limit == 0 || prev < 0 {
-			prev = 0
-		}
-		resp["prev_batch"] = "p" + strconv.Itoa(prev)
-	}
-	writeOK(w, resp)
-}
-
-func (a *RoomAPI) describeRoom(r *http.Request, roomID string) (publicRoom, error) {
-	view, err := a.Engine.CurrentView(r.Context(), roomID)
-	if err != nil {
-		return publicRoom{}, err
-	}
-	pr := publicRoom{RoomID: roomID}
-	str := func(typ, field string) string {
-		ev := view.Get(typ, "")
-		if ev == nil {
-			return ""
-		}
-		var c map[string]json.RawMessage
-		_ = json.Unmarshal(ev.Content(), &c)
-		var s string
-		_ = json.Unmarshal(c[field], &s)
-		return s
-	}
-	pr.Name = str(event.TypeName, "name")
-	pr.Topic = str(event.TypeTopic, "topic")
-	pr.AvatarURL = str(event.TypeAvatar, "url")
-	pr.CanonicalAlias = str(event.TypeCanonicalAlias, "alias")
-	pr.JoinRule = str(event.TypeJoinRules, "join_rule")
-	pr.RoomType = str(event.TypeCreate, "type")
-	pr.GuestCanJoin = str(event.TypeGuestAccess, "guest_access") == "can_join"
-	pr.WorldReadable = visibility.HistoryVisibility(view) == visibility.WorldReadable
-	members, err := a.Engine.Store().Members(r.Context(), roomID, event.Join)
-	if err != nil {
-		return publicRoom{}, err
-	}
-	pr.NumJoinedMembers = len(members)
-	return pr, view.Err()
+	writeOK(w, page)
 }

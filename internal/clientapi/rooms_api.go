@@ -47,6 +47,8 @@ type Federation interface {
 	Invite(ctx context.Context, ev *event.Event, stripped []json.RawMessage) (*event.Event, error)
 	// RejectInvite turns down an invite to a room this server is not in.
 	RejectInvite(ctx context.Context, userID string, invite *event.Event) error
+	// PublicRooms asks another server for a page of its room directory.
+	PublicRooms(ctx context.Context, server string, q rooms.DirectoryQuery) (*rooms.DirectoryPage, error)
 }
 
 // RoomAPI serves rooms, membership, messages, state, aliases, the public

@@ -117,6 +117,7 @@ func (f peerFetcher) StateIDs(ctx context.Context, roomID, id string) ([]string,
 
 type rig struct {
 	t      *testing.T
+	api    *API
 	hs1    *engine
 	hs2    *engine
 	url    string
@@ -140,6 +141,7 @@ func newRig(t *testing.T, db *sqldb.DB) *rig {
 		Origin: fedauth.OriginOf, Auth: auth.RequireServerAuth}
 	router := httpapi.NewRouter(httpapi.Options{})
 	api.Register(router)
+	r.api = api
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	r.url = srv.URL

@@ -46,6 +46,8 @@ type API struct {
 	// Auth wraps a handler with X-Matrix authentication.
 	Auth     func(http.Handler) http.Handler
 	Profiles Profiles
+	// PublicRoomsOverFederation is allow_public_rooms_over_federation.
+	PublicRoomsOverFederation bool
 	// OnAccepted, when set, is told of membership events accepted through
 	// send_join/send_leave/send_knock, which we must relay to the other
 	// servers in the room.

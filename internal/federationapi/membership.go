@@ -205,9 +205,3 @@ func (a *API) queryProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 }
-
-// publicRooms serves the federation public room directory; Myelin lists
-// none over federation until allow_public_rooms_over_federation is wired.
-func (a *API) publicRooms(w http.ResponseWriter, r *http.Request) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"chunk": []any{}, "total_room_count_estimate": 0})
-}
