@@ -21,12 +21,18 @@ import (
 // transaction, each inside its own savepoint, and each caller learns its
 // own outcome only after the COMMIT.
 
+// newStore returns a store whose WriteGrouped groups writes on every
+// backend (PostgreSQL's default is plain Write; see committers).
 func newStore(t *testing.T, db *sqldb.DB) *Store {
 	t.Helper()
 	s, err := New(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
+	q := s.commitQueue()
+	q.mu.Lock()
+	q.maxRunning = 1
+	q.mu.Unlock()
 	return s
 }
 
@@ -300,4 +306,38 @@ func TestWriteGrouped_TransientFailureRunsAgain(t *testing.T) {
 	if !errors.Is(err, deadlock) || calls != groupAttempts {
 		t.Errorf("err %v after %d calls: want the deadlock after %d", err, calls, groupAttempts)
 	}
+}
+
+func TestWriteGrouped_DefaultsOfEachBackendCommit(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s, err := New(context.Background(), db) // grouping as in production
+		if err != nil {
+			t.Fatal(err)
+		}
+		errOwn := errors.New("own")
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.WriteGrouped(context.Background(), func(w *Writer) error {
+					if err := w.CreateRoom(fmt.Sprintf("!r%d:hs", i), "12", 1); err != nil {
+						return err
+					}
+					if i == 3 {
+						return errOwn
+					}
+					return nil
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			want := i != 3
+			if (err == nil) != want || roomExists(t, s, fmt.Sprintf("!r%d:hs", i)) != want {
+				t.Errorf("write %d: err %v; want committed = %v", i, err, want)
+			}
+		}
+	})
 }
