@@ -1,17 +1,17 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/myelin-chat/myelin/e2e/harness"
 )
 
 // client is a Matrix client of one server, logged in or not. Its methods
@@ -26,86 +26,32 @@ type client struct {
 	token    string
 }
 
-// exchange is one request and its answer, kept for failure messages.
-type exchange struct {
-	method, path string
-	reqBody      []byte
-	status       int
-	respBody     []byte
-}
-
-func (x *exchange) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s", x.method, x.path)
-	if len(x.reqBody) > 0 {
-		fmt.Fprintf(&b, " %s", truncate(x.reqBody, 512))
-	}
-	fmt.Fprintf(&b, "\n  -> %d %s", x.status, truncate(x.respBody, 2048))
-	return b.String()
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return fmt.Sprintf("%s... (%d bytes)", b[:n], len(b))
-}
-
 // anonymous returns a client without an access token.
 func (s *server) anonymous() *client { return &client{s: s} }
 
 // do sends a request with a JSON body (nil for none) and returns the
 // exchange, or an error when no HTTP response arrived.
-func (c *client) do(ctx context.Context, method, path string, body any) (*exchange, error) {
-	x := &exchange{method: method, path: path}
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		x.reqBody = raw
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.s.url+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+func (c *client) do(ctx context.Context, method, path string, body any) (*harness.Exchange, error) {
 	hc := c.s.httpc
 	if c.httpc != nil {
 		hc = c.httpc
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	x.status = resp.StatusCode
-	if x.respBody, err = io.ReadAll(resp.Body); err != nil {
-		return nil, fmt.Errorf("%s %s: reading the response after status %d: %w", method, path, x.status, err)
-	}
-	return x, nil
+	return harness.Endpoint{URL: c.s.url, Client: hc}.Do(ctx, c.token, method, path, body)
 }
 
 // must sends a request, fails the test unless the answer is 200, and
 // decodes it into out (when not nil).
-func (c *client) must(t testing.TB, method, path string, body, out any) *exchange {
+func (c *client) must(t testing.TB, method, path string, body, out any) *harness.Exchange {
 	t.Helper()
 	x, err := c.do(context.Background(), method, path, body)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	if x.status != http.StatusOK {
+	if x.Status != http.StatusOK {
 		t.Fatalf("unexpected answer:\n%s\nserver log lines for this path:\n%s", x, c.s.logLinesContaining(pathOnly(path)))
 	}
 	if out != nil {
-		if err := json.Unmarshal(x.respBody, out); err != nil {
+		if err := json.Unmarshal(x.RespBody, out); err != nil {
 			t.Fatalf("%s: the 200 body does not decode: %v", x, err)
 		}
 	}
@@ -116,15 +62,6 @@ func (c *client) must(t testing.TB, method, path string, body, out any) *exchang
 func pathOnly(p string) string {
 	p, _, _ = strings.Cut(p, "?")
 	return p
-}
-
-// errcode returns the errcode of a Matrix error body.
-func errcode(raw []byte) string {
-	var e struct {
-		Errcode string `json:"errcode"`
-	}
-	_ = json.Unmarshal(raw, &e)
-	return e.Errcode
 }
 
 // login logs localpart in with m.login.password and an m.id.user

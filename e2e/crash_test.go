@@ -66,14 +66,14 @@ func TestCrash_AcknowledgedSendsSurviveSIGKILLExactlyOnce(t *testing.T) {
 						snd.lost = err.Error()
 						return
 					}
-					if x.status != http.StatusOK {
+					if x.Status != http.StatusOK {
 						snd.failure = x.String()
 						continue
 					}
 					var resp struct {
 						EventID string `json:"event_id"`
 					}
-					if json.Unmarshal(x.respBody, &resp) != nil || resp.EventID == "" {
+					if json.Unmarshal(x.RespBody, &resp) != nil || resp.EventID == "" {
 						snd.failure = x.String() + "\n  (200 without an event_id)"
 						continue
 					}

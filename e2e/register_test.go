@@ -41,7 +41,7 @@ func TestRegisterUser_CreatedUserCanLogInWithPassword(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.status != http.StatusForbidden || errcode(x.respBody) != "M_FORBIDDEN" {
+		if x.Status != http.StatusForbidden || x.Errcode() != "M_FORBIDDEN" {
 			t.Errorf("login with a wrong password:\n%s\nwant 403 M_FORBIDDEN", x)
 		}
 

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/myelin-chat/myelin/e2e/harness"
 )
 
 // SIGTERM while a client long-polls /sync: the server finishes that
@@ -40,7 +42,7 @@ func TestGracefulShutdown_AnswersInFlightLongPollSync(t *testing.T) {
 		poller.must(t, "GET", "/_matrix/client/v3/account/whoami", nil, nil)
 
 		type result struct {
-			x   *exchange
+			x   *harness.Exchange
 			err error
 		}
 		written := make(chan struct{})
@@ -78,13 +80,13 @@ func TestGracefulShutdown_AnswersInFlightLongPollSync(t *testing.T) {
 		// (A settle delay, not an assertion.)
 		time.Sleep(300 * time.Millisecond)
 
-		s.stop() // fails the test unless the process exits 0 within stopBound
+		s.stop() // fails the test unless the process exits 0 within harness.StopBound
 
 		var r result
 		select {
 		case r = <-done:
-		case <-time.After(stopBound):
-			t.Fatalf("the long poll got no answer within %v of SIGTERM", stopBound)
+		case <-time.After(harness.StopBound):
+			t.Fatalf("the long poll got no answer within %v of SIGTERM", harness.StopBound)
 		}
 		if r.err != nil || attempts.Load() > 1 {
 			how := fmt.Sprintf("the request failed: %v", r.err)
@@ -96,11 +98,11 @@ func TestGracefulShutdown_AnswersInFlightLongPollSync(t *testing.T) {
 			t.Fatalf("the in-flight long poll (GET /sync?since=%s&timeout=%d, sent before SIGTERM) was cut off by the shutdown instead of answered: %s\nserver log lines about it and the shutdown:\n%s",
 				since, pollTimeoutMS, how, s.logLinesContaining("shutting down", "/sync", "level=ERROR", "level=WARN", "server stopped"))
 		}
-		if r.x.status != http.StatusOK {
+		if r.x.Status != http.StatusOK {
 			t.Fatalf("the in-flight long poll was answered with an error:\n%s", r.x)
 		}
 		var resp syncResponse
-		if err := json.Unmarshal(r.x.respBody, &resp); err != nil || resp.NextBatch == "" {
+		if err := json.Unmarshal(r.x.RespBody, &resp); err != nil || resp.NextBatch == "" {
 			t.Fatalf("the in-flight long poll's answer is not a sync response with next_batch (%v):\n%s", err, r.x)
 		}
 	})
