@@ -1,13 +1,11 @@
 package fede2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -15,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/myelin-chat/myelin/e2e/harness"
 )
 
 // client is a logged-in user of one server. Methods taking a testing.TB
@@ -32,93 +32,29 @@ type client struct {
 	view  syncView
 }
 
-// exchange is one request and its answer, kept for failure messages.
-type exchange struct {
-	server       string
-	method, path string
-	reqBody      []byte
-	status       int
-	respBody     []byte
-}
-
-func (x *exchange) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s %s", x.server, x.method, x.path)
-	if len(x.reqBody) > 0 {
-		fmt.Fprintf(&b, " %s", truncate(x.reqBody, 512))
-	}
-	fmt.Fprintf(&b, "\n  -> %d %s", x.status, truncate(x.respBody, 2048))
-	return b.String()
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return fmt.Sprintf("%s... (%d bytes)", b[:n], len(b))
-}
-
-// errcode returns the errcode of a Matrix error body.
-func (x *exchange) errcode() string {
-	var e struct {
-		Errcode string `json:"errcode"`
-	}
-	_ = json.Unmarshal(x.respBody, &e)
-	return e.Errcode
-}
-
 // do sends a request with a JSON body (nil for none) and returns the
 // exchange, or an error when no HTTP response arrived.
-func (c *client) do(ctx context.Context, method, path string, body any) (*exchange, error) {
+func (c *client) do(ctx context.Context, method, path string, body any) (*harness.Exchange, error) {
 	return c.s.do(ctx, c.token, method, path, body)
 }
 
-func (s *homeserver) do(ctx context.Context, token, method, path string, body any) (*exchange, error) {
-	x := &exchange{server: s.label, method: method, path: path}
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		x.reqBody = raw
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.url+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.httpc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s %s: %w", s.label, method, path, err)
-	}
-	defer resp.Body.Close()
-	x.status = resp.StatusCode
-	if x.respBody, err = io.ReadAll(resp.Body); err != nil {
-		return nil, fmt.Errorf("%s: %s %s: reading the response after status %d: %w", s.label, method, path, x.status, err)
-	}
-	return x, nil
+func (s *homeserver) do(ctx context.Context, token, method, path string, body any) (*harness.Exchange, error) {
+	return harness.Endpoint{Label: s.label, URL: s.url, Client: s.httpc}.Do(ctx, token, method, path, body)
 }
 
 // must sends a request, fails the test unless the answer is 200, and
 // decodes it into out (when not nil).
-func (c *client) must(t testing.TB, method, path string, body, out any) *exchange {
+func (c *client) must(t testing.TB, method, path string, body, out any) *harness.Exchange {
 	t.Helper()
 	x, err := c.do(context.Background(), method, path, body)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	if x.status != http.StatusOK {
+	if x.Status != http.StatusOK {
 		t.Fatalf("unexpected answer for %s:\n%s\n%s log lines for this path:\n%s", c.userID, x, c.s.label, c.s.logLinesContaining(pathOnly(path)))
 	}
 	if out != nil {
-		if err := json.Unmarshal(x.respBody, out); err != nil {
+		if err := json.Unmarshal(x.RespBody, out); err != nil {
 			t.Fatalf("%s: the 200 body does not decode: %v", x, err)
 		}
 	}
@@ -144,11 +80,11 @@ func (s *homeserver) register(t testing.TB, localpart string) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.status == http.StatusUnauthorized {
+	if x.Status == http.StatusUnauthorized {
 		var uia struct {
 			Session string `json:"session"`
 		}
-		_ = json.Unmarshal(x.respBody, &uia)
+		_ = json.Unmarshal(x.RespBody, &uia)
 		body["auth"] = map[string]any{"type": "m.login.dummy", "session": uia.Session}
 		if x, err = s.do(ctx, "", "POST", "/_matrix/client/v3/register", body); err != nil {
 			t.Fatal(err)
@@ -159,7 +95,7 @@ func (s *homeserver) register(t testing.TB, localpart string) *client {
 		AccessToken string `json:"access_token"`
 		DeviceID    string `json:"device_id"`
 	}
-	if x.status != http.StatusOK || json.Unmarshal(x.respBody, &resp) != nil || resp.AccessToken == "" {
+	if x.Status != http.StatusOK || json.Unmarshal(x.RespBody, &resp) != nil || resp.AccessToken == "" {
 		t.Fatalf("registering %s:\n%s", localpart, x)
 	}
 	if want := "@" + localpart + ":" + s.name; resp.UserID != want {

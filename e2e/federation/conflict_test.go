@@ -158,7 +158,7 @@ func (c *client) putState(ctx context.Context, roomID, typ, stateKey string, con
 	var resp struct {
 		EventID string `json:"event_id"`
 	}
-	if x.status != http.StatusOK || json.Unmarshal(x.respBody, &resp) != nil || resp.EventID == "" {
+	if x.Status != http.StatusOK || json.Unmarshal(x.RespBody, &resp) != nil || resp.EventID == "" {
 		return "", fmt.Errorf("%s", x)
 	}
 	return resp.EventID, nil
@@ -190,9 +190,9 @@ func (c *client) hasEvent(t testing.TB, roomID, eventID string) bool {
 		t.Fatal(err)
 	}
 	switch {
-	case x.status == http.StatusOK:
+	case x.Status == http.StatusOK:
 		return true
-	case x.status == http.StatusNotFound:
+	case x.Status == http.StatusNotFound:
 		return false
 	}
 	t.Fatalf("unexpected answer:\n%s", x)

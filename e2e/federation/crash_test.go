@@ -39,7 +39,7 @@ func TestFederation_CrashAfterAcknowledgementLosesNothing(t *testing.T) {
 			for i := 0; i < each; i++ {
 				body := fmt.Sprintf("crash %d-%02d", s, i)
 				x, err := alice.do(context.Background(), "PUT", roomPath(roomID)+"/send/m.room.message/"+newTxnID(), textContent(body))
-				if err != nil || x.status != http.StatusOK {
+				if err != nil || x.Status != http.StatusOK {
 					return // the crash may cut a send short; only acknowledged ones count
 				}
 				mu.Lock()

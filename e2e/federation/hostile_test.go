@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myelin-chat/myelin/e2e/harness"
 	pdu "github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/signing"
 )
@@ -183,10 +184,10 @@ func mustKeyDoc(t testing.TB, server string, key signing.SigningKey, validUntil 
 
 // checkUnauthorized requires a 401 for a request whose X-Matrix signature
 // cannot be trusted.
-func checkUnauthorized(t testing.TB, what string, x *exchange, hs *homeserver) {
+func checkUnauthorized(t testing.TB, what string, x *harness.Exchange, hs *homeserver) {
 	t.Helper()
-	if x.status != http.StatusUnauthorized {
-		t.Errorf("%s: want 401, got\n%s\n%s log lines for this path:\n%s", what, x, hs.label, hs.logLinesContaining(pathOnly(x.path)))
+	if x.Status != http.StatusUnauthorized {
+		t.Errorf("%s: want 401, got\n%s\n%s log lines for this path:\n%s", what, x, hs.label, hs.logLinesContaining(pathOnly(x.Path)))
 	}
 }
 
@@ -198,12 +199,12 @@ func notaryMustNotList(t testing.TB, hs *homeserver, server string, key signing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.status != http.StatusOK && x.status != http.StatusNotFound {
+	if x.Status != http.StatusOK && x.Status != http.StatusNotFound {
 		t.Errorf("notary query for %s: unexpected answer:\n%s", server, x)
 		return
 	}
 	pub := signing.EncodeBase64(key.Public())
-	if bytes.Contains(x.respBody, []byte(pub)) || bytes.Contains(x.respBody, []byte(key.ID)) {
+	if bytes.Contains(x.RespBody, []byte(pub)) || bytes.Contains(x.RespBody, []byte(key.ID)) {
 		t.Errorf("%s vouches for the lying key %s as %s's:\n%s", hs.label, key.ID, server, x)
 	}
 }

@@ -45,14 +45,14 @@ func TestFederation_JoinPublicRoomByIDAndByAlias(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.status == http.StatusNotFound && !strings.Contains(hs1.logLinesContaining("/query/directory"), "query/directory") {
+		if x.Status == http.StatusNotFound && !strings.Contains(hs1.logLinesContaining("/query/directory"), "query/directory") {
 			t.Skipf("not implemented yet: hs2 answers GET /directory/room for a remote alias from its own table only, without asking %s over federation (GET /_matrix/federation/v1/query/directory):\n%s", hs1.name, x)
 		}
 		var dir struct {
 			RoomID  string   `json:"room_id"`
 			Servers []string `json:"servers"`
 		}
-		if x.status != http.StatusOK || json.Unmarshal(x.respBody, &dir) != nil {
+		if x.Status != http.StatusOK || json.Unmarshal(x.RespBody, &dir) != nil {
 			t.Fatalf("resolving %s on hs2:\n%s", alias, x)
 		}
 		if dir.RoomID != byAlias {

@@ -32,10 +32,10 @@ func TestFederation_ServersPublishAndFetchKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.status != http.StatusOK {
+		if x.Status != http.StatusOK {
 			t.Fatalf("unexpected answer:\n%s", x)
 		}
-		checkKeyDocument(t, s.name, x.respBody)
+		checkKeyDocument(t, s.name, x.RespBody)
 	}
 
 	// Only the test CA vouches for the certificate.
@@ -56,7 +56,7 @@ func TestFederation_ServersPublishAndFetchKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.status != http.StatusOK || json.Unmarshal(x.respBody, &resp) != nil {
+		if x.Status != http.StatusOK || json.Unmarshal(x.RespBody, &resp) != nil {
 			t.Fatalf("unexpected answer:\n%s", x)
 		}
 		if len(resp.ServerKeys) != 1 {

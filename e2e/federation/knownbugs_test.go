@@ -3,7 +3,6 @@ package fede2e
 import (
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 )
 
@@ -32,7 +31,7 @@ func (c *cluster) skipOnKnownBug(t testing.TB, progress string) {
 	t.Helper()
 	for _, bug := range knownBugs {
 		for _, s := range c.servers {
-			line := s.logMatch(bug.symptom)
+			line := s.proc.LogMatch(bug.symptom)
 			if line == "" {
 				continue
 			}
@@ -61,19 +60,4 @@ func (c *cluster) noteOnce(t testing.TB, msg string) {
 		c.noted[msg] = true
 		t.Log(msg)
 	}
-}
-
-// logMatch returns the first line of the server log matching re, or "".
-func (s *homeserver) logMatch(re *regexp.Regexp) string {
-	data, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return ""
-	}
-	loc := re.FindIndex(data)
-	if loc == nil {
-		return ""
-	}
-	start := strings.LastIndexByte(string(data[:loc[0]]), '\n') + 1
-	end := loc[1] + strings.IndexByte(string(data[loc[1]:])+"\n", '\n')
-	return string(data[start:end])
 }

@@ -69,7 +69,7 @@ func TestFederation_LeaveKickBanAcrossServers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.status != http.StatusForbidden || x.errcode() != "M_FORBIDDEN" {
+		if x.Status != http.StatusForbidden || x.Errcode() != "M_FORBIDDEN" {
 			t.Errorf("a banned user's join: want 403 M_FORBIDDEN, got\n%s", x)
 		}
 		if got := alice.state(t, roomID).membershipOf(bob.userID); got != "ban" {

@@ -47,7 +47,7 @@ func TestFederation_ServerDownCatchesUpAfterRestart(t *testing.T) {
 		defer close(acked)
 		for i, body := range want {
 			x, err := alice.do(context.Background(), "PUT", roomPath(roomID)+"/send/m.room.message/"+newTxnID(), textContent(body))
-			if err == nil && x.status != http.StatusOK {
+			if err == nil && x.Status != http.StatusOK {
 				err = fmt.Errorf("%s", x)
 			}
 			if err != nil {

@@ -48,7 +48,7 @@ func TestFederation_RestrictedRoomJoins(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.status != http.StatusForbidden || x.errcode() != "M_FORBIDDEN" {
+		if x.Status != http.StatusForbidden || x.Errcode() != "M_FORBIDDEN" {
 			t.Fatalf("bob, not yet in B, should be refused with 403 M_FORBIDDEN:\n%s", x)
 		}
 
@@ -65,7 +65,7 @@ func TestFederation_RestrictedRoomJoins(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.status != http.StatusForbidden || x.errcode() != "M_FORBIDDEN" {
+		if x.Status != http.StatusForbidden || x.Errcode() != "M_FORBIDDEN" {
 			t.Errorf("carol, not in B, should be refused with 403 M_FORBIDDEN:\n%s", x)
 		}
 	})
@@ -86,7 +86,7 @@ func TestFederation_RestrictedRoomJoins(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.status != http.StatusBadRequest || x.errcode() != "M_UNABLE_TO_AUTHORISE_JOIN" {
+		if x.Status != http.StatusBadRequest || x.Errcode() != "M_UNABLE_TO_AUTHORISE_JOIN" {
 			t.Fatalf("hs1 is not in D: want 400 M_UNABLE_TO_AUTHORISE_JOIN passed through to the client:\n%s", x)
 		}
 

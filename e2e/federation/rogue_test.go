@@ -1,7 +1,6 @@
 package fede2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myelin-chat/myelin/e2e/harness"
 	pdu "github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/eventauth"
 	"github.com/myelin-chat/myelin/internal/federation/xmatrix"
@@ -243,46 +243,29 @@ func (r *rogue) known(eventID string) *pdu.Event {
 // exchange sends a federation request to dest signed with X-Matrix by
 // r.reqKey (server-server-api, "Request Authentication") and returns the
 // answer. body is sent exactly as given, so a replay can repeat the bytes.
-func (r *rogue) exchange(t testing.TB, dest *homeserver, method, path string, body []byte) *exchange {
+func (r *rogue) exchange(t testing.TB, dest *homeserver, method, path string, body []byte) *harness.Exchange {
 	t.Helper()
 	auth, err := xmatrix.Sign(xmatrix.Request{Method: method, URI: path, Origin: r.name, Destination: dest.name, Content: body}, r.reqKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, dest.url+path, rd)
+	to := harness.Endpoint{Label: r.label + "→" + dest.label, URL: dest.url, Client: r.httpc}
+	x, err := to.Send(context.Background(), method, path, body, http.Header{"Authorization": {auth.String()}})
 	if err != nil {
 		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", auth.String())
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	x := &exchange{server: r.label + "→" + dest.label, method: method, path: path, reqBody: body}
-	resp, err := r.httpc.Do(req)
-	if err != nil {
-		t.Fatalf("%s: %s %s: %v", x.server, method, path, err)
-	}
-	defer resp.Body.Close()
-	x.status = resp.StatusCode
-	if x.respBody, err = io.ReadAll(resp.Body); err != nil {
-		t.Fatalf("%s: %s %s: reading the answer: %v", x.server, method, path, err)
 	}
 	return x
 }
 
 // mustExchange is exchange that fails the test unless dest answers 200.
-func (r *rogue) mustExchange(t testing.TB, dest *homeserver, method, path string, body []byte, out any) *exchange {
+func (r *rogue) mustExchange(t testing.TB, dest *homeserver, method, path string, body []byte, out any) *harness.Exchange {
 	t.Helper()
 	x := r.exchange(t, dest, method, path, body)
-	if x.status != http.StatusOK {
+	if x.Status != http.StatusOK {
 		t.Fatalf("unexpected answer:\n%s\n%s log lines for this path:\n%s", x, dest.label, dest.logLinesContaining(pathOnly(path)))
 	}
 	if out != nil {
-		if err := json.Unmarshal(x.respBody, out); err != nil {
+		if err := json.Unmarshal(x.RespBody, out); err != nil {
 			t.Fatalf("%s: the 200 body does not decode: %v", x, err)
 		}
 	}
