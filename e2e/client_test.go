@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/myelin-chat/myelin/e2e/harness"
@@ -47,21 +46,8 @@ func (c *client) must(t testing.TB, method, path string, body, out any) *harness
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	if x.Status != http.StatusOK {
-		t.Fatalf("unexpected answer:\n%s\nserver log lines for this path:\n%s", x, c.s.logLinesContaining(pathOnly(path)))
-	}
-	if out != nil {
-		if err := json.Unmarshal(x.RespBody, out); err != nil {
-			t.Fatalf("%s: the 200 body does not decode: %v", x, err)
-		}
-	}
+	c.s.proc.RequireOK(t, x, "", out)
 	return x
-}
-
-// pathOnly drops the query string, which the server log may redact.
-func pathOnly(p string) string {
-	p, _, _ = strings.Cut(p, "?")
-	return p
 }
 
 // login logs localpart in with m.login.password and an m.id.user

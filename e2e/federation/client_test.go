@@ -50,21 +50,8 @@ func (c *client) must(t testing.TB, method, path string, body, out any) *harness
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	if x.Status != http.StatusOK {
-		t.Fatalf("unexpected answer for %s:\n%s\n%s log lines for this path:\n%s", c.userID, x, c.s.label, c.s.logLinesContaining(pathOnly(path)))
-	}
-	if out != nil {
-		if err := json.Unmarshal(x.RespBody, out); err != nil {
-			t.Fatalf("%s: the 200 body does not decode: %v", x, err)
-		}
-	}
+	c.s.proc.RequireOK(t, x, c.userID, out)
 	return x
-}
-
-// pathOnly drops the query string, which the server log may redact.
-func pathOnly(p string) string {
-	p, _, _ = strings.Cut(p, "?")
-	return p
 }
 
 const password = "fede2e password, long enough"

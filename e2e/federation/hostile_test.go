@@ -187,7 +187,7 @@ func mustKeyDoc(t testing.TB, server string, key signing.SigningKey, validUntil 
 func checkUnauthorized(t testing.TB, what string, x *harness.Exchange, hs *homeserver) {
 	t.Helper()
 	if x.Status != http.StatusUnauthorized {
-		t.Errorf("%s: want 401, got\n%s\n%s log lines for this path:\n%s", what, x, hs.label, hs.logLinesContaining(pathOnly(x.Path)))
+		t.Errorf("%s: want 401, got\n%s\n%s log lines for this path:\n%s", what, x, hs.label, hs.proc.LogLinesAbout(x))
 	}
 }
 

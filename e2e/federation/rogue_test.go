@@ -261,14 +261,7 @@ func (r *rogue) exchange(t testing.TB, dest *homeserver, method, path string, bo
 func (r *rogue) mustExchange(t testing.TB, dest *homeserver, method, path string, body []byte, out any) *harness.Exchange {
 	t.Helper()
 	x := r.exchange(t, dest, method, path, body)
-	if x.Status != http.StatusOK {
-		t.Fatalf("unexpected answer:\n%s\n%s log lines for this path:\n%s", x, dest.label, dest.logLinesContaining(pathOnly(path)))
-	}
-	if out != nil {
-		if err := json.Unmarshal(x.RespBody, out); err != nil {
-			t.Fatalf("%s: the 200 body does not decode: %v", x, err)
-		}
-	}
+	dest.proc.RequireOK(t, x, "", out)
 	return x
 }
 

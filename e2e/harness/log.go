@@ -3,7 +3,9 @@ package harness
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -83,5 +85,35 @@ func (p *Process) ReportLog(t testing.TB, what string, tailLines int) {
 		t.Logf("%s log %s:\n%s", what, p.LogPath, data)
 	} else if t.Failed() {
 		t.Logf("last %d lines of the %s log %s:\n%s", tailLines, what, p.LogPath, p.LogTail(tailLines))
+	}
+}
+
+// LogLinesAbout returns the server log lines that mention x's path, as
+// LogLinesContaining does. The query string is left out: the server log
+// may redact it.
+func (p *Process) LogLinesAbout(x *Exchange) string {
+	path, _, _ := strings.Cut(x.Path, "?")
+	return p.LogLinesContaining(path)
+}
+
+// RequireOK fails t unless x is a 200 answer, quoting the server's log
+// lines about the request, and decodes the body into out (unless nil).
+// who, when not "", says whose request it was.
+func (p *Process) RequireOK(t testing.TB, x *Exchange, who string, out any) {
+	t.Helper()
+	if x.Status != http.StatusOK {
+		name := p.Label
+		if name == "" {
+			name = "server"
+		}
+		if who != "" {
+			who = " for " + who
+		}
+		t.Fatalf("unexpected answer%s:\n%s\n%s log lines for this path:\n%s", who, x, name, p.LogLinesAbout(x))
+	}
+	if out != nil {
+		if err := json.Unmarshal(x.RespBody, out); err != nil {
+			t.Fatalf("%s: the 200 body does not decode: %v", x, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -65,5 +66,65 @@ func TestLogMatch_FirstMatchingWholeLine(t *testing.T) {
 	}
 	if got := p.LogMatch(regexp.MustCompile(`absent`)); got != "" {
 		t.Errorf("no match gave %q", got)
+	}
+}
+
+func TestLogLinesAbout_MatchesThePathWithoutItsQuery(t *testing.T) {
+	p := logProcess(t, "GET /_matrix/client/v3/sync?since=<redacted> 200\nGET /other 404\n")
+	x := &Exchange{Method: "GET", Path: "/_matrix/client/v3/sync?since=s1&timeout=0"}
+	if got, want := p.LogLinesAbout(x), "GET /_matrix/client/v3/sync?since=<redacted> 200"; got != want {
+		t.Errorf("LogLinesAbout = %q, want %q", got, want)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records the message and ends
+// the goroutine, as the real one does.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Helper() {}
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// requireOK runs RequireOK in its own goroutine, so that a failure ends
+// only that goroutine, and returns the failure message ("" for none).
+func requireOK(p *Process, x *Exchange, who string, out any) string {
+	r := &fatalRecorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.RequireOK(r, x, who, out)
+	}()
+	<-done
+	return r.msg
+}
+
+func TestRequireOK_DecodesA200AndQuotesTheLogOtherwise(t *testing.T) {
+	p := logProcess(t, "PUT /_matrix/client/v3/rooms/!r/send 403 forbidden\n")
+	p.Label = "hs1"
+
+	var out struct {
+		EventID string `json:"event_id"`
+	}
+	ok := &Exchange{Method: "PUT", Path: "/_matrix/client/v3/rooms/!r/send", Status: 200, RespBody: []byte(`{"event_id":"$e"}`)}
+	if msg := requireOK(p, ok, "", &out); msg != "" || out.EventID != "$e" {
+		t.Errorf("a 200: failure %q, decoded %+v", msg, out)
+	}
+
+	refused := &Exchange{Server: "hs1", Method: "PUT", Path: "/_matrix/client/v3/rooms/!r/send", Status: 403, RespBody: []byte(`{"errcode":"M_FORBIDDEN"}`)}
+	msg := requireOK(p, refused, "@alice:hs1", nil)
+	for _, want := range []string{"unexpected answer for @alice:hs1:", "-> 403", "hs1 log lines for this path:\nPUT /_matrix/client/v3/rooms/!r/send 403 forbidden"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("failure message lacks %q:\n%s", want, msg)
+		}
+	}
+
+	bad := &Exchange{Method: "GET", Path: "/x", Status: 200, RespBody: []byte(`[`)}
+	if msg := requireOK(p, bad, "", &out); !strings.Contains(msg, "the 200 body does not decode") {
+		t.Errorf("an undecodable 200: %q", msg)
 	}
 }
