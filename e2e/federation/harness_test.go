@@ -173,6 +173,8 @@ ip_range_whitelist: ["127.0.0.0/8"]
 trusted_key_servers: []
 suppress_key_server_warning: true
 serve_server_wellknown: false
+# Let the servers browse each other's room directories.
+allow_public_rooms_over_federation: true
 `, port, harness.YAMLString(host), harness.YAMLString(certPath), harness.YAMLString(keyPath), harness.YAMLString(c.ca.PEMPath))
 	if dsn := postgresDSN(t); dsn != "" {
 		conf += fmt.Sprintf("database:\n  name: psycopg2\n  args: {dsn: %s}\n", harness.YAMLString(dsn))
