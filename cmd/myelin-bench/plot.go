@@ -27,7 +27,8 @@ import (
 //	myelin-bench plot --in sqlite.json --in postgres.json --out docs/perf/
 //
 // Each input is one run of the tool (scripts/bench.sh writes results.json);
-// its --label (e.g. sqlite, postgres) names its lines. It draws latency and
+// its --label (e.g. sqlite, postgres) names its lines, and inputs with the
+// same label make one set of lines. It draws latency and
 // server memory against size for the fan-out and initial-sync scenarios,
 // one line per input and figure, and writes:
 //
@@ -72,7 +73,7 @@ func runPlot(args []string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		all = append(all, s)
+		all = mergeSeries(all, s)
 	}
 	charts := buildCharts(all)
 	if len(charts) == 0 {
@@ -154,6 +155,25 @@ func readSeries(path string) (series, error) {
 		}
 	}
 	return s, nil
+}
+
+// mergeSeries adds s to all, merged into the series of the same label if
+// there is one (e.g. the fan-out and the initial sync measured in separate
+// runs, each on a fresh server, so that memory figures are each its own);
+// points of s win.
+func mergeSeries(all []series, s series) []series {
+	for i := range all {
+		if all[i].label == s.label {
+			for _, p := range s.fanout {
+				all[i].fanout = setPoint(all[i].fanout, p)
+			}
+			for _, p := range s.initialSync {
+				all[i].initialSync = setPoint(all[i].initialSync, p)
+			}
+			return all
+		}
+	}
+	return append(all, s)
 }
 
 // setPoint adds pt, replacing a point of the same size, keeping x order.

@@ -90,3 +90,25 @@ func TestPlot_RejectsInputsWithoutCharts(t *testing.T) {
 		}
 	}
 }
+
+func TestPlot_InputsWithOneLabelMakeOneSeries(t *testing.T) {
+	dir := t.TempDir()
+	fan := fakeReport(t, dir, "sqlite", 1)
+	later := filepath.Join(dir, "later.json")
+	rep := &report{Label: "sqlite", Runs: []runResult{{Scenario: "fanout", Result: &scenario.FanoutResult{Users: 100,
+		LastDeliveryMS: stats.Summary{Count: 1, P50: 7, P99: 9}}}}}
+	if err := writeJSON(later, rep); err != nil {
+		t.Fatal(err)
+	}
+	var all []series
+	for _, p := range []string{fan, later} {
+		s, err := readSeries(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = mergeSeries(all, s)
+	}
+	if len(all) != 1 || len(all[0].fanout) != 3 || len(all[0].initialSync) != 3 || all[0].fanout[1].a != 7 {
+		t.Errorf("merged %+v: want one series, the later file's U=100 point replacing the earlier", all)
+	}
+}
