@@ -124,6 +124,10 @@ say "starting Myelin on http://127.0.0.1:$port ($db, bcrypt_rounds $bcrypt, rate
 "$myelin" serve -c "$cfg" >"$out/server.log" 2>&1 &
 pid=$!
 
+# The machine may be shared (other builds and tests): the load average
+# before and after goes into results.txt, to judge how noisy a run was.
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
+load_start=$(load)
 say "running myelin-bench; results in $out"
 status=0
 ./bin/myelin-bench --url "http://127.0.0.1:$port" --config "$cfg" --register-via dummy \
@@ -135,4 +139,5 @@ if ! kill -0 "$pid" 2>/dev/null; then
 	status=1
 fi
 echo "bcrypt_rounds $bcrypt (set by scripts/bench.sh); database $db; results in $out" | tee -a "$out/results.txt"
+echo "load average (1/5/15 min) at start: $load_start; at end: $(load); $(nproc 2>/dev/null || echo '?') CPUs" | tee -a "$out/results.txt"
 exit "$status"
