@@ -6,10 +6,12 @@ package syncapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/clientevent"
@@ -167,6 +169,7 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 		}
 	}
 
+	var joins []joinTask
 	for _, m := range memberships {
 		if !allowsRoom(f.Room.Rooms, f.Room.NotRooms, m.RoomID) {
 			continue
@@ -178,16 +181,7 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 			if !fresh && !active[m.RoomID] && len(roomAD[m.RoomID]) == 0 {
 				continue // nothing new in this room
 			}
-			jr, err := s.joinedRoom(ctx, req, f, m, since, upto, fresh)
-			if err != nil {
-				return nil, err
-			}
-			if ad := roomAD[m.RoomID]; len(ad) > 0 {
-				jr.AccountData.Events = ad
-			}
-			if fresh || len(jr.Timeline.Events) > 0 || len(jr.State.Events) > 0 || len(jr.AccountData.Events) > 0 {
-				resp.Rooms.Join[m.RoomID] = jr
-			}
+			joins = append(joins, joinTask{m: m, fresh: fresh})
 		case event.Invite:
 			if changed {
 				ir, err := s.invitedRoom(ctx, m)
@@ -223,7 +217,79 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 			}
 		}
 	}
+	if err := s.joinedRooms(ctx, req, f, joins, since, upto); err != nil {
+		return nil, err
+	}
+	for _, j := range joins {
+		jr := j.out
+		if ad := roomAD[j.m.RoomID]; len(ad) > 0 {
+			jr.AccountData.Events = ad
+		}
+		if j.fresh || len(jr.Timeline.Events) > 0 || len(jr.State.Events) > 0 || len(jr.AccountData.Events) > 0 {
+			resp.Rooms.Join[j.m.RoomID] = jr
+		}
+	}
 	return resp, nil
+}
+
+// joinTask is a joined room whose section a sync builds.
+type joinTask struct {
+	m     roomstore.Membership
+	fresh bool
+	out   *JoinedRoom
+}
+
+// joinWorkers bounds how many joined-room sections one sync builds at once.
+// Each section is a handful of queries, and on PostgreSQL most of their time
+// is network round trips, which overlap; on SQLite the reader pool (at least
+// four connections) lets them run side by side. Left at four, one sync
+// never takes the whole pool from concurrent requests.
+const joinWorkers = 4
+
+// joinedRooms builds the sections of tasks, several at once, each into its
+// task's out; it returns the first error.
+func (s *Syncer) joinedRooms(ctx context.Context, req Request, f *Filter, tasks []joinTask, since, upto int64) error {
+	if len(tasks) <= 1 {
+		for i := range tasks {
+			jr, err := s.joinedRoom(ctx, req, f, tasks[i].m, since, upto, tasks[i].fresh)
+			if err != nil {
+				return err
+			}
+			tasks[i].out = jr
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for range min(joinWorkers, len(tasks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(tasks) || ctx.Err() != nil {
+					return
+				}
+				jr, err := s.joinedRoomSafe(ctx, req, f, tasks[i], since, upto)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				tasks[i].out = jr
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
 }
 
 // membershipsBefore maps room ID → the user's membership at stream position
@@ -249,6 +315,18 @@ func membershipsBefore(ctx context.Context, store *roomstore.Store, userID strin
 		before[m.RoomID] = m.Membership
 	}
 	return before, nil
+}
+
+// joinedRoomSafe is joinedRoom for a worker goroutine: a panic becomes an
+// error, as the HTTP server's recovery would have made it on the request's
+// own goroutine, instead of ending the process.
+func (s *Syncer) joinedRoomSafe(ctx context.Context, req Request, f *Filter, t joinTask, since, upto int64) (jr *JoinedRoom, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			jr, err = nil, fmt.Errorf("syncapi: building room %s panicked: %v", t.m.RoomID, r)
+		}
+	}()
+	return s.joinedRoom(ctx, req, f, t.m, since, upto, t.fresh)
 }
 
 // joinedRoom builds one joined room's section. fresh rooms (initial sync,

@@ -2,6 +2,7 @@ package syncapi
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/event"
@@ -149,4 +150,31 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// An initial sync builds many rooms' sections at once (joinedRooms); each
+// section must hold its own room's timeline.
+func TestInitialSync_EveryRoomGetsItsOwnSection(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		w := newSyncWorld(t, db)
+		const alice = "@alice:hs1"
+		body := map[string]string{}
+		for range 3 * joinWorkers {
+			r := w.room(alice)
+			body[r] = "message in room " + r
+			w.say(r, alice, body[r])
+		}
+		resp := w.sync(alice, "")
+		if len(resp.Rooms.Join) != len(body) {
+			t.Fatalf("%d joined rooms, want %d", len(resp.Rooms.Join), len(body))
+		}
+		for r, want := range body {
+			evs := resp.Rooms.Join[r].Timeline.Events
+			last := evs[len(evs)-1]
+			var c struct{ Body string }
+			if err := json.Unmarshal(last.Content, &c); err != nil || c.Body != want {
+				t.Errorf("room %s ends with %s %q, want its own message", r, last.Type, c.Body)
+			}
+		}
+	})
 }
