@@ -46,7 +46,7 @@ var plotFiles = []string{"fanout-latency.png", "fanout-memory.png", "initialsync
 func runPlot(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("myelin-bench plot", flag.ContinueOnError)
 	var ins multiFlag
-	fs.Var(&ins, "in", "a JSON results file of myelin-bench --json (repeatable; one line per file)")
+	fs.Var(&ins, "in", "a JSON results file of myelin-bench --json, or a glob pattern of such files (repeatable)")
 	out := fs.String("out", ".", "directory for the PNG files")
 	width := fs.Float64("width-cm", 16, "chart width in cm")
 	height := fs.Float64("height-cm", 10, "chart height in cm")
@@ -67,8 +67,12 @@ func runPlot(args []string, w io.Writer) error {
 	if *width <= 0 || *height <= 0 {
 		return errors.New("plot: --width-cm and --height-cm must be positive")
 	}
+	paths, err := expandInputs(ins)
+	if err != nil {
+		return err
+	}
 	var all []series
-	for _, p := range ins {
+	for _, p := range paths {
 		s, err := readSeries(p)
 		if err != nil {
 			return err
@@ -90,6 +94,27 @@ func runPlot(args []string, w io.Writer) error {
 		fmt.Fprintln(w, "wrote", path)
 	}
 	return nil
+}
+
+// expandInputs expands glob patterns among the --in values (a pattern that
+// matches nothing is an error, as a missing file is), keeping their order.
+func expandInputs(ins []string) ([]string, error) {
+	var out []string
+	for _, in := range ins {
+		if !strings.ContainsAny(in, "*?[") {
+			out = append(out, in)
+			continue
+		}
+		m, err := filepath.Glob(in)
+		if err != nil {
+			return nil, fmt.Errorf("plot: --in %q: %w", in, err)
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("plot: --in %q matches no file", in)
+		}
+		out = append(out, m...)
+	}
+	return out, nil
 }
 
 // sizePoint is one scenario size of one input.

@@ -40,7 +40,10 @@ func TestPlot_WritesEveryChartFromTheToolsJSON(t *testing.T) {
 	a, b := fakeReport(t, dir, "sqlite", 1), fakeReport(t, dir, "postgres", 1.5)
 	out := filepath.Join(dir, "charts")
 	var log bytes.Buffer
-	if err := runPlot([]string{"--in", a, "--in", b, "--out", out}, &log); err != nil {
+	if filepath.Dir(a) != dir || filepath.Dir(b) != dir {
+		t.Fatal("fakeReport wrote elsewhere")
+	}
+	if err := runPlot([]string{"--in", filepath.Join(dir, "*.json"), "--out", out}, &log); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range plotFiles {
@@ -84,6 +87,7 @@ func TestPlot_RejectsInputsWithoutCharts(t *testing.T) {
 		"no plottable run":   {"--in", only, "--out", dir},
 		"not a JSON report":  {"--in", notJSON, "--out", dir},
 		"missing input file": {"--in", filepath.Join(dir, "absent.json"), "--out", dir},
+		"pattern of no file": {"--in", filepath.Join(dir, "*.absent"), "--out", dir},
 	} {
 		if err := runPlot(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%s: no error", name)
