@@ -341,3 +341,19 @@ func TestWriteGrouped_DefaultsOfEachBackendCommit(t *testing.T) {
 		}
 	})
 }
+
+func TestWriteGrouped_LoneFailingWriteLeavesNothing(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := newStore(t, db)
+		errOwn := errors.New("own")
+		err := s.WriteGrouped(context.Background(), func(w *Writer) error {
+			if err := w.CreateRoom("!lone:hs", "12", 1); err != nil {
+				return err
+			}
+			return errOwn
+		})
+		if !errors.Is(err, errOwn) || roomExists(t, s, "!lone:hs") {
+			t.Errorf("err %v: want the write's own error and its room rolled back", err)
+		}
+	})
+}
