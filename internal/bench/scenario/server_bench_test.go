@@ -25,7 +25,10 @@ import (
 func benchEnv(b *testing.B, db *sqldb.DB) *Env {
 	b.Helper()
 	srv := servertest.Start(b, db, servertest.Options{})
-	conn := client.NewConn(srv.URL, 64)
+	// Enough connections for every long-polling receiver (as the tool's
+	// connsNeeded): a receiver without one stalls the fan-out until its
+	// delivery bound.
+	conn := client.NewConn(srv.URL, 256)
 	b.Cleanup(conn.Close)
 	return &Env{Conn: conn, Registrar: client.Registrar{Conn: conn}, Prefix: NewPrefix(), SetupConcurrency: 3}
 }
@@ -60,6 +63,23 @@ func BenchmarkServerIncrementalSync(b *testing.B) {
 			}
 			b.ReportMetric(res.IncrementalMedianMS, "incr-ms")
 			b.ReportMetric(res.InitialMedianMS, "initial-ms")
+		}
+	})
+}
+
+// BenchmarkServerFanout: 100 users long-polling /sync in one room, one
+// sender, 20 messages.
+func BenchmarkServerFanout(b *testing.B) {
+	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
+		env := benchEnv(b, db)
+		env.SetupConcurrency = 8
+		for b.Loop() {
+			res, err := Fanout(context.Background(), env, FanoutParams{Users: 100, Messages: 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(res.LastDeliveryMS.P50, "last-p50-ms")
+			b.ReportMetric(res.LastDeliveryMS.P99, "last-p99-ms")
 		}
 	})
 }
