@@ -241,10 +241,10 @@ type joinTask struct {
 
 // joinWorkers bounds how many joined-room sections one sync builds at once.
 // Each section is a handful of queries, and on PostgreSQL most of their time
-// is network round trips, which overlap; on SQLite the reader pool (at least
-// four connections) lets them run side by side. Left at four, one sync
-// never takes the whole pool from concurrent requests.
-const joinWorkers = 4
+// is network round trips, which overlap; on SQLite the reader pool lets them
+// run side by side. Three leave a connection of the smallest pool (SQLite's
+// four readers) to other requests while a big initial sync runs.
+const joinWorkers = 3
 
 // joinedRooms builds the sections of tasks, several at once, each into its
 // task's out; it returns the first error.
