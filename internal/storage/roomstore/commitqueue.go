@@ -73,12 +73,10 @@ func (s *Store) WriteGrouped(ctx context.Context, fn func(w *Writer) error) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	q := s.commitQueue()
-	if q.maxRunning == 0 {
+	gw := &groupedWrite{ctx: ctx, fn: fn, done: make(chan struct{})}
+	if !s.commitQueue().submit(s, gw) {
 		return s.Write(ctx, fn)
 	}
-	gw := &groupedWrite{ctx: ctx, fn: fn, done: make(chan struct{})}
-	q.submit(s, gw)
 	<-gw.done
 	if gw.panicked {
 		panic(gw.panicVal)
@@ -116,14 +114,19 @@ type commitQueue struct {
 	running, maxRunning int
 }
 
-func (q *commitQueue) submit(s *Store, gw *groupedWrite) {
+// submit queues gw, or reports false if this store does not group writes.
+func (q *commitQueue) submit(s *Store, gw *groupedWrite) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.maxRunning == 0 {
+		return false
+	}
 	q.pending = append(q.pending, gw)
 	if q.running < q.maxRunning {
 		q.running++
 		go q.loop(s)
 	}
+	return true
 }
 
 func (q *commitQueue) loop(s *Store) {
