@@ -135,27 +135,41 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 	initial := since == 0
 	store := s.rooms.Store()
 
-	memberships, err := store.MembershipsAt(ctx, req.UserID, upto)
+	// The three reads below are independent; on PostgreSQL each is a
+	// network round trip, so they overlap.
+	var (
+		memberships []roomstore.Membership
+		before      map[string]string
+		active      map[string]bool // rooms with new events, for incremental syncs
+		items       []AccountDataItem
+	)
+	err := parallel(
+		func() (err error) {
+			if memberships, err = store.MembershipsAt(ctx, req.UserID, upto); err != nil || initial {
+				return err
+			}
+			before, err = membershipsBefore(ctx, store, req.UserID, memberships, since)
+			return err
+		},
+		func() (err error) {
+			if !initial {
+				active, err = store.RoomsWithEvents(ctx, since, upto)
+			}
+			return err
+		},
+		func() (err error) {
+			if s.accountData != nil {
+				items, err = s.accountData.AccountDataSince(ctx, req.UserID, since, upto)
+			}
+			return err
+		},
+	)
 	if err != nil {
 		return nil, err
-	}
-	var before map[string]string
-	var active map[string]bool // rooms with new events, for incremental syncs
-	if !initial {
-		if active, err = store.RoomsWithEvents(ctx, since, upto); err != nil {
-			return nil, err
-		}
-		if before, err = membershipsBefore(ctx, store, req.UserID, memberships, since); err != nil {
-			return nil, err
-		}
 	}
 
 	var roomAD map[string][]json.RawMessage
 	if s.accountData != nil {
-		items, err := s.accountData.AccountDataSince(ctx, req.UserID, since, upto)
-		if err != nil {
-			return nil, err
-		}
 		roomAD = map[string][]json.RawMessage{}
 		for _, it := range items {
 			raw, _ := json.Marshal(map[string]any{"type": it.Type, "content": it.Content})
@@ -230,6 +244,33 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 		}
 	}
 	return resp, nil
+}
+
+// parallel runs fns at once and returns the first error (by position). A
+// panic becomes an error, as on the request's own goroutine the HTTP
+// server's recovery would have made it.
+func parallel(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("syncapi: %v", r)
+				}
+			}()
+			errs[i] = fn()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // joinTask is a joined room whose section a sync builds.
