@@ -22,6 +22,9 @@
 #   scripts/bench.sh --scenario send,fanout --fanout-users 10,100,1000
 #   scripts/bench.sh --preset small
 #   scripts/bench.sh --postgres 'postgres://bench@127.0.0.1/bench?sslmode=disable' --label postgres
+#
+# Charts from the results (docs/performance.md has the full set of runs):
+#   bin/myelin-bench plot --in 'bin/bench-results/*/results.json' --out DIR
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
