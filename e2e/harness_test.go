@@ -173,9 +173,6 @@ func (s *server) start() {
 	}
 }
 
-// running reports whether the process is alive (not yet reaped).
-func (s *server) running() bool { return s.proc.Running() }
-
 // stop sends SIGTERM and checks that the server exits with status 0 within
 // harness.StopBound; otherwise the test fails and the process is killed.
 func (s *server) stop() {

@@ -81,9 +81,7 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 			return
 		}
 	}
-	if _, ok := body.CreationContent["room_version"]; ok {
-		delete(body.CreationContent, "room_version")
-	}
+	delete(body.CreationContent, "room_version")
 
 	alias := ""
 	if body.RoomAliasName != "" {

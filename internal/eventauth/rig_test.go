@@ -280,20 +280,6 @@ func denyErr(t *testing.T, err error, rule string, e *event.Event) {
 	}
 }
 
-// pick returns a for room versions where cond holds and b otherwise, for
-// rule numbers that moved between versions.
-func pick(cond bool, a, b string) string {
-	if cond {
-		return a
-	}
-	return b
-}
-
-// memberRuleNo is the number of the m.room.member rule in version v.
-func memberRuleNo(v *roomversion.Version) string {
-	return pick(v.SpecialCaseAliasesAuth || v.PrivilegedCreators, "5", "4")
-}
-
 // The rig itself: every room version can be set up through the auth rules
 // (creator join after create, power levels, join rules, a public join).
 func TestRig_NewRoomInEveryVersion(t *testing.T) {
