@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs Myelin's test suite: go vet, go test on SQLite and PostgreSQL, then the
-# extra suites in scripts/test.d/.
+# Runs Myelin's test suite: go vet, staticcheck, gofmt, go test on SQLite and
+# PostgreSQL, then the extra suites in scripts/test.d/
 #
 #   ./scripts/test.sh                         everything
 #   ./scripts/test.sh -run Foo ./internal/... go vet + go test with these args
@@ -151,6 +151,18 @@ failed=()
 
 say "go vet ${pkgs[*]}"
 go vet "${pkgs[@]}" || failed+=("go vet")
+
+# staticcheck is pinned in go.mod's tool directive, so it needs nothing
+# beyond the module cache.
+say "staticcheck ${pkgs[*]}"
+go tool staticcheck "${pkgs[@]}" || failed+=("staticcheck")
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+if [[ -n "$unformatted" ]]; then
+	say "gofmt: not formatted:"
+	printf '  %s\n' $unformatted >&2
+	failed+=("gofmt")
+fi
 
 say "go test ${test_args[*]}"
 go test "${test_args[@]}" || failed+=("go test")

@@ -231,7 +231,7 @@ func (s *Store) commitGroup(group []*groupedWrite) []*groupedWrite {
 func (s *Store) runInSavepoint(tx *sql.Tx, gw *groupedWrite, alone bool) error {
 	ctx := context.Background()
 	if alone {
-		fnErr, panicked, pv := callWriter(gw.fn, &Writer{s: s, tx: tx, ctx: context.WithoutCancel(gw.ctx)})
+		panicked, pv, fnErr := callWriter(gw.fn, &Writer{s: s, tx: tx, ctx: context.WithoutCancel(gw.ctx)})
 		switch {
 		case panicked:
 			gw.panicked, gw.panicVal = true, pv
@@ -246,7 +246,7 @@ func (s *Store) runInSavepoint(tx *sql.Tx, gw *groupedWrite, alone bool) error {
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
 		return err
 	}
-	fnErr, panicked, pv := callWriter(gw.fn, &Writer{s: s, tx: tx, ctx: context.WithoutCancel(gw.ctx)})
+	panicked, pv, fnErr := callWriter(gw.fn, &Writer{s: s, tx: tx, ctx: context.WithoutCancel(gw.ctx)})
 	if panicked {
 		// The state fn left behind is unknown: give up the whole group.
 		gw.panicked, gw.panicVal = true, pv
@@ -277,13 +277,13 @@ func (s *Store) runInSavepoint(tx *sql.Tx, gw *groupedWrite, alone bool) error {
 // caller's goroutine (the group runs in the queue's goroutine, where a
 // panic would take down the process without reaching the caller's
 // recovery, e.g. the HTTP server's).
-func callWriter(fn func(*Writer) error, w *Writer) (err error, panicked bool, pv any) {
+func callWriter(fn func(*Writer) error, w *Writer) (panicked bool, pv any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked, pv = true, r
 		}
 	}()
-	return fn(w), false, nil
+	return false, nil, fn(w)
 }
 
 // transient reports whether a write that failed with err may succeed if
