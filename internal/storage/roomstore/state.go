@@ -27,13 +27,13 @@ func (s *Store) StateAt(ctx context.Context, snapshotID int64) (StateMap, error)
 		return m, nil
 	}
 	s.snapMu.Unlock()
-	return s.stateAt(ctx, s.db.Read, snapshotID)
+	return s.stateAt(ctx, s.db.Read, snapshotID, true)
 }
 
 func (s *Store) stateAt(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, snapshotID int64) (StateMap, error) {
+}, snapshotID int64, cache bool) (StateMap, error) {
 	// Walk to the nearest cached ancestor (or the root), then apply deltas
 	// from the oldest down.
 	var chain []int64
@@ -82,7 +82,9 @@ func (s *Store) stateAt(ctx context.Context, q interface {
 			return nil, err
 		}
 	}
-	s.cacheSnapshot(snapshotID, out)
+	if cache {
+		s.cacheSnapshot(snapshotID, out)
+	}
 	return out, nil
 }
 

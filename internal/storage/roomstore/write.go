@@ -205,5 +205,7 @@ func (w *Writer) StateAt(snapshotID int64) (StateMap, error) {
 	if ok {
 		return m, nil
 	}
-	return w.s.stateAt(w.ctx, w.tx, snapshotID)
+	// Not cached: this transaction may still roll back, and a rolled-back
+	// snapshot's ID can be handed out again by a later insert.
+	return w.s.stateAt(w.ctx, w.tx, snapshotID, false)
 }
