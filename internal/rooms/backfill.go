@@ -261,12 +261,7 @@ func (a *actor) processBackfill(ctx context.Context, bf *backfillBatch) error {
 	create := a.st.state[event.StateTuple{Type: event.TypeCreate}]
 	newOutliers := a.checkOutliers(bf.remoteBatch, src, create)
 
-	type historic struct {
-		ne            roomstore.NewEvent
-		before, after roomstore.StateMap
-		outlier       bool
-	}
-	var timeline []historic
+	var timeline []receivedEvent
 	stateAfter := map[string]roomstore.StateMap{}
 	for _, ev := range bf.events {
 		res := &IngestResult{EventID: ev.EventID()}
@@ -287,7 +282,7 @@ func (a *actor) processBackfill(ctx context.Context, bf *backfillBatch) error {
 		rejected := res.Err != nil
 		after := stateAfterEvent(before, ev, rejected)
 		stateAfter[ev.EventID()] = after
-		timeline = append(timeline, historic{ne: roomstore.NewEvent{Event: ev, Rejected: rejected}, before: before, after: after, outlier: stored != nil})
+		timeline = append(timeline, receivedEvent{ne: roomstore.NewEvent{Event: ev, Rejected: rejected}, before: before, after: after, outlier: stored != nil})
 	}
 	if len(newOutliers) == 0 && len(timeline) == 0 {
 		return nil
@@ -296,52 +291,17 @@ func (a *actor) processBackfill(ctx context.Context, bf *backfillBatch) error {
 	if err != nil {
 		return err
 	}
-	added := 0
 	err = a.e.store.Write(ctx, func(w *roomstore.Writer) error {
-		added = 0
-		for _, ne := range newOutliers {
-			if _, err := w.InsertEvent(ne); err != nil {
-				return err
-			}
-		}
-		snaps := map[string]int64{}
-		for i, t := range timeline {
-			ne := t.ne
-			ne.StreamPos = positions[i]
-			before, err := a.snapshotFor(w, ne.Event, t.before, snaps, src)
-			if err != nil {
-				return err
-			}
-			ne.StateBefore, ne.StateAfter = before, before
-			if tup, ok := ne.Event.Tuple(); ok && !ne.Rejected {
-				after := t.after
-				if ne.StateAfter, err = w.NewSnapshot(a.roomID, before, roomstore.StateMap{tup: ne.Event.EventID()}, func() roomstore.StateMap { return after }); err != nil {
-					return err
-				}
-			}
-			snaps[ne.Event.EventID()] = ne.StateAfter
-			if t.outlier {
-				if err := w.PromoteOutlier(ne); err != nil {
-					return err
-				}
-			} else if _, err := w.InsertEvent(ne); err != nil {
-				return err
-			}
-			if ne.Rejected {
-				continue
-			}
-			added++
-			if ne.Event.Type() == event.TypeRedaction && ne.Event.Redacts() != "" {
-				if err := a.applyRemoteRedaction(w, ne.Event, src); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		_, err := a.writeReceived(w, newOutliers, timeline, positions, src)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("storing backfilled events: %w", err)
 	}
-	bf.added = added
+	for _, t := range timeline {
+		if !t.ne.Rejected {
+			bf.added++
+		}
+	}
 	return nil
 }

@@ -203,13 +203,7 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 	create := a.st.state[event.StateTuple{Type: event.TypeCreate}]
 	newOutliers := a.checkOutliers(batch, src, create)
 
-	type accepted struct {
-		ne      roomstore.NewEvent
-		before  roomstore.StateMap
-		after   roomstore.StateMap
-		outlier bool // already stored as an outlier: promote
-	}
-	var timeline []accepted
+	var timeline []receivedEvent
 	stateAfter := map[string]roomstore.StateMap{} // for events of this batch
 	for _, ev := range batch.events {
 		res := &IngestResult{EventID: ev.EventID()}
@@ -234,7 +228,7 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 		}
 		after := stateAfterEvent(before, ev, rejected)
 		stateAfter[ev.EventID()] = after
-		timeline = append(timeline, accepted{ne: roomstore.NewEvent{Event: ev, Rejected: rejected, SoftFailed: softFailed},
+		timeline = append(timeline, receivedEvent{ne: roomstore.NewEvent{Event: ev, Rejected: rejected, SoftFailed: softFailed},
 			before: before, after: after, outlier: stored != nil})
 	}
 	if len(newOutliers) == 0 && len(timeline) == 0 {
@@ -297,43 +291,13 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 	}
 	err = a.e.store.Write(ctx, func(w *roomstore.Writer) error {
 		committed = committed[:0]
-		for _, ne := range newOutliers {
-			if _, err := w.InsertEvent(ne); err != nil {
-				return err
-			}
+		snaps, err := a.writeReceived(w, newOutliers, timeline, positions, src)
+		if err != nil {
+			return err
 		}
-		snaps := map[string]int64{} // event ID → snapshot after it (this batch)
 		for i, t := range timeline {
-			ne := t.ne
-			ne.StreamPos = positions[i]
-			before, err := a.snapshotFor(w, t.ne.Event, t.before, snaps, src)
-			if err != nil {
-				return err
-			}
-			ne.StateBefore = before
-			ne.StateAfter = before
-			if tup, ok := t.ne.Event.Tuple(); ok && !ne.Rejected {
-				after, err := w.NewSnapshot(a.roomID, before, roomstore.StateMap{tup: ne.Event.EventID()}, func() roomstore.StateMap { return t.after })
-				if err != nil {
-					return err
-				}
-				ne.StateAfter = after
-			}
-			snaps[ne.Event.EventID()] = ne.StateAfter
-			if t.outlier {
-				if err := w.PromoteOutlier(ne); err != nil {
-					return err
-				}
-			} else if _, err := w.InsertEvent(ne); err != nil {
-				return err
-			}
-			if !ne.Rejected && !ne.SoftFailed {
-				committed = append(committed, Committed{Event: ne.Event, StreamPos: positions[i]})
-				if ne.Event.Type() == event.TypeRedaction && ne.Event.Redacts() != "" {
-					if err := a.applyRemoteRedaction(w, ne.Event, src); err != nil {
-						return err
-					}
-				}
+			if !t.ne.Rejected && !t.ne.SoftFailed {
+				committed = append(committed, Committed{Event: t.ne.Event, StreamPos: positions[i]})
 			}
 		}
 		// The room's current snapshot: the single extremity's state when the
@@ -438,6 +402,57 @@ func (a *actor) checkOutliers(batch *remoteBatch, src *eventSource, create *even
 		out = append(out, roomstore.NewEvent{Event: ev, Outlier: true, Rejected: rejected})
 	}
 	return out
+}
+
+// receivedEvent is a received event on its way into the timeline, with
+// the state before and after it.
+type receivedEvent struct {
+	ne            roomstore.NewEvent
+	before, after roomstore.StateMap
+	outlier       bool // already stored as an outlier: promote
+}
+
+// writeReceived stores new outliers and then received events at the given
+// stream positions: the snapshot before each (reusing its prev event's
+// when unchanged) and after it, the row (or the outlier's promotion), and
+// the effect of accepted redactions. It returns each event's snapshot
+// after it.
+func (a *actor) writeReceived(w *roomstore.Writer, outliers []roomstore.NewEvent, timeline []receivedEvent, positions []int64, src *eventSource) (map[string]int64, error) {
+	for _, ne := range outliers {
+		if _, err := w.InsertEvent(ne); err != nil {
+			return nil, err
+		}
+	}
+	snaps := map[string]int64{} // event ID → snapshot after it (this batch)
+	for i, t := range timeline {
+		ne := t.ne
+		ne.StreamPos = positions[i]
+		before, err := a.snapshotFor(w, ne.Event, t.before, snaps, src)
+		if err != nil {
+			return nil, err
+		}
+		ne.StateBefore, ne.StateAfter = before, before
+		if tup, ok := ne.Event.Tuple(); ok && !ne.Rejected {
+			after := t.after
+			if ne.StateAfter, err = w.NewSnapshot(a.roomID, before, roomstore.StateMap{tup: ne.Event.EventID()}, func() roomstore.StateMap { return after }); err != nil {
+				return nil, err
+			}
+		}
+		snaps[ne.Event.EventID()] = ne.StateAfter
+		if t.outlier {
+			if err := w.PromoteOutlier(ne); err != nil {
+				return nil, err
+			}
+		} else if _, err := w.InsertEvent(ne); err != nil {
+			return nil, err
+		}
+		if !ne.Rejected && !ne.SoftFailed && ne.Event.Type() == event.TypeRedaction && ne.Event.Redacts() != "" {
+			if err := a.applyRemoteRedaction(w, ne.Event, src); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return snaps, nil
 }
 
 // checkReceived applies the auth rules to a received event, against its
