@@ -61,7 +61,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// The sender outlives the serving context: at shutdown Stop lets it
 	// record the in-flight transaction's outcome instead of losing it.
-	if err := s.outbox.start(ctx, s.Rooms, s.Sender, s.Config.ServerName); err != nil {
+	if err := s.outbox.start(ctx, s.Rooms, s.Sender); err != nil {
 		closeAll(servers)
 		return fmt.Errorf("federation outbox: %w", err)
 	}

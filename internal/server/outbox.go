@@ -61,8 +61,8 @@ func (o *outbox) flush(ctx context.Context) {
 
 // start queues what a previous run committed but never handed to the
 // sender, then clears handed-over entries periodically until close.
-func (o *outbox) start(ctx context.Context, eng *rooms.Engine, snd *sender.Sender, self string) error {
-	if err := o.replay(ctx, eng, snd, self); err != nil {
+func (o *outbox) start(ctx context.Context, eng *rooms.Engine, snd *sender.Sender) error {
+	if err := o.replay(ctx, eng, snd); err != nil {
 		return err
 	}
 	o.stop, o.finished = make(chan struct{}), make(chan struct{})
@@ -93,7 +93,7 @@ func (o *outbox) close() {
 	o.flush(context.Background())
 }
 
-func (o *outbox) replay(ctx context.Context, eng *rooms.Engine, snd *sender.Sender, self string) error {
+func (o *outbox) replay(ctx context.Context, eng *rooms.Engine, snd *sender.Sender) error {
 	total := 0
 	for {
 		entries, err := o.store.Outbox(ctx, 500)
@@ -129,7 +129,8 @@ func (o *outbox) replay(ctx context.Context, eng *rooms.Engine, snd *sender.Send
 			if se.Type() == event.TypeMember && se.StateKey() != nil {
 				dests = append(dests, domainOf(*se.StateKey()))
 			}
-			pdus = append(pdus, sender.PDU{Event: se.Event, StreamPos: se.StreamPos, Destinations: withoutServer(dests, self)})
+			// SendPDUs leaves out our own name.
+			pdus = append(pdus, sender.PDU{Event: se.Event, StreamPos: se.StreamPos, Destinations: dests})
 		}
 		if len(pdus) > 0 {
 			if err := snd.SendPDUs(ctx, pdus); err != nil {
@@ -141,14 +142,4 @@ func (o *outbox) replay(ctx context.Context, eng *rooms.Engine, snd *sender.Send
 		}
 		total += len(pdus)
 	}
-}
-
-func withoutServer(servers []string, self string) []string {
-	out := servers[:0]
-	for _, s := range servers {
-		if s != self {
-			out = append(out, s)
-		}
-	}
-	return out
 }
