@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -150,10 +151,11 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("_synchronous", "FULL")
 	wq.Set("_txlock", "immediate")
-	write, err := sql.Open("sqlite", path+"?"+wq.Encode())
+	drv, err := sqliteDriver()
 	if err != nil {
-		return nil, fmt.Errorf("sqldb: open sqlite writer: %w", err)
+		return nil, err
 	}
+	write := sql.OpenDB(&stmtCacheConnector{dsn: path + "?" + wq.Encode(), drv: drv, size: stmtCacheSize})
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
@@ -173,11 +175,7 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 
 	rq := cloneValues(common)
 	rq.Set("_query_only", "on")
-	read, err := sql.Open("sqlite", path+"?"+rq.Encode())
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("sqldb: open sqlite readers: %w", err)
-	}
+	read := sql.OpenDB(&stmtCacheConnector{dsn: path + "?" + rq.Encode(), drv: drv, size: stmtCacheSize})
 	maxOpen := cfg.MaxOpenConns
 	if maxOpen == 0 {
 		maxOpen = max(4, runtime.NumCPU())
@@ -190,6 +188,17 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("sqldb: open sqlite readers %s: %w", path, err)
 	}
 	return &DB{Write: write, Read: read, dialect: SQLite, cfg: cfg}, nil
+}
+
+// sqliteDriver is the driver modernc.org/sqlite registers, which
+// stmtCacheConnector wraps.
+func sqliteDriver() (driver.Driver, error) {
+	probe, err := sql.Open("sqlite", "")
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: sqlite driver: %w", err)
+	}
+	defer probe.Close()
+	return probe.Driver(), nil
 }
 
 func openPostgres(ctx context.Context, cfg Config) (*DB, error) {
