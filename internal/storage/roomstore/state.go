@@ -203,26 +203,57 @@ func (s *Store) Members(ctx context.Context, roomID string, memberships ...strin
 }
 
 // MembershipsAt returns, for every room the user has a membership event in
-// at or before stream position pos, the latest such membership. It reads the
-// user's (short) membership history in position order and keeps the last
-// row per room, which is much cheaper than a correlated subquery.
+// at or before stream position pos, the latest such membership.
+//
+// pos must be stable: every write at or below it has finished
+// (streams.Tracker.Current, or earlier). The answer is cached per user and
+// later brought forward by reading only the rows after the cached position,
+// so a membership committed at or below pos after this call would be missed
+// for good. The returned slice is shared: callers must not modify it.
 func (s *Store) MembershipsAt(ctx context.Context, userID string, pos int64) ([]Membership, error) {
+	cached := s.members.get(userID)
+	if cached != nil {
+		switch {
+		case cached.pos == pos:
+			return cached.list, nil
+		case cached.pos < pos:
+			changes, err := s.queryMemberships(ctx, userID, `SELECT room_id, membership, event_id, stream_pos FROM membership_log
+				WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, cached.pos, pos)
+			if err != nil {
+				return nil, err
+			}
+			um := &userMemberships{user: userID, pos: pos, list: applyMemberships(cached.list, changes)}
+			s.members.put(um)
+			return um.list, nil
+		case latestAtOrBefore(cached.list, pos):
+			// An earlier position (a sync's since token) with no change
+			// since: the memberships then were the same.
+			return cached.list, nil
+		}
+	}
+	// The user's whole (short) history in position order, keeping the last
+	// row per room: much cheaper than a correlated subquery.
 	history, err := s.queryMemberships(ctx, userID, `SELECT room_id, membership, event_id, stream_pos FROM membership_log
 		WHERE user_id = $1 AND stream_pos <= $2 ORDER BY stream_pos`, userID, pos)
 	if err != nil {
 		return nil, err
 	}
-	latest := map[string]int{}
-	var out []Membership
-	for _, m := range history {
-		if i, ok := latest[m.RoomID]; ok {
-			out[i] = m
-		} else {
-			latest[m.RoomID] = len(out)
-			out = append(out, m)
-		}
+	out := applyMemberships(nil, history)
+	if cached == nil || cached.pos < pos {
+		s.members.put(&userMemberships{user: userID, pos: pos, list: out})
 	}
 	return out, nil
+}
+
+// latestAtOrBefore reports whether every membership in list happened at or
+// before pos.
+func latestAtOrBefore(list []Membership, pos int64) bool {
+	for _, m := range list {
+		if m.StreamPos > pos {
+			return false
+		}
+	}
+	return true
 }
 
 // LastEventAt returns the room's latest accepted timeline event at or
@@ -272,3 +303,4 @@ func (s *Store) RoomsWithEvents(ctx context.Context, from, to int64) (map[string
 	}
 	return out, rows.Err()
 }
+

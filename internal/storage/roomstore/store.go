@@ -27,6 +27,7 @@ type Store struct {
 	snaps  map[int64]StateMap // immutable snapshots, bounded by snapCacheMax
 
 	events   *eventCache
+	members  *membershipCache
 	versions map[string]*roomversion.Version // guarded by snapMu
 }
 
@@ -45,7 +46,7 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 		return nil, err
 	}
 	return &Store{db: db, snaps: map[int64]StateMap{}, events: newEventCache(DefaultEventCacheSize),
-		versions: map[string]*roomversion.Version{}}, nil
+		members: newMembershipCache(DefaultMembershipCacheSize), versions: map[string]*roomversion.Version{}}, nil
 }
 
 // DB exposes the database for packages that join rooms data in one
