@@ -200,6 +200,15 @@ func TestSyncFiltersAndLazyLoading(t *testing.T) {
 		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
 		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
 		carol.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+		// Five more members: with bob and carol, the first five of them
+		// after alice are the heroes; the last two are neither heroes nor
+		// senders.
+		var later []*servertest.Client
+		for i := 0; i < 5; i++ {
+			u := s.Register("user" + strconv.Itoa(i))
+			u.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+			later = append(later, u)
+		}
 		for i := 0; i < 5; i++ {
 			bob.SendText(roomID, "m"+strconv.Itoa(i))
 		}
@@ -220,11 +229,21 @@ func TestSyncFiltersAndLazyLoading(t *testing.T) {
 				members[*e.StateKey] = true
 			}
 		}
-		if !members[bob.UserID] || !members[alice.UserID] || members[carol.UserID] {
-			t.Errorf("lazy-loaded members = %v (want the sender bob and alice herself, not carol)", members)
+		wantHeroes := []string{bob.UserID, carol.UserID, later[0].UserID, later[1].UserID, later[2].UserID}
+		if got, _ := json.Marshal(room.Summary); !strings.Contains(string(got), `"m.joined_member_count":8`) ||
+			!strings.Contains(string(got), `"m.heroes":["`+strings.Join(wantHeroes, `","`)+`"]`) {
+			t.Errorf("summary = %s, want 8 joined and heroes %v in the order they joined", got, wantHeroes)
 		}
-		if hero, _ := json.Marshal(room.Summary); !strings.Contains(string(hero), "m.joined_member_count") {
-			t.Errorf("summary = %s", hero)
+		// Lazy loading: alice herself, the sender bob, and the heroes (the
+		// spec requires their member events with the summary); not the
+		// members who are neither.
+		for _, u := range append([]string{alice.UserID}, wantHeroes...) {
+			if !members[u] {
+				t.Errorf("lazy-loaded members = %v: %s missing", members, u)
+			}
+		}
+		if members[later[3].UserID] || members[later[4].UserID] {
+			t.Errorf("lazy-loaded members = %v: neither heroes nor senders included", members)
 		}
 		// The prev_batch token continues backwards through /messages.
 		var more struct {
@@ -233,6 +252,38 @@ func TestSyncFiltersAndLazyLoading(t *testing.T) {
 		alice.MustDo("GET", servertest.Room(roomID)+"/messages?dir=b&limit=2&from="+room.Timeline.PrevBatch, nil, &more)
 		if got := bodies(more.Chunk); strings.Join(got, "|") != "m2|m1" {
 			t.Errorf("messages from prev_batch = %v", got)
+		}
+
+		// An incremental lazy sync carries the member event of a new
+		// sender, who is not a hero.
+		later[4].SendText(roomID, "late")
+		var next syncResp
+		alice.MustDo("GET", "/_matrix/client/v3/sync?filter="+f.FilterID+"&since="+resp.NextBatch, nil, &next)
+		members = map[string]bool{}
+		for _, e := range decodeEvents(t, next.Rooms.Join[roomID].State.Events) {
+			if e.Type == "m.room.member" {
+				members[*e.StateKey] = true
+			}
+		}
+		if !members[later[4].UserID] {
+			t.Errorf("incremental lazy sync: member events %v, want the new sender %s", members, later[4].UserID)
+		}
+	})
+}
+
+// With nobody else joined or invited, the heroes are the members who left
+// (client-server-api "/sync", m.heroes).
+func TestSyncHeroesFallBackToFormerMembers(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+		bob.MustDo("POST", servertest.Room(roomID)+"/leave", map[string]any{}, nil)
+		var resp syncResp
+		alice.MustDo("GET", "/_matrix/client/v3/sync", nil, &resp)
+		sum := resp.Rooms.Join[roomID].Summary
+		if got, _ := json.Marshal(sum["m.heroes"]); string(got) != `["`+bob.UserID+`"]` || sum["m.joined_member_count"] != float64(1) {
+			t.Errorf("summary = %v, want bob as the hero and 1 joined", sum)
 		}
 	})
 }

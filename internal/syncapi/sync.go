@@ -41,6 +41,7 @@ type Syncer struct {
 	now         func() time.Time
 	stopOnce    sync.Once
 	stopping    chan struct{}
+	summaries   summaryCache
 }
 
 // Stop makes waiting and future long-polls return at once (server shutdown).
@@ -419,11 +420,37 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, m rooms
 		jr.Timeline.Events = append(jr.Timeline.Events, ce)
 	}
 
+	// The summary may be left out when it has not changed (client-server-api
+	// "/sync": "only needs to be present if it changed"): it is computed for
+	// fresh rooms, limited timelines (whose state may hold member changes)
+	// and timelines with member events.
+	timelineMembers := map[string]bool{}
+	for _, ce := range jr.Timeline.Events {
+		if ce.Type == event.TypeMember && ce.StateKey != nil {
+			timelineMembers[*ce.StateKey] = true
+		}
+	}
+	var heroes []string
+	if fresh || limited || len(timelineMembers) > 0 {
+		sum, err := s.summary(ctx, m.RoomID, req.UserID, upto)
+		if err != nil {
+			return nil, err
+		}
+		jr.Summary = sum
+		heroes = sum.Heroes
+	}
+	lazy := f.Room.State.LazyLoadMembers
+
 	// State: the full state at the start of the timeline for fresh rooms;
 	// for a limited incremental sync, what changed between the token and
-	// the timeline start; otherwise nothing (the timeline carries it).
-	if fresh || limited {
-		var start *rooms.StateView
+	// the timeline start; otherwise nothing (the timeline carries it),
+	// except, when members are lazy-loaded, the member events of the
+	// timeline's senders and of the heroes (client-server-api "Lazy-loading
+	// room members"; m.heroes). Without a record of which member events
+	// each device already has, those may be sent again: the spec allows
+	// redundant member events, it only asks servers to avoid them.
+	var start *rooms.StateView
+	if fresh || limited || (lazy && len(heroes)+len(senders) > 0) {
 		if len(evs) > 0 {
 			start, err = s.rooms.StateBefore(ctx, evs[0])
 		} else {
@@ -432,49 +459,63 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, m rooms
 		if err != nil {
 			return nil, err
 		}
+	}
+	switch {
+	case fresh || limited:
 		var old *rooms.StateView
 		if !fresh {
 			if old, err = s.rooms.StateAtPos(ctx, m.RoomID, since); err != nil {
 				return nil, err
 			}
 		}
-		lazy := f.Room.State.LazyLoadMembers
+		wanted := map[string]bool{req.UserID: true}
+		for u := range senders {
+			wanted[u] = true
+		}
+		for _, u := range heroes {
+			wanted[u] = true
+		}
 		stateEvs, err := start.Events(func(t event.StateTuple) bool {
 			if old != nil && old.IDs[t] == start.IDs[t] {
 				return false
 			}
-			if lazy && t.Type == event.TypeMember && !senders[t.StateKey] && t.StateKey != req.UserID {
-				return false
-			}
-			return true
+			return !lazy || t.Type != event.TypeMember || wanted[t.StateKey]
 		})
 		if err != nil {
 			return nil, err
 		}
-		sortState(stateEvs)
-		for _, ev := range stateEvs {
-			if !f.Room.State.AllowsEvent(ev) {
+		s.appendState(jr, f, stateEvs, now)
+	case start != nil:
+		wanted := map[string]bool{}
+		for u := range senders {
+			wanted[u] = true
+		}
+		for _, u := range heroes {
+			wanted[u] = true
+		}
+		var stateEvs []*event.Event
+		for u := range wanted {
+			if timelineMembers[u] || u == req.UserID {
 				continue
 			}
+			if ev := start.Get(event.TypeMember, u); ev != nil {
+				stateEvs = append(stateEvs, ev)
+			}
+		}
+		s.appendState(jr, f, stateEvs, now)
+	}
+	return jr, nil
+}
+
+// appendState adds state events to a joined room's section, in a stable
+// order, as the filter allows.
+func (s *Syncer) appendState(jr *JoinedRoom, f *Filter, stateEvs []*event.Event, now int64) {
+	sortState(stateEvs)
+	for _, ev := range stateEvs {
+		if f.Room.State.AllowsEvent(ev) {
 			jr.State.Events = append(jr.State.Events, clientevent.Format(ev, clientevent.Options{NowMS: now, OmitRoomID: true}))
 		}
 	}
-	// The summary may be left out when it has not changed (client-server-api
-	// "/sync": "only needs to be present if it changed"). Computing it reads
-	// every member, so doing it on every woken sync of a big room would make
-	// one message cost O(members²) across its syncing members.
-	membersChanged := false
-	for _, ce := range jr.Timeline.Events {
-		membersChanged = membersChanged || ce.Type == event.TypeMember
-	}
-	if fresh || membersChanged || len(jr.State.Events) > 0 {
-		sum, err := s.summary(ctx, m.RoomID, req.UserID)
-		if err != nil {
-			return nil, err
-		}
-		jr.Summary = sum
-	}
-	return jr, nil
 }
 
 func (s *Syncer) leftRoom(ctx context.Context, req Request, f *Filter, m roomstore.Membership, since int64) (*LeftRoom, error) {
@@ -545,29 +586,74 @@ func (s *Syncer) invitedRoom(ctx context.Context, m roomstore.Membership) (*Invi
 }
 
 // summary computes heroes and member counts from the current state
-// (client-server-api "Calculating the display name for a room").
-func (s *Syncer) summary(ctx context.Context, roomID, userID string) (Summary, error) {
-	members, err := s.rooms.Store().Members(ctx, roomID, event.Join, event.Invite)
-	if err != nil {
-		return Summary{}, err
-	}
-	joined, invited := 0, 0
-	var others []string
-	for u, m := range members {
-		if m == event.Join {
-			joined++
-		} else {
-			invited++
+// (client-server-api "/sync", m.heroes; "Calculating the display name for a
+// room"): the first five joined or invited members other than the reader,
+// in the order they became members, or, when there are none, the first
+// five who left or were banned.
+//
+// Every member of a room wakes for the same new event and asks with the
+// same upto, so the members' figures are shared per room and position:
+// one read per room and event instead of one per member.
+func (s *Syncer) summary(ctx context.Context, roomID, userID string, upto int64) (Summary, error) {
+	ms, ok := s.summaries.get(roomID, upto)
+	if !ok {
+		var err error
+		if ms, err = s.rooms.Store().MemberSummaryOf(ctx, roomID); err != nil {
+			return Summary{}, err
 		}
-		if u != userID {
-			others = append(others, u)
+		s.summaries.put(roomID, upto, ms)
+	}
+	heroes := othersThan(ms.First, userID)
+	if len(heroes) == 0 {
+		heroes = othersThan(ms.FirstGone, userID)
+	}
+	joined, invited := ms.Joined, ms.Invited
+	return Summary{Heroes: heroes, JoinedCount: &joined, InvitedCount: &invited}, nil
+}
+
+// othersThan is up to five of users, leaving userID out.
+func othersThan(users []string, userID string) []string {
+	var out []string
+	for _, u := range users {
+		if u != userID && len(out) < 5 {
+			out = append(out, u)
 		}
 	}
-	sort.Strings(others)
-	if len(others) > 5 {
-		others = others[:5]
+	return out
+}
+
+// summaryCache keeps each room's member summary at the latest position it
+// was asked for.
+type summaryCache struct {
+	mu sync.Mutex
+	m  map[string]summaryEntry
+}
+
+type summaryEntry struct {
+	upto int64
+	ms   roomstore.MemberSummary
+}
+
+// summaryCacheMax bounds the rooms kept; past it the cache starts afresh
+// (entries are only useful to syncs woken by the same event anyway).
+const summaryCacheMax = 4096
+
+func (c *summaryCache) get(roomID string, upto int64) (roomstore.MemberSummary, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[roomID]
+	return e.ms, ok && e.upto == upto
+}
+
+func (c *summaryCache) put(roomID string, upto int64, ms roomstore.MemberSummary) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= summaryCacheMax {
+		c.m = map[string]summaryEntry{}
 	}
-	return Summary{Heroes: others, JoinedCount: &joined, InvitedCount: &invited}, nil
+	if e, ok := c.m[roomID]; !ok || e.upto < upto {
+		c.m[roomID] = summaryEntry{upto: upto, ms: ms}
+	}
 }
 
 // format renders a timeline event for the reader.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
@@ -304,3 +305,72 @@ func (s *Store) RoomsWithEvents(ctx context.Context, from, to int64) (map[string
 	return out, rows.Err()
 }
 
+// MemberSummary is what a room summary is computed from: member counts and
+// the candidates for heroes.
+type MemberSummary struct {
+	Joined, Invited int
+	// First are the room's joined and invited members in the order of
+	// their membership events (client-server-api "/sync", m.heroes: "the
+	// first 5 members of the room, ordered by stream ordering"), up to
+	// HeroCandidates of them. FirstGone are left and banned members in the
+	// same order, read only when First holds nobody but at most one user:
+	// the spec's fallback for a room with no one else in it.
+	First, FirstGone []string
+}
+
+// HeroCandidates is how many members MemberSummaryOf lists: five heroes
+// once the reader is left out.
+const HeroCandidates = 6
+
+// MemberSummaryOf reads the room's member counts and first members from
+// its current state, without reading every member.
+func (s *Store) MemberSummaryOf(ctx context.Context, roomID string) (MemberSummary, error) {
+	var ms MemberSummary
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT membership, COUNT(*) FROM current_state
+		WHERE room_id = $1 AND type = 'm.room.member' AND membership IN ('join', 'invite') GROUP BY membership`, roomID)
+	if err != nil {
+		return ms, err
+	}
+	for rows.Next() {
+		var m string
+		var n int
+		if err := rows.Scan(&m, &n); err != nil {
+			rows.Close()
+			return ms, err
+		}
+		if m == event.Join {
+			ms.Joined = n
+		} else {
+			ms.Invited = n
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return ms, err
+	}
+	first := func(memberships ...string) ([]string, error) {
+		rows, err := s.db.Read.QueryContext(ctx, `SELECT state_key FROM current_state
+			WHERE room_id = $1 AND type = 'm.room.member' AND membership IN ($2, $3)
+			ORDER BY stream_pos, state_key LIMIT `+strconv.Itoa(HeroCandidates), roomID, memberships[0], memberships[1])
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				return nil, err
+			}
+			out = append(out, u)
+		}
+		return out, rows.Err()
+	}
+	if ms.First, err = first(event.Join, event.Invite); err != nil {
+		return ms, err
+	}
+	if len(ms.First) <= 1 {
+		ms.FirstGone, err = first(event.Leave, event.Ban)
+	}
+	return ms, err
+}
