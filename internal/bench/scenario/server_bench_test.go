@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -22,13 +23,13 @@ import (
 // scripts/bench.sh runs. Each iteration is one whole scenario run; the
 // figures it reports are the scenario's own.
 
-func benchEnv(b *testing.B, db *sqldb.DB) *Env {
+func benchEnv(b *testing.B, db *sqldb.DB, conns int) *Env {
 	b.Helper()
 	srv := servertest.Start(b, db, servertest.Options{})
 	// Enough connections for every long-polling receiver (as the tool's
 	// connsNeeded): a receiver without one stalls the fan-out until its
 	// delivery bound.
-	conn := client.NewConn(srv.URL, 256)
+	conn := client.NewConn(srv.URL, conns)
 	b.Cleanup(conn.Close)
 	return &Env{Conn: conn, Registrar: client.Registrar{Conn: conn}, Prefix: NewPrefix(), SetupConcurrency: 3}
 }
@@ -37,7 +38,7 @@ func benchEnv(b *testing.B, db *sqldb.DB) *Env {
 // throughput target's shape.
 func BenchmarkServerThroughput(b *testing.B) {
 	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
-		env := benchEnv(b, db)
+		env := benchEnv(b, db, 64)
 		for b.Loop() {
 			res, err := Throughput(context.Background(), env, ThroughputParams{Senders: 10, Rooms: 10, Duration: 5 * time.Second})
 			if err != nil {
@@ -54,7 +55,7 @@ func BenchmarkServerThroughput(b *testing.B) {
 // part of the setup).
 func BenchmarkServerIncrementalSync(b *testing.B) {
 	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
-		env := benchEnv(b, db)
+		env := benchEnv(b, db, 64)
 		env.SetupConcurrency = 8
 		for b.Loop() {
 			res, err := InitialSync(context.Background(), env, InitialSyncParams{Rooms: 1000, EventsPerRoom: 20, Repeats: 20})
@@ -67,19 +68,24 @@ func BenchmarkServerIncrementalSync(b *testing.B) {
 	})
 }
 
-// BenchmarkServerFanout: 100 users long-polling /sync in one room, one
-// sender, 20 messages.
+// BenchmarkServerFanout: 100 and 1 000 users long-polling /sync in one
+// room, one sender, 20 messages (-bench 'ServerFanout/users=1000/sqlite'
+// for one size).
 func BenchmarkServerFanout(b *testing.B) {
-	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
-		env := benchEnv(b, db)
-		env.SetupConcurrency = 8
-		for b.Loop() {
-			res, err := Fanout(context.Background(), env, FanoutParams{Users: 100, Messages: 20})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(res.LastDeliveryMS.P50, "last-p50-ms")
-			b.ReportMetric(res.LastDeliveryMS.P99, "last-p99-ms")
-		}
-	})
+	for _, users := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
+			storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
+				env := benchEnv(b, db, users+64)
+				env.SetupConcurrency = 8
+				for b.Loop() {
+					res, err := Fanout(context.Background(), env, FanoutParams{Users: users, Messages: 20})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(res.LastDeliveryMS.P50, "last-p50-ms")
+					b.ReportMetric(res.LastDeliveryMS.P99, "last-p99-ms")
+				}
+			})
+		})
+	}
 }
