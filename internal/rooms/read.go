@@ -29,13 +29,13 @@ func (v *StateView) Get(typ, stateKey string) *event.Event {
 	if ev, ok := v.cache[id]; ok {
 		return ev
 	}
-	se, err := v.store.Event(v.ctx, id)
+	ev, err := v.store.EventOnly(v.ctx, id)
 	if err != nil {
 		v.err = err
 		return nil
 	}
-	v.cache[id] = se.Event
-	return se.Event
+	v.cache[id] = ev
+	return ev
 }
 
 // Err reports the first storage error met by Get.
@@ -52,12 +52,12 @@ func (v *StateView) Events(keep func(event.StateTuple) bool) ([]*event.Event, er
 			}
 		}
 	}
-	got, err := v.store.Events(v.ctx, want)
+	got, err := v.store.EventsOnly(v.ctx, want)
 	if err != nil {
 		return nil, err
 	}
-	for id, se := range got {
-		v.cache[id] = se.Event
+	for id, ev := range got {
+		v.cache[id] = ev
 	}
 	var out []*event.Event
 	for t, id := range v.IDs {

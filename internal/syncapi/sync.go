@@ -668,9 +668,8 @@ func (s *Syncer) format(ctx context.Context, req Request, se *roomstore.StoredEv
 // FormatStored renders a stored event with its redaction and previous state.
 func FormatStored(ctx context.Context, engine *rooms.Engine, se *roomstore.StoredEvent, o clientevent.Options) (*clientevent.Event, error) {
 	if se.RedactedBy != "" {
-		red, err := engine.Store().Event(ctx, se.RedactedBy)
-		if err == nil {
-			o.RedactedBy = red.Event
+		if red, err := engine.Store().EventOnly(ctx, se.RedactedBy); err == nil {
+			o.RedactedBy = red
 		}
 	}
 	if t, ok := se.Tuple(); ok {
@@ -679,8 +678,8 @@ func FormatStored(ctx context.Context, engine *rooms.Engine, se *roomstore.Store
 			return nil, err
 		}
 		if id, ok := before[t]; ok {
-			if prev, err := engine.Store().Event(ctx, id); err == nil {
-				o.Prev = prev.Event
+			if prev, err := engine.Store().EventOnly(ctx, id); err == nil {
+				o.Prev = prev
 			}
 		}
 	}

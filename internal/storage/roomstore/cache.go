@@ -23,7 +23,9 @@ type cacheEntry struct {
 }
 
 func newEventCache(max int) *eventCache {
-	return &eventCache{max: max, ll: list.New(), items: make(map[string]*list.Element, max)}
+	// The map grows as events are read: sized for max up front, it would
+	// cost ~2 MB at start whatever the server holds.
+	return &eventCache{max: max, ll: list.New(), items: map[string]*list.Element{}}
 }
 
 func (c *eventCache) get(id string) *event.Event {

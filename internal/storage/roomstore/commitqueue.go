@@ -5,10 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
-	"weak"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -304,15 +302,6 @@ func transient(err error) bool {
 	return false
 }
 
-// The queue of each Store. It belongs in Store itself; it is kept here, in
-// a registry keyed by a weak pointer and emptied when the Store is
-// collected, so that this change stays within this file while store.go is
-// being edited by others. (TODO: move to a Store field.)
-var (
-	queuesMu sync.Mutex
-	queues   = map[weak.Pointer[Store]]*commitQueue{}
-)
-
 // committers is how many groups may commit at once; 0 means that
 // WriteGrouped is Write.
 //
@@ -335,18 +324,6 @@ func committers(db *sqldb.DB) int {
 }
 
 func (s *Store) commitQueue() *commitQueue {
-	key := weak.Make(s)
-	queuesMu.Lock()
-	defer queuesMu.Unlock()
-	q := queues[key]
-	if q == nil {
-		q = &commitQueue{maxRunning: committers(s.db)}
-		queues[key] = q
-		runtime.AddCleanup(s, func(k weak.Pointer[Store]) {
-			queuesMu.Lock()
-			delete(queues, k)
-			queuesMu.Unlock()
-		}, key)
-	}
-	return q
+	s.queueOnce.Do(func() { s.queue = &commitQueue{maxRunning: committers(s.db)} })
+	return s.queue
 }

@@ -92,17 +92,26 @@ func (s *Store) stateAt(ctx context.Context, q interface {
 func (s *Store) cacheSnapshot(id int64, m StateMap) {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
-	if len(s.snaps) >= snapCacheMax {
-		// Drop an arbitrary half: cheap, and snapshots are re-readable.
-		n := 0
-		for k := range s.snaps {
-			delete(s.snaps, k)
-			if n++; n >= snapCacheMax/2 {
+	if _, ok := s.snaps[id]; ok {
+		return
+	}
+	// Bounded by snapshots and by their entries: each snapshot is a full
+	// copy, so a big room whose members join one by one leaves as many
+	// copies of its member list as it had joins. Drop an arbitrary half:
+	// cheap, and snapshots are re-readable.
+	if len(s.snaps) >= snapCacheMax || s.snapEntries+len(m) > snapCacheMaxEntries {
+		n := len(s.snaps) / 2
+		for k, v := range s.snaps {
+			if n <= 0 && s.snapEntries+len(m) <= snapCacheMaxEntries {
 				break
 			}
+			delete(s.snaps, k)
+			s.snapEntries -= len(v)
+			n--
 		}
 	}
 	s.snaps[id] = m
+	s.snapEntries += len(m)
 }
 
 // CurrentState returns the room's current state map.

@@ -25,10 +25,15 @@ type Store struct {
 
 	snapMu sync.Mutex
 	snaps  map[int64]StateMap // immutable snapshots, bounded by snapCacheMax
+	// snapEntries counts the entries of snaps, bounded by snapCacheMaxEntries.
+	snapEntries int
 
 	events   *eventCache
 	members  *membershipCache
 	versions map[string]*roomversion.Version // guarded by snapMu
+
+	queueOnce sync.Once
+	queue     *commitQueue // see WriteGrouped
 }
 
 // DefaultEventCacheSize is how many parsed events the store keeps; scaled by
@@ -36,6 +41,10 @@ type Store struct {
 const DefaultEventCacheSize = 50000
 
 const snapCacheMax = 4096
+
+// snapCacheMaxEntries bounds the cached snapshots' entries, ~60 bytes each:
+// about 15 MiB.
+const snapCacheMaxEntries = 250000
 
 // StateMap maps a state tuple to an event ID.
 type StateMap map[event.StateTuple]string
@@ -205,6 +214,46 @@ func (s *Store) Event(ctx context.Context, eventID string) (*StoredEvent, error)
 		return nil, merr.NotFound("event not found")
 	}
 	return se, err
+}
+
+// EventOnly returns an event without its local metadata (stream position,
+// redaction, rejection), from the parsed-event cache when it is there: what
+// state lookups need, since events never change. It returns a not-found
+// merr error for an unknown event.
+func (s *Store) EventOnly(ctx context.Context, eventID string) (*event.Event, error) {
+	if ev := s.events.get(eventID); ev != nil {
+		return ev, nil
+	}
+	se, err := s.Event(ctx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	return se.Event, nil
+}
+
+// EventsOnly is EventOnly for many events: the known ones among ids, keyed
+// by ID, reading only those the cache does not hold.
+func (s *Store) EventsOnly(ctx context.Context, ids []string) (map[string]*event.Event, error) {
+	out := make(map[string]*event.Event, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if ev := s.events.get(id); ev != nil {
+			out[id] = ev
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := s.Events(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for id, se := range got {
+		out[id] = se.Event
+	}
+	return out, nil
 }
 
 // Events returns the known events among ids, keyed by ID.
