@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh [--postgres DSN] [--out DIR] [--label NAME] [--keep]
 #                    [--myelin BINARY] [--bcrypt-rounds N] [--server-log-level LEVEL]
-#                    [myelin-bench flags...]
+#                    [--pprof-port N] [myelin-bench flags...]
 #
 # Builds bin/myelin and bin/myelin-bench, generates a configuration for
 # server "localhost" on a free loopback port (SQLite in a temp directory by
@@ -16,7 +16,10 @@
 # (default bin/bench-results/<UTC time>-<label>), and stops the server.
 # --myelin runs that server binary instead of building bin/myelin (to
 # compare builds); --bcrypt-rounds sets another cost (12 is the default of
-# Synapse and Myelin); --keep keeps the server's data directory.
+# Synapse and Myelin); --keep keeps the server's data directory;
+# --pprof-port N adds a metrics listener on 127.0.0.1:N with Go's profiles
+# under /debug/pprof/ (MYELIN_PPROF=1), e.g. for a heap profile during a run:
+#   go tool pprof -sample_index=inuse_space http://127.0.0.1:N/debug/pprof/heap
 #
 # Everything else is passed to myelin-bench, e.g.:
 #   scripts/bench.sh --scenario send,fanout --fanout-users 10,100,1000
@@ -30,7 +33,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
-postgres="" out="" label="" keep=0 log_level=info myelin="" bcrypt=4
+postgres="" out="" label="" keep=0 log_level=info myelin="" bcrypt=4 pprof_port=""
 bench_args=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
@@ -45,6 +48,7 @@ while [[ $# -gt 0 ]]; do
 	--myelin) myelin=${2:?--myelin needs a binary}; shift 2 ;;
 	--myelin=*) myelin=${1#*=}; shift ;;
 	--keep) keep=1; shift ;;
+	--pprof-port) pprof_port=${2:?--pprof-port needs a port}; shift 2 ;;
 	-h | --help) usage ;;
 	*) bench_args+=("$1"); shift ;;
 	esac
@@ -113,6 +117,12 @@ sed -i -e "s/^  log_level: .*/  log_level: $log_level/" "$cfg"
 	echo "  address: {per_second: 1000000, burst_count: 1000000}"
 	echo "  account: {per_second: 1000000, burst_count: 1000000}"
 	echo "  failed_attempts: {per_second: 1000000, burst_count: 1000000}"
+	if [[ -n "$pprof_port" ]]; then
+		echo "enable_metrics: true"
+		echo "listeners:"
+		echo "  - {port: $port, type: http, bind_addresses: ['127.0.0.1'], resources: [{names: [client, federation]}]}"
+		echo "  - {port: $pprof_port, type: metrics, bind_addresses: ['127.0.0.1']}"
+	fi
 	if [[ -n "$postgres" ]]; then
 		dsn=${postgres//\\/\\\\}
 		dsn=${dsn//\"/\\\"}
@@ -124,7 +134,7 @@ grep -v -e '_secret' -e 'secret_key' -e 'dsn:' "$cfg" >"$out/homeserver.yaml" # 
 db=SQLite
 [[ -n "$postgres" ]] && db=PostgreSQL
 say "starting Myelin on http://127.0.0.1:$port ($db, bcrypt_rounds $bcrypt, rate limits off); log in $out/server.log"
-"$myelin" serve -c "$cfg" >"$out/server.log" 2>&1 &
+MYELIN_PPROF=$([[ -n "$pprof_port" ]] && echo 1 || echo 0) "$myelin" serve -c "$cfg" >"$out/server.log" 2>&1 &
 pid=$!
 
 # The machine may be shared (other builds and tests): the load average

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"syscall"
@@ -99,7 +100,21 @@ func closeAll(servers []*http.Server) {
 func (s *Server) listenerHandler(l config.Listener) (http.Handler, error) {
 	switch l.Type {
 	case "metrics":
-		return promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), nil
+		metrics := promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})
+		if os.Getenv("MYELIN_PPROF") != "1" {
+			return metrics, nil
+		}
+		// Go's profiles next to the metrics, for whoever measures the server
+		// (docs/performance.md). Opt-in: a CPU profile costs CPU, and the
+		// metrics listener is meant for the operator's network only.
+		mux := http.NewServeMux()
+		mux.Handle("/", metrics)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		return mux, nil
 	case "http", "":
 		client := l.Serves("client")
 		fed := l.Serves("federation") || l.Serves("keys")
