@@ -89,12 +89,17 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A free loopback port: nothing answers a connection to it. (Another
-# process could take it before the server does; the server then fails to
-# start and the run stops with its log.)
+# A free loopback port: nothing answers a connection to it. It is taken
+# below the kernel's range for outgoing connections' local ports, which
+# answer nothing either but cannot be bound: the tool's own connections
+# took one there once. (Another process could take the port before the
+# server does; the server then fails to start and the run stops with its
+# log.)
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+span=$((ephemeral_low > 21024 ? ephemeral_low - 20000 : 1024))
 port=""
 for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 40000))
+	p=$((20000 + RANDOM % span))
 	if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
 done
 [[ -n "$port" ]] || { echo "no free port found" >&2; exit 1; }
