@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -47,6 +48,15 @@ func (a *RoomAPI) sync(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		httpapi.WriteError(w, err)
 		return
 	}
+	if req.Filter.Shapes() {
+		body, err := a.Syncer.Encode(r.Context(), resp, req.Filter)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		writeOK(w, json.RawMessage(body))
+		return
+	}
 	writeOK(w, resp)
 }
 
@@ -68,6 +78,9 @@ func (a *RoomAPI) loadFilter(r *http.Request, userID, f string) (*syncapi.Filter
 	if err := httpapi.DecodeJSON(raw, &filter); err != nil {
 		return nil, err
 	}
+	if err := filter.Validate(); err != nil {
+		return nil, err
+	}
 	return &filter, nil
 }
 
@@ -84,6 +97,10 @@ func (a *RoomAPI) postFilter(w http.ResponseWriter, r *http.Request, s *httpapi.
 	}
 	var filter syncapi.Filter
 	if err := httpapi.DecodeJSON(body, &filter); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if err := filter.Validate(); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

@@ -307,3 +307,77 @@ func TestStateEventsCarryPrevContent(t *testing.T) {
 		}
 	})
 }
+
+// A filter's event_fields keeps only the named fields of the timeline and
+// state events; event_format "federation" sends them as servers exchange
+// them; any other event_format is refused (client-server-api "Filtering").
+func TestSyncEventFieldsAndFormat(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		roomID := alice.CreateRoom(map[string]any{"name": "shaped"})
+		id := alice.SendText(roomID, "hello")
+		syncWith := func(filter string) map[string]json.RawMessage {
+			t.Helper()
+			var resp syncResp
+			alice.MustDo("GET", "/_matrix/client/v3/sync?filter="+url.QueryEscape(filter), nil, &resp)
+			room, ok := resp.Rooms.Join[roomID]
+			if !ok {
+				t.Fatalf("filter %s: room missing", filter)
+			}
+			all := map[string]json.RawMessage{}
+			for _, raw := range append(room.State.Events, room.Timeline.Events...) {
+				var fields map[string]json.RawMessage
+				if err := json.Unmarshal(raw, &fields); err != nil {
+					t.Fatal(err)
+				}
+				all[string(fields["type"])+string(fields["event_id"])+string(raw)] = raw
+			}
+			return all
+		}
+
+		for _, raw := range syncWith(`{"event_fields":["type","content.body","content.name"]}`) {
+			var got map[string]map[string]any
+			_ = json.Unmarshal(raw, &got)
+			for k := range got {
+				if k != "type" && k != "content" {
+					t.Errorf("event_fields: event %s has %q", raw, k)
+				}
+			}
+			for k := range got["content"] {
+				if k != "body" && k != "name" {
+					t.Errorf("event_fields: content of %s has %q", raw, k)
+				}
+			}
+		}
+
+		var sawMessage bool
+		for _, raw := range syncWith(`{"event_format":"federation","room":{"timeline":{"limit":50}}}`) {
+			var got map[string]json.RawMessage
+			_ = json.Unmarshal(raw, &got)
+			for _, k := range []string{"auth_events", "prev_events", "hashes", "signatures", "depth", "room_id", "event_id"} {
+				if k == "room_id" && string(got["type"]) == `"m.room.create"` {
+					continue // in room version 12 the create event's hash is the room ID
+				}
+				if _, ok := got[k]; !ok {
+					t.Errorf("federation format: %s lacks %q", raw, k)
+				}
+			}
+			if string(got["event_id"]) == `"`+id+`"` {
+				sawMessage = true
+			}
+		}
+		if !sawMessage {
+			t.Errorf("federation format: the message %s is missing", id)
+		}
+
+		status, raw := alice.Do("POST", "/_matrix/client/v3/user/"+url.PathEscape(alice.UserID)+"/filter",
+			map[string]any{"event_format": "xml"}, nil)
+		if status != http.StatusBadRequest || servertest.Errcode(raw) != "M_BAD_JSON" {
+			t.Errorf("filter with event_format xml: %d %s", status, raw)
+		}
+		status, raw = alice.Do("GET", "/_matrix/client/v3/sync?filter="+url.QueryEscape(`{"event_format":"xml"}`), nil, nil)
+		if status != http.StatusBadRequest || servertest.Errcode(raw) != "M_BAD_JSON" {
+			t.Errorf("sync with event_format xml: %d %s", status, raw)
+		}
+	})
+}

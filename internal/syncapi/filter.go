@@ -52,15 +52,6 @@ const (
 	MaxTimelineLimit     = 1000
 )
 
-// ParseFilter parses and bounds a filter document.
-func ParseFilter(data []byte) (*Filter, error) {
-	var f Filter
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, err
-	}
-	return &f, nil
-}
-
 // TimelineLimit is the filter's timeline limit, bounded.
 func (f *Filter) TimelineLimit() int {
 	if f == nil || f.Room.Timeline.Limit == nil {
