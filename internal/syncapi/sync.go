@@ -149,7 +149,7 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 			if memberships, err = store.MembershipsAt(ctx, req.UserID, upto); err != nil || initial {
 				return err
 			}
-			before, err = membershipsBefore(ctx, store, req.UserID, memberships, since)
+			before, err = membershipsBefore(ctx, store, req.UserID, since)
 			return err
 		},
 		func() (err error) {
@@ -335,26 +335,16 @@ func (s *Syncer) joinedRooms(ctx context.Context, req Request, f *Filter, tasks 
 }
 
 // membershipsBefore maps room ID → the user's membership at stream position
-// since, given now, their latest memberships up to a later position. A room
-// whose latest membership is at or before since had the same membership
-// then, so the history is read a second time only when some membership
-// changed after since: reading it costs O(rooms), most of an incremental
-// sync's time for a user in many rooms.
-func membershipsBefore(ctx context.Context, store *roomstore.Store, userID string, now []roomstore.Membership, since int64) (map[string]string, error) {
-	before := make(map[string]string, len(now))
-	for _, m := range now {
-		if m.StreamPos > since {
-			prev, err := store.MembershipsAt(ctx, userID, since)
-			if err != nil {
-				return nil, err
-			}
-			clear(before)
-			for _, p := range prev {
-				before[p.RoomID] = p.Membership
-			}
-			return before, nil
-		}
-		before[m.RoomID] = m.Membership
+// since. When no membership changed after since, the store answers from the
+// memberships just read for the end of the range, without a query.
+func membershipsBefore(ctx context.Context, store *roomstore.Store, userID string, since int64) (map[string]string, error) {
+	prev, err := store.MembershipsAt(ctx, userID, since)
+	if err != nil {
+		return nil, err
+	}
+	before := make(map[string]string, len(prev))
+	for _, p := range prev {
+		before[p.RoomID] = p.Membership
 	}
 	return before, nil
 }
@@ -440,70 +430,73 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, m rooms
 		heroes = sum.Heroes
 	}
 	lazy := f.Room.State.LazyLoadMembers
+	// Members whose member events lazy loading sends: the timeline's
+	// senders and the heroes (client-server-api "Lazy-loading room
+	// members"; m.heroes).
+	wanted := make(map[string]bool, len(senders)+len(heroes))
+	for u := range senders {
+		wanted[u] = true
+	}
+	for _, u := range heroes {
+		wanted[u] = true
+	}
 
 	// State: the full state at the start of the timeline for fresh rooms;
 	// for a limited incremental sync, what changed between the token and
 	// the timeline start; otherwise nothing (the timeline carries it),
-	// except, when members are lazy-loaded, the member events of the
-	// timeline's senders and of the heroes (client-server-api "Lazy-loading
-	// room members"; m.heroes). Without a record of which member events
+	// except, when members are lazy-loaded, the wanted members' events that
+	// the timeline does not hold. Without a record of which member events
 	// each device already has, those may be sent again: the spec allows
 	// redundant member events, it only asks servers to avoid them.
-	var start *rooms.StateView
-	if fresh || limited || (lazy && len(heroes)+len(senders) > 0) {
-		if len(evs) > 0 {
-			start, err = s.rooms.StateBefore(ctx, evs[0])
-		} else {
-			start, err = s.rooms.StateAtPos(ctx, m.RoomID, upto)
-		}
-		if err != nil {
-			return nil, err
+	var extra []string // members whose events an incremental lazy sync adds
+	if lazy && !fresh && !limited {
+		for u := range wanted {
+			if !timelineMembers[u] && u != req.UserID {
+				extra = append(extra, u)
+			}
 		}
 	}
-	switch {
-	case fresh || limited:
-		var old *rooms.StateView
-		if !fresh {
-			if old, err = s.rooms.StateAtPos(ctx, m.RoomID, since); err != nil {
-				return nil, err
-			}
-		}
-		wanted := map[string]bool{req.UserID: true}
-		for u := range senders {
-			wanted[u] = true
-		}
-		for _, u := range heroes {
-			wanted[u] = true
-		}
-		stateEvs, err := start.Events(func(t event.StateTuple) bool {
-			if old != nil && old.IDs[t] == start.IDs[t] {
-				return false
-			}
-			return !lazy || t.Type != event.TypeMember || wanted[t.StateKey]
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.appendState(jr, f, stateEvs, now)
-	case start != nil:
-		wanted := map[string]bool{}
-		for u := range senders {
-			wanted[u] = true
-		}
-		for _, u := range heroes {
-			wanted[u] = true
-		}
+	if !fresh && !limited && len(extra) == 0 {
+		return jr, nil
+	}
+	var start *rooms.StateView
+	if len(evs) > 0 {
+		start, err = s.rooms.StateBefore(ctx, evs[0])
+	} else {
+		start, err = s.rooms.StateAtPos(ctx, m.RoomID, upto)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(extra) > 0 {
 		var stateEvs []*event.Event
-		for u := range wanted {
-			if timelineMembers[u] || u == req.UserID {
-				continue
-			}
+		for _, u := range extra {
 			if ev := start.Get(event.TypeMember, u); ev != nil {
 				stateEvs = append(stateEvs, ev)
 			}
 		}
+		if err := start.Err(); err != nil {
+			return nil, err
+		}
 		s.appendState(jr, f, stateEvs, now)
+		return jr, nil
 	}
+	var old *rooms.StateView
+	if !fresh {
+		if old, err = s.rooms.StateAtPos(ctx, m.RoomID, since); err != nil {
+			return nil, err
+		}
+	}
+	stateEvs, err := start.Events(func(t event.StateTuple) bool {
+		if old != nil && old.IDs[t] == start.IDs[t] {
+			return false
+		}
+		return !lazy || t.Type != event.TypeMember || wanted[t.StateKey] || t.StateKey == req.UserID
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.appendState(jr, f, stateEvs, now)
 	return jr, nil
 }
 

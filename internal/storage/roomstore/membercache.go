@@ -83,8 +83,8 @@ func (c *membershipCache) Len() int {
 	return c.n
 }
 
-// apply returns the latest memberships after adding changes (in stream
-// order) to latest, without modifying latest.
+// applyMemberships returns the latest memberships after adding changes (in
+// stream order) to latest, without modifying latest.
 func applyMemberships(latest []Membership, changes []Membership) []Membership {
 	if len(changes) == 0 {
 		return latest

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/event"
-	"github.com/myelin-chat/myelin/internal/roomversion"
-	"github.com/myelin-chat/myelin/internal/signing"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
 )
@@ -21,18 +19,11 @@ func TestMembershipsAtCachedMatchesDatabase(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		s := newStore(t, db)
-		key, _ := signing.NewSigningKey("k", make([]byte, 32))
-		v := roomversion.MustGet("10")
 		depth := int64(0)
 		member := func(room, user, membership string) *event.Event {
 			depth++
-			b := &event.Builder{Type: event.TypeMember, RoomID: room, Sender: user, StateKey: &user, Depth: depth,
-				OriginServerTS: 1000 + depth, Content: []byte(`{"membership":"` + membership + `"}`)}
-			ev, err := b.Build(v, "hs1", key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ev
+			return buildEvent(t, &event.Builder{Type: event.TypeMember, RoomID: room, Sender: user, StateKey: &user, Depth: depth,
+				OriginServerTS: 1000 + depth, Content: []byte(`{"membership":"` + membership + `"}`)})
 		}
 		// Alice's history: joins to three rooms, a leave, a rejoin; Bob's
 		// rows in between must never show in hers.

@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/event"
-	"github.com/myelin-chat/myelin/internal/roomversion"
-	"github.com/myelin-chat/myelin/internal/signing"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
 )
@@ -18,16 +16,9 @@ func TestOutboxRecordsEventsInTheirCommit(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		s := newStore(t, db)
-		key, _ := signing.NewSigningKey("k", make([]byte, 32))
-		v := roomversion.MustGet("10")
 		build := func(body string, depth int64) *event.Event {
-			b := &event.Builder{Type: event.TypeMessage, RoomID: "!r:hs1", Sender: "@a:hs1", Depth: depth,
-				OriginServerTS: 1000 + depth, Content: []byte(`{"msgtype":"m.text","body":"` + body + `"}`)}
-			ev, err := b.Build(v, "hs1", key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ev
+			return buildEvent(t, &event.Builder{Type: event.TypeMessage, RoomID: "!r:hs1", Sender: "@a:hs1", Depth: depth,
+				OriginServerTS: 1000 + depth, Content: []byte(`{"msgtype":"m.text","body":"` + body + `"}`)})
 		}
 		bound, local := build("bound for hs2", 1), build("local only", 2)
 		err := s.Write(ctx, func(w *Writer) error {

@@ -357,10 +357,10 @@ func (s *Store) MemberSummaryOf(ctx context.Context, roomID string) (MemberSumma
 	if err := rows.Err(); err != nil {
 		return ms, err
 	}
-	first := func(memberships ...string) ([]string, error) {
+	first := func(m1, m2 string) ([]string, error) {
 		rows, err := s.db.Read.QueryContext(ctx, `SELECT state_key FROM current_state
 			WHERE room_id = $1 AND type = 'm.room.member' AND membership IN ($2, $3)
-			ORDER BY stream_pos, state_key LIMIT `+strconv.Itoa(HeroCandidates), roomID, memberships[0], memberships[1])
+			ORDER BY stream_pos, state_key LIMIT `+strconv.Itoa(HeroCandidates), roomID, m1, m2)
 		if err != nil {
 			return nil, err
 		}
