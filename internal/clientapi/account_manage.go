@@ -35,7 +35,8 @@ type changePasswordBody struct {
 // which Myelin does not have yet.
 func (a *AccountAPI) changePassword(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body changePasswordBody
-	if err := httpapi.ReadJSON(r, accountMaxBody, &body); err != nil {
+	raw, err := readUIABody(r, &body, false)
+	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -49,7 +50,7 @@ func (a *AccountAPI) changePassword(w http.ResponseWriter, r *http.Request, s *h
 		httpapi.WriteError(w, err)
 		return
 	}
-	if !a.uiaCheck(w, r, body.Auth, a.passwordFlows(), s.UserID) {
+	if !a.uiaCheck(w, r, raw, body.Auth, a.passwordFlows(), s.UserID) {
 		return
 	}
 	logout := body.LogoutDevices == nil || *body.LogoutDevices // defaults to true
@@ -69,11 +70,12 @@ type deactivateBody struct {
 // deactivate is POST /account/deactivate (account_deactivation.yaml).
 func (a *AccountAPI) deactivate(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body deactivateBody
-	if err := httpapi.ReadJSON(r, accountMaxBody, &body); err != nil {
+	raw, err := readUIABody(r, &body, false)
+	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	if !a.uiaCheck(w, r, body.Auth, a.passwordFlows(), s.UserID) {
+	if !a.uiaCheck(w, r, raw, body.Auth, a.passwordFlows(), s.UserID) {
 		return
 	}
 	if err := a.svc.Deactivate(r.Context(), s.UserID, body.Erase); err != nil {

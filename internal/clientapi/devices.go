@@ -84,11 +84,12 @@ type deleteDeviceBody struct {
 // device out (modules/device_management, "Security considerations").
 func (a *AccountAPI) deleteDevice(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body deleteDeviceBody
-	if err := readOptionalJSON(r, &body); err != nil {
+	raw, err := readUIABody(r, &body, true)
+	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	if !a.uiaCheck(w, r, body.Auth, a.passwordFlows(), s.UserID) {
+	if !a.uiaCheck(w, r, raw, body.Auth, a.passwordFlows(), s.UserID) {
 		return
 	}
 	if err := a.svc.DeleteDevices(r.Context(), s.UserID, []string{r.PathValue("deviceId")}); err != nil {
@@ -109,7 +110,8 @@ const maxDeleteDevices = 1000
 // deleteDevices is POST /delete_devices.
 func (a *AccountAPI) deleteDevices(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body deleteDevicesBody
-	if err := httpapi.ReadJSON(r, accountMaxBody, &body); err != nil {
+	raw, err := readUIABody(r, &body, false)
+	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -121,7 +123,7 @@ func (a *AccountAPI) deleteDevices(w http.ResponseWriter, r *http.Request, s *ht
 		httpapi.WriteError(w, httpapi.InvalidParam("Too many devices in one request"))
 		return
 	}
-	if !a.uiaCheck(w, r, body.Auth, a.passwordFlows(), s.UserID) {
+	if !a.uiaCheck(w, r, raw, body.Auth, a.passwordFlows(), s.UserID) {
 		return
 	}
 	if err := a.svc.DeleteDevices(r.Context(), s.UserID, *body.Devices); err != nil {
@@ -129,17 +131,4 @@ func (a *AccountAPI) deleteDevices(w http.ResponseWriter, r *http.Request, s *ht
 		return
 	}
 	writeAccountJSON(w, map[string]any{})
-}
-
-// readOptionalJSON reads a JSON object body that clients may leave out
-// entirely (some send DELETE without a body on the first UIA round).
-func readOptionalJSON(r *http.Request, v any) error {
-	body, err := httpapi.ReadBody(r, accountMaxBody)
-	if err != nil {
-		return err
-	}
-	if len(body) == 0 {
-		return nil
-	}
-	return httpapi.DecodeJSON(body, v)
 }

@@ -31,7 +31,8 @@ func (a *AccountAPI) registrationFlows() [][]string {
 // register is POST /register.
 func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 	var body registerBody
-	if err := httpapi.ReadJSON(r, accountMaxBody, &body); err != nil {
+	raw, err := readUIABody(r, &body, false)
+	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -71,7 +72,7 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !a.uiaCheck(w, r, body.Auth, a.registrationFlows(), "") {
+	if !a.uiaCheck(w, r, raw, body.Auth, a.registrationFlows(), "") {
 		return
 	}
 	// Only now: clients open the flow with an empty body to learn the

@@ -1,13 +1,16 @@
 package clientapi
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/myelin-chat/myelin/internal/canonicaljson"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
 )
@@ -77,6 +80,9 @@ type uiaSession struct {
 	expires   time.Time
 	operation string // method and path: a session serves one API call
 	userID    string // "" for registration
+	// bodyHash is the SHA-256 of the canonical request body without its
+	// "auth" key, once the session is bound to one body (see bindBody).
+	bodyHash  []byte
 	completed []string
 }
 
@@ -125,6 +131,22 @@ func (st *uiaStore) complete(s *uiaSession, stage string) []string {
 	return slices.Clone(s.completed)
 }
 
+// bindBody checks that a request's body is the one the session
+// authorises. A session is bound to the first body that carries
+// parameters or submits a stage; until then (a flow opened with an empty
+// body, as clients do to learn the stages) any body may bind it.
+func (st *uiaStore) bindBody(s *uiaSession, hash []byte, binds bool) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s.bodyHash == nil {
+		if binds {
+			s.bodyHash = hash
+		}
+		return true
+	}
+	return bytes.Equal(s.bodyHash, hash)
+}
+
 func (st *uiaStore) completedOf(s *uiaSession) []string {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -166,16 +188,62 @@ func nextStageAllowed(flows [][]string, completed []string, stage string) bool {
 	return false
 }
 
+// readUIABody reads a JSON object body into v and returns its bytes, which
+// uiaCheck binds the session to. An empty body is allowed when optional
+// (some clients send DELETE without one on the first UIA round).
+func readUIABody(r *http.Request, v any, optional bool) ([]byte, error) {
+	body, err := httpapi.ReadBody(r, accountMaxBody)
+	if err != nil {
+		return nil, err
+	}
+	if optional && len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
+	return body, httpapi.DecodeJSON(body, v)
+}
+
+// bodyDigest hashes a request body without its "auth" key, in canonical
+// form so that key order and spacing do not matter. It also reports
+// whether anything but auth was there.
+func bodyDigest(body []byte) ([]byte, bool, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	canon, err := canonicaljson.Canonicalize(body, canonicaljson.LenientOptions)
+	if err != nil {
+		return nil, false, httpapi.BadJSON("Malformed JSON")
+	}
+	if canon, err = canonicaljson.RemoveKeys(canon, "auth"); err != nil {
+		return nil, false, httpapi.BadJSON("Content must be a JSON object")
+	}
+	sum := sha256.Sum256(canon)
+	return sum[:], string(canon) != "{}", nil
+}
+
 // uiaCheck runs user-interactive authentication for a request whose body
-// carried auth (nil when absent). userID is the authenticated caller ("" for
-// registration). It returns true when a flow is complete and the endpoint
-// may act; otherwise it has written the response: 401 with the flows (and
-// errcode when a stage failed), or another error.
-func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, auth *authDict, flows [][]string, userID string) bool {
+// (raw, as read) carried auth (nil when absent). userID is the
+// authenticated caller ("" for registration). It returns true when a flow
+// is complete and the endpoint may act; otherwise it has written the
+// response: 401 with the flows (and errcode when a stage failed), or
+// another error.
+//
+// A session authorises exactly one request: its method, path and body
+// (without auth). The spec's UIA section has the client repeat "the
+// request" with auth added, and Synapse's rationale for binding the
+// operation applies to the body too: otherwise confirming the deletion of
+// one device would also delete any others named later with the same
+// session.
+func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, body []byte, auth *authDict, flows [][]string, userID string) bool {
 	if len(flows) == 0 {
 		httpapi.WriteError(w, httpapi.Forbidden("This server offers no way to authenticate this request"))
 		return false
 	}
+	digest, hasParams, err := bodyDigest(body)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return false
+	}
+	binds := hasParams || (auth != nil && auth.Type != "")
 	operation := r.Method + " " + r.URL.Path
 	var sess *uiaSession
 	if auth != nil && auth.Session != "" {
@@ -186,7 +254,7 @@ func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, auth *auth
 			httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, "Unknown session ID"))
 			return false
 		}
-		if sess.operation != operation || sess.userID != userID {
+		if sess.operation != operation || sess.userID != userID || !a.uia.bindBody(sess, digest, binds) {
 			httpapi.WriteError(w, httpapi.Forbidden("Requested operation has changed during the UI authentication session"))
 			return false
 		}
@@ -194,6 +262,7 @@ func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, auth *auth
 		// A spec note: endpoints using UIA must answer 401 to requests
 		// without auth, even when only m.login.dummy is offered.
 		sess = a.uia.create(operation, userID)
+		a.uia.bindBody(sess, digest, binds)
 	}
 
 	completed := a.uia.completedOf(sess)
@@ -217,6 +286,15 @@ func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, auth *auth
 		a.writeUIA(w, flows, sess.id, completed, merr.BadRequest(merr.CodeUnrecognized, "Stage "+auth.Type+" is not expected here"))
 		return false
 	}
+	if a.authenticatesSomeoneElse(auth, userID) {
+		// Credentials of another account can never authorise this
+		// request, so retrying the stage is pointless: 403, not 401, as
+		// Synapse answers ("Invalid auth") and sytest's "DELETE
+		// /device/{deviceId} requires UI auth user to match device owner"
+		// expects.
+		httpapi.WriteError(w, httpapi.Forbidden("Invalid auth: the credentials are not those of the user making the request"))
+		return false
+	}
 	if err := a.checkStage(r, auth, userID); err != nil {
 		me, ok := merr.As(err)
 		if !ok || (me.Kind != merr.ErrForbidden && me.Kind != merr.ErrBadRequest) {
@@ -235,6 +313,28 @@ func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, auth *auth
 	return false
 }
 
+// authenticatesSomeoneElse reports whether a password stage names a user
+// other than the logged-in caller.
+func (a *AccountAPI) authenticatesSomeoneElse(auth *authDict, userID string) bool {
+	if auth.Type != authPassword || userID == "" || (auth.Identifier != nil && auth.Identifier.Type != "m.id.user") {
+		return false
+	}
+	resolved, err := a.svc.ResolveUser(claimedUser(auth, userID))
+	return err == nil && resolved != userID
+}
+
+// claimedUser is the user a password stage names: its m.id.user
+// identifier, the deprecated "user" field, or else the caller.
+func claimedUser(auth *authDict, userID string) string {
+	switch {
+	case auth.Identifier != nil:
+		return auth.Identifier.User
+	case auth.User != "":
+		return auth.User
+	}
+	return userID
+}
+
 // checkStage verifies one stage's credentials.
 func (a *AccountAPI) checkStage(r *http.Request, auth *authDict, userID string) error {
 	switch auth.Type {
@@ -244,19 +344,12 @@ func (a *AccountAPI) checkStage(r *http.Request, auth *authDict, userID string) 
 		if userID == "" {
 			return merr.Forbidden("Password authentication needs an existing account")
 		}
-		claimed := userID
-		switch {
-		case auth.Identifier != nil:
-			if auth.Identifier.Type != "m.id.user" {
-				// No third-party IDs are bound to accounts here (login.yaml:
-				// an unknown 3PID is 403).
-				return merr.Forbidden("Unknown third-party identifier")
-			}
-			claimed = auth.Identifier.User
-		case auth.User != "":
-			claimed = auth.User
+		if auth.Identifier != nil && auth.Identifier.Type != "m.id.user" {
+			// No third-party IDs are bound to accounts here (login.yaml:
+			// an unknown 3PID is 403).
+			return merr.Forbidden("Unknown third-party identifier")
 		}
-		resolved, err := a.svc.ResolveUser(claimed)
+		resolved, err := a.svc.ResolveUser(claimedUser(auth, userID))
 		if err != nil || resolved != userID {
 			return merr.Forbidden("Invalid username or password")
 		}

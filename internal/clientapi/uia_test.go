@@ -56,3 +56,51 @@ func TestUIA_CompletedSessionIsReusableForTheSameCall(t *testing.T) {
 		r.expect(r.do("POST", "/_matrix/client/v3/delete_devices", bob, map[string]any{"devices": []string{}, "auth": map[string]any{"session": session}}), 403, "M_FORBIDDEN")
 	})
 }
+
+// client-server-api "User-Interactive Authentication API": the client
+// retries "the request" with auth added, so a session authorises that one
+// request (method, path and body without auth). Confirming the deletion of
+// one device must not let the same session delete others.
+func TestUIA_SessionAuthorisesOnlyTheBodyItWasStartedFor(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		token := r.register("alice", "secret", map[string]any{"device_id": "ONE"}).str("access_token")
+		for _, d := range []string{"TWO", "THREE", "FOUR"} {
+			r.mustLogin("alice", "secret", map[string]any{"device_id": d})
+		}
+		const path = "/_matrix/client/v3/delete_devices"
+		first := r.do("POST", path, token, map[string]any{"devices": []string{"TWO"}})
+		session := first.str("session")
+		// Changing the body in the middle of the flow is refused too.
+		r.expect(r.do("POST", path, token, map[string]any{"devices": []string{"THREE"}, "auth": passwordAuth("alice", "secret", session)}), 403, "M_FORBIDDEN")
+		// Key order and spacing are not a change.
+		ok := r.do("POST", path, token, `{"auth": {"type": "m.login.password", "identifier": {"user": "alice", "type": "m.id.user"}, "password": "secret", "session": "`+session+`"},  "devices": ["TWO"]}`)
+		if ok.status != 200 {
+			t.Fatalf("completing the flow: %d %v", ok.status, ok.body)
+		}
+		r.expect(r.do("POST", path, token, map[string]any{"devices": []string{"THREE", "FOUR"}, "auth": map[string]any{"session": session}}), 403, "M_FORBIDDEN")
+		for _, d := range []string{"THREE", "FOUR"} {
+			if got := r.do("GET", "/_matrix/client/v3/devices/"+d, token, nil); got.status != 200 {
+				t.Errorf("device %s after reusing the session: %d %v", d, got.status, got.body)
+			}
+		}
+	})
+}
+
+// A flow opened with an empty body (as clients do to learn the stages) is
+// bound by the first request that carries parameters.
+func TestUIA_EmptyOpeningBodyBindsToTheFirstRealOne(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		probe := r.do("POST", "/_matrix/client/v3/register", "", map[string]any{})
+		if probe.status != 401 {
+			t.Fatalf("probe: %d %v", probe.status, probe.body)
+		}
+		session := probe.str("session")
+		done := r.do("POST", "/_matrix/client/v3/register", "", map[string]any{"username": "alice", "password": "secret",
+			"auth": map[string]any{"type": "m.login.dummy", "session": session}})
+		if done.status != 200 {
+			t.Fatalf("register: %d %v", done.status, done.body)
+		}
+		r.expect(r.do("POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob", "password": "secret",
+			"auth": map[string]any{"session": session}}), 403, "M_FORBIDDEN")
+	})
+}
