@@ -12,6 +12,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/syncapi"
+	"github.com/myelin-chat/myelin/internal/synctoken"
 )
 
 // getState is GET /rooms/{roomId}/state/{eventType}/{stateKey}.
@@ -261,17 +262,15 @@ type HistoryFetcher interface {
 // be negative too.
 const beforeAll int64 = -1 << 62
 
-// parsePageToken reads a /messages or /context token ("s<pos>", where pos
-// may be negative, unlike a /sync token's).
+// parsePageToken reads the room event position of a /messages or /context
+// token: a pagination token ("s<pos>", where pos may be negative, unlike a
+// /sync token's) or a /sync token, whose other streams pagination ignores.
 func parsePageToken(tok string) (int64, error) {
-	if len(tok) < 2 || tok[0] != 's' {
+	t, err := synctoken.Parse(tok, beforeAll)
+	if err != nil {
 		return 0, httpapi.InvalidParam("invalid pagination token")
 	}
-	n, err := strconv.ParseInt(tok[1:], 10, 64)
-	if err != nil || n < beforeAll {
-		return 0, httpapi.InvalidParam("invalid pagination token")
-	}
-	return n, nil
+	return t.Room, nil
 }
 
 func allowsRoomFilter(f syncapi.RoomEventFilter, roomID string) bool {

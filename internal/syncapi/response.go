@@ -107,5 +107,6 @@ func newResponse() *Response {
 func (r *Response) empty() bool {
 	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 &&
 		len(r.Rooms.Knock) == 0 && len(r.AccountData.Events) == 0 && len(r.ToDevice.Events) == 0 &&
+		len(r.Presence.Events) == 0 &&
 		(r.DeviceLists == nil || len(r.DeviceLists.Changed)+len(r.DeviceLists.Left) == 0)
 }

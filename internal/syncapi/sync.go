@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/synctoken"
 )
 
 // AccountDataItem is one account data entry; RoomID is "" for global data.
@@ -42,6 +41,7 @@ type Syncer struct {
 	stopOnce    sync.Once
 	stopping    chan struct{}
 	summaries   summaryCache
+	streams     []Stream
 }
 
 // Stop makes waiting and future long-polls return at once (server shutdown).
@@ -67,30 +67,31 @@ type Request struct {
 // MaxTimeout bounds long-polling whatever the client asks.
 const MaxTimeout = 5 * time.Minute
 
-// ParseToken reads a sync or pagination token ("s<pos>").
+// ParseToken reads the room event position of a sync or pagination token
+// (package synctoken): pagination reads only that part, so a /sync
+// next_batch may be handed to /messages.
 func ParseToken(tok string) (int64, error) {
-	if !strings.HasPrefix(tok, "s") {
+	t, err := synctoken.Parse(tok, 0)
+	if err != nil {
 		return 0, merr.InvalidParam("invalid token")
 	}
-	n, err := strconv.ParseInt(tok[1:], 10, 64)
-	if err != nil || n < 0 {
-		return 0, merr.InvalidParam("invalid token")
-	}
-	return n, nil
+	return t.Room, nil
 }
 
-// Token formats a stream position as a token.
-func Token(pos int64) string { return "s" + strconv.FormatInt(pos, 10) }
+// Token formats a room event stream position as a pagination token.
+func Token(pos int64) string { return synctoken.Token{Room: pos}.String() }
 
 // Sync answers one request, waiting up to Timeout for news when the client
 // gave a since token.
 func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
-	var since int64
+	var since position
 	if req.Since != "" {
 		var err error
-		if since, err = ParseToken(req.Since); err != nil {
+		if since, err = s.parseSince(req.Since); err != nil {
 			return nil, err
 		}
+	} else {
+		since = position{streams: make([]int64, len(s.streams))}
 	}
 	timeout := req.Timeout
 	if timeout > MaxTimeout {
@@ -102,11 +103,9 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 		// Listen before reading, so a commit between the read and the
 		// wait still wakes us.
 		wake := s.rooms.Notifier().Listen(req.UserID)
-		upto := s.rooms.Stream().Current()
-		if since > upto {
-			// A token from the future (e.g. after a restore): answer from now.
-			since = upto
-		}
+		upto := s.current()
+		// A token from the future (e.g. after a restore): answer from now.
+		since.clamp(upto)
 		resp, err := s.build(ctx, req, since, upto)
 		if err != nil {
 			return nil, err
@@ -126,13 +125,14 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 	}
 }
 
-func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Response, error) {
+func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos position) (*Response, error) {
 	resp := newResponse()
-	resp.NextBatch = Token(upto)
+	resp.NextBatch = s.token(uptoPos)
 	f := req.Filter
 	if f == nil {
 		f = &Filter{}
 	}
+	since, upto := sincePos.room, uptoPos.room
 	initial := since == 0
 	store := s.rooms.Store()
 
@@ -235,6 +235,12 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 	if err := s.joinedRooms(ctx, req, f, joins, since, upto); err != nil {
 		return nil, err
 	}
+	var joined []string
+	for _, m := range memberships {
+		if m.Membership == event.Join && allowsRoom(f.Room.Rooms, f.Room.NotRooms, m.RoomID) {
+			joined = append(joined, m.RoomID)
+		}
+	}
 	for _, j := range joins {
 		jr := j.out
 		if ad := roomAD[j.m.RoomID]; len(ad) > 0 {
@@ -243,6 +249,9 @@ func (s *Syncer) build(ctx context.Context, req Request, since, upto int64) (*Re
 		if j.fresh || len(jr.Timeline.Events) > 0 || len(jr.State.Events) > 0 || len(jr.AccountData.Events) > 0 {
 			resp.Rooms.Join[j.m.RoomID] = jr
 		}
+	}
+	if err := s.syncStreams(ctx, resp, req, f, joined, sincePos, uptoPos, initial || req.FullState); err != nil {
+		return nil, err
 	}
 	return resp, nil
 }
@@ -385,12 +394,8 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, m rooms
 	if err != nil {
 		return nil, err
 	}
-	jr := &JoinedRoom{}
+	jr := newJoinedRoom()
 	jr.Timeline.Limited = limited
-	jr.Ephemeral.Events = []json.RawMessage{}
-	jr.AccountData.Events = []json.RawMessage{}
-	jr.State.Events = []*clientevent.Event{}
-	jr.Timeline.Events = []*clientevent.Event{}
 	if len(evs) > 0 {
 		jr.Timeline.PrevBatch = Token(evs[0].StreamPos - 1)
 	} else {
