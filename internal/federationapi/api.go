@@ -55,7 +55,8 @@ type API struct {
 	Log        *slog.Logger
 	Now        func() time.Time
 
-	acls aclCache
+	acls        aclCache
+	eduHandlers map[string]EDUHandler
 
 	txnMu sync.Mutex
 	txns  map[string]json.RawMessage // origin + " " + txnID → response

@@ -93,12 +93,9 @@ func (a *API) send(w http.ResponseWriter, r *http.Request) {
 			results[res.EventID] = entry
 		}
 	}
-	// EDUs (typing, receipts, presence, to-device) are accepted and, until
-	// their client-side streams exist, ignored. When m.typing and m.receipt
-	// are handled, each must first pass checkACL(room_id, origin): a typing
-	// EDU for a room that denies the origin is ignored, and so are all of
-	// an m.receipt's receipts for such a room (server-server-api "Server
-	// Access Control Lists (ACLs)"). Use aclErr to check each room once.
+	// EDUs after the PDUs, so that, say, a receipt for an event of this
+	// transaction finds the event stored.
+	a.dispatchEDUs(ctx, origin, txn.EDUs, aclErr)
 	resp, _ := json.Marshal(map[string]any{"pdus": results})
 	a.txnMu.Lock()
 	if _, ok := a.txns[key]; !ok {
