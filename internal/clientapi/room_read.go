@@ -155,12 +155,10 @@ func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		httpapi.WriteError(w, err)
 		return
 	}
-	var filter syncapi.RoomEventFilter
-	if f := q.Get("filter"); f != "" {
-		if err := httpapi.DecodeJSON([]byte(f), &filter); err != nil {
-			httpapi.WriteError(w, err)
-			return
-		}
+	filter, err := roomEventFilter(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
 	}
 	from := acc.UpTo
 	if dir == "f" {
@@ -224,12 +222,7 @@ func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		httpapi.WriteError(w, err)
 		return
 	}
-	kept := visible[:0]
-	for _, se := range visible {
-		if filter.AllowsEvent(se.Event) && allowsRoomFilter(filter, roomID) {
-			kept = append(kept, se)
-		}
-	}
+	kept := keepFiltered(filter, roomID, visible)
 	chunk, err := a.formatAll(r, s, kept)
 	if err != nil {
 		httpapi.WriteError(w, err)
@@ -271,6 +264,32 @@ func parsePageToken(tok string) (int64, error) {
 		return 0, httpapi.InvalidParam("invalid pagination token")
 	}
 	return t.Room, nil
+}
+
+// roomEventFilter reads the filter query parameter of /messages and
+// /context (a RoomEventFilter as JSON); absent, it filters nothing.
+func roomEventFilter(r *http.Request) (syncapi.RoomEventFilter, error) {
+	var filter syncapi.RoomEventFilter
+	if f := r.URL.Query().Get("filter"); f != "" {
+		if err := decodeFilter([]byte(f), &filter); err != nil {
+			return filter, err
+		}
+	}
+	return filter, nil
+}
+
+// keepFiltered keeps the events of roomID that pass filter.
+func keepFiltered(filter syncapi.RoomEventFilter, roomID string, evs []*roomstore.StoredEvent) []*roomstore.StoredEvent {
+	if !allowsRoomFilter(filter, roomID) {
+		return nil
+	}
+	kept := evs[:0]
+	for _, se := range evs {
+		if filter.AllowsEvent(se.Event) {
+			kept = append(kept, se)
+		}
+	}
+	return kept
 }
 
 func allowsRoomFilter(f syncapi.RoomEventFilter, roomID string) bool {
@@ -326,6 +345,13 @@ func (a *RoomAPI) context(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 		httpapi.WriteError(w, err)
 		return
 	}
+	// The filter applies to events_before and events_after, as it does to
+	// /messages' chunk (the events are filtered after they are read).
+	filter, err := roomEventFilter(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	nBefore := limit / 2
 	nAfter := limit - nBefore
 	store := a.Engine.Store()
@@ -354,6 +380,7 @@ func (a *RoomAPI) context(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 		httpapi.WriteError(w, err)
 		return
 	}
+	before, after = keepFiltered(filter, roomID, before), keepFiltered(filter, roomID, after)
 	last := se
 	if len(after) > 0 {
 		last = after[len(after)-1]
@@ -363,7 +390,19 @@ func (a *RoomAPI) context(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 		httpapi.WriteError(w, err)
 		return
 	}
-	stEvs, err := stView.Events(nil)
+	var keep func(event.StateTuple) bool
+	if filter.LazyLoadMembers {
+		// Only the members who sent the events returned
+		// (client-server-api "Lazy-loading room members").
+		senders := map[string]bool{se.Sender(): true}
+		for _, evs := range [][]*roomstore.StoredEvent{before, after} {
+			for _, e := range evs {
+				senders[e.Sender()] = true
+			}
+		}
+		keep = func(t event.StateTuple) bool { return t.Type != event.TypeMember || senders[t.StateKey] }
+	}
+	stEvs, err := stView.Events(keep)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return

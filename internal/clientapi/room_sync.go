@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,8 +13,19 @@ import (
 	"github.com/myelin-chat/myelin/internal/syncapi"
 )
 
-// maxFilterBytes bounds stored and inline filters.
-const maxFilterBytes = 16 * 1024
+// decodeFilter reads a filter a client gave us, inline or uploaded, for
+// /sync, /messages or /context: every endpoint that takes a filter goes
+// through here, so one set of bounds (syncapi.MaxFilterBytes and
+// MaxFilterListLen) holds everywhere.
+func decodeFilter(raw []byte, f interface{ Validate() error }) error {
+	if len(raw) > syncapi.MaxFilterBytes {
+		return httpapi.TooLarge(fmt.Sprintf("filter is larger than %d bytes", syncapi.MaxFilterBytes))
+	}
+	if err := httpapi.DecodeJSON(raw, f); err != nil {
+		return err
+	}
+	return f.Validate()
+}
 
 // sync is GET /sync.
 func (a *RoomAPI) sync(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
@@ -64,9 +76,6 @@ func (a *RoomAPI) sync(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 func (a *RoomAPI) loadFilter(r *http.Request, userID, f string) (*syncapi.Filter, error) {
 	var raw []byte
 	if strings.HasPrefix(f, "{") {
-		if len(f) > maxFilterBytes {
-			return nil, httpapi.TooLarge("filter too large")
-		}
 		raw = []byte(f)
 	} else {
 		var err error
@@ -75,10 +84,7 @@ func (a *RoomAPI) loadFilter(r *http.Request, userID, f string) (*syncapi.Filter
 		}
 	}
 	var filter syncapi.Filter
-	if err := httpapi.DecodeJSON(raw, &filter); err != nil {
-		return nil, err
-	}
-	if err := filter.Validate(); err != nil {
+	if err := decodeFilter(raw, &filter); err != nil {
 		return nil, err
 	}
 	return &filter, nil
@@ -90,17 +96,13 @@ func (a *RoomAPI) postFilter(w http.ResponseWriter, r *http.Request, s *httpapi.
 		httpapi.WriteError(w, merr.Forbidden("cannot create filters for other users"))
 		return
 	}
-	body, err := httpapi.ReadBody(r, maxFilterBytes)
+	body, err := httpapi.ReadBody(r, syncapi.MaxFilterBytes)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
 	var filter syncapi.Filter
-	if err := httpapi.DecodeJSON(body, &filter); err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	if err := filter.Validate(); err != nil {
+	if err := decodeFilter(body, &filter); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

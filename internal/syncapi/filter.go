@@ -2,9 +2,11 @@ package syncapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/merr"
 )
 
 // Filter is a sync filter (data/api/client-server/definitions/sync_filter.yaml).
@@ -52,6 +54,48 @@ const (
 	MaxTimelineLimit     = 1000
 )
 
+// Bounds on what a filter may hold, the same wherever a client gives one
+// (/sync inline or uploaded, /messages, /context): its JSON size and the
+// length of each of its lists. Every event of a response is matched
+// against the type patterns, so unbounded lists let one request cost
+// seconds of CPU. 16 KiB holds a few hundred room IDs; a list of 500 is
+// more than any client uses (Synapse bounds neither, but nothing sends
+// more).
+const (
+	MaxFilterBytes   = 16 * 1024
+	MaxFilterListLen = 500
+)
+
+// Validate checks a room event filter's lists against MaxFilterListLen.
+func (f *RoomEventFilter) Validate() error {
+	if err := f.EventFilter.validate(); err != nil {
+		return err
+	}
+	return checkLists(map[string][]string{"rooms": deref(f.Rooms), "not_rooms": f.NotRooms})
+}
+
+func (f *EventFilter) validate() error {
+	return checkLists(map[string][]string{
+		"types": deref(f.Types), "not_types": f.NotTypes, "senders": deref(f.Senders), "not_senders": f.NotSenders,
+	})
+}
+
+func checkLists(lists map[string][]string) error {
+	for name, l := range lists {
+		if len(l) > MaxFilterListLen {
+			return merr.InvalidParam(fmt.Sprintf("filter: %s has %d entries; at most %d are allowed", name, len(l), MaxFilterListLen))
+		}
+	}
+	return nil
+}
+
+func deref(l *[]string) []string {
+	if l == nil {
+		return nil
+	}
+	return *l
+}
+
 // TimelineLimit is the filter's timeline limit, bounded.
 func (f *Filter) TimelineLimit() int {
 	if f == nil || f.Room.Timeline.Limit == nil {
@@ -67,24 +111,28 @@ func (f *Filter) TimelineLimit() int {
 	return n
 }
 
-// globMatch matches the '*' wildcard of event filter type lists.
+// globMatch matches the '*' wildcard of event filter type lists. It
+// allocates nothing: it runs for every event against every pattern.
 func globMatch(pattern, s string) bool {
-	if !strings.Contains(pattern, "*") {
+	star := strings.IndexByte(pattern, '*')
+	if star < 0 {
 		return pattern == s
 	}
-	parts := strings.Split(pattern, "*")
-	if !strings.HasPrefix(s, parts[0]) {
+	if !strings.HasPrefix(s, pattern[:star]) {
 		return false
 	}
-	s = s[len(parts[0]):]
-	for i := 1; i < len(parts)-1; i++ {
-		j := strings.Index(s, parts[i])
+	s, pattern = s[star:], pattern[star+1:]
+	for {
+		star = strings.IndexByte(pattern, '*')
+		if star < 0 {
+			return strings.HasSuffix(s, pattern)
+		}
+		j := strings.Index(s, pattern[:star])
 		if j < 0 {
 			return false
 		}
-		s = s[j+len(parts[i]):]
+		s, pattern = s[j+star:], pattern[star+1:]
 	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
 }
 
 func anyMatch(patterns []string, s string) bool {

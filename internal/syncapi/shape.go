@@ -16,13 +16,28 @@ const (
 )
 
 // Validate checks what decoding a filter cannot: event_format's values
-// (data/api/client-server/definitions/sync_filter.yaml).
+// (data/api/client-server/definitions/sync_filter.yaml) and the length of
+// every list (MaxFilterListLen).
 func (f *Filter) Validate() error {
 	switch f.EventFormat {
 	case "", FormatClient, FormatFederation:
-		return nil
+	default:
+		return merr.BadJSON(`event_format must be "client" or "federation"`)
 	}
-	return merr.BadJSON(`event_format must be "client" or "federation"`)
+	if err := checkLists(map[string][]string{"event_fields": f.EventFields, "room.rooms": deref(f.Room.Rooms), "room.not_rooms": f.Room.NotRooms}); err != nil {
+		return err
+	}
+	for _, ef := range []*EventFilter{&f.AccountData, &f.Presence} {
+		if err := ef.validate(); err != nil {
+			return err
+		}
+	}
+	for _, rf := range []*RoomEventFilter{&f.Room.Timeline, &f.Room.State, &f.Room.Ephemeral, &f.Room.AccountData} {
+		if err := rf.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Shapes reports whether the filter changes how events are written out:
