@@ -47,7 +47,7 @@ func (a *AccountAPI) sharedSecretRegister(w http.ResponseWriter, r *http.Request
 	res, err := a.svc.SharedSecretRegister(r.Context(), users.SharedSecretRequest{
 		Nonce: body.Nonce, Username: body.Username, Password: body.Password, Admin: body.Admin,
 		UserType: body.UserType, DisplayName: body.DisplayName, MAC: body.MAC,
-		IP: httpapi.ClientIP(r), UserAgent: r.UserAgent(),
+		IP: httpapi.ClientIP(r), UserAgent: httpapi.UserAgent(r),
 	})
 	if err != nil {
 		httpapi.WriteError(w, err)

@@ -71,7 +71,7 @@ func (a *AccountAPI) login(w http.ResponseWriter, r *http.Request) {
 	res, err := a.svc.Login(r.Context(), users.LoginRequest{
 		User: userID, Password: body.Password, DeviceID: body.DeviceID,
 		InitialDeviceDisplayName: body.InitialDeviceDisplayName, RefreshToken: body.RefreshToken,
-		IP: ip, UserAgent: r.UserAgent(),
+		IP: ip, UserAgent: httpapi.UserAgent(r),
 	})
 	if err != nil {
 		if merr.CodeOf(err) == merr.CodeForbidden {

@@ -1,7 +1,6 @@
 package clientapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"regexp"
 
@@ -105,18 +104,18 @@ func (a *AccountAPI) putProfileField(w http.ResponseWriter, r *http.Request, s *
 		httpapi.WriteError(w, err)
 		return
 	}
-	var body map[string]json.RawMessage
+	var body map[string]any
 	if err := httpapi.ReadJSON(r, profileMaxBody, &body); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	raw, ok := body[key]
+	field, ok := body[key]
 	if !ok {
 		httpapi.WriteError(w, httpapi.MissingParam("Missing key '"+key+"'"))
 		return
 	}
-	var value string
-	if err := json.Unmarshal(raw, &value); err != nil || len(raw) == 0 || raw[0] != '"' {
+	value, ok := field.(string)
+	if !ok {
 		// Both fields are strings (profile.yaml); null is refused, as the
 		// spec allows, since DELETE removes a field.
 		httpapi.WriteError(w, httpapi.BadJSON("'"+key+"' must be a string"))

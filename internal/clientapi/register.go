@@ -86,7 +86,7 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 		Username: body.Username, Password: body.Password,
 		DeviceID: body.DeviceID, InitialDeviceDisplayName: body.InitialDeviceDisplayName,
 		InhibitLogin: body.InhibitLogin, RefreshToken: body.RefreshToken,
-		IP: ip, UserAgent: r.UserAgent(),
+		IP: ip, UserAgent: httpapi.UserAgent(r),
 	})
 	if err != nil {
 		httpapi.WriteError(w, err)
@@ -104,7 +104,7 @@ func (a *AccountAPI) registerGuest(w http.ResponseWriter, r *http.Request, body 
 		return
 	}
 	res, err := a.svc.Register(r.Context(), users.RegisterRequest{
-		Guest: true, InitialDeviceDisplayName: body.InitialDeviceDisplayName, IP: ip, UserAgent: r.UserAgent(),
+		Guest: true, InitialDeviceDisplayName: body.InitialDeviceDisplayName, IP: ip, UserAgent: httpapi.UserAgent(r),
 	})
 	if err != nil {
 		httpapi.WriteError(w, err)

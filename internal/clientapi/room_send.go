@@ -15,12 +15,9 @@ func readContent(r *http.Request) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	var obj map[string]json.RawMessage
-	if err := httpapi.DecodeJSON(body, &obj); err != nil {
+	// Kept as JSON text, so "\u0000" inside is allowed (CheckJSONObject).
+	if err := httpapi.CheckJSONObject(body); err != nil {
 		return nil, err
-	}
-	if obj == nil {
-		return nil, httpapi.BadJSON("content must be a JSON object")
 	}
 	return body, nil
 }

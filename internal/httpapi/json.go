@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/myelin-chat/myelin/internal/canonicaljson"
@@ -65,22 +66,13 @@ func ReadBody(r *http.Request, max int64) ([]byte, error) {
 }
 
 // DecodeJSON checks and decodes a JSON object as ReadJSON does, for bodies
-// already in memory.
+// already in memory. Strings decoded into v (not those left inside a
+// json.RawMessage) must not contain U+0000: they become identifiers, names
+// and lookup keys, and PostgreSQL can neither store nor compare text with
+// NUL in it (see text.go), so such a body is M_BAD_JSON on both backends.
 func DecodeJSON(body []byte, v any) error {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
-		return NotJSON("Content not JSON: the body is empty; expected a JSON object")
-	}
-	if err := canonicaljson.Valid(body, canonicaljson.LenientOptions); err != nil {
-		switch {
-		case errors.Is(err, canonicaljson.ErrSyntax), errors.Is(err, canonicaljson.ErrInvalidUTF8):
-			return NotJSON("Content not JSON: " + trimPrefix(err))
-		default:
-			return BadJSON("Malformed JSON: " + trimPrefix(err))
-		}
-	}
-	if trimmed[0] != '{' {
-		return BadJSON("Content must be a JSON object")
+	if err := CheckJSONObject(body); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
@@ -96,6 +88,36 @@ func DecodeJSON(body []byte, v any) error {
 			return he
 		}
 		return BadJSON("Malformed JSON: " + err.Error())
+	}
+	// Only a body that spells the escape can hold a NUL (a raw one is a
+	// syntax error), so most bodies skip the walk.
+	if bytes.Contains(body, []byte(`\u0000`)) && rejectNULStrings(reflect.ValueOf(v)) {
+		return BadJSON("Strings must not contain U+0000 (NUL)")
+	}
+	return nil
+}
+
+// CheckJSONObject applies ReadJSON's checks to a body kept as JSON text
+// (event and account data content): canonicaljson's lenient rules and a
+// top-level object. "\u0000" inside such a body is allowed: canonical JSON
+// defines its escape (appendices, "Canonical JSON"), Synapse accepts it in
+// event content, and the text stored keeps the escape, which both backends
+// hold.
+func CheckJSONObject(body []byte) error {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return NotJSON("Content not JSON: the body is empty; expected a JSON object")
+	}
+	if err := canonicaljson.Valid(body, canonicaljson.LenientOptions); err != nil {
+		switch {
+		case errors.Is(err, canonicaljson.ErrSyntax), errors.Is(err, canonicaljson.ErrInvalidUTF8):
+			return NotJSON("Content not JSON: " + trimPrefix(err))
+		default:
+			return BadJSON("Malformed JSON: " + trimPrefix(err))
+		}
+	}
+	if trimmed[0] != '{' {
+		return BadJSON("Content must be a JSON object")
 	}
 	return nil
 }

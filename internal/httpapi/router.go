@@ -76,12 +76,16 @@ func NewRouter(opts Options) *Router {
 
 // Handle registers h for pattern ("METHOD /path/{wildcard}"). It panics on
 // an invalid or conflicting pattern, as http.ServeMux does: that is a bug
-// found at start-up.
-func (rt *Router) Handle(pattern string, h http.Handler) { rt.mux.Handle(pattern, h) }
+// found at start-up. Before h runs, every path parameter and query
+// parameter is checked (valid UTF-8, no NUL, path parameters at most
+// MaxPathParam bytes); see text.go.
+func (rt *Router) Handle(pattern string, h http.Handler) {
+	rt.mux.Handle(pattern, checkRequestText(pattern, h))
+}
 
 // HandleFunc registers f for pattern.
 func (rt *Router) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
-	rt.mux.HandleFunc(pattern, f)
+	rt.Handle(pattern, http.HandlerFunc(f))
 }
 
 // corsHeaders are the values client-server-api "Web Browser Clients"
@@ -95,7 +99,7 @@ var corsHeaders = [][2]string{
 // ServeHTTP implements http.Handler.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := rt.now()
-	info := &requestInfo{clientIP: clientIP(r, rt.trustXFF), userAgent: r.UserAgent()}
+	info := &requestInfo{clientIP: clientIP(r, rt.trustXFF), userAgent: UserAgent(r)}
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 	sw := &statusWriter{ResponseWriter: w, req: r, info: info}
 
@@ -202,7 +206,8 @@ func ClientIPFromContext(ctx context.Context) string {
 }
 
 // UserAgentFromContext returns the User-Agent of the request whose context
-// this is, when it went through a Router; "" otherwise.
+// this is, as UserAgent cleans it, when it went through a Router; ""
+// otherwise.
 func UserAgentFromContext(ctx context.Context) string {
 	if info := infoFrom(ctx); info != nil {
 		return info.userAgent
