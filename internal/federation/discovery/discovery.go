@@ -92,7 +92,8 @@ type Config struct {
 	Jitter func(max time.Duration) time.Duration
 	// Log receives debug lines about decisions; nil discards.
 	Log *slog.Logger
-	// MaxCacheEntries bounds the well-known cache (default 10000).
+	// MaxCacheEntries bounds the well-known and SRV caches (default 10000
+	// each).
 	MaxCacheEntries int
 }
 
@@ -100,6 +101,7 @@ type Config struct {
 // .well-known results (see WellKnownCache).
 type Resolver struct {
 	dns  DNS
+	srv  *srvCache
 	wk   *wellKnownCache
 	log  *slog.Logger
 	noWK bool
@@ -129,6 +131,7 @@ func New(cfg Config) *Resolver {
 	}
 	return &Resolver{
 		dns:  cfg.DNS,
+		srv:  newSRVCache(cfg.MaxCacheEntries, cfg.Now),
 		wk:   newWellKnownCache(cfg),
 		log:  cfg.Log,
 		noWK: cfg.WellKnown == nil,
@@ -223,7 +226,14 @@ func (r *Resolver) srvOrDefault(ctx context.Context, res *Result, host string, s
 	}{{srvServiceFed, stepFed}, {srvServiceLegacy, stepLegacy}} {
 		targets, err := r.lookupSRV(ctx, s.service, host)
 		if err != nil {
-			return nil, err
+			if ctx.Err() != nil || errors.Is(err, ErrNoAddress) {
+				return nil, err
+			}
+			// A failed SRV lookup (timeout, SERVFAIL) falls through to the
+			// next step, as Synapse does: many resolvers answer SRV queries
+			// badly, and the spec's steps only end at the address lookup.
+			r.log.Debug("SRV lookup failed; trying the next step", "server_name", res.ServerName, "service", s.service, "err", err)
+			continue
 		}
 		if len(targets) == 0 {
 			continue
@@ -249,16 +259,11 @@ func (r *Resolver) srvOrDefault(ctx context.Context, res *Result, host string, s
 
 // lookupSRV returns the SRV records of _service._tcp.host in the order the
 // resolver gives them (net.Resolver sorts by priority and shuffles by
-// weight, RFC 2782). Not found is an empty list; other DNS failures are
-// errors, as falling through to another step on a transient failure would
-// send requests to the wrong place.
+// weight, RFC 2782), through the cache. Not found is an empty list; other
+// DNS failures are errors, which the caller treats as "no SRV records".
 func (r *Resolver) lookupSRV(ctx context.Context, service, host string) ([]*net.SRV, error) {
-	_, srvs, err := r.dns.LookupSRV(ctx, service, "tcp", host)
+	srvs, err := r.srv.lookup(ctx, r.dns, service, host)
 	if err != nil {
-		var dnsErr *net.DNSError
-		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("discovery: SRV _%s._tcp.%s: %w", service, host, err)
 	}
 	out := srvs[:0:0]

@@ -273,8 +273,9 @@ func TestResolve_InvalidWellKnownFallsThrough(t *testing.T) {
 	})
 }
 
-// TestResolve_Errors: names that resolve to nothing, or whose DNS fails in
-// a way that may be transient, are errors rather than guesses.
+// TestResolve_Errors: names that resolve to nothing are errors rather than
+// guesses; a failed SRV lookup falls through (srvcache_test.go), so
+// servfail.example fails only because it has no address either.
 func TestResolve_Errors(t *testing.T) {
 	dns := &fakeDNS{
 		ips: map[string][]string{"srvonly.example": {"203.0.113.1"}},
