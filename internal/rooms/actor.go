@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/eventauth"
@@ -35,9 +36,9 @@ type request struct {
 	backfill *backfillBatch
 	// join, if set, persists a room joined through another server.
 	join *remoteJoin
-	// template, if set, runs against the loaded state and persists nothing
-	// (make_join and friends).
-	template func(st *roomState) error
+	// template, if set, runs in the actor against the loaded state and
+	// persists nothing (make_join and friends).
+	template func(a *actor) error
 	reply    chan result
 }
 
@@ -76,6 +77,9 @@ type actor struct {
 	reqs   chan *request
 	done   chan struct{}
 	st     *roomState // nil until loaded
+	// holds counts requests that have acquired the actor and not yet
+	// released it; guarded by the engine's mu (see Engine.retire).
+	holds int
 	// txns remembers recently committed client transactions so a retry
 	// queued behind the original gets the original's event.
 	txns map[txnKey]*event.Event
@@ -87,7 +91,23 @@ func newActor(e *Engine, roomID string) *actor {
 
 func (a *actor) run() {
 	defer close(a.done)
-	for first := range a.reqs {
+	idle := time.NewTimer(a.e.idle)
+	defer idle.Stop()
+	for {
+		var first *request
+		select {
+		case r, ok := <-a.reqs:
+			if !ok {
+				return
+			}
+			first = r
+		case <-idle.C:
+			if a.e.retire(a) {
+				return
+			}
+			idle.Reset(a.e.idle)
+			continue
+		}
 		batch := []*request{first}
 	drain:
 		for len(batch) < maxBatch {
@@ -102,6 +122,9 @@ func (a *actor) run() {
 			}
 		}
 		a.process(batch)
+		// Go 1.23+ timers: Reset discards a pending expiry, so a timer that
+		// fired while the batch ran does not retire the actor early.
+		idle.Reset(a.e.idle)
 	}
 }
 
@@ -198,7 +221,7 @@ func (a *actor) process(batch []*request) {
 			continue
 		}
 		if r.template != nil {
-			r.reply <- result{err: r.template(a.st)}
+			r.reply <- result{err: r.template(a)}
 			continue
 		}
 		var err error

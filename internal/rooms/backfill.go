@@ -182,7 +182,7 @@ func (e *Engine) BackfillFrom(ctx context.Context, roomID string, f BackfillFetc
 	}
 	e.fetchMissingAuth(ctx, roomID, append(append([]*event.Event{}, todo...), batch.outliers...), src, f, batch)
 	batch.events = todo
-	if _, err := e.actorFor(roomID).submit(ctx, &request{backfill: bf}); err != nil {
+	if _, err := e.submit(ctx, roomID, &request{backfill: bf}); err != nil {
 		return 0, err
 	}
 	return bf.added, nil

@@ -142,8 +142,7 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (string,
 	for _, b := range bs {
 		b.OriginServerTS = ts
 	}
-	a := e.actorFor(roomID)
-	if _, err := a.submit(ctx, &request{newRoom: createEv, builders: bs}); err != nil {
+	if _, err := e.submit(ctx, roomID, &request{newRoom: createEv, builders: bs}); err != nil {
 		return "", err
 	}
 	return roomID, nil

@@ -5,6 +5,7 @@
 package rooms
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type Engine struct {
 	mu       sync.Mutex
 	actors   map[string]*actor
 	creating map[string]bool // room IDs being created
+	closed   bool
+	// idle is how long an actor waits without work before it leaves
+	// memory; its room reloads from the database on next use.
+	idle time.Duration
 
 	hookMu sync.RWMutex
 	hooks  []func([]Committed)
@@ -57,7 +62,16 @@ type Config struct {
 	Notifier   *streams.Notifier
 	Now        func() time.Time
 	Log        *slog.Logger
+	// IdleTimeout is how long a room's actor and in-memory state outlive
+	// its last request (DefaultIdleTimeout if zero).
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout keeps a room in memory for a while after its last
+// request: long enough that a conversation's pauses don't reload it, short
+// enough that memory follows the rooms in use rather than every room ever
+// touched.
+const DefaultIdleTimeout = 5 * time.Minute
 
 // New returns an engine.
 func New(c Config) *Engine {
@@ -67,8 +81,11 @@ func New(c Config) *Engine {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
 	return &Engine{store: c.Store, serverName: c.ServerName, key: c.Key, stream: c.Stream, notifier: c.Notifier,
-		now: c.Now, log: c.Log, actors: map[string]*actor{}, creating: map[string]bool{}}
+		now: c.Now, log: c.Log, actors: map[string]*actor{}, creating: map[string]bool{}, idle: c.IdleTimeout}
 }
 
 // Store returns the rooms storage.
@@ -99,8 +116,22 @@ func (e *Engine) committed(batch []Committed) {
 	}
 }
 
-// actorFor returns the room's actor, starting it if needed.
-func (e *Engine) actorFor(roomID string) *actor {
+// submit queues r on the room's actor, starting one if the room has none in
+// memory, and waits for its result.
+//
+// An actor leaves memory only while no request holds it (see retire), and
+// requests take their hold under the same lock that retire checks, so a
+// request never reaches an actor that has stopped, and a room never has two
+// actors (two writers) at once.
+func (e *Engine) submit(ctx context.Context, roomID string, r *request) ([]*event.Event, error) {
+	a := e.acquire(roomID)
+	defer e.release(a)
+	return a.submit(ctx, r)
+}
+
+// acquire returns the room's actor with a hold on it, starting it if needed.
+// Every acquire is paired with a release.
+func (e *Engine) acquire(roomID string) *actor {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	a, ok := e.actors[roomID]
@@ -109,17 +140,50 @@ func (e *Engine) actorFor(roomID string) *actor {
 		e.actors[roomID] = a
 		go a.run()
 	}
+	a.holds++
 	return a
+}
+
+func (e *Engine) release(a *actor) {
+	e.mu.Lock()
+	a.holds--
+	e.mu.Unlock()
+}
+
+// retire removes an idle actor from the engine unless a request holds it.
+// Every held request is answered before its hold is released, so an actor
+// with no holds has nothing queued, and once removed no request can reach
+// it: the next request for the room starts a fresh actor, which loads the
+// room from the database.
+func (e *Engine) retire(a *actor) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a.holds > 0 || e.closed {
+		return false
+	}
+	delete(e.actors, a.roomID)
+	return true
+}
+
+// RoomsInMemory is the number of rooms whose actor and current state are
+// in memory (for metrics and tests).
+func (e *Engine) RoomsInMemory() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.actors)
 }
 
 // Close stops every actor after its queued work.
 func (e *Engine) Close() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	for id, a := range e.actors {
+	e.closed = true
+	actors := e.actors
+	e.actors = map[string]*actor{}
+	e.mu.Unlock()
+	// Without the lock: an actor whose idle timer fires now calls retire.
+	for _, a := range actors {
 		close(a.reqs)
 		<-a.done
-		delete(e.actors, id)
 	}
 }
 

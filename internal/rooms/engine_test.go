@@ -19,6 +19,12 @@ import (
 
 func newEngine(t testing.TB, db *sqldb.DB) *Engine {
 	t.Helper()
+	return newEngineIdle(t, db, 0)
+}
+
+// newEngineIdle is newEngine whose rooms leave memory after idle.
+func newEngineIdle(t testing.TB, db *sqldb.DB, idle time.Duration) *Engine {
+	t.Helper()
 	ctx := context.Background()
 	st, err := roomstore.New(ctx, db)
 	if err != nil {
@@ -29,7 +35,7 @@ func newEngine(t testing.TB, db *sqldb.DB) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := New(Config{Store: st, ServerName: "hs1", Key: key, Stream: streams.NewTracker(pos), Notifier: streams.NewNotifier()})
+	e := New(Config{Store: st, ServerName: "hs1", Key: key, Stream: streams.NewTracker(pos), Notifier: streams.NewNotifier(), IdleTimeout: idle})
 	t.Cleanup(e.Close)
 	return e
 }

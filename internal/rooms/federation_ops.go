@@ -65,11 +65,11 @@ func (e *Engine) MakeMembership(ctx context.Context, roomID, userID, membership 
 		}
 	}
 	var tmpl *JoinTemplate
-	r := &request{template: func(st *roomState) error {
+	r := &request{template: func(a *actor) error {
+		st := a.st
 		uid := userID
 		b := &event.Builder{Type: event.TypeMember, StateKey: &uid, Sender: userID, RoomID: roomID,
 			Content: Content(content)}
-		a := e.actorFor(roomID)
 		ev, err := a.build(b)
 		if err != nil {
 			return err
@@ -89,7 +89,7 @@ func (e *Engine) MakeMembership(ctx context.Context, roomID, userID, membership 
 		tmpl = &JoinTemplate{RoomVersion: string(st.version.ID), Event: m}
 		return nil
 	}}
-	if _, err := e.actorFor(roomID).submit(ctx, r); err != nil {
+	if _, err := e.submit(ctx, roomID, r); err != nil {
 		return nil, err
 	}
 	return tmpl, nil
@@ -276,7 +276,7 @@ func (e *Engine) JoinRemoteRoom(ctx context.Context, v *roomversion.Version, joi
 		}
 	}
 	r := &request{join: &remoteJoin{version: v, join: join, state: state, authChain: authChain}}
-	_, err := e.actorFor(roomID).submit(ctx, r)
+	_, err := e.submit(ctx, roomID, r)
 	return err
 }
 
@@ -401,19 +401,18 @@ func (e *Engine) BuildEvent(ctx context.Context, roomID string, b *event.Builder
 	}
 	b.RoomID = roomID
 	var out *event.Event
-	a := e.actorFor(roomID)
-	r := &request{template: func(st *roomState) error {
+	r := &request{template: func(a *actor) error {
 		ev, err := a.build(b)
 		if err != nil {
 			return err
 		}
-		if err := eventauth.Check(ev, st.state); err != nil {
+		if err := eventauth.Check(ev, a.st.state); err != nil {
 			return merr.Forbidden(err.Error())
 		}
 		out = ev
 		return nil
 	}}
-	if _, err := a.submit(ctx, r); err != nil {
+	if _, err := e.submit(ctx, roomID, r); err != nil {
 		return nil, err
 	}
 	return out, nil

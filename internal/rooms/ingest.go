@@ -61,7 +61,7 @@ func (e *Engine) Ingest(ctx context.Context, roomID string, evs []*event.Event, 
 
 	out := make([]IngestResult, 0, len(evs))
 	r := &request{remote: batch}
-	if _, err := e.actorFor(roomID).submit(ctx, r); err != nil {
+	if _, err := e.submit(ctx, roomID, r); err != nil {
 		for _, ev := range evs {
 			out = append(out, IngestResult{EventID: ev.EventID(), Err: err})
 		}

@@ -32,7 +32,7 @@ func (e *Engine) Send(ctx context.Context, roomID string, b *event.Builder, txn 
 	if b.Type == event.TypeRedaction {
 		r.check = e.checkRedaction(ctx)
 	}
-	evs, err := e.actorFor(roomID).submit(ctx, r)
+	evs, err := e.submit(ctx, roomID, r)
 	if err != nil {
 		return nil, err
 	}

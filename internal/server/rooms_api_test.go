@@ -350,3 +350,24 @@ func TestAccountDataAppearsInSync(t *testing.T) {
 		}
 	})
 }
+
+// Operators see how many rooms the engine holds in memory.
+func TestRoomsInMemoryIsAMetric(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		alice.CreateRoom(map[string]any{})
+		mfs, err := s.Metrics.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "myelin_rooms_in_memory" {
+				if v := mf.GetMetric()[0].GetGauge().GetValue(); v < 1 {
+					t.Errorf("myelin_rooms_in_memory = %v right after a room was created", v)
+				}
+				return
+			}
+		}
+		t.Fatal("no myelin_rooms_in_memory metric")
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/streams"
 	"github.com/myelin-chat/myelin/internal/syncapi"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) error {
@@ -27,6 +28,10 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}
 	s.Rooms = rooms.New(rooms.Config{Store: roomStore, ServerName: cfg.ServerName, Key: s.Key,
 		Stream: streams.NewTracker(top), Notifier: streams.NewNotifier(), Now: s.Now, Log: s.Log})
+	s.Metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "myelin", Subsystem: "rooms", Name: "in_memory",
+		Help: "Rooms whose writer and current state are in memory; idle rooms leave after a while.",
+	}, func() float64 { return float64(s.Rooms.RoomsInMemory()) }))
 	ud := userData{store: acct}
 
 	router := httpapi.NewRouter(httpapi.Options{Logger: s.Log, Metrics: s.Metrics, Now: s.Now,
