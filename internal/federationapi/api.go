@@ -101,9 +101,14 @@ func (a *API) Register(rt *httpapi.Router) {
 	acl("GET "+v1+"/make_join/{roomId}/{userId}", a.makeMembership(event.Join))
 	acl("GET "+v1+"/make_leave/{roomId}/{userId}", a.makeMembership(event.Leave))
 	acl("GET "+v1+"/make_knock/{roomId}/{userId}", a.makeMembership(event.Knock))
-	acl("PUT "+v2+"/send_join/{roomId}/{eventId}", a.sendMembership(event.Join))
-	acl("PUT "+v2+"/send_leave/{roomId}/{eventId}", a.sendMembership(event.Leave))
-	acl("PUT "+v1+"/send_knock/{roomId}/{eventId}", a.sendMembership(event.Knock))
+	acl("PUT "+v2+"/send_join/{roomId}/{eventId}", a.sendMembership(event.Join, false))
+	acl("PUT "+v2+"/send_leave/{roomId}/{eventId}", a.sendMembership(event.Leave, false))
+	acl("PUT "+v1+"/send_knock/{roomId}/{eventId}", a.sendMembership(event.Knock, false))
+	// The v1 forms: spec v1.18 removed them (MSC4376), but servers that
+	// predate v2 still call them, and Synapse still serves them; the ACL
+	// section still lists their prefixes. Same checks, v1's answer shape.
+	acl("PUT "+v1+"/send_join/{roomId}/{eventId}", a.sendMembership(event.Join, true))
+	acl("PUT "+v1+"/send_leave/{roomId}/{eventId}", a.sendMembership(event.Leave, true))
 	acl("PUT "+v2+"/invite/{roomId}/{eventId}", a.invite)
 	h("GET "+v1+"/query/directory", a.queryDirectory)
 	h("GET "+v1+"/query/profile", a.queryProfile)

@@ -37,8 +37,16 @@ func (a *API) makeMembership(membership string) http.HandlerFunc {
 	}
 }
 
-// sendMembership serves send_join (v2), send_leave (v2) and send_knock.
-func (a *API) sendMembership(membership string) http.HandlerFunc {
+// sendMembership serves send_join, send_leave and send_knock. v1 answers
+// [200, body], as the v1 join and leave endpoints did.
+func (a *API) sendMembership(membership string, v1 bool) http.HandlerFunc {
+	write := func(w http.ResponseWriter, body any) {
+		if v1 {
+			httpapi.WriteJSON(w, http.StatusOK, []any{http.StatusOK, body})
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, body)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		roomID := r.PathValue("roomId")
@@ -57,9 +65,15 @@ func (a *API) sendMembership(membership string) http.HandlerFunc {
 			writeErr(w, merr.BadJSON(err.Error()))
 			return
 		}
+		// The event must be the membership the endpoint is for, of its
+		// sender about themselves, from the requesting server (server-server
+		// -api "Joining Rooms": the resident server "must check that the
+		// event is a valid join/leave/knock event for the user").
 		srv, _ := ids.UserServer(ev.Sender())
-		if ev.EventID() != r.PathValue("eventId") || ev.Membership() != membership || string(srv) != a.Origin(r) {
-			writeErr(w, merr.BadJSON("the event does not match the request"))
+		sk := ev.StateKey()
+		if ev.EventID() != r.PathValue("eventId") || ev.Type() != event.TypeMember || sk == nil || *sk != ev.Sender() ||
+			ev.Membership() != membership || string(srv) != a.Origin(r) {
+			writeErr(w, merr.BadJSON("the event is not a "+membership+" of its sender from the requesting server, with the path's event ID"))
 			return
 		}
 		if membership == event.Join {
@@ -87,7 +101,7 @@ func (a *API) sendMembership(membership string) http.HandlerFunc {
 		switch membership {
 		case event.Join:
 			// Full state: we do not offer partial-state joins (members_omitted).
-			httpapi.WriteJSON(w, http.StatusOK, map[string]any{
+			write(w, map[string]any{
 				"origin": a.ServerName, "state": pduList(res.State), "auth_chain": pduList(res.AuthChain),
 				"event": rawJSON(res.Event.FederationJSON()), "members_omitted": false})
 		case event.Knock:
@@ -100,9 +114,9 @@ func (a *API) sendMembership(membership string) http.HandlerFunc {
 					}
 				}
 			}
-			httpapi.WriteJSON(w, http.StatusOK, map[string]any{"knock_room_state": stripped})
+			write(w, map[string]any{"knock_room_state": stripped})
 		default:
-			httpapi.WriteJSON(w, http.StatusOK, map[string]any{})
+			write(w, map[string]any{})
 		}
 	}
 }
