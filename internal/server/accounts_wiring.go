@@ -13,8 +13,9 @@ import (
 
 // registerAccountAPI builds the users service and its endpoints, and wires
 // its hooks into the room engine: a profile change updates the user's
-// membership events, a deactivation makes the user leave every room.
-func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store) (httpapi.TokenResolver, error) {
+// membership events, a deactivation makes the user leave every room; and
+// into devices: a deleted device's keys and to-device queue go with it.
+func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store, devices users.DeviceHook) (httpapi.TokenResolver, error) {
 	uo, err := users.OptionsFromConfig(s.Config)
 	if err != nil {
 		return nil, err
@@ -24,7 +25,7 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store)
 	if err != nil {
 		return nil, err
 	}
-	svc.SetHooks(users.Hooks{Deactivate: roomHooks{s.Rooms, acct}, Profile: roomHooks{s.Rooms, acct}})
+	svc.SetHooks(users.Hooks{Deactivate: roomHooks{s.Rooms, acct}, Profile: roomHooks{s.Rooms, acct}, Devices: devices})
 	ao := clientapi.AccountOptionsFromConfig(s.Config)
 	ao.Now, ao.Logger = s.Now, s.Log
 	api := clientapi.NewAccountAPI(svc, ao)

@@ -6,10 +6,12 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/config"
+	"github.com/myelin-chat/myelin/internal/e2ee"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
+	"github.com/myelin-chat/myelin/internal/storage/e2eestore"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/streams"
 	"github.com/myelin-chat/myelin/internal/syncapi"
@@ -33,10 +35,19 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		Help: "Rooms whose writer and current state are in memory; idle rooms leave after a while.",
 	}, func() float64 { return float64(s.Rooms.RoomsInMemory()) }))
 	ud := userData{store: acct}
+	e2eeStore, err := e2eestore.New(ctx, s.DB)
+	if err != nil {
+		return err
+	}
+	e2eeSvc, err := e2ee.New(ctx, e2ee.Config{Store: e2eeStore, Devices: acct, Notifier: s.Rooms.Notifier(),
+		ServerName: cfg.ServerName, Now: s.Now, Log: s.Log})
+	if err != nil {
+		return err
+	}
 
 	router := httpapi.NewRouter(httpapi.Options{Logger: s.Log, Metrics: s.Metrics, Now: s.Now,
 		TrustForwardedFor: anyXForwarded(cfg)})
-	resolver, err := s.registerAccountAPI(router, acct)
+	resolver, err := s.registerAccountAPI(router, acct, e2eeSvc)
 	if err != nil {
 		return err
 	}
@@ -45,6 +56,8 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		defaultVersion = roomversion.ID(cfg.DefaultRoomVersion)
 	}
 	s.Syncer = syncapi.New(s.Rooms, ud, s.Now)
+	s.Syncer.AddStream(e2eeSvc.ToDeviceStream())
+	(&clientapi.E2EEAPI{Service: e2eeSvc, Auth: resolver}).Register(router)
 	roomAPI := &clientapi.RoomAPI{
 		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,
 		Profiles: ud, Filters: ud, AccountData: ud, DefaultVersion: defaultVersion,

@@ -15,6 +15,10 @@ type Response struct {
 	ToDevice    EventList      `json:"to_device"`
 	DeviceLists *DeviceLists   `json:"device_lists,omitempty"`
 	OTKCounts   map[string]int `json:"device_one_time_keys_count"`
+	// UnusedFallbackKeyTypes is required (end_to_end_encryption.md
+	// "Extensions to /sync"): clients read its absence as a server without
+	// fallback keys.
+	UnusedFallbackKeyTypes []string `json:"device_unused_fallback_key_types"`
 }
 
 // DeviceLists lists users whose devices changed.
@@ -100,6 +104,8 @@ func newResponse() *Response {
 		Presence:    EventList{Events: []json.RawMessage{}},
 		ToDevice:    EventList{Events: []json.RawMessage{}},
 		OTKCounts:   map[string]int{},
+
+		UnusedFallbackKeyTypes: []string{},
 	}
 }
 

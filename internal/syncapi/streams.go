@@ -33,6 +33,9 @@ type Stream interface {
 	// Sync adds to sr.Resp what changed for the request in (sr.From, sr.To].
 	// sr.From == 0 means the client has nothing of this stream: an
 	// initial sync, full_state, or a token from before the stream existed.
+	// A stream that bounds its answer lowers sr.To to the last position
+	// it sent; next_batch then carries that position, and the response,
+	// not being empty, returns at once so the client fetches the rest.
 	Sync(ctx context.Context, sr *StreamSync) error
 }
 
@@ -122,7 +125,8 @@ func (s *Syncer) token(p position) string {
 	return t.String()
 }
 
-// syncStreams lets every stream add its part of the response.
+// syncStreams lets every stream add its part of the response, and lowers
+// upto where a stream bounded its answer.
 func (s *Syncer) syncStreams(ctx context.Context, resp *Response, req Request, f *Filter, joined []string, since, upto position, initial bool) error {
 	for i, st := range s.streams {
 		sr := &StreamSync{Req: req, Filter: f, From: since.streams[i], To: upto.streams[i],
@@ -134,6 +138,9 @@ func (s *Syncer) syncStreams(ctx context.Context, resp *Response, req Request, f
 		}
 		if err := st.Sync(ctx, sr); err != nil {
 			return fmt.Errorf("syncapi: stream %s: %w", st.Key(), err)
+		}
+		if sr.To < upto.streams[i] && sr.To >= sr.From {
+			upto.streams[i] = sr.To
 		}
 	}
 	return nil

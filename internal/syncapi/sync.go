@@ -42,6 +42,7 @@ type Syncer struct {
 	stopping    chan struct{}
 	summaries   summaryCache
 	streams     []Stream
+	keyCounts   DeviceKeyCounts
 }
 
 // Stop makes waiting and future long-polls return at once (server shutdown).
@@ -88,6 +89,9 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 	if req.Since != "" {
 		var err error
 		if since, err = s.parseSince(req.Since); err != nil {
+			return nil, err
+		}
+		if err := s.ackStreams(ctx, req, since); err != nil {
 			return nil, err
 		}
 	} else {
@@ -251,6 +255,10 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 		}
 	}
 	if err := s.syncStreams(ctx, resp, req, f, joined, sincePos, uptoPos, initial || req.FullState); err != nil {
+		return nil, err
+	}
+	resp.NextBatch = s.token(uptoPos) // a stream may have bounded its part
+	if err := s.addKeyCounts(ctx, req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/config"
@@ -32,6 +33,7 @@ type Server struct {
 	URL  string
 	HTTP *httptest.Server
 	t    testing.TB
+	stop sync.Once
 }
 
 // Options adjust the generated configuration.
@@ -44,7 +46,14 @@ type Options struct {
 // its PostgreSQL DSN is reused; for SQLite a fresh file is made).
 func Start(t testing.TB, db *sqldb.DB, opts Options) *Server {
 	t.Helper()
-	dir := t.TempDir()
+	return StartIn(t, t.TempDir(), db, opts)
+}
+
+// StartIn is Start with the configuration, keys and (for SQLite) database
+// in dir, so that a test can Stop a server and start another on the same
+// data: a restart.
+func StartIn(t testing.TB, dir string, db *sqldb.DB, opts Options) *Server {
+	t.Helper()
 	cfgPath := WriteConfig(t, dir, db, opts)
 	cfg, _, err := config.Load(cfgPath)
 	if err != nil {
@@ -60,12 +69,23 @@ func Start(t testing.TB, db *sqldb.DB, opts Options) *Server {
 	}
 	hs := httptest.NewServer(s.Client)
 	ts := &Server{Server: s, URL: hs.URL, HTTP: hs, t: t}
-	t.Cleanup(func() {
-		hs.Close()
+	t.Cleanup(ts.Stop)
+	return ts
+}
+
+// Stop shuts the server down; Start also arranges it at the test's end.
+func (s *Server) Stop() {
+	s.stop.Do(func() {
+		s.HTTP.Close()
 		s.Rooms.Close()
 		s.Close()
 	})
-	return ts
+}
+
+// As returns c's session on this server (c from a server that was stopped
+// and started again on the same data).
+func (s *Server) As(c *Client) *Client {
+	return &Client{URL: s.URL, UserID: c.UserID, DeviceID: c.DeviceID, AccessToken: c.AccessToken, t: s.t}
 }
 
 // WriteConfig writes a homeserver.yaml (and signing key) into dir for a

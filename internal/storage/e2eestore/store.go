@@ -1,0 +1,121 @@
+// Package e2eestore stores what end-to-end encryption needs the server to
+// keep (client-server-api "End-to-End Encryption" and "Send-to-Device
+// messaging"): devices' identity keys, one-time and fallback keys, and the
+// queues of to-device messages waiting for each device. The server never
+// sees plaintext; keys and message contents are stored as the clients sent
+// them. One set of queries serves SQLite and PostgreSQL
+// (internal/storage/sqldb).
+//
+// Tables:
+//
+//   - e2ee_to_device: one row per (message, recipient device), keyed by its
+//     position in the to-device stream;
+//   - e2ee_to_device_txns: transaction IDs of sendToDevice requests, so a
+//     retried request is not delivered twice;
+//   - e2ee_positions: the highest position each stream of this package has
+//     handed out. Delivered to-device rows are deleted, so the table's
+//     maximum alone could go backwards across a restart and give a new
+//     message a position a client's token already covers;
+//   - e2ee_device_keys, e2ee_one_time_keys, e2ee_fallback_keys: the keys.
+//
+// The store never reads a clock: timestamps are passed in.
+package e2eestore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// Domain is the schema_versions domain of this package's tables.
+const Domain = "e2ee"
+
+// migrations are append-only: never edit a released entry.
+var migrations = []sqldb.Migration{
+	{Version: 1, Name: "to-device queues, device keys, one-time and fallback keys", SQL: `
+CREATE TABLE e2ee_to_device (
+	pos       BIGINT PRIMARY KEY,
+	user_id   TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	sender    TEXT NOT NULL,
+	type      TEXT NOT NULL,
+	content   TEXT NOT NULL
+);
+CREATE INDEX e2ee_to_device_queue ON e2ee_to_device (user_id, device_id, pos);
+
+CREATE TABLE e2ee_to_device_txns (
+	user_id   TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	txn_id    TEXT NOT NULL,
+	ts        BIGINT NOT NULL,
+	PRIMARY KEY (user_id, device_id, txn_id)
+);
+CREATE INDEX e2ee_to_device_txns_ts ON e2ee_to_device_txns (ts);
+
+CREATE TABLE e2ee_positions (
+	stream TEXT PRIMARY KEY,
+	pos    BIGINT NOT NULL
+);
+
+-- key_json is the signed device_keys object as uploaded, without unsigned.
+CREATE TABLE e2ee_device_keys (
+	user_id   TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	key_json  TEXT NOT NULL,
+	PRIMARY KEY (user_id, device_id)
+);
+
+CREATE TABLE e2ee_one_time_keys (
+	user_id   TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	algorithm TEXT NOT NULL,
+	key_id    TEXT NOT NULL,
+	key_json  TEXT NOT NULL,
+	PRIMARY KEY (user_id, device_id, algorithm, key_id)
+);
+
+-- At most one fallback key per device and algorithm.
+CREATE TABLE e2ee_fallback_keys (
+	user_id   TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	algorithm TEXT NOT NULL,
+	key_id    TEXT NOT NULL,
+	key_json  TEXT NOT NULL,
+	used      BOOLEAN NOT NULL DEFAULT FALSE,
+	PRIMARY KEY (user_id, device_id, algorithm)
+);
+`},
+}
+
+// Store is the e2ee domain's storage. Safe for concurrent use.
+type Store struct {
+	db *sqldb.DB
+}
+
+// New migrates the schema and returns the store.
+func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
+	if err := sqldb.Migrate(ctx, db, Domain, migrations); err != nil {
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// DeleteDevices removes everything stored for the devices: their pending
+// to-device messages, transaction IDs and keys (a deleted device's queue
+// must not reach a later device that reuses its ID).
+func (s *Store) DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error {
+	if len(deviceIDs) == 0 {
+		return nil
+	}
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, table := range []string{"e2ee_to_device", "e2ee_to_device_txns", "e2ee_device_keys", "e2ee_one_time_keys", "e2ee_fallback_keys"} {
+			for _, d := range deviceIDs {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1 AND device_id = $2`, userID, d); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
