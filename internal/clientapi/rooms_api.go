@@ -134,6 +134,9 @@ func (a *RoomAPI) Register(rt *httpapi.Router) {
 		auth("PUT", "/user/{userId}/rooms/{roomId}/account_data/{type}", a.putAccountData)
 		auth("GET", "/user/{userId}/rooms/{roomId}/account_data/{type}", a.getAccountData)
 	}
+	// The spec puts timestamp_to_event under v1 (v1.6); the v3 path above
+	// stays for clients that used it before.
+	rt.Handle("GET /_matrix/client/v1/rooms/{roomId}/timestamp_to_event", httpapi.RequireAuth(a.Auth, a.timestampToEvent))
 }
 
 func writeOK(w http.ResponseWriter, v any) { httpapi.WriteJSON(w, http.StatusOK, v) }

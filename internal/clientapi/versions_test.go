@@ -5,8 +5,10 @@ import (
 	"testing"
 )
 
-// Spec: client-server-api "API Versions" (versions.yaml).
-func TestVersions_ListsSpecAndR0Versions(t *testing.T) {
+// Spec: client-server-api "API Versions" (versions.yaml). Only versions
+// whose version-gated endpoints exist are listed: v1.11 would send clients
+// to authenticated media, v1.3 and v1.4 to relations and thread lists.
+func TestVersions_ListsOnlyVersionsWhoseEndpointsExist(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *rig) {
 		got := r.do("GET", "/_matrix/client/versions", "", nil)
 		if got.status != 200 {
@@ -16,9 +18,14 @@ func TestVersions_ListsSpecAndR0Versions(t *testing.T) {
 		for _, v := range got.body["versions"].([]any) {
 			versions = append(versions, v.(string))
 		}
-		for _, want := range []string{"r0.6.1", "v1.1", "v1.12", "v1.19"} {
+		for _, want := range []string{"r0.6.1", "v1.1", "v1.2"} {
 			if !slices.Contains(versions, want) {
 				t.Errorf("versions %v lack %s", versions, want)
+			}
+		}
+		for _, unserved := range []string{"v1.3", "v1.4", "v1.7", "v1.11", "v1.19"} {
+			if slices.Contains(versions, unserved) {
+				t.Errorf("versions %v claim %s", versions, unserved)
 			}
 		}
 		if uf, ok := got.body["unstable_features"].(map[string]any); !ok || len(uf) != 0 {

@@ -174,22 +174,27 @@ func TestKnockOnKnockableRoom(t *testing.T) {
 	})
 }
 
-func TestTimestampToEvent(t *testing.T) {
+// Spec: client-server-api "GET /_matrix/client/v1/rooms/{roomId}/timestamp_to_event"
+// (v1.6); the v3 path Myelin served before keeps working.
+func TestTimestampToEvent_ServedUnderV1(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *servertest.Server) {
 		alice := s.Register("alice")
 		roomID := alice.CreateRoom(map[string]any{})
 		id := alice.SendText(roomID, "now")
-		var got struct {
-			EventID        string `json:"event_id"`
-			OriginServerTS int64  `json:"origin_server_ts"`
-		}
-		alice.MustDo("GET", servertest.Room(roomID)+"/timestamp_to_event?dir=b&ts=99999999999999", nil, &got)
-		if got.EventID != id {
-			t.Errorf("latest event before the far future = %s, want %s", got.EventID, id)
-		}
-		status, raw := alice.Do("GET", servertest.Room(roomID)+"/timestamp_to_event?dir=f&ts=99999999999999", nil, nil)
-		if status != http.StatusNotFound || servertest.Errcode(raw) != "M_NOT_FOUND" {
-			t.Errorf("nothing after the far future: %d %s", status, raw)
+		for _, prefix := range []string{"/_matrix/client/v1/rooms/", "/_matrix/client/v3/rooms/"} {
+			path := prefix + url.PathEscape(roomID) + "/timestamp_to_event"
+			var got struct {
+				EventID        string `json:"event_id"`
+				OriginServerTS int64  `json:"origin_server_ts"`
+			}
+			alice.MustDo("GET", path+"?dir=b&ts=99999999999999", nil, &got)
+			if got.EventID != id {
+				t.Errorf("%s: latest event before the far future = %s, want %s", prefix, got.EventID, id)
+			}
+			status, raw := alice.Do("GET", path+"?dir=f&ts=99999999999999", nil, nil)
+			if status != http.StatusNotFound || servertest.Errcode(raw) != "M_NOT_FOUND" {
+				t.Errorf("%s: nothing after the far future: %d %s", prefix, status, raw)
+			}
 		}
 	})
 }
