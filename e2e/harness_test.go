@@ -56,6 +56,9 @@ type options struct {
 	// openRegistration passes --open-registration to generate-config, so
 	// clients may register through /register.
 	openRegistration bool
+	// extraYAML is appended to the configuration last (later top-level
+	// keys replace earlier ones).
+	extraYAML string
 }
 
 // server is one homeserver directory (config, keys, database) and the
@@ -141,6 +144,7 @@ func newServer(t *testing.T, be backend, opts options) *server {
 	if os.Getenv("MYELIN_TEST_LOG") != "" {
 		extra += "myelin: {log_format: text, log_level: debug}\n"
 	}
+	extra += opts.extraYAML
 	f, err := os.OpenFile(s.configPath, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -143,6 +143,15 @@ func (p *Process) Running() bool {
 	}
 }
 
+// PID is the running server's process ID, or 0 when none runs.
+func (p *Process) PID() int {
+	cmd, _, ok := p.running()
+	if !ok {
+		return 0
+	}
+	return cmd.Process.Pid
+}
+
 // running returns the process and its done channel, or ok=false.
 func (p *Process) running() (cmd *exec.Cmd, done chan struct{}, ok bool) {
 	if !p.Running() {

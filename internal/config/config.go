@@ -377,6 +377,20 @@ type Myelin struct {
 	LogFormat string
 	// LogLevel is "debug", "info" (default), "warn" or "error".
 	LogLevel string
+	// MaxConnectionsPerAddress caps the connections one client address
+	// (an IPv4 address, or an IPv6 /64, which one host usually holds
+	// whole) may keep open at once on the listeners
+	// (max_connections_per_address, default 256; 0 means no cap).
+	// Connections beyond it are closed as soon as they are accepted, so
+	// one address cannot take every file descriptor of the process.
+	// Listeners with x_forwarded are not capped: every connection there
+	// comes from the reverse proxy, which should cap its clients itself.
+	MaxConnectionsPerAddress int
+	// RequestBodyTimeout bounds the time to receive one request body
+	// (request_body_timeout, default 60s; 0 means no bound), so a client
+	// that trickles a body cannot hold a connection forever. It starts
+	// once the headers are in, which http.Server bounds separately.
+	RequestBodyTimeout time.Duration
 }
 
 // SharedSecret returns the registration shared secret, reading
@@ -430,6 +444,7 @@ func defaults() *Config {
 		LimitRemoteRooms:               LimitRemoteRooms{Complexity: 1.0, ComplexityError: "This room is too complex for this homeserver to join. Please ask your server administrator."},
 		Presence:                       Presence{Enabled: true},
 		RefreshableAccessTokenLifetime: 5 * time.Minute,
-		Myelin:                         Myelin{LogFormat: "text", LogLevel: "info"},
+		Myelin: Myelin{LogFormat: "text", LogLevel: "info",
+			MaxConnectionsPerAddress: 256, RequestBodyTimeout: time.Minute},
 	}
 }

@@ -145,8 +145,10 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 		"url_preview_enabled":                  d.boolean(&c.URLPreviewEnabled),
 		"myelin": func(key string, n *yaml.Node) {
 			d.object(key, n, handlers{
-				"log_format": d.choice(&c.Myelin.LogFormat, "text", "json"),
-				"log_level":  d.choice(&c.Myelin.LogLevel, "debug", "info", "warn", "error"),
+				"log_format":                  d.choice(&c.Myelin.LogFormat, "text", "json"),
+				"log_level":                   d.choice(&c.Myelin.LogLevel, "debug", "info", "warn", "error"),
+				"max_connections_per_address": d.integer(&c.Myelin.MaxConnectionsPerAddress, 0, 1<<20),
+				"request_body_timeout":        d.duration(&c.Myelin.RequestBodyTimeout),
 			})
 		},
 	}

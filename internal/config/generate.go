@@ -231,4 +231,11 @@ myelin:
   log_format: text
   # One of debug, info, warn, error.
   log_level: info
+  # How many connections one client address (an IPv4 address or an IPv6
+  # /64) may hold open at once; 0 means no cap. Listeners with x_forwarded
+  # are not capped: the reverse proxy in front should cap its clients.
+  max_connections_per_address: 256
+  # How long a client may take to send a request body once its headers
+  # are in; 0 means no bound.
+  request_body_timeout: 60s
 `))

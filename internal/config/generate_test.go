@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGenerate_RoundTripsThroughLoad(t *testing.T) {
@@ -46,7 +47,7 @@ func TestGenerate_RoundTripsThroughLoad(t *testing.T) {
 		{"enable_registration", c.EnableRegistration, false},
 		{"without verification", c.EnableRegistrationWithoutVerification, false},
 		{"trusted_key_servers", c.TrustedKeyServers, []TrustedKeyServer{{ServerName: "matrix.org"}}},
-		{"myelin", c.Myelin, Myelin{LogFormat: "text", LogLevel: "info"}},
+		{"myelin", c.Myelin, Myelin{LogFormat: "text", LogLevel: "info", MaxConnectionsPerAddress: 256, RequestBodyTimeout: time.Minute}},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {

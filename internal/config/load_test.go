@@ -76,7 +76,7 @@ func TestLoad_DefaultsForMinimalFile(t *testing.T) {
 		{"session_lifetime", c.SessionLifetime, time.Duration(0)},
 		{"enable_registration", c.EnableRegistration, false},
 		{"report_stats", c.ReportStats, (*bool)(nil)},
-		{"myelin", c.Myelin, Myelin{LogFormat: "text", LogLevel: "info"}},
+		{"myelin", c.Myelin, Myelin{LogFormat: "text", LogLevel: "info", MaxConnectionsPerAddress: 256, RequestBodyTimeout: time.Minute}},
 		{"listeners", c.Listeners, []Listener(nil)},
 		{"config dir", c.ConfigDir, dir},
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 
@@ -56,6 +57,11 @@ func ReadBody(r *http.Request, max int64) ([]byte, error) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, TooLarge(fmt.Sprintf("Request body is larger than %d bytes", mbe.Limit))
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The server's request_body_timeout passed (see
+			// internal/server/bodydeadline.go).
+			return nil, Unknown(http.StatusRequestTimeout, "The request body was not received in time")
 		}
 		return nil, Unknown(http.StatusBadRequest, "Could not read the request body")
 	}

@@ -28,6 +28,8 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		defer os.Remove(s.Config.PIDFile)
 	}
+	raiseFileLimit(s.Log)
+	limiter := newAddrLimiter(s.Config.Myelin.MaxConnectionsPerAddress, s.Metrics)
 	var servers []*http.Server
 	errc := make(chan error, 16)
 	for i, l := range s.Config.Listeners {
@@ -35,12 +37,18 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("listeners[%d]: %w", i, err)
 		}
+		h = bodyDeadline(h, s.Config.Myelin.RequestBodyTimeout)
 		lns, err := bind(l)
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("listeners[%d]: %w", i, err)
 		}
 		for _, ln := range lns {
+			if !l.XForwarded {
+				// Behind a reverse proxy every connection comes from the
+				// proxy; it is the one to cap its clients.
+				ln = limiter.wrap(ln)
+			}
 			srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
 			if l.TLS {
 				cert, err := tls.LoadX509KeyPair(s.Config.TLSCertificatePath, s.Config.TLSPrivateKeyPath)
