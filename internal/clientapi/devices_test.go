@@ -88,6 +88,19 @@ func TestDevices_DeleteNeedsPasswordAndLogsOut(t *testing.T) {
 		if again.status != 200 {
 			t.Errorf("already deleted: %d %v", again.status, again.body)
 		}
+
+		// Another user's device is not among the caller's, so the answer is
+		// the spec's 200 ("removed, or had been removed previously"; Synapse
+		// answers the same, and a 404 would tell which device IDs others
+		// hold), and the device survives.
+		bob := r.register("bob", "bpw", map[string]any{"device_id": "BOBS"}).str("access_token")
+		other := r.do("DELETE", "/_matrix/client/v3/devices/BOBS", token, map[string]any{"auth": passwordAuth("alice", "secret", "")})
+		if other.status != 200 {
+			t.Errorf("another user's device: %d %v", other.status, other.body)
+		}
+		if got := r.do("GET", "/_matrix/client/v3/devices/BOBS", bob, nil); got.status != 200 {
+			t.Errorf("bob's device after alice deleted its ID: %d %v", got.status, got.body)
+		}
 	})
 }
 

@@ -66,8 +66,8 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 		return
 	}
 	for _, u := range body.Invite {
-		if _, err := ids.ParseUserID(u); err != nil {
-			httpapi.WriteError(w, httpapi.InvalidParam("invalid user ID in invite: "+u))
+		if err := a.checkTarget(u); err != nil {
+			httpapi.WriteError(w, err)
 			return
 		}
 	}

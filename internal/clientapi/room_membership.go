@@ -218,8 +218,8 @@ func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		httpapi.WriteError(w, err)
 		return
 	}
-	if _, err := ids.ParseUserID(body.UserID); err != nil {
-		httpapi.WriteError(w, httpapi.InvalidParam("user_id must be a valid user ID"))
+	if err := a.checkTarget(body.UserID); err != nil {
+		httpapi.WriteError(w, err)
 		return
 	}
 	roomID := r.PathValue("roomId")
@@ -254,6 +254,25 @@ func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		return
 	}
 	writeOK(w, emptyObject)
+}
+
+// checkTarget refuses user IDs no server can have as the target of a
+// membership change. A user of this server must match the user ID grammar
+// this server registers users with (appendices, "User Identifiers": no empty
+// localpart, spaces or invisible characters); a remote user ID must at least
+// parse, since other servers may still hold historical IDs the spec asks us
+// to accept.
+func (a *RoomAPI) checkTarget(userID string) error {
+	u, err := ids.ParseUserID(userID)
+	if err != nil {
+		return httpapi.InvalidParam("user_id must be a valid user ID")
+	}
+	if string(u.Server) == a.Engine.ServerName() {
+		if err := ids.ValidateLocalpart(u.Localpart); err != nil {
+			return httpapi.InvalidParam("user_id is not a valid user ID of this server")
+		}
+	}
+	return nil
 }
 
 func (a *RoomAPI) invite(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
@@ -324,14 +343,37 @@ func (a *RoomAPI) leave(w http.ResponseWriter, r *http.Request, s *httpapi.Sessi
 
 // forget is POST /rooms/{roomId}/forget: allowed once the user has left.
 func (a *RoomAPI) forget(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ctx := r.Context()
 	roomID := r.PathValue("roomId")
-	if cur, err := a.Engine.State(r.Context(), roomID, event.TypeMember, s.UserID); err == nil {
-		if m := cur.Membership(); m == event.Join || m == event.Invite || m == event.Knock {
-			httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, "you must leave the room before forgetting it"))
-			return
+	// The user's latest membership as /sync sees it, so that every room sync
+	// can list under "leave" (rejected remote invites included) can be
+	// forgotten.
+	ms, err := a.Engine.Store().MembershipsAt(ctx, s.UserID, a.Engine.Stream().Current())
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	membership := ""
+	for _, m := range ms {
+		if m.RoomID == roomID {
+			membership = m.Membership
 		}
 	}
-	if err := a.Engine.Store().Forget(r.Context(), s.UserID, roomID); err != nil {
+	switch membership {
+	case event.Leave, event.Ban:
+	case "":
+		// The spec lists no error for a room the user was never in (Synapse
+		// answers 200 and stores nothing); a 404 tells the client the room
+		// ID is wrong, and keeps clients from filling forgotten_rooms with
+		// rooms they never knew.
+		httpapi.WriteError(w, httpapi.NotFound("You have never been in this room"))
+		return
+	default:
+		// Spec: 400 M_UNKNOWN when the user has not left the room.
+		httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, "you must leave the room before forgetting it"))
+		return
+	}
+	if err := a.Engine.Store().Forget(ctx, s.UserID, roomID); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

@@ -149,6 +149,31 @@ func TestLeaveForgetAndSyncLeaveSection(t *testing.T) {
 	})
 }
 
+// Forgetting needs a room the user has been in: a room that does not exist,
+// or one the user never had a membership in, is 404 M_NOT_FOUND rather than
+// a 200 that stores a row for it.
+func TestForget_RoomNeverJoinedIsNotFound(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		for _, room := range []string{"!unknown:localhost", roomID} {
+			status, raw := bob.Do("POST", servertest.Room(room)+"/forget", map[string]any{}, nil)
+			if status != http.StatusNotFound || servertest.Errcode(raw) != "M_NOT_FOUND" {
+				t.Errorf("forget %s: %d %s, want 404 M_NOT_FOUND", room, status, raw)
+			}
+		}
+		// Invited, then rejected: the room is in the leave section and may
+		// be forgotten.
+		alice.MustDo("POST", servertest.Room(roomID)+"/invite", map[string]any{"user_id": bob.UserID}, nil)
+		status, raw := bob.Do("POST", servertest.Room(roomID)+"/forget", map[string]any{}, nil)
+		if status != http.StatusBadRequest || servertest.Errcode(raw) != "M_UNKNOWN" {
+			t.Errorf("forget while invited: %d %s, want 400 M_UNKNOWN", status, raw)
+		}
+		bob.MustDo("POST", servertest.Room(roomID)+"/leave", map[string]any{}, nil)
+		bob.MustDo("POST", servertest.Room(roomID)+"/forget", map[string]any{}, nil)
+	})
+}
+
 func TestKnockOnKnockableRoom(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *servertest.Server) {
 		alice, bob := s.Register("alice"), s.Register("bob")
@@ -384,5 +409,34 @@ func TestSyncEventFieldsAndFormat(t *testing.T) {
 		if status != http.StatusBadRequest || servertest.Errcode(raw) != "M_BAD_JSON" {
 			t.Errorf("sync with event_format xml: %d %s", status, raw)
 		}
+	})
+}
+
+// Membership changes name their target by user ID. One of this server's
+// users must match the grammar it registers users with (appendices, "User
+// Identifiers"); another server's user ID must at least parse, as historical
+// IDs there are still to be accepted.
+func TestMembership_TargetMustBeAUserIDAServerCanHave(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		bad := []string{"@:localhost", "@bob smith:localhost", "@bob\u200b:localhost", "@Bob:localhost",
+			"bob", "@bob:bad server", "@bob:"}
+		for _, action := range []string{"invite", "kick", "ban", "unban"} {
+			for _, target := range bad {
+				status, raw := alice.Do("POST", servertest.Room(roomID)+"/"+action, map[string]any{"user_id": target}, nil)
+				if status != http.StatusBadRequest || servertest.Errcode(raw) != "M_INVALID_PARAM" {
+					t.Errorf("%s %q: %d %s, want 400 M_INVALID_PARAM", action, target, status, raw)
+				}
+			}
+		}
+		for _, target := range bad {
+			status, raw := alice.Do("POST", "/_matrix/client/v3/createRoom", map[string]any{"invite": []string{target}}, nil)
+			if status != http.StatusBadRequest || servertest.Errcode(raw) != "M_INVALID_PARAM" {
+				t.Errorf("createRoom inviting %q: %d %s, want 400 M_INVALID_PARAM", target, status, raw)
+			}
+		}
+		// A historical remote ID parses, so it may be banned.
+		alice.MustDo("POST", servertest.Room(roomID)+"/ban", map[string]any{"user_id": "@Old Name:remote.example"}, nil)
 	})
 }
