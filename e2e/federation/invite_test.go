@@ -1,6 +1,7 @@
 package fede2e
 
 import (
+	"encoding/json"
 	"testing"
 )
 
@@ -76,4 +77,41 @@ func checkInviteState(t testing.TB, evs []event, invitee, inviter, name string) 
 	if !gotName {
 		t.Errorf("invite_state lacks m.room.name %q: %+v", name, evs)
 	}
+}
+
+// createRoom's invite list reaches users of other servers as POST /invite
+// does (client-server-api "POST /createRoom": "A list of user IDs to invite
+// to the room"; server-server-api "Inviting to a room"): the invitee's
+// server countersigns the invite, the invitee sees it in /sync, with
+// is_direct for a direct chat, and can join.
+func TestFederation_CreateRoomInvitesRemoteUsers(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1, hs2 := c.add("hs1"), c.add("hs2")
+	alice := hs1.register(t, "alice")
+	bob := hs2.register(t, "bob")
+	carol := hs1.register(t, "carol")
+
+	roomID := alice.createRoom(t, map[string]any{"preset": "trusted_private_chat", "name": "created with invites",
+		"is_direct": true, "invite": []string{bob.userID, carol.userID}})
+	bob.syncUntil(t, "the invite to "+roomID+" from createRoom", syncBound, func(v *syncView) bool {
+		return v.section[roomID] == "invite"
+	})
+	checkInviteState(t, bob.view.invite[roomID], bob.userID, alice.userID, "created with invites")
+	for _, e := range bob.view.invite[roomID] {
+		var content struct {
+			IsDirect bool `json:"is_direct"`
+		}
+		_ = json.Unmarshal(e.Content, &content)
+		if e.Type == "m.room.member" && e.StateKey != nil && *e.StateKey == bob.userID && !content.IsDirect {
+			t.Errorf("the invite of a direct chat lacks is_direct: %+v", e)
+		}
+	}
+	carol.syncUntil(t, "the local invite to "+roomID, syncBound, func(v *syncView) bool {
+		return v.section[roomID] == "invite"
+	})
+	if got := bob.join(t, roomID); got != roomID {
+		t.Fatalf("join answered room_id %s, want %s", got, roomID)
+	}
+	exchangeMessages(t, alice, bob, roomID, "createRoom invite")
 }

@@ -100,9 +100,20 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 		}
 	}
 
+	// Users of other servers are invited once the room exists, through
+	// their server, as POST /invite does (server-server-api "Inviting to a
+	// room"): an invite event made in the creation batch would reach no one.
+	var local, remote []string
+	for _, u := range body.Invite {
+		if srv, _ := ids.UserServer(u); string(srv) != a.Engine.ServerName() && a.Fed != nil {
+			remote = append(remote, u)
+		} else {
+			local = append(local, u)
+		}
+	}
 	req := rooms.CreateRoomRequest{
 		Creator: s.UserID, CreatorMember: a.memberProfile(r, s.UserID), Version: v, Preset: body.Preset,
-		Name: body.Name, Topic: body.Topic, Alias: alias, Invite: body.Invite, IsDirect: body.IsDirect,
+		Name: body.Name, Topic: body.Topic, Alias: alias, Invite: local, InviteLater: remote, IsDirect: body.IsDirect,
 		InitialState: body.InitialState, CreationContent: body.CreationContent,
 		PowerLevelOverride: body.PowerLevelContentOverride,
 	}
@@ -123,6 +134,18 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 		if err := a.Engine.Store().SetPublic(ctx, roomID, true); err != nil {
 			httpapi.WriteError(w, err)
 			return
+		}
+	}
+	for _, u := range remote {
+		var extra map[string]any
+		if body.IsDirect {
+			extra = map[string]any{"is_direct": true}
+		}
+		if err := a.remoteInvite(r, s, roomID, u, "", extra); err != nil {
+			// The room exists: failing the request now would have the
+			// client create another. Synapse too answers with the room
+			// when an invite fails; the inviter can invite again.
+			a.log().Info("createRoom: inviting a remote user failed", "room_id", roomID, "invitee", u, "err", err)
 		}
 	}
 	writeOK(w, map[string]string{"room_id": roomID})

@@ -241,7 +241,7 @@ func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 	if membership == event.Invite {
 		extra = a.memberProfile(r, body.UserID)
 		if srv, _ := ids.UserServer(body.UserID); string(srv) != a.Engine.ServerName() && a.Fed != nil {
-			if err := a.remoteInvite(r, s, roomID, body.UserID, body.Reason); err != nil {
+			if err := a.remoteInvite(r, s, roomID, body.UserID, body.Reason, nil); err != nil {
 				httpapi.WriteError(w, err)
 				return
 			}
@@ -383,9 +383,12 @@ func (a *RoomAPI) forget(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 // remoteInvite invites a user of another server: the invite is built and
 // checked here, countersigned by the invitee's server (PUT /invite), and
 // then stored and sent to the room like any event of ours.
-func (a *RoomAPI) remoteInvite(r *http.Request, s *httpapi.Session, roomID, target, reason string) error {
+func (a *RoomAPI) remoteInvite(r *http.Request, s *httpapi.Session, roomID, target, reason string, extra map[string]any) error {
 	ctx := r.Context()
 	content := map[string]any{"membership": event.Invite}
+	for k, v := range extra {
+		content[k] = v
+	}
 	if reason != "" {
 		content["reason"] = reason
 	}

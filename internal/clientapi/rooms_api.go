@@ -3,6 +3,7 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -70,6 +71,16 @@ type RoomAPI struct {
 	Fed Federation
 	// History backfills rooms from other servers; nil without federation.
 	History HistoryFetcher
+	// Log receives what a client's answer cannot carry; nil means
+	// slog.Default().
+	Log *slog.Logger
+}
+
+func (a *RoomAPI) log() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.Default()
 }
 
 // Body limits. Events are bounded at 64 KiB by the spec; other bodies are

@@ -27,8 +27,13 @@ type CreateRoomRequest struct {
 	Name, Topic   *string
 	Alias         string // full canonical alias, already reserved by the caller
 	Invite        []string
-	IsDirect      bool
-	InitialState  []StateInput
+	// InviteLater are invitees whose invites the caller sends once the
+	// room exists (users of other servers, whose servers must countersign
+	// the invite first). Like Invite they count for the preset's power
+	// levels and v12's additional creators; no invite events are made.
+	InviteLater  []string
+	IsDirect     bool
+	InitialState []StateInput
 	// CreationContent is merged into the m.room.create content.
 	CreationContent map[string]any
 	// PowerLevelOverride is merged over the default power levels.
@@ -45,6 +50,7 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (string,
 		v = roomversion.MustGet(roomversion.Default)
 	}
 	trusted := req.Preset == "trusted_private_chat"
+	invitees := append(append([]string(nil), req.Invite...), req.InviteLater...)
 
 	createContent := map[string]any{}
 	for k, val := range req.CreationContent {
@@ -56,10 +62,10 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (string,
 	} else {
 		delete(createContent, "creator")
 	}
-	if v.PrivilegedCreators && trusted && len(req.Invite) > 0 {
+	if v.PrivilegedCreators && trusted && len(invitees) > 0 {
 		// MSC4289 as adopted in room v12: the trusted_private_chat preset makes
 		// invitees additional creators rather than listing them at PL 100.
-		createContent["additional_creators"] = req.Invite
+		createContent["additional_creators"] = invitees
 	}
 
 	ts := e.nowMS()
@@ -156,7 +162,7 @@ func (e *Engine) defaultPowerLevels(req CreateRoomRequest, v *roomversion.Versio
 		// v12 creators have infinite power and must not be listed (rooms/v12.md rule 10.4).
 		users[req.Creator] = 100
 		if trusted {
-			for _, u := range req.Invite {
+			for _, u := range append(req.Invite, req.InviteLater...) {
 				users[u] = 100
 			}
 		}

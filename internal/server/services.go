@@ -61,7 +61,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI := &clientapi.RoomAPI{
 		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,
 		Profiles: ud, Filters: ud, AccountData: ud, DefaultVersion: defaultVersion,
-		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now,
+		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now, Log: s.Log,
 	}
 	if rl := cfg.RCMessage; rl.PerSecond > 0 {
 		roomAPI.MessageLimiter = httpapi.NewLimiter(httpapi.RateLimit{PerSecond: rl.PerSecond, BurstCount: rl.BurstCount}, s.Now)
