@@ -43,7 +43,7 @@ func (a *RoomAPI) send(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		return
 	}
 	b := &event.Builder{Type: typ, Sender: s.UserID, Content: content}
-	ev, err := a.Engine.Send(r.Context(), r.PathValue("roomId"), b, &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: txnID})
+	ev, err := a.Engine.Send(r.Context(), r.PathValue("roomId"), b, &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: txnID, Endpoint: rooms.TxnSend})
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -114,7 +114,7 @@ func (a *RoomAPI) redact(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 	b := &event.Builder{Type: event.TypeRedaction, Sender: s.UserID, Redacts: r.PathValue("eventId"), Content: rooms.Content(content)}
 	var txn *rooms.Txn
 	if t := r.PathValue("txnId"); t != "" {
-		txn = &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: "redact:" + t}
+		txn = &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: t, Endpoint: rooms.TxnRedact}
 	}
 	ev, err := a.Engine.Send(r.Context(), r.PathValue("roomId"), b, txn)
 	if err != nil {

@@ -22,7 +22,10 @@ const maxBatch = 64
 type request struct {
 	ctx      context.Context
 	builders []*event.Builder
-	txn      *txnKey
+	txn      *roomstore.TxnKey
+	// copies are retransmissions of txn queued in the same batch: they
+	// are answered with this request's answer (see coalesce).
+	copies []*request
 	// newRoom is set for the batch that creates the room (its first builder
 	// is already a built create event).
 	newRoom *event.Event
@@ -42,11 +45,43 @@ type request struct {
 	reply    chan result
 }
 
-type txnKey struct{ user, device, id string }
-
 type result struct {
 	events []*event.Event
 	err    error
+}
+
+// answer replies to r and to the copies of its transaction.
+func (r *request) answer(res result) {
+	r.reply <- res
+	for _, c := range r.copies {
+		c.reply <- res
+	}
+}
+
+// coalesce folds the retransmissions of a client transaction that were
+// queued in one batch into its first copy, which alone is built and
+// stored; the others get its answer, success or error. This is what
+// Synapse's HttpTransactionCache does for requests in flight, and what
+// the spec asks: a retransmission gets "the same HTTP response code and
+// content as the original request" (client-server-api, "Transaction
+// identifiers").
+func coalesce(batch []*request) []*request {
+	var first map[roomstore.TxnKey]*request
+	out := make([]*request, 0, len(batch))
+	for _, r := range batch {
+		if r.txn != nil {
+			if f, ok := first[*r.txn]; ok {
+				f.copies = append(f.copies, r)
+				continue
+			}
+			if first == nil {
+				first = map[roomstore.TxnKey]*request{}
+			}
+			first[*r.txn] = r
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // roomState is the actor's in-memory view of its room.
@@ -81,12 +116,14 @@ type actor struct {
 	// released it; guarded by the engine's mu (see Engine.retire).
 	holds int
 	// txns remembers recently committed client transactions so a retry
-	// queued behind the original gets the original's event.
-	txns map[txnKey]*event.Event
+	// queued behind the original gets the original's event without a
+	// query. It is a cache: the database's unique key on transactions is
+	// what guarantees one event per transaction (see processLocal).
+	txns map[roomstore.TxnKey]*event.Event
 }
 
 func newActor(e *Engine, roomID string) *actor {
-	return &actor{e: e, roomID: roomID, reqs: make(chan *request, 256), done: make(chan struct{}), txns: map[txnKey]*event.Event{}}
+	return &actor{e: e, roomID: roomID, reqs: make(chan *request, 256), done: make(chan struct{}), txns: map[roomstore.TxnKey]*event.Event{}}
 }
 
 func (a *actor) run() {
@@ -128,8 +165,15 @@ func (a *actor) run() {
 	}
 }
 
-// submit queues a request and waits for its result.
+// submit queues a request and waits for its result. A builder that the
+// database could not store is refused here, before it can share a batch
+// with other requests.
 func (a *actor) submit(ctx context.Context, r *request) ([]*event.Event, error) {
+	for _, b := range r.builders {
+		if err := checkBuilder(b); err != nil {
+			return nil, err
+		}
+	}
 	r.ctx = ctx
 	r.reply = make(chan result, 1)
 	select {
@@ -205,7 +249,7 @@ func (a *actor) process(batch []*request) {
 			continue
 		}
 		if len(local) > 0 {
-			a.process(local)
+			a.processLocal(ctx, local)
 			local = nil
 		}
 		if r.join != nil {
@@ -236,63 +280,121 @@ func (a *actor) process(batch []*request) {
 		}
 		r.reply <- result{err: err}
 	}
-	if len(local) == 0 {
-		return
+	if len(local) > 0 {
+		a.processLocal(ctx, local)
 	}
-	batch = local
-	if batch[0].newRoom != nil {
-		a.st = &roomState{version: batch[0].newRoom.Version(), state: eventauth.StateMap{}, joined: map[string]bool{}}
+}
+
+// processLocal builds, authorises and commits local requests in one
+// transaction, answering each after the commit.
+//
+// A failed commit must not fail the requests that were fine: if the
+// database refuses a batch of several requests, each is committed again on
+// its own, so that only the culprit gets the error. And two events must
+// never claim one client transaction: if the commit finds the transaction
+// already stored (a retransmission that missed both the check in Send and
+// the actor's memory), the batch is built again with that request
+// answered by the stored event.
+func (a *actor) processLocal(ctx context.Context, batch []*request) {
+	batch = coalesce(batch)
+	newRoom := batch[0].newRoom
+	if newRoom != nil {
+		a.st = &roomState{version: newRoom.Version(), state: eventauth.StateMap{}, joined: map[string]bool{}}
 	} else if err := a.load(ctx); err != nil {
 		for _, r := range batch {
-			r.reply <- result{err: err}
+			r.answer(result{err: err})
 		}
 		return
 	}
 	before := a.snapshotState()
-	var accepted []pending
-	var accReqs []*request
-	for _, r := range batch {
+	todo := batch
+	for attempt := 0; ; attempt++ {
+		accepted, accReqs := a.applyAll(todo)
+		if len(accepted) == 0 {
+			if newRoom != nil {
+				a.st = nil // the room was never created
+			}
+			return
+		}
+		committed, err := a.persist(ctx, accepted, newRoom, before)
+		if err == nil {
+			a.answerCommitted(accepted, accReqs)
+			a.e.committed(committed)
+			return
+		}
+		a.restore(before)
+		var taken *roomstore.TxnTakenError
+		if errors.As(err, &taken) && attempt < len(batch) && a.learnTxn(ctx, taken) {
+			todo = accReqs
+			continue
+		}
+		if len(accReqs) > 1 {
+			a.e.log.Warn("committing a batch failed; committing its requests one by one", "room_id", a.roomID,
+				"requests", len(accReqs), "err", err)
+			for _, r := range accReqs {
+				a.processLocal(ctx, []*request{r})
+			}
+			return
+		}
+		a.e.log.Error("persisting room events failed", "room_id", a.roomID, "err", err)
+		if newRoom != nil {
+			a.st = nil
+		}
+		for _, r := range accReqs {
+			r.answer(result{err: err})
+		}
+		return
+	}
+}
+
+// applyAll applies each request against the in-memory state, answering
+// those that fail their checks or replay a stored transaction, and returns
+// the events accepted and the requests they belong to.
+func (a *actor) applyAll(reqs []*request) (accepted []pending, accReqs []*request) {
+	for _, r := range reqs {
 		n := len(accepted)
 		evs, err := a.apply(r, &accepted)
 		switch {
 		case err != nil:
-			r.reply <- result{err: err}
+			r.answer(result{err: err})
 		case len(accepted) == n:
-			r.reply <- result{events: evs} // a replayed transaction
+			r.answer(result{events: evs}) // a replayed transaction
 		default:
 			accReqs = append(accReqs, r)
 		}
 	}
-	if len(accepted) == 0 {
-		if batch[0].newRoom != nil {
-			a.st = nil // the room was never created
-		}
-		return
-	}
-	committed, err := a.persist(ctx, accepted, batch[0].newRoom, before)
-	if err != nil {
-		a.e.log.Error("persisting room events failed", "room_id", a.roomID, "err", err)
-		a.restore(before)
-		for _, r := range accReqs {
-			r.reply <- result{err: err}
-		}
-		return
-	}
+	return accepted, accReqs
+}
+
+// answerCommitted answers the requests of a committed batch and remembers
+// their transactions.
+func (a *actor) answerCommitted(accepted []pending, accReqs []*request) {
 	byReq := map[*request][]*event.Event{}
 	for _, p := range accepted {
 		byReq[p.req] = append(byReq[p.req], p.ev)
 	}
 	if len(a.txns) > 4096 {
-		a.txns = map[txnKey]*event.Event{}
+		a.txns = map[roomstore.TxnKey]*event.Event{}
 	}
 	for _, r := range accReqs {
+		evs := byReq[r]
 		if r.txn != nil {
-			evs := byReq[r]
 			a.txns[*r.txn] = evs[len(evs)-1]
 		}
-		r.reply <- result{events: byReq[r]}
+		r.answer(result{events: evs})
 	}
-	a.e.committed(committed)
+}
+
+// learnTxn remembers the event already stored for a transaction, so that
+// its request replays it. It reports false if the event cannot be read.
+func (a *actor) learnTxn(ctx context.Context, taken *roomstore.TxnTakenError) bool {
+	se, err := a.e.store.Event(ctx, taken.EventID)
+	if err != nil {
+		a.e.log.Error("reading the event of a stored transaction", "room_id", a.roomID, "event_id", taken.EventID, "err", err)
+		return false
+	}
+	a.txns[taken.Key] = se.Event
+	return true
 }
 
 // savedState is a copy of the in-memory state to roll back to when a
@@ -364,9 +466,7 @@ func (a *actor) apply(r *request, accepted *[]pending) ([]*event.Event, error) {
 		if r.txn != nil && i == len(r.builders)-1 {
 			// the client's transaction ID names the last (usually only) event
 			a.accept(r, ev, accepted)
-			(*accepted)[len(*accepted)-1].ne.TxnUser = r.txn.user
-			(*accepted)[len(*accepted)-1].ne.TxnDevice = r.txn.device
-			(*accepted)[len(*accepted)-1].ne.TxnID = r.txn.id
+			(*accepted)[len(*accepted)-1].ne.Txn = r.txn
 		} else {
 			a.accept(r, ev, accepted)
 		}

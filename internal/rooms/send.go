@@ -7,17 +7,53 @@ import (
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/eventauth"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 )
 
-// Txn identifies a client transaction (spec: client-server-api
-// "Transaction identifiers": scoped to the device).
-type Txn struct{ UserID, DeviceID, TxnID string }
+// Txn identifies a client transaction: the ID a device sent to one
+// endpoint. The spec scopes a transaction ID to "a single device, and a
+// single HTTP endpoint", and a retransmission has the same path
+// (client-server-api, "Transaction identifiers"), so the engine adds the
+// room and the path's event type (or redacted event) to the key.
+type Txn struct {
+	UserID, DeviceID, TxnID string
+	// Endpoint is TxnSend (also when empty) or TxnRedact.
+	Endpoint string
+}
+
+// Txn endpoints.
+const (
+	TxnSend   = "send"   // PUT /rooms/{roomId}/send/{eventType}/{txnId}
+	TxnRedact = "redact" // PUT /rooms/{roomId}/redact/{eventId}/{txnId}
+)
+
+// key is the transaction's key for sending b to roomID.
+func (t *Txn) key(roomID string, b *event.Builder) roomstore.TxnKey {
+	k := roomstore.TxnKey{UserID: t.UserID, DeviceID: t.DeviceID, TxnID: t.TxnID, RoomID: roomID, Endpoint: TxnSend, Target: b.Type}
+	if t.Endpoint == TxnRedact {
+		k.Endpoint, k.Target = TxnRedact, b.Redacts
+	}
+	return k
+}
 
 // Send builds, authorises and durably stores one event from a local user,
-// returning it once committed. A repeated Txn returns the first event.
+// returning it once committed. A repeated Txn returns the first event, even
+// when the copies arrive together.
 func (e *Engine) Send(ctx context.Context, roomID string, b *event.Builder, txn *Txn) (*event.Event, error) {
+	if err := checkText("room ID", roomID); err != nil {
+		return nil, err
+	}
+	if err := checkBuilder(b); err != nil {
+		return nil, err
+	}
+	var key *roomstore.TxnKey
 	if txn != nil {
-		if ev, err := e.txnEvent(ctx, txn); ev != nil || err != nil {
+		if err := checkTxn(txn); err != nil {
+			return nil, err
+		}
+		k := txn.key(roomID, b)
+		key = &k
+		if ev, err := e.txnEvent(ctx, k); ev != nil || err != nil {
 			return ev, err
 		}
 	}
@@ -25,10 +61,7 @@ func (e *Engine) Send(ctx context.Context, roomID string, b *event.Builder, txn 
 		return nil, err
 	}
 	b.RoomID = roomID
-	r := &request{builders: []*event.Builder{b}}
-	if txn != nil {
-		r.txn = &txnKey{txn.UserID, txn.DeviceID, txn.TxnID}
-	}
+	r := &request{builders: []*event.Builder{b}, txn: key}
 	if b.Type == event.TypeRedaction {
 		r.check = e.checkRedaction(ctx)
 	}
@@ -39,8 +72,8 @@ func (e *Engine) Send(ctx context.Context, roomID string, b *event.Builder, txn 
 	return evs[len(evs)-1], nil
 }
 
-func (e *Engine) txnEvent(ctx context.Context, txn *Txn) (*event.Event, error) {
-	id, err := e.store.EventForTxn(ctx, txn.UserID, txn.DeviceID, txn.TxnID)
+func (e *Engine) txnEvent(ctx context.Context, k roomstore.TxnKey) (*event.Event, error) {
+	id, err := e.store.EventForTxn(ctx, k)
 	if err != nil || id == "" {
 		return nil, err
 	}

@@ -127,4 +127,39 @@ CREATE TABLE federation_outbox (
 	event_id   TEXT NOT NULL
 );
 `,
+}, {
+	Version: 4,
+	Name:    "client transaction IDs scoped to the device and the endpoint",
+	// A transaction ID is scoped to a device and an HTTP endpoint, and a
+	// retransmission has the same path (client-server-api, "Transaction
+	// identifiers"): the key names the room and what the path names after
+	// it (the event type of /send, the event ID of /redact), so the same ID
+	// in another room is a new request. txn_ids knew only the device and
+	// told redactions apart by a "redact:" prefix, which also leaked into
+	// unsigned.transaction_id. Rows carry over where the events table says
+	// what their path was; a redaction whose target was redacted first by
+	// another event cannot be placed and is dropped (a retry of it across
+	// the upgrade makes a second, harmless redaction).
+	SQL: `
+CREATE TABLE client_txns (
+	user_id   TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	room_id   TEXT NOT NULL,
+	endpoint  TEXT NOT NULL,
+	target    TEXT NOT NULL,
+	txn_id    TEXT NOT NULL,
+	event_id  TEXT NOT NULL,
+	PRIMARY KEY (user_id, device_id, txn_id, room_id, endpoint, target)
+);
+INSERT INTO client_txns (user_id, device_id, room_id, endpoint, target, txn_id, event_id)
+	SELECT t.user_id, t.device_id, e.room_id, 'send', e.type, t.txn_id, t.event_id
+	FROM txn_ids t JOIN events e ON e.event_id = t.event_id
+	WHERE t.txn_id NOT LIKE 'redact:%';
+INSERT INTO client_txns (user_id, device_id, room_id, endpoint, target, txn_id, event_id)
+	SELECT t.user_id, t.device_id, e.room_id, 'redact', r.event_id, SUBSTR(t.txn_id, 8), t.event_id
+	FROM txn_ids t JOIN events e ON e.event_id = t.event_id JOIN events r ON r.redacted_by = t.event_id
+	WHERE t.txn_id LIKE 'redact:%';
+UPDATE events SET txn_id = SUBSTR(txn_id, 8) WHERE type = 'm.room.redaction' AND txn_id LIKE 'redact:%';
+DROP TABLE txn_ids;
+`,
 }}

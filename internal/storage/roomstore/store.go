@@ -309,12 +309,17 @@ func (s *Store) RoomEvents(ctx context.Context, roomID string, from, to int64, l
 		ORDER BY stream_pos `+order+` LIMIT $4`, roomID, from, to, limit)
 }
 
-// EventForTxn returns the event ID a device already sent under txnID, or "".
-func (s *Store) EventForTxn(ctx context.Context, userID, deviceID, txnID string) (string, error) {
+const txnKeyWhere = `user_id = $1 AND device_id = $2 AND txn_id = $3 AND room_id = $4 AND endpoint = $5 AND target = $6`
+
+func txnKeyArgs(k TxnKey) []any {
+	return []any{k.UserID, k.DeviceID, k.TxnID, k.RoomID, k.Endpoint, k.Target}
+}
+
+// EventForTxn returns the event ID already sent under the transaction k,
+// or "".
+func (s *Store) EventForTxn(ctx context.Context, k TxnKey) (string, error) {
 	var id string
-	err := s.db.Read.QueryRowContext(ctx,
-		`SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`,
-		userID, deviceID, txnID).Scan(&id)
+	err := s.db.Read.QueryRowContext(ctx, `SELECT event_id FROM client_txns WHERE `+txnKeyWhere, txnKeyArgs(k)...).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

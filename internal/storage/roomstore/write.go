@@ -3,6 +3,7 @@ package roomstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"github.com/myelin-chat/myelin/internal/event"
 )
@@ -43,8 +44,34 @@ type NewEvent struct {
 	Outbox     bool
 	Rejected   bool
 	SoftFailed bool
-	// TxnUser/TxnDevice/TxnID record a client transaction for idempotent sends.
-	TxnUser, TxnDevice, TxnID string
+	// Txn records the client transaction that sent the event, for
+	// idempotent sends (see InsertEvent).
+	Txn *TxnKey
+}
+
+// TxnKey identifies a client transaction: the spec scopes a transaction ID
+// to a device and an HTTP endpoint (client-server-api, "Transaction
+// identifiers"), so the key holds the room and what the path names after
+// it as well as the ID.
+type TxnKey struct {
+	UserID, DeviceID, TxnID string
+	RoomID                  string
+	// Endpoint is "send" (PUT /rooms/{roomId}/send/{eventType}/{txnId}) or
+	// "redact" (PUT /rooms/{roomId}/redact/{eventId}/{txnId}); Target is
+	// the event type or the event ID of the path.
+	Endpoint, Target string
+}
+
+// TxnTakenError is what InsertEvent returns when its event's transaction
+// is already recorded for another event: the caller made a second event
+// for a retransmission, and must answer with EventID instead.
+type TxnTakenError struct {
+	Key     TxnKey
+	EventID string
+}
+
+func (e *TxnTakenError) Error() string {
+	return fmt.Sprintf("roomstore: transaction %q of %s's device %s is already event %s", e.Key.TxnID, e.Key.UserID, e.Key.DeviceID, e.EventID)
 }
 
 // InsertEvent stores an event; inserting a known event ID is a no-op that
@@ -55,8 +82,8 @@ func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
 	if e.StateKey() != nil {
 		stateKey = *e.StateKey()
 	}
-	if ne.TxnID != "" {
-		txnDevice, txnID = ne.TxnDevice, ne.TxnID
+	if ne.Txn != nil {
+		txnDevice, txnID = ne.Txn.DeviceID, ne.Txn.TxnID
 	}
 	var pos any
 	if ne.StreamPos != 0 {
@@ -80,9 +107,8 @@ func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
 			return false, err
 		}
 	}
-	if ne.TxnID != "" {
-		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO txn_ids (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`, ne.TxnUser, ne.TxnDevice, ne.TxnID, e.EventID()); err != nil {
+	if ne.Txn != nil {
+		if err := w.recordTxn(*ne.Txn, e.EventID()); err != nil {
 			return false, err
 		}
 	}
@@ -99,6 +125,28 @@ func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
 		}
 	}
 	return true, nil
+}
+
+// recordTxn records that the transaction k sent eventID. The key is
+// unique, so two events can never both claim one transaction: a conflict
+// is reported as a *TxnTakenError naming the event already recorded (the
+// one the client was, or will be, answered with), and the caller's write
+// fails rather than store a duplicate.
+func (w *Writer) recordTxn(k TxnKey, eventID string) error {
+	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO client_txns (user_id, device_id, room_id, endpoint, target, txn_id, event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+		k.UserID, k.DeviceID, k.RoomID, k.Endpoint, k.Target, k.TxnID, eventID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var taken string
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT event_id FROM client_txns WHERE `+txnKeyWhere, txnKeyArgs(k)...).Scan(&taken); err != nil {
+		return err
+	}
+	return &TxnTakenError{Key: k, EventID: taken}
 }
 
 // NewSnapshot stores a state snapshot as a delta over parent (0 for none)
