@@ -25,6 +25,9 @@ func (a *E2EEAPI) Register(rt *httpapi.Router) {
 			rt.Handle(method+" "+p+path, httpapi.RequireAuth(a.Auth, h))
 		}
 		auth("PUT", "/sendToDevice/{eventType}/{txnId}", a.sendToDevice)
+		auth("POST", "/keys/upload", a.uploadKeys)
+		auth("POST", "/keys/query", a.queryKeys)
+		auth("POST", "/keys/claim", a.claimKeys)
 	}
 }
 

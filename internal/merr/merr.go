@@ -62,6 +62,10 @@ const (
 	CodeKeyTooLarge            = "M_KEY_TOO_LARGE"
 	CodeUserLocked             = "M_USER_LOCKED"
 	CodeUserSuspended          = "M_USER_SUSPENDED"
+	// CodeInvalidSignature: a signed key whose signature does not verify
+	// (keys.yaml, /keys/signatures/upload failures; Synapse uses it for
+	// /keys/upload too).
+	CodeInvalidSignature = "M_INVALID_SIGNATURE"
 	// Restricted joins (server-server-api "Joining Rooms"): the resident
 	// server cannot check the allow conditions, or the user qualifies but
 	// none of its users may invite; the joining server tries another.

@@ -57,6 +57,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}
 	s.Syncer = syncapi.New(s.Rooms, ud, s.Now)
 	s.Syncer.AddStream(e2eeSvc.ToDeviceStream())
+	s.Syncer.SetDeviceKeyCounts(e2eeSvc)
 	(&clientapi.E2EEAPI{Service: e2eeSvc, Auth: resolver}).Register(router)
 	roomAPI := &clientapi.RoomAPI{
 		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,

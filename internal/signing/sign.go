@@ -81,6 +81,11 @@ func VerifyJSON(object []byte, entity string, keyID KeyID, pub ed25519.PublicKey
 	if alg != AlgorithmEd25519 {
 		return fmt.Errorf("%w: unsupported algorithm %q", ErrInvalidKeyID, alg)
 	}
+	return verifyJSON(object, entity, keyID, pub)
+}
+
+// verifyJSON is VerifyJSON after the key ID's checks.
+func verifyJSON(object []byte, entity string, keyID KeyID, pub ed25519.PublicKey) error {
 	if len(pub) != ed25519.PublicKeySize {
 		// ed25519.Verify panics on a wrong-sized key.
 		return fmt.Errorf("%w: public key is %d bytes", ErrInvalidKey, len(pub))

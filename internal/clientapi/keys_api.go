@@ -1,0 +1,82 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/myelin-chat/myelin/internal/e2ee"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+)
+
+// maxKeysBody bounds /keys/upload, /keys/query and /keys/claim bodies.
+const maxKeysBody = 1 << 20
+
+type uploadKeysBody struct {
+	DeviceKeys   json.RawMessage            `json:"device_keys"`
+	OneTimeKeys  map[string]json.RawMessage `json:"one_time_keys"`
+	FallbackKeys map[string]json.RawMessage `json:"fallback_keys"`
+}
+
+// uploadKeys is POST /keys/upload (keys.yaml).
+func (a *E2EEAPI) uploadKeys(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	var body uploadKeysBody
+	if err := httpapi.ReadJSON(r, maxKeysBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	counts, err := a.Service.Upload(r.Context(), e2ee.UploadRequest{UserID: s.UserID, DeviceID: s.DeviceID,
+		DeviceKeys: body.DeviceKeys, OneTimeKeys: body.OneTimeKeys, FallbackKeys: body.FallbackKeys})
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"one_time_key_counts": counts})
+}
+
+type queryKeysBody struct {
+	DeviceKeys map[string][]string `json:"device_keys"`
+	Timeout    *int64              `json:"timeout"`
+}
+
+// queryKeys is POST /keys/query (keys.yaml).
+func (a *E2EEAPI) queryKeys(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
+	var body queryKeysBody
+	if err := httpapi.ReadJSON(r, maxKeysBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if body.DeviceKeys == nil {
+		httpapi.WriteError(w, httpapi.MissingParam("device_keys is required"))
+		return
+	}
+	res, err := a.Service.Query(r.Context(), body.DeviceKeys)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"device_keys": res.DeviceKeys, "failures": res.Failures})
+}
+
+type claimKeysBody struct {
+	OneTimeKeys map[string]map[string]string `json:"one_time_keys"`
+	Timeout     *int64                       `json:"timeout"`
+}
+
+// claimKeys is POST /keys/claim (keys.yaml).
+func (a *E2EEAPI) claimKeys(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
+	var body claimKeysBody
+	if err := httpapi.ReadJSON(r, maxKeysBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if body.OneTimeKeys == nil {
+		httpapi.WriteError(w, httpapi.MissingParam("one_time_keys is required"))
+		return
+	}
+	res, err := a.Service.Claim(r.Context(), body.OneTimeKeys)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"one_time_keys": res.OneTimeKeys, "failures": res.Failures})
+}

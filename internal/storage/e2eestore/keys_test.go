@@ -1,0 +1,79 @@
+package e2eestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+	"github.com/myelin-chat/myelin/internal/storage/storagetest"
+)
+
+// Each one-time key is given out once, also to claims running at the same
+// time; when they run out, every further claim gets the fallback key.
+func TestClaimKeys_ConcurrentClaimsNeverShareAOneTimeKey(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		up := Upload{MaxOneTimeKeys: 100, FallbackKeys: []OneTimeKey{{Algorithm: "alg", KeyID: "F", JSON: json.RawMessage(`"f"`)}}}
+		for i := range 5 {
+			up.OneTimeKeys = append(up.OneTimeKeys, OneTimeKey{Algorithm: "alg", KeyID: fmt.Sprint("K", i), JSON: json.RawMessage(`"k"`)})
+		}
+		if _, err := s.Upload(ctx, "@b:hs", "D", up); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var got []string
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := s.ClaimKeys(ctx, []Claim{{UserID: "@b:hs", DeviceID: "D", Algorithm: "alg"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				got = append(got, res[0].Key.KeyID)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		sort.Strings(got)
+		if fmt.Sprint(got) != "[F F F K0 K1 K2 K3 K4]" {
+			t.Fatalf("claimed %v", got)
+		}
+		counts, err := s.OneTimeKeyCounts(ctx, "@b:hs", "D")
+		if err != nil || len(counts) != 0 {
+			t.Fatalf("counts %v %v", counts, err)
+		}
+		if unused, _ := s.UnusedFallbackKeyTypes(ctx, "@b:hs", "D"); len(unused) != 0 {
+			t.Fatalf("fallback still unused: %v", unused)
+		}
+	})
+}
+
+// The per-device bound on stored one-time keys refuses the whole upload.
+func TestUpload_OneTimeKeysBoundedPerDevice(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		key := func(i int) OneTimeKey {
+			return OneTimeKey{Algorithm: "alg", KeyID: fmt.Sprint("K", i), JSON: json.RawMessage(`"k"`)}
+		}
+		if _, err := s.Upload(ctx, "@b:hs", "D", Upload{MaxOneTimeKeys: 2, OneTimeKeys: []OneTimeKey{key(1), key(2)}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Upload(ctx, "@b:hs", "D", Upload{MaxOneTimeKeys: 2, OneTimeKeys: []OneTimeKey{key(3)}}); !errors.Is(err, ErrTooManyKeys) {
+			t.Fatalf("over the bound: %v", err)
+		}
+		if counts, _ := s.OneTimeKeyCounts(ctx, "@b:hs", "D"); counts["alg"] != 2 {
+			t.Fatalf("counts %v", counts)
+		}
+	})
+}
