@@ -103,3 +103,37 @@ func TestFederation_LateJoinerBackfillsHistory(t *testing.T) {
 		}
 	})
 }
+
+// A client paging back with a large limit through history that only
+// another server holds gets all of it in one /messages answer, not one
+// /backfill batch: the server fetches as many pages as the limit needs,
+// bounded in time (client-server-api "GET /messages": limit is "the
+// maximum number of events to return"; server-server-api "Backfilling and
+// retrieving missing events").
+func TestFederation_MessagesBackfillsSeveralPagesForALargeLimit(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1, hs2 := c.add("hs1"), c.add("hs2")
+	alice, bob := hs1.register(t, "alice"), hs2.register(t, "bob")
+
+	roomID := alice.createRoom(t, map[string]any{"preset": "public_chat", "name": "long history"})
+	const n = 300
+	for i := 0; i < n; i++ {
+		alice.sendText(t, roomID, fmt.Sprintf("old %03d", i))
+	}
+	bob.join(t, roomID, hs1.name)
+
+	var resp struct {
+		Chunk []event `json:"chunk"`
+	}
+	bob.must(t, "GET", roomPath(roomID)+"/messages?dir=b&limit=400", nil, &resp)
+	got := 0
+	for _, b := range bodies(resp.Chunk) {
+		if strings.HasPrefix(b, "old ") {
+			got++
+		}
+	}
+	if got != n {
+		t.Fatalf("one /messages with limit=400 on hs2 returned %d of the %d messages hs1 holds (%d events in all)", got, n, len(resp.Chunk))
+	}
+}

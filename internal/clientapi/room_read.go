@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/myelin-chat/myelin/internal/clientevent"
 	"github.com/myelin-chat/myelin/internal/event"
@@ -190,14 +191,26 @@ func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		}
 		evs, err = a.Engine.Store().RoomEvents(ctx, roomID, lower, from, limit, false)
 		if err == nil && len(evs) < limit && !hasTo && a.History != nil {
-			// We hold no more: ask a server in the room for what came
+			// We hold no more: ask servers in the room for what came
 			// before (server-server-api "Backfilling and retrieving missing
-			// events"), then read again. Failing that, the client gets
-			// what we have.
+			// events"), then read again, page after page (one /backfill
+			// answers at most rooms.MaxBackfill events) until the client's
+			// limit is met, nothing more comes, or backfillBudget is
+			// spent. Failing that, the client gets what we have.
 			// (The History implementation logs its failures.)
-			if n, berr := a.History.Backfill(ctx, roomID, limit-len(evs)); berr == nil && n > 0 {
+			bctx, cancel := context.WithTimeout(ctx, backfillBudget)
+			for len(evs) < limit && err == nil && bctx.Err() == nil {
+				n, berr := a.History.Backfill(bctx, roomID, limit-len(evs))
+				if berr != nil || n == 0 {
+					break
+				}
+				had := len(evs)
 				evs, err = a.Engine.Store().RoomEvents(ctx, roomID, lower, from, limit, false)
+				if len(evs) <= had {
+					break // nothing new reached this page
+				}
 			}
+			cancel()
 		}
 		if len(evs) > 0 {
 			end = evs[len(evs)-1].StreamPos - 1
@@ -249,6 +262,10 @@ type HistoryFetcher interface {
 	// hold and returns how many joined the timeline.
 	Backfill(ctx context.Context, roomID string, limit int) (int, error)
 }
+
+// backfillBudget bounds the time one /messages request spends fetching
+// history from other servers, over all the pages it needs.
+const backfillBudget = 30 * time.Second
 
 // beforeAll is a stream position below every event's: backfilled history
 // has negative positions (roomstore/backfill.go), so pagination tokens may
