@@ -75,10 +75,12 @@ func loginBody(localpart, password string) map[string]any {
 	}
 }
 
+// password is every test user's password.
+const password = "e2e password, long enough"
+
 // newUser creates localpart with register-user and logs it in.
 func (s *server) newUser(t testing.TB, localpart string) *client {
 	t.Helper()
-	const password = "e2e password, long enough"
 	s.registerUser(localpart, password)
 	return s.login(t, localpart, password)
 }

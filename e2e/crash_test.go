@@ -14,6 +14,7 @@ import (
 
 // crashSend is one send of the burst and what became of it.
 type crashSend struct {
+	dev         *client // the device sending it
 	txnID, body string
 	attempted   bool   // the request was sent (or its sending began)
 	acked       bool   // the server answered 200 with an event ID
@@ -22,12 +23,73 @@ type crashSend struct {
 	lost        string // the transport error when no answer came
 }
 
+// copies is how many identical requests make up one send: the copies go
+// out at once, as from a client that retries after a timeout while its
+// first request is still queued behind a busy room.
+const copies = 3
+
+// sendCopies sends copies of one PUT at once and sorts the answers: the
+// event IDs of the 200s, a description of any other answer, and the
+// transport error when no copy got an answer.
+func sendCopies(ctx context.Context, c *client, path string, body any) (ids []string, failure, lost string) {
+	type answer struct {
+		id, failure string
+		err         error
+	}
+	answers := make([]answer, copies)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x, err := c.do(ctx, "PUT", path, body)
+			switch {
+			case err != nil:
+				answers[i].err = err
+			case x.Status != http.StatusOK:
+				answers[i].failure = x.String()
+			default:
+				var resp struct {
+					EventID string `json:"event_id"`
+				}
+				if json.Unmarshal(x.RespBody, &resp) != nil || resp.EventID == "" {
+					answers[i].failure = x.String() + "\n  (200 without an event_id)"
+				}
+				answers[i].id = resp.EventID
+			}
+		}()
+	}
+	wg.Wait()
+	for _, a := range answers {
+		switch {
+		case a.err != nil:
+			lost = a.err.Error()
+		case a.failure != "":
+			failure = a.failure
+		default:
+			ids = append(ids, a.id)
+		}
+	}
+	if len(ids) > 0 || failure != "" {
+		lost = ""
+	}
+	for _, id := range ids {
+		if id != ids[0] {
+			failure = fmt.Sprintf("copies of one transaction answered with different events: %v", ids)
+		}
+	}
+	return ids, failure, lost
+}
+
 // SIGKILL during a burst of concurrent sends (docs/testing.md, "Crash and
 // restart"): after a restart every send the server acknowledged with 200
 // is in the room exactly once, retrying any transaction ID returns the
 // original event ID and creates nothing new (client-server-api,
 // "Transaction identifiers"), and a since token from before the burst
-// still works.
+// still works. Every send goes out as several identical copies at once,
+// and two devices of one user use the same transaction IDs: each (user,
+// device, transaction) makes exactly one event, and all its copies are
+// answered with it.
 func TestCrash_AcknowledgedSendsSurviveSIGKILLExactlyOnce(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
@@ -40,6 +102,9 @@ func TestCrash_AcknowledgedSendsSurviveSIGKILLExactlyOnce(t *testing.T) {
 		)
 		s := startServer(t, be, options{})
 		alice := s.newUser(t, "alice")
+		// A second device of alice's: workers 2k and 2k+1 send with the
+		// same transaction IDs, one from each device.
+		devices := []*client{alice, s.login(t, "alice", password)}
 		roomID := alice.createRoom(t, "crash")
 		since := alice.sync(t, "", 10).NextBatch
 
@@ -57,29 +122,22 @@ func TestCrash_AcknowledgedSendsSurviveSIGKILLExactlyOnce(t *testing.T) {
 				defer wg.Done()
 				for i := range sends[w] {
 					snd := &sends[w][i]
-					snd.txnID = fmt.Sprintf("crash-%d-%d", w, i)
+					snd.dev = devices[w%2]
+					snd.txnID = fmt.Sprintf("crash-%d-%d", w/2, i)
 					snd.body = fmt.Sprintf("crash burst worker %d message %d", w, i)
 					snd.attempted = true
-					x, err := alice.do(ctx, "PUT", sendPath(roomID, snd.txnID), textContent(snd.body))
-					if err != nil {
+					ids, failure, lost := sendCopies(ctx, snd.dev, sendPath(roomID, snd.txnID), textContent(snd.body))
+					if len(ids) > 0 && failure == "" {
+						snd.acked, snd.eventID = true, ids[0]
+						if acked.Add(1) == killAfter {
+							enoughOnce.Do(func() { close(enough) })
+						}
+					}
+					snd.failure = failure
+					if lost != "" {
 						// The server is gone (or the bound passed): stop.
-						snd.lost = err.Error()
+						snd.lost = lost
 						return
-					}
-					if x.Status != http.StatusOK {
-						snd.failure = x.String()
-						continue
-					}
-					var resp struct {
-						EventID string `json:"event_id"`
-					}
-					if json.Unmarshal(x.RespBody, &resp) != nil || resp.EventID == "" {
-						snd.failure = x.String() + "\n  (200 without an event_id)"
-						continue
-					}
-					snd.acked, snd.eventID = true, resp.EventID
-					if acked.Add(1) == killAfter {
-						enoughOnce.Do(func() { close(enough) })
 					}
 				}
 			}()
@@ -129,12 +187,13 @@ func TestCrash_AcknowledgedSendsSurviveSIGKILLExactlyOnce(t *testing.T) {
 				if !snd.attempted {
 					continue
 				}
-				var resp struct {
-					EventID string `json:"event_id"`
-				}
-				x := alice.must(t, "PUT", sendPath(roomID, snd.txnID), textContent(snd.body), &resp)
-				if snd.acked && resp.EventID != snd.eventID {
-					t.Errorf("retrying acknowledged txn %s after the crash:\n%s\nwant the original event_id %s", snd.txnID, x, snd.eventID)
+				ids, failure, lost := sendCopies(t.Context(), snd.dev, sendPath(roomID, snd.txnID), textContent(snd.body))
+				switch {
+				case failure != "" || lost != "":
+					t.Errorf("retrying txn %s of device %s after the crash: %s%s", snd.txnID, snd.dev.deviceID, failure, lost)
+				case snd.acked && ids[0] != snd.eventID:
+					t.Errorf("retrying acknowledged txn %s of device %s after the crash answered %s, want the original event_id %s",
+						snd.txnID, snd.dev.deviceID, ids[0], snd.eventID)
 				}
 			}
 		}
@@ -220,7 +279,7 @@ func describeFailures(sends [][]crashSend) string {
 				continue
 			}
 			if n++; n <= 5 {
-				fmt.Fprintf(&b, "txn %s: %s\n", snd.txnID, snd.failure)
+				fmt.Fprintf(&b, "txn %s of device %s: %s\n", snd.txnID, snd.dev.deviceID, snd.failure)
 			}
 		}
 	}
