@@ -6,6 +6,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
 	"github.com/myelin-chat/myelin/internal/syncapi"
 )
@@ -52,4 +53,42 @@ func (u userData) AccountDataSince(ctx context.Context, userID string, from, to 
 		out[i] = syncapi.AccountDataItem{RoomID: it.RoomID, Type: it.Type, Content: it.Content}
 	}
 	return out, nil
+}
+
+// clientAccountData is account data as clients read it, through the
+// account data API and /sync: m.push_rules is the user's full ruleset,
+// the server defaults merged in, and an initial sync carries it even for a
+// user who never changed a rule (client-server-api "Push Rules: Events").
+type clientAccountData struct{ userData }
+
+func (c clientAccountData) AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error) {
+	raw, err := c.userData.AccountData(ctx, userID, roomID, typ)
+	if err != nil || roomID != "" || typ != push.AccountDataType {
+		return raw, err
+	}
+	return push.Content(userID, raw)
+}
+
+func (c clientAccountData) AccountDataSince(ctx context.Context, userID string, from, to int64) ([]syncapi.AccountDataItem, error) {
+	items, err := c.userData.AccountDataSince(ctx, userID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	seen := false
+	for i, it := range items {
+		if it.RoomID == "" && it.Type == push.AccountDataType {
+			if items[i].Content, err = push.Content(userID, it.Content); err != nil {
+				return nil, err
+			}
+			seen = true
+		}
+	}
+	if from == 0 && !seen {
+		content, err := push.Content(userID, nil)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, syncapi.AccountDataItem{Type: push.AccountDataType, Content: content})
+	}
+	return items, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/e2ee"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
@@ -55,13 +56,14 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if cfg.DefaultRoomVersion != "" {
 		defaultVersion = roomversion.ID(cfg.DefaultRoomVersion)
 	}
-	s.Syncer = syncapi.New(s.Rooms, ud, s.Now)
+	view := clientAccountData{ud}
+	s.Syncer = syncapi.New(s.Rooms, view, s.Now)
 	s.Syncer.AddStream(e2eeSvc.ToDeviceStream())
 	s.Syncer.SetDeviceKeyCounts(e2eeSvc)
 	(&clientapi.E2EEAPI{Service: e2eeSvc, Auth: resolver}).Register(router)
 	roomAPI := &clientapi.RoomAPI{
 		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,
-		Profiles: ud, Filters: ud, AccountData: ud, DefaultVersion: defaultVersion,
+		Profiles: ud, Filters: ud, AccountData: view, DefaultVersion: defaultVersion,
 		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now, Log: s.Log,
 	}
 	if rl := cfg.RCMessage; rl.PerSecond > 0 {
@@ -74,6 +76,8 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI.Fed = rem
 	roomAPI.History = &history{rooms: s.Rooms, remote: rem, self: cfg.ServerName, log: s.Log, now: s.Now}
 	roomAPI.Register(router)
+	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: push.NewRules(ud, s.Rooms.Stream(), s.Rooms.Notifier())}
+	pushAPI.Register(router)
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("OK"))

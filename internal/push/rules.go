@@ -1,0 +1,128 @@
+// Package push is the push service: each user's push rules, kept as their
+// m.push_rules account data (client-server-api "Push Rules: Events": the
+// content of that event is the user's current rules, and /sync delivers
+// it in account_data when it changes).
+//
+// What is stored is the merged ruleset the user last saw; every read merges
+// it again with this version's server-default rules (pushrules.Merge), so
+// rules a newer version adds appear and rules it drops disappear without a
+// migration, while the user's own rules and their choices about the
+// defaults (enabled, actions) are kept.
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"sync"
+
+	"github.com/myelin-chat/myelin/internal/pushrules"
+)
+
+// AccountDataType is the account data event type the rules are stored as.
+const AccountDataType = "m.push_rules"
+
+// AccountData is the account data storage.
+type AccountData interface {
+	// AccountData returns the content of a user's global or room account
+	// data of one type; nil and no error when there is none.
+	AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error)
+	// PutAccountData stores content at stream position pos.
+	PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte, pos int64) error
+}
+
+// Stream hands out the positions of the stream /sync reads account data
+// from (streams.Tracker).
+type Stream interface {
+	Reserve() int64
+	Finish(pos int64)
+}
+
+// Waker wakes a user's long-polling /sync requests (streams.Notifier).
+type Waker interface {
+	Wake(keys ...string)
+}
+
+// Rules keeps users' push rules.
+type Rules struct {
+	data   AccountData
+	stream Stream
+	waker  Waker
+	// locks serialise each user's read-modify-write of their rules; a
+	// user's edits hash to one of them (per process: the rules themselves
+	// are only in the database).
+	locks [64]sync.Mutex
+}
+
+// NewRules returns the push rules service.
+func NewRules(data AccountData, stream Stream, waker Waker) *Rules {
+	return &Rules{data: data, stream: stream, waker: waker}
+}
+
+func (s *Rules) lock(userID string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(userID))
+	return &s.locks[h.Sum32()%uint32(len(s.locks))]
+}
+
+// Get returns a user's full ruleset: the server defaults merged with what
+// the user changed.
+func (s *Rules) Get(ctx context.Context, userID string) (pushrules.Ruleset, error) {
+	raw, err := s.data.AccountData(ctx, userID, "", AccountDataType)
+	if err != nil {
+		return pushrules.Ruleset{}, err
+	}
+	return decode(raw, userID)
+}
+
+func decode(raw []byte, userID string) (pushrules.Ruleset, error) {
+	if raw == nil {
+		return pushrules.Merge(nil, userID), nil
+	}
+	var doc pushrules.Document
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return pushrules.Ruleset{}, fmt.Errorf("stored push rules of %s: %w", userID, err)
+	}
+	return pushrules.Merge(&doc.Global, userID), nil
+}
+
+// Update applies edit to a user's ruleset and stores the result as their
+// m.push_rules account data, at a new stream position so that their next
+// /sync carries it. When edit fails nothing is stored. It returns once the
+// change is durable.
+func (s *Rules) Update(ctx context.Context, userID string, edit func(*pushrules.Ruleset) error) error {
+	mu := s.lock(userID)
+	mu.Lock()
+	defer mu.Unlock()
+	rs, err := s.Get(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := edit(&rs); err != nil {
+		return err
+	}
+	content, err := json.Marshal(pushrules.Document{Global: rs})
+	if err != nil {
+		return err
+	}
+	pos := s.stream.Reserve()
+	err = s.data.PutAccountData(ctx, userID, "", AccountDataType, content, pos)
+	s.stream.Finish(pos)
+	if err != nil {
+		return err
+	}
+	s.waker.Wake(userID)
+	return nil
+}
+
+// Content returns the m.push_rules content /sync and the account data API
+// show: stored (nil when the user never changed anything) merged with this
+// version's defaults.
+func Content(userID string, stored []byte) ([]byte, error) {
+	rs, err := decode(stored, userID)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(pushrules.Document{Global: rs})
+}
