@@ -116,6 +116,14 @@ func (s *Rules) Update(ctx context.Context, userID string, edit func(*pushrules.
 	return nil
 }
 
+// OnRegister stores a new user's rules, the server defaults, so that their
+// first /sync carries m.push_rules at a stream position of its own. (Users
+// created before this existed are shown the defaults by the account data
+// readers when nothing is stored.)
+func (s *Rules) OnRegister(ctx context.Context, userID string) error {
+	return s.Update(ctx, userID, func(*pushrules.Ruleset) error { return nil })
+}
+
 // Content returns the m.push_rules content /sync and the account data API
 // show: stored (nil when the user never changed anything) merged with this
 // version's defaults.

@@ -59,6 +59,10 @@ func (u userData) AccountDataSince(ctx context.Context, userID string, from, to 
 // account data API and /sync: m.push_rules is the user's full ruleset,
 // the server defaults merged in, and an initial sync carries it even for a
 // user who never changed a rule (client-server-api "Push Rules: Events").
+// Registration stores the defaults (push.Rules.OnRegister), so only users
+// created before that need the stand-in added here. from = 0 is also a
+// since token at position 0: while the stream is empty (to = 0) nothing is
+// added, or a long poll from that token would return at once, forever.
 type clientAccountData struct{ userData }
 
 func (c clientAccountData) AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error) {
@@ -83,7 +87,7 @@ func (c clientAccountData) AccountDataSince(ctx context.Context, userID string, 
 			seen = true
 		}
 	}
-	if from == 0 && !seen {
+	if from == 0 && to > 0 && !seen {
 		content, err := push.Content(userID, nil)
 		if err != nil {
 			return nil, err

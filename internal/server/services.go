@@ -48,7 +48,8 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 
 	router := httpapi.NewRouter(httpapi.Options{Logger: s.Log, Metrics: s.Metrics, Now: s.Now,
 		TrustForwardedFor: anyXForwarded(cfg)})
-	resolver, err := s.registerAccountAPI(router, acct, e2eeSvc)
+	pushRules := push.NewRules(ud, s.Rooms.Stream(), s.Rooms.Notifier())
+	resolver, err := s.registerAccountAPI(router, acct, e2eeSvc, pushRules)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI.Fed = rem
 	roomAPI.History = &history{rooms: s.Rooms, remote: rem, self: cfg.ServerName, log: s.Log, now: s.Now}
 	roomAPI.Register(router)
-	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: push.NewRules(ud, s.Rooms.Stream(), s.Rooms.Notifier())}
+	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}
 	pushAPI.Register(router)
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

@@ -145,6 +145,11 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 		if err != nil {
 			return nil, err
 		}
+		if h := s.getHooks().Register; h != nil {
+			if err := h.OnRegister(ctx, userID); err != nil {
+				s.log.Error("registration hook failed", "user", userID, "err", err)
+			}
+		}
 		if ns != nil {
 			s.deviceUpdated(ctx, userID, res.DeviceID)
 		}

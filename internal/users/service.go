@@ -87,6 +87,13 @@ type Hooks struct {
 	Deactivate DeactivateHook
 	Profile    ProfileHook
 	Devices    DeviceHook
+	Register   RegisterHook
+}
+
+// RegisterHook runs after a user is created, e.g. to store their
+// server-default push rules so that their first /sync carries them.
+type RegisterHook interface {
+	OnRegister(ctx context.Context, userID string) error
 }
 
 // DeactivateHook runs after a user is deactivated, e.g. to make them leave
