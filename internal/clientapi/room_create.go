@@ -19,11 +19,11 @@ type createRoomBody struct {
 	Topic                     *string            `json:"topic"`
 	Invite                    []string           `json:"invite"`
 	RoomVersion               string             `json:"room_version"`
-	CreationContent           map[string]any     `json:"creation_content"`
+	CreationContent           json.RawMessage    `json:"creation_content"`
 	InitialState              []rooms.StateInput `json:"initial_state"`
 	Preset                    string             `json:"preset"`
 	IsDirect                  bool               `json:"is_direct"`
-	PowerLevelContentOverride map[string]any     `json:"power_level_content_override"`
+	PowerLevelContentOverride json.RawMessage    `json:"power_level_content_override"`
 }
 
 // createRoom is POST /createRoom (client-server-api "Creation").
@@ -81,7 +81,24 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 			return
 		}
 	}
-	delete(body.CreationContent, "room_version")
+	creation, err := contentMembers("creation_content", body.CreationContent)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	delete(creation, "room_version")
+	plOverride, err := contentMembers("power_level_content_override", body.PowerLevelContentOverride)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if plOverride != nil {
+		// The same rules as a power levels event sent with PUT /state.
+		if err := checkPowerLevelsContent(body.PowerLevelContentOverride); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
 
 	alias := ""
 	if body.RoomAliasName != "" {
@@ -114,8 +131,8 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 	req := rooms.CreateRoomRequest{
 		Creator: s.UserID, CreatorMember: a.memberProfile(r, s.UserID), Version: v, Preset: body.Preset,
 		Name: body.Name, Topic: body.Topic, Alias: alias, Invite: local, InviteLater: remote, IsDirect: body.IsDirect,
-		InitialState: body.InitialState, CreationContent: body.CreationContent,
-		PowerLevelOverride: body.PowerLevelContentOverride,
+		InitialState: body.InitialState, CreationContent: creation,
+		PowerLevelOverride: plOverride,
 	}
 	roomID, err := a.Engine.CreateRoom(ctx, req)
 	if err != nil {
@@ -149,6 +166,28 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 		}
 	}
 	writeOK(w, map[string]string{"room_id": roomID})
+}
+
+// contentMembers splits an object of event content given to createRoom
+// into its members, each kept as the client's JSON text. The room engine
+// merges them into the event it builds, which then goes through the one
+// canonical-JSON check every event content does (as with PUT /send):
+// numbers are never re-encoded through float64, so 1e2 is refused in room
+// versions with strict canonical JSON instead of becoming 100, and a large
+// integer is refused rather than rounded. Absent or null gives nil.
+func contentMembers(field string, raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var members map[string]json.RawMessage
+	if raw[0] != '{' || json.Unmarshal(raw, &members) != nil {
+		return nil, httpapi.BadJSON(field + " must be an object")
+	}
+	out := make(map[string]any, len(members))
+	for k, v := range members {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // memberProfile is the displayname/avatar_url to put in a user's join.

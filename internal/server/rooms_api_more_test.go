@@ -440,3 +440,45 @@ func TestMembership_TargetMustBeAUserIDAServerCanHave(t *testing.T) {
 		alice.MustDo("POST", servertest.Room(roomID)+"/ban", map[string]any{"user_id": "@Old Name:remote.example"}, nil)
 	})
 }
+
+// createRoom's creation_content and power_level_content_override are event
+// content like any other: their numbers keep the client's text and meet the
+// same canonical JSON rules as PUT /send (room version 12: integers only,
+// within ±(2^53-1)), instead of passing through float64 (1e2 becoming 100,
+// 2^53+1 silently rounded).
+func TestCreateRoom_ContentNumbersFollowCanonicalJSON(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		roomID := alice.CreateRoom(map[string]any{})
+		for _, tc := range []struct{ name, path, method, body string }{
+			{"send float", servertest.Room(roomID) + "/send/m.x/t1", "PUT", `{"n":1e2}`},
+			{"creation_content float", "/_matrix/client/v3/createRoom", "POST", `{"creation_content":{"n":1e2}}`},
+			{"creation_content big integer", "/_matrix/client/v3/createRoom", "POST", `{"creation_content":{"n":9007199254740993}}`},
+			{"power level float", "/_matrix/client/v3/createRoom", "POST", `{"power_level_content_override":{"ban":1e2}}`},
+			{"power level big integer", "/_matrix/client/v3/createRoom", "POST", `{"power_level_content_override":{"users_default":9007199254740993}}`},
+			{"power level string", "/_matrix/client/v3/createRoom", "POST", `{"power_level_content_override":{"events":{"m.x":"50"}}}`},
+			{"creation_content not an object", "/_matrix/client/v3/createRoom", "POST", `{"creation_content":[1]}`},
+		} {
+			status, raw := alice.Do(tc.method, tc.path, tc.body, nil)
+			if status != http.StatusBadRequest || servertest.Errcode(raw) != "M_BAD_JSON" {
+				t.Errorf("%s: %d %s, want 400 M_BAD_JSON", tc.name, status, raw)
+			}
+		}
+
+		var created struct {
+			RoomID string `json:"room_id"`
+		}
+		alice.MustDo("POST", "/_matrix/client/v3/createRoom",
+			`{"creation_content":{"n":9007199254740991,"m.federate":false},"power_level_content_override":{"ban":60}}`, &created)
+		var create map[string]json.RawMessage
+		alice.MustDo("GET", servertest.Room(created.RoomID)+"/state/m.room.create/", nil, &create)
+		if string(create["n"]) != "9007199254740991" || string(create["m.federate"]) != "false" {
+			t.Errorf("create content = %v", create)
+		}
+		var pl map[string]json.RawMessage
+		alice.MustDo("GET", servertest.Room(created.RoomID)+"/state/m.room.power_levels/", nil, &pl)
+		if string(pl["ban"]) != "60" || string(pl["kick"]) != "50" {
+			t.Errorf("power levels = %v", pl)
+		}
+	})
+}
