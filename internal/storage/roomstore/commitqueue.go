@@ -53,8 +53,10 @@ const savepoint = "grouped_write"
 //   - fn runs inside a SAVEPOINT of the shared transaction. If fn returns
 //     an error, its own work is rolled back to the savepoint, the others'
 //     stays, and the error is returned to this caller alone.
-//   - If the COMMIT fails, none of the group's work is durable and every
-//     write whose fn succeeded gets the commit's error.
+//   - If the COMMIT fails, none of the group's work is durable, and every
+//     write whose fn succeeded runs again in a transaction of its own, so
+//     that only a write that makes the COMMIT fail by itself gets its
+//     error (fn must therefore be repeatable, as for Write).
 //   - If the database reports transient contention (a PostgreSQL deadlock
 //     or serialization failure, SQLite busy), fn runs again, in this group
 //     or a later one; fn must therefore be repeatable, as for Write.
@@ -141,12 +143,20 @@ func (q *commitQueue) loop(s *Store) {
 		q.mu.Unlock()
 
 		var again []*groupedWrite
-		for _, gw := range s.commitGroup(group) {
-			if gw.retry && gw.attempts < groupAttempts {
-				again = append(again, gw)
-				continue
+		finish := func(gws []*groupedWrite) {
+			for _, gw := range gws {
+				if gw.retry && gw.attempts < groupAttempts {
+					again = append(again, gw)
+					continue
+				}
+				close(gw.done)
 			}
-			close(gw.done)
+		}
+		done, alone := s.commitGroup(group)
+		finish(done)
+		for _, gw := range alone {
+			d, _ := s.commitGroup([]*groupedWrite{gw})
+			finish(d)
 		}
 		if len(again) > 0 {
 			// Ahead of later arrivals: they have waited longest.
@@ -171,8 +181,13 @@ func (e *errGroupLost) Error() string {
 }
 
 // commitGroup runs the group in one transaction and commits it. It returns
-// the group, each write's outcome set; writes marked retry run again.
-func (s *Store) commitGroup(group []*groupedWrite) []*groupedWrite {
+// the writes whose outcome is set (those marked retry run again), and the
+// writes that must commit again each on its own: when the transaction of
+// a group of several fails as a whole (typically at COMMIT, where a
+// deferred constraint or the like can fail for one write's sake), the
+// writes whose own work went well are not given an error that may not be
+// theirs; each commits alone, and only the culprit fails.
+func (s *Store) commitGroup(group []*groupedWrite) (done, alone []*groupedWrite) {
 	// The transaction belongs to no single caller (see WriteGrouped).
 	ctx := context.Background()
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
@@ -205,9 +220,23 @@ func (s *Store) commitGroup(group []*groupedWrite) []*groupedWrite {
 				gw.err, gw.retry = fmt.Errorf("roomstore: grouped write: another write of its group failed: %w", lost), true
 			}
 		}
-	default:
+	case len(group) > 1:
 		// The transaction failed as a whole (BEGIN, a savepoint statement,
-		// or COMMIT): nothing is durable, so no write may report success.
+		// or COMMIT): nothing is durable. Writes that failed on their own
+		// keep their error; the others commit again, each alone.
+		for _, gw := range group {
+			gw.attempts++
+			if gw.err != nil {
+				gw.retry = false
+				done = append(done, gw)
+				continue
+			}
+			gw.reset()
+			alone = append(alone, gw)
+		}
+		return done, alone
+	default:
+		// A lone write's transaction failed: the error is its own.
 		for _, gw := range group {
 			if gw.err == nil {
 				gw.err = err
@@ -218,7 +247,7 @@ func (s *Store) commitGroup(group []*groupedWrite) []*groupedWrite {
 	for _, gw := range group {
 		gw.attempts++
 	}
-	return group
+	return group, nil
 }
 
 // runInSavepoint runs one write of a group between SAVEPOINT and RELEASE,
