@@ -56,19 +56,19 @@ func TestReceivedEventWithUnfetchableAuthChainIsNotAccepted(t *testing.T) {
 		// mid is fetchable from hs2 but cites the ghost: bob renames
 		// himself, an event hs2 never sent.
 		mid := build(&event.Builder{Type: event.TypeMember, StateKey: &stateKey,
-			Content: Content(map[string]any{"membership": "join", "displayname": "mid"}),
+			Content:    Content(map[string]any{"membership": "join", "displayname": "mid"}),
 			PrevEvents: exts, AuthEvents: authFor(ghost), Depth: 50})
 		fetch := withExtra{peerFetcher{hs2.e}, map[string]*event.Event{mid.EventID(): mid}}
 		before := currentState(t, hs1, roomID)
 
 		direct := build(&event.Builder{Type: event.TypeMember, StateKey: &stateKey,
-			Content: Content(map[string]any{"membership": "join", "displayname": "direct"}),
+			Content:    Content(map[string]any{"membership": "join", "displayname": "direct"}),
 			PrevEvents: exts, AuthEvents: authFor(ghost), Depth: 60})
 		transitive := build(&event.Builder{Type: event.TypeMember, StateKey: &stateKey,
-			Content: Content(map[string]any{"membership": "join", "displayname": "transitive"}),
+			Content:    Content(map[string]any{"membership": "join", "displayname": "transitive"}),
 			PrevEvents: exts, AuthEvents: replace(authFor(), cur[event.StateTuple{Type: event.TypeMember, StateKey: stateKey}], mid.EventID()), Depth: 70})
 		dependent := build(&event.Builder{Type: event.TypeMember, StateKey: &stateKey,
-			Content: Content(map[string]any{"membership": "join", "displayname": "dependent"}),
+			Content:    Content(map[string]any{"membership": "join", "displayname": "dependent"}),
 			PrevEvents: []string{transitive.EventID()}, AuthEvents: replace(authFor(), cur[event.StateTuple{Type: event.TypeMember, StateKey: stateKey}], transitive.EventID()), Depth: 80})
 
 		for _, ev := range []*event.Event{direct, transitive, dependent} {
