@@ -42,7 +42,7 @@ const (
 	inPath    where = iota // 400 M_INVALID_PARAM
 	inQuery                // 400 M_INVALID_PARAM
 	inJSON                 // NUL: 400 M_BAD_JSON; invalid UTF-8, surrogates: 400 M_NOT_JSON
-	inContent              // JSON kept as text (event, account data content): NUL allowed
+	inContent              // JSON kept as text (event, account data content, signed keys, push rules): NUL allowed
 )
 
 type badTextCase struct {
@@ -99,6 +99,12 @@ var badTextCases = []badTextCase{
 	{"getProfileField/keyName", "anon", "GET", "/profile/{user}/{X}", "", inPath},
 	{"putProfileField/keyName", "alice", "PUT", "/profile/{user}/{X}", `{"k":"v"}`, inPath},
 	{"whois/userId", "alice", "GET", "/admin/whois/{X}", "", inPath},
+	{"sendToDevice/eventType", "alice", "PUT", "/sendToDevice/{X}/t1", `{"messages":{}}`, inPath},
+	{"sendToDevice/txnId", "alice", "PUT", "/sendToDevice/m.x/{X}", `{"messages":{}}`, inPath},
+	{"pushrules/kind", "alice", "GET", "/pushrules/global/{X}/r1", "", inPath},
+	{"pushrules/ruleId", "alice", "PUT", "/pushrules/global/content/{X}", `{"pattern":"x","actions":["notify"]}`, inPath},
+	{"pushrules/enabled/ruleId", "alice", "PUT", "/pushrules/global/override/{X}/enabled", `{"enabled":true}`, inPath},
+	{"pushrules/delete/ruleId", "alice", "DELETE", "/pushrules/global/room/{X}", "", inPath},
 
 	// Query parameters.
 	{"messages?from", "alice", "GET", "/rooms/{room}/messages?dir=b&from={X}", "", inQuery},
@@ -154,6 +160,14 @@ var badTextCases = []badTextCase{
 	{"filter.rooms", "alice", "POST", "/user/{user}/filter", `{"room":{"rooms":["{X}"]}}`, inJSON},
 	{"filter.types", "alice", "POST", "/user/{user}/filter", `{"room":{"timeline":{"types":["{X}"]}}}`, inJSON},
 	{"filter.event_fields", "alice", "POST", "/user/{user}/filter", `{"event_fields":["{X}"]}`, inJSON},
+	{"sendToDevice.user", "alice", "PUT", "/sendToDevice/m.x/{txn}", `{"messages":{"{X}":{"D":{}}}}`, inJSON},
+	{"sendToDevice.device", "alice", "PUT", "/sendToDevice/m.x/{txn}", `{"messages":{"{user}":{"{X}":{}}}}`, inJSON},
+	{"keys/upload.one_time_keys", "alice", "POST", "/keys/upload", `{"one_time_keys":{"signed_curve25519:{X}":{"key":"k","signatures":{}}}}`, inJSON},
+	{"keys/query.user", "alice", "POST", "/keys/query", `{"device_keys":{"{X}":[]}}`, inJSON},
+	{"keys/query.device", "alice", "POST", "/keys/query", `{"device_keys":{"{user}":["{X}"]}}`, inJSON},
+	{"keys/claim.device", "alice", "POST", "/keys/claim", `{"one_time_keys":{"{user}":{"{X}":"signed_curve25519"}}}`, inJSON},
+	{"keys/claim.algorithm", "alice", "POST", "/keys/claim", `{"one_time_keys":{"{user}":{"{dev}":"{X}"}}}`, inJSON},
+	{"pushrules.actions", "alice", "PUT", "/pushrules/global/room/{room}", `{"actions":["{X}"]}`, inJSON},
 	{"shared_secret.nonce", "anon", "POST", "/_synapse/admin/v1/register", `{"nonce":"{X}","username":"u","password":"p","mac":"00"}`, inJSON},
 
 	// Content kept as JSON text.
@@ -165,6 +179,11 @@ var badTextCases = []badTextCase{
 	{"accountData.content", "alice", "PUT", "/user/{user}/account_data/m.x", `{"k":"{X}"}`, inContent},
 	{"createRoom.initial_state.content", "alice", "POST", "/createRoom", `{"initial_state":[{"type":"m.x","state_key":"","content":{"k":"{X}"}}]}`, inContent},
 	{"createRoom.creation_content", "alice", "POST", "/createRoom", `{"creation_content":{"k":"{X}"}}`, inContent},
+	{"keys/upload.device_keys.user_id", "alice", "POST", "/keys/upload", `{"device_keys":{"user_id":"{X}","device_id":"{dev}","algorithms":[],"keys":{},"signatures":{}}}`, inContent},
+	{"keys/upload.device_keys.keys", "alice", "POST", "/keys/upload", `{"device_keys":{"user_id":"{user}","device_id":"{dev}","algorithms":["{X}"],"keys":{"ed25519:{dev}":"{X}"},"signatures":{}}}`, inContent},
+	{"keys/upload.fallback_keys", "alice", "POST", "/keys/upload", `{"fallback_keys":{"signed_curve25519:AAAA":{"key":"{X}","fallback":true,"signatures":{}}}}`, inContent},
+	{"pushrules.pattern", "alice", "PUT", "/pushrules/global/content/r1", `{"pattern":"{X}","actions":["notify"]}`, inContent},
+	{"pushrules.conditions", "alice", "PUT", "/pushrules/global/override/r2", `{"conditions":[{"kind":"event_match","key":"content.body","pattern":"{X}"}],"actions":["notify"]}`, inContent},
 }
 
 type answer struct {
@@ -195,7 +214,7 @@ func TestClientAPI_BadTextIsRefusedAlikeOnBothBackends(t *testing.T) {
 					"{user}", url.PathEscape(alice.UserID), "{dev}", url.PathEscape(alice.DeviceID),
 					"{txn}", fmt.Sprint("txn", txn)).Replace(c.path)
 				txn++
-				body := strings.ReplaceAll(c.body, "{room}", roomID)
+				body := strings.NewReplacer("{room}", roomID, "{user}", alice.UserID, "{dev}", alice.DeviceID).Replace(c.body)
 				switch c.at {
 				case inPath:
 					path = strings.ReplaceAll(path, "{X}", url.PathEscape(v.raw))
