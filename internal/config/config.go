@@ -99,9 +99,23 @@ type Config struct {
 	// (see Myelin.LogLevel and Myelin.LogFormat) and warns when it is set.
 	LogConfig string
 
+	// Rate limits, with Synapse's keys and defaults (fields.go says where
+	// each applies).
 	RCMessage      RateLimit
 	RCRegistration RateLimit
 	RCLogin        LoginRateLimits
+	// RCAdminRedaction, when set, counts redactions of other users'
+	// events instead of RCMessage; nil counts them as messages.
+	RCAdminRedaction *RateLimit
+	RCRoomCreation   RateLimit
+	RCJoins          JoinRateLimits
+	RCJoinsPerRoom   RateLimit
+	RCInvites        InviteRateLimits
+	// RCMediaCreate and RC3PIDValidation are read and checked now and
+	// applied by the media repository and 3PID validation once they exist.
+	RCMediaCreate    RateLimit
+	RC3PIDValidation RateLimit
+	RCFederation     FederationRateLimits
 
 	// FederationDomainWhitelist limits federation to these servers; nil
 	// means any server, an empty non-nil slice means none.
@@ -348,6 +362,35 @@ type LoginRateLimits struct {
 	FailedAttempts RateLimit
 }
 
+// JoinRateLimits is "rc_joins".
+type JoinRateLimits struct {
+	Local  RateLimit
+	Remote RateLimit
+}
+
+// InviteRateLimits is "rc_invites".
+type InviteRateLimits struct {
+	PerRoom   RateLimit
+	PerUser   RateLimit
+	PerIssuer RateLimit
+}
+
+// FederationRateLimits is "rc_federation": how inbound federation
+// requests from one server are throttled.
+type FederationRateLimits struct {
+	// WindowSize is the window over which requests are counted.
+	WindowSize time.Duration
+	// SleepLimit is how many requests a window may hold before later ones
+	// are delayed by SleepDelay.
+	SleepLimit int
+	SleepDelay time.Duration
+	// RejectLimit is how many requests may wait (delayed or queued) before
+	// more are refused with 429.
+	RejectLimit int
+	// Concurrent is how many requests are processed at once.
+	Concurrent int
+}
+
 // Caches is "caches".
 type Caches struct {
 	// GlobalFactor scales every cache size (default 0.5, as in Synapse).
@@ -430,14 +473,22 @@ var alwaysBlacklisted = []string{"0.0.0.0/32", "::/128"}
 // other keys; Load fills the rest (paths, public_baseurl) afterwards.
 func defaults() *Config {
 	return &Config{
-		MaxUploadSize:                  50 << 20,
-		KeyRefreshInterval:             24 * time.Hour,
-		TrustedKeyServers:              []TrustedKeyServer{{ServerName: "matrix.org"}},
-		PasswordConfig:                 PasswordConfig{Enabled: true, LocalDBEnabled: true},
-		BcryptRounds:                   12,
-		RCMessage:                      RateLimit{PerSecond: 0.2, BurstCount: 10},
-		RCRegistration:                 RateLimit{PerSecond: 0.17, BurstCount: 3},
-		RCLogin:                        LoginRateLimits{Address: RateLimit{0.003, 5}, Account: RateLimit{0.003, 5}, FailedAttempts: RateLimit{0.17, 3}},
+		MaxUploadSize:      50 << 20,
+		KeyRefreshInterval: 24 * time.Hour,
+		TrustedKeyServers:  []TrustedKeyServer{{ServerName: "matrix.org"}},
+		PasswordConfig:     PasswordConfig{Enabled: true, LocalDBEnabled: true},
+		BcryptRounds:       12,
+		RCMessage:          RateLimit{PerSecond: 0.2, BurstCount: 10},
+		RCRegistration:     RateLimit{PerSecond: 0.17, BurstCount: 3},
+		RCLogin:            LoginRateLimits{Address: RateLimit{0.003, 5}, Account: RateLimit{0.003, 5}, FailedAttempts: RateLimit{0.17, 3}},
+		RCRoomCreation:     RateLimit{PerSecond: 0.016, BurstCount: 10},
+		RCJoins:            JoinRateLimits{Local: RateLimit{0.1, 10}, Remote: RateLimit{0.01, 10}},
+		RCJoinsPerRoom:     RateLimit{PerSecond: 1, BurstCount: 10},
+		RCInvites:          InviteRateLimits{PerRoom: RateLimit{0.3, 10}, PerUser: RateLimit{0.003, 5}, PerIssuer: RateLimit{0.3, 10}},
+		RCMediaCreate:      RateLimit{PerSecond: 10, BurstCount: 50},
+		RC3PIDValidation:   RateLimit{PerSecond: 0.003, BurstCount: 5},
+		RCFederation: FederationRateLimits{WindowSize: time.Second, SleepLimit: 10, SleepDelay: 500 * time.Millisecond,
+			RejectLimit: 50, Concurrent: 3},
 		FederationVerifyCertificates:   true,
 		DefaultRoomVersion:             "12",
 		Caches:                         Caches{GlobalFactor: 0.5},

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/myelin-chat/myelin/internal/keyfile"
 	"gopkg.in/yaml.v3"
@@ -74,13 +75,80 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 		"form_secret":                              d.str(&c.FormSecret),
 		"report_stats":                             d.optBool(&c.ReportStats),
 		"log_config":                               d.path(&c.LogConfig),
-		"rc_message":                               d.rateLimit(&c.RCMessage),
-		"rc_registration":                          d.rateLimit(&c.RCRegistration),
+		// Rate limits (Synapse's "Ratelimiting" section: same keys, same
+		// defaults; internal/ratelimit applies them). A per_second or
+		// burst_count of 0 turns a limit off. Server admins are exempt from
+		// every limit counted against a user; appservice users will be,
+		// as in Synapse, when appservices exist.
+		//
+		// rc_message: per user, every event sent that is not a membership
+		// change (messages, state, redactions), room creation and profile
+		// changes. A retried transaction already stored costs nothing.
+		"rc_message": d.rateLimit(&c.RCMessage),
+		// rc_registration: per client address, each registration.
+		"rc_registration": d.rateLimit(&c.RCRegistration),
+		// rc_login: per client address and per account for each login;
+		// failed_attempts per account for wrong passwords (including in
+		// user-interactive auth).
 		"rc_login": func(key string, n *yaml.Node) {
 			d.object(key, n, handlers{
 				"address":         d.rateLimit(&c.RCLogin.Address),
 				"account":         d.rateLimit(&c.RCLogin.Account),
 				"failed_attempts": d.rateLimit(&c.RCLogin.FailedAttempts),
+			})
+		},
+		// rc_admin_redaction: per user, redactions of other users' events,
+		// instead of rc_message; unset, they count as messages. A missing
+		// per_second or burst_count takes Synapse's generic default.
+		"rc_admin_redaction": func(key string, n *yaml.Node) {
+			rl := RateLimit{PerSecond: 0.17, BurstCount: 3}
+			d.rateLimit(&rl)(key, n)
+			c.RCAdminRedaction = &rl
+		},
+		// rc_room_creation: per user, each createRoom (which also costs an
+		// rc_message token).
+		"rc_room_creation": d.rateLimit(&c.RCRoomCreation),
+		// rc_joins: per user, joins to rooms this server is in (local) and
+		// to rooms joined over federation (remote). Rejoining while joined
+		// (a profile change) is free.
+		"rc_joins": func(key string, n *yaml.Node) {
+			d.object(key, n, handlers{
+				"local":  d.rateLimit(&c.RCJoins.Local),
+				"remote": d.rateLimit(&c.RCJoins.Remote),
+			})
+		},
+		// rc_joins_per_room: per room, every join event (local or
+		// received); while exhausted, local joins and make_join from other
+		// servers are refused.
+		"rc_joins_per_room": d.rateLimit(&c.RCJoinsPerRoom),
+		// rc_invites: per_room (per room; createRoom's invites count one
+		// each), per_user (per invitee, including invites from other
+		// servers) and per_issuer (per inviter).
+		"rc_invites": func(key string, n *yaml.Node) {
+			d.object(key, n, handlers{
+				"per_room":   d.rateLimit(&c.RCInvites.PerRoom),
+				"per_user":   d.rateLimit(&c.RCInvites.PerUser),
+				"per_issuer": d.rateLimit(&c.RCInvites.PerIssuer),
+			})
+		},
+		// rc_media_create: per user, POST /media/v1/create. Myelin has no
+		// media repository yet: read and validated now, applied when it
+		// lands.
+		"rc_media_create": d.rateLimit(&c.RCMediaCreate),
+		// rc_3pid_validation: per user or address, 3PID validation
+		// requests. Myelin has no 3PID support yet: read and validated
+		// now, applied when it lands.
+		"rc_3pid_validation": d.rateLimit(&c.RC3PIDValidation),
+		// rc_federation: per origin server, every authenticated inbound
+		// federation request.
+		"rc_federation": func(key string, n *yaml.Node) {
+			f := &c.RCFederation
+			d.object(key, n, handlers{
+				"window_size":  d.millis(&f.WindowSize, 1),
+				"sleep_limit":  d.integer(&f.SleepLimit, 1, 1<<30),
+				"sleep_delay":  d.millis(&f.SleepDelay, 0),
+				"reject_limit": d.integer(&f.RejectLimit, 0, 1<<30),
+				"concurrent":   d.integer(&f.Concurrent, 1, 1<<20),
 			})
 		},
 		"federation_domain_whitelist":    d.strList(&c.FederationDomainWhitelist, d.serverNameItem),
@@ -189,6 +257,16 @@ func (d *decoder) rateLimit(dst *RateLimit) func(string, *yaml.Node) {
 			"per_second":  d.number(&dst.PerSecond, 0),
 			"burst_count": d.number(&dst.BurstCount, 0),
 		})
+	}
+}
+
+// millis reads a whole number of milliseconds, as Synapse's rc_federation
+// takes them, of at least lo.
+func (d *decoder) millis(dst *time.Duration, lo int64) func(string, *yaml.Node) {
+	return func(key string, n *yaml.Node) {
+		if v, ok := d.parseInt(key, n, lo, int64(24*time.Hour/time.Millisecond)); ok {
+			*dst = time.Duration(v) * time.Millisecond
+		}
 	}
 }
 

@@ -68,6 +68,15 @@ func TestLoad_DefaultsForMinimalFile(t *testing.T) {
 		{"rc_message", c.RCMessage, RateLimit{0.2, 10}},
 		{"rc_registration", c.RCRegistration, RateLimit{0.17, 3}},
 		{"rc_login.failed_attempts", c.RCLogin.FailedAttempts, RateLimit{0.17, 3}},
+		{"rc_login.address", c.RCLogin.Address, RateLimit{0.003, 5}},
+		{"rc_admin_redaction", c.RCAdminRedaction, (*RateLimit)(nil)},
+		{"rc_room_creation", c.RCRoomCreation, RateLimit{0.016, 10}},
+		{"rc_joins", c.RCJoins, JoinRateLimits{Local: RateLimit{0.1, 10}, Remote: RateLimit{0.01, 10}}},
+		{"rc_joins_per_room", c.RCJoinsPerRoom, RateLimit{1, 10}},
+		{"rc_invites", c.RCInvites, InviteRateLimits{PerRoom: RateLimit{0.3, 10}, PerUser: RateLimit{0.003, 5}, PerIssuer: RateLimit{0.3, 10}}},
+		{"rc_media_create", c.RCMediaCreate, RateLimit{10, 50}},
+		{"rc_3pid_validation", c.RC3PIDValidation, RateLimit{0.003, 5}},
+		{"rc_federation", c.RCFederation, FederationRateLimits{WindowSize: time.Second, SleepLimit: 10, SleepDelay: 500 * time.Millisecond, RejectLimit: 50, Concurrent: 3}},
 		{"federation_verify_certificates", c.FederationVerifyCertificates, true},
 		{"federation_domain_whitelist", c.FederationDomainWhitelist, []string(nil)},
 		{"caches.global_factor", c.Caches.GlobalFactor, 0.5},
@@ -157,6 +166,10 @@ func TestLoad_SynapseExampleFile(t *testing.T) {
 		c.RCLogin != (LoginRateLimits{RateLimit{0.15, 5}, RateLimit{0.18, 4}, RateLimit{0.19, 7}}) {
 		t.Errorf("rate limits: %+v %+v %+v", c.RCMessage, c.RCRegistration, c.RCLogin)
 	}
+	// Only rc_joins.local.per_second is given: the rest keep their defaults.
+	if c.RCJoins != (JoinRateLimits{Local: RateLimit{0.2, 10}, Remote: RateLimit{0.01, 10}}) {
+		t.Errorf("rc_joins = %+v", c.RCJoins)
+	}
 	if !reflect.DeepEqual(c.FederationDomainWhitelist, []string{"lon.example.com", "nyc.example.com"}) || c.FederationVerifyCertificates {
 		t.Errorf("federation: %v %v", c.FederationDomainWhitelist, c.FederationVerifyCertificates)
 	}
@@ -189,7 +202,6 @@ func TestLoad_SynapseExampleFile(t *testing.T) {
 		"ignored key database.txn_limit: Myelin does not support this Synapse option",
 		"ignored key database.args.keepalives_idle: Myelin does not support this Synapse option",
 		"ignored key enable_media_repo: Myelin does not support this Synapse option",
-		"ignored key rc_joins: Myelin does not support this Synapse option",
 		"ignored key caches.expire_caches: Myelin does not support this Synapse option",
 	}
 	if got := messages(warns); !reflect.DeepEqual(got, wantWarn) {
@@ -367,6 +379,13 @@ func TestLoad_InvalidValuesNameKeyAndFix(t *testing.T) {
 		{"log format", "myelin: {log_format: xml}\n", []string{`myelin.log_format: "xml" is not supported; use "text" or "json"`}},
 		{"mapping expected", "password_config: true\n", []string{"password_config: must be a mapping"}},
 		{"list expected", "listeners: {port: 8008}\n", []string{"listeners: must be a list"}},
+		{"rate limit not a number", "rc_invites: {per_user: {per_second: fast}}\n", []string{`rc_invites.per_user.per_second: must be a number, found "fast"`}},
+		{"negative rate limit", "rc_room_creation: {burst_count: -1}\n", []string{"rc_room_creation.burst_count: -1 is too small"}},
+		{"media limit checked before media exists", "rc_media_create: {per_second: [1]}\n", []string{"rc_media_create.per_second: must be a number"}},
+		{"3pid limit checked before 3pids exist", "rc_3pid_validation: 5\n", []string{"rc_3pid_validation: must be a mapping"}},
+		{"federation window", "rc_federation: {window_size: 0}\n", []string{"rc_federation.window_size: 0 is out of range"}},
+		{"federation sleep limit", "rc_federation: {sleep_limit: 0}\n", []string{"rc_federation.sleep_limit: 0 is out of range"}},
+		{"federation concurrency", "rc_federation: {concurrent: 0.5}\n", []string{"rc_federation.concurrent: must be a whole number"}},
 		{"several errors at once", "bcrypt_rounds: 100\nenable_metrics: 3\n", []string{"bcrypt_rounds: 100", "enable_metrics: must be true or false"}},
 	}
 	for _, tt := range tests {
@@ -581,5 +600,43 @@ password_config: {enabled: false}
 	}
 	if got := messages(warns); len(got) != 1 || !strings.Contains(got[0], "untracked") {
 		t.Errorf("warnings = %q", got)
+	}
+}
+
+// Every rc_* key Synapse documents for a feature Myelin has (or will have)
+// is read with Synapse's names and units; rc_admin_redaction's missing
+// fields take Synapse's generic default.
+func TestLoad_RateLimitKeys(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "homeserver.yaml", `server_name: example.org
+suppress_key_server_warning: true
+rc_admin_redaction: {burst_count: 50}
+rc_room_creation: {per_second: 0.5, burst_count: 2}
+rc_joins: {local: {per_second: 1, burst_count: 2}, remote: {per_second: 3, burst_count: 4}}
+rc_joins_per_room: {per_second: 5, burst_count: 6}
+rc_invites: {per_room: {per_second: 7, burst_count: 8}, per_user: {per_second: 9, burst_count: 10}, per_issuer: {per_second: 11, burst_count: 12}}
+rc_media_create: {per_second: 13, burst_count: 14}
+rc_3pid_validation: {per_second: 15, burst_count: 16}
+rc_federation: {window_size: 750, sleep_limit: 15, sleep_delay: 400, reject_limit: 40, concurrent: 5}
+`)
+	c, warns, err := Load(path)
+	if err != nil || len(warns) != 0 {
+		t.Fatalf("err %v, warnings %v", err, warns)
+	}
+	want := Config{
+		RCAdminRedaction: &RateLimit{0.17, 50},
+		RCRoomCreation:   RateLimit{0.5, 2},
+		RCJoins:          JoinRateLimits{Local: RateLimit{1, 2}, Remote: RateLimit{3, 4}},
+		RCJoinsPerRoom:   RateLimit{5, 6},
+		RCInvites:        InviteRateLimits{PerRoom: RateLimit{7, 8}, PerUser: RateLimit{9, 10}, PerIssuer: RateLimit{11, 12}},
+		RCMediaCreate:    RateLimit{13, 14},
+		RC3PIDValidation: RateLimit{15, 16},
+		RCFederation: FederationRateLimits{WindowSize: 750 * time.Millisecond, SleepLimit: 15,
+			SleepDelay: 400 * time.Millisecond, RejectLimit: 40, Concurrent: 5},
+	}
+	got := Config{RCAdminRedaction: c.RCAdminRedaction, RCRoomCreation: c.RCRoomCreation, RCJoins: c.RCJoins,
+		RCJoinsPerRoom: c.RCJoinsPerRoom, RCInvites: c.RCInvites, RCMediaCreate: c.RCMediaCreate,
+		RC3PIDValidation: c.RC3PIDValidation, RCFederation: c.RCFederation}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
