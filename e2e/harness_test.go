@@ -136,7 +136,12 @@ func newServer(t *testing.T, be backend, opts options) *server {
 		"rc_login:\n" +
 		"  address: {per_second: 1000, burst_count: 1000}\n" +
 		"  account: {per_second: 1000, burst_count: 1000}\n" +
-		"  failed_attempts: {per_second: 1000, burst_count: 1000}\n"
+		"  failed_attempts: {per_second: 1000, burst_count: 1000}\n" +
+		"rc_room_creation: {per_second: 1000, burst_count: 1000}\n" +
+		"rc_joins: {local: {per_second: 1000, burst_count: 1000}, remote: {per_second: 1000, burst_count: 1000}}\n" +
+		"rc_joins_per_room: {per_second: 1000, burst_count: 1000}\n" +
+		"rc_invites: {per_room: {per_second: 1000, burst_count: 1000}, per_user: {per_second: 1000, burst_count: 1000}, per_issuer: {per_second: 1000, burst_count: 1000}}\n" +
+		"rc_federation: {window_size: 1000, sleep_limit: 10000, sleep_delay: 0, reject_limit: 10000, concurrent: 1000}\n"
 	if be.name == "postgres" {
 		dsn := createPostgresDB(t, be.adminDSN)
 		extra += fmt.Sprintf("database:\n  name: psycopg2\n  args: {dsn: %s}\n", harness.YAMLString(dsn))

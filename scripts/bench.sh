@@ -8,8 +8,8 @@
 # Builds bin/myelin and bin/myelin-bench, generates a configuration for
 # server "localhost" on a free loopback port (SQLite in a temp directory by
 # default; --postgres DSN uses that database instead, which should be empty
-# or used only for benchmarks), with open registration, rate limits
-# (rc_message, rc_registration, rc_login) raised out of the way and
+# or used only for benchmarks), with open registration, every rc_* rate
+# limit raised out of the way and
 # bcrypt_rounds 4, starts the server, runs myelin-bench against it with
 # --pid (memory sampling) and --config (secret, bcrypt cost), writes
 # results.json, results.txt, the server's log and configuration into DIR
@@ -122,6 +122,16 @@ sed -i -e "s/^  log_level: .*/  log_level: $log_level/" "$cfg"
 	echo "  address: {per_second: 1000000, burst_count: 1000000}"
 	echo "  account: {per_second: 1000000, burst_count: 1000000}"
 	echo "  failed_attempts: {per_second: 1000000, burst_count: 1000000}"
+	echo "rc_room_creation: {per_second: 1000000, burst_count: 1000000}"
+	echo "rc_joins:"
+	echo "  local: {per_second: 1000000, burst_count: 1000000}"
+	echo "  remote: {per_second: 1000000, burst_count: 1000000}"
+	echo "rc_joins_per_room: {per_second: 1000000, burst_count: 1000000}"
+	echo "rc_invites:"
+	echo "  per_room: {per_second: 1000000, burst_count: 1000000}"
+	echo "  per_user: {per_second: 1000000, burst_count: 1000000}"
+	echo "  per_issuer: {per_second: 1000000, burst_count: 1000000}"
+	echo "rc_federation: {window_size: 1000, sleep_limit: 1000000, sleep_delay: 0, reject_limit: 1000000, concurrent: 100000}"
 	if [[ -n "$pprof_port" ]]; then
 		echo "enable_metrics: true"
 		echo "listeners:"

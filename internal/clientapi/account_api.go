@@ -8,6 +8,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/users"
 )
@@ -34,13 +35,10 @@ type AccountOptions struct {
 	// DefaultRoomVersion is advertised in /capabilities.
 	DefaultRoomVersion string
 
-	// Rate limits (Synapse's rc_registration and rc_login.*). A zero limit
-	// is off; so are all of them with RateLimitsDisabled.
-	RCRegistration     httpapi.RateLimit
-	RCLoginAddress     httpapi.RateLimit
-	RCLoginAccount     httpapi.RateLimit
-	RCLoginFailed      httpapi.RateLimit
-	RateLimitsDisabled bool
+	// Limits applies rc_registration, rc_login.* and rc_message (profile
+	// changes); the server shares it with the RoomAPI so that both draw on
+	// the same buckets. nil: no rate limits.
+	Limits *ratelimit.Limiter
 
 	// Now is the clock for rate limits and UIA sessions; nil: time.Now.
 	Now    func() time.Time
@@ -49,9 +47,6 @@ type AccountOptions struct {
 
 // AccountOptionsFromConfig maps the configuration onto AccountOptions.
 func AccountOptionsFromConfig(cfg *config.Config) AccountOptions {
-	rl := func(r config.RateLimit) httpapi.RateLimit {
-		return httpapi.RateLimit{PerSecond: r.PerSecond, BurstCount: r.BurstCount}
-	}
 	return AccountOptions{
 		PublicBaseURL:                   cfg.PublicBaseURL,
 		ServeServerWellKnown:            cfg.ServeServerWellKnown,
@@ -60,10 +55,6 @@ func AccountOptionsFromConfig(cfg *config.Config) AccountOptions {
 		AllowGuestAccess:                cfg.AllowGuestAccess,
 		RequireAuthForProfileRequests:   cfg.RequireAuthForProfileRequests,
 		DefaultRoomVersion:              cfg.DefaultRoomVersion,
-		RCRegistration:                  rl(cfg.RCRegistration),
-		RCLoginAddress:                  rl(cfg.RCLogin.Address),
-		RCLoginAccount:                  rl(cfg.RCLogin.Account),
-		RCLoginFailed:                   rl(cfg.RCLogin.FailedAttempts),
 	}
 }
 
@@ -79,19 +70,9 @@ type AccountAPI struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	uia *uiaStore
-
-	registrationLimit  *httpapi.Limiter
-	availabilityLimit  *httpapi.Limiter
-	loginAddressLimit  *httpapi.Limiter
-	loginAccountLimit  *httpapi.Limiter
-	loginFailuresLimit *httpapi.Limiter
+	uia    *uiaStore
+	limits *ratelimit.Limiter
 }
-
-// availabilityRateLimit bounds GET /register/available per client address:
-// generous enough for a client checking as the user types. (Synapse has no
-// setting for it either.)
-var availabilityRateLimit = httpapi.RateLimit{PerSecond: 1, BurstCount: 10}
 
 // NewAccountAPI returns the API over svc.
 func NewAccountAPI(svc *users.Service, opts AccountOptions) *AccountAPI {
@@ -106,13 +87,7 @@ func NewAccountAPI(svc *users.Service, opts AccountOptions) *AccountAPI {
 		a.opts.DefaultRoomVersion = string(roomversion.Default)
 	}
 	a.uia = newUIAStore(a.now)
-	if !opts.RateLimitsDisabled {
-		a.registrationLimit = httpapi.NewLimiter(opts.RCRegistration, a.now)
-		a.availabilityLimit = httpapi.NewLimiter(availabilityRateLimit, a.now)
-		a.loginAddressLimit = httpapi.NewLimiter(opts.RCLoginAddress, a.now)
-		a.loginAccountLimit = httpapi.NewLimiter(opts.RCLoginAccount, a.now)
-		a.loginFailuresLimit = httpapi.NewLimiter(opts.RCLoginFailed, a.now)
-	}
+	a.limits = opts.Limits
 	return a
 }
 

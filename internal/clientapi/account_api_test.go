@@ -15,6 +15,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
@@ -132,7 +133,7 @@ func newRig(t *testing.T, db *sqldb.DB, mods ...func(*testOptions)) *rig {
 		},
 		account: AccountOptions{
 			PublicBaseURL: "https://matrix.example.org/", EnableRegistration: true,
-			RegistrationWithoutVerification: true, RateLimitsDisabled: true, Now: clock.Now,
+			RegistrationWithoutVerification: true, Now: clock.Now,
 		},
 	}
 	for _, m := range mods {
@@ -150,6 +151,13 @@ func newRig(t *testing.T, db *sqldb.DB, mods ...func(*testOptions)) *rig {
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	return &rig{t: t, srv: srv, api: api, svc: svc, store: store, clock: clock, hooks: hooks}
+}
+
+// withLimits turns on one rate limit, on the rig's clock.
+func withLimits(a ratelimit.Action, l ratelimit.Limit) func(*testOptions) {
+	return func(o *testOptions) {
+		o.account.Limits = ratelimit.New(map[ratelimit.Action]ratelimit.Limit{a: l}, o.account.Now)
+	}
 }
 
 // forEachBackend runs fn on a fresh rig per storage backend.
@@ -279,14 +287,9 @@ func passwordAuth(user, password, session string) map[string]any {
 }
 
 func TestAccountOptionsFromConfig(t *testing.T) {
-	cfg := &config.Config{
-		PublicBaseURL: "https://m.example.org/", EnableRegistration: true, AllowGuestAccess: true,
-		RCRegistration: config.RateLimit{PerSecond: 0.17, BurstCount: 3},
-		RCLogin:        config.LoginRateLimits{FailedAttempts: config.RateLimit{PerSecond: 0.1, BurstCount: 2}},
-	}
+	cfg := &config.Config{PublicBaseURL: "https://m.example.org/", EnableRegistration: true, AllowGuestAccess: true}
 	o := AccountOptionsFromConfig(cfg)
-	if o.PublicBaseURL != cfg.PublicBaseURL || !o.EnableRegistration || !o.AllowGuestAccess ||
-		o.RCRegistration.BurstCount != 3 || o.RCLoginFailed.PerSecond != 0.1 {
+	if o.PublicBaseURL != cfg.PublicBaseURL || !o.EnableRegistration || !o.AllowGuestAccess {
 		t.Errorf("options = %+v", o)
 	}
 }

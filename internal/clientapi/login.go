@@ -5,6 +5,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/users"
 )
 
@@ -42,7 +43,7 @@ func (a *AccountAPI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := httpapi.ClientIP(r)
-	if err := a.loginAddressLimit.Check(ip); err != nil {
+	if err := a.limits.Check(ratelimit.LoginAddress, ip); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -60,12 +61,9 @@ func (a *AccountAPI) login(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, err)
 		return
 	}
-	if err := a.loginAccountLimit.Check(userID); err != nil {
+	if err := a.limits.Take(ratelimit.Cost{Action: ratelimit.LoginAccount, Key: userID},
+		ratelimit.Cost{Action: ratelimit.LoginFailed, Key: userID, CheckOnly: true}); err != nil {
 		httpapi.WriteError(w, err)
-		return
-	}
-	if ok, retry := a.loginFailuresLimit.Peek(userID); !ok {
-		httpapi.WriteError(w, httpapi.LimitExceeded(retry))
 		return
 	}
 	res, err := a.svc.Login(r.Context(), users.LoginRequest{
@@ -75,7 +73,7 @@ func (a *AccountAPI) login(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		if merr.CodeOf(err) == merr.CodeForbidden {
-			a.loginFailuresLimit.Charge(userID)
+			a.limits.Charge(ratelimit.LoginFailed, userID)
 		}
 		httpapi.WriteError(w, err)
 		return

@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"testing"
 	"time"
 )
@@ -187,19 +188,11 @@ func TestLogin_RateLimits(t *testing.T) {
 		}
 		r.clock.Advance(10 * time.Second)
 		r.mustLogin("alice", "secret", nil)
-	}, func(o *testOptions) {
-		o.account.RateLimitsDisabled = false
-		o.account.RCLoginFailed.PerSecond = 0.1
-		o.account.RCLoginFailed.BurstCount = 2
-	})
+	}, withLimits(ratelimit.LoginFailed, ratelimit.Limit{PerSecond: 0.1, BurstCount: 2}))
 	forEachBackend(t, func(t *testing.T, r *rig) {
 		r.register("alice", "secret", nil)
 		r.mustLogin("alice", "secret", nil)
 		r.mustLogin("alice", "secret", nil)
 		r.expect(r.login("bob", "secret", nil), 429, "M_LIMIT_EXCEEDED") // same address
-	}, func(o *testOptions) {
-		o.account.RateLimitsDisabled = false
-		o.account.RCLoginAddress.PerSecond = 0.01
-		o.account.RCLoginAddress.BurstCount = 2
-	})
+	}, withLimits(ratelimit.LoginAddress, ratelimit.Limit{PerSecond: 0.01, BurstCount: 2}))
 }

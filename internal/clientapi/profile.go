@@ -121,7 +121,7 @@ func (a *AccountAPI) putProfileField(w http.ResponseWriter, r *http.Request, s *
 		httpapi.WriteError(w, httpapi.BadJSON("'"+key+"' must be a string"))
 		return
 	}
-	a.setProfileField(w, r, userID, key, value)
+	a.setProfileField(w, r, s, userID, key, value)
 }
 
 // deleteProfileField is DELETE /profile/{userId}/{keyName} (v1.16).
@@ -131,10 +131,16 @@ func (a *AccountAPI) deleteProfileField(w http.ResponseWriter, r *http.Request, 
 		httpapi.WriteError(w, err)
 		return
 	}
-	a.setProfileField(w, r, userID, key, "")
+	a.setProfileField(w, r, s, userID, key, "")
 }
 
-func (a *AccountAPI) setProfileField(w http.ResponseWriter, r *http.Request, userID, key, value string) {
+// setProfileField changes one field. The change is sent to every room the
+// user is in, so it costs an rc_message token, as in Synapse.
+func (a *AccountAPI) setProfileField(w http.ResponseWriter, r *http.Request, s *httpapi.Session, userID, key, value string) {
+	if err := takeLimits(a.limits, s, messageCost(s)); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	var err error
 	if key == fieldDisplayName {
 		err = a.svc.SetDisplayName(r.Context(), userID, value)

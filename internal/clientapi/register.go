@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/users"
 )
 
@@ -37,8 +38,8 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := httpapi.ClientIP(r)
-	if ok, retry := a.registrationLimit.Peek(ip); !ok {
-		httpapi.WriteError(w, httpapi.LimitExceeded(retry))
+	if err := a.limits.Peek(ratelimit.Registration, ip); err != nil {
+		httpapi.WriteError(w, err)
 		return
 	}
 
@@ -92,7 +93,7 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, err)
 		return
 	}
-	a.registrationLimit.Charge(ip)
+	a.limits.Charge(ratelimit.Registration, ip)
 	writeAccountJSON(w, a.loginResponse(res, false))
 }
 
@@ -110,7 +111,7 @@ func (a *AccountAPI) registerGuest(w http.ResponseWriter, r *http.Request, body 
 		httpapi.WriteError(w, err)
 		return
 	}
-	a.registrationLimit.Charge(ip)
+	a.limits.Charge(ratelimit.Registration, ip)
 	writeAccountJSON(w, a.loginResponse(res, false))
 }
 
@@ -145,7 +146,7 @@ func (a *AccountAPI) registerAvailable(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Probing names is cheap for the client and costs a database read here.
-	if err := a.availabilityLimit.Check(httpapi.ClientIP(r)); err != nil {
+	if err := a.limits.Check(ratelimit.RegisterAvailable, httpapi.ClientIP(r)); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"context"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"strings"
 	"testing"
 	"time"
@@ -247,11 +248,7 @@ func TestRegister_RateLimited(t *testing.T) {
 		}
 		r.clock.Advance(10 * time.Second)
 		r.register("second", "pw", nil)
-	}, func(o *testOptions) {
-		o.account.RateLimitsDisabled = false
-		o.account.RCRegistration.PerSecond = 0.1
-		o.account.RCRegistration.BurstCount = 1
-	})
+	}, withLimits(ratelimit.Registration, ratelimit.Limit{PerSecond: 0.1, BurstCount: 1}))
 }
 
 func jsonString(v any) string {

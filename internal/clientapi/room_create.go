@@ -8,6 +8,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 )
@@ -127,6 +128,16 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 		} else {
 			local = append(local, u)
 		}
+	}
+	// Synapse checks room creation once, up front, against both rc_message
+	// and rc_room_creation; the events of the new room are not counted.
+	if err := checkCreateInvites(a.Limits, s, len(body.Invite)); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if err := takeLimits(a.Limits, s, messageCost(s), ratelimit.Cost{Action: ratelimit.RoomCreation, Key: s.UserID}); err != nil {
+		httpapi.WriteError(w, err)
+		return
 	}
 	req := rooms.CreateRoomRequest{
 		Creator: s.UserID, CreatorMember: a.memberProfile(r, s.UserID), Version: v, Preset: body.Preset,

@@ -83,6 +83,10 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		if body.Reason != "" {
 			profile["reason"] = body.Reason
 		}
+		if err := takeLimits(a.Limits, s, joinCosts(s, roomID, true)...); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		if err := a.Fed.Join(ctx, s.UserID, roomID, servers, profile); err != nil {
 			httpapi.WriteError(w, err)
 			return
@@ -91,13 +95,18 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		return
 	}
 	// Joining again while joined changes nothing unless the profile did.
-	if cur, err := a.Engine.State(ctx, roomID, event.TypeMember, s.UserID); err == nil && cur.Membership() == event.Join {
+	cur, err := a.Engine.State(ctx, roomID, event.TypeMember, s.UserID)
+	if joined := err == nil && cur.Membership() == event.Join; joined {
 		profile["membership"] = event.Join
 		if sameJSON(cur.Content(), rooms.Content(profile)) {
 			writeOK(w, map[string]string{"room_id": roomID})
 			return
 		}
 		delete(profile, "membership")
+	} else if err := takeLimits(a.Limits, s, joinCosts(s, roomID, false)...); err != nil {
+		// Only a new join counts: a rejoin is a profile change (Synapse).
+		httpapi.WriteError(w, err)
+		return
 	}
 	// A restricted room lets in members of its allowed rooms, vouched for by
 	// one of our users who may invite (client-server-api "Restricted rooms").
@@ -239,6 +248,10 @@ func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 	}
 	var extra map[string]any
 	if membership == event.Invite {
+		if err := takeLimits(a.Limits, s, inviteCosts(s, roomID, body.UserID)...); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		extra = a.memberProfile(r, body.UserID)
 		if srv, _ := ids.UserServer(body.UserID); string(srv) != a.Engine.ServerName() && a.Fed != nil {
 			if err := a.remoteInvite(r, s, roomID, body.UserID, body.Reason, nil); err != nil {

@@ -31,19 +31,20 @@ func (a *RoomAPI) send(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		httpapi.WriteError(w, httpapi.InvalidParam("invalid event type or transaction ID"))
 		return
 	}
-	if a.MessageLimiter != nil {
-		if err := a.MessageLimiter.Check(s.UserID); err != nil {
-			httpapi.WriteError(w, err)
-			return
-		}
+	roomID := r.PathValue("roomId")
+	txn := &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: txnID, Endpoint: rooms.TxnSend}
+	b := &event.Builder{Type: typ, Sender: s.UserID}
+	if sent, err := a.limitTxn(r.Context(), s, roomID, b, txn, messageCost(s)); err != nil || sent != "" {
+		writeSent(w, sent, err)
+		return
 	}
 	content, err := readContent(r)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	b := &event.Builder{Type: typ, Sender: s.UserID, Content: content}
-	ev, err := a.Engine.Send(r.Context(), r.PathValue("roomId"), b, &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: txnID, Endpoint: rooms.TxnSend})
+	b.Content = content
+	ev, err := a.Engine.Send(r.Context(), roomID, b, txn)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -77,6 +78,10 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		writeOK(w, map[string]string{"event_id": cur.EventID()})
 		return
 	}
+	if err := takeLimits(a.Limits, s, messageCost(s)); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	b := &event.Builder{Type: typ, StateKey: &key, Sender: s.UserID, Content: content}
 	ev, err := a.Engine.Send(r.Context(), roomID, b, nil)
 	if err != nil {
@@ -84,6 +89,15 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		return
 	}
 	writeOK(w, map[string]string{"event_id": ev.EventID()})
+}
+
+// writeSent answers a send with the event's ID, or the error.
+func writeSent(w http.ResponseWriter, eventID string, err error) {
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, map[string]string{"event_id": eventID})
 }
 
 func sameJSON(a, b []byte) bool {
@@ -112,9 +126,17 @@ func (a *RoomAPI) redact(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 		content["reason"] = body.Reason
 	}
 	b := &event.Builder{Type: event.TypeRedaction, Sender: s.UserID, Redacts: r.PathValue("eventId"), Content: rooms.Content(content)}
+	cost := a.redactionCost(r.Context(), s, b.Redacts)
 	var txn *rooms.Txn
 	if t := r.PathValue("txnId"); t != "" {
 		txn = &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: t, Endpoint: rooms.TxnRedact}
+		if sent, err := a.limitTxn(r.Context(), s, r.PathValue("roomId"), b, txn, cost); err != nil || sent != "" {
+			writeSent(w, sent, err)
+			return
+		}
+	} else if err := takeLimits(a.Limits, s, cost); err != nil {
+		httpapi.WriteError(w, err)
+		return
 	}
 	ev, err := a.Engine.Send(r.Context(), r.PathValue("roomId"), b, txn)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/syncapi"
@@ -62,8 +63,8 @@ type RoomAPI struct {
 	Filters        FilterStore
 	AccountData    AccountDataStore
 	DefaultVersion roomversion.ID
-	// MessageLimiter applies rc_message to sends; nil disables it.
-	MessageLimiter *httpapi.Limiter
+	// Limits applies the rc_* rate limits (see ratelimit.go); nil: none.
+	Limits *ratelimit.Limiter
 	// AllowPublicRoomsWithoutAuth is Synapse's allow_public_rooms_without_auth.
 	AllowPublicRoomsWithoutAuth bool
 	Now                         func() time.Time

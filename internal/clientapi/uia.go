@@ -13,6 +13,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/canonicaljson"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 )
 
 // User-interactive authentication (client-server-api, "User-Interactive
@@ -353,12 +354,12 @@ func (a *AccountAPI) checkStage(r *http.Request, auth *authDict, userID string) 
 		if err != nil || resolved != userID {
 			return merr.Forbidden("Invalid username or password")
 		}
-		if ok, retry := a.loginFailuresLimit.Peek(userID); !ok {
-			return merr.LimitExceeded(retry)
+		if err := a.limits.Peek(ratelimit.LoginFailed, userID); err != nil {
+			return err
 		}
 		if err := a.svc.CheckPassword(r.Context(), userID, auth.Password); err != nil {
 			if merr.CodeOf(err) == merr.CodeForbidden {
-				a.loginFailuresLimit.Charge(userID)
+				a.limits.Charge(ratelimit.LoginFailed, userID)
 			}
 			return err
 		}

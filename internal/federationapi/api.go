@@ -17,6 +17,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 )
@@ -52,8 +53,11 @@ type API struct {
 	// send_join/send_leave/send_knock, which we must relay to the other
 	// servers in the room.
 	OnAccepted func(ctx context.Context, ev *event.Event)
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Limits applies rc_joins_per_room to make_join and
+	// rc_invites.per_user to invites of our users; nil: none.
+	Limits *ratelimit.Limiter
+	Log    *slog.Logger
+	Now    func() time.Time
 
 	acls        aclCache
 	eduHandlers map[string]EDUHandler

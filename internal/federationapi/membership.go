@@ -9,6 +9,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 )
 
@@ -20,6 +21,14 @@ func (a *API) makeMembership(membership string) http.HandlerFunc {
 		if err != nil || string(srv) != a.Origin(r) {
 			writeErr(w, merr.Forbidden("the user must belong to the requesting server"))
 			return
+		}
+		if membership == event.Join {
+			// A room with too many recent joins takes no more for now
+			// (rc_joins_per_room; Synapse checks make_join too).
+			if err := a.Limits.Peek(ratelimit.JoinsPerRoom, r.PathValue("roomId")); err != nil {
+				writeErr(w, err)
+				return
+			}
 		}
 		var versions []string
 		if membership != event.Leave {
@@ -154,6 +163,12 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request) {
 	if ev.Type() != event.TypeMember || ev.Membership() != event.Invite || string(tsrv) != a.ServerName ||
 		string(ssrv) != a.Origin(r) || ev.EventID() != r.PathValue("eventId") || ev.RoomID() != r.PathValue("roomId") {
 		writeErr(w, merr.BadJSON("not an invite of one of our users from your server"))
+		return
+	}
+	// rc_invites.per_user counts invites our users receive from anywhere;
+	// the sending server is trusted to limit per room (Synapse).
+	if err := a.Limits.Check(ratelimit.InvitesPerUser, target); err != nil {
+		writeErr(w, err)
 		return
 	}
 	if len(body.InviteRoomState) > 50 {

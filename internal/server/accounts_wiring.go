@@ -28,7 +28,7 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	svc.SetHooks(users.Hooks{Deactivate: roomHooks{s.Rooms, acct}, Profile: roomHooks{s.Rooms, acct}, Devices: devices,
 		Register: registered})
 	ao := clientapi.AccountOptionsFromConfig(s.Config)
-	ao.Now, ao.Logger = s.Now, s.Log
+	ao.Now, ao.Logger, ao.Limits = s.Now, s.Log, s.Limits
 	api := clientapi.NewAccountAPI(svc, ao)
 	api.Register(router)
 	return api, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/federation/sender"
 	"github.com/myelin-chat/myelin/internal/keyfile"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/signing"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
@@ -39,7 +40,9 @@ type Server struct {
 	Sender     *sender.Sender
 	outbox     *outbox
 	Now        func() time.Time
-	closeFns   []func()
+	// Limits applies the rc_* rate limits, shared by every API.
+	Limits   *ratelimit.Limiter
+	closeFns []func()
 }
 
 // New builds a server from a loaded configuration: opens and migrates the

@@ -9,6 +9,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/e2ee"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/push"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
@@ -46,6 +47,8 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		return err
 	}
 
+	s.Limits = ratelimit.New(rateLimits(cfg), s.Now)
+	s.Rooms.OnCommit(countJoins(s.Limits))
 	router := httpapi.NewRouter(httpapi.Options{Logger: s.Log, Metrics: s.Metrics, Now: s.Now,
 		TrustForwardedFor: anyXForwarded(cfg)})
 	pushRules := push.NewRules(ud, s.Rooms.Stream(), s.Rooms.Notifier())
@@ -66,9 +69,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,
 		Profiles: ud, Filters: ud, AccountData: view, DefaultVersion: defaultVersion,
 		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now, Log: s.Log,
-	}
-	if rl := cfg.RCMessage; rl.PerSecond > 0 {
-		roomAPI.MessageLimiter = httpapi.NewLimiter(httpapi.RateLimit{PerSecond: rl.PerSecond, BurstCount: rl.BurstCount}, s.Now)
+		Limits: s.Limits,
 	}
 	rem, err := s.buildFederation(ctx, acct)
 	if err != nil {

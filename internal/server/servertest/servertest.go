@@ -98,9 +98,7 @@ func WriteConfig(t testing.TB, dir string, db *sqldb.DB, opts Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	extra := "\nbcrypt_rounds: 4\nrc_message: {per_second: 10000, burst_count: 10000}\n" +
-		"rc_registration: {per_second: 10000, burst_count: 10000}\n" +
-		"rc_login: {address: {per_second: 10000, burst_count: 10000}, account: {per_second: 10000, burst_count: 10000}, failed_attempts: {per_second: 10000, burst_count: 10000}}\n"
+	extra := "\nbcrypt_rounds: 4\n" + NoRateLimitsYAML
 	if db != nil && db.Dialect() == sqldb.Postgres {
 		extra += fmt.Sprintf("database: {name: psycopg2, args: {dsn: %q}}\n", db.Config().PostgresDSN)
 	}
@@ -124,6 +122,18 @@ func WriteConfig(t testing.TB, dir string, db *sqldb.DB, opts Options) string {
 	}
 	return path
 }
+
+// NoRateLimitsYAML raises every rc_* limit out of the way of tests that
+// are not about them (later keys in ExtraYAML win).
+const NoRateLimitsYAML = `rc_message: {per_second: 10000, burst_count: 10000}
+rc_registration: {per_second: 10000, burst_count: 10000}
+rc_login: {address: {per_second: 10000, burst_count: 10000}, account: {per_second: 10000, burst_count: 10000}, failed_attempts: {per_second: 10000, burst_count: 10000}}
+rc_room_creation: {per_second: 10000, burst_count: 10000}
+rc_joins: {local: {per_second: 10000, burst_count: 10000}, remote: {per_second: 10000, burst_count: 10000}}
+rc_joins_per_room: {per_second: 10000, burst_count: 10000}
+rc_invites: {per_room: {per_second: 10000, burst_count: 10000}, per_user: {per_second: 10000, burst_count: 10000}, per_issuer: {per_second: 10000, burst_count: 10000}}
+rc_federation: {window_size: 1000, sleep_limit: 10000, sleep_delay: 0, reject_limit: 10000, concurrent: 10000}
+`
 
 // Client is a logged-in (or anonymous) Matrix client.
 type Client struct {

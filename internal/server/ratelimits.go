@@ -1,0 +1,54 @@
+package server
+
+import (
+	"github.com/myelin-chat/myelin/internal/config"
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
+	"github.com/myelin-chat/myelin/internal/rooms"
+)
+
+// rateLimits maps the rc_* settings onto the limiter's actions.
+func rateLimits(cfg *config.Config) map[ratelimit.Action]ratelimit.Limit {
+	rl := func(r config.RateLimit) ratelimit.Limit {
+		return ratelimit.Limit{PerSecond: r.PerSecond, BurstCount: r.BurstCount}
+	}
+	limits := map[ratelimit.Action]ratelimit.Limit{
+		ratelimit.Message:            rl(cfg.RCMessage),
+		ratelimit.RoomCreation:       rl(cfg.RCRoomCreation),
+		ratelimit.JoinsLocal:         rl(cfg.RCJoins.Local),
+		ratelimit.JoinsRemote:        rl(cfg.RCJoins.Remote),
+		ratelimit.JoinsPerRoom:       rl(cfg.RCJoinsPerRoom),
+		ratelimit.InvitesPerRoom:     rl(cfg.RCInvites.PerRoom),
+		ratelimit.InvitesPerUser:     rl(cfg.RCInvites.PerUser),
+		ratelimit.InvitesPerIssuer:   rl(cfg.RCInvites.PerIssuer),
+		ratelimit.LoginAddress:       rl(cfg.RCLogin.Address),
+		ratelimit.LoginAccount:       rl(cfg.RCLogin.Account),
+		ratelimit.LoginFailed:        rl(cfg.RCLogin.FailedAttempts),
+		ratelimit.Registration:       rl(cfg.RCRegistration),
+		ratelimit.MediaCreate:        rl(cfg.RCMediaCreate),
+		ratelimit.ThreepidValidation: rl(cfg.RC3PIDValidation),
+		// Generous enough for a client checking a name as the user types.
+		ratelimit.RegisterAvailable: {PerSecond: 1, BurstCount: 10},
+	}
+	if cfg.RCAdminRedaction != nil {
+		limits[ratelimit.AdminRedaction] = rl(*cfg.RCAdminRedaction)
+	}
+	return limits
+}
+
+// countJoins returns the commit hook that feeds rc_joins_per_room: every
+// join stored in a room, local or received over federation, counts against
+// the room, as in Synapse (which counts on its notifier). Local joins and
+// make_join from other servers are refused while the room's count is over.
+func countJoins(l *ratelimit.Limiter) func([]rooms.Committed) {
+	return func(batch []rooms.Committed) {
+		if !l.Enabled(ratelimit.JoinsPerRoom) {
+			return
+		}
+		for _, c := range batch {
+			if c.Event.Type() == event.TypeMember && c.Event.Membership() == event.Join {
+				l.Charge(ratelimit.JoinsPerRoom, c.Event.RoomID())
+			}
+		}
+	}
+}
