@@ -48,6 +48,7 @@ type Service struct {
 	log        *slog.Logger
 
 	toDevice *streams.Tracker
+	fed      EDUSender // nil without federation
 
 	mu sync.Mutex
 	// wakes holds users to wake once the to-device stream reaches pos:

@@ -34,9 +34,11 @@ const (
 	// ToDevicePerSync bounds the messages one /sync delivers
 	// (send_to_device.md recommends 100); the rest follow in the next.
 	ToDevicePerSync = 100
-	// toDeviceTxnLifetime is how long a sendToDevice transaction ID is
-	// remembered; clients retry within minutes.
-	toDeviceTxnLifetime = 24 * time.Hour
+	// toDeviceTxnLifetime is how long a sendToDevice transaction ID, or
+	// a received EDU's message_id, is remembered: clients retry within
+	// minutes, but another server may retry a transaction after days of
+	// backing off.
+	toDeviceTxnLifetime = 7 * 24 * time.Hour
 )
 
 // ToDeviceRequest is one PUT /sendToDevice/{eventType}/{txnId}.
@@ -48,17 +50,36 @@ type ToDeviceRequest struct {
 	Messages map[string]map[string]json.RawMessage
 }
 
-// SendToDevice queues the request's messages for local devices. It returns
-// once they are durable; a repeated transaction ID stores nothing again.
-// Messages to devices that do not exist are dropped, as Synapse does.
+// SendToDevice queues the request's messages for local devices and sends
+// those for other servers' users as m.direct_to_device EDUs. It returns
+// once both are durable; a repeated transaction ID sends nothing again.
+// Messages to local devices that do not exist are dropped, as Synapse does.
 func (s *Service) SendToDevice(ctx context.Context, req ToDeviceRequest) error {
 	if req.Type == "" || len(req.Type) > 255 || req.TxnID == "" || len(req.TxnID) > 255 {
 		return merr.InvalidParam("invalid event type or transaction ID")
 	}
-	msgs, err := s.recipients(ctx, req)
+	local, remote, err := s.recipients(ctx, req.Sender, req.Type, req.Messages)
 	if err != nil {
 		return err
 	}
+	txn := &e2eestore.Txn{UserID: req.Sender, DeviceID: req.SenderDevice, TxnID: req.TxnID}
+	if len(remote) > 0 {
+		// The EDUs go out before the transaction is recorded with the
+		// local messages, so a crash in between loses nothing: the
+		// client's retry sends them again, under the same message IDs,
+		// which the receiving servers deduplicate.
+		if seen, err := s.store.HasTxn(ctx, txn); err != nil || seen {
+			return err
+		}
+		if err := s.sendRemote(ctx, req, remote); err != nil {
+			return err
+		}
+	}
+	return s.enqueue(ctx, txn, local)
+}
+
+// enqueue stores msgs for local devices under txn, then wakes their users.
+func (s *Service) enqueue(ctx context.Context, txn *e2eestore.Txn, msgs []e2eestore.ToDeviceMessage) error {
 	positions := make([]int64, len(msgs))
 	for i := range msgs {
 		positions[i] = s.toDevice.Reserve()
@@ -69,7 +90,6 @@ func (s *Service) SendToDevice(ctx context.Context, req ToDeviceRequest) error {
 			s.toDevice.Finish(p)
 		}
 	}()
-	txn := &e2eestore.Txn{UserID: req.Sender, DeviceID: req.SenderDevice, TxnID: req.TxnID}
 	dup, dropped, err := s.store.EnqueueToDevice(ctx, txn, msgs, MaxQueuedPerDevice, s.now().UnixMilli())
 	if err != nil {
 		return err
@@ -85,54 +105,64 @@ func (s *Service) SendToDevice(ctx context.Context, req ToDeviceRequest) error {
 	return nil
 }
 
-// recipients expands the request into one message per local device, in a
-// fixed order (users, then devices, sorted).
-func (s *Service) recipients(ctx context.Context, req ToDeviceRequest) ([]e2eestore.ToDeviceMessage, error) {
-	users := make([]string, 0, len(req.Messages))
+// remoteMessages are the messages for one other server: user → device (or
+// "*") → content.
+type remoteMessages map[string]map[string]json.RawMessage
+
+// recipients checks messages and splits them into one message per local
+// device, in a fixed order (users, then devices, sorted), and the messages
+// for each other server.
+func (s *Service) recipients(ctx context.Context, sender, typ string, messages map[string]map[string]json.RawMessage) ([]e2eestore.ToDeviceMessage, map[string]remoteMessages, error) {
+	users := make([]string, 0, len(messages))
 	named := 0
-	for u, byDevice := range req.Messages {
+	for u, byDevice := range messages {
 		if _, err := ids.ParseUserID(u); err != nil {
-			return nil, merr.InvalidParam(fmt.Sprintf("invalid user ID %q", u))
+			return nil, nil, merr.InvalidParam(fmt.Sprintf("invalid user ID %q", u))
 		}
 		for d, content := range byDevice {
 			if d == "" || len(d) > 255 {
-				return nil, merr.InvalidParam("invalid device ID")
+				return nil, nil, merr.InvalidParam("invalid device ID")
 			}
 			if len(content) > MaxToDeviceContent {
-				return nil, merr.TooLarge("a to-device message's content is too large")
+				return nil, nil, merr.TooLarge("a to-device message's content is too large")
 			}
 			if len(content) == 0 || content[0] != '{' {
-				return nil, merr.BadJSON("a to-device message's content must be a JSON object")
+				return nil, nil, merr.BadJSON("a to-device message's content must be a JSON object")
 			}
 		}
 		named += len(byDevice)
 		users = append(users, u)
 	}
 	if named > MaxToDeviceRecipients {
-		return nil, merr.InvalidParam(fmt.Sprintf("at most %d devices per request", MaxToDeviceRecipients))
+		return nil, nil, merr.InvalidParam(fmt.Sprintf("at most %d devices per request", MaxToDeviceRecipients))
 	}
 	sort.Strings(users)
 	var out []e2eestore.ToDeviceMessage
+	remote := map[string]remoteMessages{}
 	for _, u := range users {
-		server, _ := ids.UserServer(u)
-		if string(server) != s.serverName {
-			// Federation (m.direct_to_device) is not wired yet.
-			s.log.Warn("to-device message for a remote user not sent: federation of to-device messages is not implemented",
-				"user", u, "type", req.Type)
+		server, local, err := s.serverOf(u)
+		if err != nil {
+			return nil, nil, err
+		}
+		byDevice := messages[u]
+		if !local {
+			if remote[server] == nil {
+				remote[server] = remoteMessages{}
+			}
+			remote[server][u] = byDevice
 			continue
 		}
 		devices, err := s.devices.ListDevices(ctx, u)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		byDevice := req.Messages[u]
-		var targets []string
 		if all, ok := byDevice["*"]; ok {
 			// "*" wins over named devices, so no device gets two copies.
 			for _, d := range devices {
-				out = append(out, e2eestore.ToDeviceMessage{UserID: u, DeviceID: d.DeviceID, Sender: req.Sender, Type: req.Type, Content: all})
+				out = append(out, e2eestore.ToDeviceMessage{UserID: u, DeviceID: d.DeviceID, Sender: sender, Type: typ, Content: all})
 			}
 		} else {
+			var targets []string
 			for _, d := range devices {
 				if _, ok := byDevice[d.DeviceID]; ok {
 					targets = append(targets, d.DeviceID)
@@ -140,14 +170,14 @@ func (s *Service) recipients(ctx context.Context, req ToDeviceRequest) ([]e2eest
 			}
 			sort.Strings(targets)
 			for _, d := range targets {
-				out = append(out, e2eestore.ToDeviceMessage{UserID: u, DeviceID: d, Sender: req.Sender, Type: req.Type, Content: byDevice[d]})
+				out = append(out, e2eestore.ToDeviceMessage{UserID: u, DeviceID: d, Sender: sender, Type: typ, Content: byDevice[d]})
 			}
 		}
 		if len(out) > MaxToDeviceRecipients {
-			return nil, merr.InvalidParam(fmt.Sprintf("at most %d devices per request", MaxToDeviceRecipients))
+			return nil, nil, merr.InvalidParam(fmt.Sprintf("at most %d devices per request", MaxToDeviceRecipients))
 		}
 	}
-	return out, nil
+	return out, remote, nil
 }
 
 // queueWake wakes the recipients once the stream has reached every one of

@@ -108,6 +108,7 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 			}
 		}}
 	api.Register(fedRouter)
+	s.fedAPI = api
 	s.Federation = fedRouter
 	return rem, nil
 }

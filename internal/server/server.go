@@ -16,6 +16,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/federation/sender"
+	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/keyfile"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
@@ -38,6 +39,7 @@ type Server struct {
 	// Federation serves /_matrix/federation and /_matrix/key.
 	Federation http.Handler
 	Sender     *sender.Sender
+	fedAPI     *federationapi.API
 	outbox     *outbox
 	Now        func() time.Time
 	// Limits applies the rc_* rate limits, shared by every API.

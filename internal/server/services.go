@@ -6,14 +6,12 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/config"
-	"github.com/myelin-chat/myelin/internal/e2ee"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
-	"github.com/myelin-chat/myelin/internal/storage/e2eestore"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/streams"
 	"github.com/myelin-chat/myelin/internal/syncapi"
@@ -37,12 +35,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		Help: "Rooms whose writer and current state are in memory; idle rooms leave after a while.",
 	}, func() float64 { return float64(s.Rooms.RoomsInMemory()) }))
 	ud := userData{store: acct}
-	e2eeStore, err := e2eestore.New(ctx, s.DB)
-	if err != nil {
-		return err
-	}
-	e2eeSvc, err := e2ee.New(ctx, e2ee.Config{Store: e2eeStore, Devices: acct, Notifier: s.Rooms.Notifier(),
-		ServerName: cfg.ServerName, Now: s.Now, Log: s.Log})
+	e2eeSvc, err := s.buildE2EE(ctx, acct)
 	if err != nil {
 		return err
 	}
@@ -62,9 +55,6 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}
 	view := clientAccountData{ud}
 	s.Syncer = syncapi.New(s.Rooms, view, s.Now)
-	s.Syncer.AddStream(e2eeSvc.ToDeviceStream())
-	s.Syncer.SetDeviceKeyCounts(e2eeSvc)
-	(&clientapi.E2EEAPI{Service: e2eeSvc, Auth: resolver}).Register(router)
 	roomAPI := &clientapi.RoomAPI{
 		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,
 		Profiles: ud, Filters: ud, AccountData: view, DefaultVersion: defaultVersion,
@@ -76,6 +66,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		return err
 	}
 	roomAPI.Fed = rem
+	s.wireE2EE(e2eeSvc, router, resolver)
 	roomAPI.History = &history{rooms: s.Rooms, remote: rem, self: cfg.ServerName, log: s.Log, now: s.Now}
 	roomAPI.Register(router)
 	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}

@@ -20,9 +20,21 @@ type ToDeviceMessage struct {
 
 // Txn names a sendToDevice request for idempotency: a retry with the same
 // transaction ID from the same device is stored once (client-server-api
-// "Transaction identifiers").
+// "Transaction identifiers"). For an m.direct_to_device EDU, UserID is the
+// origin server, DeviceID empty and TxnID the EDU's message_id.
 type Txn struct {
 	UserID, DeviceID, TxnID string
+}
+
+// HasTxn reports whether txn was stored.
+func (s *Store) HasTxn(ctx context.Context, txn *Txn) (bool, error) {
+	var one int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT 1 FROM e2ee_to_device_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`,
+		txn.UserID, txn.DeviceID, txn.TxnID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // streamToDevice is the to-device stream's row in e2ee_positions.

@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/myelin-chat/myelin/internal/clientapi"
+	"github.com/myelin-chat/myelin/internal/e2ee"
+	"github.com/myelin-chat/myelin/internal/federation/sender"
+	"github.com/myelin-chat/myelin/internal/federationapi"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/storage/accounts"
+	"github.com/myelin-chat/myelin/internal/storage/e2eestore"
+)
+
+// buildE2EE builds the end-to-end encryption service (to-device messages,
+// device keys) on the server's database. It is built before the users
+// service, whose device hook it is.
+func (s *Server) buildE2EE(ctx context.Context, acct accounts.Store) (*e2ee.Service, error) {
+	store, err := e2eestore.New(ctx, s.DB)
+	if err != nil {
+		return nil, err
+	}
+	return e2ee.New(ctx, e2ee.Config{Store: store, Devices: acct, Notifier: s.Rooms.Notifier(),
+		ServerName: s.Config.ServerName, Now: s.Now, Log: s.Log})
+}
+
+// wireE2EE connects the service to /sync (the to-device stream and the key
+// counts), the client API and federation (m.direct_to_device both ways).
+// The federation must be built.
+func (s *Server) wireE2EE(svc *e2ee.Service, router *httpapi.Router, auth httpapi.TokenResolver) {
+	s.Syncer.AddStream(svc.ToDeviceStream())
+	s.Syncer.SetDeviceKeyCounts(svc)
+	(&clientapi.E2EEAPI{Service: svc, Auth: auth}).Register(router)
+	svc.SetFederation(eduSender{s.Sender})
+	s.fedAPI.HandleEDU(e2ee.EDUDirectToDevice, func(ctx context.Context, edu federationapi.InboundEDU) error {
+		return svc.ReceiveDirectToDevice(ctx, edu.Origin, edu.Content)
+	})
+}
+
+// eduSender queues the service's EDUs in the federation sender.
+type eduSender struct{ snd *sender.Sender }
+
+func (e eduSender) SendEDU(ctx context.Context, eduType string, content json.RawMessage, destination string) error {
+	return e.snd.SendEDU(ctx, sender.EDU{Type: eduType, Content: content, Durable: true}, []string{destination})
+}
