@@ -140,6 +140,8 @@ var statusOfKind = []struct {
 	{merr.ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{merr.ErrLimitExceeded, http.StatusTooManyRequests},
 	{merr.ErrUnavailable, http.StatusServiceUnavailable},
+	{merr.ErrBadGateway, http.StatusBadGateway},
+	{merr.ErrGatewayTimeout, http.StatusGatewayTimeout},
 }
 
 // internalError is what clients see for errors without Matrix meaning; the
@@ -212,6 +214,13 @@ func withExtra(e *Error, extra map[string]any) *Error {
 // the request went through a Router) and never sent to the client.
 func WriteError(w http.ResponseWriter, err error) {
 	e, unexpected := FromError(err)
+	if upstreamFailure(e.Status) {
+		// Another server failed us: worth a warning with the detail
+		// (Router.finish), not an error of ours.
+		if sw := findStatusWriter(w); sw != nil {
+			sw.info.err = err
+		}
+	}
 	if unexpected {
 		if sw := findStatusWriter(w); sw != nil {
 			sw.info.err = err
@@ -220,6 +229,12 @@ func WriteError(w http.ResponseWriter, err error) {
 		}
 	}
 	writeMatrixError(w, e)
+}
+
+// upstreamFailure reports whether status says another server failed a
+// request that needed it (502, 504).
+func upstreamFailure(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
 }
 
 func writeMatrixError(w http.ResponseWriter, e *Error) {

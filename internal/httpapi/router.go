@@ -164,7 +164,10 @@ func (rt *Router) finish(sw *statusWriter, r *http.Request, start time.Time) {
 	}
 	if err := sw.info.err; err != nil {
 		attrs = append(attrs, slog.String("err", err.Error()))
-		if status >= 500 && !errors.Is(err, context.Canceled) {
+		switch {
+		case upstreamFailure(status):
+			level = slog.LevelWarn
+		case status >= 500 && !errors.Is(err, context.Canceled):
 			level = slog.LevelError
 		}
 	}

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/myelin-chat/myelin/internal/merr"
 )
 
 // syncBuffer is a log sink safe for the server goroutines of a test.
@@ -142,6 +146,25 @@ func TestRouter_PanicBecomes500AndLogsStack(t *testing.T) {
 	out := logs.String()
 	if !strings.Contains(out, "panic serving request") || !strings.Contains(out, "router_test.go") {
 		t.Errorf("stack not logged:\n%s", out)
+	}
+}
+
+// Another server failing a request (502, 504) is logged as a warning with
+// its detail: it is worth an operator's look, but it is not a fault of
+// ours to raise an ERROR for (issue 10 item 5).
+func TestRouter_UpstreamFailuresLogAsWarnings(t *testing.T) {
+	logs, rt := newTestRouter(t)
+	rt.HandleFunc("GET /join", func(w http.ResponseWriter, r *http.Request) {
+		cause := errors.New("dial tcp 192.0.2.1:8448: connection refused")
+		WriteError(w, fmt.Errorf("%w: %w", merr.New(merr.ErrBadGateway, merr.CodeUnknown, "Could not join the room through example.org: unreachable"), cause))
+	})
+	rec := serve(rt, "GET", "/join", nil)
+	if body := decodeError(t, rec); rec.Code != http.StatusBadGateway || body["errcode"] != "M_UNKNOWN" || !strings.Contains(body["error"].(string), "example.org") {
+		t.Fatalf("got %d %v", rec.Code, body)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") || !strings.Contains(out, "connection refused") {
+		t.Errorf("log:\n%s\nwant one WARN line with the cause", out)
 	}
 }
 

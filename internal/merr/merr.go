@@ -27,6 +27,11 @@ var (
 	ErrTooLarge      = errors.New("too large")           // 413
 	ErrLimitExceeded = errors.New("rate limit exceeded") // 429
 	ErrUnavailable   = errors.New("unavailable")         // 503
+	// ErrBadGateway and ErrGatewayTimeout are failures of another server
+	// that a request needed: unreachable, refusing TLS, answering nonsense
+	// (502), or not answering in time (504).
+	ErrBadGateway     = errors.New("bad gateway")     // 502
+	ErrGatewayTimeout = errors.New("gateway timeout") // 504
 )
 
 // Error codes used by Myelin (client-server-api "Common error codes" and
@@ -140,7 +145,8 @@ func DefaultCode(err error) string {
 		return CodeLimitExceeded
 	case errors.Is(err, ErrTooLarge):
 		return CodeTooLarge
-	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrConflict), errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrConflict), errors.Is(err, ErrUnavailable),
+		errors.Is(err, ErrBadGateway), errors.Is(err, ErrGatewayTimeout):
 		return CodeUnknown
 	}
 	return ""

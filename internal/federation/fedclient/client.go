@@ -46,6 +46,13 @@ var (
 	// ErrBlocked is netguard.ErrBlocked: every address of the destination
 	// is in a blocked range.
 	ErrBlocked = netguard.ErrBlocked
+	// ErrUnreachable is wrapped when no answer came: the destination
+	// could not be resolved or connected to, TLS failed, or it did not
+	// answer in time. Reason says which.
+	ErrUnreachable = errors.New("fedclient: no answer")
+	// ErrBadResponse is wrapped when a 2xx answer is not the JSON asked
+	// for; callers that check an answer further wrap it too.
+	ErrBadResponse = errors.New("fedclient: invalid response")
 )
 
 // Config configures a Client.
@@ -274,10 +281,10 @@ func (c *Client) doJSON(ctx context.Context, method, destination, path string, b
 // encoding/json alone would let through) and then decodes it.
 func decodeJSON(destination string, body []byte, out any) error {
 	if err := canonicaljson.Valid(body, canonicaljson.LenientOptions); err != nil {
-		return fmt.Errorf("fedclient: %s sent invalid JSON: %w", destination, err)
+		return fmt.Errorf("%w: %s sent invalid JSON: %w", ErrBadResponse, destination, err)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("fedclient: %s sent unexpected JSON: %w", destination, err)
+		return fmt.Errorf("%w: %s sent unexpected JSON: %w", ErrBadResponse, destination, err)
 	}
 	return nil
 }
@@ -306,7 +313,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	res, err := c.resolve(ctx, req.Destination)
 	if err != nil {
-		return nil, fmt.Errorf("fedclient: resolving %s: %w", req.Destination, err)
+		return nil, fmt.Errorf("%w: resolving %s: %w", ErrUnreachable, req.Destination, err)
 	}
 
 	target := &url.URL{Scheme: "https", Host: urlHost(req.Destination), Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
@@ -338,7 +345,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
-		return nil, fmt.Errorf("fedclient: %s %s%s: %w", req.Method, req.Destination, redactQuery(target), unwrapURLError(err))
+		return nil, fmt.Errorf("%w: %s %s%s: %w", ErrUnreachable, req.Method, req.Destination, redactQuery(target), unwrapURLError(err))
 	}
 	defer hresp.Body.Close()
 	limit := c.cfg.MaxResponseBytes

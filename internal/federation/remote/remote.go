@@ -171,9 +171,11 @@ func (r *Remote) SendTransaction(ctx context.Context, destination, txnID string,
 // M_UNABLE_TO_GRANT_JOIN, which the spec says mean "try another server"
 // (server-server-api "Restricted rooms"). When all fail, the client gets
 // the most telling answer, passed through with its errcode as the
-// make_join description asks.
+// make_join description asks; when no server answered, a 502 (504 if
+// they all timed out) naming each server and why it could not be used.
 func (r *Remote) Join(ctx context.Context, userID, roomID string, servers []string, content map[string]any) error {
 	var best error
+	var failures []serverFailure
 	for _, server := range servers {
 		if server == r.ServerName || server == "" {
 			continue
@@ -182,6 +184,7 @@ func (r *Remote) Join(ctx context.Context, userID, roomID string, servers []stri
 		if err == nil {
 			return nil
 		}
+		failures = append(failures, serverFailure{server, err})
 		if best == nil || joinErrorRank(err) > joinErrorRank(best) {
 			best = err
 		}
@@ -189,19 +192,25 @@ func (r *Remote) Join(ctx context.Context, userID, roomID string, servers []stri
 	if best == nil {
 		return merr.NotFound("no server to join the room through")
 	}
-	return clientJoinError(best)
+	return clientJoinError(best, failures)
+}
+
+// serverFailure is why joining through one server failed.
+type serverFailure struct {
+	server string
+	err    error
 }
 
 // joinErrorRank orders failed joins by how much they tell the user: a
 // resident's refusal, then its "ask another server", then any other
-// answer, then no answer at all.
+// answer or error of ours, then no answer at all.
 func joinErrorRank(err error) int {
 	var fe *fedclient.Error
 	if !errors.As(err, &fe) {
-		if _, ok := merr.As(err); ok {
-			return 1
+		if fedclient.Reason(err) != "" && !isOurs(err) {
+			return 0
 		}
-		return 0
+		return 1
 	}
 	switch {
 	case fe.Status == 403:
@@ -214,22 +223,73 @@ func joinErrorRank(err error) int {
 	return 1
 }
 
-// clientJoinError turns a resident server's 4xx Matrix error into the same
-// error for our client; anything else is returned as it is.
-func clientJoinError(err error) error {
+// isOurs reports whether err is a Matrix error of ours (say, a room
+// version we do not support) rather than a failure to reach the server.
+func isOurs(err error) bool {
+	_, ok := merr.As(err)
+	return ok
+}
+
+// maxNamedServers bounds how many servers a join error names.
+const maxNamedServers = 5
+
+// clientJoinError turns the most telling failure into the error our
+// client gets: a resident server's 4xx Matrix error as the same error; an
+// unusable answer as 502; no answer from any server as 502 (or 504 when
+// every server timed out) naming each server and the reason
+// (unreachable, TLS verification failed, blocked by ip_range_blacklist…).
+// Errors of our own are returned as they are. failures are all the
+// servers tried, in order.
+func clientJoinError(best error, failures []serverFailure) error {
 	var fe *fedclient.Error
-	if !errors.As(err, &fe) || fe.Errcode == "" {
-		return err
-	}
 	switch {
-	case fe.Status == 403:
-		return merr.New(merr.ErrForbidden, fe.Errcode, fe.Message)
-	case fe.Status == 404:
-		return merr.New(merr.ErrNotFound, fe.Errcode, fe.Message)
-	case fe.Status == 400:
-		return merr.New(merr.ErrBadRequest, fe.Errcode, fe.Message)
+	case errors.As(best, &fe):
+		if fe.Errcode != "" {
+			switch fe.Status {
+			case 403:
+				return merr.New(merr.ErrForbidden, fe.Errcode, fe.Message)
+			case 404:
+				return merr.New(merr.ErrNotFound, fe.Errcode, fe.Message)
+			case 400:
+				return merr.New(merr.ErrBadRequest, fe.Errcode, fe.Message)
+			}
+		}
+		msg := fmt.Sprintf("Could not join the room through %s: it answered %d", fe.Destination, fe.Status)
+		if fe.Message != "" {
+			msg += " (" + fe.Message + ")"
+		}
+		return fmt.Errorf("%w: %w", merr.New(merr.ErrBadGateway, merr.CodeUnknown, msg), best)
+	case isOurs(best) || fedclient.Reason(best) == "":
+		return best
 	}
-	return err
+	var parts []string
+	var causes []error
+	timedOut := true
+	for _, f := range failures {
+		timedOut = timedOut && fedclient.TimedOut(f.err)
+		causes = append(causes, f.err)
+		if len(parts) < maxNamedServers {
+			parts = append(parts, f.server+": "+fedclient.Reason(f.err))
+		}
+	}
+	if n := len(failures) - len(parts); n > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", n))
+	}
+	kind := merr.ErrBadGateway
+	if timedOut {
+		kind = merr.ErrGatewayTimeout
+	}
+	msg := "Could not join the room through " + parts[0]
+	if len(failures) > 1 {
+		msg = "No server could be reached to join the room: " + strings.Join(parts, "; ")
+	}
+	// The causes stay in the chain for the request's log line.
+	return fmt.Errorf("%w: %w", merr.New(kind, merr.CodeUnknown, msg), errors.Join(causes...))
+}
+
+// badAnswer marks an answer from server that we cannot use.
+func badAnswer(server, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", fedclient.ErrBadResponse, server, fmt.Sprintf(format, args...))
 }
 
 func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, content map[string]any) error {
@@ -251,10 +311,10 @@ func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, con
 	}
 	b, err := event.BuilderFromTemplate(tmpl.Event, v)
 	if err != nil {
-		return err
+		return badAnswer(server, "its make_join template is invalid: %v", err)
 	}
 	if b.Type != event.TypeMember || b.Sender != userID || b.StateKey == nil || *b.StateKey != userID || b.RoomID != roomID {
-		return fmt.Errorf("%s sent a make_join template for something else", server)
+		return badAnswer(server, "its make_join template is for something else")
 	}
 	merged := map[string]any{}
 	_ = json.Unmarshal(b.Content, &merged)
@@ -288,7 +348,7 @@ func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, con
 	if len(resp.Event) > 0 {
 		if ev, err := event.Parse(resp.Event, v); err == nil && ev.EventID() == join.EventID() {
 			if _, err := r.VerifyEvent(ctx, ev); err != nil || !ev.CheckContentHash() {
-				return fmt.Errorf("%s returned our join with bad signatures or content: %v", server, err)
+				return badAnswer(server, "it returned our join with bad signatures or content: %v", err)
 			}
 			join = ev
 		}
