@@ -300,6 +300,8 @@ type syncView struct {
 	seen     map[string]bool // event IDs in timeline
 	// invite holds the latest invite_state per invited room.
 	invite map[string][]event
+	// toDevice holds every to-device message received, in order.
+	toDevice []event
 }
 
 type syncRoom struct {
@@ -332,6 +334,9 @@ func (c *client) syncOnce(t testing.TB, timeout time.Duration) {
 			Invite map[string]syncRoom `json:"invite"`
 			Leave  map[string]syncRoom `json:"leave"`
 		} `json:"rooms"`
+		ToDevice struct {
+			Events []event `json:"events"`
+		} `json:"to_device"`
 	}
 	c.must(t, "GET", "/_matrix/client/v3/sync?"+q.Encode(), nil, &resp)
 	if resp.NextBatch == "" {
@@ -359,6 +364,7 @@ func (c *client) syncOnce(t testing.TB, timeout time.Duration) {
 	merge("join", resp.Rooms.Join)
 	merge("invite", resp.Rooms.Invite)
 	merge("leave", resp.Rooms.Leave)
+	v.toDevice = append(v.toDevice, resp.ToDevice.Events...)
 }
 
 // syncUntil long-polls /sync until cond holds of the view, failing the
