@@ -15,13 +15,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"sync"
 
+	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/pushrules"
 )
 
 // AccountDataType is the account data event type the rules are stored as.
 const AccountDataType = "m.push_rules"
+
+// MaxDocument bounds a user's stored rules: every edit rewrites them and
+// every initial /sync sends them (the defaults take about 4 KiB).
+const MaxDocument = 256 << 10
 
 // AccountData is the account data storage.
 type AccountData interface {
@@ -105,6 +111,9 @@ func (s *Rules) Update(ctx context.Context, userID string, edit func(*pushrules.
 	content, err := json.Marshal(pushrules.Document{Global: rs})
 	if err != nil {
 		return err
+	}
+	if len(content) > MaxDocument {
+		return merr.TooLarge("the push rules would exceed " + strconv.Itoa(MaxDocument) + " bytes")
 	}
 	pos := s.stream.Reserve()
 	err = s.data.PutAccountData(ctx, userID, "", AccountDataType, content, pos)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/pushrules"
@@ -291,6 +292,36 @@ func TestPushRules_ConcurrentEditsAllLand(t *testing.T) {
 		alice.MustDo("GET", pr, nil, &global)
 		if got := len(global.Override) - len(pushrules.Defaults(alice.UserID).Override); got != n {
 			t.Errorf("%d of %d rules stored: %q", got, n, ruleIDs(global.Override))
+		}
+	})
+}
+
+// A user's rules are bounded in size: an edit that would store more than
+// push.MaxDocument bytes is refused and changes nothing.
+func TestPushRules_SizeBounded(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		big := strings.Repeat("x", 1000)
+		conds := []any{}
+		for i := 0; i < 30; i++ {
+			conds = append(conds, map[string]any{"kind": "event_match", "key": "content.body", "pattern": big})
+		}
+		var status int
+		var raw []byte
+		n := 0
+		for ; n < 20; n++ {
+			status, raw = alice.Do("PUT", pr+"override/big"+strconv.Itoa(n), map[string]any{"actions": []any{}, "conditions": conds}, nil)
+			if status != http.StatusOK {
+				break
+			}
+		}
+		if status != http.StatusRequestEntityTooLarge || servertest.Errcode(raw) != "M_TOO_LARGE" || n == 0 {
+			t.Fatalf("after %d rules: %d %s", n, status, raw)
+		}
+		var global pushrules.Ruleset
+		alice.MustDo("GET", pr, nil, &global)
+		if got := len(global.Override) - len(pushrules.Defaults(alice.UserID).Override); got != n {
+			t.Errorf("%d rules stored, want the %d accepted", got, n)
 		}
 	})
 }
