@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// jsBound caps one matrix-js-sdk session, the script's own deadline included.
+const jsBound = 3 * time.Minute
+
+// matrix-js-sdk, the library Element is built on and that no one here
+// wrote, starts against Myelin as Element does (versions, capabilities,
+// push rules, filter, first /sync), then two users chat: createRoom with an
+// invite, the invite seen in /sync, a join, and a message with its sender
+// and body. The steps live in jsclient/session.mjs.
+func TestJSClient_StartsSyncsAndChats(t *testing.T) {
+	t.Parallel()
+	node, dir := nodeWithJSSDK(t)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startServer(t, be, options{})
+		const alicePassword, bobPassword = "alice's js password", "bob's js password"
+		s.registerUser("alice", alicePassword)
+		s.registerUser("bob", bobPassword)
+
+		ctx, cancel := context.WithTimeout(t.Context(), jsBound)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, node, "session.mjs",
+			"--homeserver", s.url,
+			"--user1", "@alice:localhost", "--password1", alicePassword,
+			"--user2", "@bob:localhost", "--password2", bobPassword,
+			"--deadline", "120")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			s.proc.ReportLog(t, "server", logTailLines)
+			t.Fatalf("matrix-js-sdk session failed (%v):\n%s", err, out)
+		}
+		t.Logf("matrix-js-sdk session:\n%s", out)
+	})
+}
+
+// nodeWithJSSDK finds node and e2e/jsclient with its node_modules (which
+// .ci/run installs with npm ci from the committed lock file). Without them
+// the test is skipped loudly, or fails under CI=true.
+func nodeWithJSSDK(t *testing.T) (node, dir string) {
+	t.Helper()
+	dir, err := filepath.Abs("jsclient")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err = exec.LookPath("node")
+	missing := ""
+	switch {
+	case err != nil:
+		missing = "node is not installed"
+	case !exists(filepath.Join(dir, "node_modules", "matrix-js-sdk", "package.json")):
+		missing = "e2e/jsclient/node_modules is missing (run: npm ci --prefix e2e/jsclient)"
+	}
+	if missing != "" {
+		msg := "the matrix-js-sdk real-client test DID NOT RUN: " + missing
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node, dir
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

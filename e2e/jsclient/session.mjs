@@ -1,0 +1,123 @@
+// Drives a Myelin server with matrix-js-sdk, the library Element is built
+// on (pinned to 36.2.0, the last release that supports Node.js 20; later
+// ones need Node.js 22). Run by e2e/js_test.go:
+//
+//   node session.mjs --homeserver URL --user1 @alice:hs --password1 P \
+//        --user2 @bob:hs --password2 P [--deadline SECONDS]
+//
+// Each step prints a line; any failure exits non-zero with the reason.
+import sdk from "matrix-js-sdk";
+import { logger } from "matrix-js-sdk/lib/logger.js";
+
+logger.setLevel("warn");
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) {
+  args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
+}
+for (const k of ["homeserver", "user1", "password1", "user2", "password2"]) {
+  if (!args[k]) {
+    console.error(`missing --${k}`);
+    process.exit(2);
+  }
+}
+const deadline = Number(args.deadline || 90) * 1000;
+setTimeout(() => {
+  console.error(`gave up after ${deadline / 1000}s`);
+  process.exit(1);
+}, deadline);
+
+const step = (msg) => console.log(`- ${msg}`);
+
+// waitFor resolves when check() holds, re-checking on every event of kind
+// on emitter and after every sync the client processes (a new room, say,
+// announces itself with ClientEvent.Room rather than the room's own events).
+function waitFor(emitter, kind, check, what) {
+  const kinds = kind === sdk.ClientEvent.Sync ? [kind] : [kind, sdk.ClientEvent.Sync, sdk.ClientEvent.Room];
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(t);
+      for (const k of kinds) emitter.removeListener(k, tryIt);
+    };
+    const t = setTimeout(() => {
+      done();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, deadline);
+    function tryIt(...a) {
+      let v;
+      try {
+        v = check(...a);
+      } catch (e) {
+        done();
+        reject(e);
+        return;
+      }
+      if (v) {
+        done();
+        resolve(v);
+      }
+    }
+    for (const k of kinds) emitter.on(k, tryIt);
+    tryIt();
+  });
+}
+
+async function start(userId, password) {
+  const c = sdk.createClient({ baseUrl: args.homeserver });
+  const res = await c.loginRequest({
+    type: "m.login.password",
+    identifier: { type: "m.id.user", user: userId },
+    password,
+    initial_device_display_name: "matrix-js-sdk e2e",
+  });
+  const client = sdk.createClient({
+    baseUrl: args.homeserver,
+    userId: res.user_id,
+    deviceId: res.device_id,
+    accessToken: res.access_token,
+  });
+  // startClient makes the calls Element makes at start-up (versions,
+  // capabilities, push rules, filters) before its first /sync; PREPARED
+  // means the first sync was processed.
+  await client.startClient({ initialSyncLimit: 20 });
+  await waitFor(client, sdk.ClientEvent.Sync, () => client.isInitialSyncComplete(), `${userId}'s first sync`);
+  step(`${userId} logged in as device ${res.device_id} and finished its first sync`);
+  return client;
+}
+
+async function main() {
+  const alice = await start(args.user1, args.password1);
+  const bob = await start(args.user2, args.password2);
+
+  const rules = alice.pushRules;
+  if (!rules || !rules.global || !rules.global.override || !rules.global.override.some((r) => r.rule_id === ".m.rule.master")) {
+    throw new Error(`push rules missing after start-up: ${JSON.stringify(rules)}`);
+  }
+  step("alice's push rules hold the server-default rules");
+
+  const { room_id: roomId } = await alice.createRoom({ name: "js-sdk room", invite: [bob.getUserId()] });
+  step(`alice created ${roomId} and invited bob`);
+  await waitFor(bob, sdk.RoomEvent.MyMembership, () => bob.getRoom(roomId)?.getMyMembership() === "invite", "bob's invite");
+  await bob.joinRoom(roomId);
+  step("bob saw the invite in /sync and joined");
+
+  const { event_id: eventId } = await alice.sendTextMessage(roomId, "hello from matrix-js-sdk");
+  await waitFor(bob, sdk.RoomEvent.Timeline, () => bob.getRoom(roomId)?.findEventById(eventId), "bob to see alice's message");
+  const seen = bob.getRoom(roomId).findEventById(eventId);
+  if (seen.getSender() !== alice.getUserId() || seen.getContent().body !== "hello from matrix-js-sdk") {
+    throw new Error(`bob saw ${JSON.stringify(seen.event)}`);
+  }
+  step("bob received alice's message with the right sender and body");
+
+  alice.stopClient();
+  bob.stopClient();
+  step("done");
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e && e.stack ? e.stack : e);
+    process.exit(1);
+  },
+);
