@@ -142,6 +142,11 @@ for arg in "$@"; do
 	esac
 done
 test_args=("$@")
+# go test's default of 10 minutes per package is tight for the packages
+# that start thousands of rooms on both backends on a 2-core machine.
+if [[ " $* " != *" -timeout"* ]]; then
+	test_args=(-timeout 20m "${test_args[@]}")
+fi
 if [[ ${#pkgs[@]} -eq 0 ]]; then
 	pkgs=(./...)
 	test_args+=(./...)
