@@ -47,6 +47,7 @@ type sizes struct {
 	isRooms        []int
 	isEvents       int
 	isRepeats      int
+	isConcurrent   int
 	joinUsers      []int
 	regAccounts    []int
 	regConcurrency int
@@ -58,7 +59,7 @@ var presets = map[string]sizes{
 	"medium": {sendMessages: []int{1000}, fanoutUsers: []int{10, 100}, fanoutMessages: 20, thrSenders: 10, thrRooms: []int{10}, thrDuration: 10 * time.Second,
 		isRooms: []int{10, 100}, isEvents: 20, isRepeats: 3, joinUsers: []int{100}, regAccounts: []int{50}, regConcurrency: 2},
 	"large": {sendMessages: []int{5000}, fanoutUsers: []int{10, 100, 1000}, fanoutMessages: 20, thrSenders: 100, thrRooms: []int{100}, thrDuration: 30 * time.Second,
-		isRooms: []int{10, 100, 1000}, isEvents: 20, isRepeats: 3, joinUsers: []int{100, 1000}, regAccounts: []int{200}, regConcurrency: 4},
+		isRooms: []int{10, 100, 1000}, isEvents: 20, isRepeats: 3, isConcurrent: 4, joinUsers: []int{100, 1000}, regAccounts: []int{200}, regConcurrency: 4},
 }
 
 type options struct {
@@ -123,7 +124,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.maxConns, "max-conns", 0, "connections to the server at most (default: enough for the largest scenario)")
 
 	var (
-		fanM, thrC, isE, isK, regC    int
+		fanM, thrC, isE, isK, isC     int
+		regC                          int
 		thrT                          time.Duration
 		sendN, fanU, thrR, isR, joinU intList
 		regN                          intList
@@ -137,6 +139,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.Var(&isR, "initialsync-rooms", "initialsync: rooms of the user, comma-separated sizes")
 	fs.IntVar(&isE, "initialsync-events", 0, "initialsync: messages per room")
 	fs.IntVar(&isK, "initialsync-repeats", 0, "initialsync: measurements per size")
+	fs.IntVar(&isC, "initialsync-concurrent", 0, "initialsync: then this many initial syncs of the user at once (1: none)")
 	fs.Var(&joinU, "joinstorm-users", "joinstorm: users joining at once, comma-separated sizes")
 	fs.Var(&regN, "register-accounts", "register: accounts to create, comma-separated sizes")
 	fs.IntVar(&regC, "register-concurrency", 0, "register: accounts in progress at once")
@@ -182,6 +185,7 @@ func parseFlags(args []string) (*options, error) {
 		{"fanout-messages", fanM, &sz.fanoutMessages},
 		{"throughput-senders", thrC, &sz.thrSenders},
 		{"initialsync-repeats", isK, &sz.isRepeats},
+		{"initialsync-concurrent", isC, &sz.isConcurrent},
 		{"register-concurrency", regC, &sz.regConcurrency},
 	} {
 		if err := pick(p.name, p.v, p.dst); err != nil {
@@ -453,7 +457,7 @@ func (o *options) jobs(name string) []job {
 	case "initialsync":
 		var out []job
 		for _, r := range sz.isRooms {
-			p := scenario.InitialSyncParams{Rooms: r, EventsPerRoom: sz.isEvents, Repeats: sz.isRepeats}
+			p := scenario.InitialSyncParams{Rooms: r, EventsPerRoom: sz.isEvents, Repeats: sz.isRepeats, Concurrent: sz.isConcurrent}
 			out = append(out, job{name, fmt.Sprintf("R=%d E=%d", r, p.EventsPerRoom), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.InitialSync(ctx, e, p) }})
 		}
 		return out

@@ -115,6 +115,9 @@ func summary(r runResult) string {
 	case *scenario.InitialSyncResult:
 		s = fmt.Sprintf("initial median %s min %s ms (%s KiB, %d rooms); incremental median %s min %s ms",
 			num(v.InitialMedianMS), num(v.InitialMinMS), kib(v.InitialBytes), v.RoomsInInitial, num(v.IncrementalMedianMS), num(v.IncrementalMinMS))
+		if v.ConcurrentMS != nil {
+			s += fmt.Sprintf("; %d concurrent initial: median %s max %s ms", v.ConcurrentMS.Count, num(v.ConcurrentMS.P50), num(v.ConcurrentMS.Max))
+		}
 		errs = v.MissingNew
 	case *scenario.JoinStormResult:
 		s = fmt.Sprintf("all joined %s ms, all listed %s ms; join p50/p90/p99/max %s ms; %d/%d joined",

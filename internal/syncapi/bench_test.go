@@ -3,6 +3,7 @@ package syncapi
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/event"
@@ -81,4 +82,57 @@ func BenchmarkIncrementalSync(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkInitialSyncManyRooms: a user in 5 000 rooms of one message each
+// (issue 10's size), default filter.
+func BenchmarkInitialSyncManyRooms(b *testing.B) {
+	db := storagetest.NewSQLite(b)
+	s, e := syncFixtureParallel(b, db, 5000, 1)
+	_ = e
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := s.Sync(ctx, Request{UserID: "@alice:hs1", DeviceID: "D"})
+		if err != nil || len(resp.Rooms.Join) != 5000 {
+			b.Fatalf("sync: %v, %d rooms", err, len(resp.Rooms.Join))
+		}
+	}
+}
+
+func syncFixtureParallel(b *testing.B, db *sqldb.DB, nRooms, nEvents int) (*Syncer, *rooms.Engine) {
+	ctx := context.Background()
+	st, err := roomstore.New(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, _ := signing.NewSigningKey("bench", make([]byte, 32))
+	e := rooms.New(rooms.Config{Store: st, ServerName: "hs1", Key: key, Stream: streams.NewTracker(0), Notifier: streams.NewNotifier()})
+	b.Cleanup(e.Close)
+	var wg sync.WaitGroup
+	const workers = 32
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := w; r < nRooms; r += workers {
+				name := fmt.Sprintf("room %d", r)
+				roomID, err := e.CreateRoom(ctx, rooms.CreateRoomRequest{Creator: "@alice:hs1", Name: &name})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				for i := 0; i < nEvents; i++ {
+					m := &event.Builder{Type: event.TypeMessage, Sender: "@alice:hs1", Content: rooms.Content(map[string]any{"msgtype": "m.text", "body": "hello"})}
+					if _, err := e.Send(ctx, roomID, m, nil); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return New(e, nil, nil), e
 }

@@ -21,6 +21,10 @@ type InitialSyncParams struct {
 	EventsPerRoom int `json:"events_per_room"`
 	// Repeats is how many times each sync is measured (default 3).
 	Repeats int `json:"repeats"`
+	// Concurrent, if above 1, adds a last phase: that many initial syncs
+	// of the same user at once, as several devices (or a client that
+	// retries) starting together.
+	Concurrent int `json:"concurrent,omitempty"`
 }
 
 // InitialSyncResult is the initial-sync scenario's outcome. Times run from
@@ -44,6 +48,10 @@ type InitialSyncResult struct {
 	IncrementalMedianMS float64       `json:"incremental_median_ms"`
 	IncrementalMinMS    float64       `json:"incremental_min_ms"`
 	IncrementalBytes    int           `json:"incremental_bytes"`
+	// ConcurrentMS: each of the Concurrent simultaneous initial syncs;
+	// ConcurrentAllMS: from their start to the last one's last byte.
+	ConcurrentMS    *stats.Summary `json:"concurrent_ms,omitempty"`
+	ConcurrentAllMS float64        `json:"concurrent_all_ms,omitempty"`
 	// MissingNew counts incremental syncs that lacked the new message.
 	MissingNew int     `json:"missing_new"`
 	SetupS     float64 `json:"setup_s"`
@@ -123,6 +131,29 @@ func InitialSync(ctx context.Context, env *Env, p InitialSyncParams) (*InitialSy
 		}
 	}
 	env.progress("measure syncs", p.Repeats, p.Repeats, "")
+	if p.Concurrent > 1 {
+		env.progress("concurrent initial syncs", 0, p.Concurrent, "")
+		times := make([]time.Duration, p.Concurrent)
+		t0 := time.Now()
+		err := forEach(ctx, p.Concurrent, p.Concurrent, func(ctx context.Context, i int) error {
+			r, err := reader.Sync(ctx, client.SyncParams{})
+			if err != nil {
+				return fmt.Errorf("concurrent initial sync: %w", err)
+			}
+			if len(r.Rooms.Join) != p.Rooms {
+				return fmt.Errorf("concurrent initial sync held %d rooms, want %d", len(r.Rooms.Join), p.Rooms)
+			}
+			times[i] = r.Received.Sub(t0)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		res.ConcurrentAllMS = ms(time.Since(t0))
+		sum := stats.Summarize(stats.Millis(times))
+		res.ConcurrentMS = &sum
+		env.progress("concurrent initial syncs", p.Concurrent, p.Concurrent, "")
+	}
 	res.InitialMS = stats.Summarize(stats.Millis(initial))
 	res.InitialMedianMS, res.InitialMinMS = res.InitialMS.P50, res.InitialMS.Min
 	res.IncrementalMS = stats.Summarize(stats.Millis(incremental))
