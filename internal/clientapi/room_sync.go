@@ -1,7 +1,6 @@
 package clientapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -55,21 +54,16 @@ func (a *RoomAPI) sync(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		}
 		req.Filter = filter
 	}
-	resp, err := a.Syncer.Sync(r.Context(), req)
+	body, err := a.Syncer.SyncJSON(r.Context(), req)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	if req.Filter.Shapes() {
-		body, err := a.Syncer.Encode(r.Context(), resp, req.Filter)
-		if err != nil {
-			httpapi.WriteError(w, err)
-			return
-		}
-		writeOK(w, json.RawMessage(body))
-		return
-	}
-	writeOK(w, resp)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 // loadFilter reads an inline filter ("{...}") or a stored filter ID.

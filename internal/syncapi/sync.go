@@ -41,6 +41,7 @@ type Syncer struct {
 	stopOnce    sync.Once
 	stopping    chan struct{}
 	summaries   summaryCache
+	initial     initialFlights
 	streams     []Stream
 	keyCounts   DeviceKeyCounts
 }
