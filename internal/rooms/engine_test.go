@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,6 +182,138 @@ func TestNotifierWakesMembersOnCommit(t *testing.T) {
 		case <-ch:
 		case <-time.After(5 * time.Second):
 			t.Fatal("member not woken")
+		}
+	})
+}
+
+// History visibility is judged by the state before each event
+// (client-server-api "History visibility"), also when a timeline is read in
+// order and only its first event's state is read from storage: each event
+// must get the same answer as when it is checked alone.
+func TestVisibilityInATimelineFollowsEachEventsState(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEngine(t, db)
+		ctx := context.Background()
+		roomID, err := e.CreateRoom(ctx, CreateRoomRequest{Creator: "@alice:hs1", Preset: "private_chat"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		empty := ""
+		hv := func(v string) *event.Builder {
+			return &event.Builder{Type: event.TypeHistoryVisibility, StateKey: &empty, Sender: "@alice:hs1",
+				Content: Content(map[string]any{"history_visibility": v})}
+		}
+		steps := []*event.Builder{
+			hv("joined"), msg("@alice:hs1", "m1"),
+			member("@alice:hs1", "@bob:hs1", "invite"), msg("@alice:hs1", "m2"),
+			member("@bob:hs1", "@bob:hs1", "join"), msg("@alice:hs1", "m3"),
+			hv("invited"), member("@bob:hs1", "@bob:hs1", "leave"), msg("@alice:hs1", "m4"),
+			member("@alice:hs1", "@bob:hs1", "invite"), msg("@alice:hs1", "m5"),
+		}
+		for _, b := range steps {
+			if _, err := e.Send(ctx, roomID, b, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs, err := e.Store().RoomEvents(ctx, roomID, 0, e.Stream().Current(), 100, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, joinedLater := range []bool{true, false} {
+			together, err := e.FilterVisible(ctx, "@bob:hs1", evs, joinedLater)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var alone []*roomstore.StoredEvent
+			for _, se := range evs {
+				vis, err := e.FilterVisible(ctx, "@bob:hs1", []*roomstore.StoredEvent{se}, joinedLater)
+				if err != nil {
+					t.Fatal(err)
+				}
+				alone = append(alone, vis...)
+			}
+			var got, want []string
+			for _, se := range together {
+				got = append(got, se.EventID())
+			}
+			for _, se := range alone {
+				want = append(want, se.EventID())
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("joinedLater=%v: read in order %d events visible, checked alone %d", joinedLater, len(got), len(want))
+			}
+			var bodies []string
+			for _, se := range together {
+				if se.Type() == event.TypeMessage {
+					var c struct{ Body string }
+					_ = json.Unmarshal(se.Content(), &c)
+					bodies = append(bodies, c.Body)
+				}
+			}
+			// m3 while joined; m5 while invited under "invited".
+			if strings.Join(bodies, ",") != "m3,m5" {
+				t.Errorf("joinedLater=%v: bob sees %v, want m3 and m5", joinedLater, bodies)
+			}
+		}
+	})
+}
+
+// Reading many rooms' latest events and member summaries in one statement
+// gives what reading each room alone gives.
+func TestBatchedRoomReadsMatchPerRoomReads(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEngine(t, db)
+		ctx := context.Background()
+		var ids []string
+		for i := 0; i < 4; i++ {
+			id, err := e.CreateRoom(ctx, CreateRoomRequest{Creator: "@alice:hs1", Preset: "public_chat"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := 0; j < i*3; j++ {
+				if _, err := e.Send(ctx, id, msg("@alice:hs1", "x"), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if i%2 == 1 {
+				if _, err := e.Send(ctx, id, member("@bob:hs1", "@bob:hs1", "join"), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ids = append(ids, id)
+		}
+		st, upto := e.Store(), e.Stream().Current()
+		for _, from := range []int64{0, upto / 2} {
+			batch, err := st.LatestEvents(ctx, ids, from, upto, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range ids {
+				one, err := st.RoomEvents(ctx, id, from, upto, 5, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var a, b []string
+				for _, se := range batch[id] {
+					a = append(a, se.EventID())
+				}
+				for _, se := range one {
+					b = append(b, se.EventID())
+				}
+				if strings.Join(a, ",") != strings.Join(b, ",") {
+					t.Errorf("from %d, room %s: batched %v, alone %v", from, id, a, b)
+				}
+			}
+		}
+		sums, err := st.MemberSummaries(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids {
+			got := sums[id]
+			if got == nil || got.Joined != 1+i%2 || len(got.First) != 1+i%2 || got.First[0] != "@alice:hs1" {
+				t.Errorf("room %d: summary %+v", i, got)
+			}
 		}
 	})
 }

@@ -130,23 +130,101 @@ func (e *Engine) CurrentView(ctx context.Context, roomID string) (*StateView, er
 // reading their room, or false for an outsider reading a world_readable
 // room).
 func (e *Engine) FilterVisible(ctx context.Context, userID string, evs []*roomstore.StoredEvent, joinedLater bool) ([]*roomstore.StoredEvent, error) {
-	out := evs[:0:0]
-	views := map[int64]*StateView{}
+	ts, err := e.TimelineStates(ctx, evs)
+	if err != nil {
+		return nil, err
+	}
+	return ts.Visible(userID, evs, joinedLater)
+}
+
+// TimelineStates holds the state before each event of a timeline (see
+// Engine.TimelineStates).
+type TimelineStates struct {
+	views map[int64]visibility.StateLookup // by the events' StateBefore
+	read  []*StateView                     // views read from snapshots, for their errors
+}
+
+// TimelineStates gives the state before each of evs, for visibility and
+// prev_content. The state after a state event is the state before it with
+// the event applied, so for a timeline in stream order only the first
+// event's snapshot is read: for a user in thousands of rooms, one read per
+// room instead of one per state event.
+func (e *Engine) TimelineStates(ctx context.Context, evs []*roomstore.StoredEvent) (*TimelineStates, error) {
+	ts := &TimelineStates{views: make(map[int64]visibility.StateLookup, 4)}
+	var prev *roomstore.StoredEvent
+	depth := 0
 	for _, se := range evs {
-		v, ok := views[se.StateBefore]
-		if !ok {
-			var err error
-			if v, err = e.StateBefore(ctx, se); err != nil {
+		_, ok := ts.views[se.StateBefore]
+		switch {
+		case ok:
+		case prev != nil && prev.StateAfter != 0 && se.StateBefore == prev.StateAfter && appliesState(prev) && depth < maxOverlayDepth:
+			t, _ := prev.Tuple()
+			ts.views[se.StateBefore] = &overlay{base: ts.views[prev.StateBefore], t: t, ev: prev.Event}
+			depth++
+		case se.StateBefore == 0:
+			ts.views[0] = e.View(ctx, roomstore.StateMap{}) // before the create event
+		default:
+			sv, err := e.StateBefore(ctx, se)
+			if err != nil {
 				return nil, err
 			}
-			views[se.StateBefore] = v
+			ts.read = append(ts.read, sv)
+			ts.views[se.StateBefore], depth = sv, 0
 		}
-		if visibility.CanSee(se.Event, v, userID, joinedLater) {
-			out = append(out, se)
-		}
-		if err := v.Err(); err != nil {
-			return nil, err
+		prev = se
+	}
+	return ts, nil
+}
+
+// Before is the state before se, one of the timeline's events.
+func (ts *TimelineStates) Before(se *roomstore.StoredEvent) visibility.StateLookup {
+	return ts.views[se.StateBefore]
+}
+
+// Err reports the first storage error met by a lookup.
+func (ts *TimelineStates) Err() error {
+	for _, sv := range ts.read {
+		if err := sv.Err(); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// Visible keeps the events of the timeline that userID may see (see
+// FilterVisible).
+func (ts *TimelineStates) Visible(userID string, evs []*roomstore.StoredEvent, joinedLater bool) ([]*roomstore.StoredEvent, error) {
+	out := evs[:0:0]
+	for _, se := range evs {
+		if visibility.CanSee(se.Event, ts.Before(se), userID, joinedLater) {
+			out = append(out, se)
+		}
+	}
+	if err := ts.Err(); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+func appliesState(se *roomstore.StoredEvent) bool {
+	_, ok := se.Tuple()
+	return ok && !se.Rejected && !se.SoftFailed
+}
+
+// maxOverlayDepth bounds how many state events overlay one snapshot read,
+// so a lookup walks a short chain.
+const maxOverlayDepth = 32
+
+// overlay is a state with one more state event applied.
+type overlay struct {
+	base visibility.StateLookup
+	t    event.StateTuple
+	ev   *event.Event
+}
+
+func (o *overlay) Get(typ, stateKey string) *event.Event {
+	if typ == o.t.Type && stateKey == o.t.StateKey {
+		return o.ev
+	}
+	return o.base.Get(typ, stateKey)
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
@@ -334,52 +333,9 @@ const HeroCandidates = 6
 // MemberSummaryOf reads the room's member counts and first members from
 // its current state, without reading every member.
 func (s *Store) MemberSummaryOf(ctx context.Context, roomID string) (MemberSummary, error) {
-	var ms MemberSummary
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT membership, COUNT(*) FROM current_state
-		WHERE room_id = $1 AND type = 'm.room.member' AND membership IN ('join', 'invite') GROUP BY membership`, roomID)
+	all, err := s.MemberSummaries(ctx, []string{roomID})
 	if err != nil {
-		return ms, err
+		return MemberSummary{}, err
 	}
-	for rows.Next() {
-		var m string
-		var n int
-		if err := rows.Scan(&m, &n); err != nil {
-			rows.Close()
-			return ms, err
-		}
-		if m == event.Join {
-			ms.Joined = n
-		} else {
-			ms.Invited = n
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return ms, err
-	}
-	first := func(m1, m2 string) ([]string, error) {
-		rows, err := s.db.Read.QueryContext(ctx, `SELECT state_key FROM current_state
-			WHERE room_id = $1 AND type = 'm.room.member' AND membership IN ($2, $3)
-			ORDER BY stream_pos, state_key LIMIT `+strconv.Itoa(HeroCandidates), roomID, m1, m2)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var u string
-			if err := rows.Scan(&u); err != nil {
-				return nil, err
-			}
-			out = append(out, u)
-		}
-		return out, rows.Err()
-	}
-	if ms.First, err = first(event.Join, event.Invite); err != nil {
-		return ms, err
-	}
-	if len(ms.First) <= 1 {
-		ms.FirstGone, err = first(event.Leave, event.Ban)
-	}
-	return ms, err
+	return *all[roomID], nil
 }

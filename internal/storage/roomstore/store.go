@@ -162,6 +162,9 @@ func (s *Store) roomVersion(ctx context.Context, roomID string) (*roomversion.Ve
 // it from the cache).
 func (s *Store) finish(ctx context.Context, r *rawEvent) (*StoredEvent, error) {
 	se := r.se
+	if se.Event != nil { // already taken from the cache
+		return &se, nil
+	}
 	if ev := s.events.get(r.eventID); ev != nil {
 		se.Event = ev
 		return &se, nil
