@@ -56,8 +56,11 @@ type API struct {
 	// Limits applies rc_joins_per_room to make_join and
 	// rc_invites.per_user to invites of our users; nil: none.
 	Limits *ratelimit.Limiter
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Throttle applies rc_federation to every authenticated request, per
+	// origin server; nil: none.
+	Throttle *ratelimit.Federation
+	Log      *slog.Logger
+	Now      func() time.Time
 
 	acls        aclCache
 	eduHandlers map[string]EDUHandler
@@ -89,7 +92,7 @@ func (a *API) Register(rt *httpapi.Router) {
 		a.Log = slog.Default()
 	}
 	a.txns = map[string]json.RawMessage{}
-	h := func(pattern string, f http.HandlerFunc) { rt.Handle(pattern, a.Auth(f)) }
+	h := func(pattern string, f http.HandlerFunc) { rt.Handle(pattern, a.Auth(a.throttled(f))) }
 	// Endpoints the server ACL protects (server-server-api "Server Access
 	// Control Lists (ACLs)"); /send applies it per PDU instead.
 	acl := func(pattern string, f http.HandlerFunc) { h(pattern, a.withACL(f)) }
@@ -118,6 +121,24 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("GET "+v1+"/query/profile", a.queryProfile)
 	h("GET "+v1+"/publicRooms", a.publicRooms)
 	h("POST "+v1+"/publicRooms", a.publicRooms)
+}
+
+// throttled runs f under rc_federation for the request's origin: it may
+// wait for its turn, and is refused with 429 while too many of the
+// origin's requests wait already (Synapse applies it to every
+// authenticated federation request alike).
+func (a *API) throttled(f http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		release, err := a.Throttle.Enter(r.Context(), a.Origin(r))
+		if err != nil {
+			if r.Context().Err() == nil {
+				writeErr(w, err)
+			}
+			return
+		}
+		defer release()
+		f(w, r)
+	}
 }
 
 // readPDU parses a received PDU for its room's version (the room must be

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
@@ -51,4 +53,10 @@ func countJoins(l *ratelimit.Limiter) func([]rooms.Committed) {
 			}
 		}
 	}
+}
+
+// newFederationThrottle applies rc_federation to inbound federation.
+func newFederationThrottle(rc config.FederationRateLimits, now func() time.Time) *ratelimit.Federation {
+	return ratelimit.NewFederation(ratelimit.FederationLimits{WindowSize: rc.WindowSize, SleepLimit: rc.SleepLimit,
+		SleepDelay: rc.SleepDelay, RejectLimit: rc.RejectLimit, Concurrent: rc.Concurrent}, now, nil)
 }
