@@ -56,7 +56,7 @@ func (a *RoomAPI) sendMembership(r *http.Request, s *httpapi.Session, roomID, ta
 // server that invited us.
 func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body reasonBody
-	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+	if err := httpapi.ReadOptionalJSON(r, maxSmallBody, &body); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -198,7 +198,7 @@ func (a *RoomAPI) resolveForJoin(r *http.Request, userID, target string) (string
 // knock is POST /knock/{roomIdOrAlias}.
 func (a *RoomAPI) knock(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body reasonBody
-	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+	if err := httpapi.ReadOptionalJSON(r, maxSmallBody, &body); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -323,7 +323,7 @@ func (a *RoomAPI) unban(w http.ResponseWriter, r *http.Request, s *httpapi.Sessi
 // leave is POST /rooms/{roomId}/leave (also rejects invites and rescinds knocks).
 func (a *RoomAPI) leave(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body reasonBody
-	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+	if err := httpapi.ReadOptionalJSON(r, maxSmallBody, &body); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

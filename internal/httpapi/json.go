@@ -41,6 +41,21 @@ func ReadJSON(r *http.Request, max int64, v any) error {
 	return DecodeJSON(body, v)
 }
 
+// ReadOptionalJSON is ReadJSON for endpoints whose body has no required
+// field (join, leave, knock and the like): an empty body (none at all, or
+// only whitespace) reads as {}. Many clients send no body to such endpoints,
+// and Synapse accepts that; everything else is checked as ReadJSON does.
+func ReadOptionalJSON(r *http.Request, max int64, v any) error {
+	body, err := ReadBody(r, max)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
+		return nil
+	}
+	return DecodeJSON(body, v)
+}
+
 // ReadBody reads the whole request body, bounded as ReadJSON describes.
 func ReadBody(r *http.Request, max int64) ([]byte, error) {
 	if max <= 0 {
