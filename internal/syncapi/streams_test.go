@@ -154,3 +154,27 @@ func TestSyncStreams_MalformedSinceRefused(t *testing.T) {
 		}
 	})
 }
+
+// A token at room position 0 is still a token: the sync is incremental in
+// every stream, so a stream's news is not sent again and a long-poll with
+// nothing new waits (found with a token issued before any room event).
+func TestSyncStreams_TokenAtRoomPositionZeroIsIncremental(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		w := newSyncWorld(t, db)
+		notes := &noteStream{}
+		w.s.AddStream(notes)
+		notes.add("!nowhere:hs1")
+		const alice = "@alice:hs1"
+		first := w.sync(alice, "")
+		if tok, _ := synctoken.Parse(first.NextBatch, 0); tok.Room != 0 || tok.Pos("n") != 1 {
+			t.Fatalf("next_batch %q, want room position 0 and note 1", first.NextBatch)
+		}
+		resp := w.sync(alice, first.NextBatch)
+		notes.mu.Lock()
+		calls := len(notes.calls)
+		notes.mu.Unlock()
+		if calls != 1 || !resp.empty() {
+			t.Fatalf("a token at room position 0 was synced as initial: %d stream calls, last %+v", calls, notes.lastCall())
+		}
+	})
+}

@@ -139,7 +139,11 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 		f = &Filter{}
 	}
 	since, upto := sincePos.room, uptoPos.room
-	initial := since == 0
+	// Initial means "no token", not "room position 0": on a new server a
+	// token may carry room position 0 with news in other streams, and
+	// treating it as initial would send those streams' whole contents
+	// again and again (and answer every long-poll at once).
+	initial := req.Since == ""
 	store := s.rooms.Store()
 
 	// The three reads below are independent; on PostgreSQL each is a
