@@ -55,11 +55,18 @@ func (a *RoomAPI) sendMembership(r *http.Request, s *httpapi.Session, roomID, ta
 // server, the via/server_name parameters, the room ID's server, or the
 // server that invited us.
 func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
-	var body reasonBody
-	if err := httpapi.ReadOptionalJSON(r, maxSmallBody, &body); err != nil {
+	raw, err := httpapi.ReadBody(r, maxSmallBody)
+	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
+	var body reasonBody
+	var extra map[string]json.RawMessage
+	if err := httpapi.DecodeOptionalJSON(raw, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	_ = httpapi.DecodeOptionalJSON(raw, &extra) // valid: checked just above
 	ctx := r.Context()
 	target := r.PathValue("roomIdOrAlias")
 	if target == "" {
@@ -70,7 +77,7 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		httpapi.WriteError(w, err)
 		return
 	}
-	profile := a.memberProfile(r, s.UserID)
+	profile := joinContent(a.memberProfile(r, s.UserID), extra)
 	inRoom := false
 	if _, err := a.Engine.Store().Room(ctx, roomID); err == nil {
 		inRoom, _ = a.Engine.ServerInRoom(ctx, roomID, a.Engine.ServerName())
@@ -193,6 +200,26 @@ func (a *RoomAPI) resolveForJoin(r *http.Request, userID, target string) (string
 		return "", nil, merr.NotFound("no known servers for this room")
 	}
 	return target, servers, nil
+}
+
+// joinContent adds the client's own keys from a join body to the member
+// event's content. The spec's join bodies are open objects (joining.yaml:
+// no additionalProperties: false) and Synapse copies unknown keys into the
+// event, which clients use for their own metadata. The client may set its
+// displayname and avatar_url for this room (overriding its global profile),
+// but never the keys the server decides: membership,
+// join_authorised_via_users_server (restricted rooms), and
+// third_party_signed, which is a request parameter, not content. reason is
+// added by the caller once checked to be a string.
+func joinContent(profile map[string]any, body map[string]json.RawMessage) map[string]any {
+	for k, v := range body {
+		switch k {
+		case "membership", "join_authorised_via_users_server", "third_party_signed", "reason":
+			continue
+		}
+		profile[k] = v
+	}
+	return profile
 }
 
 // knock is POST /knock/{roomIdOrAlias}.

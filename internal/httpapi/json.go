@@ -50,6 +50,12 @@ func ReadOptionalJSON(r *http.Request, max int64, v any) error {
 	if err != nil {
 		return err
 	}
+	return DecodeOptionalJSON(body, v)
+}
+
+// DecodeOptionalJSON is DecodeJSON reading an empty body as {}, as
+// ReadOptionalJSON does, for bodies already in memory.
+func DecodeOptionalJSON(body []byte, v any) error {
 	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
 		return nil
 	}

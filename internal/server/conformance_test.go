@@ -38,3 +38,33 @@ func TestMembershipEndpointsAcceptNoBody(t *testing.T) {
 		}
 	})
 }
+
+// The join body is an open object (joining.yaml declares its properties
+// without forbidding others), and the member event's content is what the
+// server builds from it: "membership" is always the server's, the profile
+// is the user's unless the client gives its own for this room, and any
+// other key the client adds is kept, as Synapse does.
+func TestJoinBodyExtraKeysReachTheMemberEvent(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		bob.MustDo("PUT", "/_matrix/client/v3/profile/"+url.PathEscape(bob.UserID)+"/displayname", map[string]any{"displayname": "Bob"}, nil)
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{
+			"reason": "hi", "foo": "bar", "nested": map[string]any{"n": 1}, "membership": "leave",
+		}, nil)
+		var content map[string]any
+		alice.MustDo("GET", servertest.Room(roomID)+"/state/m.room.member/"+url.PathEscape(bob.UserID), nil, &content)
+		if content["foo"] != "bar" || content["reason"] != "hi" || content["membership"] != "join" || content["displayname"] != "Bob" {
+			t.Errorf("member content = %v", content)
+		}
+		if n, _ := content["nested"].(map[string]any); n["n"] != float64(1) {
+			t.Errorf("nested = %v", content["nested"])
+		}
+		// Through /join/{roomIdOrAlias}, a per-room display name wins.
+		bob.MustDo("POST", "/_matrix/client/v3/join/"+url.PathEscape(roomID), map[string]any{"displayname": "Bobby"}, nil)
+		alice.MustDo("GET", servertest.Room(roomID)+"/state/m.room.member/"+url.PathEscape(bob.UserID), nil, &content)
+		if content["displayname"] != "Bobby" || content["membership"] != "join" {
+			t.Errorf("member content after rejoin = %v", content)
+		}
+	})
+}
