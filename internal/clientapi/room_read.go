@@ -492,7 +492,18 @@ func (a *RoomAPI) members(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 func (a *RoomAPI) joinedMembers(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	ctx := r.Context()
 	roomID := r.PathValue("roomId")
-	view, err := a.readableState(ctx, roomID, s.UserID)
+	// "The current user must be in the room for it to work": unlike
+	// /members, a user who left (or a reader of a world_readable room)
+	// gets 403, as Synapse answers.
+	acc, err := a.readAccess(ctx, roomID, s.UserID)
+	if err == nil && !acc.Joined {
+		err = merr.Forbidden("you must be a member of the room to list its joined members")
+	}
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	view, err := a.stateView(ctx, roomID, acc)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -502,9 +513,11 @@ func (a *RoomAPI) joinedMembers(w http.ResponseWriter, r *http.Request, s *httpa
 		httpapi.WriteError(w, err)
 		return
 	}
+	// Both keys are always present, null when the member event has none,
+	// as Synapse sends them: clients read them without checking for them.
 	type member struct {
-		DisplayName *string `json:"display_name,omitempty"`
-		AvatarURL   *string `json:"avatar_url,omitempty"`
+		DisplayName *string `json:"display_name"`
+		AvatarURL   *string `json:"avatar_url"`
 	}
 	joined := map[string]member{}
 	for _, ev := range evs {

@@ -68,3 +68,37 @@ func TestJoinBodyExtraKeysReachTheMemberEvent(t *testing.T) {
 		}
 	})
 }
+
+// GET /rooms/{roomId}/joined_members (rooms.yaml): "The current user must be
+// in the room for it to work", and each RoomMember object has display_name
+// and avatar_url, sent as null when the member has none (Synapse's shape).
+func TestJoinedMembersCarriesProfileKeysAndNeedsMembership(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		alice.MustDo("PUT", "/_matrix/client/v3/profile/"+url.PathEscape(alice.UserID)+"/displayname", map[string]any{"displayname": "Alice"}, nil)
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+		var got struct {
+			Joined map[string]map[string]any `json:"joined"`
+		}
+		bob.MustDo("GET", servertest.Room(roomID)+"/joined_members", nil, &got)
+		for _, u := range []string{alice.UserID, bob.UserID} {
+			m, ok := got.Joined[u]
+			if !ok {
+				t.Fatalf("%s missing from %v", u, got.Joined)
+			}
+			for _, k := range []string{"display_name", "avatar_url"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("%s has no %q key: %v", u, k, m)
+				}
+			}
+		}
+		if got.Joined[alice.UserID]["display_name"] != "Alice" || got.Joined[bob.UserID]["avatar_url"] != nil {
+			t.Errorf("joined = %v", got.Joined)
+		}
+		bob.MustDo("POST", servertest.Room(roomID)+"/leave", map[string]any{}, nil)
+		if status, raw := bob.Do("GET", servertest.Room(roomID)+"/joined_members", nil, nil); status != http.StatusForbidden {
+			t.Errorf("after leaving: %d %s", status, raw)
+		}
+	})
+}
