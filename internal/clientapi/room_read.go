@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
@@ -85,6 +86,12 @@ func (a *RoomAPI) visibleEvent(r *http.Request, s *httpapi.Session, roomID, even
 // getEvent is GET /rooms/{roomId}/event/{eventId}.
 func (a *RoomAPI) getEvent(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	se, _, err := a.visibleEvent(r, s, r.PathValue("roomId"), r.PathValue("eventId"))
+	if errors.Is(err, merr.ErrForbidden) {
+		// rooms.yaml: 404 "The event was not found or you do not have
+		// permission to read this event", so that a non-member cannot
+		// learn which event IDs a room holds.
+		err = merr.NotFound("event not found")
+	}
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return

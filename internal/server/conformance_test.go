@@ -102,3 +102,20 @@ func TestJoinedMembersCarriesProfileKeysAndNeedsMembership(t *testing.T) {
 		}
 	})
 }
+
+// GET /rooms/{roomId}/event/{eventId} (rooms.yaml) answers 404 when "The
+// event was not found or you do not have permission to read this event":
+// one answer for both, so that an outsider cannot tell which exist.
+func TestEventTheCallerMayNotSeeIsNotFound(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, eve := s.Register("alice"), s.Register("eve")
+		roomID := alice.CreateRoom(map[string]any{"preset": "private_chat"})
+		secret := alice.SendText(roomID, "secret")
+		for _, id := range []string{secret, "$doesnotexist"} {
+			status, raw := eve.Do("GET", servertest.Room(roomID)+"/event/"+url.PathEscape(id), nil, nil)
+			if status != http.StatusNotFound || servertest.Errcode(raw) != "M_NOT_FOUND" {
+				t.Errorf("outsider reading %s: %d %s", id, status, raw)
+			}
+		}
+	})
+}
