@@ -119,3 +119,29 @@ func TestEventTheCallerMayNotSeeIsNotFound(t *testing.T) {
 		}
 	})
 }
+
+// Filter lists of IDs hold IDs (definitions/sync_filter.yaml: senders and
+// not_senders are "A list of sender IDs", rooms and not_rooms "A list of
+// room IDs", with formats mx-user-id and mx-room-id): a filter holding
+// anything else is refused when uploaded, instead of silently matching
+// nothing.
+func TestFilterWithInvalidIDsIsRefused(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		path := "/_matrix/client/v3/user/" + url.PathEscape(alice.UserID) + "/filter"
+		for _, f := range []string{
+			`{"room":{"timeline":{"senders":["alice"]}}}`,
+			`{"room":{"state":{"not_senders":["not a user"]}}}`,
+			`{"presence":{"senders":["!room:localhost"]}}`,
+			`{"room":{"rooms":["#alias:localhost"]}}`,
+			`{"room":{"not_rooms":["room"]}}`,
+			`{"room":{"timeline":{"rooms":["@alice:localhost"]}}}`,
+			`{"room":{"ephemeral":{"not_rooms":[""]}}}`,
+		} {
+			if status, raw := alice.Do("POST", path, f, nil); status != http.StatusBadRequest {
+				t.Errorf("filter %s: %d %s", f, status, raw)
+			}
+		}
+		alice.MustDo("POST", path, `{"room":{"rooms":["!a:localhost"],"timeline":{"senders":["@bob:localhost"],"not_rooms":["!b:localhost"]}}}`, nil)
+	})
+}

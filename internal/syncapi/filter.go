@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/merr"
 )
 
@@ -71,13 +72,45 @@ func (f *RoomEventFilter) Validate() error {
 	if err := f.EventFilter.validate(); err != nil {
 		return err
 	}
-	return checkLists(map[string][]string{"rooms": deref(f.Rooms), "not_rooms": f.NotRooms})
+	return checkRoomLists(deref(f.Rooms), f.NotRooms)
 }
 
 func (f *EventFilter) validate() error {
-	return checkLists(map[string][]string{
+	if err := checkLists(map[string][]string{
 		"types": deref(f.Types), "not_types": f.NotTypes, "senders": deref(f.Senders), "not_senders": f.NotSenders,
+	}); err != nil {
+		return err
+	}
+	// sync_filter.yaml: senders and not_senders are lists of user IDs
+	// (format mx-user-id); Synapse's filter schema refuses others.
+	return checkIDs(map[string][]string{"senders": deref(f.Senders), "not_senders": f.NotSenders}, "user", func(id string) bool {
+		_, err := ids.ParseUserID(id)
+		return err == nil
 	})
+}
+
+// checkRoomLists bounds a filter's rooms and not_rooms lists and refuses
+// entries that are not room IDs (sync_filter.yaml: format mx-room-id, as
+// Synapse's filter schema checks): a typo would otherwise silently match
+// nothing.
+func checkRoomLists(rooms, notRooms []string) error {
+	lists := map[string][]string{"rooms": rooms, "not_rooms": notRooms}
+	if err := checkLists(lists); err != nil {
+		return err
+	}
+	return checkIDs(lists, "room", ids.ValidRoomID)
+}
+
+// checkIDs refuses a list entry that valid rejects, naming the list.
+func checkIDs(lists map[string][]string, what string, valid func(string) bool) error {
+	for name, l := range lists {
+		for _, id := range l {
+			if !valid(id) {
+				return merr.InvalidParam(fmt.Sprintf("filter: %s must hold %s IDs; %.80q is not one", name, what, id))
+			}
+		}
+	}
+	return nil
 }
 
 func checkLists(lists map[string][]string) error {

@@ -24,7 +24,10 @@ func (f *Filter) Validate() error {
 	default:
 		return merr.BadJSON(`event_format must be "client" or "federation"`)
 	}
-	if err := checkLists(map[string][]string{"event_fields": f.EventFields, "room.rooms": deref(f.Room.Rooms), "room.not_rooms": f.Room.NotRooms}); err != nil {
+	if err := checkLists(map[string][]string{"event_fields": f.EventFields}); err != nil {
+		return err
+	}
+	if err := checkRoomLists(deref(f.Room.Rooms), f.Room.NotRooms); err != nil {
 		return err
 	}
 	for _, ef := range []*EventFilter{&f.AccountData, &f.Presence} {
