@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/server/servertest"
@@ -143,5 +144,22 @@ func TestFilterWithInvalidIDsIsRefused(t *testing.T) {
 			}
 		}
 		alice.MustDo("POST", path, `{"room":{"rooms":["!a:localhost"],"timeline":{"senders":["@bob:localhost"],"not_rooms":["!b:localhost"]}}}`, nil)
+	})
+}
+
+// PUT /profile/{userId}/avatar_url accepts what Synapse accepts: any
+// string of at most 1000 bytes (profile.yaml names the field's meaning, an
+// mxc:// URI, but no error for other values), so clients that set other URLs
+// are not refused.
+func TestAvatarURLAcceptsWhatSynapseAccepts(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		path := "/_matrix/client/v3/profile/" + url.PathEscape(alice.UserID) + "/avatar_url"
+		for _, v := range []string{"mxc://localhost/abc", "https://example.org/a.png", "not a uri", ""} {
+			alice.MustDo("PUT", path, map[string]any{"avatar_url": v}, nil)
+		}
+		if status, raw := alice.Do("PUT", path, map[string]any{"avatar_url": "mxc://a/" + strings.Repeat("b", 1000)}, nil); status != http.StatusBadRequest {
+			t.Errorf("1008-byte avatar_url: %d %s", status, raw)
+		}
 	})
 }

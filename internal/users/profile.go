@@ -3,7 +3,6 @@ package users
 import (
 	"context"
 	"errors"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/myelin-chat/myelin/internal/ids"
@@ -61,11 +60,14 @@ func (s *Service) SetDisplayName(ctx context.Context, userID, name string) error
 // SetAvatarURL sets ("" removes) a local user's avatar, which must be an
 // mxc:// URI (profile.yaml: "For avatar_url, the value MUST be an MXC URI").
 func (s *Service) SetAvatarURL(ctx context.Context, userID, url string) error {
+	// What is checked is what Synapse checks: a string (the handler) of at
+	// most 1000 bytes. The spec's profile.yaml describes the value as an
+	// mxc:// URI but states no error for another one, and Synapse stores
+	// any string, so clients that set http(s) or empty-scheme URLs keep
+	// working here; clients only fetch mxc:// avatars through the media
+	// API and ignore others. Text rules (no NUL) apply as to every body.
 	if len(url) > MaxAvatarURLLength {
 		return merr.InvalidParam("Avatar URL is too long")
-	}
-	if url != "" && !strings.HasPrefix(url, "mxc://") {
-		return merr.InvalidParam("Avatar URL must be an mxc:// URI")
 	}
 	if err := s.store.SetAvatarURL(ctx, userID, url); err != nil {
 		return notFoundAsProfile(err)
