@@ -50,6 +50,8 @@ type StreamSync struct {
 	// that the filter's rooms/not_rooms allow.
 	Joined []string
 	Resp   *Response
+
+	ignored *ignoredShare
 }
 
 // JoinedRoom returns roomID's section of the response, adding an empty one
@@ -128,9 +130,10 @@ func (s *Syncer) token(p position) string {
 // syncStreams lets every stream add its part of the response, and lowers
 // upto where a stream bounded its answer.
 func (s *Syncer) syncStreams(ctx context.Context, resp *Response, req Request, f *Filter, joined []string, since, upto position, initial bool) error {
+	ign := &ignoredShare{src: s.ignored}
 	for i, st := range s.streams {
 		sr := &StreamSync{Req: req, Filter: f, From: since.streams[i], To: upto.streams[i],
-			Initial: initial, Joined: joined, Resp: resp}
+			Initial: initial, Joined: joined, Resp: resp, ignored: ign}
 		if initial {
 			sr.From = 0
 		} else if sr.From >= sr.To {

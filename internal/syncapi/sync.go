@@ -45,6 +45,7 @@ type Syncer struct {
 	initial     initialFlights
 	streams     []Stream
 	keyCounts   DeviceKeyCounts
+	ignored     IgnoredUsersSource
 }
 
 // Stop makes waiting and future long-polls return at once (server shutdown).

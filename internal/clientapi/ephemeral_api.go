@@ -1,0 +1,31 @@
+package clientapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+)
+
+// TypingService records typing notices (internal/typing).
+type TypingService interface {
+	Set(ctx context.Context, roomID, userID string, typing bool, timeout time.Duration) error
+}
+
+// EphemeralAPI serves typing notices, receipts, read markers and presence
+// (client-server-api "Typing Notifications", "Receipts", "Fully read
+// markers", "Presence").
+type EphemeralAPI struct {
+	Auth   httpapi.TokenResolver
+	Typing TypingService
+}
+
+// Register adds the endpoints under both the v3 and r0 prefixes.
+func (a *EphemeralAPI) Register(rt *httpapi.Router) {
+	for _, p := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
+		auth := func(method, path string, h httpapi.AuthHandler) {
+			rt.Handle(method+" "+p+path, httpapi.RequireAuth(a.Auth, h))
+		}
+		auth("PUT", "/rooms/{roomId}/typing/{userId}", a.putTyping)
+	}
+}

@@ -1,0 +1,56 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/clientapi"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/typing"
+)
+
+// typingTick is how often typing timeouts are checked.
+const typingTick = time.Second
+
+// buildEphemeral wires typing notices, receipts and presence: their
+// services, /sync streams, client endpoints and EDU handlers.
+func (s *Server) buildEphemeral(router *httpapi.Router, resolver httpapi.TokenResolver, ud userData) {
+	s.Syncer.SetIgnoredUsers(ignoredUsers{ud})
+	var edus typing.EDUSender
+	if s.Sender != nil {
+		edus = s.Sender
+	}
+	typ := typing.New(typing.Config{Rooms: s.Rooms, ServerName: s.Config.ServerName, Sender: edus, Now: s.Now, Log: s.Log})
+	typ.Start(typingTick)
+	s.closeFns = append(s.closeFns, typ.Close)
+	s.Rooms.OnCommit(typ.StopOnCommit)
+	s.Syncer.AddStream(typ)
+	if s.fedAPI != nil {
+		s.fedAPI.HandleEDU(typing.EDUType, typ.HandleEDU)
+	}
+
+	api := &clientapi.EphemeralAPI{Auth: resolver, Typing: typ}
+	api.Register(router)
+}
+
+// ignoredUsers reads m.ignored_user_list (client-server-api "Ignoring
+// Users") for the /sync streams.
+type ignoredUsers struct{ ud userData }
+
+func (i ignoredUsers) IgnoredUsers(ctx context.Context, userID string) (map[string]bool, error) {
+	raw, err := i.ud.AccountData(ctx, userID, "", "m.ignored_user_list")
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var c struct {
+		IgnoredUsers map[string]json.RawMessage `json:"ignored_users"`
+	}
+	// Content the client wrote that does not parse ignores nobody.
+	_ = json.Unmarshal(raw, &c)
+	out := make(map[string]bool, len(c.IgnoredUsers))
+	for u := range c.IgnoredUsers {
+		out[u] = true
+	}
+	return out, nil
+}

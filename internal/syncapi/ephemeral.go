@@ -1,0 +1,83 @@
+package syncapi
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+)
+
+// IgnoredUsersSource reads a user's m.ignored_user_list (client-server-api
+// "Ignoring Users"): the users whose typing, receipts and presence the
+// streams leave out.
+type IgnoredUsersSource interface {
+	IgnoredUsers(ctx context.Context, userID string) (map[string]bool, error)
+}
+
+// SetIgnoredUsers sets where streams read ignored users from. Set while the
+// server is wired; without it nobody is ignored.
+func (s *Syncer) SetIgnoredUsers(src IgnoredUsersSource) { s.ignored = src }
+
+// Ignored returns the users the syncing user ignores (never nil). It is
+// read once per sync, shared by the streams.
+func (sr *StreamSync) Ignored(ctx context.Context) (map[string]bool, error) {
+	if sr.ignored == nil || sr.ignored.src == nil {
+		return map[string]bool{}, nil
+	}
+	io := sr.ignored
+	io.once.Do(func() {
+		io.set, io.err = io.src.IgnoredUsers(ctx, sr.Req.UserID)
+		if io.set == nil {
+			io.set = map[string]bool{}
+		}
+	})
+	return io.set, io.err
+}
+
+// ignoredShare is one sync's ignored-users read, shared by its streams:
+// read at most once, and only when a stream has something to hide.
+type ignoredShare struct {
+	src  IgnoredUsersSource
+	once sync.Once
+	set  map[string]bool
+	err  error
+}
+
+// AddEphemeral adds an ephemeral event of type typ to a joined room's
+// section when the filter's room.ephemeral part allows it (types,
+// not_types, rooms, not_rooms and limit per room; client-server-api
+// "Filtering"). It reports whether the event was added.
+func (sr *StreamSync) AddEphemeral(roomID, typ string, content any) (bool, error) {
+	ef := &sr.Filter.Room.Ephemeral
+	if !ef.Allows(typ, "") || !allowsRoom(ef.Rooms, ef.NotRooms, roomID) {
+		return false, nil
+	}
+	if jr, ok := sr.Resp.Rooms.Join[roomID]; ok && ef.Limit != nil && len(jr.Ephemeral.Events) >= max(*ef.Limit, 0) {
+		return false, nil
+	}
+	raw, err := json.Marshal(map[string]any{"type": typ, "content": content})
+	if err != nil {
+		return false, err
+	}
+	jr := sr.JoinedRoom(roomID)
+	jr.Ephemeral.Events = append(jr.Ephemeral.Events, raw)
+	return true, nil
+}
+
+// AddPresence adds an m.presence event for userID to the response's
+// presence section when the filter's presence part allows it (types,
+// not_types, senders, not_senders and limit).
+func (sr *StreamSync) AddPresence(userID string, content any) (bool, error) {
+	pf := &sr.Filter.Presence
+	if !pf.Allows("m.presence", userID) {
+		return false, nil
+	}
+	if pf.Limit != nil && len(sr.Resp.Presence.Events) >= max(*pf.Limit, 0) {
+		return false, nil
+	}
+	raw, err := json.Marshal(map[string]any{"type": "m.presence", "sender": userID, "content": content})
+	if err != nil {
+		return false, err
+	}
+	sr.Resp.Presence.Events = append(sr.Resp.Presence.Events, raw)
+	return true, nil
+}
