@@ -12,12 +12,22 @@ type TypingService interface {
 	Set(ctx context.Context, roomID, userID string, typing bool, timeout time.Duration) error
 }
 
+// ReceiptService records receipts and read markers (internal/receipts).
+type ReceiptService interface {
+	// Post sets a receipt or the fully read marker; threadID is nil for
+	// an unthreaded receipt.
+	Post(ctx context.Context, roomID, userID, typ, eventID string, threadID *string) error
+	// ReadMarkers sets each non-empty marker or receipt.
+	ReadMarkers(ctx context.Context, roomID, userID, fullyRead, read, readPrivate string) error
+}
+
 // EphemeralAPI serves typing notices, receipts, read markers and presence
 // (client-server-api "Typing Notifications", "Receipts", "Fully read
 // markers", "Presence").
 type EphemeralAPI struct {
-	Auth   httpapi.TokenResolver
-	Typing TypingService
+	Auth     httpapi.TokenResolver
+	Typing   TypingService
+	Receipts ReceiptService
 }
 
 // Register adds the endpoints under both the v3 and r0 prefixes.
@@ -27,5 +37,7 @@ func (a *EphemeralAPI) Register(rt *httpapi.Router) {
 			rt.Handle(method+" "+p+path, httpapi.RequireAuth(a.Auth, h))
 		}
 		auth("PUT", "/rooms/{roomId}/typing/{userId}", a.putTyping)
+		auth("POST", "/rooms/{roomId}/receipt/{receiptType}/{eventId}", a.postReceipt)
+		auth("POST", "/rooms/{roomId}/read_markers", a.postReadMarkers)
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/receipts"
+	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
 	"github.com/myelin-chat/myelin/internal/typing"
 )
 
@@ -15,7 +17,7 @@ const typingTick = time.Second
 
 // buildEphemeral wires typing notices, receipts and presence: their
 // services, /sync streams, client endpoints and EDU handlers.
-func (s *Server) buildEphemeral(router *httpapi.Router, resolver httpapi.TokenResolver, ud userData) {
+func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver, ud userData) error {
 	s.Syncer.SetIgnoredUsers(ignoredUsers{ud})
 	var edus typing.EDUSender
 	if s.Sender != nil {
@@ -30,8 +32,27 @@ func (s *Server) buildEphemeral(router *httpapi.Router, resolver httpapi.TokenRe
 		s.fedAPI.HandleEDU(typing.EDUType, typ.HandleEDU)
 	}
 
-	api := &clientapi.EphemeralAPI{Auth: resolver, Typing: typ}
+	rstore, err := receiptstore.New(ctx, s.DB)
+	if err != nil {
+		return err
+	}
+	var redus receipts.EDUSender
+	if s.Sender != nil {
+		redus = s.Sender
+	}
+	rcpt, err := receipts.New(ctx, receipts.Config{Store: rstore, Rooms: s.Rooms, AccountData: ud,
+		ServerName: s.Config.ServerName, Sender: redus, Now: s.Now, Log: s.Log})
+	if err != nil {
+		return err
+	}
+	s.Syncer.AddStream(rcpt)
+	if s.fedAPI != nil {
+		s.fedAPI.HandleEDU(receipts.EDUType, rcpt.HandleEDU)
+	}
+
+	api := &clientapi.EphemeralAPI{Auth: resolver, Typing: typ, Receipts: rcpt}
 	api.Register(router)
+	return nil
 }
 
 // ignoredUsers reads m.ignored_user_list (client-server-api "Ignoring

@@ -71,7 +71,9 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI.Register(router)
 	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}
 	pushAPI.Register(router)
-	s.buildEphemeral(router, resolver, ud)
+	if err := s.buildEphemeral(ctx, router, resolver, ud); err != nil {
+		return err
+	}
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("OK"))

@@ -20,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/federation/sender"
 	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/merr"
@@ -143,7 +142,7 @@ func (s *Service) nextLocked() int64 {
 // typing in a room (PUT /rooms/{roomId}/typing/{userId}). Only joined
 // members may. The room's other servers are told.
 func (s *Service) Set(ctx context.Context, roomID, userID string, typing bool, timeout time.Duration) error {
-	joined, err := s.isJoined(ctx, roomID, userID)
+	joined, err := s.cfg.Rooms.IsJoined(ctx, roomID, userID)
 	if err != nil {
 		return err
 	}
@@ -293,7 +292,7 @@ func (s *Service) HandleEDU(ctx context.Context, edu federationapi.InboundEDU) e
 	if !edu.RoomAllowed(ctx, c.RoomID) {
 		return errors.New("m.typing EDU from a server the room's ACL denies")
 	}
-	joined, err := s.isJoined(ctx, c.RoomID, c.UserID)
+	joined, err := s.cfg.Rooms.IsJoined(ctx, c.RoomID, c.UserID)
 	if err != nil {
 		return err
 	}
@@ -365,40 +364,11 @@ func (s *Service) Sync(ctx context.Context, sr *syncapi.StreamSync) error {
 	return nil
 }
 
-// isJoined reports whether userID's current membership of roomID is join.
-func (s *Service) isJoined(ctx context.Context, roomID, userID string) (bool, error) {
-	return IsJoined(ctx, s.cfg.Rooms, roomID, userID)
-}
-
-// IsJoined reports whether userID's current membership of roomID is join,
-// from the store's per-user membership cache.
-func IsJoined(ctx context.Context, e *rooms.Engine, roomID, userID string) (bool, error) {
-	ms, err := e.Store().MembershipsAt(ctx, userID, e.Stream().Current())
-	if err != nil {
-		return false, err
-	}
-	for _, m := range ms {
-		if m.RoomID == roomID {
-			return m.Membership == event.Join, nil
-		}
-	}
-	return false, nil
-}
-
 // wakeRoom wakes the long-polling syncs of the room's local joined members.
 func (s *Service) wakeRoom(ctx context.Context, roomID string) {
-	members, err := s.cfg.Rooms.Store().Members(ctx, roomID, event.Join)
-	if err != nil {
+	if err := s.cfg.Rooms.WakeLocalMembers(ctx, roomID); err != nil {
 		s.cfg.Log.Warn("listing a room's members to wake their syncs", "room_id", roomID, "err", err)
-		return
 	}
-	wake := make([]string, 0, len(members))
-	for u := range members {
-		if domainOf(u) == s.cfg.ServerName {
-			wake = append(wake, u)
-		}
-	}
-	s.cfg.Rooms.Notifier().Wake(wake...)
 }
 
 // sendEDU tells the room's other servers about a local user's typing.

@@ -1,0 +1,160 @@
+// Package receiptstore persists read receipts (client-server-api
+// "Receipts") on SQLite or PostgreSQL with one set of queries: the latest
+// receipt per room, receipt type, user and thread, with the receipt
+// stream position it was written at, so /sync reads what changed since a
+// token.
+package receiptstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// Domain is the schema_versions domain of this package's tables.
+const Domain = "receipts"
+
+// migrations are append-only: never edit a released entry.
+var migrations = []sqldb.Migration{
+	{Version: 1, Name: "receipts: latest per room, type, user and thread", SQL: `
+-- thread_id is '' for an unthreaded receipt. event_pos is the room event
+-- stream position of the event, which orders receipts: one only moves
+-- forward. stream_pos is the receipt stream's position of the last change.
+CREATE TABLE receipts (
+	room_id      TEXT   NOT NULL,
+	receipt_type TEXT   NOT NULL,
+	user_id      TEXT   NOT NULL,
+	thread_id    TEXT   NOT NULL,
+	event_id     TEXT   NOT NULL,
+	event_pos    BIGINT NOT NULL,
+	ts           BIGINT NOT NULL,
+	stream_pos   BIGINT NOT NULL,
+	PRIMARY KEY (room_id, receipt_type, user_id, thread_id)
+);
+CREATE INDEX receipts_stream ON receipts (stream_pos);
+CREATE INDEX receipts_room_stream ON receipts (room_id, stream_pos);
+`},
+}
+
+// Receipt is one user's receipt of one type in one room and thread.
+type Receipt struct {
+	RoomID string
+	Type   string
+	UserID string
+	// ThreadID is "" for an unthreaded receipt, "main" or a thread root's
+	// event ID for a threaded one.
+	ThreadID string
+	EventID  string
+	// EventPos is the event's room stream position: receipts only move
+	// to a higher one.
+	EventPos int64
+	// TS is when the user read the event (ms since the epoch).
+	TS int64
+	// StreamPos is the receipt stream position of the write.
+	StreamPos int64
+}
+
+// Store is the receipts storage. It is safe for concurrent use.
+type Store struct{ db *sqldb.DB }
+
+// New migrates the receipts domain and returns the store.
+func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
+	if err := sqldb.Migrate(ctx, db, Domain, migrations); err != nil {
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// MaxStreamPos returns the highest receipt stream position written (0 for
+// none): where the stream's tracker starts.
+func (s *Store) MaxStreamPos(ctx context.Context) (int64, error) {
+	var pos sql.NullInt64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT MAX(stream_pos) FROM receipts`).Scan(&pos)
+	return pos.Int64, err
+}
+
+// Put writes r unless the stored receipt for the same room, type, user and
+// thread is at the same event or a later one. It reports whether r was
+// written.
+func (s *Store) Put(ctx context.Context, r Receipt) (bool, error) {
+	res, err := s.db.Write.ExecContext(ctx, `INSERT INTO receipts
+		(room_id, receipt_type, user_id, thread_id, event_id, event_pos, ts, stream_pos)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE SET
+			event_id = excluded.event_id, event_pos = excluded.event_pos,
+			ts = excluded.ts, stream_pos = excluded.stream_pos
+		WHERE receipts.event_pos < excluded.event_pos`,
+		r.RoomID, r.Type, r.UserID, r.ThreadID, r.EventID, r.EventPos, r.TS, r.StreamPos)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// Get returns the stored receipt for a room, type, user and thread, or
+// nil.
+func (s *Store) Get(ctx context.Context, roomID, typ, userID, threadID string) (*Receipt, error) {
+	rs, err := s.query(ctx, `SELECT `+cols+` FROM receipts
+		WHERE room_id = $1 AND receipt_type = $2 AND user_id = $3 AND thread_id = $4`, roomID, typ, userID, threadID)
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return &rs[0], nil
+}
+
+// Changed returns the receipts written at stream positions in (from, to],
+// in any room, oldest first, at most limit of them; more reports whether
+// there were more.
+func (s *Store) Changed(ctx context.Context, from, to int64, limit int) (rs []Receipt, more bool, err error) {
+	rs, err = s.query(ctx, `SELECT `+cols+` FROM receipts WHERE stream_pos > $1 AND stream_pos <= $2
+		ORDER BY stream_pos LIMIT $3`, from, to, limit+1)
+	if len(rs) > limit {
+		return rs[:limit], true, err
+	}
+	return rs, false, err
+}
+
+// roomsPerQuery bounds an IN list (SQLite allows 32 766 parameters).
+const roomsPerQuery = 500
+
+// InRooms returns the receipts of the given rooms written at stream
+// positions in (from, to] (from = 0: all the rooms' current receipts).
+func (s *Store) InRooms(ctx context.Context, roomIDs []string, from, to int64) ([]Receipt, error) {
+	var out []Receipt
+	for len(roomIDs) > 0 {
+		chunk := roomIDs[:min(len(roomIDs), roomsPerQuery)]
+		roomIDs = roomIDs[len(chunk):]
+		args := []any{from, to}
+		for _, r := range chunk {
+			args = append(args, r)
+		}
+		rs, err := s.query(ctx, `SELECT `+cols+` FROM receipts WHERE stream_pos > $1 AND stream_pos <= $2
+			AND room_id IN (`+sqldb.Placeholders(3, len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+const cols = `room_id, receipt_type, user_id, thread_id, event_id, event_pos, ts, stream_pos`
+
+func (s *Store) query(ctx context.Context, q string, args ...any) ([]Receipt, error) {
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Receipt
+	for rows.Next() {
+		var r Receipt
+		if err := rows.Scan(&r.RoomID, &r.Type, &r.UserID, &r.ThreadID, &r.EventID, &r.EventPos, &r.TS, &r.StreamPos); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
