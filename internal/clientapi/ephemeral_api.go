@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/presence"
 )
 
 // TypingService records typing notices (internal/typing).
@@ -21,6 +22,14 @@ type ReceiptService interface {
 	ReadMarkers(ctx context.Context, roomID, userID, fullyRead, read, readPrivate string) error
 }
 
+// PresenceService tracks presence (internal/presence).
+type PresenceService interface {
+	// Set sets a user's presence and status message (nil clears it).
+	Set(ctx context.Context, userID, state string, statusMsg *string) error
+	// Get returns what observer may see of userID's presence.
+	Get(ctx context.Context, observer, userID string) (presence.Content, error)
+}
+
 // EphemeralAPI serves typing notices, receipts, read markers and presence
 // (client-server-api "Typing Notifications", "Receipts", "Fully read
 // markers", "Presence").
@@ -28,6 +37,7 @@ type EphemeralAPI struct {
 	Auth     httpapi.TokenResolver
 	Typing   TypingService
 	Receipts ReceiptService
+	Presence PresenceService
 }
 
 // Register adds the endpoints under both the v3 and r0 prefixes.
@@ -39,5 +49,7 @@ func (a *EphemeralAPI) Register(rt *httpapi.Router) {
 		auth("PUT", "/rooms/{roomId}/typing/{userId}", a.putTyping)
 		auth("POST", "/rooms/{roomId}/receipt/{receiptType}/{eventId}", a.postReceipt)
 		auth("POST", "/rooms/{roomId}/read_markers", a.postReadMarkers)
+		auth("PUT", "/presence/{userId}/status", a.putPresence)
+		auth("GET", "/presence/{userId}/status", a.getPresence)
 	}
 }

@@ -46,6 +46,13 @@ func (a *RoomAPI) sync(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		httpapi.WriteError(w, httpapi.InvalidParam("full_state must be true or false"))
 		return
 	}
+	switch sp := q.Get("set_presence"); sp {
+	case "", "online", "unavailable", "offline":
+		req.SetPresence = sp
+	default:
+		httpapi.WriteError(w, httpapi.InvalidParam("set_presence must be online, unavailable or offline"))
+		return
+	}
 	if f := q.Get("filter"); f != "" {
 		filter, err := a.loadFilter(r, s.UserID, f)
 		if err != nil {

@@ -7,13 +7,18 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/presence"
 	"github.com/myelin-chat/myelin/internal/receipts"
+	"github.com/myelin-chat/myelin/internal/storage/presencestore"
 	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
 	"github.com/myelin-chat/myelin/internal/typing"
 )
 
-// typingTick is how often typing timeouts are checked.
-const typingTick = time.Second
+// How often typing and presence timeouts are checked.
+const (
+	typingTick   = time.Second
+	presenceTick = 5 * time.Second
+)
 
 // buildEphemeral wires typing notices, receipts and presence: their
 // services, /sync streams, client endpoints and EDU handlers.
@@ -50,7 +55,29 @@ func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, res
 		s.fedAPI.HandleEDU(receipts.EDUType, rcpt.HandleEDU)
 	}
 
-	api := &clientapi.EphemeralAPI{Auth: resolver, Typing: typ, Receipts: rcpt}
+	pstore, err := presencestore.New(ctx, s.DB)
+	if err != nil {
+		return err
+	}
+	var pedus presence.EDUSender
+	if s.Sender != nil {
+		pedus = s.Sender
+	}
+	pres, err := presence.New(ctx, presence.Config{Store: pstore, Rooms: s.Rooms, ServerName: s.Config.ServerName,
+		Enabled: s.Config.Presence.Enabled, Sender: pedus, Now: s.Now, Log: s.Log})
+	if err != nil {
+		return err
+	}
+	pres.Start(presenceTick)
+	s.closeFns = append(s.closeFns, pres.Close)
+	s.Rooms.OnCommit(pres.ActiveOnCommit)
+	s.Syncer.AddStream(pres)
+	s.Syncer.SetSyncTracker(pres)
+	if s.fedAPI != nil && s.Config.Presence.Enabled {
+		s.fedAPI.HandleEDU(presence.EDUType, pres.HandleEDU)
+	}
+
+	api := &clientapi.EphemeralAPI{Auth: resolver, Typing: typ, Receipts: rcpt, Presence: pres}
 	api.Register(router)
 	return nil
 }

@@ -33,6 +33,17 @@ func (sr *StreamSync) Ignored(ctx context.Context) (map[string]bool, error) {
 	return io.set, io.err
 }
 
+// SyncTracker learns of syncs in progress: presence marks a syncing user
+// online (client-server-api "GET /sync", set_presence).
+type SyncTracker interface {
+	// Syncing is called as a sync starts; the returned function as it
+	// ends.
+	Syncing(ctx context.Context, userID, setPresence string) (func(), error)
+}
+
+// SetSyncTracker sets who learns of syncs. Set while the server is wired.
+func (s *Syncer) SetSyncTracker(t SyncTracker) { s.tracker = t }
+
 // ignoredShare is one sync's ignored-users read, shared by its streams:
 // read at most once, and only when a stream has something to hide.
 type ignoredShare struct {

@@ -46,6 +46,7 @@ type Syncer struct {
 	streams     []Stream
 	keyCounts   DeviceKeyCounts
 	ignored     IgnoredUsersSource
+	tracker     SyncTracker
 }
 
 // Stop makes waiting and future long-polls return at once (server shutdown).
@@ -66,6 +67,9 @@ type Request struct {
 	Timeout          time.Duration
 	FullState        bool
 	Filter           *Filter
+	// SetPresence is the set_presence parameter: "" (online), online,
+	// unavailable or offline.
+	SetPresence string
 }
 
 // MaxTimeout bounds long-polling whatever the client asks.
@@ -88,6 +92,13 @@ func Token(pos int64) string { return synctoken.Token{Room: pos}.String() }
 // Sync answers one request, waiting up to Timeout for news when the client
 // gave a since token.
 func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
+	if s.tracker != nil {
+		done, err := s.tracker.Syncing(ctx, req.UserID, req.SetPresence)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+	}
 	var since position
 	if req.Since != "" {
 		var err error

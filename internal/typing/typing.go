@@ -24,6 +24,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/streams"
 	"github.com/myelin-chat/myelin/internal/syncapi"
 )
 
@@ -70,8 +71,7 @@ type Service struct {
 	pos   int64 // current stream position
 	rooms map[string]*roomTyping
 
-	stop chan struct{}
-	done chan struct{}
+	stopLoop func()
 }
 
 // roomTyping is one room's typing set.
@@ -96,28 +96,13 @@ func New(cfg Config) *Service {
 // Start runs the loop that ends typing whose timeout passed, checking every
 // tick. Close stops it.
 func (s *Service) Start(tick time.Duration) {
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(tick)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-				s.Expire(context.Background())
-			}
-		}
-	}()
+	s.stopLoop = streams.Every(tick, func() { s.Expire(context.Background()) })
 }
 
 // Close stops the timeout loop.
 func (s *Service) Close() {
-	if s.stop != nil {
-		close(s.stop)
-		<-s.done
-		s.stop = nil
+	if s.stopLoop != nil {
+		s.stopLoop()
 	}
 }
 
