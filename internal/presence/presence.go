@@ -491,16 +491,13 @@ func (s *Service) Get(ctx context.Context, observer, userID string) (Content, er
 
 // joinedRooms is the set of rooms a user is joined to.
 func (s *Service) joinedRooms(ctx context.Context, userID string) (map[string]bool, error) {
-	e := s.cfg.Rooms
-	ms, err := e.Store().MembershipsAt(ctx, userID, e.Stream().Current())
+	rooms, err := s.cfg.Rooms.JoinedRooms(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]bool{}
-	for _, m := range ms {
-		if m.Membership == event.Join {
-			out[m.RoomID] = true
-		}
+	out := make(map[string]bool, len(rooms))
+	for _, r := range rooms {
+		out[r] = true
 	}
 	return out, nil
 }
