@@ -4,41 +4,25 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/rooms"
-	"github.com/myelin-chat/myelin/internal/signing"
+	"github.com/myelin-chat/myelin/internal/rooms/roomstest"
 	"github.com/myelin-chat/myelin/internal/storage/presencestore"
-	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
-	"github.com/myelin-chat/myelin/internal/streams"
 )
 
 const alice, bob, rita = "@alice:hs1", "@bob:hs1", "@rita:hs2"
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type world struct {
 	t     *testing.T
 	ctx   context.Context
 	db    *sqldb.DB
 	e     *rooms.Engine
-	clock *clock
+	clock *roomstest.Clock
 	store *presencestore.Store
 	svc   *Service
 	room  string
@@ -46,34 +30,20 @@ type world struct {
 
 func newWorld(t *testing.T, db *sqldb.DB, members ...string) *world {
 	t.Helper()
-	ctx := context.Background()
-	rs, err := roomstore.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := signing.NewSigningKey("test", make([]byte, 32))
-	e := rooms.New(rooms.Config{Store: rs, ServerName: "hs1", Key: key, Stream: streams.NewTracker(0), Notifier: streams.NewNotifier()})
-	t.Cleanup(e.Close)
-	w := &world{t: t, ctx: ctx, db: db, e: e, clock: &clock{t: time.Unix(1_700_000_000, 0)}}
-	if w.store, err = presencestore.New(ctx, db); err != nil {
+	e := roomstest.NewEngine(t, db, "hs1")
+	w := &world{t: t, ctx: context.Background(), db: db, e: e, clock: roomstest.NewClock()}
+	var err error
+	if w.store, err = presencestore.New(w.ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	w.svc = w.restart()
-	if w.room, err = e.CreateRoom(ctx, rooms.CreateRoomRequest{Creator: alice, Preset: "public_chat"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range members {
-		b := &event.Builder{Type: event.TypeMember, StateKey: &u, Sender: u, Content: rooms.Content(map[string]any{"membership": "join"})}
-		if _, err := e.Send(ctx, w.room, b, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w.room = roomstest.PublicRoom(t, e, alice, members...)
 	return w
 }
 
 func (w *world) restart() *Service {
 	w.t.Helper()
-	svc, err := New(w.ctx, Config{Store: w.store, Rooms: w.e, ServerName: "hs1", Enabled: true, Now: w.clock.now})
+	svc, err := New(w.ctx, Config{Store: w.store, Rooms: w.e, ServerName: "hs1", Enabled: true, Now: w.clock.Now})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -109,12 +79,12 @@ func TestPresence_IdleAndOfflineTimeouts(t *testing.T) {
 		if c := w.get(alice); c.Presence != Online || c.CurrentlyActive == nil || !*c.CurrentlyActive {
 			t.Fatalf("syncing: %+v, want online and currently active", c)
 		}
-		w.clock.add(ActiveGranularity + time.Second)
+		w.clock.Add(ActiveGranularity + time.Second)
 		w.tick()
 		if c := w.get(alice); c.Presence != Online || *c.CurrentlyActive || *c.LastActiveAgo != (ActiveGranularity+time.Second).Milliseconds() {
 			t.Fatalf("a minute on: %+v, want online, not currently active", c)
 		}
-		w.clock.add(IdleTimeout)
+		w.clock.Add(IdleTimeout)
 		w.tick()
 		if c := w.get(alice); c.Presence != Unavailable {
 			t.Fatalf("idle: %+v, want unavailable", c)
@@ -127,12 +97,12 @@ func TestPresence_IdleAndOfflineTimeouts(t *testing.T) {
 			t.Fatalf("after activity: %+v", c)
 		}
 		done()
-		w.clock.add(SyncOnlineTimeout)
+		w.clock.Add(SyncOnlineTimeout)
 		w.tick()
 		if c := w.get(alice); c.Presence != Online {
 			t.Fatalf("just at the sync timeout: %+v", c)
 		}
-		w.clock.add(time.Second)
+		w.clock.Add(time.Second)
 		w.tick()
 		if c := w.get(alice); c.Presence != Offline {
 			t.Fatalf("not syncing for longer than SyncOnlineTimeout: %+v, want offline", c)
@@ -165,7 +135,7 @@ func TestPresence_SetPresenceAndRestart(t *testing.T) {
 			t.Fatalf("after a restart: %+v", c)
 		}
 		// Taken over, but offline unless they sync again.
-		w.clock.add(SyncOnlineTimeout + time.Second)
+		w.clock.Add(SyncOnlineTimeout + time.Second)
 		w.tick()
 		if c := w.get(alice); c.Presence != Offline || c.StatusMsg == nil {
 			t.Errorf("a user who did not come back: %+v, want offline keeping the status message", c)
@@ -197,7 +167,7 @@ func TestPresence_SyncingOnlineUsersWritesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		for round := 0; round < 3; round++ {
-			w.clock.add(time.Second)
+			w.clock.Add(time.Second)
 			for i := 0; i < users; i++ {
 				done, err := w.svc.Syncing(w.ctx, fmt.Sprintf("@u%d:hs1", i), "")
 				if err != nil {
@@ -251,7 +221,7 @@ func TestPresence_ReceivedEDUsAreChecked(t *testing.T) {
 		if _, err := w.svc.Get(w.ctx, bob, rita); err == nil {
 			t.Error("bob, who shares no room with rita, may see her presence")
 		}
-		w.clock.add(FederationTimeout + time.Second)
+		w.clock.Add(FederationTimeout + time.Second)
 		w.tick()
 		if c, _ := w.svc.Get(w.ctx, alice, rita); c.Presence != Offline {
 			t.Errorf("rita after FederationTimeout: %+v", c)

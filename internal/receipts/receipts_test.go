@@ -5,15 +5,11 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/federationapi"
-	"github.com/myelin-chat/myelin/internal/rooms"
-	"github.com/myelin-chat/myelin/internal/signing"
+	"github.com/myelin-chat/myelin/internal/rooms/roomstest"
 	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
-	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
-	"github.com/myelin-chat/myelin/internal/streams"
 )
 
 const alice, rita, remoteServer = "@alice:hs1", "@rita:hs2", "hs2"
@@ -24,27 +20,9 @@ const alice, rita, remoteServer = "@alice:hs1", "@rita:hs2", "hs2"
 func TestReceipts_ReceivedEDUsAreChecked(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		rs, err := roomstore.New(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, _ := signing.NewSigningKey("test", make([]byte, 32))
-		e := rooms.New(rooms.Config{Store: rs, ServerName: "hs1", Key: key, Stream: streams.NewTracker(0), Notifier: streams.NewNotifier()})
-		t.Cleanup(e.Close)
-		room, err := e.CreateRoom(ctx, rooms.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rita := rita
-		if _, err := e.Send(ctx, room, &event.Builder{Type: event.TypeMember, StateKey: &rita, Sender: rita,
-			Content: rooms.Content(map[string]any{"membership": "join"})}, nil); err != nil {
-			t.Fatal(err)
-		}
-		msg, err := e.Send(ctx, room, &event.Builder{Type: event.TypeMessage, Sender: alice,
-			Content: rooms.Content(map[string]any{"msgtype": "m.text", "body": "hi"})}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := roomstest.NewEngine(t, db, "hs1")
+		room := roomstest.PublicRoom(t, e, alice, rita)
+		msg := roomstest.Say(t, e, room, alice, "hi")
 		store, err := receiptstore.New(ctx, db)
 		if err != nil {
 			t.Fatal(err)

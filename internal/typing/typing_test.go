@@ -7,33 +7,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/federation/sender"
 	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/rooms"
-	"github.com/myelin-chat/myelin/internal/signing"
-	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/rooms/roomstest"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
-	"github.com/myelin-chat/myelin/internal/streams"
 	"github.com/myelin-chat/myelin/internal/syncapi"
 )
 
 const alice, bob, remote = "@alice:hs1", "@bob:hs1", "@rita:hs2"
-
-// clock is a settable clock for timeouts.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // edus records what would go to other servers.
 type edus struct {
@@ -52,7 +36,7 @@ type world struct {
 	t      *testing.T
 	ctx    context.Context
 	e      *rooms.Engine
-	clock  *clock
+	clock  *roomstest.Clock
 	svc    *Service
 	syncer *syncapi.Syncer
 	edus   *edus
@@ -61,27 +45,12 @@ type world struct {
 
 func newWorld(t *testing.T, db *sqldb.DB) *world {
 	t.Helper()
-	ctx := context.Background()
-	st, err := roomstore.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := signing.NewSigningKey("test", make([]byte, 32))
-	e := rooms.New(rooms.Config{Store: st, ServerName: "hs1", Key: key, Stream: streams.NewTracker(0), Notifier: streams.NewNotifier()})
-	t.Cleanup(e.Close)
-	w := &world{t: t, ctx: ctx, e: e, clock: &clock{t: time.Unix(1_700_000_000, 0)}, edus: &edus{}}
-	w.svc = New(Config{Rooms: e, ServerName: "hs1", Sender: w.edus, Now: w.clock.now})
+	e := roomstest.NewEngine(t, db, "hs1")
+	w := &world{t: t, ctx: context.Background(), e: e, clock: roomstest.NewClock(), edus: &edus{}}
+	w.svc = New(Config{Rooms: e, ServerName: "hs1", Sender: w.edus, Now: w.clock.Now})
 	w.syncer = syncapi.New(e, nil, nil)
 	w.syncer.AddStream(w.svc)
-	if w.room, err = e.CreateRoom(ctx, rooms.CreateRoomRequest{Creator: alice, Preset: "public_chat"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{bob, remote} {
-		b := &event.Builder{Type: event.TypeMember, StateKey: &u, Sender: u, Content: rooms.Content(map[string]any{"membership": "join"})}
-		if _, err := e.Send(ctx, w.room, b, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w.room = roomstest.PublicRoom(t, e, alice, bob, remote)
 	return w
 }
 
@@ -143,12 +112,12 @@ func TestTyping_EndsWhenTheTimeoutPasses(t *testing.T) {
 		if got, ok := typingIn(t, first, w.room); !ok || !sameUsers(got, alice) {
 			t.Fatalf("initial sync: typing %v (%v), want [alice]", got, ok)
 		}
-		w.clock.add(9 * time.Second)
+		w.clock.Add(9 * time.Second)
 		w.svc.Expire(w.ctx)
 		if got := w.svc.Typing(w.room); !sameUsers(got, alice) {
 			t.Fatalf("before the timeout: %v", got)
 		}
-		w.clock.add(time.Second)
+		w.clock.Add(time.Second)
 		w.svc.Expire(w.ctx)
 		next := w.sync(bob, first.NextBatch)
 		if got, ok := typingIn(t, next, w.room); !ok || len(got) != 0 {
@@ -175,7 +144,7 @@ func TestTyping_TimeoutIsCapped(t *testing.T) {
 		if err := w.svc.Set(w.ctx, w.room, alice, true, 24*time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.add(MaxTimeout)
+		w.clock.Add(MaxTimeout)
 		w.svc.Expire(w.ctx)
 		if got := w.svc.Typing(w.room); len(got) != 0 {
 			t.Errorf("still typing after MaxTimeout: %v", got)
@@ -197,10 +166,7 @@ func TestTyping_StoppedByFalseAndByAMessage(t *testing.T) {
 		if err := w.svc.Set(w.ctx, w.room, bob, false, 0); err != nil {
 			t.Fatal(err)
 		}
-		b := &event.Builder{Type: event.TypeMessage, Sender: alice, Content: rooms.Content(map[string]any{"msgtype": "m.text", "body": "hi"})}
-		if _, err := w.e.Send(w.ctx, w.room, b, nil); err != nil {
-			t.Fatal(err)
-		}
+		roomstest.Say(t, w.e, w.room, alice, "hi")
 		deadline := time.Now().Add(5 * time.Second)
 		for len(w.svc.Typing(w.room)) != 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
@@ -243,7 +209,7 @@ func TestTyping_ReceivedEDUsAreChecked(t *testing.T) {
 		if got, _ := typingIn(t, w.sync(alice, ""), w.room); !sameUsers(got, remote) {
 			t.Errorf("alice sees %v typing, want [%s]", got, remote)
 		}
-		w.clock.add(FederationTimeout)
+		w.clock.Add(FederationTimeout)
 		w.svc.Expire(w.ctx)
 		if got := w.svc.Typing(w.room); len(got) != 0 {
 			t.Errorf("a remote user's typing outlived FederationTimeout: %v", got)
@@ -260,8 +226,8 @@ func TestTyping_PositionsNeverGoBackwardsAcrossRestarts(t *testing.T) {
 			_ = w.svc.Set(w.ctx, w.room, alice, i%2 == 0, time.Minute)
 		}
 		before := w.svc.Current()
-		w.clock.add(time.Second)
-		restarted := New(Config{Rooms: w.e, ServerName: "hs1", Now: w.clock.now})
+		w.clock.Add(time.Second)
+		restarted := New(Config{Rooms: w.e, ServerName: "hs1", Now: w.clock.Now})
 		if restarted.Current() <= before {
 			t.Errorf("restarted at %d, not above %d", restarted.Current(), before)
 		}
