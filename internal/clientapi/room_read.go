@@ -463,12 +463,18 @@ func (a *RoomAPI) members(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 	}
 	at := acc.UpTo
 	if t := q.Get("at"); t != "" {
-		if at, err = syncapi.ParseToken(t); err != nil {
+		// Any pagination token: a sync prev_batch, as rooms.yaml says, or
+		// a /messages token, which may lie before the room's first event.
+		if at, err = parsePageToken(t); err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}
 		if at > acc.UpTo {
 			at = acc.UpTo
+		}
+		if at, err = a.afterCreatorJoin(ctx, roomID, at, acc.UpTo); err != nil {
+			httpapi.WriteError(w, err)
+			return
 		}
 	}
 	view, err := a.Engine.StateAtPos(ctx, roomID, at)
@@ -493,6 +499,32 @@ func (a *RoomAPI) members(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 	}
 	sort.Slice(chunk, func(i, j int) bool { return *chunk[i].StateKey < *chunk[j].StateKey })
 	writeOK(w, map[string]any{"chunk": chunk})
+}
+
+// afterCreatorJoin moves a position before the creator's join in a room
+// we hold from its creation up to that join. The earliest tokens of a room
+// (an initial sync's prev_batch when its whole history fits, or /messages
+// paged to the start) lie before m.room.create, where the state is empty;
+// but a room never has members before its creator's join, which is part of
+// its creation, so members?at such a token answers the room's first
+// membership rather than an empty list. Rooms joined over federation
+// without their creation events are left alone.
+func (a *RoomAPI) afterCreatorJoin(ctx context.Context, roomID string, at, upTo int64) (int64, error) {
+	// The creator's join is the second event; a few more cover servers
+	// that order the creation events differently.
+	first, err := a.Engine.Store().RoomEvents(ctx, roomID, beforeAll, upTo, 4, true)
+	if err != nil || len(first) == 0 || first[0].Type() != event.TypeCreate {
+		return at, err
+	}
+	for _, se := range first {
+		if se.Type() == event.TypeMember && se.StateKey() != nil && *se.StateKey() == first[0].Sender() {
+			if at < se.StreamPos {
+				at = se.StreamPos
+			}
+			break
+		}
+	}
+	return at, nil
 }
 
 // joinedMembers is GET /rooms/{roomId}/joined_members.

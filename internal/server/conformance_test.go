@@ -163,3 +163,33 @@ func TestAvatarURLAcceptsWhatSynapseAccepts(t *testing.T) {
 		}
 	})
 }
+
+// GET /rooms/{roomId}/members?at= (rooms.yaml): "The point in time
+// (pagination token) to return members for in the room." At the room's
+// earliest tokens (an initial sync's prev_batch when the whole history
+// fits, and /messages paged forward from the start) the membership is the
+// room's first: its creator joined, and no one else.
+func TestMembersAtTheEarliestTokenHoldTheCreatorsJoin(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat"})
+		var sync syncResp
+		alice.MustDo("GET", `/_matrix/client/v3/sync?filter={"room":{"timeline":{"limit":100}}}`, nil, &sync)
+		bob.MustDo("POST", servertest.Room(roomID)+"/join", map[string]any{}, nil)
+		alice.SendText(roomID, "hello")
+
+		var fwd struct {
+			Start string `json:"start"`
+		}
+		alice.MustDo("GET", servertest.Room(roomID)+"/messages?dir=f&limit=1", nil, &fwd)
+		for _, tok := range []string{sync.Rooms.Join[roomID].Timeline.PrevBatch, fwd.Start} {
+			var members struct {
+				Chunk []ev `json:"chunk"`
+			}
+			alice.MustDo("GET", servertest.Room(roomID)+"/members?at="+url.QueryEscape(tok), nil, &members)
+			if len(members.Chunk) != 1 || *members.Chunk[0].StateKey != alice.UserID || !strings.Contains(string(members.Chunk[0].Content), `"join"`) {
+				t.Errorf("members at %s = %+v", tok, members.Chunk)
+			}
+		}
+	})
+}
