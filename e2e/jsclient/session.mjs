@@ -109,6 +109,23 @@ async function main() {
   }
   step("bob received alice's message with the right sender and body");
 
+  // Typing (m.typing in the room's ephemeral section): bob types, alice's
+  // client shows him typing, then not once he stops.
+  await bob.sendTyping(roomId, true, 30000);
+  await waitFor(alice, sdk.RoomMemberEvent.Typing, () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.typing, "alice to see bob typing");
+  await bob.sendTyping(roomId, false);
+  await waitFor(alice, sdk.RoomMemberEvent.Typing, () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.typing === false, "alice to see bob stop typing");
+  step("alice saw bob start and stop typing");
+
+  // Read receipts (m.receipt): alice writes again (after bob's join, which
+  // clients count as read by him), bob reads it, and alice's client sees
+  // bob's receipt on it.
+  const { event_id: laterId } = await alice.sendTextMessage(roomId, "read me");
+  await waitFor(bob, sdk.RoomEvent.Timeline, () => bob.getRoom(roomId)?.findEventById(laterId), "bob to see alice's second message");
+  await bob.sendReadReceipt(bob.getRoom(roomId).findEventById(laterId));
+  await waitFor(alice, sdk.RoomEvent.Receipt, () => alice.getRoom(roomId)?.getReadReceiptForUserId(bob.getUserId())?.eventId === laterId, "alice to see bob's read receipt");
+  step("alice saw bob's read receipt on her message");
+
   alice.stopClient();
   bob.stopClient();
   step("done");
