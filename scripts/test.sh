@@ -147,6 +147,12 @@ test_args=("$@")
 if [[ " $* " != *" -timeout"* ]]; then
 	test_args=(-timeout 20m "${test_args[@]}")
 fi
+# Never answer from go test's result cache: the end-to-end tests build and
+# run the server binary and run node and python scripts, none of which the
+# cache sees, so a cached pass could hide a broken server.
+if [[ " $* " != *" -count"* ]]; then
+	test_args=(-count=1 "${test_args[@]}")
+fi
 if [[ ${#pkgs[@]} -eq 0 ]]; then
 	pkgs=(./...)
 	test_args+=(./...)
