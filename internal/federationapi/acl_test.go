@@ -210,25 +210,9 @@ func (r *rig) setACL(roomID string, content map[string]any) {
 // records the joined room on hs2's engine.
 func (r *rig) join(roomID, userID string) {
 	r.t.Helper()
-	status, body := r.do("hs2.test", "GET", "/_matrix/federation/v1/make_join/"+url.PathEscape(roomID)+"/"+url.PathEscape(userID)+"?ver=10", nil)
-	r.expect("make_join", http.StatusOK, status, body)
-	var tmpl struct {
-		RoomVersion string          `json:"room_version"`
-		Event       json.RawMessage `json:"event"`
-	}
-	if err := json.Unmarshal(body, &tmpl); err != nil {
-		r.t.Fatal(err)
-	}
-	v := roomversion.MustGet(roomversion.ID(tmpl.RoomVersion))
-	b, err := event.BuilderFromTemplate(tmpl.Event, v)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	ev, err := b.Build(v, r.hs2.name, r.hs2.key)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	status, body = r.do("hs2.test", "PUT", "/_matrix/federation/v2/send_join/"+url.PathEscape(roomID)+"/"+url.PathEscape(ev.EventID()), json.RawMessage(ev.FederationJSON()))
+	b, v := r.template("make_join", roomID, userID)
+	ev := r.build(b, v)
+	status, body := r.do("hs2.test", "PUT", "/_matrix/federation/v2/send_join/"+url.PathEscape(roomID)+"/"+url.PathEscape(ev.EventID()), json.RawMessage(ev.FederationJSON()))
 	r.expect("send_join", http.StatusOK, status, body)
 	var resp struct {
 		State     []json.RawMessage `json:"state"`

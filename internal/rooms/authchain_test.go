@@ -26,17 +26,7 @@ func TestReceivedEventWithUnfetchableAuthChainIsNotAccepted(t *testing.T) {
 		room, _ := hs2.e.Store().Room(ctx, roomID)
 		v := room.Version
 		cur := currentState(t, hs2, roomID)
-		authFor := func(extra ...string) []string {
-			var auth []string
-			for _, k := range []event.StateTuple{{Type: event.TypeCreate}, {Type: event.TypePowerLevels}, {Type: event.TypeMember, StateKey: "@bob:hs2"}} {
-				if id, ok := cur[k]; ok && (k.Type != event.TypeCreate || v.CreateEventInAuthEvents) {
-					auth = append(auth, id)
-				}
-			}
-			auth = append(auth, extra...)
-			sort.Strings(auth)
-			return auth
-		}
+		authFor := func(extra ...string) []string { return senderAuthEvents(t, hs2, roomID, "@bob:hs2", extra...) }
 		exts, _ := hs2.e.Store().ForwardExtremities(ctx, roomID)
 		build := func(b *event.Builder) *event.Event {
 			t.Helper()

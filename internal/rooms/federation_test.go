@@ -274,14 +274,7 @@ func TestUnauthorisedRemoteEventsAreRejected(t *testing.T) {
 		// outside its auth checks.
 		hs2room, _ := hs2.e.Store().Room(ctx, roomID)
 		exts, _ := hs2.e.Store().ForwardExtremities(ctx, roomID)
-		cur := currentState(t, hs2, roomID)
-		var auth []string
-		for _, k := range []event.StateTuple{{Type: event.TypeCreate}, {Type: event.TypePowerLevels}, {Type: event.TypeMember, StateKey: "@bob:hs2"}} {
-			if id, ok := cur[k]; ok && (k.Type != event.TypeCreate || hs2room.Version.CreateEventInAuthEvents) {
-				auth = append(auth, id)
-			}
-		}
-		sort.Strings(auth)
+		auth := senderAuthEvents(t, hs2, roomID, "@bob:hs2")
 		forged := &event.Builder{Type: event.TypePowerLevels, StateKey: strp(""), Sender: "@bob:hs2", RoomID: roomID,
 			Content: Content(map[string]any{"users": map[string]any{"@bob:hs2": 100}}), PrevEvents: exts, AuthEvents: auth, Depth: 100, OriginServerTS: 1}
 		fev, err := forged.Build(hs2room.Version, "hs2", hs2.key)
@@ -315,6 +308,27 @@ func TestUnauthorisedRemoteEventsAreRejected(t *testing.T) {
 			t.Logf("replay result: %+v", res)
 		}
 	})
+}
+
+// senderAuthEvents is what a sender's non-member event cites on s: the
+// create event where the room version wants it, the power levels and the
+// sender's membership, sorted, plus extra.
+func senderAuthEvents(t *testing.T, s *fedServer, roomID, sender string, extra ...string) []string {
+	t.Helper()
+	room, err := s.e.Store().Room(context.Background(), roomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := currentState(t, s, roomID)
+	var auth []string
+	for _, k := range []event.StateTuple{{Type: event.TypeCreate}, {Type: event.TypePowerLevels}, {Type: event.TypeMember, StateKey: sender}} {
+		if id, ok := cur[k]; ok && (k.Type != event.TypeCreate || room.Version.CreateEventInAuthEvents) {
+			auth = append(auth, id)
+		}
+	}
+	auth = append(auth, extra...)
+	sort.Strings(auth)
+	return auth
 }
 
 // A server that missed events (it was down) gets the gap through
