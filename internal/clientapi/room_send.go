@@ -82,6 +82,16 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		httpapi.WriteError(w, err)
 		return
 	}
+	// Only a member's aliases are resolved: a stranger's event fails
+	// authorization anyway and must not make us query other servers.
+	if typ == event.TypeCanonicalAlias && key == "" {
+		if acc, err := a.readAccess(r.Context(), roomID, s.UserID); err == nil && acc.Joined {
+			if err := a.checkCanonicalAlias(r.Context(), roomID, content); err != nil {
+				httpapi.WriteError(w, err)
+				return
+			}
+		}
+	}
 	b := &event.Builder{Type: typ, StateKey: &key, Sender: s.UserID, Content: content}
 	ev, err := a.Engine.Send(r.Context(), roomID, b, nil)
 	if err != nil {
