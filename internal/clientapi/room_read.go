@@ -268,6 +268,10 @@ type HistoryFetcher interface {
 	// Backfill fetches up to limit events from before the earliest ones we
 	// hold and returns how many joined the timeline.
 	Backfill(ctx context.Context, roomID string, limit int) (int, error)
+	// NearTimestamp asks other servers in the room for the event closest
+	// to ts (milliseconds) in the direction given, and makes it part of
+	// our timeline; ok is false when none had one we could take.
+	NearTimestamp(ctx context.Context, roomID string, ts int64, forward bool) (eventID string, originTS int64, ok bool)
 }
 
 // backfillBudget bounds the time one /messages request spends fetching
@@ -608,16 +612,68 @@ func (a *RoomAPI) timestampToEvent(w http.ResponseWriter, r *http.Request, s *ht
 		httpapi.WriteError(w, httpapi.InvalidParam("dir must be f or b"))
 		return
 	}
-	se, err := a.Engine.Store().EventNearTS(ctx, roomID, ts, dir == "f", acc.UpTo)
+	forward := dir == "f"
+	se, err := a.Engine.Store().EventNearTS(ctx, roomID, ts, forward, acc.UpTo)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	if se == nil {
+	eventID, originTS := "", int64(0)
+	if se != nil {
+		eventID, originTS = se.EventID(), se.OriginServerTS()
+	}
+	// Other servers may hold a closer event when ours is missing or sits
+	// next to a gap in what we hold (server-server-api "GET
+	// /timestamp_to_event" leaves the heuristic to us). Asked for members
+	// only: others must not be able to make us query other servers.
+	if a.History != nil && acc.Joined && (se == nil || a.gapBeside(ctx, se, forward, acc.UpTo)) {
+		if id, ots, ok := a.History.NearTimestamp(ctx, roomID, ts, forward); ok && (se == nil || closer(ts, ots, originTS)) {
+			eventID, originTS = id, ots
+		}
+	}
+	if eventID == "" {
 		httpapi.WriteError(w, merr.NotFound("no event found in that direction"))
 		return
 	}
-	writeOK(w, map[string]any{"event_id": se.EventID(), "origin_server_ts": se.OriginServerTS()})
+	writeOK(w, map[string]any{"event_id": eventID, "origin_server_ts": originTS})
+}
+
+// closer reports whether a lies strictly nearer ts than b.
+func closer(ts, a, b int64) bool {
+	d := func(x int64) int64 {
+		if x > ts {
+			return x - ts
+		}
+		return ts - x
+	}
+	return d(a) < d(b)
+}
+
+// gapBeside reports whether events closer to the asked time than se may
+// be missing here: for dir=f they would come right before se, for dir=b
+// right before the next event we hold after it.
+func (a *RoomAPI) gapBeside(ctx context.Context, se *roomstore.StoredEvent, forward bool, upTo int64) bool {
+	if forward {
+		return a.nextToGap(ctx, se)
+	}
+	next, err := a.Engine.Store().EventNearTS(ctx, se.RoomID(), se.OriginServerTS()+1, true, upTo)
+	return err == nil && next != nil && a.nextToGap(ctx, next)
+}
+
+// nextToGap reports whether events may be missing right before se: it is
+// not the room's create event and one of its prev events is not in our
+// timeline (we joined after it, or missed it).
+func (a *RoomAPI) nextToGap(ctx context.Context, se *roomstore.StoredEvent) bool {
+	if se.Type() == event.TypeCreate {
+		return false
+	}
+	for _, p := range se.PrevEventIDs() {
+		prev, err := a.Engine.Store().Event(ctx, p)
+		if err != nil || prev.Outlier {
+			return true
+		}
+	}
+	return false
 }
 
 // formatState renders state events (no transaction IDs or redaction lookups

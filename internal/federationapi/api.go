@@ -105,6 +105,7 @@ func (a *API) Register(rt *httpapi.Router) {
 	acl("GET "+v1+"/event_auth/{roomId}/{eventId}", a.eventAuth)
 	acl("GET "+v1+"/backfill/{roomId}", a.backfill)
 	acl("POST "+v1+"/get_missing_events/{roomId}", a.getMissingEvents)
+	acl("GET "+v1+"/timestamp_to_event/{roomId}", a.timestampToEvent)
 	acl("GET "+v1+"/make_join/{roomId}/{userId}", a.makeMembership(event.Join))
 	acl("GET "+v1+"/make_leave/{roomId}/{userId}", a.makeMembership(event.Leave))
 	acl("GET "+v1+"/make_knock/{roomId}/{userId}", a.makeMembership(event.Knock))

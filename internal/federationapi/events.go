@@ -1,6 +1,7 @@
 package federationapi
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 
@@ -191,4 +192,42 @@ func (a *API) getMissingEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"events": pduList(visible)})
+}
+
+// timestampToEvent is GET /timestamp_to_event/{roomId}?ts=…&dir=f|b: the
+// closest event to ts we hold in the timeline, if the asking server may see
+// it (the spec leaves visibility to us; the same rule as /event applies,
+// so the endpoint never reveals more than fetching the event would).
+func (a *API) timestampToEvent(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	q := r.URL.Query()
+	ts, err := strconv.ParseInt(q.Get("ts"), 10, 64)
+	if err != nil {
+		writeErr(w, merr.BadRequest(merr.CodeInvalidParam, "ts must be an integer"))
+		return
+	}
+	dir := q.Get("dir")
+	if dir != "f" && dir != "b" {
+		writeErr(w, merr.BadRequest(merr.CodeInvalidParam, "dir must be f or b"))
+		return
+	}
+	if _, err := a.Engine.Store().Room(ctx, roomID); err != nil {
+		writeErr(w, merr.NotFound("unknown room"))
+		return
+	}
+	se, err := a.Engine.Store().EventNearTS(ctx, roomID, ts, dir == "f", math.MaxInt64)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if se == nil {
+		writeErr(w, merr.NotFound("no event found in that direction"))
+		return
+	}
+	if ok, err := a.Engine.ServerCanSee(ctx, a.Origin(r), se); err != nil || !ok {
+		writeErr(w, merr.NotFound("no event found in that direction"))
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"event_id": se.EventID(), "origin_server_ts": se.OriginServerTS()})
 }

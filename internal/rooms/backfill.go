@@ -136,7 +136,34 @@ func (e *Engine) BackfillFrom(ctx context.Context, roomID string, f BackfillFetc
 	if limit < minBackfill {
 		limit = minBackfill
 	}
-	got, err := f.Backfill(ctx, roomID, exts, limit)
+	return e.backfillFrom(ctx, roomID, f, exts, limit)
+}
+
+// BackfillEvent fetches a room event we do not hold, with up to
+// minBackfill events of history before it, from f's server, and adds what
+// passes the checks to the timeline as backfilled history (below
+// everything held). It reports whether the event itself is now in the
+// timeline. timestamp_to_event uses it to make a remote server's answer
+// one the client can then ask /context about (server-server-api
+// "GET /timestamp_to_event": "it should try to backfill this event").
+func (e *Engine) BackfillEvent(ctx context.Context, roomID, eventID string, f BackfillFetcher) (bool, error) {
+	if se, err := e.store.Event(ctx, eventID); err == nil && !se.Outlier {
+		return se.RoomID() == roomID && !se.Rejected && !se.SoftFailed, nil
+	}
+	if _, err := e.backfillFrom(ctx, roomID, f, []string{eventID}, minBackfill); err != nil {
+		return false, err
+	}
+	se, err := e.store.Event(ctx, eventID)
+	if err != nil {
+		return false, nil
+	}
+	return se.RoomID() == roomID && !se.Outlier && !se.Rejected && !se.SoftFailed, nil
+}
+
+// backfillFrom asks f for up to limit events walking back from the given
+// events and adds those that pass the checks to the timeline.
+func (e *Engine) backfillFrom(ctx context.Context, roomID string, f BackfillFetcher, from []string, limit int) (int, error) {
+	got, err := f.Backfill(ctx, roomID, from, limit)
 	if err != nil {
 		return 0, err
 	}

@@ -85,3 +85,36 @@ func (h *history) Backfill(ctx context.Context, roomID string, limit int) (int, 
 	}
 	return 0, nil
 }
+
+// NearTimestamp asks the room's other servers in turn for their event
+// closest to ts and backfills the first answer, so that the client can go
+// on to ask /context about it (clientapi.HistoryFetcher).
+func (h *history) NearTimestamp(ctx context.Context, roomID string, ts int64, forward bool) (string, int64, bool) {
+	servers, err := h.rooms.ServersInRoom(ctx, roomID)
+	if err != nil {
+		return "", 0, false
+	}
+	asked := 0
+	for _, srv := range servers {
+		if srv == h.self {
+			continue
+		}
+		if asked == historyServers || ctx.Err() != nil {
+			break
+		}
+		asked++
+		sctx, cancel := context.WithTimeout(ctx, historyTimeout)
+		id, ots, err := h.remote.TimestampToEvent(sctx, srv, roomID, ts, forward)
+		if err == nil {
+			var ok bool
+			ok, err = h.rooms.BackfillEvent(sctx, roomID, id, h.remote.Backfiller(srv))
+			if ok {
+				cancel()
+				return id, ots, true
+			}
+		}
+		cancel()
+		h.log.Debug("timestamp_to_event from server gave nothing usable", "room_id", roomID, "server", srv, "err", err)
+	}
+	return "", 0, false
+}
