@@ -71,6 +71,9 @@ const (
 	// (keys.yaml, /keys/signatures/upload failures; Synapse uses it for
 	// /keys/upload too).
 	CodeInvalidSignature = "M_INVALID_SIGNATURE"
+	// CodeWrongRoomKeysVersion: a key backup write named a version that is
+	// not the current one (key_backup.yaml, 403 with current_version).
+	CodeWrongRoomKeysVersion = "M_WRONG_ROOM_KEYS_VERSION"
 	// Restricted joins (server-server-api "Joining Rooms"): the resident
 	// server cannot check the allow conditions, or the user qualifies but
 	// none of its users may invite; the joining server tries another.
