@@ -153,8 +153,36 @@ type Config struct {
 	NonrefreshableAccessTokenLifetime time.Duration
 
 	RequireAuthForProfileRequests bool
-	// URLPreviewEnabled is parsed but not acted on yet.
+
+	// MaxImagePixels: an image declaring more pixels is never decoded for
+	// a thumbnail (max_image_pixels, default "32M", as in Synapse).
+	MaxImagePixels int64
+	// DynamicThumbnails lets clients ask for any thumbnail size; when
+	// false only ThumbnailSizes are made and the nearest is served
+	// (dynamic_thumbnails, default false).
+	DynamicThumbnails bool
+	// ThumbnailSizes are the thumbnails made of each image
+	// (thumbnail_sizes, default DefaultThumbnailSizes).
+	ThumbnailSizes []ThumbnailSize
+
+	// URLPreviewEnabled turns on GET /media/preview_url
+	// (url_preview_enabled, default false).
 	URLPreviewEnabled bool
+	// URLPreviewIPRangeBlacklist are the addresses a preview fetch may
+	// not reach; it is required when previews are enabled, and 0.0.0.0
+	// and :: are always added (Synapse's rules).
+	URLPreviewIPRangeBlacklist []netip.Prefix
+	// URLPreviewIPRangeWhitelist punches holes in it.
+	URLPreviewIPRangeWhitelist []netip.Prefix
+	// URLPreviewURLBlacklist are URLs never previewed
+	// (url_preview_url_blacklist).
+	URLPreviewURLBlacklist []URLBlacklistRule
+	// MaxSpiderSize bounds a fetched page or image (max_spider_size,
+	// default "10M").
+	MaxSpiderSize int64
+	// URLPreviewAcceptLanguage is sent as Accept-Language
+	// (url_preview_accept_language, default ["en"]).
+	URLPreviewAcceptLanguage []string
 
 	Myelin Myelin
 
@@ -474,6 +502,8 @@ var alwaysBlacklisted = []string{"0.0.0.0/32", "::/128"}
 func defaults() *Config {
 	return &Config{
 		MaxUploadSize:      50 << 20,
+		MaxImagePixels:     32 << 20,
+		MaxSpiderSize:      10 << 20,
 		KeyRefreshInterval: 24 * time.Hour,
 		TrustedKeyServers:  []TrustedKeyServer{{ServerName: "matrix.org"}},
 		PasswordConfig:     PasswordConfig{Enabled: true, LocalDBEnabled: true},

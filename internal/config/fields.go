@@ -210,7 +210,6 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 		"session_lifetime":                     d.duration(&c.SessionLifetime),
 		"nonrefreshable_access_token_lifetime": d.duration(&c.NonrefreshableAccessTokenLifetime),
 		"require_auth_for_profile_requests":    d.boolean(&c.RequireAuthForProfileRequests),
-		"url_preview_enabled":                  d.boolean(&c.URLPreviewEnabled),
 		"myelin": func(key string, n *yaml.Node) {
 			d.object(key, n, handlers{
 				"log_format":                  d.choice(&c.Myelin.LogFormat, "text", "json"),

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os"
@@ -75,6 +76,7 @@ func Load(paths ...string) (*Config, []Warning, error) {
 	c.ConfigDir = absDir(files[len(files)-1])
 	p := &present{keys: map[string]*yaml.Node{}, files: map[string]string{}}
 	hs := d.topLevel(c, p)
+	maps.Copy(hs, d.mediaKeys(c))
 	for _, name := range order {
 		e := merged[name]
 		d.file, d.dir = e.file, absDir(e.file)
@@ -223,6 +225,8 @@ func (d *decoder) finish(c *Config, p *present) {
 		c.FederationIPRangeBlacklist = c.IPRangeBlacklist
 	}
 
+	d.mediaDefaults(c, p, at)
+
 	if c.RegistrationSharedSecret != "" && c.RegistrationSharedSecretPath != "" {
 		key, n := at("registration_shared_secret_path")
 		d.fail(key, n, "cannot be used together with registration_shared_secret; keep only one of them")
@@ -286,9 +290,6 @@ var synapseOnlyKeys = []string{
 	"enable_set_avatar_url", "enable_3pid_changes", "turn_uris",
 	"turn_shared_secret", "turn_username", "turn_password", "turn_user_lifetime",
 	"turn_allow_guests", "enable_media_repo", "media_storage_providers",
-	"max_image_pixels", "dynamic_thumbnails", "thumbnail_sizes",
-	"url_preview_ip_range_blacklist", "url_preview_ip_range_whitelist",
-	"url_preview_url_blacklist", "max_spider_size", "url_preview_accept_language",
 	"oembed", "recaptcha_public_key", "recaptcha_private_key",
 	"enable_registration_captcha", "metrics_flags", "report_stats_endpoint",
 	"room_prejoin_state", "app_service_config_files", "track_appservice_user_ips",
