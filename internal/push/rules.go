@@ -11,6 +11,7 @@
 package push
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,11 +60,20 @@ type Rules struct {
 	// user's edits hash to one of them (per process: the rules themselves
 	// are only in the database).
 	locks [64]sync.Mutex
+
+	// compiled caches users' compiled rules for evaluation (see Compiled).
+	cacheMu  sync.Mutex
+	compiled map[string]*pushrules.Compiled
+	defaults *pushrules.Compiled
 }
+
+// maxCompiled bounds the compiled rules cache; when full it starts again.
+const maxCompiled = 50000
 
 // NewRules returns the push rules service.
 func NewRules(data AccountData, stream Stream, waker Waker) *Rules {
-	return &Rules{data: data, stream: stream, waker: waker}
+	return &Rules{data: data, stream: stream, waker: waker,
+		compiled: map[string]*pushrules.Compiled{}, defaults: pushrules.CompileDefaults()}
 }
 
 func (s *Rules) lock(userID string) *sync.Mutex {
@@ -118,11 +128,54 @@ func (s *Rules) Update(ctx context.Context, userID string, edit func(*pushrules.
 	pos := s.stream.Reserve()
 	err = s.data.PutAccountData(ctx, userID, "", AccountDataType, content, pos)
 	s.stream.Finish(pos)
+	s.cacheMu.Lock()
+	delete(s.compiled, userID)
+	s.cacheMu.Unlock()
 	if err != nil {
 		return err
 	}
 	s.waker.Wake(userID)
 	return nil
+}
+
+// Compiled returns a user's rules compiled for evaluation, from a cache
+// that Update keeps current. Users whose rules are the server defaults
+// share one compiled copy.
+func (s *Rules) Compiled(ctx context.Context, userID string) (*pushrules.Compiled, error) {
+	s.cacheMu.Lock()
+	c, ok := s.compiled[userID]
+	s.cacheMu.Unlock()
+	if ok {
+		return c, nil
+	}
+	// Under the user's lock, so an Update cannot slip between the read
+	// and the caching of what it replaced.
+	mu := s.lock(userID)
+	mu.Lock()
+	defer mu.Unlock()
+	rs, err := s.Get(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	c = s.defaults
+	if !isDefaults(&rs, userID) {
+		c = pushrules.Compile(&rs, userID)
+	}
+	s.cacheMu.Lock()
+	if len(s.compiled) >= maxCompiled {
+		s.compiled = map[string]*pushrules.Compiled{}
+	}
+	s.compiled[userID] = c
+	s.cacheMu.Unlock()
+	return c, nil
+}
+
+// isDefaults reports whether rs is exactly the server-default ruleset.
+func isDefaults(rs *pushrules.Ruleset, userID string) bool {
+	d := pushrules.Defaults(userID)
+	a, err1 := json.Marshal(rs)
+	b, err2 := json.Marshal(&d)
+	return err1 == nil && err2 == nil && bytes.Equal(a, b)
 }
 
 // OnRegister stores a new user's rules, the server defaults, so that their

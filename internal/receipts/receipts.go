@@ -160,7 +160,7 @@ const maxThreadHops = 3
 // event_id is not related to the thread_id"). Thread roots are in the
 // main timeline.
 func (s *Service) checkThread(ctx context.Context, se *roomstore.StoredEvent, threadID string) error {
-	in, err := s.threadOf(ctx, se.Event)
+	in, err := s.ThreadOf(ctx, se.Event)
 	if err != nil {
 		return err
 	}
@@ -170,8 +170,8 @@ func (s *Service) checkThread(ctx context.Context, se *roomstore.StoredEvent, th
 	return nil
 }
 
-// threadOf is the thread an event is in: a thread root's ID, or "main".
-func (s *Service) threadOf(ctx context.Context, ev *event.Event) (string, error) {
+// ThreadOf is the thread an event is in: a thread root's ID, or "main".
+func (s *Service) ThreadOf(ctx context.Context, ev *event.Event) (string, error) {
 	for hop := 0; hop < maxThreadHops; hop++ {
 		var c struct {
 			RelatesTo *struct {

@@ -74,7 +74,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI.Register(router)
 	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}
 	pushAPI.Register(router)
-	if err := s.buildEphemeral(ctx, router, resolver, ud); err != nil {
+	if err := s.buildEphemeral(ctx, router, resolver, ud, pushRules); err != nil {
 		return err
 	}
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {

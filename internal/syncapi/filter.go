@@ -47,6 +47,10 @@ type RoomEventFilter struct {
 	LazyLoadMembers         bool      `json:"lazy_load_members,omitempty"`
 	IncludeRedundantMembers bool      `json:"include_redundant_members,omitempty"`
 	ContainsURL             *bool     `json:"contains_url,omitempty"`
+	// UnreadThreadNotifications asks for notification counts per thread
+	// (client-server-api "Receiving notifications"); read from the
+	// timeline filter.
+	UnreadThreadNotifications bool `json:"unread_thread_notifications,omitempty"`
 }
 
 // Bounds on client filters, so a filter can't make a request unbounded.

@@ -73,6 +73,9 @@ type JoinedRoom struct {
 	Ephemeral           EventList           `json:"ephemeral"`
 	AccountData         EventList           `json:"account_data"`
 	UnreadNotifications UnreadNotifications `json:"unread_notifications"`
+	// UnreadThreadNotifications counts by thread root when the filter
+	// asks for it; UnreadNotifications then counts the main timeline.
+	UnreadThreadNotifications map[string]UnreadNotifications `json:"unread_thread_notifications,omitempty"`
 }
 
 // InvitedRoom is a room the user is invited to.

@@ -47,6 +47,7 @@ type Syncer struct {
 	keyCounts   DeviceKeyCounts
 	ignored     IgnoredUsersSource
 	tracker     SyncTracker
+	unread      UnreadCounter
 }
 
 // Stop makes waiting and future long-polls return at once (server shutdown).
@@ -276,6 +277,9 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 		return nil, err
 	}
 	resp.NextBatch = s.token(uptoPos) // a stream may have bounded its part
+	if err := s.addUnreadCounts(ctx, req, f, resp); err != nil {
+		return nil, err
+	}
 	if err := s.addKeyCounts(ctx, req, resp); err != nil {
 		return nil, err
 	}

@@ -140,6 +140,31 @@ func (s *Store) InRooms(ctx context.Context, roomIDs []string, from, to int64) (
 	return out, nil
 }
 
+// OfUser returns userID's receipts of the given types in the given rooms
+// (what a user has read, for counting what they have not).
+func (s *Store) OfUser(ctx context.Context, userID string, roomIDs []string, types ...string) ([]Receipt, error) {
+	var out []Receipt
+	for len(roomIDs) > 0 {
+		chunk := roomIDs[:min(len(roomIDs), roomsPerQuery)]
+		roomIDs = roomIDs[len(chunk):]
+		args := []any{userID}
+		for _, t := range types {
+			args = append(args, t)
+		}
+		for _, r := range chunk {
+			args = append(args, r)
+		}
+		rs, err := s.query(ctx, `SELECT `+cols+` FROM receipts WHERE user_id = $1
+			AND receipt_type IN (`+sqldb.Placeholders(2, len(types))+`)
+			AND room_id IN (`+sqldb.Placeholders(2+len(types), len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
 const cols = `room_id, receipt_type, user_id, thread_id, event_id, event_pos, ts, stream_pos`
 
 func (s *Store) query(ctx context.Context, q string, args ...any) ([]Receipt, error) {

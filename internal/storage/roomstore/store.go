@@ -312,6 +312,16 @@ func (s *Store) RoomEvents(ctx context.Context, roomID string, from, to int64, l
 		ORDER BY stream_pos `+order+` LIMIT $4`, roomID, from, to, limit)
 }
 
+// StreamEvents returns up to limit timeline events of any room with stream
+// positions in (from, to], oldest first, for consumers that follow the
+// stream from a cursor of their own (push). Rejected and soft-failed
+// events are never returned.
+func (s *Store) StreamEvents(ctx context.Context, from, to int64, limit int) ([]*StoredEvent, error) {
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events
+		WHERE stream_pos > $1 AND stream_pos <= $2 AND NOT rejected AND NOT soft_failed
+		ORDER BY stream_pos LIMIT $3`, from, to, limit)
+}
+
 const txnKeyWhere = `user_id = $1 AND device_id = $2 AND txn_id = $3 AND room_id = $4 AND endpoint = $5 AND target = $6`
 
 func txnKeyArgs(k TxnKey) []any {

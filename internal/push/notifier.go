@@ -1,0 +1,310 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/eventauth"
+	"github.com/myelin-chat/myelin/internal/pushrules"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/storage/pushstore"
+	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+)
+
+// ThreadOf tells which thread an event is in: a thread root's event ID, or
+// "main" (receipts.Service.ThreadOf).
+type ThreadOf func(ctx context.Context, ev *event.Event) (string, error)
+
+// NotifierConfig builds a Notifier.
+type NotifierConfig struct {
+	Store    *pushstore.Store
+	Rooms    *rooms.Engine
+	Rules    *Rules
+	ThreadOf ThreadOf
+	// Receipts are the users' read receipts, which end what counts as
+	// unread.
+	Receipts *receiptstore.Store
+	// Queued is called after a commit that queued pushes for pushers
+	// (wakes the delivery); may be nil.
+	Queued func()
+	Log    *slog.Logger
+}
+
+// batchEvents bounds how many events one evaluation transaction covers.
+const batchEvents = 100
+
+// Notifier evaluates every committed room event once, in stream order, for
+// the room's local members, and stores who it notifies. It follows the
+// room event stream from a cursor stored with its results: each batch's
+// notifications, queued pushes and the new cursor are written in one
+// transaction, so after a crash it resumes where the last commit left off,
+// and no event is counted twice or missed.
+//
+// It is also the /sync stream "n" whose position is the cursor: a user's
+// sync learns that a room's counts changed when notifications were written
+// for them in (since, now].
+type Notifier struct {
+	cfg    NotifierConfig
+	cursor atomic.Int64
+
+	wake     chan struct{}
+	stop     chan struct{}
+	finished chan struct{}
+	closing  sync.Once
+}
+
+// NewNotifier returns a notifier positioned at the stored cursor.
+func NewNotifier(ctx context.Context, cfg NotifierConfig) (*Notifier, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	pos, err := cfg.Store.Cursor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := &Notifier{cfg: cfg, wake: make(chan struct{}, 1)}
+	n.cursor.Store(pos)
+	return n, nil
+}
+
+// Start evaluates what a previous run committed but did not evaluate, then
+// follows the stream in the background until Close.
+func (n *Notifier) Start(ctx context.Context) error {
+	if err := n.catchUp(ctx); err != nil {
+		return err
+	}
+	n.stop, n.finished = make(chan struct{}), make(chan struct{})
+	n.cfg.Rooms.Stream().OnAdvance(func(int64) { n.poke() })
+	go n.run()
+	return nil
+}
+
+func (n *Notifier) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// retryAfter is how long the notifier waits after a failed batch.
+const retryAfter = time.Second
+
+func (n *Notifier) run() {
+	defer close(n.finished)
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-n.wake:
+		}
+		for {
+			err := n.catchUp(context.Background())
+			if err == nil {
+				break
+			}
+			n.cfg.Log.Error("push evaluation failed; retrying", "err", err)
+			select {
+			case <-n.stop:
+				return
+			case <-time.After(retryAfter):
+			}
+		}
+	}
+}
+
+// Close stops the background evaluation (what is left is evaluated at the
+// next start).
+func (n *Notifier) Close() {
+	n.closing.Do(func() {
+		if n.stop != nil {
+			close(n.stop)
+			<-n.finished
+		}
+	})
+}
+
+// catchUp evaluates every event up to the room stream's readable position.
+func (n *Notifier) catchUp(ctx context.Context) error {
+	for {
+		stable := n.cfg.Rooms.Stream().Current()
+		from := n.cursor.Load()
+		if stable <= from {
+			return nil
+		}
+		evs, err := n.cfg.Rooms.Store().StreamEvents(ctx, from, stable, batchEvents)
+		if err != nil {
+			return err
+		}
+		to := stable
+		if len(evs) == batchEvents {
+			to = evs[len(evs)-1].StreamPos
+		}
+		if len(evs) == 0 {
+			// Only positions without events (account data): nothing to
+			// store, and a restart that finds the older cursor finds
+			// nothing there either.
+			n.cursor.Store(to)
+			continue
+		}
+		if err := n.commit(ctx, evs, to); err != nil {
+			return err
+		}
+	}
+}
+
+func (n *Notifier) commit(ctx context.Context, evs []*roomstore.StoredEvent, to int64) error {
+	var notes []pushstore.Notification
+	for _, se := range evs {
+		ns, err := n.Evaluate(ctx, se)
+		if err != nil {
+			return err
+		}
+		notes = append(notes, ns...)
+	}
+	var jobs []pushstore.Job
+	var users []string
+	seen := map[string]bool{}
+	for _, nt := range notes {
+		if !seen[nt.UserID] {
+			seen[nt.UserID] = true
+			users = append(users, nt.UserID)
+		}
+	}
+	if len(users) > 0 {
+		pushers, err := n.cfg.Store.PushersOfUsers(ctx, users)
+		if err != nil {
+			return err
+		}
+		for _, nt := range notes {
+			for _, p := range pushers[nt.UserID] {
+				jobs = append(jobs, pushstore.Job{PusherID: p.ID, UserID: nt.UserID, RoomID: nt.RoomID,
+					EventID: nt.EventID, StreamPos: nt.StreamPos, Actions: nt.Actions})
+			}
+		}
+	}
+	if err := n.cfg.Store.Commit(ctx, notes, jobs, to); err != nil {
+		return err
+	}
+	n.cursor.Store(to)
+	if len(users) > 0 {
+		n.cfg.Rooms.Notifier().Wake(users...)
+	}
+	if len(jobs) > 0 && n.cfg.Queued != nil {
+		n.cfg.Queued()
+	}
+	return nil
+}
+
+// Evaluate returns the notifications one committed event makes: one per
+// local member of the room (and a local user it invites) whose push rules
+// say notify. As Synapse does, the members are the room's current local
+// members (the notifier runs right behind the commits), while the rules'
+// room conditions read the state before the event.
+func (n *Notifier) Evaluate(ctx context.Context, se *roomstore.StoredEvent) ([]pushstore.Notification, error) {
+	if se.Outlier || se.RedactedBy != "" {
+		return nil, nil
+	}
+	store := n.cfg.Rooms.Store()
+	members, err := store.Members(ctx, se.RoomID(), event.Join)
+	if err != nil {
+		return nil, err
+	}
+	suffix := ":" + n.cfg.Rooms.ServerName()
+	var local []string
+	for u := range members {
+		if strings.HasSuffix(u, suffix) && u != se.Sender() {
+			local = append(local, u)
+		}
+	}
+	// An invite notifies its local target, who is not a member yet
+	// (.m.rule.invite_for_me).
+	if se.Type() == event.TypeMember && se.Membership() == event.Invite && se.StateKey() != nil {
+		if t := *se.StateKey(); strings.HasSuffix(t, suffix) && members[t] == "" && t != se.Sender() {
+			local = append(local, t)
+		}
+	}
+	if len(local) == 0 {
+		return nil, nil
+	}
+	view, err := n.cfg.Rooms.StateBefore(ctx, se)
+	if err != nil {
+		return nil, err
+	}
+	room := pushrules.RoomContext{MemberCount: len(members)}
+	if pl, err := eventauth.PowerLevelsFrom(view, se.Version()); err == nil {
+		room.SenderPowerLevel = pl.UserLevel(se.Sender())
+		room.NotificationLevels = pl.Notifications
+	}
+	ev, err := pushrules.Prepare(se.JSON(), room)
+	if err != nil {
+		// Stored events are JSON objects; one that is not notifies nobody.
+		n.cfg.Log.Warn("push: event does not parse", "event_id", se.EventID(), "err", err)
+		return nil, nil
+	}
+	thread := ""
+	var out []pushstore.Notification
+	actionsJSON := map[*pushrules.Action][]byte{}
+	for _, u := range local {
+		c, err := n.cfg.Rules.Compiled(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		r := pushrules.Recipient{UserID: u}
+		if c.NeedsDisplayName() {
+			r.DisplayName = displayName(view.Get(event.TypeMember, u))
+		}
+		res, ok := c.Evaluate(ev, r)
+		if !ok || !res.Notify {
+			continue
+		}
+		if thread == "" {
+			if thread, err = n.cfg.ThreadOf(ctx, se.Event); err != nil {
+				return nil, err
+			}
+		}
+		var acts []byte
+		if len(res.Actions) > 0 {
+			acts = actionsJSON[&res.Actions[0]]
+		}
+		if acts == nil {
+			if acts, err = json.Marshal(res.Actions); err != nil {
+				return nil, err
+			}
+			if len(res.Actions) > 0 {
+				actionsJSON[&res.Actions[0]] = acts
+			}
+		}
+		out = append(out, pushstore.Notification{UserID: u, RoomID: se.RoomID(), EventID: se.EventID(),
+			StreamPos: se.StreamPos, ThreadID: thread, Highlight: res.Highlight, Actions: string(acts),
+			TS: se.OriginServerTS()})
+	}
+	if err := view.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// displayName is a member event's displayname, "" when none.
+func displayName(member *event.Event) string {
+	if member == nil {
+		return ""
+	}
+	var c struct {
+		DisplayName string `json:"displayname"`
+	}
+	_ = json.Unmarshal(member.Content(), &c)
+	return c.DisplayName
+}
+
+// Key is the stream's part in sync tokens.
+func (n *Notifier) Key() string { return "n" }
+
+// Current is the cursor: every event at or below it has been evaluated.
+func (n *Notifier) Current() int64 { return n.cursor.Load() }

@@ -1,0 +1,281 @@
+// Package pushstore persists what push rules decided about committed
+// events (client-server-api "Push Notifications"): the notifications of
+// each user with the room stream position of their event, the position up
+// to which events have been evaluated (written in the same transaction as
+// the notifications, so a crash neither loses nor repeats one), the users'
+// pushers, and the queue of pushes not yet delivered to push gateways.
+// One set of queries serves SQLite and PostgreSQL.
+package pushstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// Domain is the schema_versions domain of this package's tables.
+const Domain = "push"
+
+// migrations are append-only: never edit a released entry.
+var migrations = []sqldb.Migration{
+	{Version: 1, Name: "push: evaluation cursor, notifications, pushers, push queue", SQL: `
+-- One row: the room stream position up to which every event has been
+-- evaluated for push.
+CREATE TABLE push_cursor (
+	id         INTEGER PRIMARY KEY,
+	stream_pos BIGINT NOT NULL
+);
+INSERT INTO push_cursor (id, stream_pos) VALUES (1, 0);
+
+-- An event that notifies a user. stream_pos is the event's room stream
+-- position (one event per position). thread_id is the thread root's ID,
+-- or 'main' for events not in a thread.
+CREATE TABLE notifications (
+	user_id    TEXT    NOT NULL,
+	stream_pos BIGINT  NOT NULL,
+	room_id    TEXT    NOT NULL,
+	event_id   TEXT    NOT NULL,
+	thread_id  TEXT    NOT NULL,
+	highlight  BOOLEAN NOT NULL,
+	actions    TEXT    NOT NULL,
+	ts         BIGINT  NOT NULL,
+	PRIMARY KEY (user_id, stream_pos)
+);
+CREATE INDEX notifications_user_room ON notifications (user_id, room_id, stream_pos);
+
+-- A user's pushers (client-server-api "POST /pushers/set"); device_id is
+-- the device whose access token created it, so logging the device out
+-- removes it.
+CREATE TABLE pushers (
+	pusher_id           {{serial_pk}},
+	user_id             TEXT   NOT NULL,
+	device_id           TEXT   NOT NULL,
+	kind                TEXT   NOT NULL,
+	app_id              TEXT   NOT NULL,
+	pushkey             TEXT   NOT NULL,
+	app_display_name    TEXT   NOT NULL,
+	device_display_name TEXT   NOT NULL,
+	profile_tag         TEXT   NOT NULL,
+	lang                TEXT   NOT NULL,
+	data                TEXT   NOT NULL,
+	created_ts          BIGINT NOT NULL,
+	UNIQUE (app_id, pushkey, user_id)
+);
+CREATE INDEX pushers_user ON pushers (user_id);
+
+-- Pushes not yet accepted by the pusher's gateway, delivered in job_id
+-- order per pusher.
+CREATE TABLE push_jobs (
+	job_id     {{serial_pk}},
+	pusher_id  BIGINT NOT NULL,
+	user_id    TEXT   NOT NULL,
+	room_id    TEXT   NOT NULL,
+	event_id   TEXT   NOT NULL,
+	stream_pos BIGINT NOT NULL,
+	actions    TEXT   NOT NULL,
+	attempts   INTEGER NOT NULL DEFAULT 0,
+	next_try   BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX push_jobs_pusher ON push_jobs (pusher_id, job_id);
+`},
+}
+
+// Store is the push storage. It is safe for concurrent use.
+type Store struct{ db *sqldb.DB }
+
+// New migrates the push domain and returns the store.
+func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
+	if err := sqldb.Migrate(ctx, db, Domain, migrations); err != nil {
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// Cursor returns the room stream position up to which events have been
+// evaluated.
+func (s *Store) Cursor(ctx context.Context) (int64, error) {
+	var pos int64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT stream_pos FROM push_cursor WHERE id = 1`).Scan(&pos)
+	return pos, err
+}
+
+// Notification is one event that notifies one user.
+type Notification struct {
+	UserID    string
+	RoomID    string
+	EventID   string
+	StreamPos int64
+	ThreadID  string
+	Highlight bool
+	// Actions is the JSON array of the matching rule's actions.
+	Actions string
+	// TS is the event's origin_server_ts.
+	TS int64
+}
+
+// Job is a push to deliver to one pusher.
+type Job struct {
+	ID        int64
+	PusherID  int64
+	UserID    string
+	RoomID    string
+	EventID   string
+	StreamPos int64
+	Actions   string
+	Attempts  int
+	NextTry   int64
+}
+
+// Commit writes the notifications and jobs of events evaluated up to
+// cursor, and the cursor, in one transaction. Rows already stored (a
+// batch committed again after an error) are kept as they are.
+func (s *Store) Commit(ctx context.Context, ns []Notification, jobs []Job, cursor int64) error {
+	tx, err := s.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, n := range ns {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notifications
+			(user_id, stream_pos, room_id, event_id, thread_id, highlight, actions, ts)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id, stream_pos) DO NOTHING`,
+			n.UserID, n.StreamPos, n.RoomID, n.EventID, n.ThreadID, n.Highlight, n.Actions, n.TS); err != nil {
+			return err
+		}
+	}
+	for _, j := range jobs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO push_jobs
+			(pusher_id, user_id, room_id, event_id, stream_pos, actions) VALUES ($1, $2, $3, $4, $5, $6)`,
+			j.PusherID, j.UserID, j.RoomID, j.EventID, j.StreamPos, j.Actions); err != nil {
+			return err
+		}
+	}
+	// The cursor only moves forward, whoever commits.
+	if _, err := tx.ExecContext(ctx, `UPDATE push_cursor SET stream_pos = $1 WHERE id = 1 AND stream_pos < $1`, cursor); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// RoomsNotifiedBetween returns the rooms in which userID has notifications
+// at stream positions in (from, to].
+func (s *Store) RoomsNotifiedBetween(ctx context.Context, userID string, from, to int64) ([]string, error) {
+	return column[string](ctx, s, `SELECT DISTINCT room_id FROM notifications
+		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3`, userID, from, to)
+}
+
+// column reads a query's single column.
+func column[T any](ctx context.Context, s *Store, q string, args ...any) ([]T, error) {
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Count is a number of notifications and how many of them highlight.
+type Count struct {
+	Notifications int
+	Highlights    int
+}
+
+// Range selects one room's notifications of a user: those at stream
+// positions in (After, UpTo]; when Thread is not "", only that thread's.
+type Range struct {
+	RoomID string
+	Thread string
+	After  int64
+	UpTo   int64
+}
+
+// roomsPerQuery bounds the conditions of one count query.
+const roomsPerQuery = 200
+
+// CountByThread counts userID's notifications in each range, by thread:
+// result[room][thread]. Ranges of one room must not overlap.
+func (s *Store) CountByThread(ctx context.Context, userID string, ranges []Range) (map[string]map[string]Count, error) {
+	out := map[string]map[string]Count{}
+	for len(ranges) > 0 {
+		chunk := ranges[:min(len(ranges), roomsPerQuery)]
+		ranges = ranges[len(chunk):]
+		args := []any{userID}
+		q := `SELECT room_id, thread_id, COUNT(*), SUM(CASE WHEN highlight THEN 1 ELSE 0 END)
+			FROM notifications WHERE user_id = $1 AND (`
+		for i, r := range chunk {
+			if i > 0 {
+				q += ` OR `
+			}
+			n := len(args)
+			q += `(room_id = $` + strconv.Itoa(n+1) + ` AND stream_pos > $` + strconv.Itoa(n+2) + ` AND stream_pos <= $` + strconv.Itoa(n+3)
+			args = append(args, r.RoomID, r.After, r.UpTo)
+			if r.Thread != "" {
+				q += ` AND thread_id = $` + strconv.Itoa(n+4)
+				args = append(args, r.Thread)
+			}
+			q += `)`
+		}
+		q += `) GROUP BY room_id, thread_id`
+		rows, err := s.db.Read.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var room, thread string
+			var c Count
+			if err := rows.Scan(&room, &thread, &c.Notifications, &c.Highlights); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if out[room] == nil {
+				out[room] = map[string]Count{}
+			}
+			t := out[room][thread]
+			t.Notifications += c.Notifications
+			t.Highlights += c.Highlights
+			out[room][thread] = t
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// List returns up to limit of userID's notifications at stream positions
+// below before (newest first), only highlights when onlyHighlight.
+func (s *Store) List(ctx context.Context, userID string, before int64, limit int, onlyHighlight bool) ([]Notification, error) {
+	q := `SELECT user_id, room_id, event_id, stream_pos, thread_id, highlight, actions, ts
+		FROM notifications WHERE user_id = $1 AND stream_pos < $2`
+	if onlyHighlight {
+		q += ` AND highlight`
+	}
+	q += ` ORDER BY stream_pos DESC LIMIT $3`
+	rows, err := s.db.Read.QueryContext(ctx, q, userID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		var n Notification
+		if err := rows.Scan(&n.UserID, &n.RoomID, &n.EventID, &n.StreamPos, &n.ThreadID, &n.Highlight, &n.Actions, &n.TS); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// ErrNotFound is returned when a row asked for does not exist.
+var ErrNotFound = errors.New("pushstore: not found")
