@@ -48,21 +48,9 @@ func (n *Notifier) Sync(ctx context.Context, sr *syncapi.StreamSync) error {
 // boundary is the later of the two. Without threads the room's count is
 // the sum over its threads, as Synapse does.
 func (n *Notifier) UnreadCounts(ctx context.Context, userID string, roomIDs []string, threads bool) (map[string]syncapi.RoomUnread, error) {
-	rs, err := n.cfg.Receipts.OfUser(ctx, userID, roomIDs, receiptRead, receiptReadPrivate)
+	unthreaded, threaded, err := n.readUpTo(ctx, userID, roomIDs)
 	if err != nil {
 		return nil, err
-	}
-	unthreaded := map[string]int64{}
-	threaded := map[string]map[string]int64{}
-	for _, r := range rs {
-		if r.ThreadID == "" {
-			unthreaded[r.RoomID] = max(unthreaded[r.RoomID], r.EventPos)
-			continue
-		}
-		if threaded[r.RoomID] == nil {
-			threaded[r.RoomID] = map[string]int64{}
-		}
-		threaded[r.RoomID][r.ThreadID] = max(threaded[r.RoomID][r.ThreadID], r.EventPos)
 	}
 	ranges := make([]pushstore.Range, len(roomIDs))
 	for i, room := range roomIDs {
@@ -113,4 +101,28 @@ func (n *Notifier) UnreadCounts(ctx context.Context, userID string, roomIDs []st
 		out[room] = ru
 	}
 	return out, nil
+}
+
+// readUpTo returns where the user's read receipts are in each room, as
+// room stream positions: unthreaded[room] for unthreaded receipts,
+// threaded[room][thread] for threaded ones (the later of m.read and
+// m.read.private in both).
+func (n *Notifier) readUpTo(ctx context.Context, userID string, roomIDs []string) (unthreaded map[string]int64, threaded map[string]map[string]int64, err error) {
+	rs, err := n.cfg.Receipts.OfUser(ctx, userID, roomIDs, receiptRead, receiptReadPrivate)
+	if err != nil {
+		return nil, nil, err
+	}
+	unthreaded = map[string]int64{}
+	threaded = map[string]map[string]int64{}
+	for _, r := range rs {
+		if r.ThreadID == "" {
+			unthreaded[r.RoomID] = max(unthreaded[r.RoomID], r.EventPos)
+			continue
+		}
+		if threaded[r.RoomID] == nil {
+			threaded[r.RoomID] = map[string]int64{}
+		}
+		threaded[r.RoomID][r.ThreadID] = max(threaded[r.RoomID][r.ThreadID], r.EventPos)
+	}
+	return unthreaded, threaded, nil
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/presence"
-	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/receipts"
 	"github.com/myelin-chat/myelin/internal/storage/presencestore"
 	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
@@ -23,7 +22,7 @@ const (
 
 // buildEphemeral wires typing notices, receipts and presence: their
 // services, /sync streams, client endpoints and EDU handlers.
-func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver, ud userData, rules *push.Rules) error {
+func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver, ud userData, pw pushWiring) error {
 	s.Syncer.SetIgnoredUsers(ignoredUsers{ud})
 	var edus typing.EDUSender
 	if s.Sender != nil {
@@ -80,7 +79,7 @@ func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, res
 
 	api := &clientapi.EphemeralAPI{Auth: resolver, Typing: typ, Receipts: rcpt, Presence: pres}
 	api.Register(router)
-	return s.buildPush(ctx, router, resolver, rules, rcpt, rstore)
+	return s.buildPush(ctx, router, resolver, pw, rcpt, rstore)
 }
 
 // ignoredUsers reads m.ignored_user_list (client-server-api "Ignoring

@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/server/servertest"
@@ -189,5 +192,209 @@ func TestPushCounts_SurviveRestart(t *testing.T) {
 		newCounter(bob, "").waitFor(t, room, counts(3, 0))
 		s.As(alice).SendText(room, "four")
 		newCounter(bob, "").waitFor(t, room, counts(4, 0))
+	})
+}
+
+type notificationsResp struct {
+	NextToken     string `json:"next_token"`
+	Notifications []struct {
+		Actions []json.RawMessage `json:"actions"`
+		Event   struct {
+			EventID string `json:"event_id"`
+			Type    string `json:"type"`
+		} `json:"event"`
+		Read   bool   `json:"read"`
+		RoomID string `json:"room_id"`
+		TS     int64  `json:"ts"`
+	} `json:"notifications"`
+}
+
+// client-server-api "GET /notifications": newest first, paged with
+// next_token, only=highlight keeps the highlights, and read says whether a
+// receipt covers the event.
+func TestNotificationsAPI_PagesNewestFirstWithHighlightsAndRead(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		room := sharedRoom(t, alice, bob)
+		var sent []string
+		for i := range 5 {
+			body := map[string]any{"msgtype": "m.text", "body": fmt.Sprint("message ", i)}
+			if i == 3 {
+				body["m.mentions"] = map[string]any{"user_ids": []string{bob.UserID}}
+			}
+			var resp struct {
+				EventID string `json:"event_id"`
+			}
+			alice.MustDo("PUT", servertest.Room(room)+fmt.Sprintf("/send/m.room.message/n%d", i), body, &resp)
+			sent = append(sent, resp.EventID)
+		}
+		bob.MustDo("POST", receiptPath(room, "m.read", sent[1]), map[string]any{}, nil)
+		newCounter(bob, "").waitFor(t, room, counts(3, 1))
+
+		var got []string
+		var read []bool
+		from := ""
+		for page := 0; page < 5; page++ {
+			var r notificationsResp
+			q := "/_matrix/client/v3/notifications?limit=2"
+			if from != "" {
+				q += "&from=" + url.QueryEscape(from)
+			}
+			bob.MustDo("GET", q, nil, &r)
+			if len(r.Notifications) > 2 {
+				t.Fatalf("page of %d with limit=2", len(r.Notifications))
+			}
+			for _, n := range r.Notifications {
+				if n.RoomID != room || n.TS == 0 || len(n.Actions) == 0 || n.Event.Type != "m.room.message" {
+					t.Fatalf("notification: %+v", n)
+				}
+				got = append(got, n.Event.EventID)
+				read = append(read, n.Read)
+			}
+			if from = r.NextToken; from == "" {
+				break
+			}
+		}
+		want := []string{sent[4], sent[3], sent[2], sent[1], sent[0]}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("notifications %v, want %v", got, want)
+		}
+		if fmt.Sprint(read) != "[false false false true true]" {
+			t.Errorf("read flags %v", read)
+		}
+
+		var hl notificationsResp
+		bob.MustDo("GET", "/_matrix/client/v3/notifications?only=highlight", nil, &hl)
+		if len(hl.Notifications) != 1 || hl.Notifications[0].Event.EventID != sent[3] || hl.NextToken != "" {
+			t.Fatalf("only=highlight: %+v", hl)
+		}
+		code, raw := bob.Do("GET", "/_matrix/client/v3/notifications?from=nope", nil, nil)
+		if code != http.StatusBadRequest || servertest.Errcode(raw) != "M_INVALID_PARAM" {
+			t.Errorf("bad from: %d %s", code, raw)
+		}
+		var none notificationsResp
+		alice.MustDo("GET", "/_matrix/client/v3/notifications", nil, &none)
+		if len(none.Notifications) != 0 {
+			t.Errorf("alice's own messages notified her: %+v", none)
+		}
+	})
+}
+
+func pusherBody(appID, pushKey, url string) map[string]any {
+	return map[string]any{"kind": "http", "app_id": appID, "pushkey": pushKey, "app_display_name": "App",
+		"device_display_name": "Phone", "lang": "en", "data": map[string]any{"url": url, "format": "event_id_only"}}
+}
+
+type pushersResp struct {
+	Pushers []struct {
+		PushKey string         `json:"pushkey"`
+		Kind    string         `json:"kind"`
+		AppID   string         `json:"app_id"`
+		Lang    string         `json:"lang"`
+		Data    map[string]any `json:"data"`
+	} `json:"pushers"`
+}
+
+func listPushers(t *testing.T, c *servertest.Client) pushersResp {
+	t.Helper()
+	var r pushersResp
+	c.MustDo("GET", "/_matrix/client/v3/pushers", nil, &r)
+	return r
+}
+
+const gatewayURL = "https://push.example.org/_matrix/push/v1/notify"
+
+// client-server-api "POST /pushers/set": a pusher is created, replaced by
+// the same app_id and pushkey, deleted with kind null; without append
+// another user's pusher with the same app_id and pushkey goes; logging
+// out the device that set a pusher removes it.
+func TestPushersAPI_SetReplaceDeleteAppendAndLogout(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		alice.MustDo("POST", "/_matrix/client/v3/pushers/set", pusherBody("org.example.app", "key1", gatewayURL), nil)
+		got := listPushers(t, alice)
+		if len(got.Pushers) != 1 || got.Pushers[0].PushKey != "key1" || got.Pushers[0].Kind != "http" ||
+			got.Pushers[0].Data["url"] != gatewayURL || got.Pushers[0].Data["format"] != "event_id_only" {
+			t.Fatalf("pushers: %+v", got)
+		}
+		b := pusherBody("org.example.app", "key1", gatewayURL)
+		b["lang"] = "fr"
+		alice.MustDo("POST", "/_matrix/client/v3/pushers/set", b, nil)
+		if got := listPushers(t, alice); len(got.Pushers) != 1 || got.Pushers[0].Lang != "fr" {
+			t.Fatalf("after replacing: %+v", got)
+		}
+
+		// Same app and key for bob: with append alice keeps hers.
+		b = pusherBody("org.example.app", "key1", gatewayURL)
+		b["append"] = true
+		bob.MustDo("POST", "/_matrix/client/v3/pushers/set", b, nil)
+		if len(listPushers(t, alice).Pushers) != 1 || len(listPushers(t, bob).Pushers) != 1 {
+			t.Fatal("append removed the other user's pusher")
+		}
+		bob.MustDo("POST", "/_matrix/client/v3/pushers/set", pusherBody("org.example.app", "key1", gatewayURL), nil)
+		if n := len(listPushers(t, alice).Pushers); n != 0 {
+			t.Fatalf("without append alice still has %d pushers", n)
+		}
+
+		bob.MustDo("POST", "/_matrix/client/v3/pushers/set", map[string]any{"kind": nil, "app_id": "org.example.app", "pushkey": "key1"}, nil)
+		if n := len(listPushers(t, bob).Pushers); n != 0 {
+			t.Fatalf("kind null left %d pushers", n)
+		}
+
+		alice.MustDo("POST", "/_matrix/client/v3/pushers/set", pusherBody("org.example.app", "key2", gatewayURL), nil)
+		alice.MustDo("POST", "/_matrix/client/v3/logout", map[string]any{}, nil)
+		alice2 := login(t, s, "alice", "")
+		if n := len(listPushers(t, alice2).Pushers); n != 0 {
+			t.Fatalf("logging out left %d pushers of the device", n)
+		}
+	})
+}
+
+// client-server-api "POST /pushers/set": the errors of missing and invalid
+// parameters.
+func TestPushersAPI_RefusesMissingAndInvalidParameters(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		long := func(n int) string { return strings.Repeat("k", n) }
+		with := func(k string, v any) map[string]any {
+			b := pusherBody("org.example.app", "key", gatewayURL)
+			if v == nil {
+				delete(b, k)
+			} else {
+				b[k] = v
+			}
+			return b
+		}
+		for _, c := range []struct {
+			name string
+			body map[string]any
+			code string
+		}{
+			{"no kind", with("kind", nil), "M_MISSING_PARAM"},
+			{"no app_id", with("app_id", nil), "M_MISSING_PARAM"},
+			{"no pushkey", with("pushkey", nil), "M_MISSING_PARAM"},
+			{"no lang", with("lang", nil), "M_MISSING_PARAM"},
+			{"no data", with("data", nil), "M_MISSING_PARAM"},
+			{"no app_display_name", with("app_display_name", nil), "M_MISSING_PARAM"},
+			{"no url", with("data", map[string]any{"format": "event_id_only"}), "M_MISSING_PARAM"},
+			{"pushkey over 512 bytes", with("pushkey", long(513)), "M_INVALID_PARAM"},
+			{"app_id over 64 chars", with("app_id", long(65)), "M_INVALID_PARAM"},
+			{"unknown kind", with("kind", "carrier-pigeon"), "M_INVALID_PARAM"},
+			{"url with another path", with("data", map[string]any{"url": "https://push.example.org/notify"}), "M_INVALID_PARAM"},
+			{"url not http", with("data", map[string]any{"url": "ftp://push.example.org/_matrix/push/v1/notify"}), "M_INVALID_PARAM"},
+			{"data not an object", with("data", "https://push.example.org/_matrix/push/v1/notify"), "M_INVALID_PARAM"},
+		} {
+			code, raw := alice.Do("POST", "/_matrix/client/v3/pushers/set", c.body, nil)
+			if code != http.StatusBadRequest || servertest.Errcode(raw) != c.code {
+				t.Errorf("%s: %d %s, want 400 %s", c.name, code, raw, c.code)
+			}
+		}
+		if n := len(listPushers(t, alice).Pushers); n != 0 {
+			t.Fatalf("refused requests left %d pushers", n)
+		}
+		code, _ := s.Anonymous().Do("GET", "/_matrix/client/v3/pushers", nil, nil)
+		if code != http.StatusUnauthorized {
+			t.Errorf("GET /pushers without a token: %d", code)
+		}
 	})
 }

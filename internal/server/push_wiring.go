@@ -3,23 +3,28 @@ package server
 import (
 	"context"
 
+	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/receipts"
 	"github.com/myelin-chat/myelin/internal/storage/pushstore"
 	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
+	"github.com/myelin-chat/myelin/internal/users"
 )
+
+// pushWiring is what buildServices made of push before the rest.
+type pushWiring struct {
+	rules   *push.Rules
+	store   *pushstore.Store
+	pushers *push.Pushers
+}
 
 // buildPush wires push evaluation: the notifier that follows the room
 // stream and stores notifications, their counts in /sync, and the push
 // endpoints.
 func (s *Server) buildPush(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver,
-	rules *push.Rules, rcpt *receipts.Service, rstore *receiptstore.Store) error {
-	store, err := pushstore.New(ctx, s.DB)
-	if err != nil {
-		return err
-	}
-	n, err := push.NewNotifier(ctx, push.NotifierConfig{Store: store, Rooms: s.Rooms, Rules: rules,
+	pw pushWiring, rcpt *receipts.Service, rstore *receiptstore.Store) error {
+	n, err := push.NewNotifier(ctx, push.NotifierConfig{Store: pw.store, Rooms: s.Rooms, Rules: pw.rules,
 		ThreadOf: rcpt.ThreadOf, Receipts: rstore, Log: s.Log})
 	if err != nil {
 		return err
@@ -30,6 +35,22 @@ func (s *Server) buildPush(ctx context.Context, router *httpapi.Router, resolver
 	s.closeFns = append(s.closeFns, n.Close)
 	s.Syncer.AddStream(n)
 	s.Syncer.SetUnreadCounter(n)
-	_, _ = router, resolver
+	api := &clientapi.PushAPI{Auth: resolver, Engine: s.Rooms, Notifications: n, Pushers: pw.pushers, Now: s.Now}
+	api.Register(router)
 	return nil
+}
+
+// devicesAndPushers runs the end-to-end keys' device hook and removes the
+// pushers of deleted devices.
+type devicesAndPushers struct {
+	users.DeviceHook
+	pushers *push.Pushers
+}
+
+func (d devicesAndPushers) OnDevicesDeleted(ctx context.Context, userID string, deviceIDs []string) error {
+	err := d.DeviceHook.OnDevicesDeleted(ctx, userID, deviceIDs)
+	if perr := d.pushers.OnDevicesDeleted(ctx, userID, deviceIDs); err == nil {
+		err = perr
+	}
+	return err
 }

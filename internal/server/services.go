@@ -12,6 +12,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
+	"github.com/myelin-chat/myelin/internal/storage/pushstore"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/streams"
 	"github.com/myelin-chat/myelin/internal/syncapi"
@@ -45,7 +46,12 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	router := httpapi.NewRouter(httpapi.Options{Logger: s.Log, Metrics: s.Metrics, Now: s.Now,
 		TrustForwardedFor: anyXForwarded(cfg)})
 	pushRules := push.NewRules(ud, s.Rooms.Stream(), s.Rooms.Notifier())
-	resolver, err := s.registerAccountAPI(router, acct, e2eeSvc, pushRules)
+	pstore, err := pushstore.New(ctx, s.DB)
+	if err != nil {
+		return err
+	}
+	pushers := push.NewPushers(pstore, s.Now)
+	resolver, err := s.registerAccountAPI(router, acct, devicesAndPushers{e2eeSvc, pushers}, pushRules)
 	if err != nil {
 		return err
 	}
@@ -74,7 +80,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI.Register(router)
 	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}
 	pushAPI.Register(router)
-	if err := s.buildEphemeral(ctx, router, resolver, ud, pushRules); err != nil {
+	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers}); err != nil {
 		return err
 	}
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
