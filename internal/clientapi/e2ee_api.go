@@ -12,6 +12,9 @@ import (
 type E2EEAPI struct {
 	Service *e2ee.Service
 	Auth    httpapi.TokenResolver
+	// UIA runs user-interactive authentication, which replacing
+	// cross-signing keys needs.
+	UIA *AccountAPI
 }
 
 // maxToDeviceBody bounds a sendToDevice body: a room key shared with every
@@ -28,6 +31,8 @@ func (a *E2EEAPI) Register(rt *httpapi.Router) {
 		auth("POST", "/keys/upload", a.uploadKeys)
 		auth("POST", "/keys/query", a.queryKeys)
 		auth("POST", "/keys/claim", a.claimKeys)
+		auth("POST", "/keys/device_signing/upload", a.uploadDeviceSigningKeys)
+		auth("POST", "/keys/signatures/upload", a.uploadSignatures)
 	}
 }
 

@@ -39,7 +39,7 @@ type queryKeysBody struct {
 }
 
 // queryKeys is POST /keys/query (keys.yaml).
-func (a *E2EEAPI) queryKeys(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
+func (a *E2EEAPI) queryKeys(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body queryKeysBody
 	if err := httpapi.ReadJSON(r, maxKeysBody, &body); err != nil {
 		httpapi.WriteError(w, err)
@@ -49,12 +49,13 @@ func (a *E2EEAPI) queryKeys(w http.ResponseWriter, r *http.Request, _ *httpapi.S
 		httpapi.WriteError(w, httpapi.MissingParam("device_keys is required"))
 		return
 	}
-	res, err := a.Service.Query(r.Context(), body.DeviceKeys)
+	res, err := a.Service.Query(r.Context(), s.UserID, body.DeviceKeys)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"device_keys": res.DeviceKeys, "failures": res.Failures})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"device_keys": res.DeviceKeys, "failures": res.Failures,
+		"master_keys": res.MasterKeys, "self_signing_keys": res.SelfSigningKeys, "user_signing_keys": res.UserSigningKeys})
 }
 
 type claimKeysBody struct {

@@ -220,18 +220,26 @@ func remoteFailure() json.RawMessage {
 // QueryResult is the answer of /keys/query.
 type QueryResult struct {
 	DeviceKeys map[string]map[string]json.RawMessage
-	Failures   map[string]json.RawMessage
+	// MasterKeys, SelfSigningKeys and UserSigningKeys are the users'
+	// cross-signing keys by user ID; user-signing keys only the
+	// requester's own.
+	MasterKeys      map[string]json.RawMessage
+	SelfSigningKeys map[string]json.RawMessage
+	UserSigningKeys map[string]json.RawMessage
+	Failures        map[string]json.RawMessage
 }
 
-// Query returns the device keys of users (user ID → device IDs, none for
-// all), with each device's display name in unsigned. Remote users are
-// reported under failures by server. Unknown users and devices are left
-// out (keys.yaml).
-func (s *Service) Query(ctx context.Context, users map[string][]string) (*QueryResult, error) {
+// Query returns, for requester, the device keys of users (user ID →
+// device IDs, none for all), with each device's display name in unsigned,
+// and their cross-signing keys, with the signatures requester may see
+// merged in. Remote users are reported under failures by server. Unknown
+// users and devices are left out (keys.yaml).
+func (s *Service) Query(ctx context.Context, requester string, users map[string][]string) (*QueryResult, error) {
 	if len(users) > MaxQueryUsers {
 		return nil, merr.InvalidParam(fmt.Sprintf("at most %d users per query", MaxQueryUsers))
 	}
-	res := &QueryResult{DeviceKeys: map[string]map[string]json.RawMessage{}, Failures: map[string]json.RawMessage{}}
+	res := &QueryResult{DeviceKeys: map[string]map[string]json.RawMessage{}, Failures: map[string]json.RawMessage{},
+		MasterKeys: map[string]json.RawMessage{}, SelfSigningKeys: map[string]json.RawMessage{}, UserSigningKeys: map[string]json.RawMessage{}}
 	for userID, wanted := range users {
 		server, local, err := s.serverOf(userID)
 		if err != nil {
@@ -246,6 +254,9 @@ func (s *Service) Query(ctx context.Context, users map[string][]string) (*QueryR
 			return nil, err
 		}
 		res.DeviceKeys[userID] = devs
+		if err := s.addCrossSigning(ctx, requester, userID, res); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }

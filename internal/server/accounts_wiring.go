@@ -15,7 +15,7 @@ import (
 // its hooks into the room engine: a profile change updates the user's
 // membership events, a deactivation makes the user leave every room; and
 // into devices: a deleted device's keys and to-device queue go with it.
-func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store, devices users.DeviceHook, registered users.RegisterHook) (httpapi.TokenResolver, error) {
+func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store, devices users.DeviceHook, registered users.RegisterHook) (*clientapi.AccountAPI, error) {
 	uo, err := users.OptionsFromConfig(s.Config)
 	if err != nil {
 		return nil, err

@@ -28,10 +28,10 @@ func (s *Server) buildE2EE(ctx context.Context, acct accounts.Store) (*e2ee.Serv
 // wireE2EE connects the service to /sync (the to-device stream and the key
 // counts), the client API and federation (m.direct_to_device both ways).
 // The federation must be built.
-func (s *Server) wireE2EE(svc *e2ee.Service, router *httpapi.Router, auth httpapi.TokenResolver) {
+func (s *Server) wireE2EE(svc *e2ee.Service, router *httpapi.Router, auth *clientapi.AccountAPI) {
 	s.Syncer.AddStream(svc.ToDeviceStream())
 	s.Syncer.SetDeviceKeyCounts(svc)
-	(&clientapi.E2EEAPI{Service: svc, Auth: auth}).Register(router)
+	(&clientapi.E2EEAPI{Service: svc, Auth: auth, UIA: auth}).Register(router)
 	svc.SetFederation(eduSender{s.Sender})
 	s.fedAPI.HandleEDU(e2ee.EDUDirectToDevice, func(ctx context.Context, edu federationapi.InboundEDU) error {
 		return svc.ReceiveDirectToDevice(ctx, edu.Origin, edu.Content)

@@ -98,6 +98,9 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := sqldb.Migrate(ctx, db, Domain, migrations); err != nil {
 		return nil, err
 	}
+	if err := sqldb.Migrate(ctx, db, CrossSigningDomain, crossSigningMigrations); err != nil {
+		return nil, err
+	}
 	return &Store{db: db}, nil
 }
 
@@ -114,6 +117,12 @@ func (s *Store) DeleteDevices(ctx context.Context, userID string, deviceIDs []st
 				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1 AND device_id = $2`, userID, d); err != nil {
 					return err
 				}
+			}
+		}
+		// A later device reusing the ID must not inherit the signatures.
+		for _, d := range deviceIDs {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM e2ee_cross_signing_sigs WHERE target_user = $1 AND target_key = $2`, userID, d); err != nil {
+				return err
 			}
 		}
 		return nil
