@@ -437,3 +437,32 @@ func TestOutputType(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerate_TallImageMemoryBounded: shrinking a 2×4M image (within the
+// pixel limit) needs about its decoded size, not the gigabyte-scale
+// scratch space of a separable resampler sized output width × source
+// height.
+func TestGenerate_TallImageMemoryBounded(t *testing.T) {
+	src := image.NewGray(image.Rect(0, 0, 2, 4<<20))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i)
+	}
+	var b bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&b, src); err != nil {
+		t.Fatal(err)
+	}
+	data := b.Bytes()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	th, err := generate(data, "image/png", Request{96, 96, Scale, false})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.Width != 1 || th.Height != 96 {
+		t.Errorf("got %dx%d, want 1x96", th.Width, th.Height)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Errorf("allocated %d MiB for an 8 MiB image", got>>20)
+	}
+}
