@@ -126,3 +126,25 @@ func (n *Notifier) readUpTo(ctx context.Context, userID string, roomIDs []string
 	}
 	return unthreaded, threaded, nil
 }
+
+// UnreadRooms is the badge count pushes carry (push-gateway-api
+// "counts.unread"): the number of the user's joined rooms with unread
+// notifications, as Synapse counts it by default
+// (push.group_unread_count_by_room).
+func (n *Notifier) UnreadRooms(ctx context.Context, userID string) (int, error) {
+	rooms, err := n.cfg.Rooms.JoinedRooms(ctx, userID)
+	if err != nil || len(rooms) == 0 {
+		return 0, err
+	}
+	counts, err := n.UnreadCounts(ctx, userID, rooms, false)
+	if err != nil {
+		return 0, err
+	}
+	unread := 0
+	for _, c := range counts {
+		if c.Room.NotificationCount > 0 {
+			unread++
+		}
+	}
+	return unread, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
+	"github.com/myelin-chat/myelin/internal/federation/netguard"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/receipts"
@@ -24,15 +25,21 @@ type pushWiring struct {
 // endpoints.
 func (s *Server) buildPush(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver,
 	pw pushWiring, rcpt *receipts.Service, rstore *receiptstore.Store) error {
+	var d *push.Delivery
 	n, err := push.NewNotifier(ctx, push.NotifierConfig{Store: pw.store, Rooms: s.Rooms, Rules: pw.rules,
-		ThreadOf: rcpt.ThreadOf, Receipts: rstore, Log: s.Log})
+		ThreadOf: rcpt.ThreadOf, Receipts: rstore, Queued: func() { d.Queued() }, Log: s.Log})
 	if err != nil {
 		return err
 	}
+	// Pushes go out through the same IP policy as every outbound request
+	// (Synapse applies ip_range_blacklist to push gateways too).
+	d = push.NewDelivery(push.DeliveryConfig{Store: pw.store, Notifier: n,
+		Guard: netguard.New(s.Config.IPRangeBlacklist, s.Config.IPRangeWhitelist), Now: s.Now, Log: s.Log})
 	if err := n.Start(ctx); err != nil {
 		return err
 	}
-	s.closeFns = append(s.closeFns, n.Close)
+	d.Start()
+	s.closeFns = append(s.closeFns, n.Close, d.Close)
 	s.Syncer.AddStream(n)
 	s.Syncer.SetUnreadCounter(n)
 	api := &clientapi.PushAPI{Auth: resolver, Engine: s.Rooms, Notifications: n, Pushers: pw.pushers, Now: s.Now}
