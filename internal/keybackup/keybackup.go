@@ -260,3 +260,10 @@ func (s *Service) DeleteKeys(ctx context.Context, userID, version, roomID, sessi
 	}
 	return &Counts{Etag: etag, Count: count}, nil
 }
+
+// OnDeactivate deletes all of the user's backups (the users service's
+// deactivation hook): Synapse does so too, and nobody can read them any
+// more.
+func (s *Service) OnDeactivate(ctx context.Context, userID string) error {
+	return s.store.DeleteUser(ctx, userID)
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/event"
@@ -13,9 +14,11 @@ import (
 
 // registerAccountAPI builds the users service and its endpoints, and wires
 // its hooks into the room engine: a profile change updates the user's
-// membership events, a deactivation makes the user leave every room; and
-// into devices: a deleted device's keys and to-device queue go with it.
-func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store, devices users.DeviceHook, registered users.RegisterHook) (*clientapi.AccountAPI, error) {
+// membership events, a deactivation makes the user leave every room (and
+// runs deactivated, e.g. to delete key backups); and into devices: a
+// deleted device's keys and to-device queue go with it.
+func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store, devices users.DeviceHook, registered users.RegisterHook,
+	deactivated users.DeactivateHook) (*clientapi.AccountAPI, error) {
 	uo, err := users.OptionsFromConfig(s.Config)
 	if err != nil {
 		return nil, err
@@ -25,13 +28,25 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	if err != nil {
 		return nil, err
 	}
-	svc.SetHooks(users.Hooks{Deactivate: roomHooks{s.Rooms, acct}, Profile: roomHooks{s.Rooms, acct}, Devices: devices,
+	svc.SetHooks(users.Hooks{Deactivate: deactivateHooks{roomHooks{s.Rooms, acct}, deactivated}, Profile: roomHooks{s.Rooms, acct}, Devices: devices,
 		Register: registered})
 	ao := clientapi.AccountOptionsFromConfig(s.Config)
 	ao.Now, ao.Logger, ao.Limits = s.Now, s.Log, s.Limits
 	api := clientapi.NewAccountAPI(svc, ao)
 	api.Register(router)
 	return api, nil
+}
+
+// deactivateHooks runs each deactivation hook, all of them even when one
+// fails.
+type deactivateHooks []users.DeactivateHook
+
+func (hs deactivateHooks) OnDeactivate(ctx context.Context, userID string) error {
+	var errs []error
+	for _, h := range hs {
+		errs = append(errs, h.OnDeactivate(ctx, userID))
+	}
+	return errors.Join(errs...)
 }
 
 type roomHooks struct {

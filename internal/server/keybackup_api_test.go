@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/server/servertest"
+	"github.com/myelin-chat/myelin/internal/storage/keybackupstore"
 )
 
 // Key backup API tests (client-server-api "Server-side key backups",
@@ -375,6 +378,25 @@ func TestKeyBackup_BadRequestsRefused(t *testing.T) {
 			if status, _ := s.Anonymous().Do("GET", roomKeys+p, nil, nil); status != http.StatusUnauthorized {
 				t.Errorf("GET %s without a token: %d", p, status)
 			}
+		}
+	})
+}
+
+// Deactivating an account deletes its backups, as Synapse does: nobody can
+// read them any more.
+func TestKeyBackup_DeactivationDeletesBackups(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		bob := s.Register("bob")
+		v := createBackup(t, bob, "key")
+		putKey(t, bob, v, "!room:localhost", "S", sessionKey(0, 0, false, "x"))
+		body := m{"auth": m{"type": "m.login.password", "password": testPassword, "identifier": m{"type": "m.id.user", "user": bob.UserID}}}
+		bob.MustDo("POST", "/_matrix/client/v3/account/deactivate", body, nil)
+		store, err := keybackupstore.New(context.Background(), s.DB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.GetVersion(context.Background(), bob.UserID, v); !errors.Is(err, keybackupstore.ErrNoVersion) {
+			t.Fatalf("backup after deactivation: %v", err)
 		}
 	})
 }

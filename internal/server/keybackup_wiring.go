@@ -9,13 +9,17 @@ import (
 	"github.com/myelin-chat/myelin/internal/storage/keybackupstore"
 )
 
-// buildKeyBackup builds server-side key backups on the server's database
-// and serves /room_keys.
-func (s *Server) buildKeyBackup(ctx context.Context, router *httpapi.Router, auth httpapi.TokenResolver) error {
+// buildKeyBackup builds server-side key backups on the server's database.
+// It is built before the users service, whose deactivation hook it is.
+func (s *Server) buildKeyBackup(ctx context.Context) (*keybackup.Service, error) {
 	store, err := keybackupstore.New(ctx, s.DB)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	(&clientapi.KeyBackupAPI{Service: keybackup.New(store), Auth: auth}).Register(router)
-	return nil
+	return keybackup.New(store), nil
+}
+
+// wireKeyBackup serves /room_keys.
+func (s *Server) wireKeyBackup(svc *keybackup.Service, router *httpapi.Router, auth httpapi.TokenResolver) {
+	(&clientapi.KeyBackupAPI{Service: svc, Auth: auth}).Register(router)
 }

@@ -51,7 +51,11 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		return err
 	}
 	pushers := push.NewPushers(pstore, s.Now)
-	resolver, err := s.registerAccountAPI(router, acct, devicesAndPushers{e2eeSvc, pushers}, pushRules)
+	backups, err := s.buildKeyBackup(ctx)
+	if err != nil {
+		return err
+	}
+	resolver, err := s.registerAccountAPI(router, acct, devicesAndPushers{e2eeSvc, pushers}, pushRules, backups)
 	if err != nil {
 		return err
 	}
@@ -73,9 +77,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}
 	roomAPI.Fed = rem
 	s.wireE2EE(e2eeSvc, router, resolver)
-	if err := s.buildKeyBackup(ctx, router, resolver); err != nil {
-		return err
-	}
+	s.wireKeyBackup(backups, router, resolver)
 	roomAPI.History = &history{rooms: s.Rooms, remote: rem, self: cfg.ServerName, log: s.Log, now: s.Now}
 	roomAPI.Register(router)
 	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}

@@ -237,3 +237,15 @@ func (s *Store) DeleteVersion(ctx context.Context, userID, version string) error
 		return err
 	})
 }
+
+// DeleteUser removes every backup version and key of the user.
+func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, table := range []string{"key_backup_keys", "key_backup_versions", "key_backup_users"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1`, userID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
