@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 )
@@ -137,18 +138,31 @@ func (s *Store) Commit(ctx context.Context, ns []Notification, jobs []Job, curso
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	for _, n := range ns {
+	// Many rows per statement: one message in a large room notifies
+	// hundreds of members, and a statement per row costs more than the
+	// evaluation.
+	for len(ns) > 0 {
+		chunk := ns[:min(len(ns), rowsPerInsert)]
+		ns = ns[len(chunk):]
+		args := make([]any, 0, len(chunk)*8)
+		for _, n := range chunk {
+			args = append(args, n.UserID, n.StreamPos, n.RoomID, n.EventID, n.ThreadID, n.Highlight, n.Actions, n.TS)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO notifications
 			(user_id, stream_pos, room_id, event_id, thread_id, highlight, actions, ts)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id, stream_pos) DO NOTHING`,
-			n.UserID, n.StreamPos, n.RoomID, n.EventID, n.ThreadID, n.Highlight, n.Actions, n.TS); err != nil {
+			VALUES `+valueRows(len(chunk), 8)+` ON CONFLICT (user_id, stream_pos) DO NOTHING`, args...); err != nil {
 			return err
 		}
 	}
-	for _, j := range jobs {
+	for len(jobs) > 0 {
+		chunk := jobs[:min(len(jobs), rowsPerInsert)]
+		jobs = jobs[len(chunk):]
+		args := make([]any, 0, len(chunk)*6)
+		for _, j := range chunk {
+			args = append(args, j.PusherID, j.UserID, j.RoomID, j.EventID, j.StreamPos, j.Actions)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO push_jobs
-			(pusher_id, user_id, room_id, event_id, stream_pos, actions) VALUES ($1, $2, $3, $4, $5, $6)`,
-			j.PusherID, j.UserID, j.RoomID, j.EventID, j.StreamPos, j.Actions); err != nil {
+			(pusher_id, user_id, room_id, event_id, stream_pos, actions) VALUES `+valueRows(len(chunk), 6), args...); err != nil {
 			return err
 		}
 	}
@@ -157,6 +171,22 @@ func (s *Store) Commit(ctx context.Context, ns []Notification, jobs []Job, curso
 		return err
 	}
 	return tx.Commit()
+}
+
+// rowsPerInsert bounds the rows of one INSERT (and its parameters, well
+// below SQLite's 32 766).
+const rowsPerInsert = 50
+
+// valueRows is "($1, …, $cols), (…)" for rows rows of cols parameters.
+func valueRows(rows, cols int) string {
+	var b strings.Builder
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + sqldb.Placeholders(r*cols+1, cols) + ")")
+	}
+	return b.String()
 }
 
 // RoomsNotifiedBetween returns the rooms in which userID has notifications
