@@ -27,6 +27,7 @@ type AccountOptions struct {
 	// (Myelin has no email, captcha or token stages yet).
 	EnableRegistration              bool
 	RegistrationWithoutVerification bool
+
 	// AllowGuestAccess allows kind=guest registration.
 	AllowGuestAccess bool
 	// RequireAuthForProfileRequests makes profile lookups need a token.
@@ -150,6 +151,8 @@ func (a *AccountAPI) Register(rt *httpapi.Router) {
 	user("POST", "/account/deactivate", a.deactivate)
 	user("GET", "/account/3pid", a.threepids)
 	user("GET", "/admin/whois/{userId}", a.whois)
+	// Synapse's admin API serves the same answer (admin/whois in Synapse).
+	rt.Handle("GET /_synapse/admin/v1/whois/{userId}", httpapi.RequireAuth(a, a.whois))
 
 	guest("GET", "/devices", a.listDevices)
 	guest("GET", "/devices/{deviceId}", a.getDevice)

@@ -63,6 +63,7 @@ const (
 	CodeInvalidRoomState       = "M_INVALID_ROOM_STATE"
 	CodeResourceLimitExceeded  = "M_RESOURCE_LIMIT_EXCEEDED"
 	CodeThreepidNotFound       = "M_THREEPID_NOT_FOUND"
+	CodeThreepidInUse          = "M_THREEPID_IN_USE"
 	CodeProfileTooLarge        = "M_PROFILE_TOO_LARGE"
 	CodeKeyTooLarge            = "M_KEY_TOO_LARGE"
 	CodeUserLocked             = "M_USER_LOCKED"
@@ -207,6 +208,15 @@ func WeakPassword(msg string) *Error { return BadRequest(CodeWeakPassword, msg) 
 
 // UserDeactivated is 403 M_USER_DEACTIVATED.
 func UserDeactivated(msg string) *Error { return New(ErrForbidden, CodeUserDeactivated, msg) }
+
+// UserLocked is 401 M_USER_LOCKED with soft_logout, as Synapse answers
+// for a locked account (client-server-api "Other error codes": the
+// account "has been locked and cannot be used at this time").
+func UserLocked(msg string) *Error {
+	e := New(ErrUnauthorized, CodeUserLocked, msg)
+	e.Extra = map[string]any{"soft_logout": true}
+	return e
+}
 
 // GuestAccessForbidden is 403 M_GUEST_ACCESS_FORBIDDEN.
 func GuestAccessForbidden(msg string) *Error {

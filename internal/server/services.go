@@ -85,6 +85,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers}); err != nil {
 		return err
 	}
+	s.registerAdminAPI(router, resolver)
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("OK"))

@@ -62,7 +62,13 @@ func (s *Service) ChangePassword(ctx context.Context, userID, newPassword string
 	if err := s.CheckPolicy(newPassword); err != nil {
 		return err
 	}
-	hash, err := s.hashPassword(newPassword)
+	return s.setPassword(ctx, userID, newPassword, logoutDevices, keepDeviceID)
+}
+
+// setPassword stores a new password hash and, with logoutDevices, deletes
+// every device but keepDeviceID ("" keeps none).
+func (s *Service) setPassword(ctx context.Context, userID, password string, logoutDevices bool, keepDeviceID string) error {
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,11 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 	if !s.checkHash(u.PasswordHash, req.Password) {
 		return nil, errBadLogin
 	}
+	if u.Locked {
+		// After the password check, as Synapse: the lock is only news to
+		// the account's owner.
+		return nil, merr.UserLocked("User account has been locked")
+	}
 	return s.login(ctx, userID, req.DeviceID, req.InitialDeviceDisplayName, req.RefreshToken, req.IP, req.UserAgent)
 }
 
@@ -97,7 +102,8 @@ func (s *Service) login(ctx context.Context, userID, deviceID, deviceName string
 // "The device associated with the access token is also deleted").
 func (s *Service) Logout(ctx context.Context, sess *Session) error {
 	if sess.DeviceID == "" {
-		return nil
+		// A token without a device (an admin's LoginAs) goes alone.
+		return s.store.DeleteAccessToken(ctx, sess.TokenID)
 	}
 	deleted, err := s.store.DeleteDevices(ctx, sess.UserID, []string{sess.DeviceID})
 	if err != nil {

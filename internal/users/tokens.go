@@ -200,6 +200,9 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent string)
 	if t.Deactivated {
 		return nil, merr.UnknownToken("This account has been deactivated", false)
 	}
+	if t.Locked {
+		return nil, merr.UserLocked("User account has been locked")
+	}
 	now := s.now()
 	nowMS := now.UnixMilli()
 	if t.ExpiresTS != 0 && nowMS >= t.ExpiresTS {

@@ -95,4 +95,20 @@ CREATE TABLE user_threepids (
 );
 CREATE INDEX user_threepids_user ON user_threepids (user_id);
 `},
+	{Version: 2, Name: "locked users, registration tokens", SQL: `
+-- Synapse's locked flag: the account keeps its data but cannot log in or use
+-- its tokens until an admin unlocks it.
+ALTER TABLE users ADD COLUMN locked BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- Registration tokens (client-server-api "Token-authenticated
+-- registration"; the admin API is Synapse's). completed counts the
+-- registrations that used a token; pending ones are per process, with the
+-- UIA sessions that hold them (see users.RegistrationTokens).
+CREATE TABLE registration_tokens (
+	token        TEXT PRIMARY KEY,
+	uses_allowed BIGINT,
+	completed    BIGINT NOT NULL DEFAULT 0,
+	expiry_time  BIGINT
+);
+`},
 }

@@ -72,6 +72,14 @@ func (s *sqlStore) CreateUser(ctx context.Context, u NewUser, sess *NewSession) 
 		} else if n == 0 {
 			return ErrUserExists
 		}
+		if u.RegistrationToken != "" {
+			// Counted with the account it created, so a failed
+			// registration never uses up a token.
+			if _, err := tx.ExecContext(ctx,
+				`UPDATE registration_tokens SET completed = completed + 1 WHERE token = $1`, u.RegistrationToken); err != nil {
+				return err
+			}
+		}
 		if sess != nil {
 			ids, err = createSession(ctx, tx, *sess)
 		}
@@ -83,23 +91,31 @@ func (s *sqlStore) CreateUser(ctx context.Context, u NewUser, sess *NewSession) 
 	return ids, nil
 }
 
-func (s *sqlStore) GetUser(ctx context.Context, userID string) (*User, error) {
+// userColumns are the columns scanUser reads; last_seen is the latest
+// last-seen time of the user's devices.
+const userColumns = `user_id, password_hash, is_admin, is_guest, deactivated, erased, locked, user_type, created_ts,
+	displayname, avatar_url,
+	COALESCE((SELECT MAX(d.last_seen_ts) FROM devices d WHERE d.user_id = users.user_id), 0) AS last_seen`
+
+func scanUser(row rowScanner) (*User, error) {
 	var (
 		u                               User
 		hash, userType, name, avatarURL sql.NullString
 	)
-	err := s.db.Read.QueryRowContext(ctx, `
-		SELECT user_id, password_hash, is_admin, is_guest, deactivated, erased, user_type, created_ts, displayname, avatar_url
-		FROM users WHERE user_id = $1`, userID).
-		Scan(&u.UserID, &hash, &u.IsAdmin, &u.IsGuest, &u.Deactivated, &u.Erased, &userType, &u.CreatedTS, &name, &avatarURL)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("user %s: %w", userID, ErrNotFound)
-	}
-	if err != nil {
+	if err := row.Scan(&u.UserID, &hash, &u.IsAdmin, &u.IsGuest, &u.Deactivated, &u.Erased, &u.Locked, &userType,
+		&u.CreatedTS, &name, &avatarURL, &u.LastSeenTS); err != nil {
 		return nil, err
 	}
 	u.PasswordHash, u.UserType, u.DisplayName, u.AvatarURL = hash.String, userType.String, name.String, avatarURL.String
 	return &u, nil
+}
+
+func (s *sqlStore) GetUser(ctx context.Context, userID string) (*User, error) {
+	u, err := scanUser(s.db.Read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = $1`, userID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user %s: %w", userID, ErrNotFound)
+	}
+	return u, err
 }
 
 func (s *sqlStore) SetPasswordHash(ctx context.Context, userID, hash string) error {

@@ -30,6 +30,12 @@ var (
 	// ErrTokenUnknown: RefreshSession with a refresh token that never
 	// existed or was revoked.
 	ErrTokenUnknown = merr.UnknownToken("Unknown refresh token", false)
+	// ErrThreepidInUse: ReplaceThreepids with an address bound to another
+	// user.
+	ErrThreepidInUse = merr.BadRequest(merr.CodeThreepidInUse, "Third-party identifier is already in use")
+	// ErrRegistrationTokenExists: CreateRegistrationToken with a token that
+	// is taken (Synapse's wording and code).
+	ErrRegistrationTokenExists = merr.InvalidParam("Token already exists")
 )
 
 // Store is everything the accounts domain can do. All methods are safe for
@@ -45,6 +51,17 @@ type Store interface {
 	SetPasswordHash(ctx context.Context, userID, hash string) error
 	// SetAdmin grants or revokes server admin rights; ErrNotFound if unknown.
 	SetAdmin(ctx context.Context, userID string, admin bool) error
+	// SetLocked locks or unlocks an account; ErrNotFound if unknown.
+	SetLocked(ctx context.Context, userID string, locked bool) error
+	// SetUserType sets ("" clears) Synapse's user_type; ErrNotFound if
+	// unknown.
+	SetUserType(ctx context.Context, userID, userType string) error
+	// ReactivateUser clears the deactivated and erased flags and sets the
+	// password hash; ErrNotFound if unknown.
+	ReactivateUser(ctx context.Context, userID, passwordHash string) error
+	// ListUsers returns one page of the users q selects, in its order, and
+	// how many users it selects in all.
+	ListUsers(ctx context.Context, q UserQuery) ([]User, int64, error)
 	// DeactivateUser marks a user deactivated, removes its password,
 	// devices, tokens and third-party IDs, and with erase also its profile
 	// and account data, and records the erasure; ErrNotFound if unknown.
@@ -104,9 +121,31 @@ type Store interface {
 	// GetFilter returns a filter the user created; ErrNotFound otherwise.
 	GetFilter(ctx context.Context, userID, filterID string) (json.RawMessage, error)
 
-	// ListThreepids returns the third-party IDs bound to a user (none yet:
-	// Myelin has no 3PID verification, but the table and API exist).
+	// ListThreepids returns the third-party IDs bound to a user, by medium
+	// and address.
 	ListThreepids(ctx context.Context, userID string) ([]Threepid, error)
+	// ReplaceThreepids binds exactly these third-party IDs to a user (an
+	// admin's edit); ErrThreepidInUse if one is bound to another user.
+	ReplaceThreepids(ctx context.Context, userID string, threepids []Threepid) error
+
+	// CreatePuppetToken stores an access token of a user that belongs to
+	// no device (an admin acting as the user) and returns its row ID.
+	CreatePuppetToken(ctx context.Context, userID string, hash []byte, nowTS, expiresTS int64) (int64, error)
+	// DeleteAccessToken revokes one access token; unknown IDs are ignored.
+	DeleteAccessToken(ctx context.Context, tokenID int64) error
+
+	// CreateRegistrationToken stores a new token; ErrRegistrationTokenExists
+	// if it is taken.
+	CreateRegistrationToken(ctx context.Context, t RegistrationToken) error
+	// GetRegistrationToken returns one token; ErrNotFound if unknown.
+	GetRegistrationToken(ctx context.Context, token string) (*RegistrationToken, error)
+	// ListRegistrationTokens returns every token, ordered by token.
+	ListRegistrationTokens(ctx context.Context) ([]RegistrationToken, error)
+	// UpdateRegistrationToken changes the fields u sets and returns the
+	// token as stored; ErrNotFound if unknown.
+	UpdateRegistrationToken(ctx context.Context, token string, u RegistrationTokenUpdate) (*RegistrationToken, error)
+	// DeleteRegistrationToken removes a token; ErrNotFound if unknown.
+	DeleteRegistrationToken(ctx context.Context, token string) error
 }
 
 // User is a local account.
@@ -118,12 +157,101 @@ type User struct {
 	IsGuest      bool
 	Deactivated  bool
 	Erased       bool
+	// Locked accounts cannot log in or use their tokens (Synapse's lock).
+	Locked bool
 	// UserType is Synapse's user_type ("bot", "support") or "".
 	UserType  string
 	CreatedTS int64
 	// DisplayName and AvatarURL are "" when unset.
 	DisplayName string
 	AvatarURL   string
+	// LastSeenTS is the latest last-seen time of the user's devices (0:
+	// never seen).
+	LastSeenTS int64
+}
+
+// UserOrder is a column ListUsers can order by: Synapse's order_by values.
+type UserOrder string
+
+// The orders ListUsers knows; every order ends with the user ID so pages
+// never overlap.
+const (
+	OrderByName        UserOrder = "name"
+	OrderByIsGuest     UserOrder = "is_guest"
+	OrderByAdmin       UserOrder = "admin"
+	OrderByUserType    UserOrder = "user_type"
+	OrderByDeactivated UserOrder = "deactivated"
+	OrderByDisplayName UserOrder = "displayname"
+	OrderByAvatarURL   UserOrder = "avatar_url"
+	OrderByCreationTS  UserOrder = "creation_ts"
+	OrderByLastSeenTS  UserOrder = "last_seen_ts"
+	OrderByLocked      UserOrder = "locked"
+	// OrderByShadowBanned is accepted for Synapse's clients; Myelin has no
+	// shadow bans, so it orders by name.
+	OrderByShadowBanned UserOrder = "shadow_banned"
+)
+
+// userOrderColumns maps orders to SQL; nullable columns are coalesced so
+// that both databases place unset values alike.
+var userOrderColumns = map[UserOrder]string{
+	OrderByName:         "user_id",
+	OrderByIsGuest:      "is_guest",
+	OrderByAdmin:        "is_admin",
+	OrderByUserType:     "COALESCE(user_type, '')",
+	OrderByDeactivated:  "deactivated",
+	OrderByDisplayName:  "COALESCE(displayname, '')",
+	OrderByAvatarURL:    "COALESCE(avatar_url, '')",
+	OrderByCreationTS:   "created_ts",
+	OrderByLastSeenTS:   "last_seen",
+	OrderByLocked:       "locked",
+	OrderByShadowBanned: "user_id",
+}
+
+// ValidUserOrder reports whether ListUsers knows the order o.
+func ValidUserOrder(o UserOrder) bool {
+	_, ok := userOrderColumns[o]
+	return ok
+}
+
+// UserQuery selects and orders users for ListUsers.
+type UserQuery struct {
+	// UserID keeps users whose ID contains it (case-insensitively).
+	UserID string
+	// Name keeps users whose ID or display name contains it
+	// (case-insensitively).
+	Name string
+	// IncludeGuests, IncludeDeactivated and IncludeLocked keep those kinds
+	// of users.
+	IncludeGuests      bool
+	IncludeDeactivated bool
+	IncludeLocked      bool
+	// Admins, when not nil, keeps only admins (true) or non-admins (false).
+	Admins *bool
+	// OrderBy is "" for OrderByName.
+	OrderBy UserOrder
+	Desc    bool
+	// Offset and Limit select the page.
+	Offset, Limit int
+}
+
+// RegistrationToken is a token that allows registering an account.
+type RegistrationToken struct {
+	Token string
+	// UsesAllowed is nil for unlimited uses.
+	UsesAllowed *int64
+	// Completed counts the registrations that used the token.
+	Completed int64
+	// ExpiryTime is when the token stops being valid (ms), nil for never.
+	ExpiryTime *int64
+}
+
+// RegistrationTokenUpdate changes the fields whose Set flag is true (a nil
+// value then means "unlimited" or "never").
+type RegistrationTokenUpdate struct {
+	SetUsesAllowed bool
+	UsesAllowed    *int64
+	SetExpiryTime  bool
+	ExpiryTime     *int64
 }
 
 // NewUser is what CreateUser stores.
@@ -135,6 +263,9 @@ type NewUser struct {
 	UserType     string
 	DisplayName  string
 	CreatedTS    int64
+	// RegistrationToken, when not "", is counted as used by this
+	// registration in the same transaction.
+	RegistrationToken string
 }
 
 // NewSession describes a login: the device and the tokens to store.
@@ -188,6 +319,7 @@ type AccessToken struct {
 	IsAdmin     bool
 	IsGuest     bool
 	Deactivated bool
+	Locked      bool
 }
 
 // TokenUse is one use of an access token.
