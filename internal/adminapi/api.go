@@ -75,6 +75,12 @@ func (a *API) Register(rt *httpapi.Router) {
 	// GET /_synapse/admin/v1/whois/{userId} is the client API's whois,
 	// served by clientapi.AccountAPI.
 
+	h("GET /_synapse/admin/v1/registration_tokens", a.listTokens)
+	h("POST /_synapse/admin/v1/registration_tokens/new", a.newToken)
+	h("GET /_synapse/admin/v1/registration_tokens/{token}", a.getToken)
+	h("PUT /_synapse/admin/v1/registration_tokens/{token}", a.putToken)
+	h("DELETE /_synapse/admin/v1/registration_tokens/{token}", a.deleteToken)
+
 	h("GET /_synapse/admin/v2/users/{userId}/devices", a.listDevices)
 	h("POST /_synapse/admin/v2/users/{userId}/delete_devices", a.deleteDevices)
 	h("GET /_synapse/admin/v2/users/{userId}/devices/{deviceId}", a.getDevice)

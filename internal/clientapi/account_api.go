@@ -27,7 +27,9 @@ type AccountOptions struct {
 	// (Myelin has no email, captcha or token stages yet).
 	EnableRegistration              bool
 	RegistrationWithoutVerification bool
-
+	// RegistrationRequiresToken puts the m.login.registration_token stage
+	// in front of every registration flow (registration_requires_token).
+	RegistrationRequiresToken bool
 	// AllowGuestAccess allows kind=guest registration.
 	AllowGuestAccess bool
 	// RequireAuthForProfileRequests makes profile lookups need a token.
@@ -53,6 +55,7 @@ func AccountOptionsFromConfig(cfg *config.Config) AccountOptions {
 		ServeServerWellKnown:            cfg.ServeServerWellKnown,
 		EnableRegistration:              cfg.EnableRegistration,
 		RegistrationWithoutVerification: cfg.EnableRegistrationWithoutVerification,
+		RegistrationRequiresToken:       cfg.RegistrationRequiresToken,
 		AllowGuestAccess:                cfg.AllowGuestAccess,
 		RequireAuthForProfileRequests:   cfg.RequireAuthForProfileRequests,
 		DefaultRoomVersion:              cfg.DefaultRoomVersion,
@@ -88,6 +91,11 @@ func NewAccountAPI(svc *users.Service, opts AccountOptions) *AccountAPI {
 		a.opts.DefaultRoomVersion = string(roomversion.Default)
 	}
 	a.uia = newUIAStore(a.now)
+	a.uia.onDrop = func(s *uiaSession) {
+		if s.regToken != "" {
+			a.svc.ReleaseRegistrationToken(s.regToken)
+		}
+	}
 	a.limits = opts.Limits
 	return a
 }
@@ -138,6 +146,7 @@ func (a *AccountAPI) Register(rt *httpapi.Router) {
 
 	plain("POST", "/register", a.register)
 	plain("GET", "/register/available", a.registerAvailable)
+	rt.HandleFunc("GET /_matrix/client/v1/register/m.login.registration_token/validity", a.registrationTokenValidity)
 
 	plain("GET", "/login", a.loginFlows)
 	plain("POST", "/login", a.login)

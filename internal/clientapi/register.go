@@ -19,11 +19,16 @@ type registerBody struct {
 	RefreshToken             bool      `json:"refresh_token"`
 }
 
-// registrationFlows are the UIA flows for registration: only
-// m.login.dummy, and only when the operator allowed registration without
-// verification (Myelin has no email, captcha or token stages yet).
+// registrationFlows are the UIA flows for registration. Myelin has no
+// email or captcha stages, so the one flow is m.login.dummy; with
+// registration_requires_token the token stage comes first, as Synapse
+// puts it in front of every flow. Without either setting open
+// registration has no flow (the configuration refuses that anyway).
 func (a *AccountAPI) registrationFlows() [][]string {
-	if a.opts.RegistrationWithoutVerification {
+	switch {
+	case a.opts.RegistrationRequiresToken:
+		return [][]string{{authRegistrationToken, authDummy}}
+	case a.opts.RegistrationWithoutVerification:
 		return [][]string{{authDummy}}
 	}
 	return nil
@@ -73,7 +78,8 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !a.uiaCheck(w, r, raw, body.Auth, a.registrationFlows(), "") {
+	sess, ok := a.uiaCheckSession(w, r, raw, body.Auth, a.registrationFlows(), "")
+	if !ok {
 		return
 	}
 	// Only now: clients open the flow with an empty body to learn the
@@ -87,12 +93,16 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 		Username: body.Username, Password: body.Password,
 		DeviceID: body.DeviceID, InitialDeviceDisplayName: body.InitialDeviceDisplayName,
 		InhibitLogin: body.InhibitLogin, RefreshToken: body.RefreshToken,
-		IP: ip, UserAgent: httpapi.UserAgent(r),
+		RegistrationToken: a.uia.tokenOf(sess),
+		IP:                ip, UserAgent: httpapi.UserAgent(r),
 	})
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
+	// The session is spent: it must not register a second account, and
+	// its token's use is now stored rather than pending.
+	a.uia.finish(sess)
 	a.limits.Charge(ratelimit.Registration, ip)
 	writeAccountJSON(w, a.loginResponse(res, false))
 }
@@ -160,4 +170,30 @@ func (a *AccountAPI) registerAvailable(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeAccountJSON(w, map[string]bool{"available": true})
+}
+
+// registrationTokenValidity is GET
+// /_matrix/client/v1/register/m.login.registration_token/validity
+// (registration_tokens.yaml): whether a token could be used now.
+func (a *AccountAPI) registrationTokenValidity(w http.ResponseWriter, r *http.Request) {
+	if !a.opts.EnableRegistration {
+		httpapi.WriteError(w, httpapi.Forbidden("Registration is not enabled on this homeserver."))
+		return
+	}
+	if err := a.limits.Check(ratelimit.RegistrationTokenValidity, httpapi.ClientIP(r)); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	token, ok := r.URL.Query()["token"]
+	if !ok {
+		httpapi.WriteError(w, httpapi.MissingParam("Missing string query parameter 'token'"))
+		return
+	}
+	a.uia.sweep()
+	valid, err := a.svc.RegistrationTokenValid(r.Context(), token[0])
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeAccountJSON(w, map[string]bool{"valid": valid})
 }

@@ -26,8 +26,9 @@ import (
 
 // Auth types this server implements.
 const (
-	authPassword = "m.login.password"
-	authDummy    = "m.login.dummy"
+	authPassword          = "m.login.password"
+	authDummy             = "m.login.dummy"
+	authRegistrationToken = "m.login.registration_token"
 )
 
 const (
@@ -49,6 +50,8 @@ type authDict struct {
 	Identifier *userIdentifier `json:"identifier"`
 	// User is the deprecated form of identifier for m.login.password.
 	User string `json:"user"`
+	// Token is the m.login.registration_token stage's token.
+	Token string `json:"token"`
 }
 
 // userIdentifier is a user identifier object (client-server-api,
@@ -85,6 +88,12 @@ type uiaSession struct {
 	// "auth" key, once the session is bound to one body (see bindBody).
 	bodyHash  []byte
 	completed []string
+	// regToken is the registration token whose pending use this session
+	// holds (see users.ReserveRegistrationToken), "" for none.
+	regToken string
+	// spent is set once the session authorised a request that succeeded
+	// and must not authorise another (registration).
+	spent bool
 }
 
 type uiaStore struct {
@@ -92,6 +101,9 @@ type uiaStore struct {
 	mu       sync.Mutex
 	sessions map[string]*uiaSession
 	order    []string
+	// onDrop runs (with mu held) for each session that ends: expired,
+	// evicted or finished. nil: nothing to do.
+	onDrop func(*uiaSession)
 }
 
 func newUIAStore(now func() time.Time) *uiaStore {
@@ -107,7 +119,7 @@ func (st *uiaStore) create(operation, userID string) *uiaSession {
 	defer st.mu.Unlock()
 	st.expire()
 	for len(st.sessions) >= maxUIASessions && len(st.order) > 0 {
-		delete(st.sessions, st.order[0])
+		st.drop(st.order[0])
 		st.order = st.order[1:]
 	}
 	st.sessions[s.id] = s
@@ -120,6 +132,64 @@ func (st *uiaStore) get(id string) *uiaSession {
 	defer st.mu.Unlock()
 	st.expire()
 	return st.sessions[id]
+}
+
+// drop forgets a session; callers hold mu and keep order consistent.
+func (st *uiaStore) drop(id string) {
+	if s, ok := st.sessions[id]; ok {
+		delete(st.sessions, id)
+		if st.onDrop != nil {
+			st.onDrop(s)
+		}
+	}
+}
+
+// finish marks a session whose request succeeded as spent, so that it
+// cannot authorise another request, and ends its registration token's
+// pending use. It stays known until it expires, so a reuse is told why
+// it is refused.
+func (st *uiaStore) finish(s *uiaSession) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.spent = true
+	if s.regToken != "" && st.onDrop != nil {
+		st.onDrop(s)
+	}
+	s.regToken = ""
+}
+
+// isSpent reports whether finish was called for s.
+func (st *uiaStore) isSpent(s *uiaSession) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return s.spent
+}
+
+// sweep drops expired sessions now, so that their registration tokens'
+// pending uses end on time.
+func (st *uiaStore) sweep() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.expire()
+}
+
+// holdToken records that s holds a pending use of token; false if it
+// holds one already (two requests raced through the stage).
+func (st *uiaStore) holdToken(s *uiaSession, token string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s.regToken != "" {
+		return false
+	}
+	s.regToken = token
+	return true
+}
+
+// tokenOf returns the registration token s holds.
+func (st *uiaStore) tokenOf(s *uiaSession) string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return s.regToken
 }
 
 // complete records a finished stage; it returns a copy of the stages done.
@@ -163,7 +233,7 @@ func (st *uiaStore) expire() {
 		if ok && now.Before(s.expires) {
 			break
 		}
-		delete(st.sessions, st.order[i])
+		st.drop(st.order[i])
 	}
 	st.order = st.order[i:]
 }
@@ -235,14 +305,21 @@ func bodyDigest(body []byte) ([]byte, bool, error) {
 // one device would also delete any others named later with the same
 // session.
 func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, body []byte, auth *authDict, flows [][]string, userID string) bool {
+	_, ok := a.uiaCheckSession(w, r, body, auth, flows, userID)
+	return ok
+}
+
+// uiaCheckSession is uiaCheck that also returns the session, for requests
+// that finish it (registration).
+func (a *AccountAPI) uiaCheckSession(w http.ResponseWriter, r *http.Request, body []byte, auth *authDict, flows [][]string, userID string) (*uiaSession, bool) {
 	if len(flows) == 0 {
 		httpapi.WriteError(w, httpapi.Forbidden("This server offers no way to authenticate this request"))
-		return false
+		return nil, false
 	}
 	digest, hasParams, err := bodyDigest(body)
 	if err != nil {
 		httpapi.WriteError(w, err)
-		return false
+		return nil, false
 	}
 	binds := hasParams || (auth != nil && auth.Type != "")
 	operation := r.Method + " " + r.URL.Path
@@ -253,11 +330,11 @@ func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, body []byt
 			// As Synapse: a session the server does not know is an error,
 			// not a fresh start, so a typo cannot silently restart a flow.
 			httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, "Unknown session ID"))
-			return false
+			return nil, false
 		}
-		if sess.operation != operation || sess.userID != userID || !a.uia.bindBody(sess, digest, binds) {
+		if sess.operation != operation || sess.userID != userID || a.uia.isSpent(sess) || !a.uia.bindBody(sess, digest, binds) {
 			httpapi.WriteError(w, httpapi.Forbidden("Requested operation has changed during the UI authentication session"))
-			return false
+			return nil, false
 		}
 	} else {
 		// A spec note: endpoints using UIA must answer 401 to requests
@@ -269,23 +346,23 @@ func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, body []byt
 	completed := a.uia.completedOf(sess)
 	if auth == nil || auth.Type == "" {
 		if flowDone(flows, completed) {
-			return true
+			return sess, true
 		}
 		a.writeUIA(w, flows, sess.id, completed, nil)
-		return false
+		return nil, false
 	}
 	if slices.Contains(completed, auth.Type) {
 		// Completed stages cannot be retried: report progress, or let the
 		// call through if a flow is already done.
 		if flowDone(flows, completed) {
-			return true
+			return sess, true
 		}
 		a.writeUIA(w, flows, sess.id, completed, nil)
-		return false
+		return nil, false
 	}
 	if !nextStageAllowed(flows, completed, auth.Type) {
 		a.writeUIA(w, flows, sess.id, completed, merr.BadRequest(merr.CodeUnrecognized, "Stage "+auth.Type+" is not expected here"))
-		return false
+		return nil, false
 	}
 	if a.authenticatesSomeoneElse(auth, userID) {
 		// Credentials of another account can never authorise this
@@ -294,24 +371,24 @@ func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, body []byt
 		// /device/{deviceId} requires UI auth user to match device owner"
 		// expects.
 		httpapi.WriteError(w, httpapi.Forbidden("Invalid auth: the credentials are not those of the user making the request"))
-		return false
+		return nil, false
 	}
-	if err := a.checkStage(r, auth, userID); err != nil {
+	if err := a.checkStage(r, sess, auth, userID); err != nil {
 		me, ok := merr.As(err)
 		if !ok || (me.Kind != merr.ErrForbidden && me.Kind != merr.ErrBadRequest) {
 			// Not an authentication failure: a normal error response.
 			httpapi.WriteError(w, err)
-			return false
+			return nil, false
 		}
 		a.writeUIA(w, flows, sess.id, completed, me)
-		return false
+		return nil, false
 	}
 	completed = a.uia.complete(sess, auth.Type)
 	if flowDone(flows, completed) {
-		return true
+		return sess, true
 	}
 	a.writeUIA(w, flows, sess.id, completed, nil)
-	return false
+	return nil, false
 }
 
 // authenticatesSomeoneElse reports whether a password stage names a user
@@ -337,9 +414,21 @@ func claimedUser(auth *authDict, userID string) string {
 }
 
 // checkStage verifies one stage's credentials.
-func (a *AccountAPI) checkStage(r *http.Request, auth *authDict, userID string) error {
+func (a *AccountAPI) checkStage(r *http.Request, sess *uiaSession, auth *authDict, userID string) error {
 	switch auth.Type {
 	case authDummy:
+		return nil
+	case authRegistrationToken:
+		if userID != "" {
+			return merr.Forbidden("Registration tokens are only for registration")
+		}
+		a.uia.sweep()
+		if err := a.svc.ReserveRegistrationToken(r.Context(), auth.Token); err != nil {
+			return err
+		}
+		if !a.uia.holdToken(sess, auth.Token) {
+			a.svc.ReleaseRegistrationToken(auth.Token)
+		}
 		return nil
 	case authPassword:
 		if userID == "" {

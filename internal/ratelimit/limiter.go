@@ -57,6 +57,11 @@ const (
 	// RegisterAvailable bounds GET /register/available per client address
 	// (Myelin's own; Synapse has no setting for it).
 	RegisterAvailable Action = "register_available"
+	// RegistrationTokenValidity bounds GET
+	// /register/m.login.registration_token/validity per client address,
+	// which the spec asks to rate limit against guessing (Synapse's
+	// rc_registration_token_validity).
+	RegistrationTokenValidity Action = "rc_registration_token_validity"
 )
 
 // Limit is one token bucket setting: BurstCount actions at once, refilled

@@ -31,6 +31,8 @@ func rateLimits(cfg *config.Config) map[ratelimit.Action]ratelimit.Limit {
 		ratelimit.ThreepidValidation: rl(cfg.RC3PIDValidation),
 		// Generous enough for a client checking a name as the user types.
 		ratelimit.RegisterAvailable: {PerSecond: 1, BurstCount: 10},
+		// Synapse's default for rc_registration_token_validity.
+		ratelimit.RegistrationTokenValidity: {PerSecond: 0.1, BurstCount: 5},
 	}
 	if cfg.RCAdminRedaction != nil {
 		limits[ratelimit.AdminRedaction] = rl(*cfg.RCAdminRedaction)

@@ -25,6 +25,9 @@ type RegisterRequest struct {
 	DisplayName string
 	// SkipPasswordPolicy is for registrations by an administrator.
 	SkipPasswordPolicy bool
+	// RegistrationToken is the token whose stage the registration passed
+	// (""; none); its use is counted with the new account.
+	RegistrationToken string
 
 	DeviceID                 string
 	InitialDeviceDisplayName string
@@ -129,7 +132,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 			displayName = u.Localpart
 		}
 		nu := accounts.NewUser{UserID: userID, PasswordHash: hash, IsAdmin: req.Admin, IsGuest: req.Guest,
-			UserType: req.UserType, DisplayName: displayName, CreatedTS: s.nowMS()}
+			UserType: req.UserType, DisplayName: displayName, CreatedTS: s.nowMS(), RegistrationToken: req.RegistrationToken}
 		var (
 			ns  *accounts.NewSession
 			res = &LoginResult{UserID: userID}

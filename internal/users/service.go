@@ -135,6 +135,8 @@ type Service struct {
 	hooks   Hooks
 
 	nonces *nonceStore
+	// pending counts registration tokens' pending uses (regtokens.go).
+	pending pendingTokens
 	// dummyHash is compared against when a user does not exist, so a
 	// failed login takes as long whether or not the user exists.
 	dummyHash []byte
@@ -153,6 +155,7 @@ func New(store accounts.Store, opts Options) (*Service, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.nonces = newNonceStore(s.now)
+	s.pending.n = make(map[string]int64)
 	var err error
 	if s.dummyHash, err = s.hashPassword("not a real password"); err != nil {
 		return nil, err
