@@ -24,7 +24,7 @@ type AccountOptions struct {
 
 	// EnableRegistration opens POST /register to everyone;
 	// RegistrationWithoutVerification allows it with only m.login.dummy
-	// (Myelin has no email, captcha or token stages yet).
+	// (Myelin has no email or captcha stages).
 	EnableRegistration              bool
 	RegistrationWithoutVerification bool
 	// RegistrationRequiresToken puts the m.login.registration_token stage
