@@ -81,6 +81,12 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("PUT /_synapse/admin/v1/registration_tokens/{token}", a.putToken)
 	h("DELETE /_synapse/admin/v1/registration_tokens/{token}", a.deleteToken)
 
+	h("GET /_synapse/admin/v1/rooms", a.listRooms)
+	h("GET /_synapse/admin/v1/rooms/{roomId}", a.getRoom)
+	h("GET /_synapse/admin/v1/rooms/{roomId}/members", a.roomMembers)
+	h("GET /_synapse/admin/v1/rooms/{roomId}/state", a.roomState)
+	h("POST /_synapse/admin/v1/join/{roomIdOrAlias}", a.joinRoom)
+
 	h("GET /_synapse/admin/v2/users/{userId}/devices", a.listDevices)
 	h("POST /_synapse/admin/v2/users/{userId}/delete_devices", a.deleteDevices)
 	h("GET /_synapse/admin/v2/users/{userId}/devices/{deviceId}", a.getDevice)

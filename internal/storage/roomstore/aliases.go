@@ -68,3 +68,9 @@ func (s *Store) Forgotten(ctx context.Context, userID, roomID string) (bool, err
 	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, userID, roomID).Scan(&n)
 	return n > 0, err
 }
+
+// AllRooms returns the IDs of every room the server holds, in ID order
+// (for the admin API's room list).
+func (s *Store) AllRooms(ctx context.Context) ([]string, error) {
+	return s.strings(ctx, `SELECT room_id FROM rooms ORDER BY room_id`)
+}
