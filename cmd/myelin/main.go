@@ -4,6 +4,9 @@
 //	myelin serve            run the homeserver
 //	myelin register-user    create an account through shared-secret registration
 //	myelin hash-password    print a bcrypt hash for a password
+//	myelin list-users, deactivate-user, reset-password, set-admin,
+//	       new-registration-token
+//	                        manage accounts in the configuration's database
 //	myelin version          print the version
 package main
 
@@ -37,6 +40,11 @@ func commands() []command {
 		{"serve", "run the homeserver", runServe},
 		{"register-user", "create an account using the registration shared secret", runRegisterUser},
 		{"hash-password", "print a bcrypt hash of a password, as stored by the server", runHashPassword},
+		{"list-users", "list the accounts in the configuration's database", runListUsers},
+		{"deactivate-user", "deactivate an account (optionally erasing its profile)", runDeactivateUser},
+		{"reset-password", "set a user's password and log out their devices", runResetPassword},
+		{"set-admin", "grant or revoke server admin rights", runSetAdmin},
+		{"new-registration-token", "create a registration token", runNewRegistrationToken},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", nil},
 	}

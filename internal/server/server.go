@@ -68,7 +68,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Key = key
 
-	dbCfg, err := databaseConfig(cfg)
+	dbCfg, err := DatabaseConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,9 @@ func loadSigningKey(path string) (signing.SigningKey, error) {
 	return signing.NewSigningKey(keys[0].Version, keys[0].Seed)
 }
 
-func databaseConfig(cfg *config.Config) (sqldb.Config, error) {
+// DatabaseConfig is how the server opens the configuration's database
+// (also for the myelin CLI's admin commands).
+func DatabaseConfig(cfg *config.Config) (sqldb.Config, error) {
 	switch cfg.Database.Name {
 	case config.SQLite:
 		return sqldb.Config{Dialect: sqldb.SQLite, SQLitePath: cfg.Database.Args.Database}, nil
