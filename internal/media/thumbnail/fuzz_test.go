@@ -16,6 +16,7 @@ func FuzzGenerate(f *testing.F) {
 	f.Add(readFixture(f, "alpha-64x48.lossless.webp"), "image/webp", uint16(10), uint16(30), true, false)
 	f.Add(readFixture(f, "animated-40x30.webp"), "image/webp", uint16(10), uint16(10), false, false)
 	f.Add(pngBomb(5000, 5000), "image/png", uint16(8), uint16(8), true, false)
+	f.Add(withOrientation(encodeJPEG(f, 16, 12), 6, true), "image/jpeg", uint16(8), uint16(4), false, false)
 	f.Fuzz(func(t *testing.T, data []byte, contentType string, w, h uint16, crop, animated bool) {
 		req := Request{Width: int(w), Height: int(h), Method: Scale, Animated: animated}
 		if crop {

@@ -22,6 +22,7 @@
 //     averages the source pixels under each output pixel (resize.go), in
 //     memory bounded by one source row, and enlarging interpolates with
 //     CatmullRom; at thumbnail sizes the difference is not visible.
+//   - A JPEG's Exif Orientation is applied, as Synapse applies it.
 //   - JPEG is written at quality 80, as Synapse writes it.
 //   - max_image_pixels (default 32M) is checked against the dimensions in
 //     the header before anything is decoded, so a decompression bomb costs
@@ -264,12 +265,24 @@ func Generate(src io.ReaderAt, size int64, contentType string, req Request, lim 
 		// allocated past the limit; never trust such a file further.
 		return nil, fmt.Errorf("%w: decoded %dx%d but the header said %dx%d", ErrDecode, b.Dx(), b.Dy(), h.Width, h.Height)
 	}
-	tw, th := Size(h.Width, h.Height, req)
+	// A photo stored turned (Exif Orientation) is thumbnailed as shown:
+	// made from the stored pixels in a box turned the same way, then
+	// turned itself.
+	orientation := 1
+	if h.Format == "jpeg" {
+		orientation = jpegOrientation(src, size)
+	}
+	box := req
+	if swapsSides(orientation) {
+		box.Width, box.Height = req.Height, req.Width
+	}
+	tw, th := Size(h.Width, h.Height, box)
 	srcRect := b
 	if req.Method == Crop {
 		srcRect = cropRect(b, tw, th)
 	}
-	dst := resize(img, srcRect, tw, th)
+	dst := orient(resize(img, srcRect, tw, th), orientation)
+	tw, th = dst.Rect.Dx(), dst.Rect.Dy()
 	if outType == JPEG {
 		overWhite(dst)
 	}

@@ -466,3 +466,84 @@ func TestGenerate_TallImageMemoryBounded(t *testing.T) {
 		t.Errorf("allocated %d MiB for an 8 MiB image", got>>20)
 	}
 }
+
+// withOrientation inserts an Exif APP1 segment holding the Orientation
+// tag (big- or little-endian TIFF) after a JPEG's start marker.
+func withOrientation(jpg []byte, o uint16, little bool) []byte {
+	var bo binary.AppendByteOrder = binary.BigEndian
+	tiff := []byte("MM\x00\x2a\x00\x00\x00\x08")
+	if little {
+		bo = binary.LittleEndian
+		tiff = []byte("II\x2a\x00\x08\x00\x00\x00")
+	}
+	tiff = bo.AppendUint16(tiff, 2) // two entries: another tag, then Orientation
+	tiff = bo.AppendUint16(tiff, 0x010f)
+	tiff = bo.AppendUint16(tiff, 2)
+	tiff = bo.AppendUint32(tiff, 1)
+	tiff = bo.AppendUint32(tiff, 0)
+	tiff = bo.AppendUint16(tiff, 0x0112)
+	tiff = bo.AppendUint16(tiff, 3)
+	tiff = bo.AppendUint32(tiff, 1)
+	tiff = bo.AppendUint16(tiff, o)
+	tiff = bo.AppendUint16(tiff, 0)
+	tiff = bo.AppendUint32(tiff, 0)
+	seg := append([]byte("Exif\x00\x00"), tiff...)
+	app1 := binary.BigEndian.AppendUint16([]byte{0xff, 0xe1}, uint16(len(seg)+2))
+	out := append([]byte{}, jpg[:2]...)
+	out = append(append(out, app1...), seg...)
+	return append(out, jpg[2:]...)
+}
+
+// TestGenerate_ExifOrientation: a JPEG stored turned is thumbnailed as it
+// is shown (Synapse's Thumbnailer.transpose). The stored 80×40 image is
+// red on its left half; shown per each orientation, the red half is:
+func TestGenerate_ExifOrientation(t *testing.T) {
+	src := image.NewRGBA(image.Rect(0, 0, 80, 40))
+	for y := range 40 {
+		for x := range 80 {
+			c := color.RGBA{0, 0, 255, 255}
+			if x < 40 {
+				c = color.RGBA{255, 0, 0, 255}
+			}
+			src.SetRGBA(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, src, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		o            uint16
+		wantW, wantH int
+		redAt        image.Point // a point of the shown thumbnail that is red
+		blueAt       image.Point
+	}{
+		{1, 40, 20, image.Pt(5, 10), image.Pt(35, 10)},
+		{2, 40, 20, image.Pt(35, 10), image.Pt(5, 10)}, // mirrored: red on the right
+		{3, 40, 20, image.Pt(35, 10), image.Pt(5, 10)}, // upside down
+		{6, 20, 40, image.Pt(10, 5), image.Pt(10, 35)}, // a quarter clockwise: red on top
+		{8, 20, 40, image.Pt(10, 35), image.Pt(10, 5)}, // a quarter anticlockwise: red below
+		{5, 20, 40, image.Pt(10, 5), image.Pt(10, 35)}, // transposed
+		{7, 20, 40, image.Pt(10, 35), image.Pt(10, 5)}, // transversed
+		{9, 40, 20, image.Pt(5, 10), image.Pt(35, 10)}, // out of range: as stored
+	}
+	for _, tt := range tests {
+		for _, little := range []bool{false, true} {
+			th, err := generate(withOrientation(b.Bytes(), tt.o, little), "image/jpeg", Request{40, 40, Scale, false})
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := decodeOutput(t, th)
+			if bb := img.Bounds(); bb.Dx() != tt.wantW || bb.Dy() != tt.wantH || th.Width != tt.wantW || th.Height != tt.wantH {
+				t.Errorf("orientation %d: %v (reported %dx%d), want %dx%d", tt.o, bb, th.Width, th.Height, tt.wantW, tt.wantH)
+				continue
+			}
+			if r, _, bl, _ := img.At(tt.redAt.X, tt.redAt.Y).RGBA(); r>>8 < 200 || bl>>8 > 60 {
+				t.Errorf("orientation %d: %v is not red", tt.o, tt.redAt)
+			}
+			if r, _, bl, _ := img.At(tt.blueAt.X, tt.blueAt.Y).RGBA(); bl>>8 < 200 || r>>8 > 60 {
+				t.Errorf("orientation %d: %v is not blue", tt.o, tt.blueAt)
+			}
+		}
+	}
+}
