@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -106,6 +107,34 @@ func TestSendByNonMemberIsForbidden(t *testing.T) {
 		// The room still works after rejected requests rolled back.
 		if _, err := e.Send(ctx, roomID, msg("@alice:hs1", "still here"), nil); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// A committed event is read back as the Event the room already holds, not
+// a second parsed copy: a user's /sync over thousands of new rooms would
+// otherwise hold every state event twice (issue 10).
+func TestCommittedEventsAreReadBackWithoutACopy(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEngine(t, db)
+		ctx := context.Background()
+		roomID, err := e.CreateRoom(ctx, CreateRoomRequest{Creator: "@alice:hs1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent, err := e.Send(ctx, roomID, msg("@alice:hs1", "hello"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.Store().Event(ctx, sent.EventID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Event != sent {
+			t.Error("reading the event back parsed another copy")
+		}
+		if !bytes.Equal(got.FederationJSON(), sent.FederationJSON()) || got.StreamPos == 0 {
+			t.Errorf("read back %s at %d", got.FederationJSON(), got.StreamPos)
 		}
 	})
 }

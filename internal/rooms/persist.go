@@ -33,8 +33,9 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 	snapshot := before.snapshot
 	remote := a.hasRemoteMember()
 	var out []Committed
+	var inserted []*event.Event
 	err := a.e.store.WriteGrouped(ctx, func(w *roomstore.Writer) error {
-		out = out[:0]
+		out, inserted = out[:0], inserted[:0]
 		snap := snapshot
 		if newRoom != nil {
 			if err := w.CreateRoom(a.roomID, string(newRoom.Version().ID), newRoom.OriginServerTS()); err != nil {
@@ -64,8 +65,10 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 					return err
 				}
 			}
-			if _, err := w.InsertEvent(ne); err != nil {
+			if ok, err := w.InsertEvent(ne); err != nil {
 				return err
+			} else if ok {
+				inserted = append(inserted, ne.Event)
 			}
 			if p.ev.Type() == event.TypeRedaction && p.ev.Redacts() != "" {
 				if err := w.MarkRedacted(p.ev.Redacts(), p.ev.EventID()); err != nil {
@@ -84,6 +87,9 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 	if err != nil {
 		return nil, err
 	}
+	// Readers (a /sync, say) then share the events this room's state
+	// holds rather than parse copies of them.
+	a.e.store.Remember(inserted...)
 	a.st.snapshot = snapshot
 	members := a.joinedMembers()
 	for i := range out {

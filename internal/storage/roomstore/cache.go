@@ -10,22 +10,40 @@ import (
 // eventCache keeps recently read events, parsed. Events are immutable, so
 // entries never go stale; only the local metadata around them (stream
 // position, redaction, rejection) is always read from the database.
+//
+// It is bounded by the memory its events take as well as by their number:
+// events range from a few hundred bytes to 64 KiB of JSON, so a count alone
+// bounds nothing.
 type eventCache struct {
-	mu    sync.Mutex
-	max   int
-	ll    *list.List
-	items map[string]*list.Element
+	mu       sync.Mutex
+	max      int
+	maxBytes int
+	bytes    int // sum of the entries' costs
+	ll       *list.List
+	items    map[string]*list.Element
 }
 
 type cacheEntry struct {
-	id string
-	ev *event.Event
+	id   string
+	ev   *event.Event
+	cost int
 }
 
-func newEventCache(max int) *eventCache {
+// eventOverhead approximates what a parsed event takes besides its JSON and
+// content: the Event, its strings (IDs, sender, type, hashes, prev and auth
+// event IDs), ~600 bytes measured on the events of a new room, and the
+// cache's own list element and map entry.
+const eventOverhead = 750
+
+// eventCost is the memory an event is taken to hold in the cache.
+func eventCost(ev *event.Event) int {
+	return eventOverhead + len(ev.JSON()) + len(ev.Content()) + len(ev.Unsigned())
+}
+
+func newEventCache(max, maxBytes int) *eventCache {
 	// The map grows as events are read: sized for max up front, it would
 	// cost ~2 MB at start whatever the server holds.
-	return &eventCache{max: max, ll: list.New(), items: map[string]*list.Element{}}
+	return &eventCache{max: max, maxBytes: maxBytes, ll: list.New(), items: map[string]*list.Element{}}
 }
 
 func (c *eventCache) get(id string) *event.Event {
@@ -46,11 +64,18 @@ func (c *eventCache) put(ev *event.Event) {
 		c.ll.MoveToFront(el)
 		return
 	}
-	c.items[id] = c.ll.PushFront(&cacheEntry{id: id, ev: ev})
-	for c.ll.Len() > c.max {
+	cost := eventCost(ev)
+	if cost > c.maxBytes {
+		return // would only push everything else out
+	}
+	c.items[id] = c.ll.PushFront(&cacheEntry{id: id, ev: ev, cost: cost})
+	c.bytes += cost
+	for c.ll.Len() > c.max || c.bytes > c.maxBytes {
 		last := c.ll.Back()
 		c.ll.Remove(last)
-		delete(c.items, last.Value.(*cacheEntry).id)
+		e := last.Value.(*cacheEntry)
+		delete(c.items, e.id)
+		c.bytes -= e.cost
 	}
 }
 
@@ -59,4 +84,11 @@ func (c *eventCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ll.Len()
+}
+
+// Bytes is the cached events' estimated size (for metrics and tests).
+func (c *eventCache) Bytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
 }

@@ -1,7 +1,10 @@
 package roomstore
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/event"
@@ -32,5 +35,40 @@ func TestSnapshotCacheBoundedByEntries(t *testing.T) {
 	}
 	if total != s.snapEntries || len(s.snaps) == 0 {
 		t.Errorf("count says %d entries, the cache holds %d in %d snapshots", s.snapEntries, total, len(s.snaps))
+	}
+}
+
+// The parsed-event cache is bounded by the memory its events take, not
+// only by their number: events of up to 64 KiB would otherwise let a cache
+// of 50 000 entries hold gigabytes.
+func TestEventCacheBoundedByBytes(t *testing.T) {
+	const budget = 1 << 20
+	c := newEventCache(1000, budget)
+	big := func(i int) *event.Event {
+		body := strings.Repeat("x", 30000)
+		return buildEvent(t, &event.Builder{Type: event.TypeMessage, Sender: "@a:hs1", RoomID: "!r:hs1",
+			PrevEvents: []string{"$p"}, AuthEvents: []string{"$a"}, Depth: int64(i + 1), OriginServerTS: 1,
+			Content: json.RawMessage(`{"body":"` + body + `","n":` + strconv.Itoa(i) + `}`)})
+	}
+	var last *event.Event
+	for i := range 100 {
+		last = big(i)
+		c.put(last)
+		if c.Bytes() > budget {
+			t.Fatalf("after %d events: %d bytes cached, budget %d", i+1, c.Bytes(), budget)
+		}
+	}
+	if n := c.Len(); n == 0 || n >= 100 {
+		t.Errorf("%d of 100 events of ~60 KB cached in 1 MiB", n)
+	}
+	if c.get(last.EventID()) == nil {
+		t.Error("the newest event was evicted")
+	}
+	// An event bigger than the whole budget is not cached at all, rather
+	// than emptying the cache for itself.
+	small := newEventCache(1000, 10000)
+	small.put(big(0))
+	if small.Len() != 0 || small.Bytes() != 0 {
+		t.Errorf("an event over the budget was cached: %d entries, %d bytes", small.Len(), small.Bytes())
 	}
 }

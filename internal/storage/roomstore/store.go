@@ -36,9 +36,13 @@ type Store struct {
 	queue     *commitQueue // see WriteGrouped
 }
 
-// DefaultEventCacheSize is how many parsed events the store keeps; scaled by
-// Synapse's caches.global_factor in the server wiring.
-const DefaultEventCacheSize = 50000
+// DefaultEventCacheSize is how many parsed events the store keeps, and
+// DefaultEventCacheBytes how much memory they may take (see eventCost),
+// whichever bound is reached first.
+const (
+	DefaultEventCacheSize  = 50000
+	DefaultEventCacheBytes = 96 << 20
+)
 
 const snapCacheMax = 4096
 
@@ -54,7 +58,7 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := sqldb.Migrate(ctx, db, "rooms", migrations); err != nil {
 		return nil, err
 	}
-	return &Store{db: db, snaps: map[int64]StateMap{}, events: newEventCache(DefaultEventCacheSize),
+	return &Store{db: db, snaps: map[int64]StateMap{}, events: newEventCache(DefaultEventCacheSize, DefaultEventCacheBytes),
 		members: newMembershipCache(DefaultMembershipCacheSize), versions: map[string]*roomversion.Version{}}, nil
 }
 
@@ -217,6 +221,16 @@ func (s *Store) Event(ctx context.Context, eventID string) (*StoredEvent, error)
 		return nil, merr.NotFound("event not found")
 	}
 	return se, err
+}
+
+// Remember puts events just committed into the parsed-event cache, so that
+// reading them back shares the Event the writer already holds (a room's
+// current state, say) instead of parsing a second copy. Only events this
+// store inserted may be given: the cache must hold what the database does.
+func (s *Store) Remember(evs ...*event.Event) {
+	for _, ev := range evs {
+		s.events.put(ev)
+	}
 }
 
 // EventOnly returns an event without its local metadata (stream position,
