@@ -68,9 +68,9 @@ func (a *RoomAPI) sync(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Length", strconv.Itoa(body.Len()))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	_, _ = body.WriteTo(w)
 }
 
 // loadFilter reads an inline filter ("{...}") or a stored filter ID.

@@ -1,7 +1,6 @@
 package syncapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,7 +20,7 @@ type initialFlights struct {
 type flight struct {
 	done    chan struct{}
 	waiters int // requests sharing this flight (guarded by mu)
-	body    []byte
+	body    *Body
 	err     error
 }
 
@@ -31,7 +30,7 @@ type flight struct {
 // one build and one encoded body; the device is part of the key because a
 // response carries the device's own transaction IDs and to-device
 // messages.
-func (s *Syncer) SyncJSON(ctx context.Context, req Request) ([]byte, error) {
+func (s *Syncer) SyncJSON(ctx context.Context, req Request) (*Body, error) {
 	if req.Since != "" {
 		return s.syncJSON(ctx, req)
 	}
@@ -73,7 +72,7 @@ func (s *Syncer) SyncJSON(ctx context.Context, req Request) ([]byte, error) {
 // syncJSONSafe is syncJSON on its own goroutine: a panic becomes an error
 // for every caller waiting, as the HTTP server's recovery would have made
 // it for one.
-func (s *Syncer) syncJSONSafe(ctx context.Context, req Request) (body []byte, err error) {
+func (s *Syncer) syncJSONSafe(ctx context.Context, req Request) (body *Body, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			body, err = nil, fmt.Errorf("syncapi: initial sync panicked: %v", r)
@@ -82,21 +81,21 @@ func (s *Syncer) syncJSONSafe(ctx context.Context, req Request) (body []byte, er
 	return s.syncJSON(ctx, req)
 }
 
-func (s *Syncer) syncJSON(ctx context.Context, req Request) ([]byte, error) {
+func (s *Syncer) syncJSON(ctx context.Context, req Request) (*Body, error) {
 	resp, err := s.Sync(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if req.Filter.Shapes() {
-		return s.Encode(ctx, resp, req.Filter)
+		raw, err := s.Encode(ctx, resp, req.Filter)
+		if err != nil {
+			return nil, err
+		}
+		body := &Body{}
+		_, _ = body.Write(raw)
+		return body, nil
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(resp); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return encodeResponse(resp)
 }
 
 // flightKey identifies an initial sync's response: who asks and how.

@@ -44,10 +44,13 @@ func (s *Syncer) flightWaiters(req Request) int {
 }
 
 // Identical initial syncs in flight at once (a retry, several tabs of one
-// session) share one build and one body; another device gets its own.
+// session) share one build and one body, which is the answer a sync alone
+// gets; another device gets its own.
 func TestConcurrentIdenticalInitialSyncsShareOneBuild(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		w := newSyncWorld(t, db)
+		at := time.UnixMilli(1_900_000_000_000)
+		w.s.now = func() time.Time { return at } // ages in the body are fixed
 		for range 3 {
 			w.say(w.room("@alice:hs1"), "@alice:hs1", "hello")
 		}
@@ -55,7 +58,7 @@ func TestConcurrentIdenticalInitialSyncsShareOneBuild(t *testing.T) {
 		w.s.accountData = g
 		req := Request{UserID: "@alice:hs1", DeviceID: "PHONE"}
 		const n = 4
-		bodies := make([][]byte, n)
+		bodies := make([]*Body, n)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		start := func(i int) {
@@ -79,7 +82,7 @@ func TestConcurrentIdenticalInitialSyncsShareOneBuild(t *testing.T) {
 			if errs[i] != nil {
 				t.Fatal(errs[i])
 			}
-			if !bytes.Equal(bodies[i], bodies[0]) {
+			if !bytes.Equal(bodies[i].Bytes(), bodies[0].Bytes()) {
 				t.Errorf("request %d got another body", i)
 			}
 		}
@@ -95,6 +98,17 @@ func TestConcurrentIdenticalInitialSyncsShareOneBuild(t *testing.T) {
 		}
 		if g.builds != 2 {
 			t.Errorf("%d builds, want 2", g.builds)
+		}
+		// The shared answer is the one a sync alone gets.
+		alone, err := w.s.Sync(w.ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(alone.Rooms.Join) != 3 {
+			t.Errorf("%d joined rooms, want 3", len(alone.Rooms.Join))
+		}
+		if want := encodingJSON(t, alone); !bytes.Equal(bodies[0].Bytes(), want) {
+			t.Errorf("shared body\n%.400s\nsync alone\n%.400s", bodies[0].Bytes(), want)
 		}
 	})
 }
