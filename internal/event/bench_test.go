@@ -36,6 +36,19 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
+// BenchmarkParseTrusted is reading back an event from our own database.
+func BenchmarkParseTrusted(b *testing.B) {
+	e, v := benchMessage(b)
+	data := e.FederationJSON()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := ParseTrusted(data, v, e.EventID()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkReferenceHash is the event ID computation alone.
 func BenchmarkReferenceHash(b *testing.B) {
 	e, _ := benchMessage(b)

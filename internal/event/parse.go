@@ -1,8 +1,8 @@
 package event
 
 import (
-	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/myelin-chat/myelin/internal/canonicaljson"
@@ -255,16 +255,13 @@ func parseInt(raw json.RawMessage, field string) (int64, error) {
 		return 0, errorf("missing %s", field)
 	}
 	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
-		// json.Number would also accept a quoted number.
 		return 0, errorf("%s must be an integer", field)
 	}
-	var n json.Number
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&n); err != nil {
-		return 0, errorf("%s must be an integer", field)
-	}
-	i, err := n.Int64()
+	// raw is one JSON value of an object already decoded, so a number;
+	// ParseInt refuses the fractions and exponents that are not integers
+	// (what json.Number's Int64 did, without a Decoder per field: two per
+	// event, ~40 % of what parsing a stored event allocated).
+	i, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
 		return 0, errorf("%s must be an integer", field)
 	}
