@@ -86,6 +86,8 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("GET /_synapse/admin/v1/rooms/{roomId}/members", a.roomMembers)
 	h("GET /_synapse/admin/v1/rooms/{roomId}/state", a.roomState)
 	h("POST /_synapse/admin/v1/join/{roomIdOrAlias}", a.joinRoom)
+	h("GET /_synapse/admin/v1/rooms/{roomId}/block", a.getBlock)
+	h("PUT /_synapse/admin/v1/rooms/{roomId}/block", a.putBlock)
 
 	h("GET /_synapse/admin/v2/users/{userId}/devices", a.listDevices)
 	h("POST /_synapse/admin/v2/users/{userId}/delete_devices", a.deleteDevices)

@@ -83,6 +83,11 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		inRoom, _ = a.Engine.ServerInRoom(ctx, roomID, a.Engine.ServerName())
 	}
 	if !inRoom {
+		// A join through another server does not pass the engine's check.
+		if err := a.Engine.CheckNotBlocked(ctx, roomID); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		if a.Fed == nil || len(servers) == 0 {
 			httpapi.WriteError(w, merr.NotFound("no known servers for this room"))
 			return

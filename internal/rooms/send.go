@@ -60,6 +60,11 @@ func (e *Engine) Send(ctx context.Context, roomID string, b *event.Builder, txn 
 	if _, err := e.store.Room(ctx, roomID); err != nil {
 		return nil, err
 	}
+	if b.Type == event.TypeMember {
+		if err := e.checkMembershipBlocked(ctx, roomID, b); err != nil {
+			return nil, err
+		}
+	}
 	b.RoomID = roomID
 	r := &request{builders: []*event.Builder{b}, txn: key}
 	if b.Type == event.TypeRedaction {

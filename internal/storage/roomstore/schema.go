@@ -162,4 +162,16 @@ INSERT INTO client_txns (user_id, device_id, room_id, endpoint, target, txn_id, 
 UPDATE events SET txn_id = SUBSTR(txn_id, 8) WHERE type = 'm.room.redaction' AND txn_id LIKE 'redact:%';
 DROP TABLE txn_ids;
 `,
+}, {
+	Version: 5,
+	Name:    "rooms blocked by a server admin",
+	// Synapse's room block (its admin API's PUT /rooms/{roomId}/block): no
+	// local user may join or be invited. A room need not be held to be
+	// blocked, so this is a table of its own.
+	SQL: `
+CREATE TABLE blocked_rooms (
+	room_id TEXT PRIMARY KEY,
+	user_id TEXT NOT NULL
+);
+`,
 }}
