@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/config"
@@ -89,6 +90,9 @@ type Service struct {
 	timeout        time.Duration
 	maxSize        int64
 	acceptLanguage string
+
+	mu      sync.Mutex
+	flights map[string]*flight // previews being made, by URL
 }
 
 // New returns a Service. It fails only on a URL blacklist that config.Load
@@ -107,7 +111,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, rules: rules, timeout: cfg.Timeout, maxSize: cfg.MaxSize}
+	s := &Service{cfg: cfg, rules: rules, timeout: cfg.Timeout, maxSize: cfg.MaxSize, flights: map[string]*flight{}}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
 	}
@@ -150,6 +154,53 @@ func (s *Service) Preview(ctx context.Context, userID, rawURL string, ts int64) 
 			return cached.OG, nil
 		}
 	}
+	// A link posted in a busy room is previewed by every client at once:
+	// one fetch (and one stored image) serves them all. The fetch does not
+	// end with the first asker's request, since others wait for it; its
+	// own timeouts bound it.
+	f, first := s.join(rawURL)
+	if !first {
+		select {
+		case <-f.done:
+			return f.raw, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	defer s.land(rawURL, f)
+	f.raw, f.err = s.fetchAndStore(context.WithoutCancel(ctx), userID, rawURL, u, now)
+	return f.raw, f.err
+}
+
+// flight is a preview being made, which later askers of the same URL wait
+// for.
+type flight struct {
+	done    chan struct{}
+	waiters int
+	raw     json.RawMessage
+	err     error
+}
+
+func (s *Service) join(rawURL string) (*flight, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.flights[rawURL]; ok {
+		f.waiters++
+		return f, false
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flights[rawURL] = f
+	return f, true
+}
+
+func (s *Service) land(rawURL string, f *flight) {
+	s.mu.Lock()
+	delete(s.flights, rawURL)
+	s.mu.Unlock()
+	close(f.done)
+}
+
+func (s *Service) fetchAndStore(ctx context.Context, userID, rawURL string, u *url.URL, now int64) (json.RawMessage, error) {
 	og, mediaID, err := s.build(ctx, userID, u)
 	if err != nil {
 		s.cfg.Log.Info("url preview failed", "url", rawURL, "err", err)

@@ -315,3 +315,47 @@ func TestPreview_CachedByURLAndTS(t *testing.T) {
 		}
 	})
 }
+
+// TestPreview_ConcurrentRequestsShareOneFetch: many clients previewing one
+// link at once cost one fetch of the page, and all get its preview.
+func TestPreview_ConcurrentRequestsShareOneFetch(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	release := make(chan struct{})
+	f.public.mux.HandleFunc("/busy", func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<title>shared</title>")
+	})
+	const n = 8
+	u := f.public.URL + "/busy"
+	results := make(chan error, n)
+	for range n {
+		go func() {
+			raw, err := f.svc.Preview(context.Background(), "@a:hs.test", u, 0)
+			if err == nil && !strings.Contains(string(raw), "shared") {
+				err = fmt.Errorf("got %s", raw)
+			}
+			results <- err
+		}()
+	}
+	// Wait until all but the first are waiting for the first's fetch.
+	for {
+		f.svc.mu.Lock()
+		fl := f.svc.flights[u]
+		waiting := fl != nil && fl.waiters == n-1
+		f.svc.mu.Unlock()
+		if waiting {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	for range n {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+	if hits := f.public.hits.Load(); hits != 1 {
+		t.Errorf("%d fetches for %d concurrent previews, want 1", hits, n)
+	}
+}
