@@ -58,6 +58,21 @@ type Config struct {
 	// MaxUploadSize is the largest accepted upload in bytes
 	// (max_upload_size, default "50M").
 	MaxUploadSize int64
+	// EnableAuthenticatedMedia freezes the unauthenticated media download
+	// endpoints (enable_authenticated_media, default true, as in Synapse):
+	// media stored while it is on is only served on the authenticated
+	// ones (client-server-api "Content repository", the freeze).
+	EnableAuthenticatedMedia bool
+	// MaxPendingMediaUploads bounds the IDs a user may hold from
+	// POST /media/v1/create without uploading (max_pending_media_uploads,
+	// default 5).
+	MaxPendingMediaUploads int
+	// UnusedExpirationTime is how long such an ID waits for its upload
+	// (unused_expiration_time, default 24h, the spec's recommendation).
+	UnusedExpirationTime time.Duration
+	// MediaRetention deletes media not accessed for a while
+	// (media_retention; zero lifetimes keep media forever).
+	MediaRetention MediaRetention
 
 	// SigningKeyPath is the Synapse-format key file (signing_key_path,
 	// default "<config dir>/<server_name>.signing.key").
@@ -111,9 +126,10 @@ type Config struct {
 	RCJoins          JoinRateLimits
 	RCJoinsPerRoom   RateLimit
 	RCInvites        InviteRateLimits
-	// RCMediaCreate and RC3PIDValidation are read and checked now and
-	// applied by the media repository and 3PID validation once they exist.
-	RCMediaCreate    RateLimit
+	// RCMediaCreate limits POST /media/v1/create per user.
+	RCMediaCreate RateLimit
+	// RC3PIDValidation is read and checked now and applied by 3PID
+	// validation once it exists.
 	RC3PIDValidation RateLimit
 	RCFederation     FederationRateLimits
 
@@ -501,22 +517,25 @@ var alwaysBlacklisted = []string{"0.0.0.0/32", "::/128"}
 // other keys; Load fills the rest (paths, public_baseurl) afterwards.
 func defaults() *Config {
 	return &Config{
-		MaxUploadSize:      50 << 20,
-		MaxImagePixels:     32 << 20,
-		MaxSpiderSize:      10 << 20,
-		KeyRefreshInterval: 24 * time.Hour,
-		TrustedKeyServers:  []TrustedKeyServer{{ServerName: "matrix.org"}},
-		PasswordConfig:     PasswordConfig{Enabled: true, LocalDBEnabled: true},
-		BcryptRounds:       12,
-		RCMessage:          RateLimit{PerSecond: 0.2, BurstCount: 10},
-		RCRegistration:     RateLimit{PerSecond: 0.17, BurstCount: 3},
-		RCLogin:            LoginRateLimits{Address: RateLimit{0.003, 5}, Account: RateLimit{0.003, 5}, FailedAttempts: RateLimit{0.17, 3}},
-		RCRoomCreation:     RateLimit{PerSecond: 0.016, BurstCount: 10},
-		RCJoins:            JoinRateLimits{Local: RateLimit{0.1, 10}, Remote: RateLimit{0.01, 10}},
-		RCJoinsPerRoom:     RateLimit{PerSecond: 1, BurstCount: 10},
-		RCInvites:          InviteRateLimits{PerRoom: RateLimit{0.3, 10}, PerUser: RateLimit{0.003, 5}, PerIssuer: RateLimit{0.3, 10}},
-		RCMediaCreate:      RateLimit{PerSecond: 10, BurstCount: 50},
-		RC3PIDValidation:   RateLimit{PerSecond: 0.003, BurstCount: 5},
+		MaxUploadSize:            50 << 20,
+		EnableAuthenticatedMedia: true,
+		MaxPendingMediaUploads:   5,
+		UnusedExpirationTime:     24 * time.Hour,
+		MaxImagePixels:           32 << 20,
+		MaxSpiderSize:            10 << 20,
+		KeyRefreshInterval:       24 * time.Hour,
+		TrustedKeyServers:        []TrustedKeyServer{{ServerName: "matrix.org"}},
+		PasswordConfig:           PasswordConfig{Enabled: true, LocalDBEnabled: true},
+		BcryptRounds:             12,
+		RCMessage:                RateLimit{PerSecond: 0.2, BurstCount: 10},
+		RCRegistration:           RateLimit{PerSecond: 0.17, BurstCount: 3},
+		RCLogin:                  LoginRateLimits{Address: RateLimit{0.003, 5}, Account: RateLimit{0.003, 5}, FailedAttempts: RateLimit{0.17, 3}},
+		RCRoomCreation:           RateLimit{PerSecond: 0.016, BurstCount: 10},
+		RCJoins:                  JoinRateLimits{Local: RateLimit{0.1, 10}, Remote: RateLimit{0.01, 10}},
+		RCJoinsPerRoom:           RateLimit{PerSecond: 1, BurstCount: 10},
+		RCInvites:                InviteRateLimits{PerRoom: RateLimit{0.3, 10}, PerUser: RateLimit{0.003, 5}, PerIssuer: RateLimit{0.3, 10}},
+		RCMediaCreate:            RateLimit{PerSecond: 10, BurstCount: 50},
+		RC3PIDValidation:         RateLimit{PerSecond: 0.003, BurstCount: 5},
 		RCFederation: FederationRateLimits{WindowSize: time.Second, SleepLimit: 10, SleepDelay: 500 * time.Millisecond,
 			RejectLimit: 50, Concurrent: 3},
 		FederationVerifyCertificates:   true,
@@ -528,4 +547,13 @@ func defaults() *Config {
 		Myelin: Myelin{LogFormat: "text", LogLevel: "info",
 			MaxConnectionsPerAddress: 256, RequestBodyTimeout: time.Minute},
 	}
+}
+
+// MediaRetention is Synapse's media_retention block: media whose last
+// access is older than a lifetime is deleted (zero: never).
+type MediaRetention struct {
+	// LocalMediaLifetime applies to media uploaded here.
+	LocalMediaLifetime time.Duration
+	// RemoteMediaLifetime applies to cached copies of other servers' media.
+	RemoteMediaLifetime time.Duration
 }

@@ -49,6 +49,17 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 		"database":             func(key string, n *yaml.Node) { d.database(key, n, &c.Database) },
 		"media_store_path":     d.path(&c.MediaStorePath),
 		"max_upload_size":      d.size(&c.MaxUploadSize),
+		// Media repository (Synapse's "Media Store" section, same keys and
+		// defaults; internal/media applies them).
+		"enable_authenticated_media": d.boolean(&c.EnableAuthenticatedMedia),
+		"max_pending_media_uploads":  d.integer(&c.MaxPendingMediaUploads, 1, 1<<20),
+		"unused_expiration_time":     d.duration(&c.UnusedExpirationTime),
+		"media_retention": func(key string, n *yaml.Node) {
+			d.object(key, n, handlers{
+				"local_media_lifetime":  d.duration(&c.MediaRetention.LocalMediaLifetime),
+				"remote_media_lifetime": d.duration(&c.MediaRetention.RemoteMediaLifetime),
+			})
+		},
 		"signing_key_path":     d.path(&c.SigningKeyPath),
 		"old_signing_keys":     func(key string, n *yaml.Node) { d.oldSigningKeys(key, n, c) },
 		"key_refresh_interval": d.duration(&c.KeyRefreshInterval),
@@ -131,9 +142,7 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 				"per_issuer": d.rateLimit(&c.RCInvites.PerIssuer),
 			})
 		},
-		// rc_media_create: per user, POST /media/v1/create. Myelin has no
-		// media repository yet: read and validated now, applied when it
-		// lands.
+		// rc_media_create: per user, POST /media/v1/create.
 		"rc_media_create": d.rateLimit(&c.RCMediaCreate),
 		// rc_3pid_validation: per user or address, 3PID validation
 		// requests. Myelin has no 3PID support yet: read and validated

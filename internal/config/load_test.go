@@ -75,6 +75,10 @@ func TestLoad_DefaultsForMinimalFile(t *testing.T) {
 		{"rc_joins_per_room", c.RCJoinsPerRoom, RateLimit{1, 10}},
 		{"rc_invites", c.RCInvites, InviteRateLimits{PerRoom: RateLimit{0.3, 10}, PerUser: RateLimit{0.003, 5}, PerIssuer: RateLimit{0.3, 10}}},
 		{"rc_media_create", c.RCMediaCreate, RateLimit{10, 50}},
+		{"enable_authenticated_media", c.EnableAuthenticatedMedia, true},
+		{"max_pending_media_uploads", c.MaxPendingMediaUploads, 5},
+		{"unused_expiration_time", c.UnusedExpirationTime, 24 * time.Hour},
+		{"media_retention", c.MediaRetention, MediaRetention{}},
 		{"rc_3pid_validation", c.RC3PIDValidation, RateLimit{0.003, 5}},
 		{"rc_federation", c.RCFederation, FederationRateLimits{WindowSize: time.Second, SleepLimit: 10, SleepDelay: 500 * time.Millisecond, RejectLimit: 50, Concurrent: 3}},
 		{"federation_verify_certificates", c.FederationVerifyCertificates, true},
@@ -206,6 +210,34 @@ func TestLoad_SynapseExampleFile(t *testing.T) {
 	}
 	if got := messages(warns); !reflect.DeepEqual(got, wantWarn) {
 		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantWarn, "\n"))
+	}
+}
+
+// Synapse's media keys: the freeze switch, the async upload bounds and
+// media_retention's two lifetimes.
+func TestLoad_MediaRepositoryKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "homeserver.yaml", `
+server_name: example.org
+enable_authenticated_media: false
+max_pending_media_uploads: 2
+unused_expiration_time: 1h
+media_retention:
+  local_media_lifetime: 90d
+  remote_media_lifetime: 14d
+`)
+	c, _, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MediaRetention{LocalMediaLifetime: 90 * 24 * time.Hour, RemoteMediaLifetime: 14 * 24 * time.Hour}
+	if c.EnableAuthenticatedMedia || c.MaxPendingMediaUploads != 2 || c.UnusedExpirationTime != time.Hour ||
+		c.MediaRetention != want {
+		t.Errorf("got %v %d %v %+v", c.EnableAuthenticatedMedia, c.MaxPendingMediaUploads, c.UnusedExpirationTime, c.MediaRetention)
+	}
+	bad := writeFile(t, dir, "bad.yaml", "server_name: example.org\nmax_pending_media_uploads: 0\n")
+	if _, _, err := Load(bad); err == nil {
+		t.Error("max_pending_media_uploads: 0 was accepted")
 	}
 }
 
