@@ -124,6 +124,11 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("POST "+v1+"/publicRooms", a.publicRooms)
 }
 
+// Protect wraps a federation endpoint served by another package (the
+// media repository's) as this API wraps its own: X-Matrix authentication,
+// then rc_federation for the origin.
+func (a *API) Protect(h http.Handler) http.Handler { return a.Auth(a.throttled(h.ServeHTTP)) }
+
 // throttled runs f under rc_federation for the request's origin: it may
 // wait for its turn, and is refused with 429 while too many of the
 // origin's requests wait already (Synapse applies it to every

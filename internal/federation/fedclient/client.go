@@ -104,6 +104,7 @@ type Client struct {
 	transport *http.Transport
 	http      *http.Client
 	wkTrans   *http.Transport
+	urlState
 }
 
 // New returns a Client.
@@ -179,6 +180,8 @@ func (c *Client) Allowed(destination string) bool {
 func (c *Client) CloseIdleConnections() {
 	c.transport.CloseIdleConnections()
 	c.wkTrans.CloseIdleConnections()
+	c.urlClient() // builds it if need be: reading urlTrans bare would race
+	c.urlTrans.CloseIdleConnections()
 }
 
 // Request is one federation request.
@@ -292,6 +295,49 @@ func decodeJSON(destination string, body []byte, out any) error {
 // Do sends a signed request and returns the 2xx response with its body
 // read (bounded). Non-2xx answers are *Error.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+	sr, err := c.Stream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer sr.Body.Close()
+	limit := c.limit(req)
+	if sr.ContentLength > limit {
+		return nil, fmt.Errorf("%w: %s sent %d bytes (limit %d)", ErrResponseTooLarge, req.Destination, sr.ContentLength, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(sr.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("fedclient: reading response from %s: %w", req.Destination, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: %s sent more than %d bytes", ErrResponseTooLarge, req.Destination, limit)
+	}
+	return &Response{Status: sr.Status, Header: sr.Header, Body: data}, nil
+}
+
+func (c *Client) limit(req Request) int64 {
+	if req.MaxResponseBytes > 0 {
+		return req.MaxResponseBytes
+	}
+	return c.cfg.MaxResponseBytes
+}
+
+// StreamResponse is a 2xx answer whose body the caller reads (and must
+// close): for media, which is too large to hold in memory.
+type StreamResponse struct {
+	Status        int
+	Header        http.Header
+	ContentLength int64
+	Body          io.ReadCloser
+}
+
+// maxErrorBody bounds the body of a non-2xx answer to Stream.
+const maxErrorBody = 64 << 10
+
+// Stream sends a signed request and returns the 2xx response with its
+// body unread; the caller bounds what it reads. The request's timeout
+// (Config.Timeout unless ctx has an earlier deadline) runs until the body
+// is closed. Non-2xx answers are *Error.
+func (c *Client) Stream(ctx context.Context, req Request) (*StreamResponse, error) {
 	if !ids.ValidServerName(req.Destination) {
 		return nil, fmt.Errorf("fedclient: destination %q is not a server name", req.Destination)
 	}
@@ -306,11 +352,16 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if body == nil && (req.Method == http.MethodPut || req.Method == http.MethodPost) {
 		body = []byte("{}")
 	}
+	stop := func() {}
 	if _, hasDeadline := ctx.Deadline(); !hasDeadline {
-		var stop context.CancelFunc
 		ctx, stop = context.WithTimeout(ctx, c.cfg.Timeout)
-		defer stop()
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			stop()
+		}
+	}()
 	res, err := c.resolve(ctx, req.Destination)
 	if err != nil {
 		return nil, fmt.Errorf("%w: resolving %s: %w", ErrUnreachable, req.Destination, err)
@@ -347,25 +398,29 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %s%s: %w", ErrUnreachable, req.Method, req.Destination, redactQuery(target), unwrapURLError(err))
 	}
-	defer hresp.Body.Close()
-	limit := c.cfg.MaxResponseBytes
-	if req.MaxResponseBytes > 0 {
-		limit = req.MaxResponseBytes
-	}
-	if hresp.ContentLength > limit {
-		return nil, fmt.Errorf("%w: %s sent %d bytes (limit %d)", ErrResponseTooLarge, req.Destination, hresp.ContentLength, limit)
-	}
-	data, err := io.ReadAll(io.LimitReader(hresp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("fedclient: reading response from %s: %w", req.Destination, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: %s sent more than %d bytes", ErrResponseTooLarge, req.Destination, limit)
-	}
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
+		defer hresp.Body.Close()
+		data, err := io.ReadAll(io.LimitReader(hresp.Body, min(c.limit(req), maxErrorBody)))
+		if err != nil {
+			return nil, fmt.Errorf("fedclient: reading response from %s: %w", req.Destination, err)
+		}
 		return nil, remoteError(req.Destination, hresp, data)
 	}
-	return &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: data}, nil
+	ok = true
+	return &StreamResponse{Status: hresp.StatusCode, Header: hresp.Header, ContentLength: hresp.ContentLength,
+		Body: &stopOnClose{ReadCloser: hresp.Body, stop: stop}}, nil
+}
+
+// stopOnClose ends a streamed request's timeout when its body is closed.
+type stopOnClose struct {
+	io.ReadCloser
+	stop func()
+}
+
+func (s *stopOnClose) Close() error {
+	err := s.ReadCloser.Close()
+	s.stop()
+	return err
 }
 
 // remoteError builds an *Error from a non-2xx answer.
