@@ -80,6 +80,11 @@ const (
 	// none of its users may invite; the joining server tries another.
 	CodeUnableToAuthoriseJoin = "M_UNABLE_TO_AUTHORISE_JOIN"
 	CodeUnableToGrantJoin     = "M_UNABLE_TO_GRANT_JOIN"
+	// Content repository (content-repo.yaml): a second upload to an ID
+	// from /media/v1/create (409), and content still being uploaded when
+	// a download's timeout_ms ran out (504).
+	CodeCannotOverwriteMedia = "M_CANNOT_OVERWRITE_MEDIA"
+	CodeNotYetUploaded       = "M_NOT_YET_UPLOADED"
 )
 
 // Error is an error with a Matrix errcode. Kind is one of the sentinels

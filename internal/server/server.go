@@ -18,6 +18,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/federation/sender"
 	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/keyfile"
+	"github.com/myelin-chat/myelin/internal/media"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/signing"
@@ -43,7 +44,9 @@ type Server struct {
 	outbox     *outbox
 	Now        func() time.Time
 	// Limits applies the rc_* rate limits, shared by every API.
-	Limits   *ratelimit.Limiter
+	Limits *ratelimit.Limiter
+	// Media is the content repository.
+	Media    *media.Service
 	closeFns []func()
 }
 

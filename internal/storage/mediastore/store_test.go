@@ -1,0 +1,102 @@
+package mediastore
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+	"github.com/myelin-chat/myelin/internal/storage/storagetest"
+)
+
+func newStore(t *testing.T, db *sqldb.DB) *Store {
+	t.Helper()
+	s, err := New(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func pending(id, user string, created, expires int64) *Media {
+	return &Media{Origin: "hs", MediaID: id, UserID: user, CreatedTS: created, ExpiresTS: expires, LastAccessTS: created}
+}
+
+// content-repo.yaml, /media/v1/create and PUT /upload: a pending ID takes
+// one upload from its creator before it expires; the number of pending IDs
+// per user is bounded.
+func TestMediaStore_PendingIDsTakeOneUploadFromTheirCreator(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s, ctx := newStore(t, db), context.Background()
+		if err := s.CreatePending(ctx, pending("a", "@u:hs", 1, 100), 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreatePending(ctx, pending("b", "@u:hs", 1, 100), 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreatePending(ctx, pending("c", "@u:hs", 1, 100), 2); !errors.Is(err, ErrTooManyPending) {
+			t.Fatalf("third pending ID: %v", err)
+		}
+		if err := s.CreatePending(ctx, pending("c", "@u:hs", 100, 200), 2); err != nil {
+			t.Fatalf("after the first two expired: %v", err)
+		}
+		up := func(id, user string, at int64) error {
+			return s.Complete(ctx, &Media{Origin: "hs", MediaID: id, UserID: user, ContentType: "text/plain",
+				Size: 3, SHA256: "abc", UploadedTS: at})
+		}
+		if err := up("c", "@v:hs", 150); !errors.Is(err, ErrNotOwner) {
+			t.Errorf("another user's upload: %v", err)
+		}
+		if err := up("a", "@u:hs", 150); !errors.Is(err, ErrNotFound) {
+			t.Errorf("upload after expiry: %v", err)
+		}
+		if err := up("c", "@u:hs", 150); err != nil {
+			t.Fatal(err)
+		}
+		if err := up("c", "@u:hs", 160); !errors.Is(err, ErrAlreadyStored) {
+			t.Errorf("second upload: %v", err)
+		}
+		m, err := s.Get(ctx, "hs", "c")
+		if err != nil || m.Pending() || m.SHA256 != "abc" || m.ExpiresTS != 0 {
+			t.Fatalf("after upload: %+v %v", m, err)
+		}
+		if n, err := s.DeleteExpiredPending(ctx, 150); err != nil || n != 2 {
+			t.Errorf("expired pending deleted: %d %v", n, err)
+		}
+		if _, err := s.Get(ctx, "hs", "zz"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown ID: %v", err)
+		}
+	})
+}
+
+// Content shared by two IDs stays while either names it.
+func TestMediaStore_DeleteSaysWhetherContentIsStillUsed(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s, ctx := newStore(t, db), context.Background()
+		for _, id := range []string{"x", "y"} {
+			if err := s.Insert(ctx, &Media{Origin: "hs", MediaID: id, SHA256: "same", UploadedTS: 5, LastAccessTS: 5}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.InsertCached(ctx, &Media{Origin: "remote", MediaID: "r", SHA256: "other", UploadedTS: 1, LastAccessTS: 1})
+		if err != nil || got.SHA256 != "other" {
+			t.Fatalf("cached: %+v %v", got, err)
+		}
+		if again, err := s.InsertCached(ctx, &Media{Origin: "remote", MediaID: "r", SHA256: "newer"}); err != nil || again.SHA256 != "other" {
+			t.Errorf("a second cache of one ID replaced the first: %+v %v", again, err)
+		}
+		if list, err := s.List(ctx, Filter{Remote: true, Local: "hs", AccessedBefore: 2, Limit: 10}); err != nil || len(list) != 1 {
+			t.Errorf("remote media accessed before 2: %d %v", len(list), err)
+		}
+		sha, used, err := s.Delete(ctx, "hs", "x")
+		if err != nil || sha != "same" || !used {
+			t.Fatalf("first delete: %q %v %v", sha, used, err)
+		}
+		if _, used, _ := s.Delete(ctx, "hs", "y"); used {
+			t.Error("content reported in use after its last ID went")
+		}
+		if _, _, err := s.Delete(ctx, "hs", "y"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("deleting twice: %v", err)
+		}
+	})
+}
