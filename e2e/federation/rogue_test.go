@@ -154,6 +154,14 @@ func (r *rogue) mux() http.Handler {
 			"pdus": []json.RawMessage{ev.FederationJSON()}})
 		writeJSONBytes(w, http.StatusOK, body)
 	})
+	// Any media download is answered with a Location part pointing into
+	// 10.0.0.0/8, which no server may be made to reach.
+	m.HandleFunc("GET /_matrix/federation/v1/media/download/{mediaId}", func(w http.ResponseWriter, _ *http.Request) {
+		const boundary = "roguemediaboundary"
+		w.Header().Set("Content-Type", "multipart/mixed; boundary="+boundary)
+		_, _ = io.WriteString(w, "--"+boundary+"\r\nContent-Type: application/json\r\n\r\n{}\r\n--"+boundary+
+			"\r\nLocation: https://10.255.255.1/media\r\n\r\n\r\n--"+boundary+"--\r\n")
+	})
 	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSONBytes(w, http.StatusNotFound, []byte(`{"errcode":"M_UNRECOGNIZED","error":"not served by this rogue"}`))
 	})

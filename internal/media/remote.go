@@ -35,9 +35,10 @@ type RemoteContent struct {
 // fetch is one remote fetch in flight; every request for the item waits
 // on done and then reads the stored row.
 type fetch struct {
-	done chan struct{}
-	m    *mediastore.Media
-	err  error
+	done    chan struct{}
+	waiters int // requests waiting, under Service.mu
+	m       *mediastore.Media
+	err     error
 }
 
 // remote returns another server's media, fetching and caching it; while
@@ -57,6 +58,7 @@ func (s *Service) remote(ctx context.Context, origin, mediaID string, timeout ti
 		// waiting for it must not fail because the first client left.
 		go s.runFetch(key, f, origin, mediaID, timeout)
 	}
+	f.waiters++
 	s.mu.Unlock()
 	select {
 	case <-f.done:
@@ -64,6 +66,16 @@ func (s *Service) remote(ctx context.Context, origin, mediaID string, timeout ti
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// waitingFor is how many requests wait for the fetch of an item now.
+func (s *Service) waitingFor(origin, mediaID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.fetches[origin+"/"+mediaID]; f != nil {
+		return f.waiters
+	}
+	return 0
 }
 
 func (s *Service) runFetch(key string, f *fetch, origin, mediaID string, timeout time.Duration) {
