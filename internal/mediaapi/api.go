@@ -26,6 +26,10 @@ type API struct {
 	Media  *media.Service
 	Auth   httpapi.TokenResolver
 	Limits *ratelimit.Limiter
+	// BodyTimeout is the server's request_body_timeout. An upload may take
+	// longer as a whole: each MiB that arrives gives it that long again
+	// (see progressBody).
+	BodyTimeout time.Duration
 }
 
 // Register adds the client-facing routes to rt. /thumbnail and
@@ -82,7 +86,7 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request, s *httpapi.Session)
 	if !a.fits(w, r) {
 		return
 	}
-	id, err := a.Media.Upload(r.Context(), s.UserID, r.Header.Get("Content-Type"), r.URL.Query().Get("filename"), r.Body)
+	id, err := a.Media.Upload(r.Context(), s.UserID, r.Header.Get("Content-Type"), r.URL.Query().Get("filename"), a.body(w, r))
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -98,6 +102,36 @@ func (a *API) fits(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// progressChunk is how much of an upload must arrive to extend its
+// deadline by BodyTimeout.
+const progressChunk = 1 << 20
+
+// body is the upload's body under a deadline that moves while it makes
+// progress: request_body_timeout alone would cut off a 50 MB file on a
+// slow link, while a client that stops sending is still dropped.
+func (a *API) body(w http.ResponseWriter, r *http.Request) io.Reader {
+	if a.BodyTimeout <= 0 {
+		return r.Body
+	}
+	return &progressBody{r: r.Body, rc: http.NewResponseController(w), d: a.BodyTimeout}
+}
+
+type progressBody struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	d     time.Duration
+	since int
+}
+
+func (p *progressBody) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if p.since += n; p.since >= progressChunk && err == nil {
+		p.since = 0
+		_ = p.rc.SetReadDeadline(time.Now().Add(p.d))
+	}
+	return n, err
 }
 
 // create is POST /_matrix/media/v1/create (rc_media_create per user).
@@ -123,7 +157,7 @@ func (a *API) uploadTo(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		return
 	}
 	err := a.Media.UploadTo(r.Context(), s.UserID, r.PathValue("serverName"), r.PathValue("mediaId"),
-		r.Header.Get("Content-Type"), r.URL.Query().Get("filename"), r.Body)
+		r.Header.Get("Content-Type"), r.URL.Query().Get("filename"), a.body(w, r))
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return

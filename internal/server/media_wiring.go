@@ -31,7 +31,7 @@ func (s *Server) buildMedia(ctx context.Context, router *httpapi.Router, resolve
 		Federation: &media.FederationDownloader{Client: rem.Client},
 		Now:        s.Now, Log: s.Log.With("component", "media")})
 	s.Media = svc
-	api := &mediaapi.API{Media: svc, Auth: resolver, Limits: s.Limits}
+	api := &mediaapi.API{Media: svc, Auth: resolver, Limits: s.Limits, BodyTimeout: cfg.Myelin.RequestBodyTimeout}
 	api.Register(router)
 	if fr, ok := s.Federation.(*httpapi.Router); ok {
 		api.RegisterFederation(fr, s.fedAPI.Protect)
