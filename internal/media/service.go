@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -63,8 +64,11 @@ type Config struct {
 	// documentation); nil leaves their endpoints unregistered.
 	Thumbnailer Thumbnailer
 	Previewer   Previewer
-	Now         func() time.Time
-	Log         *slog.Logger
+	// InUse reports whether an mxc URI is some user's or room's avatar;
+	// retention and admin deletions with keep_profiles spare those.
+	InUse func(ctx context.Context, mxc string) (bool, error)
+	Now   func() time.Time
+	Log   *slog.Logger
 }
 
 // Service is the content repository. It is safe for concurrent use.
@@ -188,6 +192,8 @@ func CleanUploadName(name string) string {
 // storeErr gives the metadata store's errors their Matrix meaning.
 func storeErr(err error) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, mediastore.ErrNotFound):
 		return merr.NotFound("Unknown media")
 	case errors.Is(err, mediastore.ErrNotOwner):

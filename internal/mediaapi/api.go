@@ -62,6 +62,7 @@ func (a *API) Register(rt *httpapi.Router) {
 			a.thumbnail(w, r, true)
 		})
 	}
+	a.registerAdmin(rt)
 	if a.Media.Previewer() != nil {
 		rt.Handle("GET "+v1+"/preview_url", auth(a.previewURL))
 		rt.Handle("GET /_matrix/media/v3/preview_url", auth(a.previewURL))

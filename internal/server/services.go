@@ -78,7 +78,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI.Fed = rem
 	s.wireE2EE(e2eeSvc, router, resolver)
 	s.wireKeyBackup(backups, router, resolver)
-	if err := s.buildMedia(ctx, router, resolver, rem); err != nil {
+	if err := s.buildMedia(ctx, router, resolver, rem, acct); err != nil {
 		return err
 	}
 	roomAPI.History = &history{rooms: s.Rooms, remote: rem, self: cfg.ServerName, log: s.Log, now: s.Now}

@@ -138,6 +138,12 @@ func (s *sqlStore) SetAvatarURL(ctx context.Context, userID, url string) error {
 	return mustAffect(res, err, "user "+userID)
 }
 
+func (s *sqlStore) AvatarInUse(ctx context.Context, url string) (bool, error) {
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE avatar_url = $1`, url).Scan(&n)
+	return n > 0, err
+}
+
 func (s *sqlStore) DeactivateUser(ctx context.Context, userID string, erase bool) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		q := `UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE user_id = $1`

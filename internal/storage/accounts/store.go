@@ -73,6 +73,9 @@ type Store interface {
 	// SetAvatarURL sets ("" clears) a user's avatar URL; ErrNotFound if the
 	// user is unknown.
 	SetAvatarURL(ctx context.Context, userID, url string) error
+	// AvatarInUse reports whether some user's profile has url as its
+	// avatar (media retention keeps such media).
+	AvatarInUse(ctx context.Context, url string) (bool, error)
 
 	// CreateSession logs a user in: creates the device if missing, revokes
 	// the device's previous tokens when asked, and stores new tokens.

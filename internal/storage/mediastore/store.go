@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 )
@@ -239,34 +240,53 @@ type Filter struct {
 	UserID string
 	// AccessedBefore, when positive, selects media last accessed before it.
 	AccessedBefore int64
+	// SizeGT, when positive, selects media larger than it.
+	SizeGT int64
+	// After, when set, continues a listing after this row.
+	After *Media
 	// Limit bounds the answer (at most 1000).
 	Limit int
+}
+
+// where is f's condition and arguments.
+func (f *Filter) where() (string, []any) {
+	q := ` WHERE uploaded_ts > 0`
+	var a []any
+	add := func(cond string, vs ...any) {
+		for i := range vs {
+			a = append(a, vs[i])
+			cond = strings.Replace(cond, "$?", fmt.Sprintf("$%d", len(a)), 1)
+		}
+		q += " AND " + cond
+	}
+	if f.Remote {
+		add("origin <> $?", f.Local)
+	} else {
+		add("origin = $?", f.Local)
+	}
+	if f.UserID != "" {
+		add("user_id = $?", f.UserID)
+	}
+	if f.AccessedBefore > 0 {
+		add("last_access_ts < $?", f.AccessedBefore)
+	}
+	if f.SizeGT > 0 {
+		add("size > $?", f.SizeGT)
+	}
+	if f.After != nil {
+		add("(last_access_ts > $? OR (last_access_ts = $? AND (origin > $? OR (origin = $? AND media_id > $?))))",
+			f.After.LastAccessTS, f.After.LastAccessTS, f.After.Origin, f.After.Origin, f.After.MediaID)
+	}
+	return q, a
 }
 
 // List returns stored (not pending) media matching f, least recently
 // accessed first.
 func (s *Store) List(ctx context.Context, f Filter) ([]*Media, error) {
-	limit := min(max(f.Limit, 1), 1000)
-	q := `SELECT ` + columns + ` FROM media WHERE uploaded_ts > 0`
-	var a []any
-	add := func(cond string, v any) {
-		a = append(a, v)
-		q += fmt.Sprintf(" AND "+cond, len(a))
-	}
-	if f.Remote {
-		add("origin <> $%d", f.Local)
-	} else {
-		add("origin = $%d", f.Local)
-	}
-	if f.UserID != "" {
-		add("user_id = $%d", f.UserID)
-	}
-	if f.AccessedBefore > 0 {
-		add("last_access_ts < $%d", f.AccessedBefore)
-	}
-	a = append(a, limit)
-	q += fmt.Sprintf(" ORDER BY last_access_ts, origin, media_id LIMIT $%d", len(a))
-	rows, err := s.db.Read.QueryContext(ctx, q, a...)
+	where, a := f.where()
+	a = append(a, min(max(f.Limit, 1), 1000))
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT `+columns+` FROM media`+where+
+		fmt.Sprintf(" ORDER BY last_access_ts, origin, media_id LIMIT $%d", len(a)), a...)
 	if err != nil {
 		return nil, err
 	}
@@ -280,4 +300,13 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Media, error) {
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// Count returns how many stored media match f (its After and Limit aside).
+func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
+	f.After = nil
+	where, a := f.where()
+	var n int64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM media`+where, a...).Scan(&n)
+	return n, err
 }

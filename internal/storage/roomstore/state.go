@@ -339,3 +339,17 @@ func (s *Store) MemberSummaryOf(ctx context.Context, roomID string) (MemberSumma
 	}
 	return *all[roomID], nil
 }
+
+// AvatarInUse reports whether url appears in the current m.room.avatar
+// event of some room, for media retention. (Member events are not
+// searched: their avatars are the users' profile avatars, which the
+// accounts store answers for, and scanning every member event per item
+// would not scale.) The match is textual on the stored event: LIKE's
+// wildcards can only make it keep more, never less.
+func (s *Store) AvatarInUse(ctx context.Context, url string) (bool, error) {
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM current_state cs
+		JOIN events e ON e.event_id = cs.event_id
+		WHERE cs.type = 'm.room.avatar' AND e.pdu LIKE $1`, "%\""+url+"\"%").Scan(&n)
+	return n > 0, err
+}
