@@ -7,6 +7,7 @@
 //	myelin list-users, deactivate-user, reset-password, set-admin,
 //	       new-registration-token
 //	                        manage accounts in the configuration's database
+//	myelin media            media tools (purge-remote --before DATE)
 //	myelin version          print the version
 package main
 
@@ -45,6 +46,7 @@ func commands() []command {
 		{"reset-password", "set a user's password and log out their devices", runResetPassword},
 		{"set-admin", "grant or revoke server admin rights", runSetAdmin},
 		{"new-registration-token", "create a registration token", runNewRegistrationToken},
+		{"media", "operator media tools: purge-remote --before DATE", runMedia},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", nil},
 	}
