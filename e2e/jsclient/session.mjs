@@ -126,6 +126,34 @@ async function main() {
   await waitFor(alice, sdk.RoomEvent.Receipt, () => alice.getRoom(roomId)?.getReadReceiptForUserId(bob.getUserId())?.eventId === laterId, "alice to see bob's read receipt");
   step("alice saw bob's read receipt on her message");
 
+  // Media (content repository): alice uploads an image and sends it; bob
+  // downloads it through the authenticated endpoint, as a client that
+  // passes useAuthentication (Element does, given /versions v1.11) would.
+  const png = Buffer.from(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000" +
+      "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201" +
+      "a1b1f3c30000000049454e44ae426082",
+    "hex",
+  );
+  const { content_uri: mxc } = await alice.uploadContent(new Blob([png], { type: "image/png" }), { name: "dot.png", type: "image/png" });
+  if (!mxc || !mxc.startsWith("mxc://")) {
+    throw new Error(`upload answered ${mxc}`);
+  }
+  const { event_id: imageId } = await alice.sendMessage(roomId, {
+    msgtype: "m.image", body: "dot.png", url: mxc, info: { mimetype: "image/png", size: png.length, w: 1, h: 1 },
+  });
+  await waitFor(bob, sdk.RoomEvent.Timeline, () => bob.getRoom(roomId)?.findEventById(imageId), "bob to see alice's image");
+  const url = bob.mxcUrlToHttp(bob.getRoom(roomId).findEventById(imageId).getContent().url, undefined, undefined, undefined, false, true, true);
+  if (!url.includes("/_matrix/client/v1/media/download/")) {
+    throw new Error(`not an authenticated media URL: ${url}`);
+  }
+  const resp = await fetch(url, { headers: { Authorization: `Bearer ${bob.getAccessToken()}` } });
+  const got = Buffer.from(await resp.arrayBuffer());
+  if (resp.status !== 200 || !got.equals(png) || resp.headers.get("content-type") !== "image/png") {
+    throw new Error(`bob's download: ${resp.status} ${resp.headers.get("content-type")} ${got.length} bytes`);
+  }
+  step("alice uploaded an image and sent it; bob downloaded it through the authenticated media endpoint");
+
   alice.stopClient();
   bob.stopClient();
   step("done");
