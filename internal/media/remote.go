@@ -154,6 +154,9 @@ type FedClient interface {
 // when the origin answers 404 M_UNRECOGNIZED, as the spec requires.
 type FederationDownloader struct {
 	Client FedClient
+	// MaxSize is the largest content accepted (max_upload_size); the
+	// caller also bounds what it reads of the content.
+	MaxSize int64
 }
 
 // maxMetadataPart bounds the JSON metadata part of a multipart answer.
@@ -177,6 +180,10 @@ func (d *FederationDownloader) Download(ctx context.Context, origin, mediaID str
 	if err != nil {
 		return nil, remoteErr(origin, err)
 	}
+	// However the origin splits its answer, it may not send more than
+	// the content limit plus a little for the metadata part and headers:
+	// the multipart reader skips what a part leaves unread, unbounded.
+	resp.Body = &partBody{Reader: io.LimitReader(resp.Body, d.MaxSize+maxMetadataPart+64<<10), close: resp.Body.Close}
 	rc, err := d.multipart(ctx, origin, resp)
 	if err != nil {
 		resp.Body.Close()

@@ -35,7 +35,7 @@ func (s *Server) buildMedia(ctx context.Context, router *httpapi.Router, resolve
 	svc := media.New(media.Config{ServerName: cfg.ServerName, Store: store, Blobs: blobs,
 		MaxUploadSize: cfg.MaxUploadSize, Authenticated: cfg.EnableAuthenticatedMedia,
 		MaxPending: cfg.MaxPendingMediaUploads, UnusedExpiry: cfg.UnusedExpirationTime,
-		Federation: &media.FederationDownloader{Client: rem.Client},
+		Federation: &media.FederationDownloader{Client: rem.Client, MaxSize: cfg.MaxUploadSize},
 		InUse:      avatarInUse(acct, s.Rooms.Store()),
 		Now:        s.Now, Log: s.Log.With("component", "media")})
 	s.Media = svc
