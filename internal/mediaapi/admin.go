@@ -30,6 +30,7 @@ func (a *API) registerAdmin(rt *httpapi.Router) {
 	rt.Handle("POST "+v1+"/media/{serverName}/delete", admin(a.deleteOld))
 	rt.Handle("POST "+v1+"/purge_media_cache", admin(a.purgeCache))
 	rt.Handle("GET "+v1+"/users/{userId}/media", admin(a.listUserMedia))
+	rt.Handle("DELETE "+v1+"/users/{userId}/media", admin(a.deleteUserMedia))
 }
 
 func (a *API) quarantine(on bool) httpapi.AuthHandler {
@@ -188,4 +189,24 @@ func (a *API) listUserMedia(w http.ResponseWriter, r *http.Request, _ *httpapi.S
 		resp["next_token"] = next
 	}
 	httpapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+// deleteUserMedia is Synapse's "Delete media uploaded by a user": all of
+// a local user's media.
+func (a *API) deleteUserMedia(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
+	userID := r.PathValue("userId")
+	u, err := ids.ParseUserID(userID)
+	if err != nil || string(u.Server) != a.Media.ServerName() {
+		httpapi.WriteError(w, httpapi.InvalidParam("Can only delete the media of local users"))
+		return
+	}
+	deleted, err := a.Media.DeleteMatching(r.Context(), mediastore.Filter{UserID: userID}, nil, nil)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if deleted == nil {
+		deleted = []string{}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"deleted_media": deleted, "total": len(deleted)})
 }

@@ -63,7 +63,8 @@ func TestMediaAdmin_QuarantineAndList(t *testing.T) {
 }
 
 // Synapse's admin media API: delete one local item; delete local media
-// last accessed before a time, sparing a profile avatar in use.
+// last accessed before a time, sparing a profile avatar in use; delete all
+// of one user's media.
 func TestMediaAdmin_Delete(t *testing.T) {
 	eachMediaServer(t, "", func(t *testing.T, s *servertest.Server) {
 		admin, alice := s.Register("admin"), s.Register("alice")
@@ -102,6 +103,16 @@ func TestMediaAdmin_Delete(t *testing.T) {
 		admin.MustDo("POST", "/_synapse/admin/v1/media/delete?keep_profiles=false&before_ts="+before, nil, &del)
 		if del.Total != 1 || del.Deleted[0] != avatar {
 			t.Errorf("keep_profiles=false: %+v", del)
+		}
+
+		_, a1 := uploadMedia(t, alice, "text/plain", "", []byte("a1"))
+		_, b1 := uploadMedia(t, admin, "text/plain", "", []byte("b1"))
+		admin.MustDo("DELETE", "/_synapse/admin/v1/users/"+alice.UserID+"/media", nil, &del)
+		if del.Total != 1 || del.Deleted[0] != a1 {
+			t.Errorf("delete a user's media: %+v", del)
+		}
+		if resp, _ := download(t, admin, authedMedia, "localhost", b1, ""); resp.StatusCode != 200 {
+			t.Errorf("another user's media went too: %d", resp.StatusCode)
 		}
 	})
 }
