@@ -69,6 +69,14 @@ func NewNotifier(ctx context.Context, cfg NotifierConfig) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pos == pushstore.NotStarted {
+		// History before push existed notifies nobody, as in Synapse,
+		// which evaluates events only as they are persisted.
+		pos = cfg.Rooms.Stream().Current()
+		if err := cfg.Store.Commit(ctx, nil, nil, pos); err != nil {
+			return nil, err
+		}
+	}
 	n := &Notifier{cfg: cfg, wake: make(chan struct{}, 1)}
 	n.cursor.Store(pos)
 	return n, nil

@@ -81,7 +81,17 @@ CREATE TABLE push_jobs (
 );
 CREATE INDEX push_jobs_pusher ON push_jobs (pusher_id, job_id);
 `},
+	{Version: 2, Name: "push: the evaluation starts at the stream's end on first start", SQL: `
+-- -1 is "never started" (NotStarted): the first start places the cursor
+-- at the end of the room stream, so that a server upgraded to a version
+-- with push does not evaluate, and count as unread, its whole history.
+UPDATE push_cursor SET stream_pos = -1 WHERE stream_pos = 0;
+`},
 }
+
+// NotStarted is the cursor of a database whose events were never
+// evaluated.
+const NotStarted = -1
 
 // Store is the push storage. It is safe for concurrent use.
 type Store struct{ db *sqldb.DB }
