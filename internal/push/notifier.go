@@ -37,6 +37,10 @@ type NotifierConfig struct {
 	Log    *slog.Logger
 }
 
+// persistCursorEvery is how far (in stream positions) the cursor may run
+// ahead of its stored copy over events that notify nobody.
+const persistCursorEvery = 1000
+
 // batchEvents bounds how many events one evaluation transaction covers.
 const batchEvents = 100
 
@@ -53,6 +57,13 @@ const batchEvents = 100
 type Notifier struct {
 	cfg    NotifierConfig
 	cursor atomic.Int64
+	// persisted is the cursor as last written (only the run loop, or
+	// Start before it, touches it).
+	persisted int64
+
+	// advanced is closed and replaced whenever the cursor moves.
+	advMu    sync.Mutex
+	advanced chan struct{}
 
 	wake     chan struct{}
 	stop     chan struct{}
@@ -77,8 +88,9 @@ func NewNotifier(ctx context.Context, cfg NotifierConfig) (*Notifier, error) {
 			return nil, err
 		}
 	}
-	n := &Notifier{cfg: cfg, wake: make(chan struct{}, 1)}
+	n := &Notifier{cfg: cfg, wake: make(chan struct{}, 1), advanced: make(chan struct{})}
 	n.cursor.Store(pos)
+	n.persisted = pos
 	return n, nil
 }
 
@@ -135,6 +147,12 @@ func (n *Notifier) Close() {
 			close(n.stop)
 			<-n.finished
 		}
+		// Saves evaluating again at the next start what notified nobody.
+		if pos := n.cursor.Load(); pos > n.persisted {
+			if err := n.cfg.Store.Commit(context.Background(), nil, nil, pos); err != nil {
+				n.cfg.Log.Warn("push: storing the cursor at shutdown failed", "err", err)
+			}
+		}
 	})
 }
 
@@ -158,7 +176,7 @@ func (n *Notifier) catchUp(ctx context.Context) error {
 			// Only positions without events (account data): nothing to
 			// store, and a restart that finds the older cursor finds
 			// nothing there either.
-			n.cursor.Store(to)
+			n.advance(to)
 			continue
 		}
 		if err := n.commit(ctx, evs, to); err != nil {
@@ -197,10 +215,18 @@ func (n *Notifier) commit(ctx context.Context, evs []*roomstore.StoredEvent, to 
 			}
 		}
 	}
-	if err := n.cfg.Store.Commit(ctx, notes, jobs, to); err != nil {
-		return err
+	// A batch that notifies nobody need not be written: a restart
+	// evaluates it again and finds nothing again. So sends in rooms
+	// without other local members cost no second write transaction; the
+	// cursor alone is written now and then, which bounds what a restart
+	// evaluates again.
+	if len(notes) > 0 || to-n.persisted >= persistCursorEvery {
+		if err := n.cfg.Store.Commit(ctx, notes, jobs, to); err != nil {
+			return err
+		}
+		n.persisted = to
 	}
-	n.cursor.Store(to)
+	n.advance(to)
 	if len(users) > 0 {
 		n.cfg.Rooms.Notifier().Wake(users...)
 	}
@@ -208,6 +234,44 @@ func (n *Notifier) commit(ctx context.Context, evs []*roomstore.StoredEvent, to 
 		n.cfg.Queued()
 	}
 	return nil
+}
+
+func (n *Notifier) advance(to int64) {
+	n.cursor.Store(to)
+	n.advMu.Lock()
+	close(n.advanced)
+	n.advanced = make(chan struct{})
+	n.advMu.Unlock()
+}
+
+// maxCatchUpWait bounds how long a sync waits for the notifier.
+const maxCatchUpWait = 100 * time.Millisecond
+
+// CatchUp waits, at most briefly, until every event up to pos has been
+// evaluated (syncapi.UnreadCounter): a sync woken by a new message then
+// carries the message and the counts it makes in one response, instead of
+// being woken again by the counts.
+func (n *Notifier) CatchUp(ctx context.Context, pos int64) {
+	if n.cursor.Load() >= pos {
+		return
+	}
+	t := time.NewTimer(maxCatchUpWait)
+	defer t.Stop()
+	for {
+		n.advMu.Lock()
+		ch := n.advanced
+		n.advMu.Unlock()
+		if n.cursor.Load() >= pos {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Evaluate returns the notifications one committed event makes: one per

@@ -122,6 +122,9 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 		// Listen before reading, so a commit between the read and the
 		// wait still wakes us.
 		wake := s.rooms.Notifier().Listen(req.UserID)
+		if s.unread != nil {
+			s.unread.CatchUp(ctx, s.rooms.Stream().Current())
+		}
 		upto := s.current()
 		// A token from the future (e.g. after a restore): answer from now.
 		since.clamp(upto)

@@ -9,6 +9,9 @@ type UnreadCounter interface {
 	// threads is set (the filter's unread_thread_notifications), the whole
 	// room otherwise. Rooms without notifications may be left out.
 	UnreadCounts(ctx context.Context, userID string, roomIDs []string, threads bool) (map[string]RoomUnread, error)
+	// CatchUp waits briefly until the counts cover every room event up
+	// to pos, so that one response carries an event and its counts.
+	CatchUp(ctx context.Context, pos int64)
 }
 
 // RoomUnread is one room's unread counts.
