@@ -122,9 +122,16 @@ async function main() {
   // bob's receipt on it.
   const { event_id: laterId } = await alice.sendTextMessage(roomId, "read me");
   await waitFor(bob, sdk.RoomEvent.Timeline, () => bob.getRoom(roomId)?.findEventById(laterId), "bob to see alice's second message");
+  // Unread counts (unread_notifications in /sync): alice's messages count
+  // for bob until he reads them.
+  const unread = () => bob.getRoom(roomId)?.getUnreadNotificationCount(sdk.NotificationCountType.Total) ?? 0;
+  await waitFor(bob, sdk.ClientEvent.Sync, () => unread() > 0, "bob's client to count alice's messages as unread");
+  step(`bob's client shows ${unread()} unread notifications`);
   await bob.sendReadReceipt(bob.getRoom(roomId).findEventById(laterId));
   await waitFor(alice, sdk.RoomEvent.Receipt, () => alice.getRoom(roomId)?.getReadReceiptForUserId(bob.getUserId())?.eventId === laterId, "alice to see bob's read receipt");
   step("alice saw bob's read receipt on her message");
+  await waitFor(bob, sdk.ClientEvent.Sync, () => unread() === 0, "bob's unread count to drop after reading");
+  step("bob's unread count dropped to 0 after his read receipt");
 
   // Media (content repository): alice uploads an image and sends it; bob
   // downloads it through the authenticated endpoint, as a client that

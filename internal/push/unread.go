@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 
+	"github.com/myelin-chat/myelin/internal/event"
+
 	"github.com/myelin-chat/myelin/internal/storage/pushstore"
 	"github.com/myelin-chat/myelin/internal/syncapi"
 )
@@ -103,10 +105,10 @@ func (n *Notifier) UnreadCounts(ctx context.Context, userID string, roomIDs []st
 	return out, nil
 }
 
-// readUpTo returns where the user's read receipts are in each room, as
-// room stream positions: unthreaded[room] for unthreaded receipts,
-// threaded[room][thread] for threaded ones (the later of m.read and
-// m.read.private in both).
+// readUpTo returns up to where the user has read each room, as room
+// stream positions: unthreaded[room] for unthreaded receipts and their
+// join, threaded[room][thread] for threaded receipts (the latest of
+// m.read and m.read.private in both).
 func (n *Notifier) readUpTo(ctx context.Context, userID string, roomIDs []string) (unthreaded map[string]int64, threaded map[string]map[string]int64, err error) {
 	rs, err := n.cfg.Receipts.OfUser(ctx, userID, roomIDs, receiptRead, receiptReadPrivate)
 	if err != nil {
@@ -114,6 +116,22 @@ func (n *Notifier) readUpTo(ctx context.Context, userID string, roomIDs []string
 	}
 	unthreaded = map[string]int64{}
 	threaded = map[string]map[string]int64{}
+	// What came before the user joined is not unread (Synapse counts from
+	// the join when there is no receipt), nor is the invite that brought
+	// them.
+	ms, err := n.cfg.Rooms.Store().MembershipsAt(ctx, userID, n.cfg.Rooms.Stream().Current())
+	if err != nil {
+		return nil, nil, err
+	}
+	want := make(map[string]bool, len(roomIDs))
+	for _, r := range roomIDs {
+		want[r] = true
+	}
+	for _, m := range ms {
+		if m.Membership == event.Join && want[m.RoomID] {
+			unthreaded[m.RoomID] = m.StreamPos
+		}
+	}
 	for _, r := range rs {
 		if r.ThreadID == "" {
 			unthreaded[r.RoomID] = max(unthreaded[r.RoomID], r.EventPos)

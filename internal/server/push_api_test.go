@@ -398,3 +398,32 @@ func TestPushersAPI_RefusesMissingAndInvalidParameters(t *testing.T) {
 		}
 	})
 }
+
+// An invite notifies its target (.m.rule.invite_for_me, listed by GET
+// /notifications), but once joined, only what follows the join counts as
+// unread: Synapse counts from the join when there is no receipt.
+func TestPushCounts_InviteNotifiesButCountsStartAtTheJoin(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		room := alice.CreateRoom(map[string]any{"preset": "private_chat", "invite": []string{bob.UserID}})
+		for i := 0; ; i++ {
+			if i == 20 {
+				t.Fatal("the invite never notified bob")
+			}
+			var r notificationsResp
+			bob.MustDo("GET", "/_matrix/client/v3/notifications", nil, &r)
+			if len(r.Notifications) == 1 && r.Notifications[0].Event.Type == "m.room.member" && r.Notifications[0].RoomID == room {
+				break
+			}
+			if len(r.Notifications) > 1 {
+				t.Fatalf("notifications: %+v", r)
+			}
+			newCounter(bob, "").sync(0) // a sync waits briefly for the notifier
+		}
+		bob.MustDo("POST", "/_matrix/client/v3/join/"+url.PathEscape(room), map[string]any{}, nil)
+		k := newCounter(bob, "")
+		k.waitFor(t, room, counts(0, 0))
+		alice.SendText(room, "welcome")
+		k.waitFor(t, room, counts(1, 0))
+	})
+}
