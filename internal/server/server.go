@@ -23,6 +23,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/signing"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/storage/servermeta"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/syncapi"
 )
@@ -86,6 +87,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	if err := s.buildServices(ctx, roomStore); err != nil {
 		return nil, err
+	}
+	// After every domain's migrations, so that a database from before the
+	// name was recorded can be judged by its accounts.
+	if err := servermeta.CheckServerName(ctx, s.DB, cfg.ServerName); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
 	}
 	ok = true
 	return s, nil
