@@ -9,6 +9,7 @@
 //	                        manage accounts in the configuration's database
 //	myelin media            media tools (purge-remote --before DATE)
 //	myelin version          print the version
+//	myelin container        entrypoint of the container image
 package main
 
 import (
@@ -28,6 +29,7 @@ type env struct {
 	stdout, stderr io.Writer
 	rand           io.Reader
 	prompt         *prompter
+	getenv         func(string) string // nil: os.Getenv
 }
 
 type command struct {
@@ -48,6 +50,7 @@ func commands() []command {
 		{"new-registration-token", "create a registration token", runNewRegistrationToken},
 		{"media", "operator media tools: purge-remote --before DATE", runMedia},
 		{"version", "print the version", runVersion},
+		{"container", "entrypoint of the container image: generate a config on first start, then serve", runContainer},
 		{"help", "show help for a command", nil},
 	}
 }

@@ -43,7 +43,8 @@ var (
 	buildErr  error
 )
 
-// Build builds ./cmd/myelin once per test binary and returns its path.
+// Build builds ./cmd/myelin once per test binary, with
+// scripts/build-static.sh, and returns its path.
 // Under -short the calling test is skipped: its suite builds and runs the
 // real server. A package using Build calls RemoveBuild from TestMain.
 func Build(t testing.TB) string {
@@ -62,11 +63,13 @@ func Build(t testing.TB) string {
 			return
 		}
 		p := filepath.Join(buildDir, "myelin")
-		// go test puts its own toolchain first on PATH.
-		cmd := exec.Command("go", "build", "-o", p, "./cmd/myelin")
+		// The release build (static, stripped), as the Dockerfile makes
+		// it: the suites test the binary operators run. go test puts its
+		// own toolchain first on PATH, which the script's go finds.
+		cmd := exec.Command(filepath.Join(root, "scripts", "build-static.sh"), p, "e2e")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/myelin: %v\n%s", err, out)
+			buildErr = fmt.Errorf("scripts/build-static.sh: %v\n%s", err, out)
 			return
 		}
 		buildPath = p
