@@ -1,0 +1,104 @@
+package pushstore
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+	"github.com/myelin-chat/myelin/internal/storage/storagetest"
+)
+
+func newStore(t *testing.T, db *sqldb.DB) *Store {
+	t.Helper()
+	s, err := New(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func note(user string, pos int64, thread string, highlight bool) Notification {
+	return Notification{UserID: user, RoomID: "!r:x", EventID: "$e" + string(rune('a'+pos)), StreamPos: pos,
+		ThreadID: thread, Highlight: highlight, Actions: `["notify"]`, TS: pos}
+}
+
+// A batch committed again (after an error the caller could not tell from
+// a failure) adds nothing, and the cursor never moves back.
+func TestCommit_IsIdempotentAndTheCursorOnlyMovesForward(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		if pos, err := s.Cursor(ctx); err != nil || pos != NotStarted {
+			t.Fatalf("fresh cursor %d, %v; want NotStarted", pos, err)
+		}
+		batch := []Notification{note("@a:x", 1, "main", false), note("@a:x", 2, "$root", true), note("@b:x", 2, "$root", false)}
+		for range 2 {
+			if err := s.Commit(ctx, batch, nil, 5); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Commit(ctx, nil, nil, 3); err != nil {
+			t.Fatal(err)
+		}
+		if pos, _ := s.Cursor(ctx); pos != 5 {
+			t.Fatalf("cursor %d, want 5", pos)
+		}
+		got, err := s.CountByThread(ctx, "@a:x", []Range{{RoomID: "!r:x", After: 0, UpTo: math.MaxInt64}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["!r:x"]["main"] != (Count{1, 0}) || got["!r:x"]["$root"] != (Count{1, 1}) {
+			t.Fatalf("counts %+v", got)
+		}
+		got, _ = s.CountByThread(ctx, "@a:x", []Range{{RoomID: "!r:x", Thread: "$root", After: 1, UpTo: 1}})
+		if len(got) != 0 {
+			t.Fatalf("an empty range counted %+v", got)
+		}
+		rooms, _ := s.RoomsNotifiedBetween(ctx, "@b:x", 1, 2)
+		if len(rooms) != 1 || rooms[0] != "!r:x" {
+			t.Fatalf("rooms notified in (1, 2]: %v", rooms)
+		}
+	})
+}
+
+// Pushers are keyed by app_id, pushkey and user; without append the same
+// app_id and pushkey of other users go, with their queued pushes.
+func TestSetPusher_AppendAndReplaceAcrossUsers(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		p := Pusher{UserID: "@a:x", DeviceID: "D1", Kind: "http", AppID: "app", PushKey: "k", Data: `{}`}
+		if err := s.SetPusher(ctx, p, false); err != nil {
+			t.Fatal(err)
+		}
+		ps, _ := s.Pushers(ctx, "@a:x")
+		if err := s.Commit(ctx, []Notification{note("@a:x", 1, "main", false)},
+			[]Job{{PusherID: ps[0].ID, UserID: "@a:x", RoomID: "!r:x", EventID: "$a", StreamPos: 1, Actions: "[]"}}, 1); err != nil {
+			t.Fatal(err)
+		}
+		b := p
+		b.UserID = "@b:x"
+		if err := s.SetPusher(ctx, b, true); err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := s.Pushers(ctx, "@a:x"); len(a) != 1 {
+			t.Fatalf("append removed a's pusher: %+v", a)
+		}
+		if err := s.SetPusher(ctx, b, false); err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := s.Pushers(ctx, "@a:x"); len(a) != 0 {
+			t.Fatalf("a's pusher survived b's without append: %+v", a)
+		}
+		if _, err := s.NextJob(ctx, ps[0].ID); err != ErrNotFound {
+			t.Fatalf("the removed pusher's queue: %v", err)
+		}
+		if err := s.DeleteDevicePushers(ctx, "@b:x", "D1"); err != nil {
+			t.Fatal(err)
+		}
+		if bs, _ := s.Pushers(ctx, "@b:x"); len(bs) != 0 {
+			t.Fatalf("device deletion left %+v", bs)
+		}
+	})
+}
