@@ -86,6 +86,7 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("GET /_synapse/admin/v1/rooms/{roomId}/members", a.roomMembers)
 	h("GET /_synapse/admin/v1/rooms/{roomId}/state", a.roomState)
 	h("POST /_synapse/admin/v1/join/{roomIdOrAlias}", a.joinRoom)
+	h("POST /_synapse/admin/v1/rooms/{roomIdOrAlias}/make_room_admin", a.makeRoomAdmin)
 	h("GET /_synapse/admin/v1/rooms/{roomId}/block", a.getBlock)
 	h("PUT /_synapse/admin/v1/rooms/{roomId}/block", a.putBlock)
 

@@ -136,3 +136,37 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 	}
 	writeOK(w, map[string]string{"room_id": roomID})
 }
+
+// makeRoomAdmin is POST /_synapse/admin/v1/rooms/{roomIdOrAlias}/make_room_admin;
+// user_id defaults to the calling admin.
+func (a *API) makeRoomAdmin(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	var body struct {
+		UserID *string `json:"user_id"`
+	}
+	if err := httpapi.ReadOptionalJSON(r, maxBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	userID := s.UserID
+	if body.UserID != nil {
+		userID = *body.UserID
+	}
+	if err := a.Users.CheckLocalUser(userID, "Only local users can be room admins using this API"); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if _, err := a.Users.GetUserForAdmin(r.Context(), userID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	roomID, err := a.Admin.ResolveRoom(r.Context(), r.PathValue("roomIdOrAlias"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if err := a.Admin.MakeRoomAdmin(r.Context(), roomID, userID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, empty)
+}
