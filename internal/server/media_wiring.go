@@ -3,19 +3,25 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 
+	"github.com/myelin-chat/myelin/internal/federation/netguard"
 	"github.com/myelin-chat/myelin/internal/federation/remote"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/media"
 	"github.com/myelin-chat/myelin/internal/media/blob"
+	"github.com/myelin-chat/myelin/internal/media/thumbnailer"
 	"github.com/myelin-chat/myelin/internal/mediaapi"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
 	"github.com/myelin-chat/myelin/internal/storage/mediastore"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/storage/thumbnailstore"
+	"github.com/myelin-chat/myelin/internal/storage/urlpreviewstore"
+	"github.com/myelin-chat/myelin/internal/urlpreview"
 )
 
 // buildMedia wires the content repository: metadata in the database,
@@ -32,12 +38,27 @@ func (s *Server) buildMedia(ctx context.Context, router *httpapi.Router, resolve
 	if err != nil {
 		return fmt.Errorf("media_store_path: %w", err)
 	}
-	svc := media.New(media.Config{ServerName: cfg.ServerName, Store: store, Blobs: blobs,
+	thumbs, err := thumbnailstore.New(ctx, s.DB)
+	if err != nil {
+		return fmt.Errorf("database migrations (thumbnails): %w", err)
+	}
+	var svc *media.Service
+	previewer, err := s.buildPreviews(ctx, func(ctx context.Context, userID, contentType, name string, body io.Reader) (string, error) {
+		return svc.Upload(ctx, userID, contentType, name, body)
+	})
+	if err != nil {
+		return err
+	}
+	svc = media.New(media.Config{ServerName: cfg.ServerName, Store: store, Blobs: blobs,
 		MaxUploadSize: cfg.MaxUploadSize, Authenticated: cfg.EnableAuthenticatedMedia,
 		MaxPending: cfg.MaxPendingMediaUploads, UnusedExpiry: cfg.UnusedExpirationTime,
 		Federation: &media.FederationDownloader{Client: rem.Client, MaxSize: cfg.MaxUploadSize},
 		InUse:      avatarInUse(acct, s.Rooms.Store()),
-		Now:        s.Now, Log: s.Log.With("component", "media")})
+		Thumbnailer: thumbnailer.New(thumbnailer.Config{Store: thumbs, Blobs: blobs, Sizes: cfg.ThumbnailSizes,
+			Dynamic: cfg.DynamicThumbnails, MaxImagePixels: cfg.MaxImagePixels, Now: s.Now,
+			Log: s.Log.With("component", "thumbnails")}),
+		Previewer: previewer,
+		Now:       s.Now, Log: s.Log.With("component", "media")})
 	s.Media = svc
 	retCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -52,6 +73,37 @@ func (s *Server) buildMedia(ctx context.Context, router *httpapi.Router, resolve
 		api.RegisterFederation(fr, s.fedAPI.Protect)
 	}
 	return nil
+}
+
+// uploadFunc stores a URL preview's image as local media.
+type uploadFunc func(ctx context.Context, userID, contentType, name string, body io.Reader) (string, error)
+
+func (f uploadFunc) Upload(ctx context.Context, userID, contentType, name string, body io.Reader) (string, error) {
+	return f(ctx, userID, contentType, name, body)
+}
+
+// buildPreviews returns the URL previewer when url_preview_enabled is set
+// (else nil, and /preview_url stays unregistered). Its fetches go through
+// a guard of their own, built from url_preview_ip_range_blacklist and
+// _whitelist, which config.Load requires when previews are on.
+func (s *Server) buildPreviews(ctx context.Context, upload uploadFunc) (media.Previewer, error) {
+	cfg := s.Config
+	if !cfg.URLPreviewEnabled {
+		return nil, nil
+	}
+	store, err := urlpreviewstore.New(ctx, s.DB)
+	if err != nil {
+		return nil, fmt.Errorf("database migrations (url previews): %w", err)
+	}
+	p, err := urlpreview.New(urlpreview.Config{ServerName: cfg.ServerName,
+		Guard:        netguard.New(cfg.URLPreviewIPRangeBlacklist, cfg.URLPreviewIPRangeWhitelist),
+		URLBlacklist: cfg.URLPreviewURLBlacklist, MaxSize: cfg.MaxSpiderSize,
+		AcceptLanguage: cfg.URLPreviewAcceptLanguage, MaxImagePixels: cfg.MaxImagePixels,
+		Store: store, Media: upload, Now: s.Now, Log: s.Log.With("component", "urlpreview")})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // avatarInUse is media's InUse: a user's profile avatar or a room's
