@@ -67,6 +67,7 @@ type options struct {
 	configs                        multiFlag
 	scenarios                      string
 	preset                         string
+	isSettle                       time.Duration
 	pid                            int
 	pidFile                        string
 	jsonPath, label                string
@@ -140,6 +141,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&isE, "initialsync-events", 0, "initialsync: messages per room")
 	fs.IntVar(&isK, "initialsync-repeats", 0, "initialsync: measurements per size")
 	fs.IntVar(&isC, "initialsync-concurrent", 0, "initialsync: then this many initial syncs of the user at once (1: none)")
+	fs.DurationVar(&o.isSettle, "initialsync-settle", 0, "initialsync: then this long without requests, and the server's memory after it (needs --pid)")
 	fs.Var(&joinU, "joinstorm-users", "joinstorm: users joining at once, comma-separated sizes")
 	fs.Var(&regN, "register-accounts", "register: accounts to create, comma-separated sizes")
 	fs.IntVar(&regC, "register-concurrency", 0, "register: accounts in progress at once")
@@ -373,7 +375,7 @@ func run(ctx context.Context, o *options) (int, error) {
 	}
 	env := &scenario.Env{
 		Conn: conn, Registrar: client.Registrar{Conn: conn, SharedSecret: secret},
-		Prefix: scenario.NewPrefix(), Progress: pr.step, SetupConcurrency: o.setupConcurrency,
+		Prefix: scenario.NewPrefix(), Progress: pr.step, SetupConcurrency: o.setupConcurrency, PID: pid,
 	}
 	host, _ := os.Hostname()
 	rep := &report{
@@ -457,7 +459,7 @@ func (o *options) jobs(name string) []job {
 	case "initialsync":
 		var out []job
 		for _, r := range sz.isRooms {
-			p := scenario.InitialSyncParams{Rooms: r, EventsPerRoom: sz.isEvents, Repeats: sz.isRepeats, Concurrent: sz.isConcurrent}
+			p := scenario.InitialSyncParams{Rooms: r, EventsPerRoom: sz.isEvents, Repeats: sz.isRepeats, Concurrent: sz.isConcurrent, Settle: o.isSettle}
 			out = append(out, job{name, fmt.Sprintf("R=%d E=%d", r, p.EventsPerRoom), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.InitialSync(ctx, e, p) }})
 		}
 		return out

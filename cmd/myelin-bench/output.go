@@ -118,6 +118,15 @@ func summary(r runResult) string {
 		if v.ConcurrentMS != nil {
 			s += fmt.Sprintf("; %d concurrent initial: median %s max %s ms", v.ConcurrentMS.Count, num(v.ConcurrentMS.P50), num(v.ConcurrentMS.Max))
 		}
+		if m := v.Memory; m != nil && m.Error == "" {
+			s += fmt.Sprintf("; RSS MiB after setup %s, max during syncs %s", mib(m.AfterSetupBytes), mib(m.SyncsMaxBytes))
+			if m.ConcurrentMaxBytes > 0 {
+				s += fmt.Sprintf(" (concurrent %s)", mib(m.ConcurrentMaxBytes))
+			}
+			if m.SettleS > 0 {
+				s += fmt.Sprintf(", %s after %s s idle", mib(m.SettledBytes), num(m.SettleS))
+			}
+		}
 		errs = v.MissingNew
 	case *scenario.JoinStormResult:
 		s = fmt.Sprintf("all joined %s ms, all listed %s ms; join p50/p90/p99/max %s ms; %d/%d joined",

@@ -44,6 +44,9 @@ type Env struct {
 	// SetupConcurrency bounds concurrent requests while preparing users
 	// and rooms (default 16).
 	SetupConcurrency int
+	// PID is the server's process ID, for scenarios that report its
+	// memory phase by phase (0: not sampled).
+	PID int
 
 	seq atomic.Int64
 }

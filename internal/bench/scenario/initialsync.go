@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/bench/client"
+	"github.com/myelin-chat/myelin/internal/bench/procmem"
 	"github.com/myelin-chat/myelin/internal/bench/stats"
 )
 
@@ -25,6 +26,10 @@ type InitialSyncParams struct {
 	// of the same user at once, as several devices (or a client that
 	// retries) starting together.
 	Concurrent int `json:"concurrent,omitempty"`
+	// Settle, if above 0 and the server's memory is sampled, ends the
+	// scenario with that long without requests, to see the server give
+	// back the memory the syncs took.
+	Settle time.Duration `json:"settle_ns,omitempty"`
 }
 
 // InitialSyncResult is the initial-sync scenario's outcome. Times run from
@@ -52,9 +57,29 @@ type InitialSyncResult struct {
 	// ConcurrentAllMS: from their start to the last one's last byte.
 	ConcurrentMS    *stats.Summary `json:"concurrent_ms,omitempty"`
 	ConcurrentAllMS float64        `json:"concurrent_all_ms,omitempty"`
+	// Memory by phase, when the server's process is known (Env.PID).
+	Memory *InitialSyncMemory `json:"memory,omitempty"`
 	// MissingNew counts incremental syncs that lacked the new message.
 	MissingNew int     `json:"missing_new"`
 	SetupS     float64 `json:"setup_s"`
+}
+
+// InitialSyncMemory is the server's resident memory (VmRSS, bytes) in the
+// phases of the initial-sync scenario: setup (creating and filling the
+// rooms) costs memory of its own, so the syncs' peak is read apart.
+type InitialSyncMemory struct {
+	// AfterSetupBytes: when the rooms are ready, before the first sync.
+	AfterSetupBytes int64 `json:"after_setup_bytes"`
+	// SyncsMaxBytes: the highest sample while the syncs ran (the
+	// measured ones and the concurrent ones).
+	SyncsMaxBytes int64 `json:"syncs_max_bytes"`
+	// ConcurrentMaxBytes: the highest sample during the concurrent syncs.
+	ConcurrentMaxBytes int64 `json:"concurrent_max_bytes,omitempty"`
+	// SettledBytes: at the end of Settle without requests; SettleS is how
+	// long that was.
+	SettledBytes int64   `json:"settled_bytes,omitempty"`
+	SettleS      float64 `json:"settle_s,omitempty"`
+	Error        string  `json:"error,omitempty"`
 }
 
 // InitialSync: a user in Rooms rooms of EventsPerRoom messages each (a
@@ -102,6 +127,14 @@ func InitialSync(ctx context.Context, env *Env, p InitialSyncParams) (*InitialSy
 		return nil, err
 	}
 	res := &InitialSyncResult{Rooms: p.Rooms, EventsPerRoom: p.EventsPerRoom, Repeats: p.Repeats, SetupS: seconds(time.Since(setupStart))}
+	var syncs *procmem.Sampler
+	if env.PID > 0 {
+		res.Memory = &InitialSyncMemory{}
+		if st, err := procmem.Read(env.PID); err == nil {
+			res.Memory.AfterSetupBytes = st.RSS
+		}
+		syncs = procmem.Start(env.PID, 100*time.Millisecond)
+	}
 
 	var initial, incremental []time.Duration
 	for k := range p.Repeats {
@@ -133,6 +166,10 @@ func InitialSync(ctx context.Context, env *Env, p InitialSyncParams) (*InitialSy
 	env.progress("measure syncs", p.Repeats, p.Repeats, "")
 	if p.Concurrent > 1 {
 		env.progress("concurrent initial syncs", 0, p.Concurrent, "")
+		var concurrent *procmem.Sampler
+		if env.PID > 0 {
+			concurrent = procmem.Start(env.PID, 100*time.Millisecond)
+		}
 		times := make([]time.Duration, p.Concurrent)
 		t0 := time.Now()
 		err := forEach(ctx, p.Concurrent, p.Concurrent, func(ctx context.Context, i int) error {
@@ -150,9 +187,28 @@ func InitialSync(ctx context.Context, env *Env, p InitialSyncParams) (*InitialSy
 			return nil, err
 		}
 		res.ConcurrentAllMS = ms(time.Since(t0))
+		if concurrent != nil {
+			res.Memory.ConcurrentMaxBytes = concurrent.Stop().RSSMax
+		}
 		sum := stats.Summarize(stats.Millis(times))
 		res.ConcurrentMS = &sum
 		env.progress("concurrent initial syncs", p.Concurrent, p.Concurrent, "")
+	}
+	if syncs != nil {
+		m := syncs.Stop()
+		res.Memory.SyncsMaxBytes, res.Memory.Error = m.RSSMax, m.Error
+		if p.Settle > 0 {
+			env.progress("settle", 0, 1, p.Settle.String()+" without requests")
+			select {
+			case <-time.After(p.Settle):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if st, err := procmem.Read(env.PID); err == nil {
+				res.Memory.SettledBytes, res.Memory.SettleS = st.RSS, p.Settle.Seconds()
+			}
+			env.progress("settle", 1, 1, "")
+		}
 	}
 	res.InitialMS = stats.Summarize(stats.Millis(initial))
 	res.InitialMedianMS, res.InitialMinMS = res.InitialMS.P50, res.InitialMS.Min
