@@ -3,6 +3,8 @@ package roomstore
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,5 +72,24 @@ func TestEventCacheBoundedByBytes(t *testing.T) {
 	small.put(big(0))
 	if small.Len() != 0 || small.Bytes() != 0 {
 		t.Errorf("an event over the budget was cached: %d entries, %d bytes", small.Len(), small.Bytes())
+	}
+}
+
+// Under a soft memory limit (GOMEMLIMIT) the event cache takes at most a
+// quarter of it; without one, its default budget.
+func TestEventCacheBudgetFollowsTheMemoryLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	debug.SetMemoryLimit(math.MaxInt64)
+	if got := eventCacheBytes(); got != DefaultEventCacheBytes {
+		t.Errorf("without a limit: %d bytes, want %d", got, DefaultEventCacheBytes)
+	}
+	debug.SetMemoryLimit(200 << 20)
+	if got := eventCacheBytes(); got != 50<<20 {
+		t.Errorf("under a 200 MiB limit: %d bytes, want 50 MiB", got)
+	}
+	debug.SetMemoryLimit(1 << 40)
+	if got := eventCacheBytes(); got != DefaultEventCacheBytes {
+		t.Errorf("under a 1 TiB limit: %d bytes, want the default %d", got, DefaultEventCacheBytes)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 
 	"github.com/myelin-chat/myelin/internal/event"
@@ -44,6 +45,16 @@ const (
 	DefaultEventCacheBytes = 96 << 20
 )
 
+// eventCacheBytes is the parsed-event cache's budget: the default, or a
+// quarter of the Go runtime's soft memory limit (GOMEMLIMIT) when that is
+// lower, so that a process told to stay within a limit keeps most of it
+// for the work it does rather than for cached events, and its collector
+// does not run without cease against a limit the cache fills.
+func eventCacheBytes() int {
+	limit := debug.SetMemoryLimit(-1) // reads the limit; math.MaxInt64 if unset
+	return int(min(int64(DefaultEventCacheBytes), limit/4))
+}
+
 const snapCacheMax = 4096
 
 // snapCacheMaxEntries bounds the cached snapshots' entries, ~60 bytes each:
@@ -58,7 +69,7 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := sqldb.Migrate(ctx, db, "rooms", migrations); err != nil {
 		return nil, err
 	}
-	return &Store{db: db, snaps: map[int64]StateMap{}, events: newEventCache(DefaultEventCacheSize, DefaultEventCacheBytes),
+	return &Store{db: db, snaps: map[int64]StateMap{}, events: newEventCache(DefaultEventCacheSize, eventCacheBytes()),
 		members: newMembershipCache(DefaultMembershipCacheSize), versions: map[string]*roomversion.Version{}}, nil
 }
 
