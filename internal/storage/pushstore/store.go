@@ -250,23 +250,27 @@ func (s *Store) CountByThread(ctx context.Context, userID string, ranges []Range
 		chunk := ranges[:min(len(ranges), roomsPerQuery)]
 		ranges = ranges[len(chunk):]
 		args := []any{userID}
-		q := `SELECT room_id, thread_id, COUNT(*), SUM(CASE WHEN highlight THEN 1 ELSE 0 END)
-			FROM notifications WHERE user_id = $1 AND (`
+		// One builder, not +=: concatenating 200 conditions one by one
+		// copied the growing query each time, ~1.4 MB per query and the
+		// largest allocation of an initial sync of 5 000 rooms.
+		var q strings.Builder
+		q.WriteString(`SELECT room_id, thread_id, COUNT(*), SUM(CASE WHEN highlight THEN 1 ELSE 0 END)
+			FROM notifications WHERE user_id = $1 AND (`)
 		for i, r := range chunk {
 			if i > 0 {
-				q += ` OR `
+				q.WriteString(` OR `)
 			}
 			n := len(args)
-			q += `(room_id = $` + strconv.Itoa(n+1) + ` AND stream_pos > $` + strconv.Itoa(n+2) + ` AND stream_pos <= $` + strconv.Itoa(n+3)
+			q.WriteString(`(room_id = $` + strconv.Itoa(n+1) + ` AND stream_pos > $` + strconv.Itoa(n+2) + ` AND stream_pos <= $` + strconv.Itoa(n+3))
 			args = append(args, r.RoomID, r.After, r.UpTo)
 			if r.Thread != "" {
-				q += ` AND thread_id = $` + strconv.Itoa(n+4)
+				q.WriteString(` AND thread_id = $` + strconv.Itoa(n+4))
 				args = append(args, r.Thread)
 			}
-			q += `)`
+			q.WriteString(`)`)
 		}
-		q += `) GROUP BY room_id, thread_id`
-		rows, err := s.db.Read.QueryContext(ctx, q, args...)
+		q.WriteString(`) GROUP BY room_id, thread_id`)
+		rows, err := s.db.Read.QueryContext(ctx, q.String(), args...)
 		if err != nil {
 			return nil, err
 		}
