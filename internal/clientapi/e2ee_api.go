@@ -33,6 +33,7 @@ func (a *E2EEAPI) Register(rt *httpapi.Router) {
 		auth("POST", "/keys/claim", a.claimKeys)
 		auth("POST", "/keys/device_signing/upload", a.uploadDeviceSigningKeys)
 		auth("POST", "/keys/signatures/upload", a.uploadSignatures)
+		auth("GET", "/keys/changes", a.keyChanges)
 	}
 }
 

@@ -3,6 +3,7 @@ package clientapi
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/myelin-chat/myelin/internal/e2ee"
 	"github.com/myelin-chat/myelin/internal/httpapi"
@@ -49,7 +50,7 @@ func (a *E2EEAPI) queryKeys(w http.ResponseWriter, r *http.Request, s *httpapi.S
 		httpapi.WriteError(w, httpapi.MissingParam("device_keys is required"))
 		return
 	}
-	res, err := a.Service.Query(r.Context(), s.UserID, body.DeviceKeys)
+	res, err := a.Service.Query(r.Context(), s.UserID, body.DeviceKeys, remoteTimeout(body.Timeout))
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -74,10 +75,40 @@ func (a *E2EEAPI) claimKeys(w http.ResponseWriter, r *http.Request, _ *httpapi.S
 		httpapi.WriteError(w, httpapi.MissingParam("one_time_keys is required"))
 		return
 	}
-	res, err := a.Service.Claim(r.Context(), body.OneTimeKeys)
+	res, err := a.Service.Claim(r.Context(), body.OneTimeKeys, remoteTimeout(body.Timeout))
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"one_time_keys": res.OneTimeKeys, "failures": res.Failures})
+}
+
+// maxRemoteTimeout bounds the timeout a client may ask /keys/query and
+// /keys/claim to wait for other servers.
+const maxRemoteTimeout = time.Minute
+
+// remoteTimeout is the request's timeout (milliseconds) for other servers,
+// 10 seconds by default (keys.yaml).
+func remoteTimeout(ms *int64) time.Duration {
+	if ms == nil || *ms < 0 {
+		return e2ee.DefaultRemoteTimeout
+	}
+	return min(time.Duration(*ms)*time.Millisecond, maxRemoteTimeout)
+}
+
+// keyChanges is GET /keys/changes (keys.yaml): users whose device lists
+// changed between two sync tokens, and those who left every shared room.
+func (a *E2EEAPI) keyChanges(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	q := r.URL.Query()
+	from, to := q.Get("from"), q.Get("to")
+	if from == "" || to == "" {
+		httpapi.WriteError(w, httpapi.MissingParam("from and to are required"))
+		return
+	}
+	changed, left, err := a.Service.KeyChanges(r.Context(), s.UserID, from, to)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"changed": changed, "left": left})
 }

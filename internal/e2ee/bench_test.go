@@ -45,7 +45,7 @@ func newSyncWorld(tb testing.TB, db *sqldb.DB) *syncWorld {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc, err := New(ctx, Config{Store: store, Devices: acct, Notifier: engine.Notifier(), ServerName: "hs1"})
+	svc, err := New(ctx, Config{Store: store, Devices: acct, Rooms: rs, RoomNow: engine.Stream().Current, Notifier: engine.Notifier(), ServerName: "hs1"})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
 	"github.com/myelin-chat/myelin/internal/storage/e2eestore"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
 )
@@ -74,7 +75,11 @@ func newHomeserver(t *testing.T, db *sqldb.DB, name string, devices ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(ctx, Config{Store: store, Devices: acct, ServerName: name})
+	rs, err := roomstore.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(ctx, Config{Store: store, Devices: acct, Rooms: rs, ServerName: name})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/myelin-chat/myelin/internal/canonicaljson"
 	"github.com/myelin-chat/myelin/internal/ids"
@@ -56,6 +57,7 @@ type deviceKeys struct {
 // Upload stores a device's keys and returns its one-time key counts.
 func (s *Service) Upload(ctx context.Context, req UploadRequest) (map[string]int, error) {
 	up := e2eestore.Upload{MaxOneTimeKeys: MaxOneTimeKeysPerDevice}
+	keysChanged := false
 	if req.DeviceKeys != nil && string(req.DeviceKeys) != "null" {
 		c, keys, err := checkDeviceKeys(req.UserID, req.DeviceID, req.DeviceKeys)
 		if err != nil {
@@ -63,6 +65,7 @@ func (s *Service) Upload(ctx context.Context, req UploadRequest) (map[string]int
 		}
 		up.DeviceKeys = c
 		up.CheckDeviceKeys = func(old json.RawMessage) error {
+			keysChanged = string(old) != string(c)
 			if old == nil {
 				return nil
 			}
@@ -99,6 +102,13 @@ func (s *Service) Upload(ctx context.Context, req UploadRequest) (map[string]int
 	counts, err := s.store.Upload(ctx, req.UserID, req.DeviceID, up)
 	if err != nil {
 		return nil, err
+	}
+	if keysChanged {
+		// New device keys (one-time keys are no one else's concern):
+		// users sharing a room re-query them, other servers are told.
+		if err := s.NotifyKeysChanged(ctx, req.UserID, req.DeviceID); err != nil {
+			return nil, err
+		}
 	}
 	return withSignedCurve25519(counts), nil
 }
@@ -211,18 +221,13 @@ func (s *Service) serverOf(userID string) (string, bool, error) {
 	return string(server), string(server) == s.serverName, nil
 }
 
-// remoteFailure is what /keys/query and /keys/claim report for a server
-// they did not ask: asking other servers is not implemented yet.
-func remoteFailure() json.RawMessage {
-	return json.RawMessage(`{"status":503,"message":"Querying other servers' keys is not supported yet"}`)
-}
-
 // QueryResult is the answer of /keys/query.
 type QueryResult struct {
 	DeviceKeys map[string]map[string]json.RawMessage
 	// MasterKeys, SelfSigningKeys and UserSigningKeys are the users'
 	// cross-signing keys by user ID; user-signing keys only the
-	// requester's own.
+	// requester's own. Other servers' users' are as their servers
+	// answered them.
 	MasterKeys      map[string]json.RawMessage
 	SelfSigningKeys map[string]json.RawMessage
 	UserSigningKeys map[string]json.RawMessage
@@ -232,21 +237,30 @@ type QueryResult struct {
 // Query returns, for requester, the device keys of users (user ID →
 // device IDs, none for all), with each device's display name in unsigned,
 // and their cross-signing keys, with the signatures requester may see
-// merged in. Remote users are reported under failures by server. Unknown
+// merged in. Other servers' users are answered from the cache of their
+// device lists or asked for, each server at once, for at most timeout;
+// servers that did not answer in time are listed under failures. Unknown
 // users and devices are left out (keys.yaml).
-func (s *Service) Query(ctx context.Context, requester string, users map[string][]string) (*QueryResult, error) {
+func (s *Service) Query(ctx context.Context, requester string, users map[string][]string, timeout time.Duration) (*QueryResult, error) {
 	if len(users) > MaxQueryUsers {
 		return nil, merr.InvalidParam(fmt.Sprintf("at most %d users per query", MaxQueryUsers))
 	}
 	res := &QueryResult{DeviceKeys: map[string]map[string]json.RawMessage{}, Failures: map[string]json.RawMessage{},
 		MasterKeys: map[string]json.RawMessage{}, SelfSigningKeys: map[string]json.RawMessage{}, UserSigningKeys: map[string]json.RawMessage{}}
+	remote := map[string]map[string][]string{}
 	for userID, wanted := range users {
 		server, local, err := s.serverOf(userID)
 		if err != nil {
 			return nil, err
 		}
+		if len(wanted) > maxRemoteDevices {
+			return nil, merr.InvalidParam(fmt.Sprintf("at most %d devices per user", maxRemoteDevices))
+		}
 		if !local {
-			res.Failures[server] = remoteFailure()
+			if remote[server] == nil {
+				remote[server] = map[string][]string{}
+			}
+			remote[server][userID] = wanted
 			continue
 		}
 		devs, err := s.localDeviceKeys(ctx, userID, wanted)
@@ -257,6 +271,9 @@ func (s *Service) Query(ctx context.Context, requester string, users map[string]
 		if err := s.addCrossSigning(ctx, requester, userID, res); err != nil {
 			return nil, err
 		}
+	}
+	if len(remote) > 0 {
+		s.queryRemote(ctx, remote, timeout, res)
 	}
 	return res, nil
 }
@@ -282,19 +299,25 @@ func (s *Service) localDeviceKeys(ctx context.Context, userID string, wanted []s
 		if !ok || (len(want) > 0 && !want[d.DeviceID]) {
 			continue
 		}
-		unsigned, err := json.Marshal(map[string]string{"device_display_name": d.DisplayName})
-		if d.DisplayName == "" {
-			unsigned, err = []byte(`{}`), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if kj, err = canonicaljson.Set(kj, "unsigned", unsigned); err != nil {
+		if kj, err = withDisplayName(kj, d.DisplayName); err != nil {
 			return nil, err
 		}
 		out[d.DeviceID] = kj
 	}
 	return out, nil
+}
+
+// withDisplayName sets a device's display name in its keys' unsigned, as
+// /keys/query shows them.
+func withDisplayName(kj json.RawMessage, name string) (json.RawMessage, error) {
+	unsigned, err := json.Marshal(map[string]string{"device_display_name": name})
+	if name == "" {
+		unsigned, err = []byte(`{}`), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return canonicaljson.Set(kj, "unsigned", unsigned)
 }
 
 // ClaimResult is the answer of /keys/claim.
@@ -307,28 +330,59 @@ type ClaimResult struct {
 // Claim claims one key per named device (user → device → algorithm): a
 // one-time key, or when the device has none left its fallback key. Devices
 // with neither are left out.
-func (s *Service) Claim(ctx context.Context, req map[string]map[string]string) (*ClaimResult, error) {
+//
+// Other servers' devices are claimed from their servers, each at once,
+// for at most timeout; servers that did not answer are listed under
+// failures.
+func (s *Service) Claim(ctx context.Context, req map[string]map[string]string, timeout time.Duration) (*ClaimResult, error) {
 	res := &ClaimResult{OneTimeKeys: map[string]map[string]map[string]json.RawMessage{}, Failures: map[string]json.RawMessage{}}
+	claims, remote, err := s.claimsOf(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(remote) > 0 {
+		s.claimRemote(ctx, remote, timeout, res)
+	}
+	if err := s.claimLocal(ctx, claims, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// claimsOf checks a claim request and splits it into the claims of local
+// devices and, per other server, user → device → algorithm.
+func (s *Service) claimsOf(req map[string]map[string]string) ([]e2eestore.Claim, map[string]map[string]map[string]string, error) {
 	var claims []e2eestore.Claim
+	remote := map[string]map[string]map[string]string{}
+	n := 0
 	for userID, devices := range req {
 		server, local, err := s.serverOf(userID)
 		if err != nil {
-			return nil, err
-		}
-		if !local {
-			res.Failures[server] = remoteFailure()
-			continue
+			return nil, nil, err
 		}
 		for deviceID, alg := range devices {
 			if alg == "" || len(alg) > 255 || len(deviceID) > 255 {
-				return nil, merr.InvalidParam("invalid device ID or algorithm")
+				return nil, nil, merr.InvalidParam("invalid device ID or algorithm")
 			}
-			claims = append(claims, e2eestore.Claim{UserID: userID, DeviceID: deviceID, Algorithm: alg})
+			if local {
+				claims = append(claims, e2eestore.Claim{UserID: userID, DeviceID: deviceID, Algorithm: alg})
+			}
 		}
-		if len(claims) > MaxClaimDevices {
-			return nil, merr.InvalidParam(fmt.Sprintf("at most %d devices per claim", MaxClaimDevices))
+		if n += len(devices); n > MaxClaimDevices {
+			return nil, nil, merr.InvalidParam(fmt.Sprintf("at most %d devices per claim", MaxClaimDevices))
+		}
+		if !local {
+			if remote[server] == nil {
+				remote[server] = map[string]map[string]string{}
+			}
+			remote[server][userID] = devices
 		}
 	}
+	return claims, remote, nil
+}
+
+// claimLocal claims keys of local devices into res.
+func (s *Service) claimLocal(ctx context.Context, claims []e2eestore.Claim, res *ClaimResult) error {
 	// A fixed order keeps concurrent claims from waiting on each other in
 	// opposite orders.
 	sort.Slice(claims, func(i, j int) bool {
@@ -337,7 +391,7 @@ func (s *Service) Claim(ctx context.Context, req map[string]map[string]string) (
 	})
 	got, err := s.store.ClaimKeys(ctx, claims)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i, k := range got {
 		if !k.OK {
@@ -351,5 +405,5 @@ func (s *Service) Claim(ctx context.Context, req map[string]map[string]string) (
 		}
 		byDevice[c.DeviceID] = map[string]json.RawMessage{k.Key.FullID(): k.Key.JSON}
 	}
-	return res, nil
+	return nil
 }

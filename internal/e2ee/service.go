@@ -30,8 +30,11 @@ type Waker interface {
 
 // Config is what New needs.
 type Config struct {
-	Store      *e2eestore.Store
-	Devices    Devices
+	Store   *e2eestore.Store
+	Devices Devices
+	Rooms   Rooms
+	// RoomNow is the room stream's current position (readable by all).
+	RoomNow    func() int64
 	Notifier   Waker
 	ServerName string
 	Now        func() time.Time
@@ -47,19 +50,19 @@ type Service struct {
 	now        func() time.Time
 	log        *slog.Logger
 
-	toDevice *streams.Tracker
-	fed      EDUSender // nil without federation
+	toDevice      *streams.Tracker
+	toDeviceWakes *trackedWakes
+	fed           EDUSender // nil without federation
 
-	mu sync.Mutex
-	// wakes holds users to wake once the to-device stream reaches pos:
-	// a message is readable only when every lower position has finished.
-	wakes     []pendingWake
+	mu        sync.Mutex
 	lastPrune time.Time
-}
 
-type pendingWake struct {
-	pos   int64
-	users []string
+	devLists *deviceLists
+	roomNow  func() int64
+	remote   RemoteClient // nil without federation
+
+	resyncMu  sync.Mutex
+	resyncing map[string]bool // users whose device lists are being fetched
 }
 
 // New returns the service, with the to-device stream starting above every
@@ -70,42 +73,30 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{store: cfg.Store, devices: cfg.Devices, notifier: cfg.Notifier, serverName: cfg.ServerName,
-		now: cfg.Now, log: cfg.Log, toDevice: streams.NewTracker(top)}
+		now: cfg.Now, log: cfg.Log, toDevice: streams.NewTracker(top), resyncing: map[string]bool{}, roomNow: cfg.RoomNow}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.toDevice.OnAdvance(s.wakeUpTo)
+	s.toDeviceWakes = newTrackedWakes(s.toDevice, s.notifier)
+	if s.devLists, err = newDeviceLists(ctx, s, cfg.Rooms); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// wakeUpTo wakes the users whose messages are now readable.
-func (s *Service) wakeUpTo(current int64) {
-	s.mu.Lock()
-	var users []string
-	kept := s.wakes[:0]
-	for _, w := range s.wakes {
-		if w.pos <= current {
-			users = append(users, w.users...)
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	s.wakes = kept
-	s.mu.Unlock()
-	if len(users) > 0 && s.notifier != nil {
-		s.notifier.Wake(users...)
-	}
-}
-
 // OnDevicesDeleted deletes the devices' queues and keys (the users
-// service's device hook).
+// service's device hook) and records the change of the device list.
 func (s *Service) OnDevicesDeleted(ctx context.Context, userID string, deviceIDs []string) error {
-	return s.store.DeleteDevices(ctx, userID, deviceIDs)
+	if err := s.store.DeleteDevices(ctx, userID, deviceIDs); err != nil {
+		return err
+	}
+	return s.NotifyKeysChanged(ctx, userID, deviceIDs...)
 }
 
-// OnDeviceUpdated is the other half of the device hook; device list
-// updates will use it.
-func (s *Service) OnDeviceUpdated(ctx context.Context, userID, deviceID string) error { return nil }
+// OnDeviceUpdated records a new or renamed device in the device list.
+func (s *Service) OnDeviceUpdated(ctx context.Context, userID, deviceID string) error {
+	return s.NotifyKeysChanged(ctx, userID, deviceID)
+}

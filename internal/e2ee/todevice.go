@@ -193,15 +193,7 @@ func (s *Service) queueWake(msgs []e2eestore.ToDeviceMessage) {
 			users = append(users, m.UserID)
 		}
 	}
-	s.mu.Lock()
-	s.wakes = append(s.wakes, pendingWake{pos: top, users: users})
-	s.mu.Unlock()
-	// The deferred Finish calls advance the stream and wake through
-	// OnAdvance; a stream already past top (impossible while our
-	// positions are reserved) would be caught here.
-	if cur := s.toDevice.Current(); cur >= top {
-		s.wakeUpTo(cur)
-	}
+	s.toDeviceWakes.add(top, users)
 }
 
 // maybePruneTxns forgets old transaction IDs about once an hour.

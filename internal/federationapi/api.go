@@ -64,6 +64,7 @@ type API struct {
 
 	acls        aclCache
 	eduHandlers map[string]EDUHandler
+	router      *httpapi.Router
 
 	txnMu sync.Mutex
 	txns  map[string]json.RawMessage // origin + " " + txnID → response
@@ -92,6 +93,7 @@ func (a *API) Register(rt *httpapi.Router) {
 		a.Log = slog.Default()
 	}
 	a.txns = map[string]json.RawMessage{}
+	a.router = rt
 	h := func(pattern string, f http.HandlerFunc) { rt.Handle(pattern, a.Auth(a.throttled(f))) }
 	// Endpoints the server ACL protects (server-server-api "Server Access
 	// Control Lists (ACLs)"); /send applies it per PDU instead.

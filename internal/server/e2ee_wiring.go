@@ -6,6 +6,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/e2ee"
+	"github.com/myelin-chat/myelin/internal/federation/remote"
 	"github.com/myelin-chat/myelin/internal/federation/sender"
 	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
@@ -22,6 +23,7 @@ func (s *Server) buildE2EE(ctx context.Context, acct accounts.Store) (*e2ee.Serv
 		return nil, err
 	}
 	return e2ee.New(ctx, e2ee.Config{Store: store, Devices: acct, Notifier: s.Rooms.Notifier(),
+		Rooms: s.Rooms.Store(), RoomNow: s.Rooms.Stream().Current,
 		ServerName: s.Config.ServerName, Now: s.Now, Log: s.Log})
 }
 
@@ -43,4 +45,20 @@ type eduSender struct{ snd *sender.Sender }
 
 func (e eduSender) SendEDU(ctx context.Context, eduType string, content json.RawMessage, destination string) error {
 	return e.snd.SendEDU(ctx, sender.EDU{Type: eduType, Content: content, Durable: true}, []string{destination})
+}
+
+// wireDeviceLists connects device lists: the /sync stream, and other
+// servers' device lists and keys (m.device_list_update both ways, the
+// /user/devices and /user/keys endpoints, and the client for asking other
+// servers).
+func (s *Server) wireDeviceLists(svc *e2ee.Service, rem *remote.Remote) {
+	s.Syncer.AddStream(svc.DeviceListStream())
+	if s.fedAPI == nil {
+		return
+	}
+	svc.SetRemote(rem.Client)
+	s.fedAPI.ServeUserKeys(svc)
+	s.fedAPI.HandleEDU(e2ee.EDUDeviceListUpdate, func(ctx context.Context, edu federationapi.InboundEDU) error {
+		return svc.ReceiveDeviceListUpdate(ctx, edu.Origin, edu.Content)
+	})
 }

@@ -336,8 +336,8 @@ func TestKeys_TwoFallbackKeysOfOneAlgorithmRefused(t *testing.T) {
 	})
 }
 
-// Users on other servers are not asked yet: their servers are listed in
-// failures, honestly, rather than answered as users without devices.
+// A server that cannot be reached is listed in failures, honestly, rather
+// than its users answered as users without devices (keys.yaml).
 func TestKeys_RemoteUsersReportedInFailures(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *servertest.Server) {
 		alice := s.Register("alice")

@@ -81,6 +81,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err := s.buildMedia(ctx, router, resolver, rem, acct); err != nil {
 		return err
 	}
+	s.wireDeviceLists(e2eeSvc, rem)
 	roomAPI.History = &history{rooms: s.Rooms, remote: rem, self: cfg.ServerName, log: s.Log, now: s.Now}
 	roomAPI.Register(router)
 	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}

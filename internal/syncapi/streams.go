@@ -44,6 +44,9 @@ type StreamSync struct {
 	Req      Request
 	Filter   *Filter // never nil
 	From, To int64
+	// RoomFrom and RoomTo are the room stream's part of the same sync:
+	// memberships changed in (RoomFrom, RoomTo].
+	RoomFrom, RoomTo int64
 	// Initial is set for initial and full_state syncs.
 	Initial bool
 	// Joined lists the rooms the user is joined to at the end of the sync
@@ -64,6 +67,15 @@ func (sr *StreamSync) JoinedRoom(roomID string) *JoinedRoom {
 	jr := newJoinedRoom()
 	sr.Resp.Rooms.Join[roomID] = jr
 	return jr
+}
+
+// A RoomFollower is a Stream whose answer also depends on the room
+// stream's membership changes (device lists: users who newly share a
+// room, or no longer share any). It is asked to Sync whenever either its
+// own positions or the room stream moved.
+type RoomFollower interface {
+	Stream
+	FollowsRooms()
 }
 
 // AddStream registers a stream. Streams are registered while the server is
@@ -133,10 +145,11 @@ func (s *Syncer) syncStreams(ctx context.Context, resp *Response, req Request, f
 	ign := &ignoredShare{src: s.ignored}
 	for i, st := range s.streams {
 		sr := &StreamSync{Req: req, Filter: f, From: since.streams[i], To: upto.streams[i],
-			Initial: initial, Joined: joined, Resp: resp, ignored: ign}
+			RoomFrom: since.room, RoomTo: upto.room, Initial: initial, Joined: joined, Resp: resp, ignored: ign}
+		_, follows := st.(RoomFollower)
 		if initial {
 			sr.From = 0
-		} else if sr.From >= sr.To {
+		} else if sr.From >= sr.To && (!follows || sr.RoomFrom >= sr.RoomTo) {
 			continue // nothing new in this stream
 		}
 		if err := st.Sync(ctx, sr); err != nil {

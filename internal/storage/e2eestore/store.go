@@ -16,7 +16,11 @@
 //     handed out. Delivered to-device rows are deleted, so the table's
 //     maximum alone could go backwards across a restart and give a new
 //     message a position a client's token already covers;
-//   - e2ee_device_keys, e2ee_one_time_keys, e2ee_fallback_keys: the keys.
+//   - e2ee_device_keys, e2ee_one_time_keys, e2ee_fallback_keys: the keys;
+//   - e2ee_device_list_changes: the device-list stream, one row per change
+//     of a user's devices or keys;
+//   - e2ee_remote_device_lists, e2ee_remote_devices: the cache of other
+//     servers' users' device lists, kept in step by m.device_list_update.
 //
 // The store never reads a clock: timestamps are passed in.
 package e2eestore
@@ -84,6 +88,40 @@ CREATE TABLE e2ee_fallback_keys (
 	key_json  TEXT NOT NULL,
 	used      BOOLEAN NOT NULL DEFAULT FALSE,
 	PRIMARY KEY (user_id, device_id, algorithm)
+);
+`},
+	{Version: 2, Name: "device list change log and the cache of other servers' device lists", SQL: `
+-- One row per change of a user's device list, at its position in the
+-- device-list stream: a local device added, deleted, renamed or given
+-- keys (device_id set, prev_pos the user's previous such change: the
+-- prev_id of the m.device_list_update EDU sent for it), a change of a
+-- user's keys as a whole such as cross-signing (device_id ''), or an
+-- update of another server's user. Rows are never deleted, so the
+-- table's maximum is the stream's high-water mark.
+CREATE TABLE e2ee_device_list_changes (
+	pos       BIGINT PRIMARY KEY,
+	user_id   TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	prev_pos  BIGINT NOT NULL
+);
+CREATE INDEX e2ee_device_list_changes_user ON e2ee_device_list_changes (user_id, pos);
+
+-- Other servers' users' device lists as their servers last told us:
+-- stream_id is the last m.device_list_update (or /user/devices answer)
+-- applied; stale means an update was missed and the list must be fetched
+-- again before it is used.
+CREATE TABLE e2ee_remote_device_lists (
+	user_id   TEXT PRIMARY KEY,
+	stream_id BIGINT NOT NULL,
+	stale     BOOLEAN NOT NULL
+);
+-- key_json is the device's signed keys ('' before it uploaded any).
+CREATE TABLE e2ee_remote_devices (
+	user_id      TEXT NOT NULL,
+	device_id    TEXT NOT NULL,
+	display_name TEXT NOT NULL,
+	key_json     TEXT NOT NULL,
+	PRIMARY KEY (user_id, device_id)
 );
 `},
 }

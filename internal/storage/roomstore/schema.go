@@ -174,4 +174,12 @@ CREATE TABLE blocked_rooms (
 	user_id TEXT NOT NULL
 );
 `,
+}, {
+	Version: 6,
+	Name:    "membership history by stream position",
+	// Incremental syncs read the membership changes after their token
+	// across all rooms (device lists: who newly shares a room with whom).
+	SQL: `
+CREATE INDEX membership_log_pos ON membership_log (stream_pos);
+`,
 }}

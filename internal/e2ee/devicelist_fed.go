@@ -1,0 +1,268 @@
+package e2ee
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/canonicaljson"
+	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/e2eestore"
+)
+
+// EDUDeviceListUpdate is the EDU type of device list changes between
+// servers (server-server-api "Device Management").
+const EDUDeviceListUpdate = "m.device_list_update"
+
+// maxPrevIDs bounds the prev_id list of a received update.
+const maxPrevIDs = 100
+
+// resyncTimeout bounds one fetch of another server's user's device list.
+const resyncTimeout = 30 * time.Second
+
+// maxResyncs bounds the device list fetches running at once in the
+// background.
+const maxResyncs = 16
+
+// deviceListUpdate is an m.device_list_update EDU's content
+// (definitions/event-schemas/m.device_list_update.yaml).
+type deviceListUpdate struct {
+	UserID            string          `json:"user_id"`
+	DeviceID          string          `json:"device_id"`
+	DeviceDisplayName string          `json:"device_display_name,omitempty"`
+	StreamID          int64           `json:"stream_id"`
+	PrevID            []int64         `json:"prev_id,omitempty"`
+	Deleted           bool            `json:"deleted,omitempty"`
+	Keys              json.RawMessage `json:"keys,omitempty"`
+}
+
+// sendDeviceListUpdates queues one m.device_list_update per change for
+// servers. Each carries the device as it is now: deleted when it is gone.
+func (s *Service) sendDeviceListUpdates(ctx context.Context, changes []e2eestore.DeviceListChange, servers map[string]bool) error {
+	if s.fed == nil {
+		return nil
+	}
+	userID := changes[0].UserID
+	devices, err := s.devices.ListDevices(ctx, userID)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, d := range devices {
+		names[d.DeviceID] = d.DisplayName
+	}
+	keys, err := s.store.UserDeviceKeys(ctx, userID)
+	if err != nil {
+		return err
+	}
+	dests := make([]string, 0, len(servers))
+	for d := range servers {
+		dests = append(dests, d)
+	}
+	sort.Strings(dests)
+	for _, c := range changes {
+		if !c.Chained {
+			continue
+		}
+		u := deviceListUpdate{UserID: userID, DeviceID: c.DeviceID, StreamID: c.Pos, Keys: keys[c.DeviceID]}
+		if c.PrevPos > 0 {
+			u.PrevID = []int64{c.PrevPos}
+		}
+		name, ok := names[c.DeviceID]
+		u.DeviceDisplayName, u.Deleted = name, !ok
+		content, err := json.Marshal(u)
+		if err != nil {
+			return err
+		}
+		for _, dest := range dests {
+			if err := s.fed.SendEDU(ctx, EDUDeviceListUpdate, content, dest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ReceiveDeviceListUpdate handles an m.device_list_update from origin: it
+// is applied to the cached list of the user when the cache holds every
+// update it builds on; a gap marks the list stale and fetches it again
+// with /user/devices. Either way local users sharing a room with the user
+// see them in device_lists.changed. Updates for users no local user
+// shares a room with are dropped: their lists are not tracked.
+func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, origin string, content json.RawMessage) error {
+	var u deviceListUpdate
+	if err := json.Unmarshal(content, &u); err != nil {
+		return merr.BadJSON("m.device_list_update: " + err.Error())
+	}
+	if server, _, err := s.serverOf(u.UserID); err != nil || server != origin {
+		return merr.Forbidden("m.device_list_update: the user is not a user of the origin server")
+	}
+	if u.DeviceID == "" || len(u.DeviceID) > 255 || len(u.DeviceDisplayName) > 1000 || len(u.PrevID) > maxPrevIDs {
+		return merr.InvalidParam("m.device_list_update: invalid device_id, device_display_name or prev_id")
+	}
+	dev := e2eestore.RemoteDevice{DeviceID: u.DeviceID, DisplayName: u.DeviceDisplayName}
+	if !u.Deleted && len(u.Keys) > 0 && string(u.Keys) != "null" {
+		k, err := checkRemoteDeviceKeys(u.UserID, u.DeviceID, u.Keys)
+		if err != nil {
+			return err
+		}
+		dev.Keys = k
+	}
+	tracked, err := s.tracked(ctx, u.UserID)
+	if err != nil || !tracked {
+		return err
+	}
+	outcome, err := s.store.ApplyRemoteUpdate(ctx, e2eestore.RemoteUpdate{UserID: u.UserID, StreamID: u.StreamID,
+		PrevIDs: u.PrevID, Device: dev, Deleted: u.Deleted})
+	if err != nil {
+		return err
+	}
+	switch outcome {
+	case e2eestore.UpdateSeen:
+		return nil
+	case e2eestore.UpdateGap:
+		s.log.Info("missed an m.device_list_update; fetching the device list", "user", u.UserID, "stream_id", u.StreamID)
+		s.resyncLater(u.UserID)
+	}
+	return s.devLists.record(ctx, []e2eestore.DeviceListChange{{UserID: u.UserID, DeviceID: u.DeviceID}}, false)
+}
+
+// tracked reports whether a local user shares a room with userID: only
+// then is its device list cached and kept in step.
+func (s *Service) tracked(ctx context.Context, userID string) (bool, error) {
+	sharing, err := s.devLists.rooms.UsersSharingRoom(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	for u := range sharing {
+		if _, local, err := s.serverOf(u); err == nil && local {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// checkRemoteDeviceKeys checks that a device_keys object from another
+// server is an object for the device it is sent for. Signatures are the
+// clients' to verify (they hold the keys that matter).
+func checkRemoteDeviceKeys(userID, deviceID string, raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) > maxDeviceKeysJSON {
+		return nil, merr.TooLarge("device keys are too large")
+	}
+	c, err := canonicaljson.Canonicalize(raw, canonicaljson.LenientOptions)
+	if err != nil || c[0] != '{' {
+		return nil, merr.BadJSON("device keys must be a JSON object")
+	}
+	var dk deviceKeys
+	if err := json.Unmarshal(c, &dk); err != nil || dk.UserID != userID || dk.DeviceID != deviceID {
+		return nil, merr.InvalidParam("device keys are not for the device they are sent for")
+	}
+	return c, nil
+}
+
+// resyncLater fetches userID's device list in the background, at most
+// once at a time per user and maxResyncs at once. A fetch that fails or is
+// not started leaves the list stale, and the next /keys/query for the
+// user fetches it.
+func (s *Service) resyncLater(userID string) {
+	s.resyncMu.Lock()
+	if s.resyncing[userID] || len(s.resyncing) >= maxResyncs || s.remote == nil {
+		s.resyncMu.Unlock()
+		return
+	}
+	s.resyncing[userID] = true
+	s.resyncMu.Unlock()
+	go func() {
+		defer func() {
+			s.resyncMu.Lock()
+			delete(s.resyncing, userID)
+			s.resyncMu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), resyncTimeout)
+		defer cancel()
+		if _, err := s.resync(ctx, userID); err != nil {
+			s.log.Info("fetching a device list failed; it stays stale", "user", userID, "err", err)
+		}
+	}()
+}
+
+// userDevicesResponse is the answer of GET /user/devices/{userId}
+// (user_devices.yaml).
+type userDevicesResponse struct {
+	UserID   string           `json:"user_id"`
+	StreamID int64            `json:"stream_id"`
+	Devices  []userDevicesDev `json:"devices"`
+	// The user's cross-signing keys, when they have any.
+	MasterKey      json.RawMessage `json:"master_key,omitempty"`
+	SelfSigningKey json.RawMessage `json:"self_signing_key,omitempty"`
+}
+
+type userDevicesDev struct {
+	DeviceID          string          `json:"device_id"`
+	Keys              json.RawMessage `json:"keys,omitempty"`
+	DeviceDisplayName string          `json:"device_display_name,omitempty"`
+}
+
+// maxRemoteDevices bounds the devices cached for one remote user.
+const maxRemoteDevices = 1000
+
+// resync fetches userID's device list from their server and caches it.
+func (s *Service) resync(ctx context.Context, userID string) (*e2eestore.RemoteDeviceList, error) {
+	server, _, err := s.serverOf(userID)
+	if err != nil {
+		return nil, err
+	}
+	var resp userDevicesResponse
+	if err := s.remote.Get(ctx, server, "/_matrix/federation/v1/user/devices/"+url.PathEscape(userID), &resp); err != nil {
+		return nil, err
+	}
+	if resp.UserID != userID || len(resp.Devices) > maxRemoteDevices {
+		return nil, errors.New("e2ee: /user/devices answered for another user or with too many devices")
+	}
+	list := &e2eestore.RemoteDeviceList{StreamID: resp.StreamID}
+	for _, d := range resp.Devices {
+		if d.DeviceID == "" || len(d.DeviceID) > 255 || len(d.DeviceDisplayName) > 1000 {
+			continue
+		}
+		dev := e2eestore.RemoteDevice{DeviceID: d.DeviceID, DisplayName: d.DeviceDisplayName}
+		if len(d.Keys) > 0 && string(d.Keys) != "null" {
+			if dev.Keys, err = checkRemoteDeviceKeys(userID, d.DeviceID, d.Keys); err != nil {
+				continue
+			}
+		}
+		list.Devices = append(list.Devices, dev)
+	}
+	if err := s.store.ReplaceRemoteDeviceList(ctx, userID, resp.StreamID, list.Devices); err != nil {
+		return nil, err
+	}
+	return list, s.devLists.record(ctx, []e2eestore.DeviceListChange{{UserID: userID}}, false)
+}
+
+// UserDevices answers GET /_matrix/federation/v1/user/devices/{userId}
+// for a local user: their devices with keys and names, and the stream_id
+// of the latest m.device_list_update sent for them.
+func (s *Service) UserDevices(ctx context.Context, userID string) (json.RawMessage, error) {
+	if _, local, err := s.serverOf(userID); err != nil || !local {
+		return nil, merr.InvalidParam("the user is not a user of this server")
+	}
+	streamID, err := s.store.LatestChainedChange(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	devices, err := s.devices.ListDevices(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.store.UserDeviceKeys(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	resp := userDevicesResponse{UserID: userID, StreamID: streamID, Devices: []userDevicesDev{}}
+	for _, d := range devices {
+		resp.Devices = append(resp.Devices, userDevicesDev{DeviceID: d.DeviceID, DeviceDisplayName: d.DisplayName, Keys: keys[d.DeviceID]})
+	}
+	return json.Marshal(resp)
+}

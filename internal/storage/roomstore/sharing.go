@@ -1,0 +1,81 @@
+package roomstore
+
+import (
+	"context"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// MembershipChanges returns the membership events with stream positions
+// in (from, to], in order, at most limit of them; more reports that there
+// were more. The memberships of a room's state when we joined it over
+// federation are not among them (see JoinedRooms in package rooms).
+func (s *Store) MembershipChanges(ctx context.Context, from, to int64, limit int) (changes []Membership, more bool, err error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, user_id, membership, event_id, stream_pos FROM membership_log
+		WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos LIMIT $3`, from, to, limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m Membership
+		if err := rows.Scan(&m.RoomID, &m.UserID, &m.Membership, &m.EventID, &m.StreamPos); err != nil {
+			return nil, false, err
+		}
+		changes = append(changes, m)
+	}
+	if len(changes) > limit {
+		return changes[:limit], true, rows.Err()
+	}
+	return changes, false, rows.Err()
+}
+
+// sharingBatch bounds the user IDs of one SharingRoom query.
+const sharingBatch = 500
+
+// SharingRoom returns which of others are joined to a room that userID is
+// joined to now (current state).
+func (s *Store) SharingRoom(ctx context.Context, userID string, others []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for len(others) > 0 {
+		n := min(len(others), sharingBatch)
+		args := []any{userID}
+		for _, o := range others[:n] {
+			args = append(args, o)
+		}
+		if err := s.collectUsers(ctx, out, `SELECT DISTINCT b.state_key FROM current_state a
+			JOIN current_state b ON b.room_id = a.room_id AND b.type = 'm.room.member' AND b.membership = 'join'
+			WHERE a.type = 'm.room.member' AND a.state_key = $1 AND a.membership = 'join'
+			AND b.state_key IN (`+sqldb.Placeholders(2, n)+`)`, args...); err != nil {
+			return nil, err
+		}
+		others = others[n:]
+	}
+	return out, nil
+}
+
+// UsersSharingRoom returns every user joined to a room that userID is
+// joined to now, userID included when joined anywhere.
+func (s *Store) UsersSharingRoom(ctx context.Context, userID string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.collectUsers(ctx, out, `SELECT DISTINCT b.state_key FROM current_state a
+		JOIN current_state b ON b.room_id = a.room_id AND b.type = 'm.room.member' AND b.membership = 'join'
+		WHERE a.type = 'm.room.member' AND a.state_key = $1 AND a.membership = 'join'`, userID)
+	return out, err
+}
+
+func (s *Store) collectUsers(ctx context.Context, into map[string]bool, q string, args ...any) error {
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return err
+		}
+		into[u] = true
+	}
+	return rows.Err()
+}
