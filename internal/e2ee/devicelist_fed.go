@@ -163,30 +163,55 @@ func checkRemoteDeviceKeys(userID, deviceID string, raw json.RawMessage) (json.R
 	return c, nil
 }
 
-// resyncLater fetches userID's device list in the background, at most
-// once at a time per user and maxResyncs at once. A fetch that fails or is
-// not started leaves the list stale, and the next /keys/query for the
-// user fetches it.
+// resyncLater fetches userID's device list in the background, unless
+// maxResyncs fetches run already. A fetch that fails or is not started
+// leaves the list stale, and the next /keys/query for the user fetches it.
 func (s *Service) resyncLater(userID string) {
 	s.resyncMu.Lock()
-	if s.resyncing[userID] || len(s.resyncing) >= maxResyncs || s.remote == nil {
-		s.resyncMu.Unlock()
+	busy := len(s.resyncing) >= maxResyncs || s.remote == nil
+	s.resyncMu.Unlock()
+	if busy {
 		return
 	}
-	s.resyncing[userID] = true
-	s.resyncMu.Unlock()
 	go func() {
-		defer func() {
-			s.resyncMu.Lock()
-			delete(s.resyncing, userID)
-			s.resyncMu.Unlock()
-		}()
 		ctx, cancel := context.WithTimeout(context.Background(), resyncTimeout)
 		defer cancel()
 		if _, err := s.resync(ctx, userID); err != nil {
 			s.log.Info("fetching a device list failed; it stays stale", "user", userID, "err", err)
 		}
 	}()
+}
+
+// resyncFlight is one fetch of a user's device list; callers that want
+// the same list meanwhile wait for it instead of asking again.
+type resyncFlight struct {
+	done chan struct{}
+	list *e2eestore.RemoteDeviceList
+	err  error
+}
+
+// resync fetches userID's device list from their server and caches it,
+// once at a time per user.
+func (s *Service) resync(ctx context.Context, userID string) (*e2eestore.RemoteDeviceList, error) {
+	s.resyncMu.Lock()
+	if f, ok := s.resyncing[userID]; ok {
+		s.resyncMu.Unlock()
+		select {
+		case <-f.done:
+			return f.list, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f := &resyncFlight{done: make(chan struct{})}
+	s.resyncing[userID] = f
+	s.resyncMu.Unlock()
+	f.list, f.err = s.fetchDeviceList(ctx, userID)
+	s.resyncMu.Lock()
+	delete(s.resyncing, userID)
+	s.resyncMu.Unlock()
+	close(f.done)
+	return f.list, f.err
 }
 
 // userDevicesResponse is the answer of GET /user/devices/{userId}
@@ -209,8 +234,9 @@ type userDevicesDev struct {
 // maxRemoteDevices bounds the devices cached for one remote user.
 const maxRemoteDevices = 1000
 
-// resync fetches userID's device list from their server and caches it.
-func (s *Service) resync(ctx context.Context, userID string) (*e2eestore.RemoteDeviceList, error) {
+// fetchDeviceList fetches userID's device list from their server with
+// /user/devices and caches it.
+func (s *Service) fetchDeviceList(ctx context.Context, userID string) (*e2eestore.RemoteDeviceList, error) {
 	server, _, err := s.serverOf(userID)
 	if err != nil {
 		return nil, err
@@ -265,4 +291,16 @@ func (s *Service) UserDevices(ctx context.Context, userID string) (json.RawMessa
 		resp.Devices = append(resp.Devices, userDevicesDev{DeviceID: d.DeviceID, DeviceDisplayName: d.DisplayName, Keys: keys[d.DeviceID]})
 	}
 	return json.Marshal(resp)
+}
+
+// RemoteUsersJoined marks the cached device lists of other servers' users
+// who just joined a room here as stale: while they shared no room with a
+// local user their servers sent us no updates, so what we cached before
+// may be old.
+func (s *Service) RemoteUsersJoined(ctx context.Context, userIDs []string) {
+	for _, u := range userIDs {
+		if err := s.store.MarkRemoteStale(ctx, u); err != nil {
+			s.log.Warn("marking a device list stale", "user", u, "err", err)
+		}
+	}
 }

@@ -62,7 +62,7 @@ type Service struct {
 	remote   RemoteClient // nil without federation
 
 	resyncMu  sync.Mutex
-	resyncing map[string]bool // users whose device lists are being fetched
+	resyncing map[string]*resyncFlight // users whose device lists are being fetched
 }
 
 // New returns the service, with the to-device stream starting above every
@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{store: cfg.Store, devices: cfg.Devices, notifier: cfg.Notifier, serverName: cfg.ServerName,
-		now: cfg.Now, log: cfg.Log, toDevice: streams.NewTracker(top), resyncing: map[string]bool{}, roomNow: cfg.RoomNow}
+		now: cfg.Now, log: cfg.Log, toDevice: streams.NewTracker(top), resyncing: map[string]*resyncFlight{}, roomNow: cfg.RoomNow}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -6,10 +6,12 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/e2ee"
+	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/federation/remote"
 	"github.com/myelin-chat/myelin/internal/federation/sender"
 	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
 	"github.com/myelin-chat/myelin/internal/storage/e2eestore"
 )
@@ -56,6 +58,20 @@ func (s *Server) wireDeviceLists(svc *e2ee.Service, rem *remote.Remote) {
 	if s.fedAPI == nil {
 		return
 	}
+	s.Rooms.OnCommit(func(batch []rooms.Committed) {
+		var joined []string
+		for _, c := range batch {
+			ev := c.Event
+			if sk := ev.StateKey(); ev.Type() == event.TypeMember && sk != nil && ev.Membership() == event.Join && domainOf(*sk) != s.Config.ServerName {
+				joined = append(joined, *sk)
+			}
+		}
+		if len(joined) > 0 {
+			// Before anyone can query them: a user's join is rare, and
+			// one indexed update each.
+			svc.RemoteUsersJoined(context.Background(), joined)
+		}
+	})
 	svc.SetRemote(rem.Client)
 	s.fedAPI.ServeUserKeys(svc)
 	s.fedAPI.HandleEDU(e2ee.EDUDeviceListUpdate, func(ctx context.Context, edu federationapi.InboundEDU) error {
