@@ -54,6 +54,9 @@ type rogue struct {
 	httpc      *http.Client
 	srv        *http.Server
 
+	// routes holds what a test adds to the rogue's answers (handle).
+	routes *http.ServeMux
+
 	mu     sync.Mutex
 	rooms  map[string]*rogueRoom
 	served []string
@@ -91,7 +94,7 @@ func newRogue(t testing.TB, c *cluster, label string, docFor func(name string, k
 		label: label, host: host, name: ln.Addr().String(),
 		key: key, reqKey: key,
 		validUntil: time.Now().Add(rogueKeyValidity).UnixMilli(),
-		rooms:      map[string]*rogueRoom{},
+		rooms:      map[string]*rogueRoom{}, routes: http.NewServeMux(),
 	}
 	if docFor != nil {
 		r.keyDoc = docFor(r.name, key)
@@ -118,6 +121,9 @@ func newRogue(t testing.TB, c *cluster, label string, docFor func(name string, k
 	})
 	return r
 }
+
+// handle makes the rogue answer pattern (an http.ServeMux pattern) with h.
+func (r *rogue) handle(pattern string, h http.HandlerFunc) { r.routes.HandleFunc(pattern, h) }
 
 // userID is @localpart on the rogue.
 func (r *rogue) userID(localpart string) string { return "@" + localpart + ":" + r.name }
@@ -162,7 +168,11 @@ func (r *rogue) mux() http.Handler {
 		_, _ = io.WriteString(w, "--"+boundary+"\r\nContent-Type: application/json\r\n\r\n{}\r\n--"+boundary+
 			"\r\nLocation: https://10.255.255.1/media\r\n\r\n\r\n--"+boundary+"--\r\n")
 	})
-	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		if h, pattern := r.routes.Handler(req); pattern != "" {
+			h.ServeHTTP(w, req)
+			return
+		}
 		writeJSONBytes(w, http.StatusNotFound, []byte(`{"errcode":"M_UNRECOGNIZED","error":"not served by this rogue"}`))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -1,0 +1,267 @@
+package fede2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/myelin-chat/myelin/internal/canonicaljson"
+	"github.com/myelin-chat/myelin/internal/signing"
+)
+
+// e2eDevice is a client device's Ed25519 identity key, signing as a client
+// does (appendices "Signing JSON").
+type e2eDevice struct {
+	c    *client
+	priv ed25519.PrivateKey
+	pub  ed25519.PublicKey
+}
+
+func newE2EDevice(t testing.TB, c *client) *e2eDevice {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &e2eDevice{c: c, priv: priv, pub: pub}
+}
+
+func (d *e2eDevice) sign(t testing.TB, obj map[string]any) map[string]any {
+	raw, err := canonicaljson.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj["signatures"] = map[string]any{d.c.userID: map[string]any{"ed25519:" + d.c.deviceID: signing.EncodeBase64(ed25519.Sign(d.priv, raw))}}
+	return obj
+}
+
+func (d *e2eDevice) deviceKeys(t testing.TB) map[string]any {
+	return d.sign(t, map[string]any{"user_id": d.c.userID, "device_id": d.c.deviceID,
+		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
+		"keys":       map[string]any{"curve25519:" + d.c.deviceID: "curve-" + d.c.deviceID, "ed25519:" + d.c.deviceID: signing.EncodeBase64(d.pub)}})
+}
+
+// upload publishes the device's keys and one one-time key.
+func (d *e2eDevice) upload(t testing.TB) {
+	d.c.must(t, "POST", "/_matrix/client/v3/keys/upload", map[string]any{
+		"device_keys":   d.deviceKeys(t),
+		"one_time_keys": map[string]any{"signed_curve25519:OTK" + d.c.deviceID: d.sign(t, map[string]any{"key": "otk-" + d.c.deviceID})},
+	}, nil)
+}
+
+// login logs in another device of the user.
+func (s *homeserver) login(t testing.TB, localpart, deviceID string) *client {
+	t.Helper()
+	var resp struct {
+		UserID      string `json:"user_id"`
+		AccessToken string `json:"access_token"`
+		DeviceID    string `json:"device_id"`
+	}
+	x, err := s.do(context.Background(), "", "POST", "/_matrix/client/v3/login", map[string]any{"type": "m.login.password",
+		"identifier": map[string]any{"type": "m.id.user", "user": localpart}, "password": password, "device_id": deviceID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.proc.RequireOK(t, x, localpart, &resp)
+	return &client{s: s, userID: resp.UserID, deviceID: resp.DeviceID, token: resp.AccessToken}
+}
+
+type keysQuery struct {
+	DeviceKeys map[string]map[string]struct {
+		Keys map[string]string `json:"keys"`
+	} `json:"device_keys"`
+	Failures map[string]json.RawMessage `json:"failures"`
+}
+
+// queryDevices returns the devices /keys/query lists per user, sorted, and
+// the failures.
+func (c *client) queryDevices(t testing.TB, users ...string) (map[string][]string, map[string]json.RawMessage) {
+	t.Helper()
+	req := map[string]any{}
+	for _, u := range users {
+		req[u] = []string{}
+	}
+	var resp keysQuery
+	c.must(t, "POST", "/_matrix/client/v3/keys/query", map[string]any{"device_keys": req}, &resp)
+	out := map[string][]string{}
+	for u, devs := range resp.DeviceKeys {
+		for d := range devs {
+			out[u] = append(out[u], d)
+		}
+		sort.Strings(out[u])
+	}
+	return out, resp.Failures
+}
+
+// deviceListsSince runs one /sync from since and returns device_lists
+// changed and the next token.
+func (c *client) deviceListsSince(t testing.TB, since string, timeout time.Duration) ([]string, string) {
+	t.Helper()
+	q := url.Values{"timeout": {fmt.Sprint(timeout.Milliseconds())}, "filter": {`{"room":{"timeline":{"limit":1}}}`}}
+	if since != "" {
+		q.Set("since", since)
+	}
+	var resp struct {
+		NextBatch   string `json:"next_batch"`
+		DeviceLists struct {
+			Changed []string `json:"changed"`
+		} `json:"device_lists"`
+	}
+	c.must(t, "GET", "/_matrix/client/v3/sync?"+q.Encode(), nil, &resp)
+	return resp.DeviceLists.Changed, resp.NextBatch
+}
+
+// server-server-api "Device Management" and "End-to-End Encryption":
+// users of three servers share a room. Each downloads the others' device
+// keys and claims their one-time keys through its own server; a device
+// added on one server shows in the others' /sync device_lists.changed (an
+// m.device_list_update), and their next key query lists it.
+func TestFederation_DeviceKeysAndDeviceListsAcrossServers(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1, hs2, hs3 := c.add("hs1"), c.add("hs2"), c.add("hs3")
+	alice, bob, carol := hs1.register(t, "alice"), hs2.register(t, "bob"), hs3.register(t, "carol")
+	roomID := alice.createRoom(t, map[string]any{"preset": "public_chat"})
+	bob.join(t, roomID, hs1.name)
+	carol.join(t, roomID, hs1.name)
+	for _, u := range []*client{alice, bob, carol} {
+		newE2EDevice(t, u).upload(t)
+	}
+
+	// Each sees the others' devices through its own server.
+	c.eventually(t, "every user sees every device", syncBound, func() string {
+		for _, u := range []*client{alice, bob, carol} {
+			got, failures := u.queryDevices(t, alice.userID, bob.userID, carol.userID)
+			want := map[string][]string{alice.userID: {alice.deviceID}, bob.userID: {bob.deviceID}, carol.userID: {carol.deviceID}}
+			if fmt.Sprint(got) != fmt.Sprint(want) || len(failures) != 0 {
+				return fmt.Sprintf("%s sees %v, failures %s", u.userID, got, failures)
+			}
+		}
+		return ""
+	})
+
+	// One-time keys are claimed from the owning server, once.
+	var claimed struct {
+		OneTimeKeys map[string]map[string]map[string]json.RawMessage `json:"one_time_keys"`
+		Failures    map[string]json.RawMessage                       `json:"failures"`
+	}
+	body := map[string]any{"one_time_keys": map[string]any{bob.userID: map[string]any{bob.deviceID: "signed_curve25519"},
+		carol.userID: map[string]any{carol.deviceID: "signed_curve25519"}}}
+	alice.must(t, "POST", "/_matrix/client/v3/keys/claim", body, &claimed)
+	if _, ok := claimed.OneTimeKeys[bob.userID][bob.deviceID]["signed_curve25519:OTK"+bob.deviceID]; !ok || len(claimed.Failures) != 0 {
+		t.Fatalf("claim of bob's key: %+v", claimed)
+	}
+	if _, ok := claimed.OneTimeKeys[carol.userID][carol.deviceID]["signed_curve25519:OTK"+carol.deviceID]; !ok {
+		t.Fatalf("claim of carol's key: %+v", claimed)
+	}
+	claimed.OneTimeKeys = nil
+	alice.must(t, "POST", "/_matrix/client/v3/keys/claim", body, &claimed)
+	if len(claimed.OneTimeKeys) != 0 {
+		t.Fatalf("a one-time key was given out twice: %+v", claimed)
+	}
+
+	// Alice's new device reaches bob's and carol's device_lists.changed,
+	// and their servers list it.
+	_, bobSince := bob.deviceListsSince(t, "", 0)
+	_, carolSince := carol.deviceListsSince(t, "", 0)
+	phone := hs1.login(t, "alice", "ALICEPHONE")
+	newE2EDevice(t, phone).upload(t)
+	for _, w := range []struct {
+		u     *client
+		since string
+	}{{bob, bobSince}, {carol, carolSince}} {
+		since := w.since
+		c.eventually(t, w.u.userID+" sees alice's new device", syncBound, func() string {
+			changed, next := w.u.deviceListsSince(t, since, time.Second)
+			since = next
+			if !contains(changed, alice.userID) {
+				return fmt.Sprintf("changed %v", changed)
+			}
+			return ""
+		})
+		c.eventually(t, w.u.userID+" lists alice's new device", syncBound, func() string {
+			got, _ := w.u.queryDevices(t, alice.userID)
+			if fmt.Sprint(got[alice.userID]) != fmt.Sprint([]string{"ALICEPHONE", alice.deviceID}) {
+				return fmt.Sprintf("alice's devices %v", got[alice.userID])
+			}
+			return ""
+		})
+	}
+}
+
+// server-server-api "Device Management": an m.device_list_update whose
+// prev_id names an update the receiver never got means it missed one, and
+// it fetches the whole list again with /user/devices; a complete chain is
+// applied without asking.
+func TestFederation_MissedDeviceListUpdateTriggersResync(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1 := c.add("hs1")
+	alice := hs1.register(t, "alice")
+	roomID := alice.createRoom(t, map[string]any{"preset": "public_chat"})
+	mal := newRogue(t, c, "mal", nil)
+	eve := mal.userID("eve")
+
+	// The rogue's view of eve's devices, served by /user/devices.
+	var fetches atomic.Int32
+	var devices atomic.Value // []string
+	var streamID atomic.Int64
+	devices.Store([]string{"E1"})
+	streamID.Store(1)
+	mal.handle("GET /_matrix/federation/v1/user/devices/{userId}", func(w http.ResponseWriter, req *http.Request) {
+		fetches.Add(1)
+		var devs []map[string]any
+		for _, d := range devices.Load().([]string) {
+			devs = append(devs, map[string]any{"device_id": d, "keys": map[string]any{"user_id": eve, "device_id": d,
+				"algorithms": []string{"m.olm.v1.curve25519-aes-sha2"}, "keys": map[string]any{"ed25519:" + d: "k" + d}}})
+		}
+		writeJSONBytes(w, http.StatusOK, mustJSON(map[string]any{"user_id": eve, "stream_id": streamID.Load(), "devices": devs}))
+	})
+	mal.join(t, hs1, roomID, "eve")
+
+	if got, _ := alice.queryDevices(t, eve); fmt.Sprint(got[eve]) != "[E1]" || fetches.Load() != 1 {
+		t.Fatalf("first query: %v, %d fetches", got, fetches.Load())
+	}
+	update := func(device string, id int64, prev ...int64) {
+		content := map[string]any{"user_id": eve, "device_id": device, "stream_id": id, "prev_id": prev,
+			"keys": map[string]any{"user_id": eve, "device_id": device, "algorithms": []string{"m.olm.v1.curve25519-aes-sha2"},
+				"keys": map[string]any{"ed25519:" + device: "k" + device}}}
+		mal.send(t, hs1, newTxnID(), mustJSON(map[string]any{"origin": mal.name, "origin_server_ts": time.Now().UnixMilli(),
+			"pdus": []any{}, "edus": []any{map[string]any{"edu_type": "m.device_list_update", "content": content}}}))
+	}
+
+	// A complete chain: applied from the EDU alone.
+	devices.Store([]string{"E1", "E2"})
+	streamID.Store(2)
+	update("E2", 2, 1)
+	if got, _ := alice.queryDevices(t, eve); fmt.Sprint(got[eve]) != "[E1 E2]" || fetches.Load() != 1 {
+		t.Fatalf("after an update in sequence: %v, %d fetches", got, fetches.Load())
+	}
+
+	// Update 3 is lost; 4 names it: hs1 fetches the list by itself.
+	devices.Store([]string{"E1", "E2", "E3", "E4"})
+	streamID.Store(4)
+	update("E4", 4, 3)
+	c.eventually(t, "hs1 fetches eve's devices after the gap", syncBound, func() string {
+		if n := fetches.Load(); n != 2 {
+			return fmt.Sprintf("%d fetches", n)
+		}
+		return ""
+	})
+	c.eventually(t, "alice sees the resynchronised list", syncBound, func() string {
+		if got, _ := alice.queryDevices(t, eve); fmt.Sprint(got[eve]) != "[E1 E2 E3 E4]" {
+			return fmt.Sprintf("eve's devices %v", got[eve])
+		}
+		return ""
+	})
+	if n := fetches.Load(); n != 2 {
+		t.Fatalf("the resynchronised list was fetched again: %d fetches", n)
+	}
+}
