@@ -133,16 +133,7 @@ func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, origin string, co
 // tracked reports whether a local user shares a room with userID: only
 // then is its device list cached and kept in step.
 func (s *Service) tracked(ctx context.Context, userID string) (bool, error) {
-	sharing, err := s.devLists.rooms.UsersSharingRoom(ctx, userID)
-	if err != nil {
-		return false, err
-	}
-	for u := range sharing {
-		if _, local, err := s.serverOf(u); err == nil && local {
-			return true, nil
-		}
-	}
-	return false, nil
+	return s.devLists.rooms.SharesRoomWithServer(ctx, userID, s.serverName)
 }
 
 // checkRemoteDeviceKeys checks that a device_keys object from another

@@ -28,6 +28,9 @@ type Rooms interface {
 	// UsersSharingRoom lists the users joined to a room userID is joined
 	// to.
 	UsersSharingRoom(ctx context.Context, userID string) (map[string]bool, error)
+	// SharesRoomWithServer says whether userID is joined to a room a
+	// user of serverName is joined to.
+	SharesRoomWithServer(ctx context.Context, userID, serverName string) (bool, error)
 	// Members lists a room's members with the given memberships.
 	Members(ctx context.Context, roomID string, memberships ...string) (map[string]string, error)
 }

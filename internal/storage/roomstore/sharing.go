@@ -2,6 +2,9 @@ package roomstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"strings"
 
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 )
@@ -78,4 +81,25 @@ func (s *Store) collectUsers(ctx context.Context, into map[string]bool, q string
 		into[u] = true
 	}
 	return rows.Err()
+}
+
+// SharesRoomWithServer reports whether userID is joined to a room that a
+// user of serverName is joined to now. SQLite's LIKE ignores ASCII case,
+// so there a server name differing only in case also counts; server
+// names are DNS names or IP literals, compared case-insensitively anyway.
+func (s *Store) SharesRoomWithServer(ctx context.Context, userID, serverName string) (bool, error) {
+	var one int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT 1 FROM current_state a
+		JOIN current_state b ON b.room_id = a.room_id AND b.type = 'm.room.member' AND b.membership = 'join'
+		WHERE a.type = 'm.room.member' AND a.state_key = $1 AND a.membership = 'join'
+		AND b.state_key LIKE $2 ESCAPE '!' LIMIT 1`, userID, "%:"+likeEscape(serverName)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// likeEscape escapes LIKE's wildcards in s, with '!' as the escape.
+func likeEscape(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
