@@ -259,7 +259,7 @@ func (s *Service) fetchDeviceList(ctx context.Context, userID string) (*e2eestor
 }
 
 // UserDevices answers GET /_matrix/federation/v1/user/devices/{userId}
-// for a local user: their devices with keys and names, and the stream_id
+// for a local user: their devices with keys, with names, and the stream_id
 // of the latest m.device_list_update sent for them.
 func (s *Service) UserDevices(ctx context.Context, userID string) (json.RawMessage, error) {
 	if _, local, err := s.serverOf(userID); err != nil || !local {
@@ -279,7 +279,12 @@ func (s *Service) UserDevices(ctx context.Context, userID string) (json.RawMessa
 	}
 	resp := userDevicesResponse{UserID: userID, StreamID: streamID, Devices: []userDevicesDev{}}
 	for _, d := range devices {
-		resp.Devices = append(resp.Devices, userDevicesDev{DeviceID: d.DeviceID, DeviceDisplayName: d.DisplayName, Keys: keys[d.DeviceID]})
+		// keys is required (user_devices.yaml): devices that uploaded
+		// none are left out, as Synapse does; their first upload is an
+		// update of its own.
+		if k := keys[d.DeviceID]; k != nil {
+			resp.Devices = append(resp.Devices, userDevicesDev{DeviceID: d.DeviceID, DeviceDisplayName: d.DisplayName, Keys: k})
+		}
 	}
 	return json.Marshal(resp)
 }

@@ -3,10 +3,12 @@ package e2ee
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
 	"github.com/myelin-chat/myelin/internal/storage/e2eestore"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
@@ -209,6 +211,33 @@ func TestDirectToDevice_LargeRequestSplitIntoSeveralEDUs(t *testing.T) {
 			if got := hs2.queued(t, "@bob:hs2", d); got != fmt.Sprintf("[@alice:hs1:%d]", i+1) {
 				t.Errorf("%s: %s", d, got)
 			}
+		}
+	})
+}
+
+// server-server-api "Device Management": a server speaks only for its own
+// users' devices, and updates about users no local user shares a room
+// with are not kept (their lists are not tracked).
+func TestDeviceListUpdate_OnlyFromTheUsersServerAndForTrackedUsers(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		hs1 := newHomeserver(t, db, "hs1", "@alice:hs1/A")
+		update := json.RawMessage(`{"user_id":"@bob:hs2","device_id":"B","stream_id":1,"keys":{"user_id":"@bob:hs2","device_id":"B"}}`)
+		if err := hs1.svc.ReceiveDeviceListUpdate(ctx, "evil.example", update); !errors.Is(err, merr.ErrForbidden) {
+			t.Fatalf("an update for another server's user: %v", err)
+		}
+		forged := json.RawMessage(`{"user_id":"@bob:hs2","device_id":"B","stream_id":1,"keys":{"user_id":"@bob:hs2","device_id":"OTHER"}}`)
+		if err := hs1.svc.ReceiveDeviceListUpdate(ctx, "hs2", forged); err == nil {
+			t.Fatal("keys of another device were taken")
+		}
+		if err := hs1.svc.ReceiveDeviceListUpdate(ctx, "hs2", update); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := hs1.svc.store.RemoteDeviceList(ctx, "@bob:hs2"); err != nil || l != nil {
+			t.Fatalf("an untracked user's list was cached: %+v, %v", l, err)
+		}
+		if top, err := hs1.svc.store.MaxDeviceListPos(ctx); err != nil || top != 0 {
+			t.Fatalf("an untracked user's update was recorded: %d, %v", top, err)
 		}
 	})
 }
