@@ -211,14 +211,18 @@ func (s *Service) UploadCrossSigningKeys(ctx context.Context, userID string, up 
 
 // crossSigningChanged is where a change of the user's cross-signing keys
 // or signatures is announced: with public, to everyone who shares a room
-// with the user (device_lists.changed, m.device_list_update and
-// m.signing_key_update), else only to the user's own devices.
+// with the user (device_lists.changed; m.signing_key_update is still to
+// be sent), else only to the user's own devices.
 //
-// The device-list stream is being built separately (issue 12, "Device
-// lists over federation"); until it lands, a change is only logged and
-// clients learn of it on their next /keys/query.
-func (s *Service) crossSigningChanged(_ context.Context, userID string, public bool) {
-	s.log.Debug("cross-signing keys changed", "user", userID, "public", public)
+// Both go through the device-list stream as a change of the user's keys
+// as a whole, which users sharing a room with them also see: a private
+// change (their user-signing key, their signatures of others) makes them
+// query the user's keys again and learn nothing, since /keys/query shows
+// user-signing keys and those signatures to their owner only.
+func (s *Service) crossSigningChanged(ctx context.Context, userID string, public bool) {
+	if err := s.NotifyKeysChanged(ctx, userID); err != nil {
+		s.log.Warn("recording a cross-signing change in the device lists", "user", userID, "public", public, "err", err)
+	}
 }
 
 // Failure is one key's failure in /keys/signatures/upload: as Synapse

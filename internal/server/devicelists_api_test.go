@@ -158,3 +158,19 @@ func TestKeyChanges_RequiresTwoTokens(t *testing.T) {
 		}
 	})
 }
+
+// end_to_end_encryption.md "Cross-signing": new cross-signing keys are a
+// change of the user's keys, which users sharing a room see in
+// device_lists.changed like a device change.
+func TestDeviceLists_CrossSigningKeysAreAChange(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		sharedRoom(t, alice, bob)
+		since := syncDeviceLists(alice, "").NextBatch
+		newCrossSigning(t, bob.UserID).mustBootstrap(t, bob)
+		got := syncDeviceLists(alice, since)
+		if fmt.Sprint(got.DeviceLists.Changed) != fmt.Sprint([]string{bob.UserID}) {
+			t.Fatalf("after bob's cross-signing keys: %+v", got.DeviceLists)
+		}
+	})
+}
