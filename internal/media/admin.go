@@ -57,6 +57,32 @@ func (s *Service) Delete(ctx context.Context, origin, mediaID string) error {
 			return err
 		}
 	}
+	return s.forgetThumbnails(ctx, origin, mediaID)
+}
+
+// forgetThumbnails deletes a deleted item's stored thumbnails and the
+// blobs that only they used.
+func (s *Service) forgetThumbnails(ctx context.Context, origin, mediaID string) error {
+	tf, ok := s.cfg.Thumbnailer.(ThumbnailForgetter)
+	if !ok {
+		return nil
+	}
+	keys, err := tf.ForgetThumbnails(ctx, origin, mediaID)
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		// A thumbnail's bytes may equal some upload's; that one stays.
+		used, err := s.cfg.Store.SHA256InUse(ctx, key)
+		if err != nil {
+			return storeErr(err)
+		}
+		if !used {
+			if err := s.cfg.Blobs.Delete(ctx, key); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

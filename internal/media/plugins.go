@@ -30,6 +30,16 @@ type Thumbnailer interface {
 	Thumbnail(ctx context.Context, src *Content, spec ThumbnailSpec) (*Thumbnail, error)
 }
 
+// ThumbnailForgetter is implemented by a Thumbnailer that stores what it
+// makes: Delete (and so retention and the admin API) calls it, so that a
+// deleted item's thumbnails do not outlive it on disk.
+type ThumbnailForgetter interface {
+	// ForgetThumbnails deletes the records of one item's thumbnails and
+	// returns the blob keys no other thumbnail uses; Delete removes those
+	// no media uses either.
+	ForgetThumbnails(ctx context.Context, origin, mediaID string) ([]string, error)
+}
+
 // Previewer answers GET /preview_url for userID: the Open Graph object of
 // url as of ts (ms; 0 means now).
 type Previewer interface {

@@ -73,7 +73,15 @@ func New(cfg Config) *Thumbnailer {
 	return &Thumbnailer{cfg: cfg, sem: make(chan struct{}, cfg.Concurrency), busy: map[string]chan struct{}{}}
 }
 
-var _ media.Thumbnailer = (*Thumbnailer)(nil)
+var (
+	_ media.Thumbnailer        = (*Thumbnailer)(nil)
+	_ media.ThumbnailForgetter = (*Thumbnailer)(nil)
+)
+
+// ForgetThumbnails implements media.ThumbnailForgetter.
+func (t *Thumbnailer) ForgetThumbnails(ctx context.Context, origin, mediaID string) ([]string, error) {
+	return t.cfg.Store.DeleteMedia(ctx, origin, mediaID)
+}
 
 // failed is Synapse's answer when no thumbnail can be made.
 func failed() error {

@@ -225,3 +225,59 @@ func TestThumbnail_AnimatedGIF(t *testing.T) {
 		}
 	})
 }
+
+// TestThumbnail_DeletedWithTheirMedia: deleting media (the admin API,
+// retention, the remote cache purge) deletes its thumbnails' records and
+// files too, except a file some upload still uses.
+func TestThumbnail_DeletedWithTheirMedia(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		r := newRig(t, db, false)
+		ms, err := mediastore.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := media.New(media.Config{ServerName: "hs.test", Store: ms, Blobs: r.blobs, MaxUploadSize: 1 << 20, Thumbnailer: r.th})
+		id, err := svc.Upload(ctx, "@a:hs.test", "image/png", "a.png", bytes.NewReader(encodePNG(t, 200, 100)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		thumbOf := func(mediaID string, w, h int) *thumbnailstore.Thumbnail {
+			c, err := svc.Open(ctx, "hs.test", mediaID, media.OpenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Object.Close()
+			th, err := r.th.Thumbnail(ctx, c, media.ThumbnailSpec{Width: w, Height: h, Method: "crop"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(th.Body)
+			th.Body.Close()
+			row, err := r.store.Get(ctx, "hs.test", mediaID, w, h, "crop", "image/png")
+			if err != nil || row == nil {
+				t.Fatalf("thumbnail not recorded: %v", err)
+			}
+			// Someone uploads the 96x96 thumbnail's exact bytes as media.
+			if w == 96 {
+				if _, err := svc.Upload(ctx, "@b:hs.test", "image/png", "copy.png", bytes.NewReader(data)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return row
+		}
+		small, big := thumbOf(id, 32, 32), thumbOf(id, 96, 96)
+		if err := svc.Delete(ctx, "hs.test", id); err != nil {
+			t.Fatal(err)
+		}
+		if row, _ := r.store.Get(ctx, "hs.test", id, 32, 32, "crop", "image/png"); row != nil {
+			t.Error("the thumbnail record outlived its media")
+		}
+		if _, err := r.blobs.Stat(ctx, small.SHA256); !errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("the 32x32 thumbnail's file outlived its media: %v", err)
+		}
+		if _, err := r.blobs.Stat(ctx, big.SHA256); err != nil {
+			t.Errorf("a file an upload still uses was deleted: %v", err)
+		}
+	})
+}

@@ -230,6 +230,13 @@ func (s *Store) Delete(ctx context.Context, origin, mediaID string) (sha string,
 	return sha, stillUsed, err
 }
 
+// SHA256InUse reports whether any media row names content sha.
+func (s *Store) SHA256InUse(ctx context.Context, sha string) (bool, error) {
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM media WHERE sha256 = $1`, sha).Scan(&n)
+	return n > 0, err
+}
+
 // Filter selects media for listing and retention.
 type Filter struct {
 	// Remote selects other servers' media (origin <> Local); otherwise
