@@ -7,7 +7,7 @@ import (
 // specVersions are the client-server API versions advertised on
 // /_matrix/client/versions (versions.yaml). Clients read this list as a
 // promise: a listed version tells them its new endpoints exist, and they
-// call them instead of older ones (matrix-js-sdk and Element switch to
+// call them instead of older ones (Element and matrix-rust-sdk switch to
 // authenticated media, /_matrix/client/v1/media/*, once v1.11 is listed;
 // stable threads, served through /relations, at v1.3; the thread list API,
 // /_matrix/client/v1/rooms/{roomId}/threads, and private read receipts at
@@ -29,12 +29,32 @@ var specVersions = []string{
 	"v1.1", "v1.2",
 }
 
+// unstableFeatures are the flags clients check, before a spec version that
+// holds the feature is listed, to learn that the server has it. Each is
+// the stable flag of a feature now in the spec, for a capability Myelin
+// serves whole; none announces anything ahead of the spec.
+var unstableFeatures = map[string]bool{
+	// Authenticated media (MSC3916, spec v1.11): /_matrix/client/v1/media/*
+	// downloads, thumbnails, config and previews, and the federation media
+	// endpoints. Clients (Element, matrix-rust-sdk) switch to the
+	// authenticated endpoints on this flag or on v1.11; v1.11 cannot be
+	// listed yet (see above), and without either they would ask the
+	// unauthenticated endpoints, which refuse media uploaded since the
+	// freeze (enable_authenticated_media).
+	"org.matrix.msc3916.stable": true,
+	// Private read receipts (MSC2285, spec v1.4): m.read.private.
+	"org.matrix.msc2285.stable": true,
+	// Cross-signing (/keys/device_signing/upload, /keys/signatures/upload,
+	// the keys in /keys/query), which older clients look for by this flag;
+	// Synapse announces it too.
+	"org.matrix.e2e_cross_signing": true,
+}
+
 // versions is GET /_matrix/client/versions. It needs no authentication and
-// gives everyone the same answer. No unstable feature is offered: Myelin
-// implements no MSC ahead of the spec.
+// gives everyone the same answer.
 func (a *AccountAPI) versions(w http.ResponseWriter, r *http.Request) {
 	writeAccountJSON(w, map[string]any{
 		"versions":          specVersions,
-		"unstable_features": map[string]bool{},
+		"unstable_features": unstableFeatures,
 	})
 }
