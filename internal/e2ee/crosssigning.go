@@ -164,37 +164,13 @@ func (s *Service) UploadCrossSigningKeys(ctx context.Context, userID string, up 
 		}
 	}
 	written, err := s.store.PutCrossSigningKeys(ctx, userID, func(stored map[string]json.RawMessage) (map[string]json.RawMessage, error) {
-		master := keys[e2eestore.UsageMaster]
-		if master == nil {
-			m, err := storedKey(stored, userID, e2eestore.UsageMaster)
-			if err != nil {
-				return nil, err
-			}
-			master = m
-		}
-		if master == nil {
-			return nil, merr.MissingParam("No master key available")
-		}
-		// The other keys must be signed by the master key they come with,
-		// or else the stored one (cross_signing.yaml).
-		for _, usage := range []string{e2eestore.UsageSelfSigning, e2eestore.UsageUserSigning} {
-			k := keys[usage]
-			if k != nil && signing.VerifyDeviceJSON(k.canonical, userID, master.id, master.pub) != nil {
-				return nil, merr.BadRequest(merr.CodeInvalidSignature, "Invalid signature on "+usage+" key")
-			}
-		}
-		changed := map[string]json.RawMessage{}
-		for usage, k := range keys {
-			if string(stored[usage]) != string(k.canonical) {
-				changed[usage] = k.canonical
-			}
-		}
-		if len(changed) > 0 && !authenticated && stored[e2eestore.UsageMaster] != nil {
+		changed, err := crossSigningChanges(userID, keys, stored)
+		if err == nil && len(changed) > 0 && !authenticated && stored[e2eestore.UsageMaster] != nil {
 			// Another upload stored a master key after this request was
 			// let through without authentication.
 			return nil, merr.Forbidden("Cross-signing keys changed meanwhile; authenticate and retry")
 		}
-		return changed, nil
+		return changed, err
 	})
 	if err != nil {
 		return err
@@ -207,6 +183,37 @@ func (s *Service) UploadCrossSigningKeys(ctx context.Context, userID string, up 
 		s.crossSigningChanged(ctx, userID, m || ss)
 	}
 	return nil
+}
+
+// crossSigningChanges checks new cross-signing keys of the user against
+// the stored ones and returns those that differ from them, by usage: the
+// self-signing and user-signing keys must be signed by the master key sent
+// with them, or else the stored one (cross_signing.yaml).
+func crossSigningChanges(userID string, keys map[string]*parsedKey, stored map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+	master := keys[e2eestore.UsageMaster]
+	if master == nil {
+		m, err := storedKey(stored, userID, e2eestore.UsageMaster)
+		if err != nil {
+			return nil, err
+		}
+		master = m
+	}
+	if master == nil {
+		return nil, merr.MissingParam("No master key available")
+	}
+	for _, usage := range []string{e2eestore.UsageSelfSigning, e2eestore.UsageUserSigning} {
+		k := keys[usage]
+		if k != nil && signing.VerifyDeviceJSON(k.canonical, userID, master.id, master.pub) != nil {
+			return nil, merr.BadRequest(merr.CodeInvalidSignature, "Invalid signature on "+usage+" key")
+		}
+	}
+	changed := map[string]json.RawMessage{}
+	for usage, k := range keys {
+		if string(stored[usage]) != string(k.canonical) {
+			changed[usage] = k.canonical
+		}
+	}
+	return changed, nil
 }
 
 // crossSigningChanged is where a change of the user's cross-signing keys
