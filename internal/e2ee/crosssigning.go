@@ -503,10 +503,9 @@ func deviceKey(raw json.RawMessage, keyID string) (ed25519.PublicKey, bool) {
 }
 
 // addCrossSigning adds a local user's cross-signing keys to a query
-// result, and merges into the user's device and master keys the stored
-// signatures requester may see: the user's own (self-signing key on
-// devices, devices on the master key) and requester's (user-signing key
-// on the master key), as Synapse shows them.
+// result, and merges into the master key the stored signatures requester
+// may see: the user's own devices' and requester's (user-signing key), as
+// Synapse shows them. (Devices' signatures are merged by localDeviceKeys.)
 func (s *Service) addCrossSigning(ctx context.Context, requester, userID string, res *QueryResult) error {
 	keys, err := s.store.CrossSigningKeys(ctx, userID)
 	if err != nil {
@@ -520,23 +519,18 @@ func (s *Service) addCrossSigning(ctx context.Context, requester, userID string,
 	if err != nil {
 		return err
 	}
-	byTarget := map[string][]e2eestore.Signature{}
-	for _, g := range sigs {
-		byTarget[g.TargetKey] = append(byTarget[g.TargetKey], g)
-	}
-	for deviceID, dk := range res.DeviceKeys[userID] {
-		if extra := byTarget[deviceID]; len(extra) > 0 {
-			if res.DeviceKeys[userID][deviceID], err = mergeSignatures(dk, extra); err != nil {
-				return err
-			}
-		}
-	}
 	if master, ok := keys[e2eestore.UsageMaster]; ok {
 		k, err := storedKey(keys, userID, e2eestore.UsageMaster)
 		if err != nil {
 			return err
 		}
-		if res.MasterKeys[userID], err = mergeSignatures(master, byTarget[k.id]); err != nil {
+		var extra []e2eestore.Signature
+		for _, g := range sigs {
+			if g.TargetKey == k.id {
+				extra = append(extra, g)
+			}
+		}
+		if res.MasterKeys[userID], err = mergeSignatures(master, extra); err != nil {
 			return err
 		}
 	}
@@ -576,4 +570,26 @@ func mergeSignatures(key json.RawMessage, extra []e2eestore.Signature) (json.Raw
 		return nil, err
 	}
 	return canonicaljson.Set(key, "signatures", sigs)
+}
+
+// mergeDeviceSignatures merges into a user's device keys the signatures
+// the user made of them with their self-signing key, which everyone may
+// see.
+func (s *Service) mergeDeviceSignatures(ctx context.Context, userID string, devices map[string]json.RawMessage) error {
+	sigs, err := s.store.SignaturesOf(ctx, userID, userID)
+	if err != nil {
+		return err
+	}
+	byDevice := map[string][]e2eestore.Signature{}
+	for _, g := range sigs {
+		if _, ok := devices[g.TargetKey]; ok {
+			byDevice[g.TargetKey] = append(byDevice[g.TargetKey], g)
+		}
+	}
+	for deviceID, extra := range byDevice {
+		if devices[deviceID], err = mergeSignatures(devices[deviceID], extra); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -279,7 +279,8 @@ func (s *Service) Query(ctx context.Context, requester string, users map[string]
 }
 
 // localDeviceKeys returns the keys of a local user's devices (wanted ones,
-// or all) that exist and have uploaded keys.
+// or all) that exist and have uploaded keys, with the user's cross-signing
+// signatures of them.
 func (s *Service) localDeviceKeys(ctx context.Context, userID string, wanted []string) (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
 	keys, err := s.store.UserDeviceKeys(ctx, userID)
@@ -304,7 +305,7 @@ func (s *Service) localDeviceKeys(ctx context.Context, userID string, wanted []s
 		}
 		out[d.DeviceID] = kj
 	}
-	return out, nil
+	return out, s.mergeDeviceSignatures(ctx, userID, out)
 }
 
 // withDisplayName sets a device's display name in its keys' unsigned, as

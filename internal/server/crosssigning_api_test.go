@@ -447,3 +447,27 @@ func TestCrossSigning_BadSignatureRequestsRefused(t *testing.T) {
 		}
 	})
 }
+
+// A deleted device's signatures go with it: a later device reusing its ID
+// does not show a signature made for another key.
+func TestCrossSigning_DeletedDeviceLosesSignatures(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice := s.Register("alice")
+		s.Register("bob")
+		bob := login(t, s, "bob", "PHONE")
+		dev := newTestDevice(t, bob)
+		mustUpload(t, bob, m{"device_keys": dev.deviceKeys(t)})
+		cs := newCrossSigning(t, bob.UserID)
+		cs.mustBootstrap(t, bob)
+		signed := signWith(t, dev.deviceKeys(t), bob.UserID, cs.selfSigning.id(), cs.selfSigning.priv)
+		if f := uploadSignatures(t, bob, m{bob.UserID: m{"PHONE": signed}}); len(f.Failures) != 0 {
+			t.Fatalf("failures: %+v", f)
+		}
+		bob.MustDo("POST", "/_matrix/client/v3/logout", m{}, nil)
+		again := login(t, s, "bob", "PHONE")
+		mustUpload(t, again, m{"device_keys": newTestDevice(t, again).deviceKeys(t)})
+		if got := csQuery(alice, bob.UserID).DeviceKeys[bob.UserID]["PHONE"]; got == nil || signatureOf(got, bob.UserID, cs.selfSigning.id()) != "" {
+			t.Fatalf("new device under the old ID: %+v", got)
+		}
+	})
+}
