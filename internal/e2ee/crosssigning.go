@@ -176,8 +176,6 @@ func (s *Service) UploadCrossSigningKeys(ctx context.Context, userID string, up 
 		return err
 	}
 	if len(written) > 0 {
-		// Master and self-signing keys are everyone's business, like a
-		// device change; the user-signing key only the user's own.
 		_, m := written[e2eestore.UsageMaster]
 		_, ss := written[e2eestore.UsageSelfSigning]
 		s.crossSigningChanged(ctx, userID, m || ss)
@@ -216,19 +214,21 @@ func crossSigningChanges(userID string, keys map[string]*parsedKey, stored map[s
 	return changed, nil
 }
 
-// crossSigningChanged is where a change of the user's cross-signing keys
-// or signatures is announced: with public, to everyone who shares a room
-// with the user (device_lists.changed; m.signing_key_update is still to
-// be sent), else only to the user's own devices.
-//
-// Both go through the device-list stream as a change of the user's keys
-// as a whole, which users sharing a room with them also see: a private
-// change (their user-signing key, their signatures of others) makes them
-// query the user's keys again and learn nothing, since /keys/query shows
-// user-signing keys and those signatures to their owner only.
+// crossSigningChanged announces a change of a local user's cross-signing
+// keys or of the signatures of their master key: local users sharing a
+// room with them (and the user's own devices) see them in
+// device_lists.changed; with public (the master or self-signing key, which
+// other servers keep) the servers sharing a room with the user get an
+// m.signing_key_update. The change is stored before; a failure to announce
+// it is logged, and clients still see it on their next /keys/query.
 func (s *Service) crossSigningChanged(ctx context.Context, userID string, public bool) {
 	if err := s.NotifyKeysChanged(ctx, userID); err != nil {
-		s.log.Warn("recording a cross-signing change in the device lists", "user", userID, "public", public, "err", err)
+		s.log.Warn("announcing new cross-signing keys", "user", userID, "err", err)
+	}
+	if public {
+		if err := s.sendSigningKeyUpdate(ctx, userID); err != nil {
+			s.log.Warn("sending m.signing_key_update", "user", userID, "err", err)
+		}
 	}
 }
 
@@ -290,16 +290,13 @@ func (s *Service) UploadSignatures(ctx context.Context, userID string, body map[
 		return nil, err
 	}
 	var sigs []e2eestore.Signature
-	ownChanged := false
 	if keys := body[userID]; len(keys) > 0 {
 		got, err := s.selfSignatures(ctx, userID, own, keys, fail)
 		if err != nil {
 			return nil, err
 		}
 		sigs = append(sigs, got...)
-		ownChanged = len(got) > 0
 	}
-	othersChanged := false
 	for target, keys := range body {
 		if target == userID || len(keys) == 0 {
 			continue
@@ -309,18 +306,51 @@ func (s *Service) UploadSignatures(ctx context.Context, userID string, body map[
 			return nil, err
 		}
 		sigs = append(sigs, got...)
-		othersChanged = othersChanged || len(got) > 0
 	}
 	if err := s.store.AddSignatures(ctx, sigs); err != nil {
 		return nil, err
 	}
-	if ownChanged {
+	master, err := storedKey(own, userID, e2eestore.UsageMaster)
+	if err != nil {
+		return nil, err
+	}
+	s.signaturesChanged(ctx, userID, master, sigs)
+	return failures, nil
+}
+
+// signaturesChanged announces new signatures, as Synapse does: a device
+// signed by its user's self-signing key is a change of that device (an
+// m.device_list_update carries its keys with the signature to other
+// servers); the user's master key signed by a device is a change of the
+// user's public keys; another user's master key signed by the caller
+// concerns only the caller, whose devices see that user as changed.
+func (s *Service) signaturesChanged(ctx context.Context, userID string, master *parsedKey, sigs []e2eestore.Signature) {
+	var devices []string
+	masterSigned := false
+	others := map[string]bool{}
+	for _, g := range sigs {
+		switch {
+		case g.TargetUser != userID:
+			others[g.TargetUser] = true
+		case master != nil && g.TargetKey == master.id:
+			masterSigned = true
+		case !slices.Contains(devices, g.TargetKey):
+			devices = append(devices, g.TargetKey)
+		}
+	}
+	if len(devices) > 0 {
+		if err := s.NotifyKeysChanged(ctx, userID, devices...); err != nil {
+			s.log.Warn("announcing signed devices", "user", userID, "err", err)
+		}
+	}
+	if masterSigned {
 		s.crossSigningChanged(ctx, userID, true)
 	}
-	if othersChanged {
-		s.crossSigningChanged(ctx, userID, false)
+	for target := range others {
+		if err := s.NotifyKeysChanged(ctx, target); err != nil {
+			s.log.Warn("announcing a signed master key", "user", target, "err", err)
+		}
 	}
-	return failures, nil
 }
 
 // selfSignatures checks signatures of the user's own keys.
@@ -417,17 +447,15 @@ func (s *Service) otherUserSignatures(ctx context.Context, userID string, own ma
 		failAll(failNoKey(e2eestore.UsageUserSigning, userID))
 		return nil, nil
 	}
-	// Only local users' master keys are known here: other servers' keys
-	// are not fetched yet.
-	var master *parsedKey
-	if _, local, _ := s.serverOf(target); local {
-		theirs, err := s.store.CrossSigningKeys(ctx, target)
-		if err != nil {
-			return nil, err
-		}
-		if master, err = storedKey(theirs, target, e2eestore.UsageMaster); err != nil {
-			return nil, err
-		}
+	// Other servers' users' master keys are known when a local user
+	// shares a room with them (m.signing_key_update, /user/devices).
+	theirs, err := s.store.CrossSigningKeys(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	master, err := storedKey(theirs, target, e2eestore.UsageMaster)
+	if err != nil {
+		return nil, err
 	}
 	if master == nil {
 		failAll(failNoKey(e2eestore.UsageMaster, target))

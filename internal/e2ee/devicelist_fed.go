@@ -58,6 +58,9 @@ func (s *Service) sendDeviceListUpdates(ctx context.Context, changes []e2eestore
 	if err != nil {
 		return err
 	}
+	if err := s.mergeDeviceSignatures(ctx, userID, keys); err != nil {
+		return err
+	}
 	dests := make([]string, 0, len(servers))
 	for d := range servers {
 		dests = append(dests, d)
@@ -255,6 +258,10 @@ func (s *Service) fetchDeviceList(ctx context.Context, userID string) (*e2eestor
 	if err := s.store.ReplaceRemoteDeviceList(ctx, userID, resp.StreamID, list.Devices); err != nil {
 		return nil, err
 	}
+	if _, err := s.storeRemoteCrossSigningKeys(ctx, userID, resp.MasterKey, resp.SelfSigningKey); err != nil {
+		// The devices are kept; keys that do not check out are not.
+		s.log.Info("another server's cross-signing keys refused", "user", userID, "err", err)
+	}
 	return list, s.devLists.record(ctx, []e2eestore.DeviceListChange{{UserID: userID}}, false)
 }
 
@@ -277,7 +284,13 @@ func (s *Service) UserDevices(ctx context.Context, userID string) (json.RawMessa
 	if err != nil {
 		return nil, err
 	}
+	if err := s.mergeDeviceSignatures(ctx, userID, keys); err != nil {
+		return nil, err
+	}
 	resp := userDevicesResponse{UserID: userID, StreamID: streamID, Devices: []userDevicesDev{}}
+	if resp.MasterKey, resp.SelfSigningKey, err = s.publicCrossSigningKeys(ctx, userID); err != nil {
+		return nil, err
+	}
 	for _, d := range devices {
 		// keys is required (user_devices.yaml): devices that uploaded
 		// none are left out, as Synapse does; their first upload is an

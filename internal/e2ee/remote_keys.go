@@ -118,6 +118,9 @@ func (s *Service) queryServer(ctx context.Context, server string, users map[stri
 		if out.DeviceKeys[userID], err = cachedKeys(list, wanted); err != nil {
 			return nil, err
 		}
+		if err := s.addRemoteCrossSigning(ctx, userID, out); err != nil {
+			return nil, err
+		}
 	}
 	if len(ask) == 0 {
 		return out, nil
@@ -139,11 +142,17 @@ func (s *Service) queryServer(ctx context.Context, server string, users map[stri
 			}
 		}
 		out.DeviceKeys[userID] = devs
+		// Cross-signing keys only when they are the user's and of the
+		// right usage.
 		if k, ok := ans.MasterKeys[userID]; ok {
-			out.MasterKeys = setKey(out.MasterKeys, userID, k)
+			if _, err := parseCrossSigningKey(k, userID, e2eestore.UsageMaster); err == nil {
+				out.MasterKeys = setKey(out.MasterKeys, userID, k)
+			}
 		}
 		if k, ok := ans.SelfSigningKeys[userID]; ok {
-			out.SelfSigningKeys = setKey(out.SelfSigningKeys, userID, k)
+			if _, err := parseCrossSigningKey(k, userID, e2eestore.UsageSelfSigning); err == nil {
+				out.SelfSigningKeys = setKey(out.SelfSigningKeys, userID, k)
+			}
 		}
 	}
 	return out, nil
@@ -220,6 +229,7 @@ func (s *Service) FederationQuery(ctx context.Context, users map[string][]string
 		return nil, merr.InvalidParam(fmt.Sprintf("at most %d users per query", MaxQueryUsers))
 	}
 	out := map[string]map[string]json.RawMessage{}
+	masters, selfSigning := map[string]json.RawMessage{}, map[string]json.RawMessage{}
 	for userID, wanted := range users {
 		if _, local, err := s.serverOf(userID); err != nil || !local {
 			continue
@@ -229,8 +239,20 @@ func (s *Service) FederationQuery(ctx context.Context, users map[string][]string
 			return nil, err
 		}
 		out[userID] = devs
+		// server-server-api "POST /user/keys/query": the users'
+		// master and self-signing keys too.
+		master, ssk, err := s.publicCrossSigningKeys(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		if master != nil {
+			masters[userID] = master
+		}
+		if ssk != nil {
+			selfSigning[userID] = ssk
+		}
 	}
-	return json.Marshal(map[string]any{"device_keys": out})
+	return json.Marshal(map[string]any{"device_keys": out, "master_keys": masters, "self_signing_keys": selfSigning})
 }
 
 // FederationClaim answers POST /_matrix/federation/v1/user/keys/claim:

@@ -77,4 +77,7 @@ func (s *Server) wireDeviceLists(svc *e2ee.Service, rem *remote.Remote) {
 	s.fedAPI.HandleEDU(e2ee.EDUDeviceListUpdate, func(ctx context.Context, edu federationapi.InboundEDU) error {
 		return svc.ReceiveDeviceListUpdate(ctx, edu.Origin, edu.Content)
 	})
+	s.fedAPI.HandleEDU(e2ee.EDUSigningKeyUpdate, func(ctx context.Context, edu federationapi.InboundEDU) error {
+		return svc.ReceiveSigningKeyUpdate(ctx, edu.Origin, edu.Content)
+	})
 }
