@@ -150,3 +150,42 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// One version string everywhere (the operators' issue): what "myelin
+// version" prints is what other servers see on /_matrix/federation/v1/version,
+// what admins see on server_version, and what the start-up log line says,
+// with the server name and database beside it.
+func TestPackaging_OneVersionEverywhere(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, backend{name: "sqlite"}, options{})
+	out, err := exec.Command(s.bin, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(out)) // "myelin <version> (...)"
+	if len(fields) < 2 {
+		t.Fatalf("myelin version printed %q", out)
+	}
+	want := fields[1]
+
+	var fed struct {
+		Server struct{ Name, Version string } `json:"server"`
+	}
+	s.anonymous().must(t, "GET", "/_matrix/federation/v1/version", nil, &fed)
+	if fed.Server.Name != "Myelin" || fed.Server.Version != want {
+		t.Errorf("federation /version = %+v, want Myelin %s", fed.Server, want)
+	}
+	var adm struct {
+		ServerVersion string `json:"server_version"`
+	}
+	s.anonymous().must(t, "GET", "/_synapse/admin/v1/server_version", nil, &adm)
+	if adm.ServerVersion != want {
+		t.Errorf("server_version = %q, want %q", adm.ServerVersion, want)
+	}
+	line := s.logLinesContaining("starting myelin")
+	for _, part := range []string{"version=" + want, "server_name=localhost", "database="} {
+		if !strings.Contains(line, part) {
+			t.Errorf("start-up log line %q lacks %q", line, part)
+		}
+	}
+}

@@ -14,12 +14,18 @@ func runVersion(e *env, args []string) int {
 	if _, code, done := parseFlags(fs, args); done {
 		return code
 	}
+	fmt.Fprintf(e.stdout, "myelin %s (%s, %s/%s)\n", currentVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return 0
+}
+
+// currentVersion is the version stamped at link time, else the module
+// version Go recorded, else "dev".
+func currentVersion() string {
 	v := version
 	if v == "dev" {
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
 		}
 	}
-	fmt.Fprintf(e.stdout, "myelin %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return 0
+	return v
 }

@@ -114,8 +114,11 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	return rem, nil
 }
 
-// Version is reported to other servers.
-const Version = "0.1.0"
+// Version is this build's version, reported to other servers
+// (/_matrix/federation/v1/version), to admins (server_version) and in the
+// start-up log. cmd/myelin sets it to what "myelin version" prints, so
+// there is one version string everywhere.
+var Version = "dev"
 
 type profiles struct{ acct accounts.Store }
 

@@ -28,6 +28,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		defer os.Remove(s.Config.PIDFile)
 	}
+	s.Log.Info("starting myelin", "version", Version, "server_name", s.Config.ServerName, "database", describeDatabase(s.Config.Database))
 	raiseFileLimit(s.Log)
 	limiter := newAddrLimiter(s.Config.Myelin.MaxConnectionsPerAddress, s.Metrics)
 	var servers []*http.Server
@@ -161,4 +162,25 @@ func bind(l config.Listener) ([]net.Listener, error) {
 		out = append(out, ln)
 	}
 	return out, nil
+}
+
+// describeDatabase names the database for the start-up log, without its
+// password: the SQLite file, or PostgreSQL's user@host:port/dbname (a DSN
+// is not shown, since it may hold the password).
+func describeDatabase(d config.Database) string {
+	a := d.Args
+	if d.Name == config.SQLite {
+		return "sqlite3 " + a.Database
+	}
+	if a.DSN != "" {
+		return "psycopg2 (dsn)"
+	}
+	host := a.Host
+	if host == "" {
+		host = "localhost"
+	}
+	if a.Port != 0 {
+		host += ":" + strconv.Itoa(a.Port)
+	}
+	return "psycopg2 " + a.User + "@" + host + "/" + a.Database
 }
