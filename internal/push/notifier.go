@@ -31,6 +31,11 @@ type NotifierConfig struct {
 	// Receipts are the users' read receipts, which end what counts as
 	// unread.
 	Receipts *receiptstore.Store
+	// Ignoring reports which of the recipients ignore the sender
+	// (m.ignored_user_list): their events notify nobody who ignores them
+	// (client-server-api "Ignoring Users": the server must not send the
+	// ignored user's events to the ignoring one). May be nil.
+	Ignoring func(ctx context.Context, recipients []string, sender string) (map[string]bool, error)
 	// Queued is called after a commit that queued pushes for pushers
 	// (wakes the delivery); may be nil.
 	Queued func()
@@ -300,6 +305,21 @@ func (n *Notifier) Evaluate(ctx context.Context, se *roomstore.StoredEvent) ([]p
 	if se.Type() == event.TypeMember && se.Membership() == event.Invite && se.StateKey() != nil {
 		if t := *se.StateKey(); strings.HasSuffix(t, suffix) && members[t] == "" && t != se.Sender() {
 			local = append(local, t)
+		}
+	}
+	if len(local) > 0 && n.cfg.Ignoring != nil {
+		ignoring, err := n.cfg.Ignoring(ctx, local, se.Sender())
+		if err != nil {
+			return nil, err
+		}
+		if len(ignoring) > 0 {
+			kept := local[:0]
+			for _, u := range local {
+				if !ignoring[u] {
+					kept = append(kept, u)
+				}
+			}
+			local = kept
 		}
 	}
 	if len(local) == 0 {

@@ -79,26 +79,52 @@ func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, res
 
 	api := &clientapi.EphemeralAPI{Auth: resolver, Typing: typ, Receipts: rcpt, Presence: pres}
 	api.Register(router)
-	return s.buildPush(ctx, router, resolver, pw, rcpt, rstore)
+	return s.buildPush(ctx, router, resolver, pw, rcpt, rstore, ignoredUsers{ud})
 }
 
 // ignoredUsers reads m.ignored_user_list (client-server-api "Ignoring
-// Users") for the /sync streams.
+// Users") for the /sync streams and the push notifier.
 type ignoredUsers struct{ ud userData }
 
+const ignoredUserListType = "m.ignored_user_list"
+
 func (i ignoredUsers) IgnoredUsers(ctx context.Context, userID string) (map[string]bool, error) {
-	raw, err := i.ud.AccountData(ctx, userID, "", "m.ignored_user_list")
+	raw, err := i.ud.AccountData(ctx, userID, "", ignoredUserListType)
 	if err != nil || raw == nil {
 		return nil, err
 	}
+	return parseIgnoredUsers(raw), nil
+}
+
+// Ignoring reports which of recipients ignore sender, in one query
+// (push.NotifierConfig.Ignoring).
+func (i ignoredUsers) Ignoring(ctx context.Context, recipients []string, sender string) (map[string]bool, error) {
+	lists, err := i.ud.store.GlobalAccountDataOf(ctx, recipients, ignoredUserListType)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]bool
+	for u, raw := range lists {
+		if parseIgnoredUsers(raw)[sender] {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[u] = true
+		}
+	}
+	return out, nil
+}
+
+// parseIgnoredUsers reads the ignored_users keys; content the client wrote
+// that does not parse ignores nobody.
+func parseIgnoredUsers(raw []byte) map[string]bool {
 	var c struct {
 		IgnoredUsers map[string]json.RawMessage `json:"ignored_users"`
 	}
-	// Content the client wrote that does not parse ignores nobody.
 	_ = json.Unmarshal(raw, &c)
 	out := make(map[string]bool, len(c.IgnoredUsers))
 	for u := range c.IgnoredUsers {
 		out[u] = true
 	}
-	return out, nil
+	return out
 }

@@ -427,3 +427,38 @@ func TestPushCounts_InviteNotifiesButCountsStartAtTheJoin(t *testing.T) {
 		k.waitFor(t, room, counts(1, 0))
 	})
 }
+
+// client-server-api "Ignoring Users": the server must not send an ignored
+// user's events to the user who ignores them, so they do not count as
+// notifications either (nor appear in /notifications); other members are
+// still notified.
+func TestPushCounts_IgnoredUsersDoNotNotify(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob, carol := s.Register("alice"), s.Register("bob"), s.Register("carol")
+		room := sharedRoom(t, alice, bob, carol)
+		bob.MustDo("PUT", "/_matrix/client/v3/user/"+url.PathEscape(bob.UserID)+"/account_data/m.ignored_user_list",
+			map[string]any{"ignored_users": map[string]any{carol.UserID: map[string]any{}}}, nil)
+		k := newCounter(bob, "")
+		k.waitFor(t, room, counts(0, 0))
+
+		carol.SendText(room, "bob, are you there?")
+		alice.SendText(room, "hello")
+		k.waitFor(t, room, counts(1, 0))
+		// Alice ignores nobody: carol's message counts for her.
+		newCounter(alice, "").waitFor(t, room, counts(1, 0))
+
+		var notifs struct {
+			Notifications []struct {
+				Event struct {
+					Sender string `json:"sender"`
+				} `json:"event"`
+			} `json:"notifications"`
+		}
+		bob.MustDo("GET", "/_matrix/client/v3/notifications", nil, &notifs)
+		for _, n := range notifs.Notifications {
+			if n.Event.Sender == carol.UserID {
+				t.Errorf("bob's /notifications lists a message from carol, whom he ignores")
+			}
+		}
+	})
+}

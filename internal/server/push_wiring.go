@@ -24,10 +24,10 @@ type pushWiring struct {
 // stream and stores notifications, their counts in /sync, and the push
 // endpoints.
 func (s *Server) buildPush(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver,
-	pw pushWiring, rcpt *receipts.Service, rstore *receiptstore.Store) error {
+	pw pushWiring, rcpt *receipts.Service, rstore *receiptstore.Store, ignored ignoredUsers) error {
 	var d *push.Delivery
 	n, err := push.NewNotifier(ctx, push.NotifierConfig{Store: pw.store, Rooms: s.Rooms, Rules: pw.rules,
-		ThreadOf: rcpt.ThreadOf, Receipts: rstore, Queued: func() { d.Queued() }, Log: s.Log})
+		ThreadOf: rcpt.ThreadOf, Receipts: rstore, Ignoring: ignored.Ignoring, Queued: func() { d.Queued() }, Log: s.Log})
 	if err != nil {
 		return err
 	}

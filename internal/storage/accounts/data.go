@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"strconv"
 )
 
@@ -29,6 +30,42 @@ func (s *sqlStore) GetAccountData(ctx context.Context, userID, roomID, dataType 
 		return nil, err
 	}
 	return json.RawMessage(content), nil
+}
+
+// maxUsersPerQuery bounds the IN list of GlobalAccountDataOf.
+const maxUsersPerQuery = 1000
+
+func (s *sqlStore) GlobalAccountDataOf(ctx context.Context, userIDs []string, dataType string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	for len(userIDs) > 0 {
+		batch := userIDs[:min(len(userIDs), maxUsersPerQuery)]
+		userIDs = userIDs[len(batch):]
+		args := make([]any, 0, len(batch)+1)
+		args = append(args, dataType)
+		for _, u := range batch {
+			args = append(args, u)
+		}
+		rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, content FROM account_data
+			WHERE room_id = '' AND type = $1 AND user_id IN (`+sqldb.Placeholders(2, len(batch))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var u, content string
+			if err := rows.Scan(&u, &content); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[u] = json.RawMessage(content)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (s *sqlStore) AccountDataSince(ctx context.Context, userID string, fromPos, toPos int64) ([]AccountData, error) {

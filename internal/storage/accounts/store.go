@@ -112,6 +112,9 @@ type Store interface {
 	PutAccountData(ctx context.Context, userID, roomID, dataType string, content json.RawMessage, pos int64) error
 	// GetAccountData returns one entry's content; ErrNotFound if unset.
 	GetAccountData(ctx context.Context, userID, roomID, dataType string) (json.RawMessage, error)
+	// GlobalAccountDataOf returns the global entry of dataType of each of
+	// the users who have one, keyed by user ID (at most 1 000 users a call).
+	GlobalAccountDataOf(ctx context.Context, userIDs []string, dataType string) (map[string]json.RawMessage, error)
 	// AccountDataSince returns the user's entries whose position is in
 	// (fromPos, toPos], oldest first: what /sync sends for that range.
 	AccountDataSince(ctx context.Context, userID string, fromPos, toPos int64) ([]AccountData, error)
