@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 )
 
 func (s *sqlStore) SetLocked(ctx context.Context, userID string, locked bool) error {
@@ -28,8 +30,7 @@ func (s *sqlStore) ReactivateUser(ctx context.Context, userID, passwordHash stri
 // likePattern makes a case-insensitive LIKE pattern that matches s
 // anywhere, with LIKE's wildcards in s escaped (ESCAPE '!').
 func likePattern(s string) string {
-	r := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
-	return "%" + r.Replace(strings.ToLower(s)) + "%"
+	return "%" + sqldb.EscapeLike(strings.ToLower(s)) + "%"
 }
 
 func (s *sqlStore) ListUsers(ctx context.Context, q UserQuery) ([]User, int64, error) {

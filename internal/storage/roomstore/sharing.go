@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 )
@@ -92,14 +91,9 @@ func (s *Store) SharesRoomWithServer(ctx context.Context, userID, serverName str
 	err := s.db.Read.QueryRowContext(ctx, `SELECT 1 FROM current_state a
 		JOIN current_state b ON b.room_id = a.room_id AND b.type = 'm.room.member' AND b.membership = 'join'
 		WHERE a.type = 'm.room.member' AND a.state_key = $1 AND a.membership = 'join'
-		AND b.state_key LIKE $2 ESCAPE '!' LIMIT 1`, userID, "%:"+likeEscape(serverName)).Scan(&one)
+		AND b.state_key LIKE $2 ESCAPE '!' LIMIT 1`, userID, "%:"+sqldb.EscapeLike(serverName)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	return err == nil, err
-}
-
-// likeEscape escapes LIKE's wildcards in s, with '!' as the escape.
-func likeEscape(s string) string {
-	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }

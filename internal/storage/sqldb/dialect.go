@@ -116,3 +116,12 @@ func Placeholders(start, n int) string {
 	}
 	return b.String()
 }
+
+// EscapeLike escapes LIKE's wildcards in s so that it matches itself; the
+// query must say ESCAPE '!' (a backslash would need escaping in PostgreSQL
+// string literals under some settings, '!' never does).
+func EscapeLike(s string) string {
+	return likeEscaper.Replace(s)
+}
+
+var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
