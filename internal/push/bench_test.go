@@ -38,7 +38,8 @@ func (a accountData) PutAccountData(ctx context.Context, userID, roomID, typ str
 // a room of 10, 100 and 1 000 local members, on a real database: the
 // members and the state before the event read, the event evaluated for
 // every member (every tenth has rules of their own), and the
-// notifications written with the cursor in one transaction. "evaluate" is
+// notifications written with the cursor in one transaction. The
+// recipients' ignore lists are read as the server reads them. "evaluate" is
 // the same without the write.
 func BenchmarkNotifierMessage(b *testing.B) {
 	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
@@ -103,7 +104,13 @@ func benchNotifier(b *testing.B, db *sqldb.DB) (*Notifier, *rooms.Engine) {
 		b.Fatal(err)
 	}
 	rules := NewRules(accountData{acct}, e.Stream(), e.Notifier())
-	n, err := NewNotifier(ctx, NotifierConfig{Store: ps, Rooms: e, Rules: rules, ThreadOf: rc.ThreadOf, Receipts: rs})
+	// The server's check of who ignores the sender is one query for all
+	// recipients; here nobody ignores anyone, so only its cost shows.
+	ignoring := func(ctx context.Context, recipients []string, _ string) (map[string]bool, error) {
+		_, err := acct.GlobalAccountDataOf(ctx, recipients, "m.ignored_user_list")
+		return nil, err
+	}
+	n, err := NewNotifier(ctx, NotifierConfig{Store: ps, Rooms: e, Rules: rules, ThreadOf: rc.ThreadOf, Receipts: rs, Ignoring: ignoring})
 	if err != nil {
 		b.Fatal(err)
 	}
