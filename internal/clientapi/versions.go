@@ -50,6 +50,8 @@ var unstableFeatures = map[string]bool{
 	"org.matrix.e2e_cross_signing": true,
 }
 
+// docs/spec-coverage.md lists what these promise; keep the two in step.
+
 // versions is GET /_matrix/client/versions. It needs no authentication and
 // gives everyone the same answer.
 func (a *AccountAPI) versions(w http.ResponseWriter, r *http.Request) {
