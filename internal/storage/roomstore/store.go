@@ -35,6 +35,8 @@ type Store struct {
 
 	queueOnce sync.Once
 	queue     *commitQueue // see WriteGrouped
+
+	indexers []Indexer // see AddIndexer
 }
 
 // DefaultEventCacheSize is how many parsed events the store keeps, and

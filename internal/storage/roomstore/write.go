@@ -124,6 +124,9 @@ func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
 			}
 		}
 	}
+	if err := w.index(ne); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
@@ -212,8 +215,14 @@ func (w *Writer) SetForwardExtremities(roomID string, eventIDs []string) error {
 
 // MarkRedacted records that redactionID redacts eventID.
 func (w *Writer) MarkRedacted(eventID, redactionID string) error {
-	_, err := w.tx.ExecContext(w.ctx, `UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`, redactionID, eventID)
-	return err
+	res, err := w.tx.ExecContext(w.ctx, `UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`, redactionID, eventID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // unknown yet, or redacted before: nothing indexed changes
+	}
+	return w.unindex(eventID)
 }
 
 // SetPublic sets whether the room is listed in the public room directory.
@@ -229,9 +238,25 @@ func (w *Writer) PromoteOutlier(ne NewEvent) error {
 	if ne.StreamPos != 0 {
 		pos = ne.StreamPos
 	}
-	_, err := w.tx.ExecContext(w.ctx, `UPDATE events SET outlier = FALSE, stream_pos = $1, state_before = $2, state_after = $3,
+	res, err := w.tx.ExecContext(w.ctx, `UPDATE events SET outlier = FALSE, stream_pos = $1, state_before = $2, state_after = $3,
 		rejected = $4, soft_failed = $5 WHERE event_id = $6 AND outlier`, pos, ne.StateBefore, ne.StateAfter, ne.Rejected, ne.SoftFailed, ne.Event.EventID())
-	return err
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	// An outlier can have been redacted before it was promoted; its index
+	// entry must not hold what the redaction removed.
+	var redacted bool
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT redacted_by IS NOT NULL FROM events WHERE event_id = $1`, ne.Event.EventID()).Scan(&redacted); err != nil {
+		return err
+	}
+	if redacted {
+		return nil
+	}
+	ne.Outlier = false
+	return w.index(ne)
 }
 
 // DeleteCurrentState removes a key from the flat current state (state

@@ -1,0 +1,63 @@
+package roomstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/myelin-chat/myelin/internal/event"
+)
+
+// Indexer keeps an index derived from room events (relations, full-text
+// search) in step with the events table. It is called inside the
+// transaction that stores an event or marks it redacted, so the index
+// commits or rolls back with the event: nothing acknowledged is missing
+// from it, and nothing it holds was not stored.
+//
+// An index lives in its own store and migration domain; roomstore only
+// promises the calls below. Indexers run on the writer's hot path, so an
+// implementation does a bounded amount of work per event (a few row
+// writes) and must be repeatable: a transaction that fails is run again as
+// a whole.
+type Indexer interface {
+	// IndexEvent is called when e takes its place in the room's history:
+	// stored as a timeline event (not an outlier), or promoted from an
+	// outlier, and neither rejected nor soft-failed. streamPos is its
+	// stream position (negative for backfilled history).
+	IndexEvent(ctx context.Context, tx *sql.Tx, e *event.Event, streamPos int64) error
+	// UnindexEvent is called when eventID is redacted: the index forgets
+	// what the redaction removes from the event's content.
+	UnindexEvent(ctx context.Context, tx *sql.Tx, eventID string) error
+}
+
+// AddIndexer registers ix for every later write. Indexers are registered
+// while the server is wired, before the first write; the list is not
+// guarded for writes running concurrently with registration.
+func (s *Store) AddIndexer(ix Indexer) {
+	s.indexers = append(s.indexers, ix)
+}
+
+// indexes reports whether ne is an event indexers see.
+func indexes(ne NewEvent) bool {
+	return !ne.Outlier && !ne.Rejected && !ne.SoftFailed
+}
+
+func (w *Writer) index(ne NewEvent) error {
+	if !indexes(ne) {
+		return nil
+	}
+	for _, ix := range w.s.indexers {
+		if err := ix.IndexEvent(w.ctx, w.tx, ne.Event, ne.StreamPos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Writer) unindex(eventID string) error {
+	for _, ix := range w.s.indexers {
+		if err := ix.UnindexEvent(w.ctx, w.tx, eventID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
