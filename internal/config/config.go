@@ -160,6 +160,7 @@ type Config struct {
 	AllowPublicRoomsWithoutAuth    bool
 	AllowPublicRoomsOverFederation bool
 	Presence                       Presence
+	TURN                           TURN
 
 	// RefreshableAccessTokenLifetime defaults to 5 minutes, as in Synapse;
 	// the other lifetimes default to 0 (no expiry).
@@ -484,16 +485,28 @@ type Myelin struct {
 // registration_shared_secret_path when that is how it was configured. An
 // empty result with a nil error means shared-secret registration is off.
 func (c *Config) SharedSecret() (string, error) {
-	if c.RegistrationSharedSecret != "" || c.RegistrationSharedSecretPath == "" {
-		return c.RegistrationSharedSecret, nil
+	return secret(c.RegistrationSharedSecret, c.RegistrationSharedSecretPath, "registration_shared_secret_path")
+}
+
+// TURNSharedSecret returns turn_shared_secret, reading
+// turn_shared_secret_path when that is how it was configured; empty means
+// none.
+func (c *Config) TURNSharedSecret() (string, error) {
+	return secret(c.TURN.SharedSecret, c.TURN.SharedSecretPath, "turn_shared_secret_path")
+}
+
+// secret is a secret given in the config or in a file named by pathKey.
+func secret(value, path, pathKey string) (string, error) {
+	if value != "" || path == "" {
+		return value, nil
 	}
-	b, err := os.ReadFile(c.RegistrationSharedSecretPath)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("registration_shared_secret_path: %w", err)
+		return "", fmt.Errorf("%s: %w", pathKey, err)
 	}
 	s := strings.TrimSpace(string(b))
 	if s == "" {
-		return "", fmt.Errorf("registration_shared_secret_path: %s is empty", c.RegistrationSharedSecretPath)
+		return "", fmt.Errorf("%s: %s is empty", pathKey, path)
 	}
 	return s, nil
 }
@@ -543,6 +556,7 @@ func defaults() *Config {
 		Caches:                         Caches{GlobalFactor: 0.5},
 		LimitRemoteRooms:               LimitRemoteRooms{Complexity: 1.0, ComplexityError: "This room is too complex for this homeserver to join. Please ask your server administrator."},
 		Presence:                       Presence{Enabled: true},
+		TURN:                           TURN{UserLifetime: time.Hour, AllowGuests: true},
 		RefreshableAccessTokenLifetime: 5 * time.Minute,
 		Myelin: Myelin{LogFormat: "text", LogLevel: "info",
 			MaxConnectionsPerAddress: 256, RequestBodyTimeout: time.Minute},

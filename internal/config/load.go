@@ -77,6 +77,7 @@ func Load(paths ...string) (*Config, []Warning, error) {
 	p := &present{keys: map[string]*yaml.Node{}, files: map[string]string{}}
 	hs := d.topLevel(c, p)
 	maps.Copy(hs, d.mediaKeys(c))
+	maps.Copy(hs, d.voipKeys(c))
 	for _, name := range order {
 		e := merged[name]
 		d.file, d.dir = e.file, absDir(e.file)
@@ -226,6 +227,7 @@ func (d *decoder) finish(c *Config, p *present) {
 	}
 
 	d.mediaDefaults(c, p, at)
+	d.voipDefaults(c, at)
 
 	if c.RegistrationSharedSecret != "" && c.RegistrationSharedSecretPath != "" {
 		key, n := at("registration_shared_secret_path")
@@ -287,9 +289,7 @@ var synapseOnlyKeys = []string{
 	"alias_creation_rules", "push", "encryption_enabled_by_default_for_room_type",
 	"auto_join_rooms", "autocreate_auto_join_rooms", "registrations_require_3pid",
 	"allowed_local_3pids", "enable_3pid_lookup", "enable_set_displayname",
-	"enable_set_avatar_url", "enable_3pid_changes", "turn_uris",
-	"turn_shared_secret", "turn_username", "turn_password", "turn_user_lifetime",
-	"turn_allow_guests", "enable_media_repo", "media_storage_providers",
+	"enable_set_avatar_url", "enable_3pid_changes", "enable_media_repo", "media_storage_providers",
 	"oembed", "recaptcha_public_key", "recaptcha_private_key",
 	"enable_registration_captcha", "metrics_flags", "report_stats_endpoint",
 	"room_prejoin_state", "app_service_config_files", "track_appservice_user_ips",

@@ -401,6 +401,8 @@ func TestLoad_InvalidValuesNameKeyAndFix(t *testing.T) {
 		{"room version", "default_room_version: \"13\"\n", []string{`default_room_version: "13" is not supported; use "1"`}},
 		{"open registration", "enable_registration: true\n", []string{"enable_registration: open registration without verification invites spam accounts; set registration_requires_token: true"}},
 		{"two shared secrets", "registration_shared_secret: a\nregistration_shared_secret_path: s\n", []string{"registration_shared_secret_path: cannot be used together with registration_shared_secret"}},
+		{"two TURN secrets", "turn_shared_secret: a\nturn_shared_secret_path: s\n", []string{"turn_shared_secret_path: cannot be used together with turn_shared_secret"}},
+		{"TURN lifetime", "turn_user_lifetime: 0\n", []string{"turn_user_lifetime: must be a positive duration"}},
 		{"public_baseurl", "public_baseurl: matrix.example.org\n", []string{`public_baseurl: "matrix.example.org" is not a base URL`}},
 		{"ip range", "ip_range_whitelist: [10.0.0.0/33]\n", []string{`ip_range_whitelist[0]: "10.0.0.0/33" is not an IP range`}},
 		{"whitelist entry", "federation_domain_whitelist: [\"bad domain\"]\n", []string{`federation_domain_whitelist[0]: "bad domain"`}},

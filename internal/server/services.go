@@ -86,6 +86,9 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI.Register(router)
 	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}
 	pushAPI.Register(router)
+	if err := s.wireVoIP(router, resolver); err != nil {
+		return err
+	}
 	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers}); err != nil {
 		return err
 	}
