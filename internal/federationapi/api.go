@@ -61,6 +61,8 @@ type API struct {
 	Throttle *ratelimit.Federation
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Metrics counts inbound transactions; nil: none.
+	Metrics *Metrics
 
 	acls        aclCache
 	eduHandlers map[string]EDUHandler

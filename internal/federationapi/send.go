@@ -96,6 +96,13 @@ func (a *API) send(w http.ResponseWriter, r *http.Request) {
 	// EDUs after the PDUs, so that, say, a receipt for an event of this
 	// transaction finds the event stored.
 	a.dispatchEDUs(ctx, origin, txn.EDUs, aclErr)
+	failed := len(txn.PDUs) - len(results)
+	for _, r := range results {
+		if r["error"] != "" {
+			failed++
+		}
+	}
+	a.Metrics.transaction(len(txn.PDUs), len(txn.EDUs), failed)
 	resp, _ := json.Marshal(map[string]any{"pdus": results})
 	a.txnMu.Lock()
 	if _, ok := a.txns[key]; !ok {

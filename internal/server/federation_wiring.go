@@ -89,7 +89,7 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	api := &federationapi.API{Engine: s.Rooms, ServerName: s.Config.ServerName, Verify: rem, Remote: rem.Fetcher,
 		Origin: fedauth.OriginOf, Auth: tr.Auth.RequireServerAuth, Profiles: profiles{acct}, Log: s.Log, Now: s.Now,
 		PublicRoomsOverFederation: s.Config.AllowPublicRoomsOverFederation, Limits: s.Limits,
-		Throttle: newFederationThrottle(s.Config.RCFederation, s.Now),
+		Throttle: newFederationThrottle(s.Config.RCFederation, s.Now), Metrics: federationapi.NewMetrics(s.Metrics),
 		OnAccepted: func(ctx context.Context, ev *event.Event) {
 			// Relay a remote user's join/leave to the room's other servers
 			// (not back to its own, which sent it to us).

@@ -34,6 +34,12 @@ func (s *Server) Run(ctx context.Context) error {
 	var servers []*http.Server
 	errc := make(chan error, 16)
 	for i, l := range s.Config.Listeners {
+		if l.Type == "metrics" && !s.Config.EnableMetrics {
+			// As Synapse: a metrics listener needs enable_metrics (the
+			// config loader warned about it).
+			s.Log.Warn("not starting the metrics listener: enable_metrics is false", "listener", i)
+			continue
+		}
 		h, err := s.listenerHandler(l)
 		if err != nil {
 			return fmt.Errorf("listeners[%d]: %w", i, err)

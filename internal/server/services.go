@@ -65,6 +65,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}
 	view := clientAccountData{ud}
 	s.Syncer = syncapi.New(s.Rooms, view, s.Now)
+	s.registerCoreMetrics(roomStore, s.Rooms, s.Syncer)
 	roomAPI := &clientapi.RoomAPI{
 		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,
 		Profiles: ud, Filters: ud, AccountData: view, DefaultVersion: defaultVersion,

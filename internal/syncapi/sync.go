@@ -48,7 +48,14 @@ type Syncer struct {
 	ignored     IgnoredUsersSource
 	tracker     SyncTracker
 	unread      UnreadCounter
+	// buildObserver, when set, is told how long each response took to
+	// build (metrics); long-poll waiting is not included.
+	buildObserver func(initial bool, took time.Duration)
 }
+
+// ObserveBuilds has fn told how long each /sync response took to build,
+// apart from any time spent waiting for news. Set before serving.
+func (s *Syncer) ObserveBuilds(fn func(initial bool, took time.Duration)) { s.buildObserver = fn }
 
 // Stop makes waiting and future long-polls return at once (server shutdown).
 func (s *Syncer) Stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
@@ -128,9 +135,13 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 		upto := s.current()
 		// A token from the future (e.g. after a restore): answer from now.
 		since.clamp(upto)
+		start := time.Now()
 		resp, err := s.build(ctx, req, since, upto)
 		if err != nil {
 			return nil, err
+		}
+		if s.buildObserver != nil {
+			s.buildObserver(req.Since == "", time.Since(start))
 		}
 		if req.Since == "" || req.FullState || !resp.empty() || timeout <= 0 {
 			return resp, nil

@@ -21,6 +21,8 @@ type eventCache struct {
 	bytes    int // sum of the entries' costs
 	ll       *list.List
 	items    map[string]*list.Element
+	// hits and misses count get's answers (for metrics).
+	hits, misses int64
 }
 
 type cacheEntry struct {
@@ -51,8 +53,10 @@ func (c *eventCache) get(id string) *event.Event {
 	defer c.mu.Unlock()
 	if el, ok := c.items[id]; ok {
 		c.ll.MoveToFront(el)
+		c.hits++
 		return el.Value.(*cacheEntry).ev
 	}
+	c.misses++
 	return nil
 }
 
@@ -91,4 +95,18 @@ func (c *eventCache) Bytes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bytes
+}
+
+// EventCacheStats describes the parsed-event cache (for metrics).
+type EventCacheStats struct {
+	Entries, Bytes int
+	Hits, Misses   int64
+}
+
+// EventCacheStats returns the parsed-event cache's size and counters.
+func (s *Store) EventCacheStats() EventCacheStats {
+	c := s.events
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return EventCacheStats{Entries: c.ll.Len(), Bytes: c.bytes, Hits: c.hits, Misses: c.misses}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -75,7 +76,12 @@ func (s *Store) WriteGrouped(ctx context.Context, fn func(w *Writer) error) erro
 	}
 	gw := &groupedWrite{ctx: ctx, fn: fn, done: make(chan struct{})}
 	if !s.commitQueue().submit(s, gw) {
-		return s.Write(ctx, fn)
+		start := time.Now()
+		err := s.Write(ctx, fn)
+		if s.commitObserver != nil {
+			s.commitObserver(1, time.Since(start), err)
+		}
+		return err
 	}
 	<-gw.done
 	if gw.panicked {
@@ -190,6 +196,7 @@ func (e *errGroupLost) Error() string {
 func (s *Store) commitGroup(group []*groupedWrite) (done, alone []*groupedWrite) {
 	// The transaction belongs to no single caller (see WriteGrouped).
 	ctx := context.Background()
+	start := time.Now()
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		// WithTx runs this again after a transient failure of the whole
 		// transaction (for example at COMMIT): start from scratch.
@@ -207,6 +214,9 @@ func (s *Store) commitGroup(group []*groupedWrite) (done, alone []*groupedWrite)
 		}
 		return nil
 	})
+	if s.commitObserver != nil {
+		s.commitObserver(len(group), time.Since(start), err)
+	}
 	var lost *errGroupLost
 	switch {
 	case err == nil:

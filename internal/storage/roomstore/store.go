@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/merr"
@@ -37,6 +38,17 @@ type Store struct {
 	queue     *commitQueue // see WriteGrouped
 
 	indexers []Indexer // see AddIndexer
+
+	// commitObserver, when set, is told of every group commit (metrics).
+	commitObserver func(writes int, took time.Duration, err error)
+}
+
+// ObserveCommits has fn told of every commit of WriteGrouped (a group
+// commit, or a write of its own where writes are not grouped): how many
+// writes it held, how long the transaction took and whether it
+// failed. Set while the server is wired, before the first write.
+func (s *Store) ObserveCommits(fn func(writes int, took time.Duration, err error)) {
+	s.commitObserver = fn
 }
 
 // DefaultEventCacheSize is how many parsed events the store keeps, and
