@@ -130,6 +130,7 @@ func (a *RoomAPI) Register(rt *httpapi.Router) {
 		auth("POST", "/rooms/{roomId}/ban", a.ban)
 		auth("POST", "/rooms/{roomId}/unban", a.unban)
 		auth("POST", "/knock/{roomIdOrAlias}", a.knock)
+		auth("POST", "/rooms/{roomId}/upgrade", a.upgradeRoom)
 		auth("PUT", "/directory/room/{roomAlias}", a.putAlias)
 		rt.Handle("GET "+p+"/directory/room/{roomAlias}", http.HandlerFunc(a.getAlias))
 		auth("DELETE", "/directory/room/{roomAlias}", a.deleteAlias)

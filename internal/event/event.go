@@ -137,6 +137,8 @@ const (
 	TypeServerACL         = "m.room.server_acl"
 	TypeTombstone         = "m.room.tombstone"
 	TypeMessage           = "m.room.message"
+	TypeSpaceChild        = "m.space.child"
+	TypeSpaceParent       = "m.space.parent"
 )
 
 // Membership values.

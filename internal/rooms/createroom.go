@@ -38,6 +38,12 @@ type CreateRoomRequest struct {
 	CreationContent map[string]any
 	// PowerLevelOverride is merged over the default power levels.
 	PowerLevelOverride map[string]any
+	// NoPresetState leaves out the preset's join rules, history visibility
+	// and guest access (a room upgrade copies the old room's instead).
+	NoPresetState bool
+	// FinalState is sent after the invites: an upgrade's real power levels,
+	// once the upgrader's temporary level has done its work.
+	FinalState []StateInput
 }
 
 // CreateRoom creates a room, following the event order of client-server-api
@@ -120,18 +126,14 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (string,
 	if req.Preset == "public_chat" {
 		joinRule, guest = "public", ""
 	}
-	bs = append(bs, stateB(req.Creator, event.TypeJoinRules, map[string]any{"join_rule": joinRule}),
-		stateB(req.Creator, event.TypeHistoryVisibility, map[string]any{"history_visibility": "shared"}))
-	if guest != "" {
-		bs = append(bs, stateB(req.Creator, event.TypeGuestAccess, map[string]any{"guest_access": guest}))
-	}
-	for _, s := range req.InitialState {
-		content := s.Content
-		if len(content) == 0 {
-			content = json.RawMessage(`{}`)
+	if !req.NoPresetState {
+		bs = append(bs, stateB(req.Creator, event.TypeJoinRules, map[string]any{"join_rule": joinRule}),
+			stateB(req.Creator, event.TypeHistoryVisibility, map[string]any{"history_visibility": "shared"}))
+		if guest != "" {
+			bs = append(bs, stateB(req.Creator, event.TypeGuestAccess, map[string]any{"guest_access": guest}))
 		}
-		bs = append(bs, &event.Builder{Type: s.Type, StateKey: strp(s.StateKey), Sender: req.Creator, Content: content})
 	}
+	bs = appendState(bs, req.Creator, req.InitialState)
 	if req.Name != nil {
 		bs = append(bs, stateB(req.Creator, event.TypeName, map[string]any{"name": *req.Name}))
 	}
@@ -145,6 +147,7 @@ func (e *Engine) CreateRoom(ctx context.Context, req CreateRoomRequest) (string,
 		}
 		bs = append(bs, &event.Builder{Type: event.TypeMember, StateKey: strp(u), Sender: req.Creator, Content: Content(c)})
 	}
+	bs = appendState(bs, req.Creator, req.FinalState)
 	for _, b := range bs {
 		b.OriginServerTS = ts
 	}
@@ -192,6 +195,17 @@ func (e *Engine) defaultPowerLevels(req CreateRoomRequest, v *roomversion.Versio
 		pl[k] = val
 	}
 	return pl
+}
+
+func appendState(bs []*event.Builder, sender string, state []StateInput) []*event.Builder {
+	for _, s := range state {
+		content := s.Content
+		if len(content) == 0 {
+			content = json.RawMessage(`{}`)
+		}
+		bs = append(bs, &event.Builder{Type: s.Type, StateKey: strp(s.StateKey), Sender: sender, Content: content})
+	}
+	return bs
 }
 
 func topicContent(topic string) map[string]any {

@@ -37,7 +37,9 @@ type Engine struct {
 	mu       sync.Mutex
 	actors   map[string]*actor
 	creating map[string]bool // room IDs being created
-	closed   bool
+	// upgrading holds the rooms being upgraded, closed when done.
+	upgrading map[string]chan struct{}
+	closed    bool
 	// idle is how long an actor waits without work before it leaves
 	// memory; its room reloads from the database on next use.
 	idle time.Duration
@@ -85,7 +87,7 @@ func New(c Config) *Engine {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
 	return &Engine{store: c.Store, serverName: c.ServerName, key: c.Key, stream: c.Stream, notifier: c.Notifier,
-		now: c.Now, log: c.Log, actors: map[string]*actor{}, creating: map[string]bool{}, idle: c.IdleTimeout}
+		now: c.Now, log: c.Log, actors: map[string]*actor{}, creating: map[string]bool{}, upgrading: map[string]chan struct{}{}, idle: c.IdleTimeout}
 }
 
 // Store returns the rooms storage.

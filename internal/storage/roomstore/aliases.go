@@ -40,6 +40,13 @@ func (s *Store) DeleteAlias(ctx context.Context, alias string) error {
 	return nil
 }
 
+// MoveAliases points every local alias of one room at another (a room
+// upgrade), keeping their creators.
+func (s *Store) MoveAliases(ctx context.Context, fromRoom, toRoom string) error {
+	_, err := s.db.Write.ExecContext(ctx, `UPDATE room_aliases SET room_id = $1 WHERE room_id = $2`, toRoom, fromRoom)
+	return err
+}
+
 // AliasesForRoom lists a room's local aliases.
 func (s *Store) AliasesForRoom(ctx context.Context, roomID string) ([]string, error) {
 	return s.strings(ctx, `SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias`, roomID)

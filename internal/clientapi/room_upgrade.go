@@ -1,0 +1,67 @@
+package clientapi
+
+import (
+	"net/http"
+
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
+	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+)
+
+// maxAdditionalCreators bounds additional_creators in an upgrade request.
+const maxAdditionalCreators = 100
+
+// upgradeRoom is POST /rooms/{roomId}/upgrade (client-server-api "Room
+// Upgrades").
+func (a *RoomAPI) upgradeRoom(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	var body struct {
+		NewVersion         string   `json:"new_version"`
+		AdditionalCreators []string `json:"additional_creators"`
+	}
+	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if body.NewVersion == "" {
+		httpapi.WriteError(w, httpapi.MissingParam("new_version is required"))
+		return
+	}
+	v, ok := roomversion.Get(roomversion.ID(body.NewVersion))
+	if !ok {
+		httpapi.WriteError(w, httpapi.UnsupportedRoomVersion("room version "+body.NewVersion+" is not supported"))
+		return
+	}
+	if len(body.AdditionalCreators) > maxAdditionalCreators {
+		httpapi.WriteError(w, httpapi.InvalidParam("too many additional_creators"))
+		return
+	}
+	for _, u := range body.AdditionalCreators {
+		if err := a.checkTarget(u); err != nil {
+			httpapi.WriteError(w, httpapi.InvalidParam("additional_creators must hold valid user IDs"))
+			return
+		}
+	}
+	roomID := r.PathValue("roomId")
+	// An upgrade creates a room: Synapse counts it as one.
+	if err := takeLimits(a.Limits, s, messageCost(s), ratelimit.Cost{Action: ratelimit.RoomCreation, Key: s.UserID}); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	res, err := a.Engine.UpgradeRoom(r.Context(), rooms.UpgradeRequest{
+		RoomID: roomID, User: s.UserID, Member: a.memberProfile(r, s.UserID), Version: v,
+		AdditionalCreators: body.AdditionalCreators,
+	})
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	for _, u := range res.RemoteInvitees {
+		if err := a.remoteInvite(r, s, res.RoomID, u, "", nil); err != nil {
+			// The room is upgraded; the member can still follow the
+			// tombstone if the new room lets them in.
+			a.log().Info("upgrade: inviting a remote member failed", "room_id", res.RoomID, "invitee", u, "err", err)
+		}
+	}
+	writeOK(w, map[string]string{"replacement_room": res.RoomID})
+}
