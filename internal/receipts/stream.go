@@ -16,6 +16,10 @@ func (s *Service) Key() string { return "r" }
 // Current is the highest receipt stream position readers may see.
 func (s *Service) Current() int64 { return s.tracker.Current() }
 
+// OnAdvance registers fn to be called whenever Current grows (for
+// followers of the whole stream, like appservice transactions).
+func (s *Service) OnAdvance(fn func(current int64)) { s.tracker.OnAdvance(fn) }
+
 // changedScan bounds how many changed receipts an incremental sync reads
 // across all rooms before asking for the user's rooms alone instead.
 const changedScan = 1000

@@ -17,7 +17,7 @@ type Tracker struct {
 	current  int64   // all positions <= current are finished
 	inflight posHeap // reserved, not finished
 	finished map[int64]bool
-	onAdv    func(int64)
+	onAdv    []func(int64)
 }
 
 // NewTracker starts after position `last` (the highest one persisted).
@@ -25,10 +25,12 @@ func NewTracker(last int64) *Tracker {
 	return &Tracker{last: last, current: last, finished: map[int64]bool{}}
 }
 
-// OnAdvance registers fn to be called (outside the lock) whenever Current grows.
+// OnAdvance registers fn to be called (outside the lock) whenever Current
+// grows. Several followers of one stream (push, appservices) each register
+// their own.
 func (t *Tracker) OnAdvance(fn func(current int64)) {
 	t.mu.Lock()
-	t.onAdv = fn
+	t.onAdv = append(t.onAdv, fn)
 	t.mu.Unlock()
 }
 
@@ -61,10 +63,12 @@ func (t *Tracker) Finish(pos int64) {
 	} else {
 		advanced = false
 	}
-	fn, cur := t.onAdv, t.current
+	fns, cur := t.onAdv, t.current
 	t.mu.Unlock()
-	if advanced && fn != nil {
-		fn(cur)
+	if advanced {
+		for _, fn := range fns {
+			fn(cur)
+		}
 	}
 }
 

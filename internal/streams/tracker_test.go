@@ -33,6 +33,18 @@ func TestOnAdvanceReportsNewCurrent(t *testing.T) {
 	}
 }
 
+// Every follower of a stream is told, not only the last to register.
+func TestOnAdvanceTellsEveryFollower(t *testing.T) {
+	tr := NewTracker(0)
+	var a, b int64
+	tr.OnAdvance(func(c int64) { a = c })
+	tr.OnAdvance(func(c int64) { b = c })
+	tr.Finish(tr.Reserve())
+	if a != 1 || b != 1 {
+		t.Errorf("followers saw %d and %d, want 1 and 1", a, b)
+	}
+}
+
 func TestConcurrentReserveFinishEndsAtLast(t *testing.T) {
 	tr := NewTracker(0)
 	var wg sync.WaitGroup

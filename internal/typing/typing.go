@@ -72,6 +72,9 @@ type Service struct {
 	rooms map[string]*roomTyping
 
 	stopLoop func()
+
+	followMu  sync.Mutex
+	followers []func()
 }
 
 // roomTyping is one room's typing set.
@@ -349,8 +352,45 @@ func (s *Service) Sync(ctx context.Context, sr *syncapi.StreamSync) error {
 	return nil
 }
 
-// wakeRoom wakes the long-polling syncs of the room's local joined members.
+// OnChange registers fn to be called after any room's set changed (for
+// followers of the whole stream, like appservice transactions).
+func (s *Service) OnChange(fn func()) {
+	s.followMu.Lock()
+	s.followers = append(s.followers, fn)
+	s.followMu.Unlock()
+}
+
+// RoomTypers is one room's typing set at a stream position.
+type RoomTypers struct {
+	RoomID string
+	Users  []string
+	Pos    int64
+}
+
+// ChangedSince returns the rooms whose set changed after position from,
+// with their current sets, and the stream's current position.
+func (s *Service) ChangedSince(from int64) ([]RoomTypers, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []RoomTypers
+	for roomID, rt := range s.rooms {
+		if rt.pos > from {
+			out = append(out, RoomTypers{RoomID: roomID, Users: sortedUsers(rt.until), Pos: rt.pos})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pos < out[j].Pos })
+	return out, s.pos
+}
+
+// wakeRoom wakes the long-polling syncs of the room's local joined members,
+// and tells the stream's followers.
 func (s *Service) wakeRoom(ctx context.Context, roomID string) {
+	s.followMu.Lock()
+	fns := s.followers
+	s.followMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 	if err := s.cfg.Rooms.WakeLocalMembers(ctx, roomID); err != nil {
 		s.cfg.Log.Warn("listing a room's members to wake their syncs", "room_id", roomID, "err", err)
 	}
