@@ -23,6 +23,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/signing"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/storage/searchstore"
 	"github.com/myelin-chat/myelin/internal/storage/servermeta"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/syncapi"
@@ -47,8 +48,10 @@ type Server struct {
 	// Limits applies the rc_* rate limits, shared by every API.
 	Limits *ratelimit.Limiter
 	// Media is the content repository.
-	Media    *media.Service
-	closeFns []func()
+	Media *media.Service
+	// searchIndex is the full-text index of room events (search_wiring.go).
+	searchIndex *searchstore.Store
+	closeFns    []func()
 }
 
 // New builds a server from a loaded configuration: opens and migrates the
@@ -84,6 +87,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	roomStore, err := roomstore.New(ctx, s.DB)
 	if err != nil {
 		return nil, fmt.Errorf("database migrations (rooms): %w", err)
+	}
+	// Before anything writes: indexers see every event from here on.
+	if err := s.buildSearchIndex(ctx, roomStore); err != nil {
+		return nil, fmt.Errorf("database migrations (search): %w", err)
 	}
 	if err := s.buildServices(ctx, roomStore); err != nil {
 		return nil, err

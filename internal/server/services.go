@@ -35,6 +35,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		Namespace: "myelin", Subsystem: "rooms", Name: "in_memory",
 		Help: "Rooms whose writer and current state are in memory; idle rooms leave after a while.",
 	}, func() float64 { return float64(s.Rooms.RoomsInMemory()) }))
+	s.startSearchBackfill()
 	ud := userData{store: acct}
 	e2eeSvc, err := s.buildE2EE(ctx, acct)
 	if err != nil {

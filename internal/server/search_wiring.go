@@ -1,0 +1,40 @@
+package server
+
+import (
+	"context"
+
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/storage/searchstore"
+)
+
+// buildSearchIndex migrates the full-text index and registers it with the
+// room store, so every event stored from now on is indexed in its own
+// commit. Events stored before the index existed are indexed once in the
+// background (startSearchBackfill).
+func (s *Server) buildSearchIndex(ctx context.Context, roomStore *roomstore.Store) error {
+	idx, err := searchstore.New(ctx, s.DB)
+	if err != nil {
+		return err
+	}
+	roomStore.AddIndexer(idx)
+	s.searchIndex = idx
+	return nil
+}
+
+// startSearchBackfill indexes, in the background, the events stored before
+// the index existed: those up to the stream position at start, since every
+// later one is indexed as it is written. It stops with the server and
+// resumes on the next start.
+func (s *Server) startSearchBackfill() {
+	upTo := s.Rooms.Stream().Current()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	log := s.Log.With("component", "search")
+	go func() {
+		defer close(done)
+		if err := s.searchIndex.Backfill(ctx, s.Rooms.Store(), upTo, log); err != nil && ctx.Err() == nil {
+			log.Error("search index: indexing older events failed; the next start resumes", "error", err)
+		}
+	}()
+	s.closeFns = append(s.closeFns, func() { stop(); <-done })
+}

@@ -1,0 +1,159 @@
+package searchstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// engine is the one place where SQLite FTS5 and PostgreSQL full-text
+// search differ: the schema of the text index, how a row enters and
+// leaves it, and the few expressions a query is built from. Everything
+// else (the metadata table, filters, ordering, pagination) is one query
+// text for both.
+type engine struct {
+	// schema creates the index (migration 1).
+	schema string
+	// from joins the text index to search_events, aliased e.
+	from string
+	// match is the WHERE condition for the query text in $1.
+	match string
+	// pos is the event's stream position; on SQLite the FTS rowid, which
+	// lets FTS5 walk its index in position order and stop at the limit.
+	pos string
+	// score orders by relevance, lower first (FTS5's bm25 rank is
+	// negative; PostgreSQL's ts_rank is negated to match).
+	score string
+	// carry is what the inner query hands the outer one to compute the
+	// score of the rows kept (see Store.Search), named s; outerScore
+	// computes it from s.
+	carry, outerScore string
+	// texts(n) selects the strings of the JSON array parameter $n;
+	// pairs(n) the [room, position] pairs of one as columns r and p.
+	texts, pairs func(n int) string
+	// render writes parsed terms in the engine's query syntax.
+	render func(Terms) string
+	// insert adds one row; remove deletes one by event ID.
+	insert func(ctx context.Context, tx *sql.Tx, r row) error
+	remove func(ctx context.Context, tx *sql.Tx, eventID string) error
+}
+
+// tsConfig is PostgreSQL's text search configuration. Synapse uses
+// "english" (stemming, stop words), and so do we, so that an operator
+// moving from Synapse finds the same results.
+const tsConfig = "english"
+
+const tsQuery = "to_tsquery('" + tsConfig + "', $1)"
+
+func engineFor(d sqldb.Dialect) engine {
+	if d == sqldb.Postgres {
+		return engine{
+			schema: `
+CREATE TABLE search_events (
+	stream_pos       BIGINT PRIMARY KEY,
+	event_id         TEXT NOT NULL UNIQUE,
+	room_id          TEXT NOT NULL,
+	sender           TEXT NOT NULL,
+	key              TEXT NOT NULL,
+	origin_server_ts BIGINT NOT NULL,
+	vector           TSVECTOR NOT NULL
+);
+CREATE INDEX search_events_vector ON search_events USING GIN (vector);
+`,
+			from:       `search_events e`,
+			match:      `e.vector @@ ` + tsQuery,
+			pos:        `e.stream_pos`,
+			score:      `CAST(-ts_rank(e.vector, ` + tsQuery + `) AS DOUBLE PRECISION)`,
+			carry:      `e.vector`,
+			outerScore: `CAST(-ts_rank(s, ` + tsQuery + `) AS DOUBLE PRECISION)`,
+			texts: func(n int) string {
+				return `SELECT jsonb_array_elements_text(CAST($` + strconv.Itoa(n) + ` AS jsonb))`
+			},
+			pairs: func(n int) string {
+				return `SELECT value->>0 AS r, CAST(value->>1 AS BIGINT) AS p FROM jsonb_array_elements(CAST($` + strconv.Itoa(n) + ` AS jsonb))`
+			},
+			render: Terms.RenderTSQuery,
+			insert: func(ctx context.Context, tx *sql.Tx, r row) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO search_events
+					(stream_pos, event_id, room_id, sender, key, origin_server_ts, vector)
+					VALUES ($1, $2, $3, $4, $5, $6, to_tsvector('`+tsConfig+`', $7)) ON CONFLICT DO NOTHING`,
+					r.pos, r.eventID, r.roomID, r.sender, r.key, r.ts, r.value)
+				return err
+			},
+			remove: func(ctx context.Context, tx *sql.Tx, eventID string) error {
+				_, err := tx.ExecContext(ctx, `DELETE FROM search_events WHERE event_id = $1`, eventID)
+				return err
+			},
+		}
+	}
+	return engine{
+		// A contentless FTS5 table: the text lives in the events table
+		// already, the index needs only its tokens. Its rowid is the
+		// stream position (search_events' INTEGER PRIMARY KEY), so both
+		// tables share a key and "most recent first" is FTS5's own
+		// descending rowid order. unicode61 folds case and, with
+		// remove_diacritics 2, accents: "cafe" finds "café".
+		schema: `
+CREATE TABLE search_events (
+	stream_pos       INTEGER PRIMARY KEY,
+	event_id         TEXT NOT NULL UNIQUE,
+	room_id          TEXT NOT NULL,
+	sender           TEXT NOT NULL,
+	key              TEXT NOT NULL,
+	origin_server_ts BIGINT NOT NULL
+);
+CREATE VIRTUAL TABLE search_fts USING fts5(value, content='', contentless_delete=1,
+	tokenize='unicode61 remove_diacritics 2');
+`,
+		from:       `search_fts f JOIN search_events e ON e.stream_pos = f.rowid`,
+		match:      `f.search_fts MATCH $1`,
+		pos:        `f.rowid`,
+		score:      `f.rank`,
+		carry:      `f.rank`,
+		outerScore: `s`,
+		texts: func(n int) string {
+			return `SELECT value FROM json_each($` + strconv.Itoa(n) + `)`
+		},
+		pairs: func(n int) string {
+			return `SELECT value->>0 AS r, value->>1 AS p FROM json_each($` + strconv.Itoa(n) + `)`
+		},
+		render: Terms.RenderFTS5,
+		insert: func(ctx context.Context, tx *sql.Tx, r row) error {
+			res, err := tx.ExecContext(ctx, `INSERT INTO search_events
+				(stream_pos, event_id, room_id, sender, key, origin_server_ts)
+				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+				r.pos, r.eventID, r.roomID, r.sender, r.key, r.ts)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return nil // indexed already: the text is too
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO search_fts (rowid, value) VALUES ($1, $2)`, r.pos, r.value)
+			return err
+		},
+		remove: func(ctx context.Context, tx *sql.Tx, eventID string) error {
+			var pos int64
+			err := tx.QueryRowContext(ctx, `DELETE FROM search_events WHERE event_id = $1 RETURNING stream_pos`, eventID).Scan(&pos)
+			if err == sql.ErrNoRows {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `DELETE FROM search_fts WHERE rowid = $1`, pos)
+			return err
+		},
+	}
+}
+
+// createSchema is migration 1's dialect-specific part.
+func createSchema(ctx context.Context, tx *sql.Tx, d sqldb.Dialect) error {
+	if _, err := tx.ExecContext(ctx, engineFor(d).schema); err != nil {
+		return fmt.Errorf("search index: %w", err)
+	}
+	return nil
+}
