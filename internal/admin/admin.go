@@ -17,6 +17,11 @@ import (
 type Service struct {
 	Users *users.Service
 	Rooms *rooms.Engine
+	// Purgers remove the other domains' data of a deleted room.
+	Purgers []RoomPurger
+	// Tasks records long operations started in the background; nil means
+	// only the synchronous APIs work.
+	Tasks TaskStore
 }
 
 // JoinedRooms returns the IDs of the rooms a user is joined to.

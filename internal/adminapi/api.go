@@ -6,6 +6,7 @@
 package adminapi
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,6 +30,8 @@ type API struct {
 	Version string
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Log receives background operations' outcomes; nil: slog.Default().
+	Log *slog.Logger
 }
 
 func (a *API) now() time.Time {
@@ -89,6 +92,9 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("POST /_synapse/admin/v1/rooms/{roomIdOrAlias}/make_room_admin", a.makeRoomAdmin)
 	h("GET /_synapse/admin/v1/rooms/{roomId}/block", a.getBlock)
 	h("PUT /_synapse/admin/v1/rooms/{roomId}/block", a.putBlock)
+	h("DELETE /_synapse/admin/v1/rooms/{roomId}", a.deleteRoomV1)
+	h("DELETE /_synapse/admin/v2/rooms/{roomId}", a.deleteRoomV2)
+	h("GET /_synapse/admin/v2/rooms/{first}/{second}", a.deleteStatus)
 
 	h("GET /_synapse/admin/v2/users/{userId}/devices", a.listDevices)
 	h("POST /_synapse/admin/v2/users/{userId}/delete_devices", a.deleteDevices)

@@ -196,3 +196,17 @@ func (e *Engine) Notifier() *streams.Notifier { return e.notifier }
 
 // Stream is the events stream tracker.
 func (e *Engine) Stream() *streams.Tracker { return e.stream }
+
+// PurgeRoom removes a room from storage (an admin's room deletion). It
+// runs in the room's actor, so no write to the room interleaves with it,
+// and the actor drops its state: later requests find no room. Other
+// domains' data about the room is the caller's to purge.
+func (e *Engine) PurgeRoom(ctx context.Context, roomID string) error {
+	_, err := e.submit(ctx, roomID, &request{template: func(a *actor) error {
+		err := e.store.PurgeRoom(ctx, roomID)
+		a.st = nil
+		clear(a.txns)
+		return err
+	}})
+	return err
+}

@@ -1,17 +1,30 @@
 package server
 
 import (
+	"context"
+
 	"github.com/myelin-chat/myelin/internal/admin"
 	"github.com/myelin-chat/myelin/internal/adminapi"
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/storage/admintaskstore"
 )
 
 // registerAdminAPI serves Synapse's admin API over the users service
 // behind resolver (the AccountAPI) and the room engine.
-func (s *Server) registerAdminAPI(router *httpapi.Router, resolver httpapi.TokenResolver) {
+func (s *Server) registerAdminAPI(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver) error {
 	acct := resolver.(*clientapi.AccountAPI)
-	api := &adminapi.API{Auth: resolver, Users: acct.Service(),
-		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms}, Version: Version, Now: s.Now}
+	tasks, err := admintaskstore.New(ctx, s.DB)
+	if err != nil {
+		return err
+	}
+	// A task a previous run of the server left running was cut short;
+	// its status must not claim it is still going.
+	if err := tasks.Interrupt(ctx, admin.RunningStatuses, s.Now().UnixMilli()); err != nil {
+		return err
+	}
+	api := &adminapi.API{Auth: resolver, Users: acct.Service(), Log: s.Log,
+		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, Tasks: tasks}, Version: Version, Now: s.Now}
 	api.Register(router)
+	return nil
 }

@@ -41,6 +41,7 @@ func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, res
 	if err != nil {
 		return err
 	}
+	s.roomPurgers = append(s.roomPurgers, rstore)
 	var redus receipts.EDUSender
 	if s.Sender != nil {
 		redus = s.Sender

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/myelin-chat/myelin/internal/admin"
 	"log/slog"
 	"net/http"
 	"time"
@@ -52,6 +53,9 @@ type Server struct {
 	// searchIndex is the full-text index of room events (search_wiring.go).
 	searchIndex *searchstore.Store
 	closeFns    []func()
+	// roomPurgers remove the domains' data of a room an admin deletes;
+	// each domain's wiring adds its store.
+	roomPurgers []admin.RoomPurger
 }
 
 // New builds a server from a loaded configuration: opens and migrates the

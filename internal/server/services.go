@@ -51,6 +51,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err != nil {
 		return err
 	}
+	s.roomPurgers = append(s.roomPurgers, pstore)
 	pushers := push.NewPushers(pstore, s.Now)
 	backups, err := s.buildKeyBackup(ctx)
 	if err != nil {
@@ -94,7 +95,9 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers}); err != nil {
 		return err
 	}
-	s.registerAdminAPI(router, resolver)
+	if err := s.registerAdminAPI(ctx, router, resolver); err != nil {
+		return err
+	}
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("OK"))

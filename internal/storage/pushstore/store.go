@@ -9,6 +9,7 @@ package pushstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strconv"
 	"strings"
@@ -323,3 +324,16 @@ func (s *Store) List(ctx context.Context, userID string, before int64, limit int
 
 // ErrNotFound is returned when a row asked for does not exist.
 var ErrNotFound = errors.New("pushstore: not found")
+
+// PurgeRoom removes a deleted room's notifications and the pushes still
+// queued for it.
+func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{`DELETE FROM notifications WHERE room_id = $1`, `DELETE FROM push_jobs WHERE room_id = $1`} {
+			if _, err := tx.ExecContext(ctx, q, roomID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

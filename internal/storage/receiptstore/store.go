@@ -183,3 +183,9 @@ func (s *Store) query(ctx context.Context, q string, args ...any) ([]Receipt, er
 	}
 	return out, rows.Err()
 }
+
+// PurgeRoom removes a deleted room's receipts and read markers.
+func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
+	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM receipts WHERE room_id = $1`, roomID)
+	return err
+}

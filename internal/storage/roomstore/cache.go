@@ -110,3 +110,18 @@ func (s *Store) EventCacheStats() EventCacheStats {
 	defer c.mu.Unlock()
 	return EventCacheStats{Entries: c.ll.Len(), Bytes: c.bytes, Hits: c.hits, Misses: c.misses}
 }
+
+// forgetRoom drops a purged room's events.
+func (c *eventCache) forgetRoom(roomID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for el := c.ll.Front(); el != nil; {
+		next := el.Next()
+		if e := el.Value.(*cacheEntry); e.ev.RoomID() == roomID {
+			c.ll.Remove(el)
+			delete(c.items, e.id)
+			c.bytes -= e.cost
+		}
+		el = next
+	}
+}

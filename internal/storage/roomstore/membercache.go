@@ -105,3 +105,15 @@ func applyMemberships(latest []Membership, changes []Membership) []Membership {
 	}
 	return out
 }
+
+// forget drops the given users' entries; their next read rebuilds them.
+func (c *membershipCache) forget(users []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, u := range users {
+		if el, ok := c.items[u]; ok {
+			c.ll.Remove(el)
+			delete(c.items, u)
+		}
+	}
+}
