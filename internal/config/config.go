@@ -133,6 +133,14 @@ type Config struct {
 	RC3PIDValidation RateLimit
 	RCFederation     FederationRateLimits
 
+	// AppServiceConfigFiles are the appservice registration files
+	// (app_service_config_files), absolute. Like every path in the
+	// configuration, a relative one resolves against the directory of the
+	// file that names it (Synapse resolves against the working directory,
+	// which is the configuration directory in its usual deployments).
+	// internal/appservice reads and checks them at start.
+	AppServiceConfigFiles []string
+
 	// FederationDomainWhitelist limits federation to these servers; nil
 	// means any server, an empty non-nil slice means none.
 	FederationDomainWhitelist    []string

@@ -160,14 +160,13 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 				"concurrent":   d.integer(&f.Concurrent, 1, 1<<20),
 			})
 		},
+		"app_service_config_files":       d.strList(&c.AppServiceConfigFiles, d.pathItem),
 		"federation_domain_whitelist":    d.strList(&c.FederationDomainWhitelist, d.serverNameItem),
 		"federation_verify_certificates": d.boolean(&c.FederationVerifyCertificates),
-		"federation_custom_ca_list": d.strList(&c.FederationCustomCAList, func(_ string, _ *yaml.Node, s string) (string, bool) {
-			return d.resolvePath(s), true
-		}),
-		"ip_range_blacklist":            d.ipRanges(&c.IPRangeBlacklist),
-		"ip_range_whitelist":            d.ipRanges(&c.IPRangeWhitelist),
-		"federation_ip_range_blacklist": d.ipRanges(&c.FederationIPRangeBlacklist),
+		"federation_custom_ca_list":      d.strList(&c.FederationCustomCAList, d.pathItem),
+		"ip_range_blacklist":             d.ipRanges(&c.IPRangeBlacklist),
+		"ip_range_whitelist":             d.ipRanges(&c.IPRangeWhitelist),
+		"federation_ip_range_blacklist":  d.ipRanges(&c.FederationIPRangeBlacklist),
 		"default_room_version": func(key string, n *yaml.Node) {
 			d.choice(&c.DefaultRoomVersion, knownRoomVersions...)(key, n)
 		},
@@ -232,6 +231,11 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 
 // knownRoomVersions are the stable room versions of the spec (v1.19).
 var knownRoomVersions = []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}
+
+// pathItem resolves a list item that is a path.
+func (d *decoder) pathItem(_ string, _ *yaml.Node, s string) (string, bool) {
+	return d.resolvePath(s), true
+}
 
 func (d *decoder) serverNameItem(key string, n *yaml.Node, s string) (string, bool) {
 	if err := validServerName(s); err != nil {

@@ -292,7 +292,7 @@ var synapseOnlyKeys = []string{
 	"enable_set_avatar_url", "enable_3pid_changes", "enable_media_repo", "media_storage_providers",
 	"oembed", "recaptcha_public_key", "recaptcha_private_key",
 	"enable_registration_captcha", "metrics_flags", "report_stats_endpoint",
-	"room_prejoin_state", "app_service_config_files", "track_appservice_user_ips",
+	"room_prejoin_state", "track_appservice_user_ips",
 	"worker_app", "worker_name", "instance_map", "stream_writers",
 	"run_background_tasks_on", "redis", "rc_third_party_invite", "rc_presence",
 	"forgotten_room_retention_period", "experimental_features",

@@ -177,6 +177,9 @@ func TestLoad_SynapseExampleFile(t *testing.T) {
 	if !reflect.DeepEqual(c.FederationDomainWhitelist, []string{"lon.example.com", "nyc.example.com"}) || c.FederationVerifyCertificates {
 		t.Errorf("federation: %v %v", c.FederationDomainWhitelist, c.FederationVerifyCertificates)
 	}
+	if !reflect.DeepEqual(c.AppServiceConfigFiles, []string{filepath.Join(dir, "appservices/irc.yaml"), "/etc/synapse/telegram-registration.yaml"}) {
+		t.Errorf("app_service_config_files = %q (relative paths resolve against the file's directory)", c.AppServiceConfigFiles)
+	}
 	if !reflect.DeepEqual(c.FederationCustomCAList, []string{filepath.Join(dir, "myCA1.pem"), "/path/to/ca2.pem"}) {
 		t.Errorf("federation_custom_ca_list = %q", c.FederationCustomCAList)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/myelin-chat/myelin/internal/appservice"
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/federation/sender"
 	"github.com/myelin-chat/myelin/internal/federationapi"
@@ -52,10 +53,14 @@ type Server struct {
 	Media *media.Service
 	// searchIndex is the full-text index of room events (search_wiring.go).
 	searchIndex *searchstore.Store
-	closeFns    []func()
 	// roomPurgers remove the domains' data of a room an admin deletes;
 	// each domain's wiring adds its store.
 	roomPurgers []admin.RoomPurger
+	// Appservices are the registered application services (never nil
+	// after New; it may be empty), AppserviceClient makes requests to them.
+	Appservices      *appservice.Set
+	AppserviceClient *appservice.Client
+	closeFns         []func()
 }
 
 // New builds a server from a loaded configuration: opens and migrates the
@@ -73,6 +78,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		}
 	}()
 
+	if err := s.loadAppservices(); err != nil {
+		return nil, err
+	}
 	key, err := loadSigningKey(cfg.SigningKeyPath)
 	if err != nil {
 		return nil, err
