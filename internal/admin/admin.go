@@ -22,6 +22,8 @@ type Service struct {
 	// Tasks records long operations started in the background; nil means
 	// only the synchronous APIs work.
 	Tasks TaskStore
+	// Federation serves the federation admin API; nil without federation.
+	Federation *Federation
 }
 
 // JoinedRooms returns the IDs of the rooms a user is joined to.

@@ -96,6 +96,11 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("DELETE /_synapse/admin/v2/rooms/{roomId}", a.deleteRoomV2)
 	h("GET /_synapse/admin/v2/rooms/{first}/{second}", a.deleteStatus)
 
+	h("GET /_synapse/admin/v1/federation/destinations", a.listDestinations)
+	h("GET /_synapse/admin/v1/federation/destinations/{destination}", a.getDestination)
+	h("POST /_synapse/admin/v1/federation/destinations/{destination}/reset_connection", a.resetConnection)
+	h("GET /_synapse/admin/v1/federation/destinations/{destination}/rooms", a.destinationRooms)
+
 	h("GET /_synapse/admin/v2/users/{userId}/devices", a.listDevices)
 	h("POST /_synapse/admin/v2/users/{userId}/delete_devices", a.deleteDevices)
 	h("GET /_synapse/admin/v2/users/{userId}/devices/{deviceId}", a.getDevice)

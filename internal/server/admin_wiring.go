@@ -24,7 +24,7 @@ func (s *Server) registerAdminAPI(ctx context.Context, router *httpapi.Router, r
 		return err
 	}
 	api := &adminapi.API{Auth: resolver, Users: acct.Service(), Log: s.Log,
-		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, Tasks: tasks}, Version: Version, Now: s.Now}
+		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, Tasks: tasks, Federation: s.fedAdmin}, Version: Version, Now: s.Now}
 	api.Register(router)
 	return nil
 }

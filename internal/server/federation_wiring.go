@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/myelin-chat/myelin/internal/admin"
 	"net/http"
 	"strings"
 
@@ -43,6 +44,7 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	snd = sender.New(sender.Config{ServerName: s.Config.ServerName, Store: queue, Transport: rem,
 		Now: s.Now, Log: s.Log, Registerer: s.Metrics})
 	s.Sender = snd
+	s.fedAdmin = &admin.Federation{Queue: queue, Sender: snd}
 	s.outbox = newOutbox(s.Rooms.Store(), s.Log)
 
 	// Events we originate go to every server in the room, plus the server

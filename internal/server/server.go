@@ -61,6 +61,8 @@ type Server struct {
 	Appservices      *appservice.Set
 	AppserviceClient *appservice.Client
 	closeFns         []func()
+	// fedAdmin serves the federation admin API (federation_wiring.go).
+	fedAdmin *admin.Federation
 }
 
 // New builds a server from a loaded configuration: opens and migrates the

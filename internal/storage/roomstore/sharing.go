@@ -97,3 +97,34 @@ func (s *Store) SharesRoomWithServer(ctx context.Context, userID, serverName str
 	}
 	return err == nil, err
 }
+
+// RoomWithServer is a room a server's users are joined to, with the
+// position of its latest event at or below a bound.
+type RoomWithServer struct {
+	RoomID    string
+	StreamPos int64
+}
+
+// RoomsWithServer lists the rooms where a user of serverName is joined
+// now, by room ID, each with its latest stream position not above upTo
+// (0 if none): for the federation admin API, which reports how far each
+// shared room has been delivered.
+func (s *Store) RoomsWithServer(ctx context.Context, serverName string, upTo int64) ([]RoomWithServer, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT r.room_id,
+		COALESCE((SELECT MAX(e.stream_pos) FROM events e WHERE e.room_id = r.room_id AND e.stream_pos <= $2), 0)
+		FROM (SELECT DISTINCT room_id FROM current_state WHERE type = 'm.room.member' AND membership = 'join'
+			AND state_key LIKE $1 ESCAPE '!') r ORDER BY r.room_id`, "%:"+sqldb.EscapeLike(serverName), upTo)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RoomWithServer
+	for rows.Next() {
+		var r RoomWithServer
+		if err := rows.Scan(&r.RoomID, &r.StreamPos); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
