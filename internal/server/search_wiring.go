@@ -3,6 +3,10 @@ package server
 import (
 	"context"
 
+	"github.com/myelin-chat/myelin/internal/clientapi"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/search"
+
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/storage/searchstore"
 )
@@ -37,4 +41,11 @@ func (s *Server) startSearchBackfill() {
 		}
 	}()
 	s.closeFns = append(s.closeFns, func() { stop(); <-done })
+}
+
+// registerSearchAPI serves POST /search over the index.
+func (s *Server) registerSearchAPI(router *httpapi.Router, resolver httpapi.TokenResolver, ud userData) {
+	svc := search.New(search.Config{Engine: s.Rooms, Index: s.searchIndex, Ignored: ignoredUsers{ud},
+		Now: s.Now, Log: s.Log.With("component", "search")})
+	(&clientapi.SearchAPI{Auth: resolver, Search: svc}).Register(router)
 }
