@@ -7,81 +7,20 @@
 //
 // Each step prints a line; any failure exits non-zero with the reason.
 import sdk from "matrix-js-sdk";
-import { logger } from "matrix-js-sdk/lib/logger.js";
+import { login, parseArgs, run, setDeadline, step, waitFor as waitUntil } from "./common.mjs";
 
-logger.setLevel("warn");
-
-const args = {};
-for (let i = 2; i < process.argv.length; i += 2) {
-  args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
-}
-for (const k of ["homeserver", "user1", "password1", "user2", "password2"]) {
-  if (!args[k]) {
-    console.error(`missing --${k}`);
-    process.exit(2);
-  }
-}
-const deadline = Number(args.deadline || 90) * 1000;
-setTimeout(() => {
-  console.error(`gave up after ${deadline / 1000}s`);
-  process.exit(1);
-}, deadline);
-
-const step = (msg) => console.log(`- ${msg}`);
-
-// waitFor resolves when check() holds, re-checking on every event of kind
-// on emitter and after every sync the client processes (a new room, say,
-// announces itself with ClientEvent.Room rather than the room's own events).
-function waitFor(emitter, kind, check, what) {
-  const kinds = kind === sdk.ClientEvent.Sync ? [kind] : [kind, sdk.ClientEvent.Sync, sdk.ClientEvent.Room];
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      clearTimeout(t);
-      for (const k of kinds) emitter.removeListener(k, tryIt);
-    };
-    const t = setTimeout(() => {
-      done();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, deadline);
-    function tryIt(...a) {
-      let v;
-      try {
-        v = check(...a);
-      } catch (e) {
-        done();
-        reject(e);
-        return;
-      }
-      if (v) {
-        done();
-        resolve(v);
-      }
-    }
-    for (const k of kinds) emitter.on(k, tryIt);
-    tryIt();
-  });
-}
+const args = parseArgs(["homeserver", "user1", "password1", "user2", "password2"]);
+const deadline = setDeadline(args.deadline);
+const waitFor = (emitter, kind, check, what) => waitUntil(emitter, kind, check, what, deadline);
 
 async function start(userId, password) {
-  const c = sdk.createClient({ baseUrl: args.homeserver });
-  const res = await c.loginRequest({
-    type: "m.login.password",
-    identifier: { type: "m.id.user", user: userId },
-    password,
-    initial_device_display_name: "matrix-js-sdk e2e",
-  });
-  const client = sdk.createClient({
-    baseUrl: args.homeserver,
-    userId: res.user_id,
-    deviceId: res.device_id,
-    accessToken: res.access_token,
-  });
+  const client = await login(args.homeserver, userId, password, "matrix-js-sdk e2e");
   // startClient makes the calls Element makes at start-up (versions,
   // capabilities, push rules, filters) before its first /sync; PREPARED
   // means the first sync was processed.
   await client.startClient({ initialSyncLimit: 20 });
   await waitFor(client, sdk.ClientEvent.Sync, () => client.isInitialSyncComplete(), `${userId}'s first sync`);
-  step(`${userId} logged in as device ${res.device_id} and finished its first sync`);
+  step(`${userId} logged in as device ${client.getDeviceId()} and finished its first sync`);
   return client;
 }
 
@@ -166,10 +105,4 @@ async function main() {
   step("done");
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e && e.stack ? e.stack : e);
-    process.exit(1);
-  },
-);
+run(main);
