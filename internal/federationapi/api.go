@@ -47,6 +47,8 @@ type API struct {
 	// Auth wraps a handler with X-Matrix authentication.
 	Auth     func(http.Handler) http.Handler
 	Profiles Profiles
+	// Spaces answers /hierarchy; nil: every room is unknown.
+	Spaces Hierarchies
 	// PublicRoomsOverFederation is allow_public_rooms_over_federation.
 	PublicRoomsOverFederation bool
 	// OnAccepted, when set, is told of membership events accepted through
@@ -125,6 +127,7 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("GET "+v1+"/query/directory", a.queryDirectory)
 	h("GET "+v1+"/query/profile", a.queryProfile)
 	h("GET "+v1+"/publicRooms", a.publicRooms)
+	acl("GET "+v1+"/hierarchy/{roomId}", a.hierarchy)
 	h("POST "+v1+"/publicRooms", a.publicRooms)
 }
 

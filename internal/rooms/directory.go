@@ -114,6 +114,11 @@ func (e *Engine) DescribeRoom(ctx context.Context, roomID string) (PublicRoom, e
 	if err != nil {
 		return PublicRoom{}, err
 	}
+	return e.DescribeView(ctx, roomID, view)
+}
+
+// DescribeView is DescribeRoom for a current state already loaded.
+func (e *Engine) DescribeView(ctx context.Context, roomID string, view *StateView) (PublicRoom, error) {
 	pr := PublicRoom{RoomID: roomID}
 	str := func(typ, field string) string {
 		ev := view.Get(typ, "")
@@ -140,4 +145,22 @@ func (e *Engine) DescribeRoom(ctx context.Context, roomID string) (PublicRoom, e
 	}
 	pr.NumJoinedMembers = len(members)
 	return pr, view.Err()
+}
+
+// JoinRule is the room's effective join rule: "invite" without a join
+// rules event, and for a rule the room's version does not know (the auth
+// rules then let no one join without an invite).
+func JoinRule(view *StateView) string {
+	ev := view.Get(event.TypeJoinRules, "")
+	if ev == nil {
+		return "invite"
+	}
+	var c struct {
+		JoinRule string `json:"join_rule"`
+	}
+	_ = json.Unmarshal(ev.Content(), &c)
+	if !ev.Version().AllowsJoinRule(c.JoinRule) {
+		return "invite"
+	}
+	return c.JoinRule
 }

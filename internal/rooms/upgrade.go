@@ -153,7 +153,7 @@ func (e *Engine) UpgradeRoom(ctx context.Context, req UpgradeRequest) (*UpgradeR
 	// Invite-only rooms: the members are invited to the replacement, which
 	// they could not otherwise join.
 	var local, remote []string
-	joinRule := currentJoinRule(view)
+	joinRule := JoinRule(view)
 	if joinRule == "invite" || joinRule == "knock" {
 		joined, err := e.store.Members(ctx, req.RoomID, event.Join)
 		if err != nil {
@@ -258,18 +258,6 @@ func (e *Engine) upgradeSlot(ctx context.Context, roomID string) (func(), error)
 			return nil, ctx.Err()
 		}
 	}
-}
-
-func currentJoinRule(view *StateView) string {
-	ev := view.Get(event.TypeJoinRules, "")
-	if ev == nil {
-		return "invite"
-	}
-	var c struct {
-		JoinRule string `json:"join_rule"`
-	}
-	_ = json.Unmarshal(ev.Content(), &c)
-	return c.JoinRule
 }
 
 // levelsContent renders power levels as event content with integer values

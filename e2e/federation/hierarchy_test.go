@@ -1,0 +1,56 @@
+package fede2e
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// A space on hs1 whose children live only on hs2 (client-server-api GET
+// /hierarchy; server-server-api "Spaces"): hs1 asks hs2, through the via
+// lists, for the rooms it is not in, descends into hs2's sub-space, and
+// leaves out the room hs2 says hs1 may not see.
+func TestFederation_HierarchySpanningTwoServers(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1, hs2 := c.add("hs1"), c.add("hs2")
+	alice, bob := hs1.register(t, "alice"), hs2.register(t, "bob")
+	space := map[string]any{"type": "m.space"}
+	root := alice.createRoom(t, map[string]any{"preset": "public_chat", "name": "Root", "creation_content": space})
+	sub := bob.createRoom(t, map[string]any{"preset": "public_chat", "name": "Sub", "creation_content": space})
+	leaf := bob.createRoom(t, map[string]any{"preset": "public_chat", "name": "Leaf", "topic": "on hs2"})
+	remote := bob.createRoom(t, map[string]any{"preset": "public_chat", "name": "Remote"})
+	hidden := bob.createRoom(t, map[string]any{"preset": "private_chat", "name": "Hidden"})
+	child := func(c *client, parent, child, order string) {
+		c.must(t, "PUT", roomPath(parent)+"/state/m.space.child/"+url.PathEscape(child), map[string]any{"via": []string{hs2.name}, "order": order}, nil)
+	}
+	child(alice, root, sub, "a")
+	child(alice, root, remote, "b")
+	child(bob, sub, hidden, "a")
+	child(bob, sub, leaf, "b")
+
+	var page struct {
+		Rooms []struct {
+			RoomID        string `json:"room_id"`
+			Name          string `json:"name"`
+			Topic         string `json:"topic"`
+			ChildrenState []struct {
+				StateKey string `json:"state_key"`
+			} `json:"children_state"`
+		} `json:"rooms"`
+	}
+	alice.must(t, "GET", "/_matrix/client/v1/rooms/"+url.PathEscape(root)+"/hierarchy", nil, &page)
+	var names []string
+	for _, r := range page.Rooms {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, ","); got != "Root,Sub,Leaf,Remote" {
+		t.Fatalf("alice's hierarchy = %s, want Root,Sub,Leaf,Remote (Hidden is invite-only on hs2)", got)
+	}
+	if s := page.Rooms[1]; s.RoomID != sub || len(s.ChildrenState) != 2 {
+		t.Errorf("hs2's sub-space as hs1 shows it: %+v", s)
+	}
+	if page.Rooms[2].Topic != "on hs2" {
+		t.Errorf("the leaf's topic = %q", page.Rooms[2].Topic)
+	}
+}
