@@ -21,6 +21,12 @@ const jsBound = 3 * time.Minute
 // The steps live in jsclient/session.mjs.
 func TestJSClient_StartsSyncsAndChats(t *testing.T) {
 	t.Parallel()
+	runJSSession(t, "session.mjs")
+}
+
+// runJSSession runs a matrix-js-sdk script of jsclient against a fresh
+// server on each backend, as two users with passwords it registers.
+func runJSSession(t *testing.T, script string) {
 	node, dir := nodeWithJSSDK(t)
 	forEachBackend(t, func(t *testing.T, be backend) {
 		s := startServer(t, be, options{})
@@ -30,7 +36,7 @@ func TestJSClient_StartsSyncsAndChats(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(t.Context(), jsBound)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, node, "session.mjs",
+		cmd := exec.CommandContext(ctx, node, script,
 			"--homeserver", s.url,
 			"--user1", "@alice:localhost", "--password1", alicePassword,
 			"--user2", "@bob:localhost", "--password2", bobPassword,
@@ -39,9 +45,9 @@ func TestJSClient_StartsSyncsAndChats(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			s.proc.ReportLog(t, "server", logTailLines)
-			t.Fatalf("matrix-js-sdk session failed (%v):\n%s", err, out)
+			t.Fatalf("matrix-js-sdk %s failed (%v):\n%s", script, err, out)
 		}
-		t.Logf("matrix-js-sdk session:\n%s", out)
+		t.Logf("matrix-js-sdk %s:\n%s", script, out)
 	})
 }
 
