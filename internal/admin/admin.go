@@ -24,6 +24,8 @@ type Service struct {
 	Tasks TaskStore
 	// Federation serves the federation admin API; nil without federation.
 	Federation *Federation
+	// PusherList lists users' pushers.
+	PusherList PusherLister
 }
 
 // JoinedRooms returns the IDs of the rooms a user is joined to.

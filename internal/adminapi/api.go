@@ -74,6 +74,8 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("GET /_synapse/admin/v1/users/{userId}/admin", a.getAdmin)
 	h("PUT /_synapse/admin/v1/users/{userId}/admin", a.putAdmin)
 	h("POST /_synapse/admin/v1/users/{userId}/login", a.loginAs)
+	h("GET /_synapse/admin/v1/users/{userId}/accountdata", a.accountData)
+	h("GET /_synapse/admin/v1/users/{userId}/pushers", a.pushers)
 
 	// GET /_synapse/admin/v1/whois/{userId} is the client API's whois,
 	// served by clientapi.AccountAPI.

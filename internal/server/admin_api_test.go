@@ -62,6 +62,8 @@ func TestAdminAPI_RefusesAnonymousAndNonAdmins(t *testing.T) {
 			{"PUT", adminV2 + "/users/" + u + "/devices/X"},
 			{"DELETE", adminV2 + "/users/" + u + "/devices/X"},
 			{"GET", adminV1 + "/whois/@other:localhost"},
+			{"GET", adminV1 + "/users/" + u + "/accountdata"},
+			{"GET", adminV1 + "/users/" + u + "/pushers"},
 		}
 		for _, e := range endpoints {
 			status, raw := s.Anonymous().Do(e.method, e.path, map[string]any{}, nil)

@@ -7,12 +7,18 @@ import (
 	"github.com/myelin-chat/myelin/internal/adminapi"
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/storage/admintaskstore"
 )
 
+// adminDeps are the other domains' services the admin API reads.
+type adminDeps struct {
+	pushers *push.Pushers
+}
+
 // registerAdminAPI serves Synapse's admin API over the users service
 // behind resolver (the AccountAPI) and the room engine.
-func (s *Server) registerAdminAPI(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver) error {
+func (s *Server) registerAdminAPI(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver, deps adminDeps) error {
 	acct := resolver.(*clientapi.AccountAPI)
 	tasks, err := admintaskstore.New(ctx, s.DB)
 	if err != nil {
@@ -24,7 +30,8 @@ func (s *Server) registerAdminAPI(ctx context.Context, router *httpapi.Router, r
 		return err
 	}
 	api := &adminapi.API{Auth: resolver, Users: acct.Service(), Log: s.Log,
-		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, Tasks: tasks, Federation: s.fedAdmin}, Version: Version, Now: s.Now}
+		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, Tasks: tasks, Federation: s.fedAdmin,
+			PusherList: deps.pushers}, Version: Version, Now: s.Now}
 	api.Register(router)
 	return nil
 }

@@ -97,7 +97,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers}); err != nil {
 		return err
 	}
-	if err := s.registerAdminAPI(ctx, router, resolver); err != nil {
+	if err := s.registerAdminAPI(ctx, router, resolver, adminDeps{pushers: pushers}); err != nil {
 		return err
 	}
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
