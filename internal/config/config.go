@@ -169,6 +169,7 @@ type Config struct {
 	AllowPublicRoomsOverFederation bool
 	Presence                       Presence
 	TURN                           TURN
+	UserDirectory                  UserDirectory
 
 	// RefreshableAccessTokenLifetime defaults to 5 minutes, as in Synapse;
 	// the other lifetimes default to 0 (no expiry).
@@ -462,6 +463,17 @@ type LimitRemoteRooms struct {
 	AdminsCanJoin   bool
 }
 
+// UserDirectory is Synapse's "user_directory" block (internal/userdir).
+type UserDirectory struct {
+	// Enabled: when false, searches answer no results (default true).
+	Enabled bool
+	// SearchAllUsers: every user the server knows is searchable, not
+	// only those sharing a room with the searcher or in public rooms.
+	SearchAllUsers bool
+	// PreferLocalUsers ranks this server's users first.
+	PreferLocalUsers bool
+}
+
 // Presence is "presence".
 type Presence struct {
 	Enabled bool
@@ -565,6 +577,7 @@ func defaults() *Config {
 		LimitRemoteRooms:               LimitRemoteRooms{Complexity: 1.0, ComplexityError: "This room is too complex for this homeserver to join. Please ask your server administrator."},
 		Presence:                       Presence{Enabled: true},
 		TURN:                           TURN{UserLifetime: time.Hour, AllowGuests: true},
+		UserDirectory:                  UserDirectory{Enabled: true},
 		RefreshableAccessTokenLifetime: 5 * time.Minute,
 		Myelin: Myelin{LogFormat: "text", LogLevel: "info",
 			MaxConnectionsPerAddress: 256, RequestBodyTimeout: time.Minute},

@@ -205,6 +205,16 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 				d.boolean(&c.Presence.Enabled)(k, v)
 			}}, "include_offline_users_on_sync", "presence_router")
 		},
+		// user_directory: Synapse's keys and defaults; exclude_remote_users
+		// and show_locked_users are not implemented (remote users are
+		// listed, locked users too).
+		"user_directory": func(key string, n *yaml.Node) {
+			d.object(key, n, handlers{
+				"enabled":            d.boolean(&c.UserDirectory.Enabled),
+				"search_all_users":   d.boolean(&c.UserDirectory.SearchAllUsers),
+				"prefer_local_users": d.boolean(&c.UserDirectory.PreferLocalUsers),
+			}, "exclude_remote_users", "show_locked_users")
+		},
 		"use_presence": func(key string, n *yaml.Node) {
 			d.warn(key, n, "%s is Synapse's old name; write presence: {enabled: ...} instead", key)
 			var b bool

@@ -285,7 +285,7 @@ var synapseOnlyKeys = []string{
 	"max_mau_value", "mau_trial_days", "mau_stats_only", "server_context",
 	"dummy_events_threshold", "delete_stale_devices_after", "email",
 	"oidc_providers", "saml2_config", "cas_config", "sso", "jwt_config",
-	"ui_auth", "user_directory", "stats", "room_list_publication_rules",
+	"ui_auth", "stats", "room_list_publication_rules",
 	"alias_creation_rules", "push", "encryption_enabled_by_default_for_room_type",
 	"auto_join_rooms", "autocreate_auto_join_rooms", "registrations_require_3pid",
 	"allowed_local_3pids", "enable_3pid_lookup", "enable_set_displayname",

@@ -85,6 +85,7 @@ func TestLoad_DefaultsForMinimalFile(t *testing.T) {
 		{"federation_domain_whitelist", c.FederationDomainWhitelist, []string(nil)},
 		{"caches.global_factor", c.Caches.GlobalFactor, 0.5},
 		{"presence.enabled", c.Presence.Enabled, true},
+		{"user_directory", c.UserDirectory, UserDirectory{Enabled: true}},
 		{"refreshable_access_token_lifetime", c.RefreshableAccessTokenLifetime, 5 * time.Minute},
 		{"session_lifetime", c.SessionLifetime, time.Duration(0)},
 		{"enable_registration", c.EnableRegistration, false},
@@ -199,6 +200,9 @@ func TestLoad_SynapseExampleFile(t *testing.T) {
 	if !c.AllowPublicRoomsWithoutAuth || !c.AllowPublicRoomsOverFederation || c.Presence.Enabled || !c.RequireAuthForProfileRequests || c.URLPreviewEnabled {
 		t.Error("room directory / presence / profile flags wrong")
 	}
+	if c.UserDirectory != (UserDirectory{Enabled: true, SearchAllUsers: true, PreferLocalUsers: true}) {
+		t.Errorf("user_directory = %+v", c.UserDirectory)
+	}
 	if c.RefreshableAccessTokenLifetime != 10*time.Minute || c.RefreshTokenLifetime != 24*time.Hour ||
 		c.SessionLifetime != 24*time.Hour || c.NonrefreshableAccessTokenLifetime != 24*time.Hour {
 		t.Error("token lifetimes wrong")
@@ -210,6 +214,7 @@ func TestLoad_SynapseExampleFile(t *testing.T) {
 		"ignored key database.args.keepalives_idle: Myelin does not support this Synapse option",
 		"ignored key enable_media_repo: Myelin does not support this Synapse option",
 		"ignored key caches.expire_caches: Myelin does not support this Synapse option",
+		"ignored key user_directory.show_locked_users: Myelin does not support this Synapse option",
 	}
 	if got := messages(warns); !reflect.DeepEqual(got, wantWarn) {
 		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantWarn, "\n"))

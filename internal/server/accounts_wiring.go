@@ -17,8 +17,8 @@ import (
 // membership events, a deactivation makes the user leave every room (and
 // runs deactivated, e.g. to delete key backups); and into devices: a
 // deleted device's keys and to-device queue go with it.
-func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store, devices users.DeviceHook, registered users.RegisterHook,
-	deactivated users.DeactivateHook) (*clientapi.AccountAPI, error) {
+func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store, devices users.DeviceHook, registered registerHooks,
+	deactivated deactivateHooks, profile profileHooks) (*clientapi.AccountAPI, error) {
 	uo, err := users.OptionsFromConfig(s.Config)
 	if err != nil {
 		return nil, err
@@ -28,8 +28,9 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	if err != nil {
 		return nil, err
 	}
-	svc.SetHooks(users.Hooks{Deactivate: deactivateHooks{roomHooks{s.Rooms, acct}, deactivated}, Profile: roomHooks{s.Rooms, acct}, Devices: devices,
-		Register: registered})
+	rh := roomHooks{s.Rooms, acct}
+	svc.SetHooks(users.Hooks{Deactivate: append(deactivateHooks{rh}, deactivated...), Profile: append(profileHooks{rh}, profile...),
+		Devices: devices, Register: registered})
 	ao := clientapi.AccountOptionsFromConfig(s.Config)
 	ao.Now, ao.Logger, ao.Limits = s.Now, s.Log, s.Limits
 	api := clientapi.NewAccountAPI(svc, ao)
@@ -45,6 +46,29 @@ func (hs deactivateHooks) OnDeactivate(ctx context.Context, userID string) error
 	var errs []error
 	for _, h := range hs {
 		errs = append(errs, h.OnDeactivate(ctx, userID))
+	}
+	return errors.Join(errs...)
+}
+
+// registerHooks runs each registration hook, all of them even when one
+// fails.
+type registerHooks []users.RegisterHook
+
+func (hs registerHooks) OnRegister(ctx context.Context, userID string) error {
+	var errs []error
+	for _, h := range hs {
+		errs = append(errs, h.OnRegister(ctx, userID))
+	}
+	return errors.Join(errs...)
+}
+
+// profileHooks runs each profile hook, all of them even when one fails.
+type profileHooks []users.ProfileHook
+
+func (hs profileHooks) OnProfileChange(ctx context.Context, userID string) error {
+	var errs []error
+	for _, h := range hs {
+		errs = append(errs, h.OnProfileChange(ctx, userID))
 	}
 	return errors.Join(errs...)
 }

@@ -57,10 +57,19 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err != nil {
 		return err
 	}
-	resolver, err := s.registerAccountAPI(router, acct, devicesAndPushers{e2eeSvc, pushers}, pushRules, backups)
+	dir, err := s.buildUserDirectory(ctx, acct)
 	if err != nil {
 		return err
 	}
+	registered, deactivated, profile := registerHooks{pushRules}, deactivateHooks{backups}, profileHooks{}
+	if dir != nil {
+		registered, deactivated, profile = append(registered, dir), append(deactivated, dir), append(profile, dir)
+	}
+	resolver, err := s.registerAccountAPI(router, acct, devicesAndPushers{e2eeSvc, pushers}, registered, deactivated, profile)
+	if err != nil {
+		return err
+	}
+	s.registerUserDirectoryAPI(router, resolver, dir)
 	defaultVersion := roomversion.Default
 	if cfg.DefaultRoomVersion != "" {
 		defaultVersion = roomversion.ID(cfg.DefaultRoomVersion)

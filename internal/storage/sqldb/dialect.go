@@ -56,6 +56,7 @@ var tokens = map[string][2]string{
 	"greatest":   {"MAX", "GREATEST"},
 	"least":      {"MIN", "LEAST"},
 	"for_update": {"", "FOR UPDATE"},
+	"text_bytes": {"TEXT", `TEXT COLLATE "C"`},
 }
 
 // Expand replaces each {{token}} in query with this dialect's spelling of it
@@ -96,6 +97,12 @@ func (d Dialect) Expand(query string) string {
 	b.WriteString(query)
 	return b.String()
 }
+
+// PrefixEnd is the upper bound of a range scan over a {{text_bytes}}
+// column for the values starting with prefix: prefix <= v < PrefixEnd(prefix)
+// holds for every such v (of valid UTF-8), and the range can use the
+// column's index on both backends, which LIKE 'p%' cannot.
+func PrefixEnd(prefix string) string { return prefix + "\U0010FFFF" }
 
 // Placeholders returns n comma-separated positional parameters starting at
 // $start, e.g. Placeholders(3, 2) == "$3, $4". It is for IN lists whose

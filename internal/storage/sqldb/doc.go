@@ -45,10 +45,16 @@
 //	{{greatest}}    MAX                                 GREATEST   (two or more args)
 //	{{least}}       MIN                                 LEAST
 //	{{for_update}}  (nothing)                           FOR UPDATE
+//	{{text_bytes}}  TEXT                                TEXT COLLATE "C"
 //
 // {{for_update}} ends a SELECT whose rows the transaction will then change:
 // PostgreSQL must lock them, while SQLite's single writer already excludes
 // other writers.
+//
+// {{text_bytes}} declares a text column that sorts by bytes (SQLite's
+// default; PostgreSQL's default collation follows the locale), so that
+// prefix searches can be index range scans: col >= $1 AND col < $2 with
+// $2 = PrefixEnd($1).
 //
 // # Connections and transactions
 //
