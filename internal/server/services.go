@@ -16,6 +16,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/streams"
 	"github.com/myelin-chat/myelin/internal/syncapi"
+	"github.com/myelin-chat/myelin/internal/tags"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -70,6 +71,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		return err
 	}
 	s.registerUserDirectoryAPI(router, resolver, dir)
+	(&clientapi.TagsAPI{Auth: resolver, Tags: tags.New(ud, s.Rooms)}).Register(router)
 	defaultVersion := roomversion.Default
 	if cfg.DefaultRoomVersion != "" {
 		defaultVersion = roomversion.ID(cfg.DefaultRoomVersion)
