@@ -1,6 +1,7 @@
 package fede2e
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func TestFederation_HierarchySpanningTwoServers(t *testing.T) {
 	space := map[string]any{"type": "m.space"}
 	root := alice.createRoom(t, map[string]any{"preset": "public_chat", "name": "Root", "creation_content": space})
 	sub := bob.createRoom(t, map[string]any{"preset": "public_chat", "name": "Sub", "creation_content": space})
-	leaf := bob.createRoom(t, map[string]any{"preset": "public_chat", "name": "Leaf", "topic": "on hs2"})
+	leaf := bob.createRoom(t, map[string]any{"preset": "public_chat", "name": "Leaf", "topic": "on hs2", "room_alias_name": "leaf"})
 	remote := bob.createRoom(t, map[string]any{"preset": "public_chat", "name": "Remote"})
 	hidden := bob.createRoom(t, map[string]any{"preset": "private_chat", "name": "Hidden"})
 	child := func(c *client, parent, child, order string) {
@@ -52,5 +53,27 @@ func TestFederation_HierarchySpanningTwoServers(t *testing.T) {
 	}
 	if page.Rooms[2].Topic != "on hs2" {
 		t.Errorf("the leaf's topic = %q", page.Rooms[2].Topic)
+	}
+
+	// The room summary (client-server-api GET /room_summary, v1.15) of a
+	// room hs1 is not in comes from the via servers' /hierarchy; by alias,
+	// from the alias's server.
+	var sum struct {
+		RoomID   string `json:"room_id"`
+		Name     string `json:"name"`
+		JoinRule string `json:"join_rule"`
+	}
+	alice.must(t, "GET", "/_matrix/client/v1/room_summary/"+url.PathEscape(leaf)+"?via="+url.QueryEscape(hs2.name), nil, &sum)
+	if sum.RoomID != leaf || sum.Name != "Leaf" || sum.JoinRule != "public" {
+		t.Errorf("summary of the leaf through hs2 = %+v", sum)
+	}
+	sum.Name = ""
+	alice.must(t, "GET", "/_matrix/client/v1/room_summary/"+url.PathEscape("#leaf:"+hs2.name), nil, &sum)
+	if sum.RoomID != leaf || sum.Name != "Leaf" {
+		t.Errorf("summary of #leaf = %+v", sum)
+	}
+	x, err := alice.do(context.Background(), "GET", "/_matrix/client/v1/room_summary/"+url.PathEscape(hidden)+"?via="+url.QueryEscape(hs2.name), nil)
+	if err != nil || x.Status != 404 {
+		t.Errorf("summary of an invite-only room on hs2: %v %v, want 404", x, err)
 	}
 }

@@ -1,10 +1,14 @@
 package clientapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ids"
+	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/spaces"
 )
 
@@ -12,11 +16,85 @@ import (
 type SpacesAPI struct {
 	Auth   httpapi.TokenResolver
 	Spaces *spaces.Service
+	// Aliases resolves this server's aliases; Fed, when set, other
+	// servers'.
+	Aliases AliasStore
+	Fed     Federation
 }
+
+// AliasStore resolves this server's room aliases.
+type AliasStore interface {
+	Alias(ctx context.Context, alias string) (roomID, creator string, err error)
+}
+
+// maxVia bounds the via parameters of a request.
+const maxVia = 20
 
 // Register adds the endpoints (v1 only, as the spec defines them).
 func (a *SpacesAPI) Register(rt *httpapi.Router) {
 	rt.Handle("GET /_matrix/client/v1/rooms/{roomId}/hierarchy", httpapi.RequireAuth(a.Auth, a.hierarchy))
+	// The spec lets servers answer unauthenticated requests for the rooms
+	// anyone could see; the service decides which.
+	rt.Handle("GET /_matrix/client/v1/room_summary/{roomIdOrAlias}", httpapi.OptionalAuth(a.Auth, a.roomSummary))
+}
+
+// roomSummary is GET /_matrix/client/v1/room_summary/{roomIdOrAlias}
+// (client-server-api, v1.15).
+func (a *SpacesAPI) roomSummary(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	ctx := r.Context()
+	idOrAlias := r.PathValue("roomIdOrAlias")
+	via := r.URL.Query()["via"]
+	if len(via) > maxVia {
+		httpapi.WriteError(w, httpapi.InvalidParam("too many via servers"))
+		return
+	}
+	for _, v := range via {
+		if !ids.ValidServerName(v) {
+			httpapi.WriteError(w, httpapi.InvalidParam("via must hold server names"))
+			return
+		}
+	}
+	var roomID string
+	switch {
+	case strings.HasPrefix(idOrAlias, "!"):
+		if !ids.ValidRoomID(idOrAlias) {
+			httpapi.WriteError(w, httpapi.InvalidParam("invalid room ID"))
+			return
+		}
+		roomID = idOrAlias
+	case strings.HasPrefix(idOrAlias, "#"):
+		alias, err := ids.ParseRoomAlias(idOrAlias)
+		if err != nil {
+			httpapi.WriteError(w, httpapi.InvalidParam("invalid room alias"))
+			return
+		}
+		if string(alias.Server) == a.Spaces.ServerName() || a.Fed == nil {
+			if roomID, _, err = a.Aliases.Alias(ctx, idOrAlias); err != nil {
+				httpapi.WriteError(w, merr.NotFound("room alias not found"))
+				return
+			}
+		} else {
+			var servers []string
+			if roomID, servers, err = a.Fed.ResolveAlias(ctx, idOrAlias, string(alias.Server)); err != nil {
+				httpapi.WriteError(w, merr.NotFound("room alias not found"))
+				return
+			}
+			via = append(via, servers...)
+		}
+	default:
+		httpapi.WriteError(w, httpapi.InvalidParam("expected a room ID or alias"))
+		return
+	}
+	user := ""
+	if s != nil {
+		user = s.UserID
+	}
+	sum, err := a.Spaces.RoomSummary(ctx, user, roomID, via)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, sum)
 }
 
 // hierarchy is GET /_matrix/client/v1/rooms/{roomId}/hierarchy

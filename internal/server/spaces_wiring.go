@@ -11,5 +11,5 @@ import (
 func (s *Server) wireSpaces(router *httpapi.Router, resolver httpapi.TokenResolver, rem *remote.Remote) {
 	svc := spaces.New(spaces.Config{Engine: s.Rooms, Remote: rem, Log: s.Log, Now: s.Now})
 	s.fedAPI.Spaces = svc
-	(&clientapi.SpacesAPI{Auth: resolver, Spaces: svc}).Register(router)
+	(&clientapi.SpacesAPI{Auth: resolver, Spaces: svc, Aliases: s.Rooms.Store(), Fed: rem}).Register(router)
 }

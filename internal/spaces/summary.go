@@ -96,6 +96,9 @@ func New(c Config) *Service {
 		sessions: map[string]*session{}}
 }
 
+// ServerName is this server's name.
+func (s *Service) ServerName() string { return s.server }
+
 // maxChildren bounds the m.space.child events read from one space.
 const maxChildren = 500
 
