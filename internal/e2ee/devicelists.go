@@ -148,6 +148,17 @@ func (t *DeviceListStream) Key() string { return DeviceListStreamKey }
 // Current is the highest position whose changes are readable.
 func (t *DeviceListStream) Current() int64 { return t.d.tracker.Current() }
 
+// OnAdvance registers fn to be called whenever Current grows (for
+// followers of the whole stream, like appservice transactions).
+func (t *DeviceListStream) OnAdvance(fn func(current int64)) { t.d.tracker.OnAdvance(fn) }
+
+// ChangedUsers returns the users whose devices or keys changed at
+// positions in (from, to], at most limit; more reports that there were
+// more.
+func (t *DeviceListStream) ChangedUsers(ctx context.Context, from, to int64, limit int) (users []string, more bool, err error) {
+	return t.d.s.store.UsersWithDeviceListChanges(ctx, from, to, limit)
+}
+
 // FollowsRooms: who shares a room with the caller changes with the room
 // stream.
 func (t *DeviceListStream) FollowsRooms() {}

@@ -224,6 +224,17 @@ func (t *ToDeviceStream) Key() string { return "td" }
 // Current is the highest position whose messages are readable.
 func (t *ToDeviceStream) Current() int64 { return t.s.toDevice.Current() }
 
+// OnAdvance registers fn to be called whenever Current grows (for
+// followers of the whole stream, like appservice transactions).
+func (t *ToDeviceStream) OnAdvance(fn func(current int64)) { t.s.toDevice.OnAdvance(fn) }
+
+// Between returns the messages queued for any device at positions in
+// (after, upto], in order, at most limit; more reports that there were
+// more.
+func (t *ToDeviceStream) Between(ctx context.Context, after, upto int64, limit int) (msgs []e2eestore.ToDeviceMessage, more bool, err error) {
+	return t.s.store.ToDeviceBetween(ctx, after, upto, limit)
+}
+
 // toDeviceEvent is a to-device message as /sync sends it.
 type toDeviceEvent struct {
 	Sender  string          `json:"sender"`

@@ -99,6 +99,9 @@ type Service struct {
 	trimmed int64    // the highest position dropped from log
 
 	stopLoop func()
+
+	followMu  sync.Mutex
+	followers []func()
 }
 
 // entry is one user's presence.
@@ -523,6 +526,12 @@ func (s *Service) shareRoom(ctx context.Context, a, b string) (bool, error) {
 // publish wakes the syncs of local users who share a room with userID,
 // and tells the servers sharing a room with a local user.
 func (s *Service) publish(ctx context.Context, userID string) {
+	s.followMu.Lock()
+	fns := s.followers
+	s.followMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 	roomsOf, err := s.joinedRooms(ctx, userID)
 	if err != nil {
 		s.cfg.Log.Warn("listing a user's rooms for presence", "user_id", userID, "err", err)

@@ -23,6 +23,56 @@ func (s *Service) Current() int64 {
 	return s.pos
 }
 
+// OnChange registers fn to be called after any user's presence changed
+// (for followers of the whole stream, like appservice transactions).
+func (s *Service) OnChange(fn func()) {
+	s.followMu.Lock()
+	s.followers = append(s.followers, fn)
+	s.followMu.Unlock()
+}
+
+// UserPresence is a user's presence at a stream position.
+type UserPresence struct {
+	UserID  string
+	Content Content
+	Pos     int64
+}
+
+// ChangedSince returns the users whose presence changed after position
+// from, with their presence now, in position order, and the stream's
+// current position.
+func (s *Service) ChangedSince(from int64) ([]UserPresence, int64) {
+	if !s.cfg.Enabled {
+		return nil, 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	var out []UserPresence
+	add := func(u string, e *entry) {
+		if e != nil && e.pos > from {
+			out = append(out, UserPresence{UserID: u, Content: s.contentLocked(e, now), Pos: e.pos})
+		}
+	}
+	if from >= s.trimmed {
+		// The change log covers it: read only what changed.
+		i := sort.Search(len(s.log), func(i int) bool { return s.log[i].pos > from })
+		seen := map[string]bool{}
+		for _, c := range s.log[i:] {
+			if !seen[c.userID] {
+				seen[c.userID] = true
+				add(c.userID, s.users[c.userID])
+			}
+		}
+	} else {
+		for u, e := range s.users {
+			add(u, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pos < out[j].Pos })
+	return out, s.pos
+}
+
 // Sync adds the presence of users who share a room with the syncing user
 // (and their own): those whose presence changed since the token, or on an
 // initial sync everyone not offline (Synapse's default,

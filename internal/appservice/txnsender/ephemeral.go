@@ -13,6 +13,7 @@ import (
 type ephemeralEvent struct {
 	Type    string `json:"type"`
 	RoomID  string `json:"room_id,omitempty"`
+	Sender  string `json:"sender,omitempty"`
 	Content any    `json:"content"`
 }
 
@@ -109,5 +110,36 @@ func (w *worker) buildReceipts(ctx context.Context, b *built) error {
 	} else {
 		b.next[streamReceipt] = room
 	}
+	return nil
+}
+
+// buildPresence adds m.presence for each user whose presence changed and
+// who is the appservice's or shares a room of interest with it
+// (application-service-api "Pushing ephemeral data": "a presence update
+// for a user an application service shares a room with, or matching one of
+// the application service's namespaces").
+func (w *worker) buildPresence(ctx context.Context, b *built) error {
+	if w.s.cfg.Presence == nil {
+		return nil
+	}
+	changes, cur := w.s.cfg.Presence.ChangedSince(b.next[streamPresence])
+	for _, c := range changes {
+		if len(b.ephemeral) >= MaxEphemeral {
+			b.more = true
+			return nil
+		}
+		b.next[streamPresence] = c.Pos
+		ok, err := w.interestedInUserOrRooms(ctx, c.UserID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if err := b.addEphemeral(ephemeralEvent{Type: "m.presence", Sender: c.UserID, Content: c.Content}); err != nil {
+			return err
+		}
+	}
+	b.next[streamPresence] = max(b.next[streamPresence], cur)
 	return nil
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/myelin-chat/myelin/internal/e2ee"
+	"github.com/myelin-chat/myelin/internal/presence"
 	"github.com/myelin-chat/myelin/internal/receipts"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/storage/appservicestore"
@@ -48,10 +50,14 @@ type AppService struct {
 	SenderUserID string
 	Interest     Interest
 	// Ephemeral is receive_ephemeral (MSC2409's push_ephemeral): typing,
-	// receipts and to-device messages ride along in transactions.
+	// receipts and presence ride along in transactions.
 	Ephemeral bool
-	// MSC3202 is org.matrix.msc3202: device list changes ride along.
-	MSC3202 bool
+	// ToDevice asks for the to-device messages of the appservice's users'
+	// devices (MSC2409, now MSC4203: de.sorunome.msc2409.to_device).
+	ToDevice bool
+	// DeviceLists asks for device list changes of users in rooms of
+	// interest (MSC3202: org.matrix.msc3202.device_lists).
+	DeviceLists bool
 	// Pusher is nil for a registration without a url: it is sent nothing.
 	Pusher Pusher
 }
@@ -60,6 +66,10 @@ type AppService struct {
 const (
 	MaxEvents    = 100
 	MaxEphemeral = 100
+	MaxToDevice  = 100
+	// maxDeviceListUsers bounds the users one transaction reports changed
+	// (as /sync's device lists, internal/e2ee).
+	maxDeviceListUsers = 10000
 )
 
 // Default backoff while an appservice is down: doubling from a second,
@@ -75,15 +85,20 @@ type Config struct {
 	Store       *appservicestore.Store
 	Rooms       *rooms.Engine
 	AppServices []AppService
-	// Typing, Receipts and ReceiptStore feed ephemeral events; nil leaves
-	// them out.
+	// Typing, Presence, Receipts and ReceiptStore feed ephemeral events;
+	// nil leaves them out.
 	Typing       *typing.Service
+	Presence     *presence.Service
 	Receipts     *receipts.Service
 	ReceiptStore *receiptstore.Store
-	MinBackoff   time.Duration
-	MaxBackoff   time.Duration
-	Now          func() time.Time
-	Log          *slog.Logger
+	// ToDevice and DeviceLists feed to-device messages and device list
+	// changes; nil leaves them out.
+	ToDevice    *e2ee.ToDeviceStream
+	DeviceLists *e2ee.DeviceListStream
+	MinBackoff  time.Duration
+	MaxBackoff  time.Duration
+	Now         func() time.Time
+	Log         *slog.Logger
 }
 
 // Sender runs one worker per appservice that has a url.
@@ -134,8 +149,17 @@ func (s *Sender) Start() {
 	if s.cfg.Typing != nil {
 		s.cfg.Typing.OnChange(s.poke)
 	}
+	if s.cfg.Presence != nil {
+		s.cfg.Presence.OnChange(s.poke)
+	}
 	if s.cfg.Receipts != nil {
 		s.cfg.Receipts.OnAdvance(func(int64) { s.poke() })
+	}
+	if s.cfg.ToDevice != nil {
+		s.cfg.ToDevice.OnAdvance(func(int64) { s.poke() })
+	}
+	if s.cfg.DeviceLists != nil {
+		s.cfg.DeviceLists.OnAdvance(func(int64) { s.poke() })
 	}
 	for _, w := range s.workers {
 		s.wg.Add(1)

@@ -94,7 +94,7 @@ type received struct {
 // transactions it accepts. While down it answers 500; a listener not yet
 // started refuses connections.
 type appservice struct {
-	t    *testing.T
+	t    testing.TB
 	ln   net.Listener
 	addr string
 	srv  *http.Server
@@ -107,7 +107,7 @@ type appservice struct {
 	got      chan received
 }
 
-func newAppservice(t *testing.T) *appservice {
+func newAppservice(t testing.TB) *appservice {
 	a := unstartedAppservice(t)
 	a.start(t)
 	return a
@@ -115,7 +115,7 @@ func newAppservice(t *testing.T) *appservice {
 
 // unstartedAppservice reserves an address where connections are refused
 // until start.
-func unstartedAppservice(t *testing.T) *appservice {
+func unstartedAppservice(t testing.TB) *appservice {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func unstartedAppservice(t *testing.T) *appservice {
 		got: make(chan received, 1000)}
 }
 
-func (a *appservice) start(t *testing.T) {
+func (a *appservice) start(t testing.TB) {
 	ln, err := net.Listen("tcp", a.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -208,11 +208,11 @@ func (a *appservice) setDown(down bool) {
 }
 
 // waitEvents collects accepted transactions until n room events came.
-func (a *appservice) waitEvents(t *testing.T, n int) []received {
+func (a *appservice) waitEvents(t testing.TB, n int) []received {
 	t.Helper()
 	var out []received
 	count := 0
-	timeout := time.After(20 * time.Second)
+	timeout := time.After(5 * time.Minute)
 	for count < n {
 		select {
 		case rc := <-a.got:
@@ -253,7 +253,7 @@ type rig struct {
 	rstore   *receiptstore.Store
 }
 
-func newRig(t *testing.T, db *sqldb.DB) *rig {
+func newRig(t testing.TB, db *sqldb.DB) *rig {
 	t.Helper()
 	ctx := context.Background()
 	r := &rig{db: db, engine: roomstest.NewEngine(t, db, server)}
@@ -280,7 +280,7 @@ func (r *rig) reopenStore(t *testing.T) {
 	r.store = st
 }
 
-func (r *rig) sender(t *testing.T, services ...AppService) *Sender {
+func (r *rig) sender(t testing.TB, services ...AppService) *Sender {
 	t.Helper()
 	s, err := New(context.Background(), Config{Store: r.store, Rooms: r.engine, AppServices: services,
 		Typing: r.typing, Receipts: r.receipts, ReceiptStore: r.rstore,

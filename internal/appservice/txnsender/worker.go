@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/clientevent"
@@ -13,12 +14,15 @@ import (
 )
 
 // Streams a worker follows. Those stored keep their position across
-// restarts; typing is in memory per process (internal/typing), so its
-// position is too.
+// restarts; typing and presence are in memory per process
+// (internal/typing, internal/presence), so their positions are too.
 const (
-	streamRoom    = "room"
-	streamReceipt = "receipt"
-	streamTyping  = "typing"
+	streamRoom     = "room"
+	streamReceipt  = "receipt"
+	streamTyping   = "typing"
+	streamPresence = "presence"
+	streamToDev    = "to_device"
+	streamDevList  = "device_list"
 )
 
 // persistRoomEvery is how far (in room stream positions) a worker's
@@ -66,6 +70,20 @@ func newWorker(ctx context.Context, s *Sender, as AppService) (*worker, error) {
 			first[streamReceipt] = s.cfg.Receipts.Current()
 		}
 	}
+	if s.cfg.ToDevice != nil {
+		if p, ok := stored[streamToDev]; ok {
+			w.pos[streamToDev] = p
+		} else {
+			first[streamToDev] = s.cfg.ToDevice.Current()
+		}
+	}
+	if s.cfg.DeviceLists != nil {
+		if p, ok := stored[streamDevList]; ok {
+			w.pos[streamDevList] = p
+		} else {
+			first[streamDevList] = s.cfg.DeviceLists.Current()
+		}
+	}
 	if len(first) > 0 {
 		if err := s.cfg.Store.SetPositions(ctx, as.ID, first); err != nil {
 			return nil, err
@@ -76,6 +94,9 @@ func newWorker(ctx context.Context, s *Sender, as AppService) (*worker, error) {
 	}
 	if s.cfg.Typing != nil {
 		w.pos[streamTyping] = s.cfg.Typing.Current()
+	}
+	if s.cfg.Presence != nil {
+		_, w.pos[streamPresence] = s.cfg.Presence.ChangedSince(math.MaxInt64)
 	}
 	w.savedRoom = w.pos[streamRoom]
 	return w, nil
@@ -91,7 +112,7 @@ func (w *worker) commitPositions(next map[string]int64) {
 func (w *worker) storedPositions(next map[string]int64) map[string]int64 {
 	out := make(map[string]int64, len(next))
 	for k, v := range next {
-		if k != streamTyping {
+		if k != streamTyping && k != streamPresence {
 			out[k] = v
 		}
 	}
@@ -118,27 +139,36 @@ func (w *worker) saveRoomPos(ctx context.Context) error {
 // built is the next transaction: what it carries and the positions it
 // advances to.
 type built struct {
-	events    []*clientevent.Event
-	ephemeral []json.RawMessage
-	next      map[string]int64
+	events      []*clientevent.Event
+	ephemeral   []json.RawMessage
+	toDevice    []toDeviceEvent
+	deviceLists *deviceLists
+	next        map[string]int64
 	// more is set when a build stopped before the streams' ends.
 	more bool
 }
 
-func (b *built) empty() bool { return len(b.events) == 0 && len(b.ephemeral) == 0 }
+func (b *built) empty() bool {
+	return len(b.events) == 0 && len(b.ephemeral) == 0 && len(b.toDevice) == 0 && b.deviceLists == nil
+}
 
 // txnBody is the transaction's request body (application-service-api
 // "PUT /_matrix/app/v1/transactions/{txnId}"). ephemeral is stable since
 // v1.13; appservice libraries written against MSC2409 still read its
-// unstable name, which Synapse also sends.
+// unstable name, which Synapse also sends. To-device messages and device
+// lists have only their unstable names (MSC2409/MSC4203, MSC3202), as
+// Synapse sends them.
 type txnBody struct {
 	Events           []*clientevent.Event `json:"events"`
 	Ephemeral        []json.RawMessage    `json:"ephemeral,omitempty"`
 	MSC2409Ephemeral []json.RawMessage    `json:"de.sorunome.msc2409.ephemeral,omitempty"`
+	ToDevice         []toDeviceEvent      `json:"de.sorunome.msc2409.to_device,omitempty"`
+	DeviceLists      *deviceLists         `json:"org.matrix.msc3202.device_lists,omitempty"`
 }
 
 func (b *built) body() ([]byte, error) {
-	tb := txnBody{Events: b.events, Ephemeral: b.ephemeral, MSC2409Ephemeral: b.ephemeral}
+	tb := txnBody{Events: b.events, Ephemeral: b.ephemeral, MSC2409Ephemeral: b.ephemeral,
+		ToDevice: b.toDevice, DeviceLists: b.deviceLists}
 	if tb.Events == nil {
 		tb.Events = []*clientevent.Event{}
 	}
@@ -159,6 +189,19 @@ func (w *worker) build(ctx context.Context) (*built, error) {
 			return nil, err
 		}
 		if err := w.buildReceipts(ctx, b); err != nil {
+			return nil, err
+		}
+		if err := w.buildPresence(ctx, b); err != nil {
+			return nil, err
+		}
+	}
+	if w.as.ToDevice {
+		if err := w.buildToDevice(ctx, b); err != nil {
+			return nil, err
+		}
+	}
+	if w.as.DeviceLists {
+		if err := w.buildDeviceLists(ctx, b); err != nil {
 			return nil, err
 		}
 	}

@@ -184,6 +184,32 @@ func (s *Store) ToDeviceMessages(ctx context.Context, userID, deviceID string, a
 	return out, rows.Err()
 }
 
+// ToDeviceBetween returns the messages queued for any device at positions
+// in (after, upto], in order, at most limit; more reports that there were
+// more.
+func (s *Store) ToDeviceBetween(ctx context.Context, after, upto int64, limit int) ([]ToDeviceMessage, bool, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT pos, user_id, device_id, sender, type, content FROM e2ee_to_device
+		WHERE pos > $1 AND pos <= $2 ORDER BY pos LIMIT $3`, after, upto, limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []ToDeviceMessage
+	for rows.Next() {
+		var m ToDeviceMessage
+		var content string
+		if err := rows.Scan(&m.Pos, &m.UserID, &m.DeviceID, &m.Sender, &m.Type, &content); err != nil {
+			return nil, false, err
+		}
+		m.Content = json.RawMessage(content)
+		out = append(out, m)
+	}
+	if len(out) > limit {
+		return out[:limit], true, rows.Err()
+	}
+	return out, false, rows.Err()
+}
+
 // DeleteToDeviceUpTo deletes the device's messages at positions <= upto:
 // the client has shown it holds them. It first looks on the reader pool, so
 // the common case (nothing to delete) costs no write.

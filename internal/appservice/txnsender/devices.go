@@ -1,0 +1,112 @@
+package txnsender
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/myelin-chat/myelin/internal/event"
+)
+
+// toDeviceEvent is a to-device message in a transaction: the /sync format
+// plus its recipient (MSC2409, as Synapse sends it).
+type toDeviceEvent struct {
+	Type       string          `json:"type"`
+	Sender     string          `json:"sender"`
+	Content    json.RawMessage `json:"content"`
+	ToUserID   string          `json:"to_user_id"`
+	ToDeviceID string          `json:"to_device_id"`
+}
+
+// deviceLists is MSC3202's device list summary. left stays empty, as in
+// Synapse, which does not compute it for appservices either.
+type deviceLists struct {
+	Changed []string `json:"changed"`
+	Left    []string `json:"left"`
+}
+
+// buildToDevice adds the messages queued for devices of the appservice's
+// users. They stay queued for the devices' own /sync too: the appservice
+// may not be the only reader of its users' devices.
+func (w *worker) buildToDevice(ctx context.Context, b *built) error {
+	if w.s.cfg.ToDevice == nil {
+		return nil
+	}
+	cur := w.s.cfg.ToDevice.Current()
+	if b.next[streamToDev] >= cur {
+		return nil
+	}
+	msgs, more, err := w.s.cfg.ToDevice.Between(ctx, b.next[streamToDev], cur, MaxToDevice)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if w.interestedInUser(m.UserID) {
+			b.toDevice = append(b.toDevice, toDeviceEvent{Type: m.Type, Sender: m.Sender, Content: m.Content,
+				ToUserID: m.UserID, ToDeviceID: m.DeviceID})
+		}
+	}
+	if more {
+		b.next[streamToDev] = msgs[len(msgs)-1].Pos
+		b.more = true
+	} else {
+		b.next[streamToDev] = cur
+	}
+	return nil
+}
+
+// buildDeviceLists reports the users whose devices changed and who are the
+// appservice's or are joined to a room of interest to it (Synapse's
+// reading of MSC3202).
+func (w *worker) buildDeviceLists(ctx context.Context, b *built) error {
+	if w.s.cfg.DeviceLists == nil {
+		return nil
+	}
+	cur := w.s.cfg.DeviceLists.Current()
+	if b.next[streamDevList] >= cur {
+		return nil
+	}
+	users, more, err := w.s.cfg.DeviceLists.ChangedUsers(ctx, b.next[streamDevList], cur, maxDeviceListUsers)
+	if err != nil {
+		return err
+	}
+	if more {
+		// The log gives users, not their positions, so the rest cannot
+		// follow in the next transaction; so many changes at once mean
+		// the appservice was gone for long and must query keys anew.
+		w.log.Warn("appservice: too many device list changes at once; some are not reported", "reported", len(users))
+	}
+	var changed []string
+	for _, u := range users {
+		ok, err := w.interestedInUserOrRooms(ctx, u)
+		if err != nil {
+			return err
+		}
+		if ok {
+			changed = append(changed, u)
+		}
+	}
+	b.next[streamDevList] = cur
+	if len(changed) > 0 {
+		b.deviceLists = &deviceLists{Changed: changed, Left: []string{}}
+	}
+	return nil
+}
+
+// interestedInUserOrRooms reports whether userID is the appservice's or is
+// joined to a room of interest to it.
+func (w *worker) interestedInUserOrRooms(ctx context.Context, userID string) (bool, error) {
+	if w.interestedInUser(userID) {
+		return true, nil
+	}
+	ms, err := w.s.cfg.Rooms.Store().RoomsForUser(ctx, userID, event.Join)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range ms {
+		ok, err := w.rooms.interested(ctx, m.RoomID)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
