@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myelin-chat/myelin/internal/appservice/txnsender/txntest"
 	"github.com/myelin-chat/myelin/internal/rooms/roomstest"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
@@ -32,7 +33,7 @@ func BenchmarkDelivery(b *testing.B) {
 			storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
 				r := newRig(b, db)
 				rooms := benchRooms(b, r, n)
-				a := newAppservice(b)
+				a := txntest.New(b)
 				s, err := New(context.Background(), Config{Store: r.store, Rooms: r.engine, AppServices: []AppService{bridge(a)}})
 				if err != nil {
 					b.Fatal(err)
@@ -44,7 +45,7 @@ func BenchmarkDelivery(b *testing.B) {
 				b.ResetTimer()
 				start := time.Now()
 				s.Start()
-				a.waitEvents(b, b.N)
+				a.WaitEvents(b, b.N)
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 			})
 		})
@@ -58,14 +59,14 @@ func BenchmarkLatency(b *testing.B) {
 	storagetest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
 		r := newRig(b, db)
 		rooms := benchRooms(b, r, 1000)
-		a := newAppservice(b)
+		a := txntest.New(b)
 		r.sender(b, bridge(a))
 		lat := make([]time.Duration, 0, b.N)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			start := time.Now()
 			roomstest.Say(b, r.engine, rooms[i%len(rooms)], "@alice:"+server, "hello")
-			a.waitEvents(b, 1)
+			a.WaitEvents(b, 1)
 			lat = append(lat, time.Since(start))
 		}
 		b.StopTimer()

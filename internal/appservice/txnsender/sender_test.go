@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/myelin-chat/myelin/internal/appservice/txnsender/txntest"
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/receipts"
 	"github.com/myelin-chat/myelin/internal/rooms"
@@ -25,8 +24,6 @@ import (
 )
 
 const server = "hs.example.org"
-
-const hsToken = "hs-token-secret"
 
 // namespaces is a registration's regexes (application-service-api
 // "Registration"), matched whole as Synapse does.
@@ -57,7 +54,7 @@ func (p httpPusher) PushTransaction(ctx context.Context, txnID string, body []by
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+hsToken)
+	req.Header.Set("Authorization", "Bearer "+txntest.DefaultHSToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -69,179 +66,6 @@ func (p httpPusher) PushTransaction(ctx context.Context, txnID string, body []by
 		return fmt.Errorf("appservice answered %d", resp.StatusCode)
 	}
 	return nil
-}
-
-// received is one transaction an appservice accepted.
-type received struct {
-	TxnID  string
-	Events []struct {
-		EventID string          `json:"event_id"`
-		Type    string          `json:"type"`
-		RoomID  string          `json:"room_id"`
-		Sender  string          `json:"sender"`
-		Content json.RawMessage `json:"content"`
-	} `json:"events"`
-	Ephemeral []struct {
-		Type    string          `json:"type"`
-		RoomID  string          `json:"room_id"`
-		Content json.RawMessage `json:"content"`
-	} `json:"ephemeral"`
-	MSC2409Ephemeral []json.RawMessage `json:"de.sorunome.msc2409.ephemeral"`
-	raw              []byte
-}
-
-// appservice is an application service on loopback that records the
-// transactions it accepts. While down it answers 500; a listener not yet
-// started refuses connections.
-type appservice struct {
-	t    testing.TB
-	ln   net.Listener
-	addr string
-	srv  *http.Server
-
-	mu       sync.Mutex
-	down     bool
-	attempts map[string]int
-	bodies   map[string][]byte
-	accepted []received
-	got      chan received
-}
-
-func newAppservice(t testing.TB) *appservice {
-	a := unstartedAppservice(t)
-	a.start(t)
-	return a
-}
-
-// unstartedAppservice reserves an address where connections are refused
-// until start.
-func unstartedAppservice(t testing.TB) *appservice {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return &appservice{t: t, addr: addr, attempts: map[string]int{}, bodies: map[string][]byte{},
-		got: make(chan received, 1000)}
-}
-
-func (a *appservice) start(t testing.TB) {
-	ln, err := net.Listen("tcp", a.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.ln = ln
-	a.srv = &http.Server{Handler: http.HandlerFunc(a.serve)}
-	go func() { _ = a.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = a.srv.Close() })
-}
-
-// attemptsSeen is how many requests reached the appservice.
-func (a *appservice) attemptsSeen() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
-	for _, c := range a.attempts {
-		n += c
-	}
-	return n
-}
-
-// eventually polls cond until it holds (or fails the test after a long
-// while); it asserts no timing, only that the state is reached.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func (a *appservice) url() string { return "http://" + a.addr }
-
-func (a *appservice) serve(w http.ResponseWriter, r *http.Request) {
-	const prefix = "/_matrix/app/v1/transactions/"
-	raw, _ := io.ReadAll(r.Body)
-	if r.Method != http.MethodPut || len(r.URL.Path) <= len(prefix) || r.URL.Path[:len(prefix)] != prefix ||
-		r.Header.Get("Authorization") != "Bearer "+hsToken {
-		http.Error(w, `{"errcode":"M_FORBIDDEN"}`, http.StatusForbidden)
-		return
-	}
-	id := r.URL.Path[len(prefix):]
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.attempts[id]++
-	if prev, ok := a.bodies[id]; ok && !bytes.Equal(prev, raw) {
-		a.t.Errorf("transaction %s sent again with another body:\n%s\n%s", id, prev, raw)
-	}
-	a.bodies[id] = raw
-	if a.down {
-		http.Error(w, `{"errcode":"M_UNKNOWN"}`, http.StatusInternalServerError)
-		return
-	}
-	var rc received
-	if err := json.Unmarshal(raw, &rc); err != nil {
-		a.t.Errorf("transaction %s: %v", id, err)
-	}
-	rc.TxnID, rc.raw = id, raw
-	for _, prev := range a.accepted {
-		if prev.TxnID == id {
-			// A retry of an accepted transaction: the appservice
-			// recognises it (the spec's "AS ACK Lost").
-			_, _ = w.Write([]byte(`{}`))
-			return
-		}
-	}
-	a.accepted = append(a.accepted, rc)
-	a.got <- rc
-	_, _ = w.Write([]byte(`{}`))
-}
-
-func (a *appservice) setDown(down bool) {
-	a.mu.Lock()
-	a.down = down
-	a.mu.Unlock()
-}
-
-// waitEvents collects accepted transactions until n room events came.
-func (a *appservice) waitEvents(t testing.TB, n int) []received {
-	t.Helper()
-	var out []received
-	count := 0
-	timeout := time.After(5 * time.Minute)
-	for count < n {
-		select {
-		case rc := <-a.got:
-			out = append(out, rc)
-			count += len(rc.Events)
-		case <-timeout:
-			t.Fatalf("the appservice received %d of %d events", count, n)
-		}
-	}
-	return out
-}
-
-// waitEphemeral collects accepted transactions until one carries an
-// ephemeral event of type typ.
-func (a *appservice) waitEphemeral(t *testing.T, typ string) received {
-	t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case rc := <-a.got:
-			for _, e := range rc.Ephemeral {
-				if e.Type == typ {
-					return rc
-				}
-			}
-		case <-timeout:
-			t.Fatalf("no %s reached the appservice", typ)
-		}
-	}
 }
 
 type rig struct {
@@ -293,19 +117,9 @@ func (r *rig) sender(t testing.TB, services ...AppService) *Sender {
 	return s
 }
 
-func bridge(a *appservice) AppService {
+func bridge(a *txntest.Appservice) AppService {
 	return AppService{ID: "irc", SenderUserID: "@ircbot:" + server, Interest: ns(`@irc_.*:hs\.example\.org`, "", `#irc_.*:hs\.example\.org`),
-		Ephemeral: true, Pusher: httpPusher{a.url()}}
-}
-
-func eventIDs(rcs []received) []string {
-	var out []string
-	for _, rc := range rcs {
-		for _, e := range rc.Events {
-			out = append(out, e.EventID)
-		}
-	}
-	return out
+		Ephemeral: true, Pusher: httpPusher{a.URL()}}
 }
 
 // Events in rooms where a namespace user is joined reach the appservice in
@@ -314,7 +128,7 @@ func eventIDs(rcs []received) []string {
 func TestSender_DeliversEventsOfInterestInOrder(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		r := newRig(t, db)
-		a := newAppservice(t)
+		a := txntest.New(t)
 		alice := "@alice:" + server
 		bridged := roomstest.PublicRoom(t, r.engine, alice, "@irc_bob:"+server)
 		other := roomstest.PublicRoom(t, r.engine, alice, "@carol:"+server)
@@ -328,31 +142,11 @@ func TestSender_DeliversEventsOfInterestInOrder(t *testing.T) {
 		// A last event in the bridged room marks the end: had events of
 		// the other room been pushed, they would come before it.
 		want = append(want, roomstest.Say(t, r.engine, bridged, alice, "the end").EventID())
-		got := eventIDs(a.waitEvents(t, len(want)))
+		got := txntest.EventIDs(a.WaitEvents(t, len(want)))
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("pushed %v, want %v", got, want)
 		}
 	})
-}
-
-// checkExactlyOnce fails unless want's events were each pushed once, in
-// order, in transactions of at most MaxEvents with growing IDs.
-func checkExactlyOnce(t *testing.T, rcs []received, want []string) {
-	t.Helper()
-	last := int64(0)
-	for _, rc := range rcs {
-		if len(rc.Events) > MaxEvents {
-			t.Errorf("transaction %s carries %d events, more than %d", rc.TxnID, len(rc.Events), MaxEvents)
-		}
-		var id int64
-		if _, err := fmt.Sscan(rc.TxnID, &id); err != nil || id <= last {
-			t.Errorf("transaction ID %s after %d", rc.TxnID, last)
-		}
-		last = id
-	}
-	if got := eventIDs(rcs); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("pushed %d events %v\nwant %d: %v", len(got), got, len(want), want)
-	}
 }
 
 // While the appservice refuses connections and then answers 500, the
@@ -362,7 +156,7 @@ func checkExactlyOnce(t *testing.T, rcs []received, want []string) {
 func TestSender_RetriesWhileTheAppserviceIsDownAndBatches(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		r := newRig(t, db)
-		a := unstartedAppservice(t)
+		a := txntest.Unstarted(t)
 		alice := "@alice:" + server
 		room := roomstest.PublicRoom(t, r.engine, alice, "@irc_bob:"+server)
 		s := r.sender(t, bridge(a))
@@ -370,16 +164,16 @@ func TestSender_RetriesWhileTheAppserviceIsDownAndBatches(t *testing.T) {
 		for i := range 250 {
 			want = append(want, roomstest.Say(t, r.engine, room, alice, fmt.Sprint("m", i)).EventID())
 		}
-		eventually(t, "a transaction is stored while the appservice refuses connections", func() bool {
+		txntest.Eventually(t, "a transaction is stored while the appservice refuses connections", func() bool {
 			n, err := s.Pending(context.Background(), "irc")
 			return err == nil && n >= 1
 		})
-		a.setDown(true)
-		a.start(t)
-		eventually(t, "the appservice is retried after it comes up answering 500", func() bool { return a.attemptsSeen() >= 2 })
-		a.setDown(false)
-		rcs := a.waitEvents(t, len(want))
-		checkExactlyOnce(t, rcs, want)
+		a.SetDown(true)
+		a.Start(t)
+		txntest.Eventually(t, "the appservice is retried after it comes up answering 500", func() bool { return a.AttemptsSeen() >= 2 })
+		a.SetDown(false)
+		rcs := a.WaitEvents(t, len(want))
+		txntest.CheckExactlyOnce(t, rcs, want, MaxEvents)
 		if len(rcs) < 3 {
 			t.Errorf("250 events in %d transactions", len(rcs))
 		}
@@ -393,8 +187,8 @@ func TestSender_RetriesWhileTheAppserviceIsDownAndBatches(t *testing.T) {
 func TestSender_ResumesAfterRestartWithoutDuplicates(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		r := newRig(t, db)
-		a := newAppservice(t)
-		a.setDown(true)
+		a := txntest.New(t)
+		a.SetDown(true)
 		alice := "@alice:" + server
 		room := roomstest.PublicRoom(t, r.engine, alice, "@irc_bob:"+server)
 		first := r.sender(t, bridge(a))
@@ -402,26 +196,24 @@ func TestSender_ResumesAfterRestartWithoutDuplicates(t *testing.T) {
 		for i := range 3 {
 			want = append(want, roomstest.Say(t, r.engine, room, alice, fmt.Sprint("m", i)).EventID())
 		}
-		eventually(t, "a transaction was tried", func() bool { return a.attemptsSeen() >= 1 })
+		txntest.Eventually(t, "a transaction was tried", func() bool { return a.AttemptsSeen() >= 1 })
 		first.Close()
 
 		// A new sender with a new store on the same database (the
 		// server's tests restart the whole process).
 		r.reopenStore(t)
-		a.setDown(false)
+		a.SetDown(false)
 		second := r.sender(t, bridge(a))
 		want = append(want, roomstest.Say(t, r.engine, room, alice, "after restart").EventID())
-		rcs := a.waitEvents(t, len(want))
+		rcs := a.WaitEvents(t, len(want))
 		second.Close()
 
 		r.reopenStore(t)
 		r.sender(t, bridge(a))
 		want = append(want, roomstest.Say(t, r.engine, room, alice, "after a second restart").EventID())
-		rcs = append(rcs, a.waitEvents(t, 1)...)
-		checkExactlyOnce(t, rcs, want)
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		for id, n := range a.attempts {
+		rcs = append(rcs, a.WaitEvents(t, 1)...)
+		txntest.CheckExactlyOnce(t, rcs, want, MaxEvents)
+		for id, n := range a.Attempts() {
 			if n > 1 && id != rcs[0].TxnID {
 				t.Errorf("transaction %s sent %d times", id, n)
 			}
@@ -437,7 +229,7 @@ func TestSender_NamespacesDecideWhatIsPushed(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		r := newRig(t, db)
-		a := newAppservice(t)
+		a := txntest.New(t)
 		alice := "@alice:" + server
 		byRoomID := roomstest.PublicRoom(t, r.engine, alice)
 		byAlias := roomstest.PublicRoom(t, r.engine, alice)
@@ -465,7 +257,7 @@ func TestSender_NamespacesDecideWhatIsPushed(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = append(want, ev.EventID())
-		checkExactlyOnce(t, a.waitEvents(t, len(want)), want)
+		txntest.CheckExactlyOnce(t, a.WaitEvents(t, len(want)), want, MaxEvents)
 	})
 }
 
@@ -477,7 +269,7 @@ func TestSender_PushesTypingAndReceipts(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		r := newRig(t, db)
-		a := newAppservice(t)
+		a := txntest.New(t)
 		alice := "@alice:" + server
 		room := roomstest.PublicRoom(t, r.engine, alice, "@irc_bob:"+server)
 		other := roomstest.PublicRoom(t, r.engine, alice, "@carol:"+server)
@@ -489,7 +281,7 @@ func TestSender_PushesTypingAndReceipts(t *testing.T) {
 		if err := r.typing.Set(ctx, room, alice, true, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		rc := a.waitEphemeral(t, "m.typing")
+		rc := a.WaitEphemeral(t, "m.typing")
 		for _, e := range rc.Ephemeral {
 			if e.Type == "m.typing" {
 				if e.RoomID != room || string(e.Content) != `{"user_ids":["@alice:hs.example.org"]}` {
@@ -509,7 +301,7 @@ func TestSender_PushesTypingAndReceipts(t *testing.T) {
 		if err := r.receipts.Post(ctx, room, alice, receipts.Read, msg, nil); err != nil {
 			t.Fatal(err)
 		}
-		rc = a.waitEphemeral(t, "m.receipt")
+		rc = a.WaitEphemeral(t, "m.receipt")
 		for _, e := range rc.Ephemeral {
 			if e.Type != "m.receipt" {
 				continue
@@ -533,7 +325,7 @@ func TestSender_NoURLNoTransactions(t *testing.T) {
 		r := newRig(t, db)
 		alice := "@alice:" + server
 		room := roomstest.PublicRoom(t, r.engine, alice, "@irc_bob:"+server)
-		as := bridge(newAppservice(t))
+		as := bridge(txntest.New(t))
 		as.Pusher = nil
 		s := r.sender(t, as)
 		roomstest.Say(t, r.engine, room, alice, "hello")
