@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
+	"github.com/myelin-chat/myelin/internal/e2ee"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/presence"
 	"github.com/myelin-chat/myelin/internal/receipts"
@@ -22,7 +23,8 @@ const (
 
 // buildEphemeral wires typing notices, receipts and presence: their
 // services, /sync streams, client endpoints and EDU handlers.
-func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver, ud userData, pw pushWiring) error {
+func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver, ud userData, pw pushWiring,
+	e2eeSvc *e2ee.Service) error {
 	s.Syncer.SetIgnoredUsers(ignoredUsers{ud})
 	var edus typing.EDUSender
 	if s.Sender != nil {
@@ -80,6 +82,9 @@ func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, res
 
 	api := &clientapi.EphemeralAPI{Auth: resolver, Typing: typ, Receipts: rcpt, Presence: pres}
 	api.Register(router)
+	if err := s.buildAppserviceTxns(ctx, typ, pres, rcpt, rstore, e2eeSvc); err != nil {
+		return err
+	}
 	return s.buildPush(ctx, router, resolver, pw, rcpt, rstore, ignoredUsers{ud})
 }
 

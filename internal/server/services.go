@@ -105,7 +105,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err := s.wireVoIP(router, resolver); err != nil {
 		return err
 	}
-	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers}); err != nil {
+	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers}, e2eeSvc); err != nil {
 		return err
 	}
 	if err := s.registerAdminAPI(ctx, router, resolver, adminDeps{pushers: pushers}); err != nil {

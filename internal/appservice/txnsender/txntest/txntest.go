@@ -37,7 +37,18 @@ type Received struct {
 		Content json.RawMessage `json:"content"`
 	} `json:"ephemeral"`
 	MSC2409Ephemeral []json.RawMessage `json:"de.sorunome.msc2409.ephemeral"`
-	Raw              []byte            `json:"-"`
+	ToDevice         []struct {
+		Type       string          `json:"type"`
+		Sender     string          `json:"sender"`
+		Content    json.RawMessage `json:"content"`
+		ToUserID   string          `json:"to_user_id"`
+		ToDeviceID string          `json:"to_device_id"`
+	} `json:"de.sorunome.msc2409.to_device"`
+	DeviceLists *struct {
+		Changed []string `json:"changed"`
+		Left    []string `json:"left"`
+	} `json:"org.matrix.msc3202.device_lists"`
+	Raw []byte `json:"-"`
 }
 
 // Appservice is an application service on loopback that records the
@@ -189,23 +200,55 @@ func (a *Appservice) WaitEvents(t testing.TB, n int) []Received {
 	return out
 }
 
+// Accepted returns the transactions accepted so far, in order.
+func (a *Appservice) Accepted() []Received {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]Received(nil), a.accepted...)
+}
+
+// WaitUntil collects accepted transactions until one satisfies cond,
+// and returns it.
+func (a *Appservice) WaitUntil(t testing.TB, what string, cond func(Received) bool) Received {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case rc := <-a.got:
+			if cond(rc) {
+				return rc
+			}
+		case <-timeout:
+			t.Fatalf("never reached the appservice: %s", what)
+		}
+	}
+}
+
 // WaitEphemeral collects accepted transactions until one carries an
 // ephemeral event of type typ.
 func (a *Appservice) WaitEphemeral(t testing.TB, typ string) Received {
 	t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case rc := <-a.got:
-			for _, e := range rc.Ephemeral {
-				if e.Type == typ {
-					return rc
-				}
+	return a.WaitUntil(t, typ, func(rc Received) bool {
+		for _, e := range rc.Ephemeral {
+			if e.Type == typ {
+				return true
 			}
-		case <-timeout:
-			t.Fatalf("no %s reached the appservice", typ)
 		}
-	}
+		return false
+	})
+}
+
+// WaitEvent collects accepted transactions until one carries the event.
+func (a *Appservice) WaitEvent(t testing.TB, eventID string) Received {
+	t.Helper()
+	return a.WaitUntil(t, "event "+eventID, func(rc Received) bool {
+		for _, e := range rc.Events {
+			if e.EventID == eventID {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func EventIDs(rcs []Received) []string {
