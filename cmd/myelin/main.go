@@ -49,6 +49,7 @@ func commands() []command {
 		{"set-admin", "grant or revoke server admin rights", runSetAdmin},
 		{"new-registration-token", "create a registration token", runNewRegistrationToken},
 		{"media", "operator media tools: purge-remote --before DATE", runMedia},
+		{"config-reference", "print every configuration key with its type and default (docs/config.md)", runConfigReference},
 		{"version", "print the version", runVersion},
 		{"container", "entrypoint of the container image: generate a config on first start, then serve", runContainer},
 		{"help", "show help for a command", nil},

@@ -51,13 +51,22 @@ type decoder struct {
 	file, dir string
 	warnings  []Warning
 	errs      []error
+	// ref, when set, makes the handlers describe their keys instead of
+	// decoding (see reference.go).
+	ref *reference
 }
 
 func (d *decoder) warn(key string, n *yaml.Node, format string, args ...any) {
+	if d.ref != nil {
+		return
+	}
 	d.warnings = append(d.warnings, Warning{File: d.file, Line: line(n), Key: key, Message: fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) fail(key string, n *yaml.Node, format string, args ...any) {
+	if d.ref != nil {
+		return
+	}
 	d.errs = append(d.errs, &FieldError{File: d.file, Line: line(n), Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -87,6 +96,10 @@ type handlers map[string]func(key string, n *yaml.Node)
 // ignored are ones Synapse documents but Myelin does not implement. A null
 // value counts as absent, like Synapse's config.get(key) returning None.
 func (d *decoder) object(path string, n *yaml.Node, hs handlers, ignored ...string) {
+	if d.ref != nil {
+		d.ref.object(d, path, hs, ignored)
+		return
+	}
 	n = resolve(n)
 	if isNull(n) {
 		return
@@ -206,6 +219,9 @@ func (d *decoder) scalarString(key string, n *yaml.Node) (string, bool) {
 
 func (d *decoder) str(dst *string) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "string", *dst) {
+			return
+		}
 		if s, ok := d.scalarString(key, n); ok {
 			*dst = s
 		}
@@ -216,6 +232,9 @@ func (d *decoder) str(dst *string) func(string, *yaml.Node) {
 // file it came from.
 func (d *decoder) path(dst *string) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "path", *dst) {
+			return
+		}
 		if s, ok := d.scalarString(key, n); ok {
 			*dst = d.resolvePath(s)
 		}
@@ -253,6 +272,9 @@ func (d *decoder) parseBool(key string, n *yaml.Node) (bool, bool) {
 
 func (d *decoder) boolean(dst *bool) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "boolean", *dst) {
+			return
+		}
 		if b, ok := d.parseBool(key, n); ok {
 			*dst = b
 		}
@@ -261,6 +283,9 @@ func (d *decoder) boolean(dst *bool) func(string, *yaml.Node) {
 
 func (d *decoder) optBool(dst **bool) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "boolean", *dst) {
+			return
+		}
 		if b, ok := d.parseBool(key, n); ok {
 			*dst = &b
 		}
@@ -283,6 +308,9 @@ func (d *decoder) parseInt(key string, n *yaml.Node, lo, hi int64) (int64, bool)
 
 func (d *decoder) integer(dst *int, lo, hi int64) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "integer", *dst) {
+			return
+		}
 		if v, ok := d.parseInt(key, n, lo, hi); ok {
 			*dst = int(v)
 		}
@@ -291,6 +319,9 @@ func (d *decoder) integer(dst *int, lo, hi int64) func(string, *yaml.Node) {
 
 func (d *decoder) number(dst *float64, lo float64) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "number", *dst) {
+			return
+		}
 		n = resolve(n)
 		var v float64
 		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") || n.Decode(&v) != nil || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -308,6 +339,9 @@ func (d *decoder) number(dst *float64, lo float64) func(string, *yaml.Node) {
 // size reads a byte count: an integer or a size string like "50M".
 func (d *decoder) size(dst *int64) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "size", sizeDefault(*dst)) {
+			return
+		}
 		n = resolve(n)
 		if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!str") {
 			if v, err := ParseSize(n.Value); err == nil {
@@ -325,6 +359,9 @@ func (d *decoder) size(dst *int64) func(string, *yaml.Node) {
 // duration reads an integer of milliseconds or a duration string like "1h".
 func (d *decoder) duration(dst *time.Duration) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "duration", *dst) {
+			return
+		}
 		n = resolve(n)
 		if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!str") {
 			if v, err := ParseDuration(n.Value); err == nil {
@@ -341,6 +378,10 @@ func (d *decoder) duration(dst *time.Duration) func(string, *yaml.Node) {
 
 // list calls item for each element of a sequence.
 func (d *decoder) list(key string, n *yaml.Node, item func(key string, n *yaml.Node)) bool {
+	if d.ref != nil {
+		item(key+"[]", probe)
+		return false
+	}
 	n = resolve(n)
 	if n.Kind != yaml.SequenceNode {
 		d.fail(key, n, "must be a list, found %s", kindName(n))
@@ -356,6 +397,9 @@ func (d *decoder) list(key string, n *yaml.Node, item func(key string, n *yaml.N
 // "explicitly nothing" stays distinct from "unset".
 func (d *decoder) strList(dst *[]string, each func(key string, n *yaml.Node, s string) (string, bool)) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "list of strings", *dst) {
+			return
+		}
 		out := []string{}
 		ok := d.list(key, n, func(k string, c *yaml.Node) {
 			s, ok := d.scalarString(k, c)
@@ -375,6 +419,9 @@ func (d *decoder) strList(dst *[]string, each func(key string, n *yaml.Node, s s
 // ipRanges reads a list of CIDR ranges; a bare address means just itself.
 func (d *decoder) ipRanges(dst *[]netip.Prefix) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "list of IP ranges", *dst) {
+			return
+		}
 		out := []netip.Prefix{}
 		ok := d.list(key, n, func(k string, c *yaml.Node) {
 			s, ok := d.scalarString(k, c)
@@ -409,6 +456,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // choice reads a string that must be one of the allowed values.
 func (d *decoder) choice(dst *string, allowed ...string) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "one of "+orList(allowed), *dst) {
+			return
+		}
 		s, ok := d.scalarString(key, n)
 		if !ok {
 			return

@@ -23,6 +23,9 @@ type present struct {
 func (d *decoder) topLevel(c *Config, p *present) handlers {
 	return handlers{
 		"server_name": func(key string, n *yaml.Node) {
+			if d.describe(key, "string (a server name)", "") {
+				return
+			}
 			s, ok := d.scalarString(key, n)
 			if !ok {
 				return
@@ -258,6 +261,10 @@ func (d *decoder) serverNameItem(key string, n *yaml.Node, s string) (string, bo
 // dict calls fn for each entry of a mapping whose keys are data (names),
 // not config keys.
 func (d *decoder) dict(key string, n *yaml.Node, fn func(key, name string, v *yaml.Node)) {
+	if d.ref != nil {
+		fn(join(key, "<name>"), "<name>", probe)
+		return
+	}
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		d.fail(key, n, "must be a mapping, found %s", kindName(n))
@@ -286,6 +293,9 @@ func (d *decoder) rateLimit(dst *RateLimit) func(string, *yaml.Node) {
 // takes them, of at least lo.
 func (d *decoder) millis(dst *time.Duration, lo int64) func(string, *yaml.Node) {
 	return func(key string, n *yaml.Node) {
+		if d.describe(key, "milliseconds", *dst) {
+			return
+		}
 		if v, ok := d.parseInt(key, n, lo, int64(24*time.Hour/time.Millisecond)); ok {
 			*dst = time.Duration(v) * time.Millisecond
 		}
@@ -310,6 +320,9 @@ func (d *decoder) listener(key string, n *yaml.Node) (Listener, bool) {
 		"port":           d.integer(&l.Port, 1, 65535),
 		"bind_addresses": d.strList(&bindAddrs, d.ipLiteral),
 		"bind_address": func(k string, v *yaml.Node) {
+			if d.describe(k, "string (deprecated: bind_addresses)", "") {
+				return
+			}
 			if s, ok := d.scalarString(k, v); ok {
 				if s, ok = d.ipLiteral(k, v, s); ok {
 					legacyBind = []string{s}
@@ -317,6 +330,9 @@ func (d *decoder) listener(key string, n *yaml.Node) (Listener, bool) {
 			}
 		},
 		"type": func(k string, v *yaml.Node) {
+			if d.describe(k, "one of "+orList(listenerTypes), "\"http\"") {
+				return
+			}
 			typeNode = v
 			s, ok := d.scalarString(k, v)
 			switch {
@@ -399,7 +415,11 @@ func (d *decoder) database(key string, n *yaml.Node, db *Database) {
 			nameSeen = true
 			d.choice(&db.Name, SQLite, Postgres)(k, v)
 		},
-		"args":                func(k string, v *yaml.Node) { argsKey, argsNode = k, v },
+		"args": func(k string, v *yaml.Node) {
+			if !d.describe(k, "mapping (sqlite3: database; psycopg2: dsn, or libpq's connection keys)", "") {
+				argsKey, argsNode = k, v
+			}
+		},
 		"allow_unsafe_locale": d.boolean(&db.AllowUnsafeLocale),
 	}, "txn_limit")
 	if !nameSeen {
@@ -492,6 +512,9 @@ func (d *decoder) oldSigningKeys(key string, n *yaml.Node, c *Config) {
 		d.object(k, v, handlers{
 			"key": d.str(&encoded),
 			"expired_ts": func(kk string, vv *yaml.Node) {
+				if d.describe(kk, "integer (milliseconds since the epoch)", "") {
+					return
+				}
 				if x, ok := d.parseInt(kk, vv, 0, 1<<53); ok {
 					expired, expiredSeen = x, true
 				}
@@ -531,6 +554,9 @@ func (d *decoder) trustedKeyServer(key string, n *yaml.Node) (TrustedKeyServer, 
 	nerr := len(d.errs)
 	d.object(key, n, handlers{
 		"server_name": func(k string, v *yaml.Node) {
+			if d.describe(k, "string (a server name)", "") {
+				return
+			}
 			if name, ok := d.scalarString(k, v); ok {
 				if name, ok = d.serverNameItem(k, v, name); ok {
 					s.ServerName = name
@@ -538,6 +564,9 @@ func (d *decoder) trustedKeyServer(key string, n *yaml.Node) (TrustedKeyServer, 
 			}
 		},
 		"verify_keys": func(k string, v *yaml.Node) {
+			if d.describe(k, "mapping of key IDs to base64 Ed25519 public keys", "") {
+				return
+			}
 			s.VerifyKeys = map[string]ed25519.PublicKey{}
 			d.dict(k, v, func(kk, id string, vv *yaml.Node) {
 				if enc, ok := d.scalarString(kk, vv); ok {

@@ -75,9 +75,7 @@ func Load(paths ...string) (*Config, []Warning, error) {
 	c.Files = files
 	c.ConfigDir = absDir(files[len(files)-1])
 	p := &present{keys: map[string]*yaml.Node{}, files: map[string]string{}}
-	hs := d.topLevel(c, p)
-	maps.Copy(hs, d.mediaKeys(c))
-	maps.Copy(hs, d.voipKeys(c))
+	hs := d.allKeys(c, p)
 	for _, name := range order {
 		e := merged[name]
 		d.file, d.dir = e.file, absDir(e.file)
@@ -91,6 +89,14 @@ func Load(paths ...string) (*Config, []Warning, error) {
 		return nil, d.warnings, errors.Join(d.errs...)
 	}
 	return c, d.warnings, nil
+}
+
+// allKeys are the handlers of every top-level key.
+func (d *decoder) allKeys(c *Config, p *present) handlers {
+	hs := d.topLevel(c, p)
+	maps.Copy(hs, d.mediaKeys(c))
+	maps.Copy(hs, d.voipKeys(c))
+	return hs
 }
 
 func absDir(file string) string {

@@ -3,6 +3,7 @@ package config
 import (
 	"regexp"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -90,6 +91,9 @@ func (d *decoder) thumbnailSize(key string, n *yaml.Node) (ThumbnailSize, bool) 
 }
 
 func (d *decoder) urlBlacklistRule(key string, n *yaml.Node) (URLBlacklistRule, bool) {
+	if d.describe(key, "mapping of URL parts ("+strings.Join(urlBlacklistComponents, ", ")+") to globs, or regular expressions starting with ^", "") {
+		return nil, false
+	}
 	r := URLBlacklistRule{}
 	ok := true
 	d.dict(key, n, func(k, component string, v *yaml.Node) {
