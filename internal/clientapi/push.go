@@ -32,6 +32,9 @@ type PushAPI struct {
 	Notifications NotificationSource
 	Pushers       PusherService
 	Now           func() time.Time
+	// Bundler adds bundled aggregations to the notified events; nil:
+	// none.
+	Bundler syncapi.Bundler
 }
 
 // maxPusherBody bounds POST /pushers/set: its strings are bounded well
@@ -92,6 +95,16 @@ func (a *PushAPI) notifications(w http.ResponseWriter, r *http.Request, s *httpa
 			return
 		}
 		out = append(out, notificationJSON{Actions: it.Actions, Event: ce, Read: it.Read, RoomID: it.RoomID, TS: it.TS})
+	}
+	if a.Bundler != nil {
+		evs := make([]*clientevent.Event, len(out))
+		for i := range out {
+			evs[i] = out[i].Event
+		}
+		if err := a.Bundler.Bundle(ctx, s.UserID, evs); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 	}
 	resp := map[string]any{"notifications": out}
 	if next != "" {

@@ -97,6 +97,9 @@ func (a *RoomAPI) getEvent(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		return
 	}
 	ce, err := a.format(r, s, se, false)
+	if err == nil {
+		err = a.bundle(r.Context(), s.UserID, ce)
+	}
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -244,6 +247,9 @@ func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 	}
 	kept := keepFiltered(filter, roomID, visible)
 	chunk, err := a.formatAll(r, s, kept)
+	if err == nil {
+		err = a.bundle(ctx, s.UserID, chunk...)
+	}
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -447,6 +453,9 @@ func (a *RoomAPI) context(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 		return
 	}
 	aOut, err := a.formatAll(r, s, after)
+	if err == nil {
+		err = a.bundle(ctx, s.UserID, append(append([]*clientevent.Event{evOut}, bOut...), aOut...)...)
+	}
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return

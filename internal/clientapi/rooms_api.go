@@ -3,6 +3,7 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
+	"github.com/myelin-chat/myelin/internal/relations"
 	"log/slog"
 	"net/http"
 	"time"
@@ -75,6 +76,9 @@ type RoomAPI struct {
 	// Log receives what a client's answer cannot carry; nil means
 	// slog.Default().
 	Log *slog.Logger
+	// Relations serves /relations and /threads and bundles aggregations
+	// into the events served; nil: neither.
+	Relations *relations.Service
 }
 
 func (a *RoomAPI) log() *slog.Logger {
@@ -150,6 +154,7 @@ func (a *RoomAPI) Register(rt *httpapi.Router) {
 	// The spec puts timestamp_to_event under v1 (v1.6); the v3 path above
 	// stays for clients that used it before.
 	rt.Handle("GET /_matrix/client/v1/rooms/{roomId}/timestamp_to_event", httpapi.RequireAuth(a.Auth, a.timestampToEvent))
+	a.registerRelations(rt)
 }
 
 func writeOK(w http.ResponseWriter, v any) { httpapi.WriteJSON(w, http.StatusOK, v) }

@@ -25,6 +25,9 @@ type Event struct {
 	// (the spec moved it into content in v11 but clients read both).
 	Redacts  string    `json:"redacts,omitempty"`
 	Unsigned *Unsigned `json:"unsigned,omitempty"`
+	// Room is the event's room even when RoomID is omitted, for those
+	// who add to the event after it is formatted (bundled aggregations).
+	Room string `json:"-"`
 }
 
 // Unsigned carries the server's extra information about an event.
@@ -37,7 +40,42 @@ type Unsigned struct {
 	RedactedBecause *Event          `json:"redacted_because,omitempty"`
 	Membership      string          `json:"membership,omitempty"`
 	InviteRoomState []StrippedEvent `json:"invite_room_state,omitempty"`
+	// Relations is the bundled aggregation of the event's children
+	// (client-server-api "Aggregations of child events").
+	Relations *Relations `json:"m.relations,omitempty"`
 }
+
+// Relations is unsigned.m.relations: the aggregations of the rel_types
+// the spec aggregates.
+type Relations struct {
+	// Thread is the m.thread aggregation (threading.md "Server-side
+	// aggregation of m.thread relationships").
+	Thread *ThreadAggregation `json:"m.thread,omitempty"`
+	// Replace is the most recent valid replacement, whole (v1.7+).
+	Replace *Event `json:"m.replace,omitempty"`
+	// Reference lists the events referencing this one.
+	Reference *ReferenceAggregation `json:"m.reference,omitempty"`
+}
+
+// ThreadAggregation summarises a thread for its root.
+type ThreadAggregation struct {
+	LatestEvent             *Event `json:"latest_event"`
+	Count                   int    `json:"count"`
+	CurrentUserParticipated bool   `json:"current_user_participated"`
+}
+
+// ReferenceAggregation is the m.reference aggregation.
+type ReferenceAggregation struct {
+	Chunk []EventRef `json:"chunk"`
+}
+
+// EventRef names an event.
+type EventRef struct {
+	EventID string `json:"event_id"`
+}
+
+// Redacted reports whether the event is served redacted.
+func (e *Event) Redacted() bool { return e.Unsigned != nil && e.Unsigned.RedactedBecause != nil }
 
 // Options says what the caller knows about the event beyond the PDU.
 type Options struct {
@@ -68,6 +106,7 @@ func Format(e *event.Event, o Options) *Event {
 		StateKey:       e.StateKey(),
 		Type:           e.Type(),
 		Redacts:        src.Redacts(),
+		Room:           e.RoomID(),
 	}
 	if !o.OmitRoomID {
 		out.RoomID = e.RoomID()

@@ -10,6 +10,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/receipts"
 	"github.com/myelin-chat/myelin/internal/storage/pushstore"
 	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
+	"github.com/myelin-chat/myelin/internal/syncapi"
 	"github.com/myelin-chat/myelin/internal/users"
 )
 
@@ -18,6 +19,7 @@ type pushWiring struct {
 	rules   *push.Rules
 	store   *pushstore.Store
 	pushers *push.Pushers
+	bundler syncapi.Bundler
 }
 
 // buildPush wires push evaluation: the notifier that follows the room
@@ -42,7 +44,8 @@ func (s *Server) buildPush(ctx context.Context, router *httpapi.Router, resolver
 	s.closeFns = append(s.closeFns, n.Close, d.Close)
 	s.Syncer.AddStream(n)
 	s.Syncer.SetUnreadCounter(n)
-	api := &clientapi.PushAPI{Auth: resolver, Engine: s.Rooms, Notifications: n, Pushers: pw.pushers, Now: s.Now}
+	api := &clientapi.PushAPI{Auth: resolver, Engine: s.Rooms, Notifications: n, Pushers: pw.pushers, Now: s.Now,
+		Bundler: pw.bundler}
 	api.Register(router)
 	return nil
 }

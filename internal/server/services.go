@@ -38,6 +38,10 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}, func() float64 { return float64(s.Rooms.RoomsInMemory()) }))
 	s.startSearchBackfill()
 	ud := userData{store: acct}
+	rel, err := s.buildRelations(ctx, roomStore, ud)
+	if err != nil {
+		return err
+	}
 	e2eeSvc, err := s.buildE2EE(ctx, acct)
 	if err != nil {
 		return err
@@ -79,11 +83,12 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	view := clientAccountData{ud}
 	s.Syncer = syncapi.New(s.Rooms, view, s.Now)
 	s.registerCoreMetrics(roomStore, s.Rooms, s.Syncer)
+	s.Syncer.SetBundler(rel)
 	roomAPI := &clientapi.RoomAPI{
 		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,
 		Profiles: ud, Filters: ud, AccountData: view, DefaultVersion: defaultVersion,
 		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now, Log: s.Log,
-		Limits: s.Limits,
+		Limits: s.Limits, Relations: rel,
 	}
 	rem, err := s.buildFederation(ctx, acct)
 	if err != nil {
@@ -105,7 +110,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err := s.wireVoIP(router, resolver); err != nil {
 		return err
 	}
-	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers}, e2eeSvc); err != nil {
+	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers, bundler: rel}, e2eeSvc); err != nil {
 		return err
 	}
 	if err := s.registerAdminAPI(ctx, router, resolver, adminDeps{pushers: pushers}); err != nil {

@@ -46,6 +46,7 @@ type Syncer struct {
 	streams     []Stream
 	keyCounts   DeviceKeyCounts
 	ignored     IgnoredUsersSource
+	bundler     Bundler
 	tracker     SyncTracker
 	unread      UnreadCounter
 	// buildObserver, when set, is told how long each response took to
@@ -522,6 +523,14 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, t *join
 	}
 	if err := states.Err(); err != nil { // a prev_content lookup failed
 		return nil, err
+	}
+	// Only a limited timeline gets bundled aggregations (client-server-api
+	// "Aggregations of child events"): otherwise the client has seen, or
+	// sees here, every child event and aggregates them itself.
+	if limited && s.bundler != nil {
+		if err := s.bundler.Bundle(ctx, req.UserID, jr.Timeline.Events); err != nil {
+			return nil, err
+		}
 	}
 
 	// The summary may be left out when it has not changed (client-server-api

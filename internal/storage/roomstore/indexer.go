@@ -3,6 +3,7 @@ package roomstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/myelin-chat/myelin/internal/event"
 )
@@ -60,4 +61,19 @@ func (w *Writer) unindex(eventID string) error {
 		}
 	}
 	return nil
+}
+
+// SenderIn returns the sender of a stored event, or "" when it is not
+// stored, read through tx: for indexers, which run inside the writer's
+// transaction and must not wait for a second connection.
+func (s *Store) SenderIn(ctx context.Context, tx *sql.Tx, eventID string) (string, error) {
+	if ev := s.events.get(eventID); ev != nil {
+		return ev.Sender(), nil
+	}
+	var sender string
+	err := tx.QueryRowContext(ctx, `SELECT sender FROM events WHERE event_id = $1`, eventID).Scan(&sender)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return sender, err
 }

@@ -1,0 +1,269 @@
+package relationstore
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+const relCols = `event_id, room_id, relates_to_id, rel_type, event_type, sender, stream_pos, origin_ts, is_state, has_new_content, agg_key`
+
+// ChildrenQuery selects a page of an event's children.
+type ChildrenQuery struct {
+	RoomID   string
+	ParentID string
+	// RelType and EventType, when set, keep only children with them.
+	RelType, EventType string
+	// After and UpTo bound the children's stream positions: (After, UpTo].
+	After, UpTo int64
+	// Forward orders oldest first; otherwise newest first.
+	Forward bool
+	Limit   int
+	// Depth is how many relationships away from the parent a child may be:
+	// 1 for direct children only.
+	Depth int
+}
+
+// Children returns a page of the events relating to q.ParentID (directly,
+// or through up to q.Depth relationships) in q.RoomID, ordered by stream
+// position.
+func (s *Store) Children(ctx context.Context, q ChildrenQuery) ([]Relation, error) {
+	order := "DESC"
+	if q.Forward {
+		order = "ASC"
+	}
+	args := []any{q.ParentID, q.RoomID, q.After, q.UpTo}
+	var where strings.Builder
+	if q.RelType != "" {
+		args = append(args, q.RelType)
+		where.WriteString(` AND rel_type = $5`)
+		if q.EventType != "" {
+			args = append(args, q.EventType)
+			where.WriteString(` AND event_type = $6`)
+		}
+	}
+	args = append(args, q.Limit)
+	lim := len(args)
+	if q.Depth <= 1 {
+		return s.query(ctx, `SELECT `+relCols+` FROM event_relations
+			WHERE relates_to_id = $1 AND room_id = $2 AND stream_pos > $3 AND stream_pos <= $4`+where.String()+`
+			ORDER BY stream_pos `+order+` LIMIT $`+itoa(lim), args...)
+	}
+	// The children of the children, up to Depth relationships away
+	// (relations.yaml "recurse"); UNION drops repeats, and the depth bound
+	// ends the walk even if the graph had a loop.
+	args = append(args, q.Depth)
+	return s.query(ctx, `WITH RECURSIVE related (event_id, depth) AS (
+			SELECT event_id, 1 FROM event_relations WHERE relates_to_id = $1 AND room_id = $2
+			UNION
+			SELECT r.event_id, related.depth + 1 FROM event_relations r
+				JOIN related ON r.relates_to_id = related.event_id
+				WHERE related.depth < $`+itoa(lim+1)+` AND r.room_id = $2
+		)
+		SELECT `+relCols+` FROM event_relations
+		WHERE event_id IN (SELECT event_id FROM related) AND stream_pos > $3 AND stream_pos <= $4`+where.String()+`
+		ORDER BY stream_pos `+order+` LIMIT $`+itoa(lim), args...)
+}
+
+// parentsPerQuery bounds an IN list (SQLite allows 32 766 parameters).
+const parentsPerQuery = 500
+
+// OfParents returns the relations of the given types to any of the
+// parents, with stream positions up to upTo, oldest first, from senders
+// not in skipSenders.
+func (s *Store) OfParents(ctx context.Context, parentIDs, relTypes []string, upTo int64, skipSenders []string) ([]Relation, error) {
+	var out []Relation
+	err := forChunks(parentIDs, func(chunk []string) error {
+		args, in := inArgs([]any{upTo}, relTypes, chunk, skipSenders)
+		rs, err := s.query(ctx, `SELECT `+relCols+` FROM event_relations
+			WHERE stream_pos <= $1 AND rel_type IN (`+in[0]+`) AND relates_to_id IN (`+in[1]+`)`+notIn(in[2])+`
+			ORDER BY stream_pos`, args...)
+		out = append(out, rs...)
+		return err
+	})
+	return out, err
+}
+
+// ThreadSummary is what the index knows of one thread for a reader.
+type ThreadSummary struct {
+	Count int
+	// LatestEventID is the latest reply (by stream position).
+	LatestEventID string
+	// Participated reports whether the reader sent a reply.
+	Participated bool
+}
+
+// Parent names an event and its room: only children in the same room
+// relate to it.
+type Parent struct{ RoomID, EventID string }
+
+// ThreadSummaries returns the thread summaries of those of roots that
+// have replies at stream positions up to upTo, counting only replies from
+// senders not in skipSenders. reader's replies set Participated.
+func (s *Store) ThreadSummaries(ctx context.Context, roots []Parent, reader string, upTo int64, skipSenders []string) (map[Parent]*ThreadSummary, error) {
+	out := map[Parent]*ThreadSummary{}
+	want := make(map[Parent]bool, len(roots))
+	ids := make([]string, 0, len(roots))
+	for _, p := range roots {
+		if !want[p] {
+			want[p] = true
+			ids = append(ids, p.EventID)
+		}
+	}
+	latest := map[Parent]int64{}
+	err := forChunks(ids, func(chunk []string) error {
+		args, in := inArgs([]any{reader, upTo, event.RelThread}, nil, chunk, skipSenders)
+		rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, relates_to_id, COUNT(*), MAX(stream_pos),
+				MAX(CASE WHEN sender = $1 THEN 1 ELSE 0 END)
+			FROM event_relations
+			WHERE stream_pos <= $2 AND rel_type = $3 AND relates_to_id IN (`+in[1]+`)`+notIn(in[2])+`
+			GROUP BY room_id, relates_to_id`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p Parent
+			var n, part int
+			var pos int64
+			if err := rows.Scan(&p.RoomID, &p.EventID, &n, &pos, &part); err != nil {
+				return err
+			}
+			if want[p] {
+				out[p] = &ThreadSummary{Count: n, Participated: part == 1}
+				latest[p] = pos
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil || len(latest) == 0 {
+		return out, err
+	}
+	// The latest replies' IDs, by their positions (one position per event).
+	posArgs := make([]any, 0, len(latest)+1)
+	posArgs = append(posArgs, event.RelThread)
+	for _, p := range latest {
+		posArgs = append(posArgs, p)
+	}
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, relates_to_id, event_id, stream_pos FROM event_relations
+		WHERE rel_type = $1 AND stream_pos IN (`+sqldb.Placeholders(2, len(latest))+`)`, posArgs...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p Parent
+		var id string
+		var pos int64
+		if err := rows.Scan(&p.RoomID, &p.EventID, &id, &pos); err != nil {
+			return nil, err
+		}
+		if ts := out[p]; ts != nil && latest[p] == pos {
+			ts.LatestEventID = id
+		}
+	}
+	return out, rows.Err()
+}
+
+// ThreadsQuery selects a page of a room's threads.
+type ThreadsQuery struct {
+	RoomID string
+	// UpTo bounds the latest replies' positions, and so does Before,
+	// exclusively, when HasBefore.
+	Before, UpTo int64
+	HasBefore    bool
+	// Participant, when set, keeps the threads this user started or
+	// replied to.
+	Participant string
+	Limit       int
+}
+
+// Threads returns a page of a room's threads, latest activity first.
+func (s *Store) Threads(ctx context.Context, q ThreadsQuery) ([]Thread, error) {
+	args := []any{q.RoomID, q.UpTo, q.Limit}
+	where := ""
+	if q.HasBefore {
+		args = append(args, q.Before)
+		where += ` AND latest_pos < $4`
+	}
+	if q.Participant != "" {
+		args = append(args, q.Participant, event.RelThread)
+		n := len(args)
+		where += ` AND (root_sender = $` + itoa(n-1) + ` OR EXISTS (SELECT 1 FROM event_relations r
+			WHERE r.relates_to_id = threads.root_id AND r.sender = $` + itoa(n-1) + ` AND r.rel_type = $` + itoa(n) + `))`
+	}
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT root_id, room_id, latest_event_id, latest_pos FROM threads
+		WHERE room_id = $1 AND latest_pos <= $2`+where+` ORDER BY latest_pos DESC LIMIT $3`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Thread
+	for rows.Next() {
+		var t Thread
+		if err := rows.Scan(&t.RootID, &t.RoomID, &t.LatestEventID, &t.LatestPos); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) ([]Relation, error) {
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Relation
+	for rows.Next() {
+		var r Relation
+		if err := rows.Scan(&r.EventID, &r.RoomID, &r.RelatesToID, &r.RelType, &r.EventType, &r.Sender,
+			&r.StreamPos, &r.OriginTS, &r.IsState, &r.HasNewContent, &r.Key); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// forChunks calls fn on ids in slices of at most parentsPerQuery.
+func forChunks(ids []string, fn func(chunk []string) error) error {
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), parentsPerQuery)]
+		ids = ids[len(chunk):]
+		if err := fn(chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inArgs appends the lists to args and returns the placeholders of each
+// ("" for an empty list).
+func inArgs(args []any, lists ...[]string) ([]any, []string) {
+	ph := make([]string, len(lists))
+	for i, l := range lists {
+		if len(l) == 0 {
+			continue
+		}
+		ph[i] = sqldb.Placeholders(len(args)+1, len(l))
+		for _, v := range l {
+			args = append(args, v)
+		}
+	}
+	return args, ph
+}
+
+// notIn is the clause leaving out senders, or nothing for no placeholders.
+func notIn(ph string) string {
+	if ph == "" {
+		return ""
+	}
+	return ` AND sender NOT IN (` + ph + `)`
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

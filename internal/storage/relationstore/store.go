@@ -1,0 +1,198 @@
+// Package relationstore indexes the relationships between room events
+// (client-server-api "Forming relationships between events") on SQLite or
+// PostgreSQL with one set of queries: one row per relating event, written
+// by the room store's writer in the transaction that stores the event
+// (roomstore.Indexer) and removed in the one that redacts it, plus one row
+// per thread giving its latest reply, which orders GET /threads.
+package relationstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+)
+
+// Domain is the schema_versions domain of this package's tables.
+const Domain = "relations"
+
+// migrations are append-only: never edit a released entry.
+var migrations = []sqldb.Migration{
+	{Version: 1, Name: "relations: one row per relating event, one per thread", SQL: `
+-- One row per event whose content.m.relates_to names a parent. The columns
+-- after stream_pos are what the m.replace validity rules compare with the
+-- original (client-server-api "Validity of replacement events"), which may
+-- arrive after the edit, so validity is judged when aggregating.
+CREATE TABLE event_relations (
+	event_id        TEXT    NOT NULL PRIMARY KEY,
+	room_id         TEXT    NOT NULL,
+	relates_to_id   TEXT    NOT NULL,
+	rel_type        TEXT    NOT NULL,
+	event_type      TEXT    NOT NULL,
+	sender          TEXT    NOT NULL,
+	stream_pos      BIGINT  NOT NULL,
+	origin_ts       BIGINT  NOT NULL,
+	is_state        BOOLEAN NOT NULL,
+	has_new_content BOOLEAN NOT NULL,
+	agg_key         TEXT    NOT NULL
+);
+CREATE INDEX event_relations_parent ON event_relations (relates_to_id, rel_type, stream_pos);
+CREATE INDEX event_relations_parent_pos ON event_relations (relates_to_id, stream_pos);
+CREATE INDEX event_relations_parent_sender ON event_relations (relates_to_id, sender);
+
+-- One row per thread root with at least one reply: the latest reply (by
+-- stream position) orders GET /threads by activity. root_sender is the
+-- root's sender when it was known as the first reply was indexed ('' if
+-- not), for include=participated.
+-- Keyed by room too: an event in another room naming this root forms no
+-- relation with it, and must not move its thread.
+CREATE TABLE threads (
+	room_id         TEXT   NOT NULL,
+	root_id         TEXT   NOT NULL,
+	root_sender     TEXT   NOT NULL,
+	latest_event_id TEXT   NOT NULL,
+	latest_pos      BIGINT NOT NULL,
+	PRIMARY KEY (room_id, root_id)
+);
+CREATE INDEX threads_room_latest ON threads (room_id, latest_pos);
+
+-- The index of events stored before this domain existed is filled in the
+-- background (Backfill): stream positions in (next_pos, upto_pos] are still
+-- to be read. planned is false until the first start sets the range.
+CREATE TABLE relations_backfill (
+	id       BOOLEAN NOT NULL PRIMARY KEY,
+	planned  BOOLEAN NOT NULL,
+	next_pos BIGINT  NOT NULL,
+	upto_pos BIGINT  NOT NULL
+);
+INSERT INTO relations_backfill (id, planned, next_pos, upto_pos) VALUES (TRUE, FALSE, 0, 0);
+`},
+}
+
+// Relation is one relating event's row.
+type Relation struct {
+	EventID     string
+	RoomID      string
+	RelatesToID string
+	RelType     string
+	EventType   string
+	Sender      string
+	StreamPos   int64
+	OriginTS    int64
+	// IsState reports whether the relating event is a state event (which
+	// no m.replace may be).
+	IsState bool
+	// HasNewContent reports whether the content has m.new_content.
+	HasNewContent bool
+	// Key is an m.annotation's key.
+	Key string
+}
+
+// Thread is a thread root with at least one reply.
+type Thread struct {
+	RootID        string
+	RoomID        string
+	LatestEventID string
+	LatestPos     int64
+}
+
+// SenderLookup returns the sender of an event already stored, or "" when
+// it is unknown, reading through the indexing transaction; the store uses
+// it for a thread root's sender.
+type SenderLookup func(ctx context.Context, tx *sql.Tx, eventID string) (string, error)
+
+// Store is the relations storage. It is safe for concurrent use.
+type Store struct {
+	db         *sqldb.DB
+	rootSender SenderLookup
+}
+
+// New migrates the relations domain and returns the store. rootSender
+// may be nil (thread roots' senders are then unknown to the index).
+func New(ctx context.Context, db *sqldb.DB, rootSender SenderLookup) (*Store, error) {
+	if err := sqldb.Migrate(ctx, db, Domain, migrations); err != nil {
+		return nil, err
+	}
+	return &Store{db: db, rootSender: rootSender}, nil
+}
+
+// IndexEvent writes e's relation row, if it has a relationship, in the
+// writer's transaction (roomstore.Indexer). Writing it again is harmless.
+func (s *Store) IndexEvent(ctx context.Context, tx *sql.Tx, e *event.Event, streamPos int64) error {
+	return s.index(ctx, tx, e, streamPos)
+}
+
+func (s *Store) index(ctx context.Context, q *sql.Tx, e *event.Event, streamPos int64) error {
+	rel, ok := event.RelationOf(e)
+	if !ok {
+		return nil
+	}
+	// A relation across rooms is no relation (client-server-api
+	// "Relationships between events": parent and child share a room); the
+	// parent's room is checked where the parent is read, as it may be
+	// unknown yet.
+	if _, err := q.ExecContext(ctx, `INSERT INTO event_relations
+		(event_id, room_id, relates_to_id, rel_type, event_type, sender, stream_pos, origin_ts, is_state, has_new_content, agg_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (event_id) DO NOTHING`,
+		e.EventID(), e.RoomID(), rel.EventID, rel.RelType, e.Type(), e.Sender(), streamPos, e.OriginServerTS(),
+		e.IsState(), rel.HasNewContent, rel.Key); err != nil {
+		return err
+	}
+	if rel.RelType != event.RelThread {
+		return nil
+	}
+	rootSender := ""
+	if s.rootSender != nil {
+		var err error
+		if rootSender, err = s.rootSender(ctx, q, rel.EventID); err != nil {
+			return err
+		}
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO threads (root_id, room_id, root_sender, latest_event_id, latest_pos)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (room_id, root_id) DO UPDATE SET latest_event_id = excluded.latest_event_id, latest_pos = excluded.latest_pos
+		WHERE threads.latest_pos < excluded.latest_pos`,
+		rel.EventID, e.RoomID(), rootSender, e.EventID(), streamPos)
+	return err
+}
+
+// UnindexEvent forgets eventID's relation: its redaction strips
+// m.relates_to in every room version, which breaks the relationship
+// (client-server-api "Aggregations of child events"). A thread left
+// without replies leaves the thread list; otherwise its latest reply is
+// read again.
+func (s *Store) UnindexEvent(ctx context.Context, tx *sql.Tx, eventID string) error {
+	var parent, relType, roomID string
+	err := tx.QueryRowContext(ctx, `SELECT relates_to_id, rel_type, room_id FROM event_relations WHERE event_id = $1`, eventID).
+		Scan(&parent, &relType, &roomID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM event_relations WHERE event_id = $1`, eventID); err != nil {
+		return err
+	}
+	if relType != event.RelThread {
+		return nil
+	}
+	var latest string
+	var pos int64
+	err = tx.QueryRowContext(ctx, `SELECT event_id, stream_pos FROM event_relations
+		WHERE relates_to_id = $1 AND rel_type = $2 AND room_id = $3 ORDER BY stream_pos DESC LIMIT 1`,
+		parent, event.RelThread, roomID).Scan(&latest, &pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = tx.ExecContext(ctx, `DELETE FROM threads WHERE room_id = $1 AND root_id = $2`, roomID, parent)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE threads SET latest_event_id = $3, latest_pos = $4 WHERE room_id = $1 AND root_id = $2`,
+		roomID, parent, latest, pos)
+	return err
+}

@@ -1,0 +1,197 @@
+package relationstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+
+	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/signing"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+	"github.com/myelin-chat/myelin/internal/storage/storagetest"
+)
+
+const room = "!r:hs1"
+
+type fixture struct {
+	t   *testing.T
+	s   *Store
+	db  *sqldb.DB
+	ctx context.Context
+	n   int64
+}
+
+func newFixture(t *testing.T, db *sqldb.DB) *fixture {
+	t.Helper()
+	senders := map[string]string{"$root": "@root:hs1"}
+	s, err := New(context.Background(), db, func(_ context.Context, _ *sql.Tx, id string) (string, error) { return senders[id], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, s: s, db: db, ctx: context.Background()}
+}
+
+// send builds an event with content and indexes it at the next position.
+func (f *fixture) send(sender, content string) *event.Event {
+	f.t.Helper()
+	f.n++
+	key, _ := signing.NewSigningKey("k", make([]byte, 32))
+	ev, err := (&event.Builder{Type: "m.room.message", RoomID: room, Sender: sender, Depth: f.n,
+		OriginServerTS: 1000 + f.n, Content: []byte(content)}).Build(roomversion.MustGet("11"), "hs1", key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.db.WithTx(f.ctx, func(tx *sql.Tx) error { return f.s.IndexEvent(f.ctx, tx, ev, f.n) }); err != nil {
+		f.t.Fatal(err)
+	}
+	return ev
+}
+
+func (f *fixture) redact(id string) {
+	f.t.Helper()
+	if err := f.db.WithTx(f.ctx, func(tx *sql.Tx) error { return f.s.UnindexEvent(f.ctx, tx, id) }); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func threadReply(root string) string {
+	return fmt.Sprintf(`{"body":"r","m.relates_to":{"rel_type":"m.thread","event_id":%q}}`, root)
+}
+
+// client-server-api "Relationship types": only an m.relates_to with both
+// rel_type and event_id forms a relationship; a reply's m.in_reply_to
+// alone does not.
+func TestRelations_OnlyEventsWithRelTypeAndEventIDAreIndexed(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		f.send("@a:hs1", `{"body":"plain"}`)
+		f.send("@a:hs1", `{"body":"reply","m.relates_to":{"m.in_reply_to":{"event_id":"$root"}}}`)
+		f.send("@a:hs1", `{"body":"bad","m.relates_to":{"rel_type":5,"event_id":"$root"}}`)
+		ref := f.send("@a:hs1", `{"body":"ref","m.relates_to":{"rel_type":"m.reference","event_id":"$root"}}`)
+		got, err := f.s.Children(f.ctx, ChildrenQuery{RoomID: room, ParentID: "$root", After: -100, UpTo: 100, Limit: 10, Depth: 1})
+		if err != nil || len(got) != 1 || got[0].EventID != ref.EventID() || got[0].RelType != "m.reference" {
+			t.Fatalf("children %+v, %v", got, err)
+		}
+	})
+}
+
+// A thread's latest reply orders the thread list; redacting the latest
+// reply (which strips m.relates_to) makes the one before it the latest, and
+// redacting the last leaves no thread.
+func TestThreads_LatestReplyFollowsRedactions(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		r1 := f.send("@b:hs1", threadReply("$root"))
+		other := f.send("@c:hs1", threadReply("$other"))
+		r2 := f.send("@c:hs1", threadReply("$root"))
+		threads := func(participant string) []Thread {
+			t.Helper()
+			ts, err := f.s.Threads(f.ctx, ThreadsQuery{RoomID: room, UpTo: 100, Limit: 10, Participant: participant})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ts
+		}
+		ts := threads("")
+		if len(ts) != 2 || ts[0].RootID != "$root" || ts[0].LatestEventID != r2.EventID() || ts[1].LatestEventID != other.EventID() {
+			t.Fatalf("threads %+v", ts)
+		}
+		if ts := threads("@b:hs1"); len(ts) != 1 || ts[0].RootID != "$root" {
+			t.Errorf("participated by a replier: %+v", ts)
+		}
+		if ts := threads("@root:hs1"); len(ts) != 1 || ts[0].RootID != "$root" {
+			t.Errorf("participated by the root's sender: %+v", ts)
+		}
+		if ts, _ := f.s.Threads(f.ctx, ThreadsQuery{RoomID: room, UpTo: 100, Limit: 10, Before: ts[0].LatestPos, HasBefore: true}); len(ts) != 1 || ts[0].RootID != "$other" {
+			t.Errorf("next page: %+v", ts)
+		}
+		root, oth := Parent{room, "$root"}, Parent{room, "$other"}
+		sums, err := f.s.ThreadSummaries(f.ctx, []Parent{root, oth, {room, "$none"}, {"!elsewhere:hs1", "$root"}}, "@b:hs1", 100, nil)
+		if err != nil || len(sums) != 2 || sums[root].Count != 2 || !sums[root].Participated ||
+			sums[root].LatestEventID != r2.EventID() || sums[oth].Participated {
+			t.Fatalf("summaries %+v, %v", sums, err)
+		}
+		if sums, _ := f.s.ThreadSummaries(f.ctx, []Parent{root}, "@b:hs1", 100, []string{"@c:hs1"}); sums[root].Count != 1 || sums[root].LatestEventID != r1.EventID() {
+			t.Errorf("ignoring @c: %+v", sums[root])
+		}
+		f.redact(r2.EventID())
+		if ts := threads(""); ts[0].RootID != "$other" || ts[1].LatestEventID != r1.EventID() {
+			t.Errorf("after redacting the latest reply: %+v", ts)
+		}
+		f.redact(r1.EventID())
+		if ts := threads(""); len(ts) != 1 || ts[0].RootID != "$other" {
+			t.Errorf("after redacting every reply: %+v", ts)
+		}
+	})
+}
+
+// relations.yaml "recurse": children of children are found up to the depth
+// asked, and the rel_type filter applies to every event returned.
+func TestChildren_RecurseFollowsRelationsToTheDepthAsked(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		a := f.send("@a:hs1", threadReply("$root"))
+		b := f.send("@a:hs1", fmt.Sprintf(`{"m.relates_to":{"rel_type":"m.annotation","event_id":%q,"key":"x"}}`, a.EventID()))
+		c := f.send("@a:hs1", fmt.Sprintf(`{"m.relates_to":{"rel_type":"m.reference","event_id":%q}}`, b.EventID()))
+		f.send("@a:hs1", fmt.Sprintf(`{"m.relates_to":{"rel_type":"m.reference","event_id":%q}}`, c.EventID()))
+		ids := func(q ChildrenQuery) []string {
+			t.Helper()
+			q.RoomID, q.ParentID, q.After, q.UpTo, q.Limit = room, "$root", -100, 100, 10
+			rs, err := f.s.Children(f.ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, r := range rs {
+				out = append(out, r.EventID)
+			}
+			return out
+		}
+		if got := ids(ChildrenQuery{Depth: 1}); len(got) != 1 {
+			t.Errorf("direct: %v", got)
+		}
+		if got := ids(ChildrenQuery{Depth: 3, Forward: true}); len(got) != 3 || got[0] != a.EventID() || got[2] != c.EventID() {
+			t.Errorf("depth 3: %v", got)
+		}
+		if got := ids(ChildrenQuery{Depth: 3, RelType: "m.annotation"}); len(got) != 1 || got[0] != b.EventID() {
+			t.Errorf("depth 3 annotations: %v", got)
+		}
+		// Positions are the depths the fixture gave: the page below c.
+		page, _ := f.s.Children(f.ctx, ChildrenQuery{RoomID: room, ParentID: "$root", After: -100, UpTo: c.Depth() - 1, Limit: 1, Depth: 3})
+		if len(page) != 1 || page[0].EventID != b.EventID() {
+			t.Errorf("page below c: %+v", page)
+		}
+	})
+}
+
+// Events stored before the index existed are indexed in batches from the
+// planned range; indexing one twice changes nothing.
+func TestBackfill_IndexesBatchesAndIsRepeatable(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		r, err := f.s.Backfill(f.ctx)
+		if err != nil || r.Planned || r.Done() {
+			t.Fatalf("fresh backfill state %+v, %v", r, err)
+		}
+		if err := f.s.PlanBackfill(f.ctx, 0, 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.PlanBackfill(f.ctx, 0, 99); err != nil {
+			t.Fatal(err)
+		}
+		ev := f.send("@a:hs1", threadReply("$root"))
+		for i := 0; i < 2; i++ {
+			if err := f.s.IndexBatch(f.ctx, []Positioned{{Event: ev, StreamPos: 1}}, int64(1+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r, _ := f.s.Backfill(f.ctx); !r.Done() || r.UpTo != 2 {
+			t.Errorf("after the batches: %+v", r)
+		}
+		if sums, _ := f.s.ThreadSummaries(f.ctx, []Parent{{room, "$root"}}, "", 100, nil); sums[Parent{room, "$root"}].Count != 1 {
+			t.Errorf("indexed twice: %+v", sums)
+		}
+	})
+}
