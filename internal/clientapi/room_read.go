@@ -245,7 +245,11 @@ func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		httpapi.WriteError(w, err)
 		return
 	}
-	kept := keepFiltered(filter, roomID, visible)
+	kept, err := a.keepFiltered(ctx, filter, roomID, visible)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	chunk, err := a.formatAll(r, s, kept)
 	if err == nil {
 		err = a.bundle(ctx, s.UserID, chunk...)
@@ -312,10 +316,11 @@ func roomEventFilter(r *http.Request) (syncapi.RoomEventFilter, error) {
 	return filter, nil
 }
 
-// keepFiltered keeps the events of roomID that pass filter.
-func keepFiltered(filter syncapi.RoomEventFilter, roomID string, evs []*roomstore.StoredEvent) []*roomstore.StoredEvent {
+// keepFiltered keeps the events of roomID that pass filter; the
+// related_by_* fields are asked of the relations index.
+func (a *RoomAPI) keepFiltered(ctx context.Context, filter syncapi.RoomEventFilter, roomID string, evs []*roomstore.StoredEvent) ([]*roomstore.StoredEvent, error) {
 	if !allowsRoomFilter(filter, roomID) {
-		return nil
+		return nil, nil
 	}
 	kept := evs[:0]
 	for _, se := range evs {
@@ -323,7 +328,10 @@ func keepFiltered(filter syncapi.RoomEventFilter, roomID string, evs []*roomstor
 			kept = append(kept, se)
 		}
 	}
-	return kept
+	if !filter.FiltersByRelations() || a.Relations == nil {
+		return kept, nil
+	}
+	return a.Relations.KeepRelated(ctx, roomID, kept, filter.RelatedByRelTypes, filter.RelatedBySenders)
 }
 
 func allowsRoomFilter(f syncapi.RoomEventFilter, roomID string) bool {
@@ -414,7 +422,14 @@ func (a *RoomAPI) context(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 		httpapi.WriteError(w, err)
 		return
 	}
-	before, after = keepFiltered(filter, roomID, before), keepFiltered(filter, roomID, after)
+	if before, err = a.keepFiltered(ctx, filter, roomID, before); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if after, err = a.keepFiltered(ctx, filter, roomID, after); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	last := se
 	if len(after) > 0 {
 		last = after[len(after)-1]

@@ -153,3 +153,27 @@ func (s *Service) Threads(ctx context.Context, req ThreadsRequest) (Page, error)
 	}
 	return p, nil
 }
+
+// KeepRelated keeps the events of roomID that have a child with one of
+// relTypes from one of senders (nil lists allow any): the filter fields
+// related_by_rel_types and related_by_senders.
+func (s *Service) KeepRelated(ctx context.Context, roomID string, evs []*roomstore.StoredEvent, relTypes, senders *[]string) ([]*roomstore.StoredEvent, error) {
+	if len(evs) == 0 {
+		return evs, nil
+	}
+	ids := make([]string, len(evs))
+	for i, se := range evs {
+		ids[i] = se.EventID()
+	}
+	related, err := s.cfg.Store.Related(ctx, roomID, ids, relTypes, senders)
+	if err != nil {
+		return nil, err
+	}
+	kept := evs[:0]
+	for _, se := range evs {
+		if related[se.EventID()] {
+			kept = append(kept, se)
+		}
+	}
+	return kept, nil
+}

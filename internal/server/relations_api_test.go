@@ -81,7 +81,7 @@ func (e relEvent) threadSummary() (latest string, count int, participated bool) 
 	return "", 0, false
 }
 
-func getRelEvent(t *testing.T, c *servertest.Client, roomID, eventID string) relEvent {
+func getRelEvent(t testing.TB, c *servertest.Client, roomID, eventID string) relEvent {
 	t.Helper()
 	var e relEvent
 	c.MustDo("GET", servertest.Room(roomID)+"/event/"+url.PathEscape(eventID), nil, &e)
@@ -357,6 +357,39 @@ func TestRelationsAPI_ThreadsListOrdersByLatestActivity(t *testing.T) {
 			if status != c.status || servertest.Errcode(raw) != c.code {
 				t.Errorf("threads%s as %s: %d %s, want %d %s", c.query, c.who.UserID, status, raw, c.status, c.code)
 			}
+		}
+	})
+}
+
+// MSC3440's filter fields, as Synapse serves them on /messages:
+// related_by_rel_types keeps events related to by those rel_types,
+// related_by_senders events related to by those senders.
+func TestRelationsAPI_MessagesFilterByRelatedEvents(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		room := sharedRoom(t, alice, bob)
+		a := alice.SendText(room, "bob's thread")
+		b := alice.SendText(room, "alice's thread")
+		edited := alice.SendText(room, "edited")
+		threadReply(bob, room, a, "bob replies")
+		threadReply(alice, room, b, "alice replies")
+		edit(alice, room, edited, "edited!")
+		get := func(filter string) []string {
+			t.Helper()
+			var msgs struct {
+				Chunk []relEvent `json:"chunk"`
+			}
+			bob.MustDo("GET", servertest.Room(room)+"/messages?dir=f&limit=100&filter="+url.QueryEscape(filter), nil, &msgs)
+			return ids(msgs.Chunk)
+		}
+		if got := get(`{"related_by_rel_types":["m.thread"]}`); len(got) != 2 || got[0] != a || got[1] != b {
+			t.Errorf("related by m.thread: %v, want [%s %s]", got, a, b)
+		}
+		if got := get(`{"related_by_rel_types":["m.thread"],"related_by_senders":["` + bob.UserID + `"]}`); len(got) != 1 || got[0] != a {
+			t.Errorf("related by bob's m.thread: %v, want [%s]", got, a)
+		}
+		if got := get(`{"related_by_senders":["` + alice.UserID + `"]}`); len(got) != 2 || got[0] != b || got[1] != edited {
+			t.Errorf("related by alice: %v, want [%s %s]", got, b, edited)
 		}
 	})
 }

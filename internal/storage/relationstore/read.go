@@ -87,6 +87,48 @@ func (s *Store) OfParents(ctx context.Context, parentIDs, relTypes []string, upT
 	return out, err
 }
 
+// Related returns which of parentIDs in roomID have a child whose
+// rel_type is in relTypes and whose sender is in senders (a nil list
+// allows any; an empty one none).
+func (s *Store) Related(ctx context.Context, roomID string, parentIDs []string, relTypes, senders *[]string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if (relTypes != nil && len(*relTypes) == 0) || (senders != nil && len(*senders) == 0) {
+		return out, nil
+	}
+	err := forChunks(parentIDs, func(chunk []string) error {
+		var types, from []string
+		if relTypes != nil {
+			types = *relTypes
+		}
+		if senders != nil {
+			from = *senders
+		}
+		args, in := inArgs([]any{roomID}, chunk, types, from)
+		where := ""
+		if in[1] != "" {
+			where += ` AND rel_type IN (` + in[1] + `)`
+		}
+		if in[2] != "" {
+			where += ` AND sender IN (` + in[2] + `)`
+		}
+		rows, err := s.db.Read.QueryContext(ctx, `SELECT DISTINCT relates_to_id FROM event_relations
+			WHERE room_id = $1 AND relates_to_id IN (`+in[0]+`)`+where, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			out[id] = true
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 // ThreadSummary is what the index knows of one thread for a reader.
 type ThreadSummary struct {
 	Count int
