@@ -146,9 +146,8 @@ func newServer(t *testing.T, be backend, opts options) *server {
 		dsn := createPostgresDB(t, be.adminDSN)
 		extra += fmt.Sprintf("database:\n  name: psycopg2\n  args: {dsn: %s}\n", harness.YAMLString(dsn))
 	}
-	if os.Getenv("MYELIN_TEST_LOG") != "" {
-		extra += "myelin: {log_format: text, log_level: debug}\n"
-	}
+	// Request lines are logged at debug; a failing test quotes them.
+	extra += "myelin: {log_format: text, log_level: debug}\n"
 	extra += opts.extraYAML
 	f, err := os.OpenFile(s.configPath, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

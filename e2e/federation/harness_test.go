@@ -184,9 +184,8 @@ allow_public_rooms_over_federation: true
 	if dsn := postgresDSN(t); dsn != "" {
 		conf += fmt.Sprintf("database:\n  name: psycopg2\n  args: {dsn: %s}\n", harness.YAMLString(dsn))
 	}
-	if os.Getenv("MYELIN_TEST_LOG") != "" {
-		conf += "myelin: {log_format: text, log_level: debug}\n"
-	}
+	// Request lines are logged at debug; a failing test quotes them.
+	conf += "myelin: {log_format: text, log_level: debug}\n"
 	if err := os.WriteFile(s.fedConfig, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

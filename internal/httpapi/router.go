@@ -151,16 +151,26 @@ func (rt *Router) finish(sw *statusWriter, r *http.Request, start time.Time) {
 		rt.metrics.observe(route, status, dur)
 	}
 
-	level := slog.LevelInfo
+	// Every request is logged at debug; what an operator should see at
+	// info or above is a client error (info), a slow answer (warn) or a
+	// server error (warn when another server failed us, else error).
+	level := slog.LevelDebug
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", redactedURI(r.URL)),
 		slog.Int("status", status),
-		slog.Duration("duration", dur),
+		slog.Float64("duration_ms", float64(dur.Microseconds())/1000),
 		slog.String("ip", sw.info.clientIP),
 	}
 	if sw.info.userID != "" {
 		attrs = append(attrs, slog.String("user", sw.info.userID))
+	}
+	switch {
+	case status >= 400:
+		level = slog.LevelInfo
+	case dur >= slowRequest && !longPoll(route):
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.Bool("slow", true))
 	}
 	if err := sw.info.err; err != nil {
 		attrs = append(attrs, slog.String("err", err.Error()))
@@ -172,6 +182,16 @@ func (rt *Router) finish(sw *statusWriter, r *http.Request, start time.Time) {
 		}
 	}
 	rt.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// slowRequest is how long an answer may take before its log line is a
+// warning.
+const slowRequest = time.Second
+
+// longPoll reports whether a route waits by design (/sync, /events), so
+// that its duration says nothing about the server's health.
+func longPoll(route string) bool {
+	return strings.HasSuffix(route, "/sync") || strings.HasSuffix(route, "/events")
 }
 
 // requestInfo travels in the request context so that inner layers can add

@@ -37,10 +37,17 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// Reset empties the buffer.
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
 func newTestRouter(t *testing.T) (*syncBuffer, *Router) {
 	t.Helper()
 	logs := &syncBuffer{}
-	rt := NewRouter(Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	rt := NewRouter(Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	return logs, rt
 }
 
@@ -192,7 +199,7 @@ func TestRouter_RequestLogLineRedactsAccessToken(t *testing.T) {
 	if strings.Contains(out, "good") {
 		t.Errorf("access token logged:\n%s", out)
 	}
-	for _, want := range []string{"method=GET", "access_token=<redacted>", "x=1", "status=200", "duration=", "user=@alice:example.org"} {
+	for _, want := range []string{"method=GET", "access_token=<redacted>", "x=1", "status=200", "duration_ms=", "user=@alice:example.org"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log line lacks %q:\n%s", want, out)
 		}
@@ -262,4 +269,37 @@ func labels(m *dto.Metric) string {
 		parts = append(parts, l.GetName()+"="+l.GetValue())
 	}
 	return strings.Join(parts, ",")
+}
+
+// Requests log at debug; a client error at info, a slow answer (not a
+// long-poll) at warn, a server error at error, each with its duration in
+// milliseconds.
+func TestRouter_RequestLogLevels(t *testing.T) {
+	logs := &syncBuffer{}
+	clock := time.Unix(0, 0)
+	var step time.Duration
+	rt := NewRouter(Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now: func() time.Time { clock = clock.Add(step); return clock }})
+	rt.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, map[string]string{}) })
+	rt.HandleFunc("GET /_matrix/client/v3/sync", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, map[string]string{}) })
+	rt.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) { WriteError(w, errors.New("disk on fire")) })
+	for _, c := range []struct {
+		path  string
+		took  time.Duration
+		level string
+	}{
+		{"/ok", time.Millisecond, "level=DEBUG"},
+		{"/missing", time.Millisecond, "level=INFO"},
+		{"/ok", 2 * time.Second, "level=WARN"},
+		{"/_matrix/client/v3/sync", 30 * time.Second, "level=DEBUG"},
+		{"/boom", time.Millisecond, "level=ERROR"},
+	} {
+		logs.Reset()
+		step = c.took
+		serve(rt, "GET", c.path, nil)
+		out := logs.String()
+		if !strings.Contains(out, c.level) || !strings.Contains(out, "duration_ms=") {
+			t.Errorf("GET %s taking %v logged %q, want %s with duration_ms", c.path, c.took, out, c.level)
+		}
+	}
 }
