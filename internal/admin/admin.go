@@ -26,6 +26,8 @@ type Service struct {
 	Federation *Federation
 	// PusherList lists users' pushers.
 	PusherList PusherLister
+	// Media sums local users' uploads.
+	Media MediaUsageSource
 }
 
 // JoinedRooms returns the IDs of the rooms a user is joined to.

@@ -103,6 +103,9 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("POST /_synapse/admin/v1/federation/destinations/{destination}/reset_connection", a.resetConnection)
 	h("GET /_synapse/admin/v1/federation/destinations/{destination}/rooms", a.destinationRooms)
 
+	h("GET /_synapse/admin/v1/statistics/users/media", a.usersMedia)
+	h("GET /_synapse/admin/v1/statistics/database/rooms", a.databaseRooms)
+
 	h("GET /_synapse/admin/v2/users/{userId}/devices", a.listDevices)
 	h("POST /_synapse/admin/v2/users/{userId}/delete_devices", a.deleteDevices)
 	h("GET /_synapse/admin/v2/users/{userId}/devices/{deviceId}", a.getDevice)

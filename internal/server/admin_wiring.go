@@ -31,7 +31,7 @@ func (s *Server) registerAdminAPI(ctx context.Context, router *httpapi.Router, r
 	}
 	api := &adminapi.API{Auth: resolver, Users: acct.Service(), Log: s.Log,
 		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, Tasks: tasks, Federation: s.fedAdmin,
-			PusherList: deps.pushers}, Version: Version, Now: s.Now}
+			PusherList: deps.pushers, Media: s.mediaStore}, Version: Version, Now: s.Now}
 	api.Register(router)
 	return nil
 }

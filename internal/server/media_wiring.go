@@ -34,6 +34,7 @@ func (s *Server) buildMedia(ctx context.Context, router *httpapi.Router, resolve
 	if err != nil {
 		return fmt.Errorf("database migrations (media): %w", err)
 	}
+	s.mediaStore = store
 	blobs, err := blob.NewDisk(cfg.MediaStorePath)
 	if err != nil {
 		return fmt.Errorf("media_store_path: %w", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/signing"
+	"github.com/myelin-chat/myelin/internal/storage/mediastore"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/storage/searchstore"
 	"github.com/myelin-chat/myelin/internal/storage/servermeta"
@@ -51,6 +52,8 @@ type Server struct {
 	Limits *ratelimit.Limiter
 	// Media is the content repository.
 	Media *media.Service
+	// mediaStore holds the media metadata (media_wiring.go).
+	mediaStore *mediastore.Store
 	// searchIndex is the full-text index of room events (search_wiring.go).
 	searchIndex *searchstore.Store
 	// roomPurgers remove the domains' data of a room an admin deletes;

@@ -36,27 +36,48 @@ func (s *sqlStore) GetAccountData(ctx context.Context, userID, roomID, dataType 
 const maxUsersPerQuery = 1000
 
 func (s *sqlStore) GlobalAccountDataOf(ctx context.Context, userIDs []string, dataType string) (map[string]json.RawMessage, error) {
-	out := map[string]json.RawMessage{}
+	got, err := s.valuesByUser(ctx, userIDs, []any{dataType}, func(in string) string {
+		return `SELECT user_id, content FROM account_data WHERE room_id = '' AND type = $1 AND user_id IN (` + in + `)`
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]json.RawMessage, len(got))
+	for u, c := range got {
+		out[u] = json.RawMessage(c)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) DisplayNames(ctx context.Context, userIDs []string) (map[string]string, error) {
+	return s.valuesByUser(ctx, userIDs, nil, func(in string) string {
+		return `SELECT user_id, displayname FROM users WHERE displayname IS NOT NULL AND user_id IN (` + in + `)`
+	})
+}
+
+// valuesByUser runs a query selecting (user_id, value) pairs for the users
+// in its IN list, in batches of maxUsersPerQuery; query gets the list's
+// placeholders, which follow the len(prefix) fixed arguments.
+func (s *sqlStore) valuesByUser(ctx context.Context, userIDs []string, prefix []any, query func(in string) string) (map[string]string, error) {
+	out := map[string]string{}
 	for len(userIDs) > 0 {
 		batch := userIDs[:min(len(userIDs), maxUsersPerQuery)]
 		userIDs = userIDs[len(batch):]
-		args := make([]any, 0, len(batch)+1)
-		args = append(args, dataType)
+		args := append(make([]any, 0, len(prefix)+len(batch)), prefix...)
 		for _, u := range batch {
 			args = append(args, u)
 		}
-		rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, content FROM account_data
-			WHERE room_id = '' AND type = $1 AND user_id IN (`+sqldb.Placeholders(2, len(batch))+`)`, args...)
+		rows, err := s.db.Read.QueryContext(ctx, query(sqldb.Placeholders(len(prefix)+1, len(batch))), args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
-			var u, content string
-			if err := rows.Scan(&u, &content); err != nil {
+			var u, v string
+			if err := rows.Scan(&u, &v); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			out[u] = json.RawMessage(content)
+			out[u] = v
 		}
 		if err := rows.Close(); err != nil {
 			return nil, err

@@ -127,6 +127,10 @@ type Store interface {
 	// GetFilter returns a filter the user created; ErrNotFound otherwise.
 	GetFilter(ctx context.Context, userID, filterID string) (json.RawMessage, error)
 
+	// DisplayNames returns the display name of each of the users who have
+	// one, keyed by user ID (at most 1 000 users a call).
+	DisplayNames(ctx context.Context, userIDs []string) (map[string]string, error)
+
 	// ListThreepids returns the third-party IDs bound to a user, by medium
 	// and address.
 	ListThreepids(ctx context.Context, userID string) ([]Threepid, error)

@@ -52,3 +52,34 @@ func (s *Store) UserMedia(ctx context.Context, userID string, from, limit int) (
 	}
 	return out, total, rows.Err()
 }
+
+// UploaderUsage is how much media one local user uploaded.
+type UploaderUsage struct {
+	UserID string
+	Count  int64
+	Length int64
+}
+
+// UsageByUploader sums the media local (the server's name) users uploaded
+// that was created in [fromTS, untilTS] (milliseconds), one row per
+// uploader, by user ID. Uploads still pending have no size yet and are
+// left out. There is one row per uploading account, which bounds the
+// answer by the number of local users.
+func (s *Store) UsageByUploader(ctx context.Context, local string, fromTS, untilTS int64) ([]UploaderUsage, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, COUNT(*), COALESCE(SUM(size), 0) FROM media
+		WHERE origin = $1 AND uploaded_ts <> 0 AND user_id <> '' AND created_ts >= $2 AND created_ts <= $3
+		GROUP BY user_id ORDER BY user_id`, local, fromTS, untilTS)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []UploaderUsage
+	for rows.Next() {
+		var u UploaderUsage
+		if err := rows.Scan(&u.UserID, &u.Count, &u.Length); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
