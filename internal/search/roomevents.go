@@ -50,7 +50,7 @@ func (s *Service) RoomEvents(ctx context.Context, req Request) (*RoomEvents, err
 		return nil, err
 	}
 	if tok != nil {
-		q.After = &searchstore.Cursor{Score: tok.Score, Pos: tok.Pos}
+		q.After = &searchstore.Cursor{Top: tok.Top, Bottom: tok.Bot, Rank: tok.Rank, Pos: tok.Pos}
 	}
 	kept, ranks, last, more, err := s.page(ctx, req.UserID, q, sc, c.limit())
 	if err != nil {

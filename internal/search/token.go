@@ -15,7 +15,9 @@ type token struct {
 	Order string  `json:"o"`
 	Group string  `json:"g,omitempty"`
 	Value string  `json:"v,omitempty"`
-	Score float64 `json:"s"`
+	Top   int64   `json:"t,omitempty"`
+	Bot   int64   `json:"b,omitempty"`
+	Rank  float64 `json:"r,omitempty"`
 	Pos   int64   `json:"p"`
 }
 
@@ -54,7 +56,7 @@ func parseToken(s, order string) (*token, error) {
 // next is the token continuing after c, in t's group (t may be nil: no
 // group).
 func (t *token) next(order string, c searchstore.Cursor) string {
-	n := token{Order: order, Score: c.Score, Pos: c.Pos}
+	n := token{Order: order, Top: c.Top, Bot: c.Bottom, Rank: c.Rank, Pos: c.Pos}
 	if t != nil {
 		n.Group, n.Value = t.Group, t.Value
 	}

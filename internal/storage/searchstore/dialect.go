@@ -24,13 +24,6 @@ type engine struct {
 	// pos is the event's stream position; on SQLite the FTS rowid, which
 	// lets FTS5 walk its index in position order and stop at the limit.
 	pos string
-	// score orders by relevance, lower first (FTS5's bm25 rank is
-	// negative; PostgreSQL's ts_rank is negated to match).
-	score string
-	// carry is what the inner query hands the outer one to compute the
-	// score of the rows kept (see Store.Search), named s; outerScore
-	// computes it from s.
-	carry, outerScore string
 	// texts(n) selects the strings of the JSON array parameter $n;
 	// pairs(n) the [room, position] pairs of one as columns r and p.
 	texts, pairs func(n int) string
@@ -63,12 +56,9 @@ CREATE TABLE search_events (
 );
 CREATE INDEX search_events_vector ON search_events USING GIN (vector);
 `,
-			from:       `search_events e`,
-			match:      `e.vector @@ ` + tsQuery,
-			pos:        `e.stream_pos`,
-			score:      `CAST(-ts_rank(e.vector, ` + tsQuery + `) AS DOUBLE PRECISION)`,
-			carry:      `e.vector`,
-			outerScore: `CAST(-ts_rank(s, ` + tsQuery + `) AS DOUBLE PRECISION)`,
+			from:  `search_events e`,
+			match: `e.vector @@ ` + tsQuery,
+			pos:   `e.stream_pos`,
 			texts: func(n int) string {
 				return `SELECT jsonb_array_elements_text(CAST($` + strconv.Itoa(n) + ` AS jsonb))`
 			},
@@ -78,8 +68,8 @@ CREATE INDEX search_events_vector ON search_events USING GIN (vector);
 			render: Terms.RenderTSQuery,
 			insert: func(ctx context.Context, tx *sql.Tx, r row) error {
 				_, err := tx.ExecContext(ctx, `INSERT INTO search_events
-					(stream_pos, event_id, room_id, sender, key, origin_server_ts, vector)
-					VALUES ($1, $2, $3, $4, $5, $6, to_tsvector('`+tsConfig+`', $7)) ON CONFLICT DO NOTHING`,
+					(stream_pos, event_id, room_id, sender, key, origin_server_ts, value, vector)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, to_tsvector('`+tsConfig+`', $7)) ON CONFLICT DO NOTHING`,
 					r.pos, r.eventID, r.roomID, r.sender, r.key, r.ts, r.value)
 				return err
 			},
@@ -108,12 +98,9 @@ CREATE TABLE search_events (
 CREATE VIRTUAL TABLE search_fts USING fts5(value, content='', contentless_delete=1,
 	tokenize='unicode61 remove_diacritics 2');
 `,
-		from:       `search_fts f JOIN search_events e ON e.stream_pos = f.rowid`,
-		match:      `f.search_fts MATCH $1`,
-		pos:        `f.rowid`,
-		score:      `f.rank`,
-		carry:      `f.rank`,
-		outerScore: `s`,
+		from:  `search_fts f JOIN search_events e ON e.stream_pos = f.rowid`,
+		match: `f.search_fts MATCH $1`,
+		pos:   `f.rowid`,
 		texts: func(n int) string {
 			return `SELECT value FROM json_each($` + strconv.Itoa(n) + `)`
 		},
@@ -123,9 +110,9 @@ CREATE VIRTUAL TABLE search_fts USING fts5(value, content='', contentless_delete
 		render: Terms.RenderFTS5,
 		insert: func(ctx context.Context, tx *sql.Tx, r row) error {
 			res, err := tx.ExecContext(ctx, `INSERT INTO search_events
-				(stream_pos, event_id, room_id, sender, key, origin_server_ts)
-				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-				r.pos, r.eventID, r.roomID, r.sender, r.key, r.ts)
+				(stream_pos, event_id, room_id, sender, key, origin_server_ts, value)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+				r.pos, r.eventID, r.roomID, r.sender, r.key, r.ts, r.value)
 			if err != nil {
 				return err
 			}
@@ -148,6 +135,16 @@ CREATE VIRTUAL TABLE search_fts USING fts5(value, content='', contentless_delete
 			return err
 		},
 	}
+}
+
+// emptyIndex is migration 2's dialect-specific part: FTS5 rows of a
+// contentless table go with its 'delete-all' command.
+func emptyIndex(ctx context.Context, tx *sql.Tx, d sqldb.Dialect) error {
+	if d != sqldb.SQLite {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO search_fts (search_fts) VALUES ('delete-all')`)
+	return err
 }
 
 // createSchema is migration 1's dialect-specific part.

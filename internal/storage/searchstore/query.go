@@ -93,7 +93,7 @@ func ParseTerms(term string) Terms {
 			} else {
 				raw, rest = rest[1:1+end], rest[2+end:]
 			}
-			p = Phrase{Words: splitWords(raw)}
+			p = Phrase{Words: splitWords(raw, maxWordsInPhrase)}
 		} else {
 			end := strings.IndexFunc(rest, unicode.IsSpace)
 			if end < 0 {
@@ -107,7 +107,7 @@ func ParseTerms(term string) Terms {
 			if !negate && strings.EqualFold(raw, "and") {
 				continue
 			}
-			p = Phrase{Words: splitWords(raw), Prefix: true}
+			p = Phrase{Words: splitWords(raw, maxWordsInPhrase), Prefix: true}
 		}
 		if len(p.Words) == 0 || phrases == maxPhrases {
 			continue
@@ -127,12 +127,13 @@ func ParseTerms(term string) Terms {
 	return t
 }
 
-// splitWords returns the runs of word characters in s, bounded in count
-// and length (a word is cut at a character boundary).
-func splitWords(s string) []string {
+// splitWords returns the runs of word characters in s, at most max of
+// them (max < 0: all), each at most maxWordBytes long (cut at a character
+// boundary).
+func splitWords(s string, max int) []string {
 	words := strings.FieldsFunc(s, func(r rune) bool { return !isWordRune(r) })
-	if len(words) > maxWordsInPhrase {
-		words = words[:maxWordsInPhrase]
+	if max >= 0 && len(words) > max {
+		words = words[:max]
 	}
 	for i, w := range words {
 		if len(w) > maxWordBytes {

@@ -3,6 +3,7 @@ package searchstore
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -34,10 +35,14 @@ type RoomBound struct {
 	UpTo   int64
 }
 
-// Cursor is where a page ended: the last hit's score and position.
+// Cursor is where a page ended. For "recent" the position alone says it.
+// A ranked search orders the matches in windows of stream positions (see
+// rankWindow): its cursor names the window, [Bottom, Top), and the last
+// hit's place in it (Rank, Pos).
 type Cursor struct {
-	Score float64
-	Pos   int64
+	Top, Bottom int64
+	Rank        float64
+	Pos         int64
 }
 
 // Hit is one matching event.
@@ -46,47 +51,108 @@ type Hit struct {
 	StreamPos               int64
 	// Rank is higher for a better match (search.yaml: rank).
 	Rank float64
+	// top and bottom bound the rank window the hit is from.
+	top, bottom int64
+	text        string
 }
 
 // Cursor is where a page ending at h continues.
-func (h Hit) Cursor() Cursor { return Cursor{Score: -h.Rank, Pos: h.StreamPos} }
+func (h Hit) Cursor() Cursor {
+	return Cursor{Top: h.top, Bottom: h.bottom, Rank: h.Rank, Pos: h.StreamPos}
+}
 
 // MaxLimit bounds one page.
 const MaxLimit = 1000
 
-// Search returns up to q.Limit hits of q, best (or newest) first.
+// rankWindow is how many of the newest matches one ranked read orders.
+// Both engines' rank functions (FTS5's bm25, PostgreSQL's ts_rank) cost
+// time in proportion to every match of the query (measured: seconds for
+// a common word in a million messages), and so would any ranking of all
+// matches. A ranked search therefore orders the matches in windows: the
+// rankWindow newest first, best first, then the window of the rankWindow
+// before them, and so on. A hit's rank depends on its own text only
+// (scoreHits), so a window restricted to one group (a room, a sender)
+// orders that group's hits as the whole window does.
+const rankWindow = 1000
+
+// belowAll is below every stream position: the bottom of the last window.
+const belowAll int64 = -1 << 62
+
+// Search returns up to q.Limit hits of q after q.After: the newest first
+// (q.Recent), or the best first within each rank window (see rankWindow).
 func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
+	limit := min(max(q.Limit, 1), MaxLimit)
+	if q.Recent {
+		top := q.UpTo + 1
+		if q.After != nil {
+			top = q.After.Pos
+		}
+		hits, err := s.between(ctx, q, belowAll, top, limit)
+		scoreHits(q.Terms, hits)
+		return hits, err
+	}
+	top, bottom, known := q.UpTo+1, int64(0), false
+	var in *Cursor
+	if q.After != nil {
+		top, bottom, known, in = q.After.Top, q.After.Bottom, true, q.After
+	}
+	var out []Hit
+	for len(out) < limit {
+		var window []Hit
+		var err error
+		if known {
+			window, err = s.between(ctx, q, bottom, top, rankWindow)
+		} else {
+			window, err = s.between(ctx, q, belowAll, top, rankWindow)
+			bottom = belowAll
+			if len(window) == rankWindow {
+				bottom = window[len(window)-1].StreamPos
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		scoreHits(q.Terms, window)
+		sort.Slice(window, func(i, j int) bool { return better(window[i], window[j]) })
+		for _, h := range window {
+			if in != nil && !better(Hit{Rank: in.Rank, StreamPos: in.Pos}, h) {
+				continue
+			}
+			h.top, h.bottom = top, bottom
+			out = append(out, h)
+			if len(out) == limit {
+				return out, nil
+			}
+		}
+		if bottom == belowAll {
+			return out, nil
+		}
+		top, known, in = bottom, false, nil
+	}
+	return out, nil
+}
+
+// better orders ranked hits: higher rank, then newer.
+func better(a, b Hit) bool {
+	if a.Rank != b.Rank {
+		return a.Rank > b.Rank
+	}
+	return a.StreamPos > b.StreamPos
+}
+
+// between reads up to limit matches of q at positions in [bottom, top),
+// newest first, with their text.
+func (s *Store) between(ctx context.Context, q Query, bottom, top int64, limit int) ([]Hit, error) {
 	where, args, ok := s.where(q)
 	if !ok {
 		return nil, nil
 	}
 	en := s.en
-	order := en.pos + ` DESC`
-	outerOrder := `pos DESC`
-	if !q.Recent {
-		order = en.score + `, ` + order
-		outerOrder = `score, pos DESC`
-	}
-	if q.After != nil {
-		args = append(args, q.After.Pos)
-		p := `$` + strconv.Itoa(len(args))
-		if q.Recent {
-			where += ` AND ` + en.pos + ` < ` + p
-		} else {
-			args = append(args, q.After.Score)
-			r := `$` + strconv.Itoa(len(args))
-			where += ` AND (` + en.score + ` > ` + r + ` OR (` + en.score + ` = ` + r + ` AND ` + en.pos + ` < ` + p + `))`
-		}
-	}
-	args = append(args, min(max(q.Limit, 1), MaxLimit))
-	// The inner query finds the page; the outer one scores only the rows
-	// kept (on PostgreSQL ts_rank reads each row's vector, which a "recent"
-	// page must not pay for every match).
-	query := `SELECT event_id, room_id, sender, pos, ` + en.outerScore + ` AS score FROM (
-		SELECT e.event_id, e.room_id, e.sender, ` + en.pos + ` AS pos, ` + en.carry + ` AS s
-		FROM ` + en.from + ` WHERE ` + where + ` ORDER BY ` + order + ` LIMIT $` + strconv.Itoa(len(args)) + `
-	) t ORDER BY ` + outerOrder
-	rows, err := s.db.Read.QueryContext(ctx, query, args...)
+	args = append(args, bottom, top, limit)
+	n := len(args)
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT e.event_id, e.room_id, e.sender, `+en.pos+`, e.value
+		FROM `+en.from+` WHERE `+where+` AND `+en.pos+` >= $`+strconv.Itoa(n-2)+` AND `+en.pos+` < $`+strconv.Itoa(n-1)+`
+		ORDER BY `+en.pos+` DESC LIMIT $`+strconv.Itoa(n), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -94,11 +160,9 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
 	var out []Hit
 	for rows.Next() {
 		var h Hit
-		var score float64
-		if err := rows.Scan(&h.EventID, &h.RoomID, &h.Sender, &h.StreamPos, &score); err != nil {
+		if err := rows.Scan(&h.EventID, &h.RoomID, &h.Sender, &h.StreamPos, &h.text); err != nil {
 			return nil, err
 		}
-		h.Rank = -score
 		out = append(out, h)
 	}
 	return out, rows.Err()

@@ -379,3 +379,66 @@ func TestBackfill_IndexesOlderEventsOnce(t *testing.T) {
 		}
 	})
 }
+
+// A ranked search orders the newest rankWindow matches, best first, then
+// the window before them: pages cross windows without repeating or
+// skipping a hit, and a window restricted to some senders orders their
+// hits as the whole window does.
+func TestSearch_RankWindows(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := newStore(t, db)
+		room := "!r:hs1"
+		n := rankWindow*2 + 100
+		evs := make([]*event.Event, n)
+		for i := range evs {
+			body := "filler words around the word orbit here"
+			if i%7 == 0 {
+				body = "orbit orbit"
+			}
+			evs[i] = msg(t, room, fmt.Sprintf("@u%d:hs1", i%2), body)
+		}
+		index(t, db, s, 1, evs...)
+		q := Query{Terms: terms("orbit"), Joined: []string{room}, Limit: 300}
+		var seen []string
+		var firstWindow []Hit
+		for page := 0; ; page++ {
+			hits := search(t, s, q)
+			if page < 4 {
+				firstWindow = append(firstWindow, hits...)
+			}
+			seen = append(seen, ids(hits)...)
+			if len(hits) < q.Limit {
+				break
+			}
+			c := hits[len(hits)-1].Cursor()
+			q.After = &c
+		}
+		if len(seen) != n || len(slices.Compact(slices.Sorted(slices.Values(seen)))) != n {
+			t.Fatalf("pages returned %d hits (%d distinct), want %d once each", len(seen), len(slices.Compact(slices.Sorted(slices.Values(seen)))), n)
+		}
+		// The first window is the newest rankWindow, the strong ones first.
+		for i, h := range firstWindow[:rankWindow] {
+			if h.StreamPos <= int64(n-rankWindow) {
+				t.Fatalf("hit %d at position %d is older than the first window", i, h.StreamPos)
+			}
+			if i > 0 && h.Rank > firstWindow[i-1].Rank {
+				t.Fatalf("hit %d ranks above the one before it", i)
+			}
+		}
+		// One sender's continuation from the middle of the first window
+		// is the rest of the window's order restricted to that sender.
+		q = Query{Terms: terms("orbit"), Joined: []string{room}, Limit: 10}
+		first := search(t, s, q)
+		c := first[len(first)-1].Cursor()
+		q.After, q.Senders, q.Limit = &c, []string{"@u0:hs1"}, rankWindow
+		var want []string
+		for _, h := range firstWindow[10:rankWindow] {
+			if h.Sender == "@u0:hs1" {
+				want = append(want, h.EventID)
+			}
+		}
+		if got := ids(search(t, s, q)); !slices.Equal(got[:len(want)], want) {
+			t.Fatalf("the sender's continuation differs from the window's order")
+		}
+	})
+}
