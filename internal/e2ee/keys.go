@@ -212,6 +212,27 @@ func (s *Service) KeyCounts(ctx context.Context, userID, deviceID string) (map[s
 	return withSignedCurve25519(counts), fallback, nil
 }
 
+// UserKeyCounts reports KeyCounts for each of a local user's devices, by
+// device ID (for MSC3202's counts in appservice transactions).
+func (s *Service) UserKeyCounts(ctx context.Context, userID string) (map[string]map[string]int, map[string][]string, error) {
+	devices, err := s.devices.ListDevices(ctx, userID)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts, fallback := map[string]map[string]int{}, map[string][]string{}
+	for _, d := range devices {
+		c, f, err := s.KeyCounts(ctx, userID, d.DeviceID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if f == nil {
+			f = []string{}
+		}
+		counts[d.DeviceID], fallback[d.DeviceID] = c, f
+	}
+	return counts, fallback, nil
+}
+
 // serverOf returns the server of userID and whether it is this one.
 func (s *Service) serverOf(userID string) (string, bool, error) {
 	server, err := ids.UserServer(userID)

@@ -48,8 +48,9 @@ func eachServerWithAppservice(t *testing.T, fn func(t *testing.T, s *servertest.
 // application-service-api "Pushing events" and "Pushing ephemeral data":
 // the messages of a room where a namespace user is joined reach the
 // appservice in order, with the room's typing and receipts; to-device
-// messages for a namespace user's device and the device list changes of
-// its room mates come under their MSC2409 and MSC3202 names.
+// messages for a namespace user's device (with the device's key counts)
+// and the device list changes of its room mates come under their MSC2409
+// and MSC3202 names.
 func TestAppserviceTxns_EventsEphemeralToDeviceAndDeviceLists(t *testing.T) {
 	eachServerWithAppservice(t, func(t *testing.T, s *servertest.Server, a *txntest.Appservice) {
 		alice, bob := s.Register("alice"), s.Register("irc_bob")
@@ -92,6 +93,13 @@ func TestAppserviceTxns_EventsEphemeralToDeviceAndDeviceLists(t *testing.T) {
 		if td.Type != "m.test" || td.Sender != alice.UserID || td.ToUserID != bob.UserID || td.ToDeviceID != bob.DeviceID ||
 			string(td.Content) != `{"secret":42}` {
 			t.Fatalf("to-device pushed: %+v", td)
+		}
+		// MSC3202: the recipient device's key counts come with it.
+		if c, ok := rc.OTKCounts[bob.UserID][bob.DeviceID]; !ok || c["signed_curve25519"] != 0 {
+			t.Fatalf("one-time key counts pushed: %v", rc.OTKCounts)
+		}
+		if f, ok := rc.FallbackKeys[bob.UserID][bob.DeviceID]; !ok || len(f) != 0 {
+			t.Fatalf("unused fallback key types pushed: %v", rc.FallbackKeys)
 		}
 
 		// A new device of alice's changes her device list; she shares a

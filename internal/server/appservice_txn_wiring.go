@@ -18,7 +18,8 @@ import (
 // appservice with a url, following the room stream and, as each
 // registration asks, typing, receipts, presence (receive_ephemeral),
 // to-device messages (receive_ephemeral or org.matrix.msc3202, as Synapse
-// ties them to MSC2409) and device lists (org.matrix.msc3202).
+// ties them to MSC2409) and device lists and key counts
+// (org.matrix.msc3202).
 func (s *Server) buildAppserviceTxns(ctx context.Context, typ *typing.Service, pres *presence.Service,
 	rcpt *receipts.Service, rstore *receiptstore.Store, e2eeSvc *e2ee.Service) error {
 	if s.Appservices == nil || len(s.Appservices.All()) == 0 {
@@ -39,7 +40,8 @@ func (s *Server) buildAppserviceTxns(ctx context.Context, typ *typing.Service, p
 	}
 	sender, err := txnsender.New(ctx, txnsender.Config{Store: store, Rooms: s.Rooms, AppServices: services,
 		Typing: typ, Presence: pres, Receipts: rcpt, ReceiptStore: rstore,
-		ToDevice: e2eeSvc.ToDeviceStream(), DeviceLists: e2eeSvc.DeviceListStream(), Now: s.Now, Log: s.Log})
+		ToDevice: e2eeSvc.ToDeviceStream(), DeviceLists: e2eeSvc.DeviceListStream(), KeyCounts: e2eeSvc.UserKeyCounts,
+		Now: s.Now, Log: s.Log})
 	if err != nil {
 		return err
 	}

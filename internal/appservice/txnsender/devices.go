@@ -110,3 +110,33 @@ func (w *worker) interestedInUserOrRooms(ctx context.Context, userID string) (bo
 	}
 	return false, nil
 }
+
+// buildKeyCounts adds the one-time key counts and unused fallback key
+// types of the devices of the appservice's users that the transaction
+// mentions (senders and to-device recipients) and of its own user, as
+// Synapse does for MSC3202.
+func (w *worker) buildKeyCounts(ctx context.Context, b *built) error {
+	if w.s.cfg.KeyCounts == nil {
+		return nil
+	}
+	users := map[string]bool{w.as.SenderUserID: true}
+	for _, e := range b.events {
+		if w.interestedInUser(e.Sender) {
+			users[e.Sender] = true
+		}
+	}
+	for _, m := range b.toDevice {
+		users[m.ToUserID] = true
+	}
+	b.otkCounts, b.fallback = map[string]map[string]map[string]int{}, map[string]map[string][]string{}
+	for u := range users {
+		counts, fallback, err := w.s.cfg.KeyCounts(ctx, u)
+		if err != nil {
+			return err
+		}
+		if len(counts) > 0 {
+			b.otkCounts[u], b.fallback[u] = counts, fallback
+		}
+	}
+	return nil
+}

@@ -56,7 +56,8 @@ type AppService struct {
 	// devices (MSC2409, now MSC4203: de.sorunome.msc2409.to_device).
 	ToDevice bool
 	// DeviceLists asks for device list changes of users in rooms of
-	// interest (MSC3202: org.matrix.msc3202.device_lists).
+	// interest (MSC3202: org.matrix.msc3202.device_lists), and the key
+	// counts of the devices of the users a transaction mentions.
 	DeviceLists bool
 	// Pusher is nil for a registration without a url: it is sent nothing.
 	Pusher Pusher
@@ -95,10 +96,14 @@ type Config struct {
 	// changes; nil leaves them out.
 	ToDevice    *e2ee.ToDeviceStream
 	DeviceLists *e2ee.DeviceListStream
-	MinBackoff  time.Duration
-	MaxBackoff  time.Duration
-	Now         func() time.Time
-	Log         *slog.Logger
+	// KeyCounts gives the one-time key counts and unused fallback key
+	// types of a user's devices (e2ee.Service.UserKeyCounts), sent with
+	// DeviceLists; nil leaves them out.
+	KeyCounts  func(ctx context.Context, userID string) (map[string]map[string]int, map[string][]string, error)
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // Sender runs one worker per appservice that has a url.

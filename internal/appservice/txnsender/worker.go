@@ -143,6 +143,8 @@ type built struct {
 	ephemeral   []json.RawMessage
 	toDevice    []toDeviceEvent
 	deviceLists *deviceLists
+	otkCounts   map[string]map[string]map[string]int
+	fallback    map[string]map[string][]string
 	next        map[string]int64
 	// more is set when a build stopped before the streams' ends.
 	more bool
@@ -164,11 +166,18 @@ type txnBody struct {
 	MSC2409Ephemeral []json.RawMessage    `json:"de.sorunome.msc2409.ephemeral,omitempty"`
 	ToDevice         []toDeviceEvent      `json:"de.sorunome.msc2409.to_device,omitempty"`
 	DeviceLists      *deviceLists         `json:"org.matrix.msc3202.device_lists,omitempty"`
+	// The counts go under both names Synapse has used: MSC3202's text
+	// says device_one_time_keys_count, early bridges read
+	// device_one_time_key_counts.
+	OTKCounts    map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count,omitempty"`
+	OTKCountsOld map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_key_counts,omitempty"`
+	FallbackKeys map[string]map[string][]string       `json:"org.matrix.msc3202.device_unused_fallback_key_types,omitempty"`
 }
 
 func (b *built) body() ([]byte, error) {
 	tb := txnBody{Events: b.events, Ephemeral: b.ephemeral, MSC2409Ephemeral: b.ephemeral,
-		ToDevice: b.toDevice, DeviceLists: b.deviceLists}
+		ToDevice: b.toDevice, DeviceLists: b.deviceLists,
+		OTKCounts: b.otkCounts, OTKCountsOld: b.otkCounts, FallbackKeys: b.fallback}
 	if tb.Events == nil {
 		tb.Events = []*clientevent.Event{}
 	}
@@ -203,6 +212,11 @@ func (w *worker) build(ctx context.Context) (*built, error) {
 	if w.as.DeviceLists {
 		if err := w.buildDeviceLists(ctx, b); err != nil {
 			return nil, err
+		}
+		if !b.empty() {
+			if err := w.buildKeyCounts(ctx, b); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return b, nil

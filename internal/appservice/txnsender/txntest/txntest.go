@@ -44,7 +44,9 @@ type Received struct {
 		ToUserID   string          `json:"to_user_id"`
 		ToDeviceID string          `json:"to_device_id"`
 	} `json:"de.sorunome.msc2409.to_device"`
-	DeviceLists *struct {
+	OTKCounts    map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count"`
+	FallbackKeys map[string]map[string][]string       `json:"org.matrix.msc3202.device_unused_fallback_key_types"`
+	DeviceLists  *struct {
 		Changed []string `json:"changed"`
 		Left    []string `json:"left"`
 	} `json:"org.matrix.msc3202.device_lists"`
