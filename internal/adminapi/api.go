@@ -26,6 +26,8 @@ type API struct {
 	Auth  httpapi.TokenResolver
 	Users *users.Service
 	Admin *admin.Service
+	// Reports serves the event reports API; nil leaves it out.
+	Reports Reports
 	// Version is reported by GET /_synapse/admin/v1/server_version.
 	Version string
 	// Now is the clock; nil: time.Now.
@@ -105,6 +107,7 @@ func (a *API) Register(rt *httpapi.Router) {
 
 	h("GET /_synapse/admin/v1/statistics/users/media", a.usersMedia)
 	h("GET /_synapse/admin/v1/statistics/database/rooms", a.databaseRooms)
+	a.registerReports(h)
 
 	h("GET /_synapse/admin/v2/users/{userId}/devices", a.listDevices)
 	h("POST /_synapse/admin/v2/users/{userId}/delete_devices", a.deleteDevices)

@@ -128,6 +128,8 @@ type Config struct {
 	RCInvites        InviteRateLimits
 	// RCMediaCreate limits POST /media/v1/create per user.
 	RCMediaCreate RateLimit
+	// RCReports limits reports of events, rooms and users per user.
+	RCReports RateLimit
 	// RC3PIDValidation is read and checked now and applied by 3PID
 	// validation once it exists.
 	RC3PIDValidation RateLimit
@@ -568,6 +570,7 @@ func defaults() *Config {
 		RCJoinsPerRoom:           RateLimit{PerSecond: 1, BurstCount: 10},
 		RCInvites:                InviteRateLimits{PerRoom: RateLimit{0.3, 10}, PerUser: RateLimit{0.003, 5}, PerIssuer: RateLimit{0.3, 10}},
 		RCMediaCreate:            RateLimit{PerSecond: 10, BurstCount: 50},
+		RCReports:                RateLimit{PerSecond: 1, BurstCount: 5},
 		RC3PIDValidation:         RateLimit{PerSecond: 0.003, BurstCount: 5},
 		RCFederation: FederationRateLimits{WindowSize: time.Second, SleepLimit: 10, SleepDelay: 500 * time.Millisecond,
 			RejectLimit: 50, Concurrent: 3},

@@ -147,6 +147,8 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 		},
 		// rc_media_create: per user, POST /media/v1/create.
 		"rc_media_create": d.rateLimit(&c.RCMediaCreate),
+		// rc_reports: per user, each report of an event, room or user.
+		"rc_reports": d.rateLimit(&c.RCReports),
 		// rc_3pid_validation: per user or address, 3PID validation
 		// requests. Myelin has no 3PID support yet: read and validated
 		// now, applied when it lands.

@@ -75,6 +75,7 @@ func TestLoad_DefaultsForMinimalFile(t *testing.T) {
 		{"rc_joins_per_room", c.RCJoinsPerRoom, RateLimit{1, 10}},
 		{"rc_invites", c.RCInvites, InviteRateLimits{PerRoom: RateLimit{0.3, 10}, PerUser: RateLimit{0.003, 5}, PerIssuer: RateLimit{0.3, 10}}},
 		{"rc_media_create", c.RCMediaCreate, RateLimit{10, 50}},
+		{"rc_reports", c.RCReports, RateLimit{1, 5}},
 		{"enable_authenticated_media", c.EnableAuthenticatedMedia, true},
 		{"max_pending_media_uploads", c.MaxPendingMediaUploads, 5},
 		{"unused_expiration_time", c.UnusedExpirationTime, 24 * time.Hour},

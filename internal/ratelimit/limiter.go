@@ -54,6 +54,8 @@ const (
 	// applied by the media repository and 3PID validation when they exist.
 	MediaCreate        Action = "rc_media_create"
 	ThreepidValidation Action = "rc_3pid_validation"
+	// Reports is rc_reports: per user, each report of content.
+	Reports Action = "rc_reports"
 	// RegisterAvailable bounds GET /register/available per client address
 	// (Myelin's own; Synapse has no setting for it).
 	RegisterAvailable Action = "register_available"

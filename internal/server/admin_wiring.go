@@ -8,12 +8,14 @@ import (
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/push"
+	"github.com/myelin-chat/myelin/internal/reports"
 	"github.com/myelin-chat/myelin/internal/storage/admintaskstore"
 )
 
 // adminDeps are the other domains' services the admin API reads.
 type adminDeps struct {
 	pushers *push.Pushers
+	reports *reports.Service
 }
 
 // registerAdminAPI serves Synapse's admin API over the users service
@@ -32,6 +34,9 @@ func (s *Server) registerAdminAPI(ctx context.Context, router *httpapi.Router, r
 	api := &adminapi.API{Auth: resolver, Users: acct.Service(), Log: s.Log,
 		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, Tasks: tasks, Federation: s.fedAdmin,
 			PusherList: deps.pushers, Media: s.mediaStore}, Version: Version, Now: s.Now}
+	if deps.reports != nil {
+		api.Reports = deps.reports
+	}
 	api.Register(router)
 	return nil
 }

@@ -28,6 +28,7 @@ func rateLimits(cfg *config.Config) map[ratelimit.Action]ratelimit.Limit {
 		ratelimit.LoginFailed:        rl(cfg.RCLogin.FailedAttempts),
 		ratelimit.Registration:       rl(cfg.RCRegistration),
 		ratelimit.MediaCreate:        rl(cfg.RCMediaCreate),
+		ratelimit.Reports:            rl(cfg.RCReports),
 		ratelimit.ThreepidValidation: rl(cfg.RC3PIDValidation),
 		// Generous enough for a client checking a name as the user types.
 		ratelimit.RegisterAvailable: {PerSecond: 1, BurstCount: 10},

@@ -76,6 +76,10 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}
 	s.registerUserDirectoryAPI(router, resolver, dir)
 	(&clientapi.TagsAPI{Auth: resolver, Tags: tags.New(ud, s.Rooms)}).Register(router)
+	reportSvc, err := s.buildReports(ctx, router, resolver, acct)
+	if err != nil {
+		return err
+	}
 	defaultVersion := roomversion.Default
 	if cfg.DefaultRoomVersion != "" {
 		defaultVersion = roomversion.ID(cfg.DefaultRoomVersion)
@@ -113,7 +117,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers, bundler: rel}, e2eeSvc); err != nil {
 		return err
 	}
-	if err := s.registerAdminAPI(ctx, router, resolver, adminDeps{pushers: pushers}); err != nil {
+	if err := s.registerAdminAPI(ctx, router, resolver, adminDeps{pushers: pushers, reports: reportSvc}); err != nil {
 		return err
 	}
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
