@@ -105,6 +105,9 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		return err
 	}
 	s.wireDeviceLists(e2eeSvc, rem)
+	if err := s.buildOpenID(ctx, router, resolver); err != nil {
+		return err
+	}
 	roomAPI.History = &history{rooms: s.Rooms, remote: rem, self: cfg.ServerName, log: s.Log, now: s.Now}
 	roomAPI.Register(router)
 	s.registerSearchAPI(router, resolver, ud)
