@@ -46,6 +46,16 @@ func (a *RoomAPI) sync(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		httpapi.WriteError(w, httpapi.InvalidParam("full_state must be true or false"))
 		return
 	}
+	// use_state_after (spec v1.16): state up to the end of the timeline,
+	// in state_after instead of state.
+	switch q.Get("use_state_after") {
+	case "", "false":
+	case "true":
+		req.UseStateAfter = true
+	default:
+		httpapi.WriteError(w, httpapi.InvalidParam("use_state_after must be true or false"))
+		return
+	}
 	switch sp := q.Get("set_presence"); sp {
 	case "", "online", "unavailable", "offline":
 		req.SetPresence = sp

@@ -104,5 +104,6 @@ func flightKey(req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strconv.Quote(req.UserID) + strconv.Quote(req.DeviceID) + strconv.FormatBool(req.FullState) + string(f), nil
+	return strconv.Quote(req.UserID) + strconv.Quote(req.DeviceID) + strconv.FormatBool(req.FullState) +
+		strconv.FormatBool(req.UseStateAfter) + string(f), nil
 }

@@ -67,8 +67,11 @@ type UnreadNotifications struct {
 
 // JoinedRoom is a room the user is joined to.
 type JoinedRoom struct {
-	Summary             Summary             `json:"summary"`
-	State               ClientEvents        `json:"state"`
+	Summary Summary `json:"summary"`
+	// State is the state up to the start of the timeline; StateAfter,
+	// set instead when the client asked for use_state_after, up to its end.
+	State               *ClientEvents       `json:"state,omitempty"`
+	StateAfter          *ClientEvents       `json:"state_after,omitempty"`
 	Timeline            Timeline            `json:"timeline"`
 	Ephemeral           EventList           `json:"ephemeral"`
 	AccountData         EventList           `json:"account_data"`
@@ -76,6 +79,18 @@ type JoinedRoom struct {
 	// UnreadThreadNotifications counts by thread root when the filter
 	// asks for it; UnreadNotifications then counts the main timeline.
 	UnreadThreadNotifications map[string]UnreadNotifications `json:"unread_thread_notifications,omitempty"`
+}
+
+// stateLen is the number of state events the section carries.
+func (jr *JoinedRoom) stateLen() int {
+	n := 0
+	if jr.State != nil {
+		n += len(jr.State.Events)
+	}
+	if jr.StateAfter != nil {
+		n += len(jr.StateAfter.Events)
+	}
+	return n
 }
 
 // InvitedRoom is a room the user is invited to.
@@ -94,9 +109,11 @@ type KnockedRoom struct {
 
 // LeftRoom is a room the user left or was removed from.
 type LeftRoom struct {
-	State       ClientEvents `json:"state"`
-	Timeline    Timeline     `json:"timeline"`
-	AccountData EventList    `json:"account_data"`
+	// State and StateAfter as in JoinedRoom.
+	State       *ClientEvents `json:"state,omitempty"`
+	StateAfter  *ClientEvents `json:"state_after,omitempty"`
+	Timeline    Timeline      `json:"timeline"`
+	AccountData EventList     `json:"account_data"`
 }
 
 func newResponse() *Response {

@@ -75,7 +75,7 @@ func (s *Syncer) Encode(ctx context.Context, resp *Response, f *Filter) ([]byte,
 		byRoom, _ := rooms[section].(map[string]any)
 		for _, room := range byRoom {
 			r, _ := room.(map[string]any)
-			for _, part := range []string{"timeline", "state"} {
+			for _, part := range []string{"timeline", "state", "state_after"} {
 				p, _ := r[part].(map[string]any)
 				if evs, ok := p["events"].([]any); ok {
 					lists = append(lists, evs)

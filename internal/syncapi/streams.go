@@ -168,7 +168,7 @@ func newJoinedRoom() *JoinedRoom {
 	jr := &JoinedRoom{}
 	jr.Ephemeral.Events = []json.RawMessage{}
 	jr.AccountData.Events = []json.RawMessage{}
-	jr.State.Events = []*clientevent.Event{}
+	jr.State = &ClientEvents{Events: []*clientevent.Event{}}
 	jr.Timeline.Events = []*clientevent.Event{}
 	return jr
 }

@@ -79,6 +79,9 @@ type Request struct {
 	// SetPresence is the set_presence parameter: "" (online), online,
 	// unavailable or offline.
 	SetPresence string
+	// UseStateAfter asks for state_after (the state up to the end of each
+	// timeline) instead of state (up to its start); spec v1.16.
+	UseStateAfter bool
 }
 
 // MaxTimeout bounds long-polling whatever the client asks.
@@ -284,7 +287,7 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 		if ad := roomAD[j.m.RoomID]; len(ad) > 0 {
 			jr.AccountData.Events = ad
 		}
-		if j.fresh || len(jr.Timeline.Events) > 0 || len(jr.State.Events) > 0 || len(jr.AccountData.Events) > 0 {
+		if j.fresh || len(jr.Timeline.Events) > 0 || jr.stateLen() > 0 || len(jr.AccountData.Events) > 0 {
 			resp.Rooms.Join[j.m.RoomID] = jr
 		}
 	}
@@ -292,6 +295,9 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 		return nil, err
 	}
 	resp.NextBatch = s.token(uptoPos) // a stream may have bounded its part
+	if req.UseStateAfter {
+		useStateAfter(resp)
+	}
 	if err := s.addUnreadCounts(ctx, req, f, resp); err != nil {
 		return nil, err
 	}
@@ -571,6 +577,24 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, t *join
 	// the timeline does not hold. Without a record of which member events
 	// each device already has, those may be sent again: the spec allows
 	// redundant member events, it only asks servers to avoid them.
+	if req.UseStateAfter {
+		// state_after holds every change between the token and the end of
+		// the timeline, state events of the timeline included, so it is
+		// needed whether or not the timeline is limited.
+		end, err := s.endOfTimeline(ctx, m.RoomID, evs, upto)
+		if err != nil {
+			return nil, err
+		}
+		stateEvs, err := s.stateDelta(ctx, m.RoomID, fresh, since, end, func(t event.StateTuple) bool {
+			return !lazy || t.Type != event.TypeMember || wanted[t.StateKey] || t.StateKey == req.UserID
+		}, lazy && !fresh, wanted)
+		if err != nil {
+			return nil, err
+		}
+		jr.State, jr.StateAfter = nil, &ClientEvents{Events: []*clientevent.Event{}}
+		s.appendState(jr.StateAfter, f, stateEvs, now)
+		return jr, nil
+	}
 	var extra []string // members whose events an incremental lazy sync adds
 	if lazy && !fresh && !limited {
 		for u := range wanted {
@@ -601,7 +625,7 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, t *join
 		if err := start.Err(); err != nil {
 			return nil, err
 		}
-		s.appendState(jr, f, stateEvs, now)
+		s.appendState(jr.State, f, stateEvs, now)
 		return jr, nil
 	}
 	var old *rooms.StateView
@@ -619,29 +643,83 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, t *join
 	if err != nil {
 		return nil, err
 	}
-	s.appendState(jr, f, stateEvs, now)
+	s.appendState(jr.State, f, stateEvs, now)
 	return jr, nil
 }
 
-// appendState adds state events to a joined room's section, in a stable
-// order, as the filter allows.
-func (s *Syncer) appendState(jr *JoinedRoom, f *Filter, stateEvs []*event.Event, now int64) {
+// appendState adds state events to a room's state (or state_after)
+// section, in a stable order, as the filter allows.
+func (s *Syncer) appendState(into *ClientEvents, f *Filter, stateEvs []*event.Event, now int64) {
 	sortState(stateEvs)
 	for _, ev := range stateEvs {
 		if f.Room.State.AllowsEvent(ev) {
-			jr.State.Events = append(jr.State.Events, clientevent.Format(ev, clientevent.Options{NowMS: now, OmitRoomID: true}))
+			into.Events = append(into.Events, clientevent.Format(ev, clientevent.Options{NowMS: now, OmitRoomID: true}))
 		}
 	}
 }
 
+// useStateAfter gives every room section that has none yet an empty
+// state_after in place of state (rooms present for their ephemeral events
+// or account data only): the spec requires the field with
+// use_state_after, even when empty, and forbids state.
+func useStateAfter(resp *Response) {
+	for _, jr := range resp.Rooms.Join {
+		if jr.StateAfter == nil {
+			jr.State, jr.StateAfter = nil, &ClientEvents{Events: []*clientevent.Event{}}
+		}
+	}
+	for _, lr := range resp.Rooms.Leave {
+		if lr.StateAfter == nil {
+			lr.State, lr.StateAfter = nil, &ClientEvents{Events: []*clientevent.Event{}}
+		}
+	}
+}
+
+// endOfTimeline is the room's state after the last event of a timeline
+// slice (evs, oldest first), or at upto when the slice is empty.
+func (s *Syncer) endOfTimeline(ctx context.Context, roomID string, evs []*roomstore.StoredEvent, upto int64) (*rooms.StateView, error) {
+	if len(evs) > 0 {
+		return s.rooms.StateAfter(ctx, evs[len(evs)-1])
+	}
+	return s.rooms.StateAtPos(ctx, roomID, upto)
+}
+
+// stateDelta returns the state events of at that keep accepts and that
+// differ from the state at since (all of them when fresh). With
+// alsoWanted, the members in wanted are included even when unchanged:
+// lazy-loading clients get the members of the senders they are shown.
+func (s *Syncer) stateDelta(ctx context.Context, roomID string, fresh bool, since int64, at *rooms.StateView,
+	keep func(event.StateTuple) bool, alsoWanted bool, wanted map[string]bool) ([]*event.Event, error) {
+	var old *rooms.StateView
+	if !fresh {
+		var err error
+		if old, err = s.rooms.StateAtPos(ctx, roomID, since); err != nil {
+			return nil, err
+		}
+	}
+	return at.Events(func(t event.StateTuple) bool {
+		if !keep(t) {
+			return false
+		}
+		if old == nil || old.IDs[t] != at.IDs[t] {
+			return true
+		}
+		return alsoWanted && t.Type == event.TypeMember && wanted[t.StateKey]
+	})
+}
+
 func (s *Syncer) leftRoom(ctx context.Context, req Request, f *Filter, m roomstore.Membership, since int64) (*LeftRoom, error) {
-	lr := &LeftRoom{}
-	lr.State.Events = []*clientevent.Event{}
+	lr := &LeftRoom{State: &ClientEvents{Events: []*clientevent.Event{}}}
 	lr.AccountData.Events = []json.RawMessage{}
 	// The timeline ends at the user's leave: they may not see beyond it.
-	evs, err := s.rooms.Store().RoomEvents(ctx, m.RoomID, since, m.StreamPos, f.TimelineLimit(), false)
+	limit := f.TimelineLimit()
+	evs, err := s.rooms.Store().RoomEvents(ctx, m.RoomID, since, m.StreamPos, limit+1, false)
 	if err != nil {
 		return nil, err
+	}
+	limited := len(evs) > limit
+	if limited {
+		evs = evs[:limit]
 	}
 	reverse(evs)
 	visible, err := s.rooms.FilterVisible(ctx, req.UserID, evs, false)
@@ -650,6 +728,7 @@ func (s *Syncer) leftRoom(ctx context.Context, req Request, f *Filter, m roomsto
 	}
 	now := s.now().UnixMilli()
 	lr.Timeline.Events = []*clientevent.Event{}
+	lr.Timeline.Limited = limited
 	for _, se := range visible {
 		ce, err := s.format(ctx, req, se, now, nil)
 		if err != nil {
@@ -660,6 +739,42 @@ func (s *Syncer) leftRoom(ctx context.Context, req Request, f *Filter, m roomsto
 	if len(evs) > 0 {
 		lr.Timeline.PrevBatch = Token(evs[0].StreamPos - 1)
 	}
+	// State as for a joined room (client-server-api "/sync", Left Room):
+	// up to the start of the timeline, or with use_state_after up to its
+	// end, the leave; all of it in a fresh sync (no token, or full_state),
+	// else what changed since the token.
+	fresh := since == 0 || req.FullState
+	var at *rooms.StateView
+	switch {
+	case req.UseStateAfter:
+		at, err = s.endOfTimeline(ctx, m.RoomID, evs, m.StreamPos)
+	case len(evs) > 0:
+		at, err = s.rooms.StateBefore(ctx, evs[0])
+	case fresh:
+		at, err = s.rooms.StateAtPos(ctx, m.RoomID, m.StreamPos)
+	default:
+		return lr, nil // nothing changed that the user may see
+	}
+	if err != nil {
+		return nil, err
+	}
+	lazy := f.Room.State.LazyLoadMembers
+	senders := map[string]bool{req.UserID: true}
+	for _, ce := range lr.Timeline.Events {
+		senders[ce.Sender] = true
+	}
+	stateEvs, err := s.stateDelta(ctx, m.RoomID, fresh, since, at, func(t event.StateTuple) bool {
+		return !lazy || t.Type != event.TypeMember || senders[t.StateKey]
+	}, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	into := lr.State
+	if req.UseStateAfter {
+		lr.State, lr.StateAfter = nil, &ClientEvents{Events: []*clientevent.Event{}}
+		into = lr.StateAfter
+	}
+	s.appendState(into, f, stateEvs, now)
 	return lr, nil
 }
 
