@@ -69,6 +69,9 @@ func (s *Service) RoomEvents(ctx context.Context, req Request) (*RoomEvents, err
 		}
 		out.Results = append(out.Results, r)
 	}
+	if err := s.bundle(ctx, req.UserID, out.Results); err != nil {
+		return nil, err
+	}
 	if more {
 		out.NextBatch = tok.next(c.OrderBy, *last)
 	}
@@ -79,6 +82,22 @@ func (s *Service) RoomEvents(ctx context.Context, req Request) (*RoomEvents, err
 		}
 	}
 	return out, nil
+}
+
+// bundle adds the bundled aggregations of every event of the page, in one
+// call (the Bundler reads its index a fixed number of times per call).
+func (s *Service) bundle(ctx context.Context, userID string, results []Result) error {
+	if s.cfg.Bundler == nil || len(results) == 0 {
+		return nil
+	}
+	var evs []*clientevent.Event
+	for _, r := range results {
+		evs = append(evs, r.Result)
+		if r.Context != nil {
+			evs = append(append(evs, r.Context.EventsBefore...), r.Context.EventsAfter...)
+		}
+	}
+	return s.cfg.Bundler.Bundle(ctx, userID, evs)
 }
 
 // scope reads the rooms the user may search: those they are in, and those

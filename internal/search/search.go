@@ -30,6 +30,10 @@ type Config struct {
 	Engine  *rooms.Engine
 	Index   *searchstore.Store
 	Ignored IgnoredUsers
+	// Bundler adds bundled aggregations (unsigned.m.relations) to the
+	// results and their context (client-server-api "Aggregations of child
+	// events" lists search among the places events are served); nil: none.
+	Bundler syncapi.Bundler
 	Now     func() time.Time
 	Log     *slog.Logger
 }
@@ -61,7 +65,7 @@ const (
 	// maxCount caps the response's count, an estimate the spec allows:
 	// counting every match of a common word would cost more than the
 	// search itself.
-	maxCount = 1000
+	maxCount = 500
 	// maxScanned bounds the candidates one page reads from the index
 	// while history visibility hides them; past it the page ends early
 	// with a next_batch.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/storage/searchstore"
+	"github.com/myelin-chat/myelin/internal/syncapi"
 )
 
 // buildSearchIndex migrates the full-text index and registers it with the
@@ -44,8 +45,8 @@ func (s *Server) startSearchBackfill() {
 }
 
 // registerSearchAPI serves POST /search over the index.
-func (s *Server) registerSearchAPI(router *httpapi.Router, resolver httpapi.TokenResolver, ud userData) {
+func (s *Server) registerSearchAPI(router *httpapi.Router, resolver httpapi.TokenResolver, ud userData, bundler syncapi.Bundler) {
 	svc := search.New(search.Config{Engine: s.Rooms, Index: s.searchIndex, Ignored: ignoredUsers{ud},
-		Now: s.Now, Log: s.Log.With("component", "search")})
+		Bundler: bundler, Now: s.Now, Log: s.Log.With("component", "search")})
 	(&clientapi.SearchAPI{Auth: resolver, Search: svc}).Register(router)
 }

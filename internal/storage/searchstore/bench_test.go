@@ -105,7 +105,7 @@ func benchSearch(b *testing.B, db *sqldb.DB, n int) {
 		}
 		b.Run(c.name+"/count", func(b *testing.B) {
 			for b.Loop() {
-				if _, err := s.Count(ctx, q, 1000); err != nil {
+				if _, err := s.Count(ctx, q, 500); err != nil {
 					b.Fatal(err)
 				}
 			}

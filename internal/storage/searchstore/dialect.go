@@ -29,9 +29,20 @@ type engine struct {
 	texts, pairs func(n int) string
 	// render writes parsed terms in the engine's query syntax.
 	render func(Terms) string
+	// wholeWords makes unquoted words match whole rather than as
+	// prefixes (see terms).
+	wholeWords bool
 	// insert adds one row; remove deletes one by event ID.
 	insert func(ctx context.Context, tx *sql.Tx, r row) error
 	remove func(ctx context.Context, tx *sql.Tx, eventID string) error
+}
+
+// terms is t as the engine matches it.
+func (en engine) terms(t Terms) Terms {
+	if en.wholeWords {
+		return t.Whole()
+	}
+	return t
 }
 
 // tsConfig is PostgreSQL's text search configuration. Synapse uses
@@ -108,6 +119,11 @@ CREATE VIRTUAL TABLE search_fts USING fts5(value, content='', contentless_delete
 			return `SELECT value->>0 AS r, value->>1 AS p FROM json_each($` + strconv.Itoa(n) + `)`
 		},
 		render: Terms.RenderFTS5,
+		// Words match whole on SQLite: FTS5 answers a prefix query by
+		// merging the lists of every word it begins into one, in memory,
+		// before the first row (measured: 54 ms instead of 1.5 ms for the
+		// newest ten of a word in 190 000 of a million messages).
+		wholeWords: true,
 		insert: func(ctx context.Context, tx *sql.Tx, r row) error {
 			res, err := tx.ExecContext(ctx, `INSERT INTO search_events
 				(stream_pos, event_id, room_id, sender, key, origin_server_ts, value)

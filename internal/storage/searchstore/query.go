@@ -46,6 +46,21 @@ const (
 // positive clause (neither engine can list "every event without x").
 func (t Terms) Empty() bool { return len(t.Clauses) == 0 }
 
+// Whole returns t with every word matching whole, not as a prefix.
+func (t Terms) Whole() Terms {
+	out := Terms{Clauses: make([]Clause, len(t.Clauses)), Not: make([]Phrase, len(t.Not))}
+	whole := func(p Phrase) Phrase { return Phrase{Words: p.Words} }
+	for i, c := range t.Clauses {
+		for _, p := range c.Any {
+			out.Clauses[i].Any = append(out.Clauses[i].Any, whole(p))
+		}
+	}
+	for i, p := range t.Not {
+		out.Not[i] = whole(p)
+	}
+	return out
+}
+
 // Words returns the positive words of t, each once, in order: the
 // response's highlights.
 func (t Terms) Words() []string {

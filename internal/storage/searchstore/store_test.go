@@ -279,7 +279,7 @@ func TestSearch_TermSyntax(t *testing.T) {
 			term string
 			want []*event.Event
 		}{
-			{"moon", []*event.Event{e2, e1}},
+			{"moons", []*event.Event{e2, e1}},
 			{"MOONS", []*event.Event{e2, e1}},
 			{`"icy comets"`, []*event.Event{e3}},
 			{`"comets icy"`, nil},
@@ -298,6 +298,24 @@ func TestSearch_TermSyntax(t *testing.T) {
 			if !slices.Equal(got, append([]string{}, want...)) {
 				t.Errorf("%q found %v, want %v", c.term, got, want)
 			}
+		}
+	})
+}
+
+// Unquoted words match as prefixes on PostgreSQL (as in Synapse), whole
+// on SQLite (see engine.wholeWords); both engines fold case.
+func TestSearch_PrefixesOnPostgres(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := newStore(t, db)
+		room := "!r:hs1"
+		e := msg(t, room, "@a:hs1", "Telescopes")
+		index(t, db, s, 1, e)
+		got := ids(search(t, s, Query{Terms: terms("telesc"), Joined: []string{room}}))
+		if want := db.Dialect() == sqldb.Postgres; (len(got) == 1) != want {
+			t.Errorf("a prefix found %v on %s", got, db.Dialect())
+		}
+		if got := ids(search(t, s, Query{Terms: terms("TELESCOPES"), Joined: []string{room}})); len(got) != 1 {
+			t.Errorf("the whole word in capitals found %v", got)
 		}
 	})
 }
