@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/appservice/txnsender/txntest"
@@ -47,7 +48,8 @@ func eachServerWithAppservice(t *testing.T, fn func(t *testing.T, s *servertest.
 
 // application-service-api "Pushing events" and "Pushing ephemeral data":
 // the messages of a room where a namespace user is joined reach the
-// appservice in order, with the room's typing and receipts; to-device
+// appservice in order, with the room's typing and receipts and its
+// members' presence; to-device
 // messages for a namespace user's device (with the device's key counts)
 // and the device list changes of its room mates come under their MSC2409
 // and MSC3202 names.
@@ -85,6 +87,23 @@ func TestAppserviceTxns_EventsEphemeralToDeviceAndDeviceLists(t *testing.T) {
 		}
 		alice.MustDo("POST", servertest.Room(room)+"/receipt/m.read/"+url.PathEscape(want[len(want)-1]), map[string]any{}, nil)
 		a.WaitEphemeral(t, "m.receipt")
+
+		alice.MustDo("PUT", "/_matrix/client/v3/presence/"+url.PathEscape(alice.UserID)+"/status",
+			map[string]any{"presence": "unavailable", "status_msg": "away"}, nil)
+		rc = a.WaitUntil(t, "alice's presence", func(rc txntest.Received) bool {
+			for _, e := range rc.Ephemeral {
+				if e.Type == "m.presence" && e.Sender == alice.UserID {
+					return true
+				}
+			}
+			return false
+		})
+		for _, e := range rc.Ephemeral {
+			if e.Type == "m.presence" && e.Sender == alice.UserID &&
+				(!strings.Contains(string(e.Content), `"presence":"unavailable"`) || !strings.Contains(string(e.Content), `"status_msg":"away"`)) {
+				t.Fatalf("presence pushed: %s", e.Content)
+			}
+		}
 
 		alice.MustDo("PUT", "/_matrix/client/v3/sendToDevice/m.test/txn1", map[string]any{
 			"messages": map[string]any{bob.UserID: map[string]any{bob.DeviceID: map[string]any{"secret": 42}}}}, nil)

@@ -34,6 +34,7 @@ type Received struct {
 	Ephemeral []struct {
 		Type    string          `json:"type"`
 		RoomID  string          `json:"room_id"`
+		Sender  string          `json:"sender"`
 		Content json.RawMessage `json:"content"`
 	} `json:"ephemeral"`
 	MSC2409Ephemeral []json.RawMessage `json:"de.sorunome.msc2409.ephemeral"`
