@@ -28,6 +28,8 @@ type Service struct {
 	PusherList PusherLister
 	// Media sums local users' uploads.
 	Media MediaUsageSource
+	// Overrides is told when a rate-limit override changes; nil: no cache.
+	Overrides OverrideCache
 }
 
 // JoinedRooms returns the IDs of the rooms a user is joined to.

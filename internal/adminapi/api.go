@@ -78,6 +78,9 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("POST /_synapse/admin/v1/users/{userId}/login", a.loginAs)
 	h("GET /_synapse/admin/v1/users/{userId}/accountdata", a.accountData)
 	h("GET /_synapse/admin/v1/users/{userId}/pushers", a.pushers)
+	h("GET /_synapse/admin/v1/users/{userId}/override_ratelimit", a.getRatelimit)
+	h("POST /_synapse/admin/v1/users/{userId}/override_ratelimit", a.setRatelimit)
+	h("DELETE /_synapse/admin/v1/users/{userId}/override_ratelimit", a.deleteRatelimit)
 
 	// GET /_synapse/admin/v1/whois/{userId} is the client API's whois,
 	// served by clientapi.AccountAPI.

@@ -137,7 +137,7 @@ func (a *AccountAPI) deleteProfileField(w http.ResponseWriter, r *http.Request, 
 // setProfileField changes one field. The change is sent to every room the
 // user is in, so it costs an rc_message token, as in Synapse.
 func (a *AccountAPI) setProfileField(w http.ResponseWriter, r *http.Request, s *httpapi.Session, userID, key, value string) {
-	if err := takeLimits(a.limits, s, messageCost(s)); err != nil {
+	if err := takeLimits(r.Context(), a.limits, s, messageCost(s)); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

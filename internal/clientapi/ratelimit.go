@@ -23,12 +23,13 @@ func rateLimitExempt(s *httpapi.Session) bool {
 	return s.IsAdmin
 }
 
-// takeLimits draws costs for the session's request unless it is exempt.
-func takeLimits(l *ratelimit.Limiter, s *httpapi.Session, costs ...ratelimit.Cost) error {
+// takeLimits draws costs for the session's request unless it is exempt,
+// applying the user's override if an admin set one.
+func takeLimits(ctx context.Context, l *ratelimit.Limiter, s *httpapi.Session, costs ...ratelimit.Cost) error {
 	if l == nil || rateLimitExempt(s) {
 		return nil
 	}
-	return l.Take(costs...)
+	return l.TakeFor(ctx, s.UserID, costs...)
 }
 
 // messageCost is rc_message for the session user.
@@ -48,7 +49,7 @@ func (a *RoomAPI) limitTxn(ctx context.Context, s *httpapi.Session, roomID strin
 	if id, err := a.Engine.TxnEventID(ctx, roomID, b, txn); err != nil || id != "" {
 		return id, err
 	}
-	return "", a.Limits.Take(cost)
+	return "", a.Limits.TakeFor(ctx, s.UserID, cost)
 }
 
 // redactionCost is rc_admin_redaction for a redaction of someone else's

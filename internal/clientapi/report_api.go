@@ -47,7 +47,7 @@ func (a *ReportAPI) read(r *http.Request, s *httpapi.Session) (reportBody, error
 	if err := httpapi.ReadJSON(r, maxSmallBody, &b); err != nil {
 		return b, err
 	}
-	return b, takeLimits(a.Limits, s, ratelimit.Cost{Action: ratelimit.Reports, Key: s.UserID})
+	return b, takeLimits(r.Context(), a.Limits, s, ratelimit.Cost{Action: ratelimit.Reports, Key: s.UserID})
 }
 
 func (a *ReportAPI) reportEvent(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {

@@ -135,7 +135,7 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 		httpapi.WriteError(w, err)
 		return
 	}
-	if err := takeLimits(a.Limits, s, messageCost(s), ratelimit.Cost{Action: ratelimit.RoomCreation, Key: s.UserID}); err != nil {
+	if err := takeLimits(r.Context(), a.Limits, s, messageCost(s), ratelimit.Cost{Action: ratelimit.RoomCreation, Key: s.UserID}); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

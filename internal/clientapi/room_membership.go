@@ -95,7 +95,7 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		if body.Reason != "" {
 			profile["reason"] = body.Reason
 		}
-		if err := takeLimits(a.Limits, s, joinCosts(s, roomID, true)...); err != nil {
+		if err := takeLimits(r.Context(), a.Limits, s, joinCosts(s, roomID, true)...); err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}
@@ -115,7 +115,7 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 			return
 		}
 		delete(profile, "membership")
-	} else if err := takeLimits(a.Limits, s, joinCosts(s, roomID, false)...); err != nil {
+	} else if err := takeLimits(r.Context(), a.Limits, s, joinCosts(s, roomID, false)...); err != nil {
 		// Only a new join counts: a rejoin is a profile change (Synapse).
 		httpapi.WriteError(w, err)
 		return
@@ -280,7 +280,7 @@ func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 	}
 	var extra map[string]any
 	if membership == event.Invite {
-		if err := takeLimits(a.Limits, s, inviteCosts(s, roomID, body.UserID)...); err != nil {
+		if err := takeLimits(r.Context(), a.Limits, s, inviteCosts(s, roomID, body.UserID)...); err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}

@@ -78,7 +78,7 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		writeOK(w, map[string]string{"event_id": cur.EventID()})
 		return
 	}
-	if err := takeLimits(a.Limits, s, messageCost(s)); err != nil {
+	if err := takeLimits(r.Context(), a.Limits, s, messageCost(s)); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -144,7 +144,7 @@ func (a *RoomAPI) redact(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 			writeSent(w, sent, err)
 			return
 		}
-	} else if err := takeLimits(a.Limits, s, cost); err != nil {
+	} else if err := takeLimits(r.Context(), a.Limits, s, cost); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

@@ -44,7 +44,7 @@ func (a *RoomAPI) upgradeRoom(w http.ResponseWriter, r *http.Request, s *httpapi
 	}
 	roomID := r.PathValue("roomId")
 	// An upgrade creates a room: Synapse counts it as one.
-	if err := takeLimits(a.Limits, s, messageCost(s), ratelimit.Cost{Action: ratelimit.RoomCreation, Key: s.UserID}); err != nil {
+	if err := takeLimits(r.Context(), a.Limits, s, messageCost(s), ratelimit.Cost{Action: ratelimit.RoomCreation, Key: s.UserID}); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

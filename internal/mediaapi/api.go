@@ -138,7 +138,7 @@ func (p *progressBody) Read(b []byte) (int, error) {
 // create is POST /_matrix/media/v1/create (rc_media_create per user).
 func (a *API) create(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	if a.Limits != nil && !s.IsAdmin {
-		if err := a.Limits.Check(ratelimit.MediaCreate, s.UserID); err != nil {
+		if err := a.Limits.TakeFor(r.Context(), s.UserID, ratelimit.Cost{Action: ratelimit.MediaCreate, Key: s.UserID}); err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}

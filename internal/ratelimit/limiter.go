@@ -94,8 +94,15 @@ const DefaultMaxKeys = 100_000
 type Limiter struct {
 	now    func() time.Time
 	tables map[Action]*table // fixed after New
+	// overrides are the per-user overrides (overrides.go); nil: none.
+	overrides *overrides
 
 	mu sync.Mutex
+	// custom holds the buckets drawn at an overridden limit, by action
+	// and limit (under mu). Its tables are swept like the others; a table
+	// is dropped when its last bucket goes.
+	custom        map[overrideKey]*table
+	customSweepAt int
 }
 
 type table struct {
@@ -121,10 +128,14 @@ func New(limits map[Action]Limit, now func() time.Time) *Limiter {
 		if !lim.enabled() {
 			continue
 		}
-		l.tables[a] = &table{rate: lim.PerSecond, burst: math.Max(lim.BurstCount, 1),
-			maxKeys: DefaultMaxKeys, buckets: map[string]*bucket{}, sweepAt: 1024}
+		l.tables[a] = newTable(lim)
 	}
 	return l
+}
+
+func newTable(lim Limit) *table {
+	return &table{rate: lim.PerSecond, burst: math.Max(lim.BurstCount, 1),
+		maxKeys: DefaultMaxKeys, buckets: map[string]*bucket{}, sweepAt: 1024}
 }
 
 // Enabled reports whether a applies at all.
@@ -166,6 +177,18 @@ type Cost struct {
 	// counts joins as they happen and refuses new ones while the room's
 	// bucket is empty (Synapse's update=False).
 	CheckOnly bool
+	// limit replaces the action's configured limit (a user's override,
+	// set by TakeFor).
+	limit *Limit
+}
+
+// table returns the buckets c draws on; nil if its action is off. Called
+// with l.mu held.
+func (l *Limiter) table(c Cost) *table {
+	if c.limit != nil {
+		return l.overrideTable(c.Action, *c.limit)
+	}
+	return l.tables[c.Action]
 }
 
 // Take draws on every bucket of costs, or on none of them: it returns a
@@ -179,7 +202,7 @@ func (l *Limiter) Take(costs ...Cost) error {
 	defer l.mu.Unlock()
 	var wait time.Duration
 	for _, c := range costs {
-		t := l.tables[c.Action]
+		t := l.table(c)
 		if t == nil {
 			continue
 		}
@@ -191,10 +214,11 @@ func (l *Limiter) Take(costs ...Cost) error {
 		return merr.LimitExceeded(wait)
 	}
 	for _, c := range costs {
-		if t := l.tables[c.Action]; t != nil && !c.CheckOnly {
+		if t := l.table(c); t != nil && !c.CheckOnly {
 			t.charge(c.Key, c.n(), now)
 		}
 	}
+	l.dropIdleOverrideTables(now)
 	return nil
 }
 
@@ -225,6 +249,21 @@ func (l *Limiter) Charge(a Action, key string) {
 	if t := l.tables[a]; t != nil {
 		t.charge(key, 1, now)
 	}
+}
+
+// dropIdleOverrideTables forgets override tables whose buckets have all
+// refilled, now and then, so that past overrides leave no tables behind.
+func (l *Limiter) dropIdleOverrideTables(now time.Time) {
+	if len(l.custom) < max(l.customSweepAt, 16) {
+		return
+	}
+	for k, t := range l.custom {
+		t.sweep(now)
+		if len(t.buckets) == 0 {
+			delete(l.custom, k)
+		}
+	}
+	l.customSweepAt = 2 * len(l.custom)
 }
 
 // Len is the number of keys a currently tracks.

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/storage/accounts"
 )
 
 // rateLimits maps the rc_* settings onto the limiter's actions.
@@ -62,4 +64,13 @@ func countJoins(l *ratelimit.Limiter) func([]rooms.Committed) {
 func newFederationThrottle(rc config.FederationRateLimits, now func() time.Time) *ratelimit.Federation {
 	return ratelimit.NewFederation(ratelimit.FederationLimits{WindowSize: rc.WindowSize, SleepLimit: rc.SleepLimit,
 		SleepDelay: rc.SleepDelay, RejectLimit: rc.RejectLimit, Concurrent: rc.Concurrent}, now, nil)
+}
+
+// overrideLoader reads users' rate-limit overrides (Synapse's
+// override_ratelimit) from the accounts store for the limiter's cache.
+func overrideLoader(acct accounts.Store) ratelimit.OverrideLoader {
+	return func(ctx context.Context, userID string) (ratelimit.Limit, bool, error) {
+		o, ok, err := acct.RatelimitOverride(ctx, userID)
+		return ratelimit.Limit{PerSecond: float64(o.MessagesPerSecond), BurstCount: float64(o.BurstCount)}, ok, err
+	}
 }

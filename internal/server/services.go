@@ -48,6 +48,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}
 
 	s.Limits = ratelimit.New(rateLimits(cfg), s.Now)
+	s.Limits.SetOverrides(overrideLoader(acct))
 	s.Rooms.OnCommit(countJoins(s.Limits))
 	router := httpapi.NewRouter(httpapi.Options{Logger: s.Log, Metrics: s.Metrics, Now: s.Now,
 		TrustForwardedFor: anyXForwarded(cfg)})

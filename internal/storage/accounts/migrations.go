@@ -111,4 +111,13 @@ CREATE TABLE registration_tokens (
 	expiry_time  BIGINT
 );
 `},
+	{Version: 3, Name: "rate-limit overrides", SQL: `
+-- Synapse's override_ratelimit: a user's own rc_message rate and burst;
+-- 0/0 exempts the user from every rate limit.
+CREATE TABLE ratelimit_overrides (
+	user_id             TEXT PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
+	messages_per_second BIGINT NOT NULL,
+	burst_count         BIGINT NOT NULL
+);
+`},
 }

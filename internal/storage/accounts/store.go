@@ -144,6 +144,16 @@ type Store interface {
 	// DeleteAccessToken revokes one access token; unknown IDs are ignored.
 	DeleteAccessToken(ctx context.Context, tokenID int64) error
 
+	// RatelimitOverride returns a user's rate-limit override; ok false if
+	// the user has none.
+	RatelimitOverride(ctx context.Context, userID string) (o RatelimitOverride, ok bool, err error)
+	// SetRatelimitOverride sets a user's override; ErrNotFound if the user
+	// is unknown.
+	SetRatelimitOverride(ctx context.Context, userID string, o RatelimitOverride) error
+	// DeleteRatelimitOverride removes a user's override (none is not an
+	// error).
+	DeleteRatelimitOverride(ctx context.Context, userID string) error
+
 	// CreateRegistrationToken stores a new token; ErrRegistrationTokenExists
 	// if it is taken.
 	CreateRegistrationToken(ctx context.Context, t RegistrationToken) error
@@ -378,6 +388,13 @@ type Device struct {
 	LastSeenTS        int64
 	LastSeenIP        string
 	LastSeenUserAgent string
+}
+
+// RatelimitOverride is a user's own rc_message limit (Synapse's
+// override_ratelimit); zero values exempt the user from rate limits.
+type RatelimitOverride struct {
+	MessagesPerSecond int64
+	BurstCount        int64
 }
 
 // AccountData is one account data entry.

@@ -1,0 +1,56 @@
+package ratelimit
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// Synapse's override_ratelimit: an override replaces rc_message's rate and
+// burst for that user only; 0/0 exempts the user from every limit; the
+// cached override is read again after InvalidateOverride.
+func TestLimiter_OverridesPerUser(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	l := New(map[Action]Limit{Message: {PerSecond: 0.1, BurstCount: 1}, RoomCreation: {PerSecond: 0.1, BurstCount: 1}}, clock.now)
+	stored := map[string]Limit{"@fast:x": {PerSecond: 10, BurstCount: 5}, "@free:x": {}}
+	loads := 0
+	l.SetOverrides(func(_ context.Context, userID string) (Limit, bool, error) {
+		loads++
+		lim, ok := stored[userID]
+		return lim, ok, nil
+	})
+	ctx := context.Background()
+	msg := func(u string) error { return l.TakeFor(ctx, u, Cost{Action: Message, Key: u}) }
+
+	for i := range 5 {
+		if err := msg("@fast:x"); err != nil {
+			t.Fatalf("overridden burst of 5, message %d: %v", i+1, err)
+		}
+	}
+	retryOf(t, msg("@fast:x"))
+	if err := msg("@plain:x"); err != nil {
+		t.Fatal(err)
+	}
+	retryOf(t, msg("@plain:x"))
+	for range 20 {
+		if err := l.TakeFor(ctx, "@free:x", Cost{Action: Message, Key: "@free:x"}, Cost{Action: RoomCreation, Key: "@free:x"}); err != nil {
+			t.Fatalf("0/0 must exempt from every limit: %v", err)
+		}
+	}
+	// The override's rate applies to rc_message only.
+	if err := l.TakeFor(ctx, "@fast:x", Cost{Action: RoomCreation, Key: "@fast:x"}); err != nil {
+		t.Fatal(err)
+	}
+	retryOf(t, l.TakeFor(ctx, "@fast:x", Cost{Action: RoomCreation, Key: "@fast:x"}))
+
+	before := loads
+	_ = msg("@plain:x")
+	if loads != before {
+		t.Error("a user without an override was read again: misses must be cached too")
+	}
+	stored["@plain:x"] = Limit{}
+	l.InvalidateOverride("@plain:x")
+	if err := msg("@plain:x"); err != nil {
+		t.Fatalf("after the override was set and invalidated: %v", err)
+	}
+}
