@@ -16,9 +16,12 @@ const jsBound = 3 * time.Minute
 // wrote, starts against Myelin as Element does (versions, capabilities,
 // push rules, filter, first /sync), then two users chat: createRoom with an
 // invite, the invite seen in /sync, a join, and a message with its sender
-// and body, typing notices, a read receipt, and an image uploaded by one
-// and downloaded by the other through the authenticated media endpoint.
-// The steps live in jsclient/session.mjs.
+// and body, typing notices, a read receipt, an image uploaded by one and
+// downloaded by the other through the authenticated media endpoint, an
+// edit the client shows as the message's new content (live and from the
+// bundled m.replace), and a thread the client's Thread model holds with
+// its replies (live, and for a fresh client from /threads). The steps
+// live in jsclient/session.mjs.
 func TestJSClient_StartsSyncsAndChats(t *testing.T) {
 	t.Parallel()
 	runJSSession(t, "session.mjs")

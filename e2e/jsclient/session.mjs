@@ -17,8 +17,10 @@ async function start(userId, password) {
   const client = await login(args.homeserver, userId, password, "matrix-js-sdk e2e");
   // startClient makes the calls Element makes at start-up (versions,
   // capabilities, push rules, filters) before its first /sync; PREPARED
-  // means the first sync was processed.
-  await client.startClient({ initialSyncLimit: 20 });
+  // means the first sync was processed. threadSupport as Element enables
+  // it: threads come from the server's m.thread relations, /relations and
+  // /threads.
+  await client.startClient({ initialSyncLimit: 20, threadSupport: true });
   await waitFor(client, sdk.ClientEvent.Sync, () => client.isInitialSyncComplete(), `${userId}'s first sync`);
   step(`${userId} logged in as device ${client.getDeviceId()} and finished its first sync`);
   return client;
@@ -99,6 +101,54 @@ async function main() {
     throw new Error(`bob's download: ${resp.status} ${resp.headers.get("content-type")} ${got.length} bytes`);
   }
   step("alice uploaded an image and sent it; bob downloaded it through the authenticated media endpoint");
+
+  // Edits (m.replace): alice edits her message; bob's client shows the
+  // new content on the original, both from the edit it syncs and from the
+  // server's bundled aggregation when it reads the original afresh.
+  const { event_id: originalId } = await alice.sendTextMessage(roomId, "I like cake");
+  const { event_id: editId } = await alice.sendMessage(roomId, {
+    msgtype: "m.text", body: "* I like lemon cake",
+    "m.new_content": { msgtype: "m.text", body: "I like lemon cake" },
+    "m.relates_to": { rel_type: "m.replace", event_id: originalId },
+  });
+  await waitFor(bob, sdk.RoomEvent.Timeline, () => bob.getRoom(roomId)?.findEventById(originalId)?.replacingEventId() === editId, "bob to see alice's edit applied");
+  const shown = bob.getRoom(roomId).findEventById(originalId);
+  if (shown.getContent().body !== "I like lemon cake") {
+    throw new Error(`bob's client shows ${JSON.stringify(shown.getContent())} for the edited message`);
+  }
+  const fetched = bob.getEventMapper()(await bob.fetchRoomEvent(roomId, originalId));
+  if (fetched.replacingEventId() !== editId || fetched.getContent().body !== "I like lemon cake") {
+    throw new Error(`the original read afresh is not shown edited: ${JSON.stringify(fetched.getUnsigned())}`);
+  }
+  step("bob's client shows alice's edit as the message's content, live and from the bundled m.replace");
+
+  // Threads (m.thread): bob replies twice in a thread on alice's message;
+  // alice's client holds the thread with both replies, and a client that
+  // starts afresh finds it through /threads with its bundled summary.
+  const { event_id: rootId } = await alice.sendTextMessage(roomId, "a thread starts here");
+  const replies = [];
+  for (const body of ["first reply", "second reply"]) {
+    const { event_id } = await bob.sendMessage(roomId, rootId, { msgtype: "m.text", body });
+    replies.push(event_id);
+  }
+  const thread = await waitFor(alice, sdk.ThreadEvent.Update, () => {
+    const t = alice.getRoom(roomId)?.getThread(rootId);
+    return t && t.length === 2 && replies.every((id) => t.findEventById(id)) ? t : null;
+  }, "alice's client to hold the thread with both replies");
+  if (thread.replyToEvent?.getId() !== replies[1]) {
+    throw new Error(`the thread's latest reply is ${thread.replyToEvent?.getId()}, want ${replies[1]}`);
+  }
+  step(`alice's client holds the thread on ${rootId} with ${thread.length} replies`);
+  const fresh = await start(args.user2, args.password2);
+  const freshRoom = fresh.getRoom(roomId);
+  await freshRoom.createThreadsTimelineSets();
+  await freshRoom.fetchRoomThreads();
+  const listed = freshRoom.getThread(rootId);
+  if (!listed || listed.length !== 2 || !listed.hasCurrentUserParticipated) {
+    throw new Error(`a fresh client's thread list: ${listed ? `length ${listed.length}, participated ${listed.hasCurrentUserParticipated}` : "no thread"}`);
+  }
+  step("a fresh client of bob's found the thread through /threads: 2 replies, bob participated");
+  fresh.stopClient();
 
   alice.stopClient();
   bob.stopClient();

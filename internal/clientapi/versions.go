@@ -9,24 +9,27 @@ import (
 // promise: a listed version tells them its new endpoints exist, and they
 // call them instead of older ones (Element and matrix-rust-sdk switch to
 // authenticated media, /_matrix/client/v1/media/*, once v1.11 is listed;
-// stable threads, served through /relations, at v1.3; the thread list API,
-// /_matrix/client/v1/rooms/{roomId}/threads, and private read receipts at
-// v1.4). So only versions whose version-gated endpoints Myelin serves are
-// listed:
+// the thread list API, /_matrix/client/v1/rooms/{roomId}/threads, and
+// private read receipts at v1.4). So only versions whose version-gated
+// endpoints Myelin serves are listed:
 //
 //   - the r0 releases, for older clients that look for them before using
 //     the r0 prefix, which Myelin still serves;
 //   - v1.1: the v3 prefix, and /knock;
-//   - v1.2: restricted joins (room versions 8+), is_guest on whoami.
+//   - v1.2: restricted joins (room versions 8+), is_guest on whoami;
+//   - v1.3: relationships and their aggregation (/relations, bundled
+//     aggregations), refresh tokens, /messages without from,
+//     knock_restricted.
 //
-// v1.3 is the first version whose features clients switch on that Myelin
-// lacks (relations and stable threads), so it and every later version stay
-// off the list until those exist; each capability added adds its version
-// back. /timestamp_to_event is served under v1 (v1.6) anyway, since
-// clients try that path and fall back to others without asking.
+// v1.4 is the first version with a feature Myelin lacks (the room_types
+// filter of /publicRooms, MSC3827), so it and every later version stay
+// off the list until it exists; its threads, edits and private receipts
+// are announced by their stable flags below. /timestamp_to_event is
+// served under v1 (v1.6) anyway, since clients try that path and fall
+// back to others without asking.
 var specVersions = []string{
 	"r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0", "r0.6.0", "r0.6.1",
-	"v1.1", "v1.2",
+	"v1.1", "v1.2", "v1.3",
 }
 
 // unstableFeatures are the flags clients check, before a spec version that
@@ -44,6 +47,13 @@ var unstableFeatures = map[string]bool{
 	"org.matrix.msc3916.stable": true,
 	// Private read receipts (MSC2285, spec v1.4): m.read.private.
 	"org.matrix.msc2285.stable": true,
+	// Threads (spec v1.4): m.thread relations with their bundled
+	// aggregation (MSC3440), the thread list, GET /threads (MSC3856), and
+	// dir on /relations (MSC3715). matrix-js-sdk uses the server's threads
+	// on these flags or on v1.4.
+	"org.matrix.msc3440.stable": true,
+	"org.matrix.msc3856.stable": true,
+	"org.matrix.msc3715.stable": true,
 	// Cross-signing (/keys/device_signing/upload, /keys/signatures/upload,
 	// the keys in /keys/query), which older clients look for by this flag;
 	// Synapse announces it too.

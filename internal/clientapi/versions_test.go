@@ -7,7 +7,7 @@ import (
 
 // Spec: client-server-api "API Versions" (versions.yaml). Only versions
 // whose version-gated endpoints exist are listed: v1.11 would send clients
-// to authenticated media, v1.3 and v1.4 to relations and thread lists.
+// to authenticated media, v1.4 to the room_types filter of /publicRooms.
 func TestVersions_ListsOnlyVersionsWhoseEndpointsExist(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *rig) {
 		got := r.do("GET", "/_matrix/client/versions", "", nil)
@@ -18,19 +18,20 @@ func TestVersions_ListsOnlyVersionsWhoseEndpointsExist(t *testing.T) {
 		for _, v := range got.body["versions"].([]any) {
 			versions = append(versions, v.(string))
 		}
-		for _, want := range []string{"r0.6.1", "v1.1", "v1.2"} {
+		for _, want := range []string{"r0.6.1", "v1.1", "v1.2", "v1.3"} {
 			if !slices.Contains(versions, want) {
 				t.Errorf("versions %v lack %s", versions, want)
 			}
 		}
-		for _, unserved := range []string{"v1.3", "v1.4", "v1.7", "v1.11", "v1.19"} {
+		for _, unserved := range []string{"v1.4", "v1.7", "v1.11", "v1.19"} {
 			if slices.Contains(versions, unserved) {
 				t.Errorf("versions %v claim %s", versions, unserved)
 			}
 		}
 		// Only stable flags of features served whole.
 		uf, _ := got.body["unstable_features"].(map[string]any)
-		want := map[string]any{"org.matrix.msc3916.stable": true, "org.matrix.msc2285.stable": true, "org.matrix.e2e_cross_signing": true}
+		want := map[string]any{"org.matrix.msc3916.stable": true, "org.matrix.msc2285.stable": true, "org.matrix.e2e_cross_signing": true,
+			"org.matrix.msc3440.stable": true, "org.matrix.msc3856.stable": true, "org.matrix.msc3715.stable": true}
 		if len(uf) != len(want) {
 			t.Errorf("unstable_features = %v, want %v", uf, want)
 		}
