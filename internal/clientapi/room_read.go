@@ -245,7 +245,7 @@ func (a *RoomAPI) messages(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		httpapi.WriteError(w, err)
 		return
 	}
-	kept, err := a.keepFiltered(ctx, filter, roomID, visible)
+	kept, err := a.keepFiltered(ctx, s.UserID, filter, roomID, visible)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -318,13 +318,20 @@ func roomEventFilter(r *http.Request) (syncapi.RoomEventFilter, error) {
 
 // keepFiltered keeps the events of roomID that pass filter; the
 // related_by_* fields are asked of the relations index.
-func (a *RoomAPI) keepFiltered(ctx context.Context, filter syncapi.RoomEventFilter, roomID string, evs []*roomstore.StoredEvent) ([]*roomstore.StoredEvent, error) {
+func (a *RoomAPI) keepFiltered(ctx context.Context, userID string, filter syncapi.RoomEventFilter, roomID string, evs []*roomstore.StoredEvent) ([]*roomstore.StoredEvent, error) {
 	if !allowsRoomFilter(filter, roomID) {
 		return nil, nil
 	}
+	// client-server-api "Ignoring Users": the ignored users' events are
+	// left out, except state events.
+	raw, err := a.AccountData.AccountData(ctx, userID, "", syncapi.IgnoredUserListType)
+	if err != nil {
+		return nil, err
+	}
+	ignored := syncapi.ParseIgnoredUsers(raw)
 	kept := evs[:0]
 	for _, se := range evs {
-		if filter.AllowsEvent(se.Event) {
+		if filter.AllowsEvent(se.Event) && (se.StateKey() != nil || !ignored[se.Sender()]) {
 			kept = append(kept, se)
 		}
 	}
@@ -422,11 +429,11 @@ func (a *RoomAPI) context(w http.ResponseWriter, r *http.Request, s *httpapi.Ses
 		httpapi.WriteError(w, err)
 		return
 	}
-	if before, err = a.keepFiltered(ctx, filter, roomID, before); err != nil {
+	if before, err = a.keepFiltered(ctx, s.UserID, filter, roomID, before); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	if after, err = a.keepFiltered(ctx, filter, roomID, after); err != nil {
+	if after, err = a.keepFiltered(ctx, s.UserID, filter, roomID, after); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

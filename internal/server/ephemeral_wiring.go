@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
@@ -12,6 +11,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/receipts"
 	"github.com/myelin-chat/myelin/internal/storage/presencestore"
 	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
+	"github.com/myelin-chat/myelin/internal/syncapi"
 	"github.com/myelin-chat/myelin/internal/typing"
 )
 
@@ -92,26 +92,24 @@ func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, res
 // Users") for the /sync streams and the push notifier.
 type ignoredUsers struct{ ud userData }
 
-const ignoredUserListType = "m.ignored_user_list"
-
 func (i ignoredUsers) IgnoredUsers(ctx context.Context, userID string) (map[string]bool, error) {
-	raw, err := i.ud.AccountData(ctx, userID, "", ignoredUserListType)
+	raw, err := i.ud.AccountData(ctx, userID, "", syncapi.IgnoredUserListType)
 	if err != nil || raw == nil {
 		return nil, err
 	}
-	return parseIgnoredUsers(raw), nil
+	return syncapi.ParseIgnoredUsers(raw), nil
 }
 
 // Ignoring reports which of recipients ignore sender, in one query
 // (push.NotifierConfig.Ignoring).
 func (i ignoredUsers) Ignoring(ctx context.Context, recipients []string, sender string) (map[string]bool, error) {
-	lists, err := i.ud.store.GlobalAccountDataOf(ctx, recipients, ignoredUserListType)
+	lists, err := i.ud.store.GlobalAccountDataOf(ctx, recipients, syncapi.IgnoredUserListType)
 	if err != nil {
 		return nil, err
 	}
 	var out map[string]bool
 	for u, raw := range lists {
-		if parseIgnoredUsers(raw)[sender] {
+		if syncapi.ParseIgnoredUsers(raw)[sender] {
 			if out == nil {
 				out = map[string]bool{}
 			}
@@ -119,18 +117,4 @@ func (i ignoredUsers) Ignoring(ctx context.Context, recipients []string, sender 
 		}
 	}
 	return out, nil
-}
-
-// parseIgnoredUsers reads the ignored_users keys; content the client wrote
-// that does not parse ignores nobody.
-func parseIgnoredUsers(raw []byte) map[string]bool {
-	var c struct {
-		IgnoredUsers map[string]json.RawMessage `json:"ignored_users"`
-	}
-	_ = json.Unmarshal(raw, &c)
-	out := make(map[string]bool, len(c.IgnoredUsers))
-	for u := range c.IgnoredUsers {
-		out[u] = true
-	}
-	return out
 }

@@ -13,6 +13,24 @@ type IgnoredUsersSource interface {
 	IgnoredUsers(ctx context.Context, userID string) (map[string]bool, error)
 }
 
+// IgnoredUserListType is the global account data listing the users a
+// user ignores.
+const IgnoredUserListType = "m.ignored_user_list"
+
+// ParseIgnoredUsers reads m.ignored_user_list's ignored_users keys;
+// content the client wrote that does not parse ignores nobody.
+func ParseIgnoredUsers(raw []byte) map[string]bool {
+	var c struct {
+		IgnoredUsers map[string]json.RawMessage `json:"ignored_users"`
+	}
+	_ = json.Unmarshal(raw, &c)
+	out := make(map[string]bool, len(c.IgnoredUsers))
+	for u := range c.IgnoredUsers {
+		out[u] = true
+	}
+	return out
+}
+
 // SetIgnoredUsers sets where streams read ignored users from. Set while the
 // server is wired; without it nobody is ignored.
 func (s *Syncer) SetIgnoredUsers(src IgnoredUsersSource) { s.ignored = src }

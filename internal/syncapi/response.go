@@ -98,6 +98,8 @@ type InvitedRoom struct {
 	InviteState struct {
 		Events []clientevent.StrippedEvent `json:"events"`
 	} `json:"invite_state"`
+	// sender is the invite's sender, for ignoring (not sent).
+	sender string
 }
 
 // KnockedRoom is a room the user knocked on.

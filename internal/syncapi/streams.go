@@ -142,7 +142,10 @@ func (s *Syncer) token(p position) string {
 // syncStreams lets every stream add its part of the response, and lowers
 // upto where a stream bounded its answer.
 func (s *Syncer) syncStreams(ctx context.Context, resp *Response, req Request, f *Filter, joined []string, since, upto position, initial bool) error {
-	ign := &ignoredShare{src: s.ignored}
+	ign := req.ign
+	if ign == nil {
+		ign = &ignoredShare{src: s.ignored}
+	}
 	for i, st := range s.streams {
 		sr := &StreamSync{Req: req, Filter: f, From: since.streams[i], To: upto.streams[i],
 			RoomFrom: since.room, RoomTo: upto.room, Initial: initial, Joined: joined, Resp: resp, ignored: ign}

@@ -82,6 +82,16 @@ type Request struct {
 	// UseStateAfter asks for state_after (the state up to the end of each
 	// timeline) instead of state (up to its start); spec v1.16.
 	UseStateAfter bool
+
+	// ign is the syncing user's ignored users, read at most once per
+	// sync (build sets it).
+	ign *ignoredShare
+}
+
+// ignoredUsers returns the users req's user ignores (never nil).
+func (s *Syncer) ignoredUsers(ctx context.Context, req Request) (map[string]bool, error) {
+	sr := &StreamSync{Req: req, ignored: req.ign}
+	return sr.Ignored(ctx)
 }
 
 // MaxTimeout bounds long-polling whatever the client asks.
@@ -176,6 +186,7 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 	// again and again (and answer every long-poll at once).
 	initial := req.Since == ""
 	store := s.rooms.Store()
+	req.ign = &ignoredShare{src: s.ignored}
 
 	// The three reads below are independent; on PostgreSQL each is a
 	// network round trip, so they overlap.
@@ -244,7 +255,15 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 				if err != nil {
 					return nil, err
 				}
-				resp.Rooms.Invite[m.RoomID] = ir
+				// client-server-api "Ignoring Users": "Servers must not
+				// send room invites from ignored users to clients."
+				ignored, err := s.ignoredUsers(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				if !ignored[ir.sender] {
+					resp.Rooms.Invite[m.RoomID] = ir
+				}
 			}
 		case event.Knock:
 			if changed {
@@ -516,8 +535,17 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, t *join
 	}
 	now := s.now().UnixMilli()
 	senders := map[string]bool{}
+	ignored, err := s.ignoredUsers(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	for _, se := range visible {
 		if !f.Room.Timeline.AllowsEvent(se.Event) {
+			continue
+		}
+		// client-server-api "Ignoring Users": the ignored users' events
+		// are left out, except state events.
+		if ignored[se.Sender()] && se.StateKey() == nil {
 			continue
 		}
 		senders[se.Sender()] = true
@@ -785,6 +813,7 @@ func (s *Syncer) invitedRoom(ctx context.Context, m roomstore.Membership) (*Invi
 	if err != nil {
 		return nil, err
 	}
+	ir.sender = se.Sender()
 	// An invite from another server to a room we are not in carries the
 	// inviter's stripped state; servers must prune it to the stripped
 	// schema before passing it on (client-server-api "Stripped state").
