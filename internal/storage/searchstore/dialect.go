@@ -67,8 +67,13 @@ CREATE TABLE search_events (
 );
 CREATE INDEX search_events_vector ON search_events USING GIN (vector);
 `,
-			from:  `search_events e`,
-			match: `e.vector @@ ` + tsQuery,
+			// The matches are read on their own (OFFSET 0 keeps the planner
+			// from merging the subquery into the outer query): merged, it
+			// walks the whole table in stream order even for a rare word,
+			// expecting the LIMIT to stop it early (measured: 0.7 s over
+			// 100 000 messages).
+			from:  `(SELECT * FROM search_events WHERE vector @@ ` + tsQuery + ` OFFSET 0) e`,
+			match: `TRUE`,
 			pos:   `e.stream_pos`,
 			texts: func(n int) string {
 				return `SELECT jsonb_array_elements_text(CAST($` + strconv.Itoa(n) + ` AS jsonb))`
