@@ -89,7 +89,7 @@ func (a *PushAPI) notifications(w http.ResponseWriter, r *http.Request, s *httpa
 		if !ok {
 			continue
 		}
-		ce, err := syncapi.FormatStored(ctx, a.Engine, se, clientevent.Options{NowMS: now})
+		ce, err := syncapi.FormatStoredFor(ctx, a.Engine, se, clientevent.Options{NowMS: now}, s.UserID)
 		if err != nil {
 			httpapi.WriteError(w, err)
 			return

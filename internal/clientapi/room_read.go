@@ -112,7 +112,7 @@ func (a *RoomAPI) format(r *http.Request, s *httpapi.Session, se *roomstore.Stor
 	if se.TxnID != "" && se.Sender() == s.UserID && se.TxnDevice == s.DeviceID {
 		o.TransactionID = se.TxnID
 	}
-	return syncapi.FormatStored(r.Context(), a.Engine, se, o)
+	return syncapi.FormatStoredFor(r.Context(), a.Engine, se, o, s.UserID)
 }
 
 func (a *RoomAPI) formatAll(r *http.Request, s *httpapi.Session, evs []*roomstore.StoredEvent) ([]*clientevent.Event, error) {

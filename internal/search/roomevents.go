@@ -270,7 +270,7 @@ func (s *Service) format(ctx context.Context, req Request, se *roomstore.StoredE
 	if se.TxnID != "" && se.Sender() == req.UserID && se.TxnDevice == req.DeviceID {
 		o.TransactionID = se.TxnID
 	}
-	return syncapi.FormatStored(ctx, s.cfg.Engine, se, o)
+	return syncapi.FormatStoredFor(ctx, s.cfg.Engine, se, o, req.UserID)
 }
 
 func (s *Service) formatAll(ctx context.Context, req Request, evs []*roomstore.StoredEvent) ([]*clientevent.Event, error) {

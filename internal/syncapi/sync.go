@@ -926,33 +926,66 @@ func (s *Syncer) format(ctx context.Context, req Request, se *roomstore.StoredEv
 	if se.TxnID != "" && se.Sender() == req.UserID && se.TxnDevice == req.DeviceID {
 		o.TransactionID = se.TxnID
 	}
-	if t, ok := se.Tuple(); ok && before != nil {
-		o.Prev = before.Get(t.Type, t.StateKey)
-		return formatStored(ctx, s.rooms, se, o, false)
+	if before != nil {
+		o.Membership = membershipAt(se.Event, req.UserID, before.Get(event.TypeMember, req.UserID))
+		if t, ok := se.Tuple(); ok {
+			o.Prev = before.Get(t.Type, t.StateKey)
+		}
+		return formatStored(ctx, s.rooms, se, o, false, "")
 	}
-	return FormatStored(ctx, s.rooms, se, o)
+	return FormatStoredFor(ctx, s.rooms, se, o, req.UserID)
 }
 
 // FormatStored renders a stored event with its redaction and previous state.
 func FormatStored(ctx context.Context, engine *rooms.Engine, se *roomstore.StoredEvent, o clientevent.Options) (*clientevent.Event, error) {
-	return formatStored(ctx, engine, se, o, true)
+	return formatStored(ctx, engine, se, o, true, "")
 }
 
-func formatStored(ctx context.Context, engine *rooms.Engine, se *roomstore.StoredEvent, o clientevent.Options, readPrev bool) (*clientevent.Event, error) {
+// FormatStoredFor is FormatStored for a reader, whose membership at the
+// event it adds as unsigned.membership (client-server-api, spec v1.11:
+// "The room membership of the user making the request, at the time of the
+// event"), read from the state before the event.
+func FormatStoredFor(ctx context.Context, engine *rooms.Engine, se *roomstore.StoredEvent, o clientevent.Options, reader string) (*clientevent.Event, error) {
+	return formatStored(ctx, engine, se, o, true, reader)
+}
+
+// membershipAt is a reader's membership at an event "including any
+// changes caused by the event": the event's own membership when it is the
+// reader's member event, else that of the member event before it, and
+// "leave" when the reader had none.
+func membershipAt(ev *event.Event, reader string, memberBefore *event.Event) string {
+	if ev.Type() == event.TypeMember && ev.StateKey() != nil && *ev.StateKey() == reader {
+		return ev.Membership()
+	}
+	if memberBefore != nil {
+		return memberBefore.Membership()
+	}
+	return event.Leave
+}
+
+func formatStored(ctx context.Context, engine *rooms.Engine, se *roomstore.StoredEvent, o clientevent.Options, readPrev bool, reader string) (*clientevent.Event, error) {
 	if se.RedactedBy != "" {
 		if red, err := engine.Store().EventOnly(ctx, se.RedactedBy); err == nil {
 			o.RedactedBy = red
 		}
 	}
-	if t, ok := se.Tuple(); ok && readPrev {
+	t, isState := se.Tuple()
+	if (isState && readPrev) || reader != "" {
 		before, err := engine.Store().StateAt(ctx, se.StateBefore)
 		if err != nil {
 			return nil, err
 		}
-		if id, ok := before[t]; ok {
+		if id, ok := before[t]; ok && isState && readPrev {
 			if prev, err := engine.Store().EventOnly(ctx, id); err == nil {
 				o.Prev = prev
 			}
+		}
+		if reader != "" {
+			var member *event.Event
+			if id, ok := before[event.StateTuple{Type: event.TypeMember, StateKey: reader}]; ok {
+				member, _ = engine.Store().EventOnly(ctx, id)
+			}
+			o.Membership = membershipAt(se.Event, reader, member)
 		}
 	}
 	return clientevent.Format(se.Event, o), nil
