@@ -107,11 +107,14 @@ func (a *AccountAPI) Service() *users.Service { return a.svc }
 // token and records the client's address and user agent for the device
 // list (taken from the context of a request served by an httpapi.Router).
 func (a *AccountAPI) Resolve(ctx context.Context, token string) (*httpapi.Session, error) {
-	s, err := a.svc.Authenticate(ctx, token, httpapi.ClientIPFromContext(ctx), httpapi.UserAgentFromContext(ctx))
+	as := httpapi.AssertionFrom(ctx)
+	s, err := a.svc.Authenticate(ctx, token, httpapi.ClientIPFromContext(ctx), httpapi.UserAgentFromContext(ctx),
+		users.Assertion{UserID: as.UserID, DeviceID: as.DeviceID})
 	if err != nil {
 		return nil, err
 	}
-	return &httpapi.Session{UserID: s.UserID, DeviceID: s.DeviceID, IsGuest: s.IsGuest, IsAdmin: s.IsAdmin, TokenID: s.TokenID}, nil
+	return &httpapi.Session{UserID: s.UserID, DeviceID: s.DeviceID, IsGuest: s.IsGuest, IsAdmin: s.IsAdmin, TokenID: s.TokenID,
+		AppserviceID: s.AppserviceID}, nil
 }
 
 // clientPrefixes are the client API path prefixes served. Clients still

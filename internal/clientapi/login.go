@@ -30,6 +30,10 @@ func (a *AccountAPI) loginFlows(w http.ResponseWriter, r *http.Request) {
 	if a.svc.Options().PasswordLogin {
 		flows = append(flows, map[string]string{"type": authPassword})
 	}
+	// Offered when there is an appservice to use it, as Synapse offers it.
+	if a.svc.Options().Appservices.Len() > 0 {
+		flows = append(flows, map[string]string{"type": authAppservice})
+	}
 	writeAccountJSON(w, map[string]any{"flows": flows})
 }
 
@@ -43,6 +47,10 @@ func (a *AccountAPI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := httpapi.ClientIP(r)
+	if body.Type == authAppservice {
+		a.loginAppservice(w, r, &body, ip)
+		return
+	}
 	if err := a.limits.Check(ratelimit.LoginAddress, ip); err != nil {
 		httpapi.WriteError(w, err)
 		return

@@ -10,6 +10,9 @@ import (
 
 // registerBody is the body of POST /register (registration.yaml).
 type registerBody struct {
+	// Type is m.login.application_service for an appservice's
+	// registration, which skips user-interactive authentication.
+	Type                     string    `json:"type"`
 	Auth                     *authDict `json:"auth"`
 	Username                 string    `json:"username"`
 	Password                 string    `json:"password"`
@@ -43,6 +46,10 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := httpapi.ClientIP(r)
+	if body.Type == authAppservice {
+		a.registerAppservice(w, r, &body, ip)
+		return
+	}
 	if err := a.limits.Peek(ratelimit.Registration, ip); err != nil {
 		httpapi.WriteError(w, err)
 		return

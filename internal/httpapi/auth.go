@@ -13,8 +13,41 @@ type Session struct {
 	IsGuest  bool
 	IsAdmin  bool
 	// TokenID identifies the access token used, e.g. so that a password
-	// change can keep the current session and log out the others.
+	// change can keep the current session and log out the others. It is 0
+	// for an application service's as_token, which is not a stored token.
 	TokenID int64
+	// AppserviceID is set when the request carries an application
+	// service's as_token: the appservice acts as UserID (its sender, or
+	// the user it named with user_id).
+	AppserviceID string
+}
+
+// Assertion is the identity an application service asserts next to its
+// as_token (application-service-api.md, "Identity assertion"): the
+// user_id and device_id query parameters (device_id also under MSC3202's
+// name org.matrix.msc3202.device_id, which bridges still send). They mean
+// nothing with an ordinary access token.
+type Assertion struct {
+	UserID, DeviceID string
+}
+
+type assertionKey struct{}
+
+// AssertionFrom returns the identity assertion of the request whose
+// context ctx is, as requireAuth and OptionalAuth record it before
+// resolving the token.
+func AssertionFrom(ctx context.Context) Assertion {
+	a, _ := ctx.Value(assertionKey{}).(Assertion)
+	return a
+}
+
+func assertionOf(r *http.Request) Assertion {
+	q := r.URL.Query()
+	a := Assertion{UserID: q.Get("user_id"), DeviceID: q.Get("device_id")}
+	if a.DeviceID == "" {
+		a.DeviceID = q.Get("org.matrix.msc3202.device_id")
+	}
+	return a
 }
 
 // TokenResolver turns an access token into a Session. Errors should be
@@ -122,6 +155,7 @@ func OptionalAuth(res TokenResolver, h AuthHandler) http.Handler {
 }
 
 func resolve(res TokenResolver, r *http.Request, token string) (*Session, *http.Request, error) {
+	r = r.WithContext(context.WithValue(r.Context(), assertionKey{}, assertionOf(r)))
 	s, err := res.Resolve(r.Context(), token)
 	if err != nil {
 		return nil, r, err

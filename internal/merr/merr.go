@@ -84,7 +84,16 @@ const (
 	// from /media/v1/create (409), and content still being uploaded when
 	// a download's timeout_ms ran out (504).
 	CodeCannotOverwriteMedia = "M_CANNOT_OVERWRITE_MEDIA"
-	CodeNotYetUploaded       = "M_NOT_YET_UPLOADED"
+	// Application services (application-service-api.md): a device_id the
+	// user does not have, /login or /register refusals, and the errors of
+	// POST /appservice/{appserviceId}/ping.
+	CodeUnknownDevice              = "M_UNKNOWN_DEVICE"
+	CodeAppserviceLoginUnsupported = "M_APPSERVICE_LOGIN_UNSUPPORTED"
+	CodeURLNotSet                  = "M_URL_NOT_SET"
+	CodeBadStatus                  = "M_BAD_STATUS"
+	CodeConnectionFailed           = "M_CONNECTION_FAILED"
+	CodeConnectionTimeout          = "M_CONNECTION_TIMEOUT"
+	CodeNotYetUploaded             = "M_NOT_YET_UPLOADED"
 )
 
 // Error is an error with a Matrix errcode. Kind is one of the sentinels
@@ -222,6 +231,11 @@ func UserLocked(msg string) *Error {
 	e.Extra = map[string]any{"soft_logout": true}
 	return e
 }
+
+// Exclusive is 400 M_EXCLUSIVE: a user ID or alias in an application
+// service's exclusive namespace, claimed by someone else (or one outside
+// its namespaces, claimed by an appservice).
+func Exclusive(msg string) *Error { return BadRequest(CodeExclusive, msg) }
 
 // GuestAccessForbidden is 403 M_GUEST_ACCESS_FORBIDDEN.
 func GuestAccessForbidden(msg string) *Error {

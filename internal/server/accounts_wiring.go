@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/event"
@@ -23,7 +24,7 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	if err != nil {
 		return nil, err
 	}
-	uo.Now, uo.Logger = s.Now, s.Log
+	uo.Now, uo.Logger, uo.Appservices = s.Now, s.Log, s.Appservices
 	svc, err := users.New(acct, uo)
 	if err != nil {
 		return nil, err
@@ -31,6 +32,9 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	rh := roomHooks{s.Rooms, acct}
 	svc.SetHooks(users.Hooks{Deactivate: append(deactivateHooks{rh}, deactivated...), Profile: append(profileHooks{rh}, profile...),
 		Devices: devices, Register: registered})
+	if err := svc.EnsureAppserviceSenders(context.Background()); err != nil {
+		return nil, fmt.Errorf("creating the appservices' sender accounts: %w", err)
+	}
 	ao := clientapi.AccountOptionsFromConfig(s.Config)
 	ao.Now, ao.Logger, ao.Limits = s.Now, s.Log, s.Limits
 	api := clientapi.NewAccountAPI(svc, ao)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/server"
 	"github.com/myelin-chat/myelin/internal/server/servertest"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
 )
 
@@ -40,4 +42,228 @@ func TestAppservice_BadRegistrationStopsStart(t *testing.T) {
 	if msg := err.Error(); !strings.Contains(msg, "app_service_config_files") || !strings.Contains(msg, "b.yaml") || !strings.Contains(msg, `both have id "bridge"`) {
 		t.Errorf("error %q should name the key, the file and the clash", msg)
 	}
+}
+
+// bridgeAS is the appservice of these tests: @_irc_*:localhost exclusively,
+// #_irc_* aliases exclusively, and the sender @_irc_bot:localhost.
+const (
+	bridgeASToken = "as-token-of-the-bridge"
+	bridgeHSToken = "hs-token-of-the-bridge"
+)
+
+// startWithAppservice starts a server with the bridge registered at url
+// ("null" for none) plus extra registration lines; other holds a second
+// appservice's registration when not empty.
+func startWithAppservice(t *testing.T, db *sqldb.DB, url, extra string) *servertest.Server {
+	t.Helper()
+	dir := t.TempDir()
+	reg := fmt.Sprintf(`id: bridge
+url: %s
+as_token: %s
+hs_token: %s
+sender_localpart: _irc_bot
+namespaces:
+  users: [{exclusive: true, regex: '@_irc_.*:localhost'}]
+  aliases: [{exclusive: true, regex: '#_irc_.*'}]
+  rooms: []
+protocols: [irc]
+%s`, url, bridgeASToken, bridgeHSToken, extra)
+	if err := os.WriteFile(filepath.Join(dir, "bridge.yaml"), []byte(reg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := "id: other\nurl: null\nas_token: other-as\nhs_token: other-hs\nsender_localpart: otherbot\n" +
+		"namespaces: {users: [{exclusive: true, regex: '@_other_.*'}]}\n"
+	if err := os.WriteFile(filepath.Join(dir, "other.yaml"), []byte(other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return servertest.StartIn(t, dir, db, servertest.Options{ExtraYAML: "app_service_config_files: [bridge.yaml, other.yaml]\n"})
+}
+
+// asClient is a client authenticating with the bridge's as_token.
+func asClient(s *servertest.Server, token string) *servertest.Client {
+	c := s.Anonymous()
+	c.AccessToken = token
+	return c
+}
+
+// registerPuppet registers a namespace user the appservice way.
+func registerPuppet(t *testing.T, as *servertest.Client, localpart string) {
+	t.Helper()
+	as.MustDo("POST", "/_matrix/client/v3/register", map[string]any{
+		"type": "m.login.application_service", "username": localpart, "inhibit_login": true}, nil)
+}
+
+func whoami(c *servertest.Client, query string) (int, map[string]any, []byte) {
+	var out map[string]any
+	status, raw := c.Do("GET", "/_matrix/client/v3/account/whoami"+query, nil, &out)
+	return status, out, raw
+}
+
+// application-service-api.md, "Identity assertion": the as_token acts as
+// the sender, or as a user of the namespace named by user_id, or as a
+// device of that user named by device_id.
+func TestAppservice_IdentityAssertion(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := startWithAppservice(t, db, "null", "")
+		as := asClient(s, bridgeASToken)
+
+		status, out, raw := whoami(as, "")
+		if status != 200 || out["user_id"] != "@_irc_bot:localhost" || out["device_id"] != nil {
+			t.Fatalf("as the sender: %d %s", status, raw)
+		}
+		// The token in the query string works too.
+		anon := s.Anonymous()
+		if status, out, raw := whoami(anon, "?access_token="+bridgeASToken); status != 200 || out["user_id"] != "@_irc_bot:localhost" {
+			t.Errorf("as_token in the query: %d %s", status, raw)
+		}
+
+		registerPuppet(t, as, "_irc_alice")
+		if status, out, raw := whoami(as, "?user_id=@_irc_alice:localhost"); status != 200 || out["user_id"] != "@_irc_alice:localhost" {
+			t.Errorf("masquerading as a namespace user: %d %s", status, raw)
+		}
+		// Outside the namespace: refused, even for a user who exists.
+		s.Register("carol")
+		if status, _, raw := whoami(as, "?user_id=@carol:localhost"); status != 403 || servertest.Errcode(raw) != "M_FORBIDDEN" {
+			t.Errorf("masquerading outside the namespace: %d %s", status, raw)
+		}
+		// In the namespace but never registered: refused, as Synapse does.
+		if status, _, raw := whoami(as, "?user_id=@_irc_nobody:localhost"); status != 403 || servertest.Errcode(raw) != "M_FORBIDDEN" {
+			t.Errorf("masquerading as an unregistered user: %d %s", status, raw)
+		}
+		// Another appservice's token cannot act in this one's namespace.
+		if status, _, raw := whoami(asClient(s, "other-as"), "?user_id=@_irc_alice:localhost"); status != 403 {
+			t.Errorf("another appservice masquerading: %d %s", status, raw)
+		}
+
+		// device_id: a device of the user (spec v1.17), made here by an
+		// appservice login.
+		var login struct {
+			DeviceID string `json:"device_id"`
+		}
+		as.MustDo("POST", "/_matrix/client/v3/login", map[string]any{"type": "m.login.application_service",
+			"identifier": map[string]any{"type": "m.id.user", "user": "_irc_alice"}, "device_id": "BRIDGEDEV"}, &login)
+		status, out, raw = whoami(as, "?user_id=@_irc_alice:localhost&device_id=BRIDGEDEV")
+		if status != 200 || out["device_id"] != "BRIDGEDEV" {
+			t.Errorf("device masquerading: %d %s", status, raw)
+		}
+		if status, out, raw := whoami(as, "?user_id=@_irc_alice:localhost&org.matrix.msc3202.device_id=BRIDGEDEV"); status != 200 || out["device_id"] != "BRIDGEDEV" {
+			t.Errorf("device masquerading under MSC3202's name: %d %s", status, raw)
+		}
+		if status, _, raw := whoami(as, "?user_id=@_irc_alice:localhost&device_id=NOSUCH"); status != 400 || servertest.Errcode(raw) != "M_UNKNOWN_DEVICE" {
+			t.Errorf("an unknown device: %d %s", status, raw)
+		}
+		// user_id means nothing with an ordinary access token.
+		carol := s.Register("carol2")
+		if status, out, _ := whoami(carol, "?user_id=@_irc_alice:localhost"); status != 200 || out["user_id"] != carol.UserID {
+			t.Errorf("user_id with a user's token: %v", out)
+		}
+		// The sender exists as an account: it can create a room.
+		as.CreateRoom(map[string]any{})
+	})
+}
+
+// application-service-api.md, "Server admin style permissions": an
+// appservice registers its users without user-interactive auth; nobody
+// else may take a user ID of an exclusive namespace (M_EXCLUSIVE), and an
+// appservice may not register outside its own.
+func TestAppservice_RegistrationAndExclusiveUsers(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := startWithAppservice(t, db, "null", "")
+		as := asClient(s, bridgeASToken)
+		reg := func(c *servertest.Client, body map[string]any) (int, []byte) {
+			return c.Do("POST", "/_matrix/client/v3/register", body, nil)
+		}
+
+		// Without inhibit_login the appservice gets a session for the user.
+		var res struct {
+			UserID      string `json:"user_id"`
+			AccessToken string `json:"access_token"`
+		}
+		as.MustDo("POST", "/_matrix/client/v3/register", map[string]any{"type": "m.login.application_service", "username": "_irc_bob"}, &res)
+		if res.UserID != "@_irc_bob:localhost" || res.AccessToken == "" {
+			t.Errorf("registered %+v", res)
+		}
+		var inhibited map[string]any
+		as.MustDo("POST", "/_matrix/client/v3/register", map[string]any{"type": "m.login.application_service", "username": "_irc_dan", "inhibit_login": true}, &inhibited)
+		if inhibited["access_token"] != nil || inhibited["user_id"] != "@_irc_dan:localhost" {
+			t.Errorf("inhibit_login: %v", inhibited)
+		}
+		if status, raw := reg(as, map[string]any{"type": "m.login.application_service", "username": "_irc_bob"}); status != 400 || servertest.Errcode(raw) != "M_USER_IN_USE" {
+			t.Errorf("a taken ID: %d %s", status, raw)
+		}
+		if status, raw := reg(as, map[string]any{"type": "m.login.application_service", "username": "eve"}); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("outside the namespace: %d %s", status, raw)
+		}
+		if status, raw := reg(asClient(s, "other-as"), map[string]any{"type": "m.login.application_service", "username": "_irc_x"}); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("in another appservice's namespace: %d %s", status, raw)
+		}
+		if status, raw := reg(s.Anonymous(), map[string]any{"type": "m.login.application_service", "username": "_irc_x"}); status != 401 || servertest.Errcode(raw) != "M_MISSING_TOKEN" {
+			t.Errorf("without a token: %d %s", status, raw)
+		}
+		user := s.Register("frank")
+		if status, raw := reg(user, map[string]any{"type": "m.login.application_service", "username": "_irc_x"}); status != 401 || servertest.Errcode(raw) != "M_UNKNOWN_TOKEN" {
+			t.Errorf("with a user's token: %d %s", status, raw)
+		}
+
+		// Everyone else: refused before user-interactive auth, and by
+		// /register/available.
+		anon := s.Anonymous()
+		if status, raw := reg(anon, map[string]any{"username": "_irc_mallory", "password": "correct horse battery staple",
+			"auth": map[string]any{"type": "m.login.dummy"}}); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("a human in an exclusive namespace: %d %s", status, raw)
+		}
+		if status, raw := anon.Do("GET", "/_matrix/client/v3/register/available?username=_irc_mallory", nil, nil); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("/register/available: %d %s", status, raw)
+		}
+		if status, raw := anon.Do("GET", "/_matrix/client/v3/register/available?username=_irc_bot", nil, nil); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("the sender's ID: %d %s", status, raw)
+		}
+	})
+}
+
+// client-server-api "Appservice Login".
+func TestAppservice_Login(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := startWithAppservice(t, db, "null", "")
+		as := asClient(s, bridgeASToken)
+		var flows struct {
+			Flows []struct {
+				Type string `json:"type"`
+			} `json:"flows"`
+		}
+		s.Anonymous().MustDo("GET", "/_matrix/client/v3/login", nil, &flows)
+		found := false
+		for _, f := range flows.Flows {
+			found = found || f.Type == "m.login.application_service"
+		}
+		if !found {
+			t.Errorf("GET /login does not offer m.login.application_service: %+v", flows)
+		}
+
+		registerPuppet(t, as, "_irc_gina")
+		login := func(c *servertest.Client, user string) (int, map[string]any, []byte) {
+			var out map[string]any
+			status, raw := c.Do("POST", "/_matrix/client/v3/login", map[string]any{"type": "m.login.application_service",
+				"identifier": map[string]any{"type": "m.id.user", "user": user}}, &out)
+			return status, out, raw
+		}
+		status, out, raw := login(as, "@_irc_gina:localhost")
+		if status != 200 || out["user_id"] != "@_irc_gina:localhost" {
+			t.Fatalf("login: %d %s", status, raw)
+		}
+		tok, _ := out["access_token"].(string)
+		if status, me, raw := whoami(asClient(s, tok), ""); status != 200 || me["user_id"] != "@_irc_gina:localhost" {
+			t.Errorf("the new token: %d %s", status, raw)
+		}
+		s.Register("henry")
+		if status, _, raw := login(as, "henry"); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("outside the namespace: %d %s", status, raw)
+		}
+		if status, _, raw := login(as, "_irc_unregistered"); status != 403 || servertest.Errcode(raw) != "M_FORBIDDEN" {
+			t.Errorf("an unregistered user: %d %s", status, raw)
+		}
+		if status, _, raw := login(s.Anonymous(), "_irc_gina"); status != 401 || servertest.Errcode(raw) != "M_MISSING_TOKEN" {
+			t.Errorf("without a token: %d %s", status, raw)
+		}
+	})
 }

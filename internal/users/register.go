@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/myelin-chat/myelin/internal/appservice"
 	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
@@ -28,6 +29,10 @@ type RegisterRequest struct {
 	// RegistrationToken is the token whose stage the registration passed
 	// (""; none); its use is counted with the new account.
 	RegistrationToken string
+	// Appservice, when set, is the application service registering the
+	// user with m.login.application_service: the user must be in its
+	// user namespaces.
+	Appservice *appservice.Registration
 
 	DeviceID                 string
 	InitialDeviceDisplayName string
@@ -46,6 +51,9 @@ const generatedLocalpartDigits = 12
 func (s *Service) ValidateUsername(ctx context.Context, username string) (string, error) {
 	userID, err := s.userIDFor(username)
 	if err != nil {
+		return "", err
+	}
+	if err := s.checkNamespaces(userID, nil); err != nil {
 		return "", err
 	}
 	if _, err := s.store.GetUser(ctx, userID); err == nil {
@@ -93,6 +101,9 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 		if userID, err = s.userIDFor(req.Username); err != nil {
 			return nil, err
 		}
+		if err := s.checkNamespaces(userID, req.Appservice); err != nil {
+			return nil, err
+		}
 	}
 	if req.Guest {
 		// Spec (registration.yaml): for guests everything but
@@ -133,6 +144,9 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 		}
 		nu := accounts.NewUser{UserID: userID, PasswordHash: hash, IsAdmin: req.Admin, IsGuest: req.Guest,
 			UserType: req.UserType, DisplayName: displayName, CreatedTS: s.nowMS(), RegistrationToken: req.RegistrationToken}
+		if req.Appservice != nil && req.Appservice.IsExclusiveUser(userID) {
+			nu.AppserviceID = req.Appservice.ID
+		}
 		var (
 			ns  *accounts.NewSession
 			res = &LoginResult{UserID: userID}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/myelin-chat/myelin/internal/appservice"
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
@@ -50,6 +51,11 @@ type Options struct {
 
 	// SharedSecret enables shared-secret registration when not empty.
 	SharedSecret string
+
+	// Appservices are the registered application services: their
+	// as_tokens authenticate, and their exclusive namespaces are theirs.
+	// Nil means none.
+	Appservices *appservice.Set
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -122,6 +128,8 @@ type Session struct {
 	IsGuest  bool
 	IsAdmin  bool
 	TokenID  int64
+	// AppserviceID is set for an application service's as_token.
+	AppserviceID string
 }
 
 // Service implements the account rules over an accounts.Store.

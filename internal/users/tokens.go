@@ -188,8 +188,13 @@ func (s *Service) newSession(userID, deviceID, deviceName string, wantRefresh bo
 // userAgent (either may be ""). Unknown and revoked tokens are 401
 // M_UNKNOWN_TOKEN; expired ones too, with soft_logout so the client may
 // refresh or log in again keeping its device (client-server-api,
-// "Refreshing access tokens" and "Soft logout").
-func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent string) (*Session, error) {
+// "Refreshing access tokens" and "Soft logout"). An application service's
+// as_token authenticates as its sender, or as the user and device it
+// asserts (see appserviceSession).
+func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent string, as Assertion) (*Session, error) {
+	if reg := s.opts.Appservices.ByASToken(token); reg != nil {
+		return s.appserviceSession(ctx, reg, ip, as)
+	}
 	t, err := s.store.GetAccessToken(ctx, hashToken(token))
 	if errors.Is(err, merr.ErrNotFound) {
 		return nil, merr.UnknownToken("Unknown access token", false)

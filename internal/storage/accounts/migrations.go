@@ -120,4 +120,10 @@ CREATE TABLE ratelimit_overrides (
 	burst_count         BIGINT NOT NULL
 );
 `},
+	{Version: 4, Name: "users registered by application services", SQL: `
+-- Synapse's users.appservice_id: the application service that registered
+-- the user in one of its exclusive namespaces (NULL for everyone else).
+-- Such users are not counted as real users.
+ALTER TABLE users ADD COLUMN appservice_id TEXT;
+`},
 }

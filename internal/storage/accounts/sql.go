@@ -60,10 +60,11 @@ func (s *sqlStore) CreateUser(ctx context.Context, u NewUser, sess *NewSession) 
 		// ON CONFLICT DO NOTHING rather than catching the unique
 		// violation: on PostgreSQL an error would abort the transaction.
 		res, err := tx.ExecContext(ctx, `
-			INSERT INTO users (user_id, password_hash, is_admin, is_guest, user_type, created_ts, displayname)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			INSERT INTO users (user_id, password_hash, is_admin, is_guest, user_type, created_ts, displayname, appservice_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (user_id) DO NOTHING`,
-			u.UserID, nullString(u.PasswordHash), u.IsAdmin, u.IsGuest, nullString(u.UserType), u.CreatedTS, nullString(u.DisplayName))
+			u.UserID, nullString(u.PasswordHash), u.IsAdmin, u.IsGuest, nullString(u.UserType), u.CreatedTS, nullString(u.DisplayName),
+			nullString(u.AppserviceID))
 		if err != nil {
 			return err
 		}
@@ -94,19 +95,20 @@ func (s *sqlStore) CreateUser(ctx context.Context, u NewUser, sess *NewSession) 
 // userColumns are the columns scanUser reads; last_seen is the latest
 // last-seen time of the user's devices.
 const userColumns = `user_id, password_hash, is_admin, is_guest, deactivated, erased, locked, user_type, created_ts,
-	displayname, avatar_url,
+	displayname, avatar_url, appservice_id,
 	COALESCE((SELECT MAX(d.last_seen_ts) FROM devices d WHERE d.user_id = users.user_id), 0) AS last_seen`
 
 func scanUser(row rowScanner) (*User, error) {
 	var (
-		u                               User
-		hash, userType, name, avatarURL sql.NullString
+		u                                     User
+		hash, userType, name, avatarURL, asID sql.NullString
 	)
 	if err := row.Scan(&u.UserID, &hash, &u.IsAdmin, &u.IsGuest, &u.Deactivated, &u.Erased, &u.Locked, &userType,
-		&u.CreatedTS, &name, &avatarURL, &u.LastSeenTS); err != nil {
+		&u.CreatedTS, &name, &avatarURL, &asID, &u.LastSeenTS); err != nil {
 		return nil, err
 	}
 	u.PasswordHash, u.UserType, u.DisplayName, u.AvatarURL = hash.String, userType.String, name.String, avatarURL.String
+	u.AppserviceID = asID.String
 	return &u, nil
 }
 

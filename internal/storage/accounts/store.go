@@ -188,6 +188,9 @@ type User struct {
 	// LastSeenTS is the latest last-seen time of the user's devices (0:
 	// never seen).
 	LastSeenTS int64
+	// AppserviceID is the application service that registered the user
+	// in its exclusive namespace, or "".
+	AppserviceID string
 }
 
 // UserOrder is a column ListUsers can order by: Synapse's order_by values.
@@ -283,6 +286,9 @@ type NewUser struct {
 	UserType     string
 	DisplayName  string
 	CreatedTS    int64
+	// AppserviceID records the application service registering the user
+	// in its exclusive namespace ("" for everyone else).
+	AppserviceID string
 	// RegistrationToken, when not "", is counted as used by this
 	// registration in the same transaction.
 	RegistrationToken string
