@@ -112,6 +112,10 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 			httpapi.WriteError(w, httpapi.InvalidParam("invalid room alias"))
 			return
 		}
+		if err := a.Appservices.CheckAlias(alias, s.AppserviceID); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		if _, _, err := a.Engine.Store().Alias(ctx, alias); err == nil {
 			httpapi.WriteError(w, httpapi.RoomInUse("room alias already taken"))
 			return

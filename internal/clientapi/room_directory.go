@@ -1,8 +1,11 @@
 package clientapi
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/eventauth"
@@ -26,9 +29,22 @@ func (a *RoomAPI) localAlias(r *http.Request) (string, error) {
 	return alias, nil
 }
 
+// lookupAlias reads a local alias. An unknown alias of an appservice's
+// namespace is asked of the appservice, which may create it before it
+// answers, and read again (application-service-api.md, "Querying").
+func (a *RoomAPI) lookupAlias(ctx context.Context, alias string) (roomID, creator string, err error) {
+	roomID, creator, err = a.Engine.Store().Alias(ctx, alias)
+	if errors.Is(err, merr.ErrNotFound) && strings.HasSuffix(alias, ":"+a.Engine.ServerName()) && a.AppserviceQueries.AliasExists(ctx, alias) {
+		return a.Engine.Store().Alias(ctx, alias)
+	}
+	return roomID, creator, err
+}
+
 // putAlias is PUT /directory/room/{roomAlias}: any member of the room may
 // create a local alias (Synapse requires membership; the spec leaves it to
-// the server).
+// the server). Application services' exclusive alias namespaces are
+// theirs alone, and an appservice may alias any room within its own
+// namespaces without being in it, as in Synapse (M_EXCLUSIVE elsewhere).
 func (a *RoomAPI) putAlias(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	alias, err := a.localAlias(r)
 	if err != nil {
@@ -46,8 +62,11 @@ func (a *RoomAPI) putAlias(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		httpapi.WriteError(w, httpapi.InvalidParam("invalid room_id"))
 		return
 	}
-	acc, err := a.readAccess(r.Context(), body.RoomID, s.UserID)
-	if err != nil || !acc.Joined {
+	if err := a.Appservices.CheckAlias(alias, s.AppserviceID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if acc, err := a.readAccess(r.Context(), body.RoomID, s.UserID); s.AppserviceID == "" && (err != nil || !acc.Joined) {
 		httpapi.WriteError(w, merr.Forbidden("you must be in the room to give it an alias"))
 		return
 	}
@@ -76,7 +95,7 @@ func (a *RoomAPI) getAlias(w http.ResponseWriter, r *http.Request) {
 		writeOK(w, map[string]any{"room_id": roomID, "servers": servers})
 		return
 	}
-	roomID, _, err := a.Engine.Store().Alias(r.Context(), alias)
+	roomID, _, err := a.lookupAlias(r.Context(), alias)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -93,12 +112,17 @@ func (a *RoomAPI) deleteAlias(w http.ResponseWriter, r *http.Request, s *httpapi
 		return
 	}
 	ctx := r.Context()
+	if err := a.Appservices.CheckAlias(alias, s.AppserviceID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	roomID, creator, err := a.Engine.Store().Alias(ctx, alias)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	allowed := creator == s.UserID || s.IsAdmin
+	// An appservice manages every alias of its namespaces.
+	allowed := creator == s.UserID || s.IsAdmin || s.AppserviceID != ""
 	if !allowed {
 		if view, err := a.Engine.CurrentView(ctx, roomID); err == nil {
 			if pl, err := eventauth.PowerLevelsFrom(view, roomVersionOf(a, r, roomID)); err == nil {

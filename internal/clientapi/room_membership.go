@@ -28,7 +28,7 @@ func (a *RoomAPI) resolveRoom(r *http.Request, idOrAlias string) (string, error)
 		if _, err := ids.ParseRoomAlias(idOrAlias); err != nil {
 			return "", httpapi.InvalidParam("invalid room alias")
 		}
-		roomID, _, err := a.Engine.Store().Alias(r.Context(), idOrAlias)
+		roomID, _, err := a.lookupAlias(r.Context(), idOrAlias)
 		if err != nil {
 			return "", merr.NotFound("room alias not found")
 		}

@@ -3,6 +3,7 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
+	"github.com/myelin-chat/myelin/internal/appservice"
 	"github.com/myelin-chat/myelin/internal/relations"
 	"log/slog"
 	"net/http"
@@ -73,6 +74,10 @@ type RoomAPI struct {
 	Fed Federation
 	// History backfills rooms from other servers; nil without federation.
 	History HistoryFetcher
+	// Appservices own exclusive alias namespaces; AppserviceQueries asks
+	// them about unknown aliases of their namespaces. Nil: none.
+	Appservices       *appservice.Set
+	AppserviceQueries *appservice.Queries
 	// Log receives what a client's answer cannot carry; nil means
 	// slog.Default().
 	Log *slog.Logger

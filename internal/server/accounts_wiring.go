@@ -24,7 +24,7 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	if err != nil {
 		return nil, err
 	}
-	uo.Now, uo.Logger, uo.Appservices = s.Now, s.Log, s.Appservices
+	uo.Now, uo.Logger, uo.Appservices, uo.AppserviceQueries = s.Now, s.Log, s.Appservices, s.appserviceQueries
 	svc, err := users.New(acct, uo)
 	if err != nil {
 		return nil, err

@@ -2,12 +2,17 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/config"
@@ -266,4 +271,261 @@ func TestAppservice_Login(t *testing.T) {
 			t.Errorf("without a token: %d %s", status, raw)
 		}
 	})
+}
+
+// fakeAppservice is an appservice on loopback: it records every request
+// but transactions and answers with answer (200 {} when nil).
+type fakeAppservice struct {
+	*httptest.Server
+	mu     sync.Mutex
+	answer func(r *http.Request) (int, string)
+	got    chan appserviceRequest
+}
+
+type appserviceRequest struct {
+	Method, Path, Query, Auth string
+	Body                      []byte
+}
+
+func newFakeAppservice(t *testing.T) *fakeAppservice {
+	f := &fakeAppservice{got: make(chan appserviceRequest, 100)}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.HasPrefix(r.URL.Path, "/_matrix/app/v1/transactions/") {
+			// Transactions are the transaction sender's to test: accept
+			// them, and keep them out of what these tests look at.
+			_, _ = w.Write([]byte("{}"))
+			return
+		}
+		f.got <- appserviceRequest{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), body}
+		f.mu.Lock()
+		answer := f.answer
+		f.mu.Unlock()
+		code, out := http.StatusOK, "{}"
+		if answer != nil {
+			code, out = answer(r)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(out))
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeAppservice) setAnswer(a func(r *http.Request) (int, string)) {
+	f.mu.Lock()
+	f.answer = a
+	f.mu.Unlock()
+}
+
+// client-server-api appservice_ping.yaml and application-service-api.md
+// "Pinging".
+func TestAppservice_Ping(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		fake := newFakeAppservice(t)
+		s := startWithAppservice(t, db, fake.URL, "")
+		as := asClient(s, bridgeASToken)
+		const path = "/_matrix/client/v1/appservice/bridge/ping"
+
+		var ok struct {
+			DurationMS *int64 `json:"duration_ms"`
+		}
+		as.MustDo("POST", path, map[string]any{"transaction_id": "meow"}, &ok)
+		if ok.DurationMS == nil || *ok.DurationMS < 0 {
+			t.Errorf("duration_ms missing: %+v", ok)
+		}
+		got := <-fake.got
+		if got.Method != "POST" || got.Path != "/_matrix/app/v1/ping" || got.Auth != "Bearer "+bridgeHSToken || string(got.Body) != `{"transaction_id":"meow"}` {
+			t.Errorf("the appservice got %+v %s", got, got.Body)
+		}
+
+		if status, raw := asClient(s, "other-as").Do("POST", path, map[string]any{}, nil); status != 403 || servertest.Errcode(raw) != "M_FORBIDDEN" {
+			t.Errorf("another appservice's token: %d %s", status, raw)
+		}
+		if status, raw := s.Register("ivan").Do("POST", path, map[string]any{}, nil); status != 403 || servertest.Errcode(raw) != "M_FORBIDDEN" {
+			t.Errorf("a user's token: %d %s", status, raw)
+		}
+		if status, raw := asClient(s, "other-as").Do("POST", "/_matrix/client/v1/appservice/other/ping", map[string]any{}, nil); status != 400 || servertest.Errcode(raw) != "M_URL_NOT_SET" {
+			t.Errorf("url null: %d %s", status, raw)
+		}
+
+		fake.setAnswer(func(*http.Request) (int, string) { return 403, `{"errcode":"M_FORBIDDEN"}` })
+		var bad struct {
+			Errcode string `json:"errcode"`
+			Status  int    `json:"status"`
+			Body    string `json:"body"`
+		}
+		status, raw := as.Do("POST", path, map[string]any{}, nil)
+		_ = json.Unmarshal(raw, &bad)
+		if status != 502 || bad.Errcode != "M_BAD_STATUS" || bad.Status != 403 || bad.Body != `{"errcode":"M_FORBIDDEN"}` {
+			t.Errorf("a refusing appservice: %d %s", status, raw)
+		}
+
+		fake.Close()
+		if status, raw := as.Do("POST", path, map[string]any{}, nil); status != 502 || servertest.Errcode(raw) != "M_CONNECTION_FAILED" {
+			t.Errorf("an appservice that is down: %d %s", status, raw)
+		}
+	})
+}
+
+// application-service-api.md, "Querying": an unknown alias or user of an
+// appservice's namespace is asked of the appservice, which creates it
+// before answering; the lookup then finds it.
+func TestAppservice_QueriesUnknownAliasesAndUsers(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		fake := newFakeAppservice(t)
+		s := startWithAppservice(t, db, fake.URL, "")
+		as := asClient(s, bridgeASToken)
+		fake.setAnswer(func(r *http.Request) (int, string) {
+			switch {
+			case r.URL.Path == "/_matrix/app/v1/rooms/#_irc_known:localhost":
+				var room struct {
+					RoomID string `json:"room_id"`
+				}
+				as.Do("POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": "_irc_known", "preset": "public_chat"}, &room)
+				return 200, "{}"
+			case r.URL.Path == "/_matrix/app/v1/users/@_irc_newcomer:localhost":
+				as.Do("POST", "/_matrix/client/v3/register", map[string]any{"type": "m.login.application_service", "username": "_irc_newcomer", "inhibit_login": true}, nil)
+				return 200, "{}"
+			}
+			return 404, `{"errcode":"M_NOT_FOUND"}`
+		})
+		user := s.Register("judy")
+
+		var dir struct {
+			RoomID string `json:"room_id"`
+		}
+		user.MustDo("GET", "/_matrix/client/v3/directory/room/%23_irc_known:localhost", nil, &dir)
+		if dir.RoomID == "" {
+			t.Fatal("no room for the alias the appservice made")
+		}
+		if got := <-fake.got; got.Path != "/_matrix/app/v1/rooms/#_irc_known:localhost" || got.Auth != "Bearer "+bridgeHSToken {
+			t.Errorf("the appservice got %+v", got)
+		}
+		// Known now: the appservice is not asked again.
+		user.MustDo("GET", "/_matrix/client/v3/directory/room/%23_irc_known:localhost", nil, nil)
+		user.MustDo("POST", "/_matrix/client/v3/join/%23_irc_known:localhost", map[string]any{}, nil)
+
+		if status, raw := user.Do("GET", "/_matrix/client/v3/directory/room/%23_irc_unknown:localhost", nil, nil); status != 404 || servertest.Errcode(raw) != "M_NOT_FOUND" {
+			t.Errorf("an alias the appservice does not know: %d %s", status, raw)
+		}
+		<-fake.got
+		// Outside every namespace: nobody is asked.
+		if status, _ := user.Do("GET", "/_matrix/client/v3/directory/room/%23plain:localhost", nil, nil); status != 404 {
+			t.Errorf("a plain unknown alias: %d", status)
+		}
+
+		var prof map[string]any
+		user.MustDo("GET", "/_matrix/client/v3/profile/@_irc_newcomer:localhost", nil, &prof)
+		if prof["displayname"] != "_irc_newcomer" {
+			t.Errorf("the profile of the user the appservice made: %v", prof)
+		}
+		<-fake.got
+		if status, raw := user.Do("GET", "/_matrix/client/v3/profile/@_irc_ghost:localhost", nil, nil); status != 404 {
+			t.Errorf("a user the appservice does not know: %d %s", status, raw)
+		}
+		if got := <-fake.got; got.Path != "/_matrix/app/v1/users/@_irc_ghost:localhost" {
+			t.Errorf("the appservice got %+v", got)
+		}
+		select {
+		case got := <-fake.got:
+			t.Errorf("unexpected request to the appservice: %+v", got)
+		default:
+		}
+	})
+}
+
+// Exclusive alias namespaces belong to their appservice alone
+// (application-service-api.md, "Server admin style permissions").
+func TestAppservice_ExclusiveAliases(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := startWithAppservice(t, db, "null", "")
+		as := asClient(s, bridgeASToken)
+		user := s.Register("kim")
+		room := user.CreateRoom(map[string]any{})
+
+		put := func(c *servertest.Client, alias string) (int, []byte) {
+			return c.Do("PUT", "/_matrix/client/v3/directory/room/"+url.PathEscape(alias), map[string]any{"room_id": room}, nil)
+		}
+		if status, raw := put(user, "#_irc_taken:localhost"); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("a user's alias in the namespace: %d %s", status, raw)
+		}
+		if status, raw := user.Do("POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": "_irc_mine"}, nil); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("createRoom with an alias in the namespace: %d %s", status, raw)
+		}
+		// The appservice may alias the room without being in it, and only
+		// inside its namespace.
+		if status, raw := put(as, "#_irc_taken:localhost"); status != 200 {
+			t.Errorf("the appservice's alias: %d %s", status, raw)
+		}
+		if status, raw := put(as, "#elsewhere:localhost"); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("the appservice's alias outside its namespace: %d %s", status, raw)
+		}
+		if status, raw := user.Do("DELETE", "/_matrix/client/v3/directory/room/"+url.PathEscape("#_irc_taken:localhost"), nil, nil); status != 400 || servertest.Errcode(raw) != "M_EXCLUSIVE" {
+			t.Errorf("a user deleting the appservice's alias: %d %s", status, raw)
+		}
+		as.MustDo("DELETE", "/_matrix/client/v3/directory/room/"+url.PathEscape("#_irc_taken:localhost"), nil, nil)
+	})
+}
+
+// client-server-api "Third-party networks": lookups are answered by the
+// appservices that declared the protocol.
+func TestAppservice_ThirdPartyLookups(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		fake := newFakeAppservice(t)
+		s := startWithAppservice(t, db, fake.URL, "")
+		fake.setAnswer(func(r *http.Request) (int, string) {
+			switch r.URL.Path {
+			case "/_matrix/app/v1/thirdparty/protocol/irc":
+				return 200, `{"user_fields":["network","nickname"],"location_fields":["network","channel"],"icon":"mxc://x/y",
+					"field_types":{},"instances":[{"desc":"Freenode","fields":{},"network_id":"freenode"}]}`
+			case "/_matrix/app/v1/thirdparty/location/irc":
+				return 200, `[{"alias":"#freenode_#matrix:localhost","protocol":"irc","fields":{"channel":"` + r.URL.Query().Get("channel") + `"}}]`
+			case "/_matrix/app/v1/thirdparty/user":
+				return 200, `[{"userid":"` + r.URL.Query().Get("userid") + `","protocol":"irc","fields":{"nickname":"bob"}}]`
+			}
+			return 404, `{}`
+		})
+		user := s.Register("lee")
+
+		var protocols map[string]struct {
+			Instances []struct {
+				InstanceID string `json:"instance_id"`
+				NetworkID  string `json:"network_id"`
+			} `json:"instances"`
+			UserFields []string `json:"user_fields"`
+		}
+		user.MustDo("GET", "/_matrix/client/v3/thirdparty/protocols", nil, &protocols)
+		irc, ok := protocols["irc"]
+		if !ok || len(irc.Instances) != 1 || irc.Instances[0].InstanceID != "bridge|freenode" || len(irc.UserFields) != 2 {
+			t.Errorf("protocols: %+v", protocols)
+		}
+		user.MustDo("GET", "/_matrix/client/v3/thirdparty/protocol/irc", nil, nil)
+		if status, raw := user.Do("GET", "/_matrix/client/v3/thirdparty/protocol/slack", nil, nil); status != 404 || servertest.Errcode(raw) != "M_NOT_FOUND" {
+			t.Errorf("an unknown protocol: %d %s", status, raw)
+		}
+		var locs []map[string]any
+		user.MustDo("GET", "/_matrix/client/v3/thirdparty/location/irc?channel=%23matrix", nil, &locs)
+		if len(locs) != 1 || locs[0]["fields"].(map[string]any)["channel"] != "#matrix" {
+			t.Errorf("locations: %v", locs)
+		}
+		var users []map[string]any
+		user.MustDo("GET", "/_matrix/client/v3/thirdparty/user?userid=@_irc_bob:localhost", nil, &users)
+		if len(users) != 1 || users[0]["userid"] != "@_irc_bob:localhost" {
+			t.Errorf("users: %v", users)
+		}
+		if status, _ := s.Anonymous().Do("GET", "/_matrix/client/v3/thirdparty/protocols", nil, nil); status != 401 {
+			t.Errorf("without a token: %d", status)
+		}
+	})
+}
+
+// Without an appservice declaring protocols the list is an empty object.
+func TestAppservice_NoProtocolsIsEmptyObject(t *testing.T) {
+	s := servertest.Start(t, storagetest.NewSQLite(t), servertest.Options{})
+	raw := s.Register("mo").MustDo("GET", "/_matrix/client/v3/thirdparty/protocols", nil, nil)
+	if strings.TrimSpace(string(raw)) != "{}" {
+		t.Errorf("got %s", raw)
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/myelin-chat/myelin/internal/appservice"
+	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/federation/netguard"
+	"github.com/myelin-chat/myelin/internal/httpapi"
 )
 
 // loadAppservices reads the registrations in app_service_config_files and
@@ -21,8 +23,15 @@ func (s *Server) loadAppservices() error {
 	// appservice.Client).
 	s.AppserviceClient = appservice.NewClient(appservice.ClientConfig{Set: set,
 		Guard: netguard.New(s.Config.IPRangeBlacklist, s.Config.IPRangeWhitelist)})
+	s.appserviceQueries = appservice.NewQueries(set, s.AppserviceClient, s.Log)
 	for _, r := range set.All() {
 		s.Log.Info("appservice registered", "id", r.ID, "file", r.File, "url", r.URL, "sender", r.SenderUserID(s.Config.ServerName))
 	}
 	return nil
+}
+
+// wireAppservices serves the Client-Server API's appservice extensions.
+func (s *Server) wireAppservices(router *httpapi.Router, resolver httpapi.TokenResolver) {
+	api := &clientapi.AppserviceAPI{Auth: resolver, Appservices: s.Appservices, Client: s.AppserviceClient, Now: s.Now, Log: s.Log}
+	api.Register(router)
 }

@@ -61,9 +61,10 @@ type Server struct {
 	roomPurgers []admin.RoomPurger
 	// Appservices are the registered application services (never nil
 	// after New; it may be empty), AppserviceClient makes requests to them.
-	Appservices      *appservice.Set
-	AppserviceClient *appservice.Client
-	closeFns         []func()
+	Appservices       *appservice.Set
+	AppserviceClient  *appservice.Client
+	appserviceQueries *appservice.Queries
+	closeFns          []func()
 	// fedAdmin serves the federation admin API (federation_wiring.go).
 	fedAdmin *admin.Federation
 }

@@ -93,7 +93,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		Engine: s.Rooms, Syncer: s.Syncer, Auth: resolver,
 		Profiles: ud, Filters: ud, AccountData: view, DefaultVersion: defaultVersion,
 		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now, Log: s.Log,
-		Limits: s.Limits, Relations: rel,
+		Limits: s.Limits, Relations: rel, Appservices: s.Appservices, AppserviceQueries: s.appserviceQueries,
 	}
 	rem, err := s.buildFederation(ctx, acct)
 	if err != nil {
@@ -121,6 +121,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers, bundler: rel}, e2eeSvc); err != nil {
 		return err
 	}
+	s.wireAppservices(router, resolver)
 	if err := s.registerAdminAPI(ctx, router, resolver, adminDeps{pushers: pushers, reports: reportSvc}); err != nil {
 		return err
 	}

@@ -36,6 +36,12 @@ func (s *Service) GetProfile(ctx context.Context, userID string) (*Profile, erro
 		return nil, merr.NotFound("Profile not found")
 	}
 	u, err := s.store.GetUser(ctx, userID)
+	// An unknown user of an appservice's namespace: ask the appservice,
+	// which may register the user before it answers, then look again
+	// (application-service-api.md, "Querying").
+	if errors.Is(err, merr.ErrNotFound) && s.opts.AppserviceQueries.UserExists(ctx, userID) {
+		u, err = s.store.GetUser(ctx, userID)
+	}
 	if errors.Is(err, merr.ErrNotFound) {
 		return nil, merr.NotFound("Profile not found")
 	}

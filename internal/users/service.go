@@ -56,6 +56,9 @@ type Options struct {
 	// as_tokens authenticate, and their exclusive namespaces are theirs.
 	// Nil means none.
 	Appservices *appservice.Set
+	// AppserviceQueries asks appservices about unknown users of their
+	// namespaces (profile lookups); nil asks nobody.
+	AppserviceQueries *appservice.Queries
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
