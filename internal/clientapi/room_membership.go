@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -83,17 +84,9 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		inRoom, _ = a.Engine.ServerInRoom(ctx, roomID, a.Engine.ServerName())
 	}
 	if !inRoom {
-		// A join through another server does not pass the engine's check.
-		if err := a.Engine.CheckNotBlocked(ctx, roomID); err != nil {
+		if err := a.throughOtherServer(ctx, roomID, servers, profile, body.Reason); err != nil {
 			httpapi.WriteError(w, err)
 			return
-		}
-		if a.Fed == nil || len(servers) == 0 {
-			httpapi.WriteError(w, merr.NotFound("no known servers for this room"))
-			return
-		}
-		if body.Reason != "" {
-			profile["reason"] = body.Reason
 		}
 		if err := takeLimits(r.Context(), a.Limits, s, joinCosts(s, roomID, true)...); err != nil {
 			httpapi.WriteError(w, err)
@@ -150,6 +143,23 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		return
 	}
 	writeOK(w, map[string]string{"room_id": roomID})
+}
+
+// throughOtherServer checks what a join or knock made through another
+// server needs (it does not pass the engine's checks): the room is not
+// blocked here and there are servers to ask; the reason goes into the
+// event's content.
+func (a *RoomAPI) throughOtherServer(ctx context.Context, roomID string, servers []string, content map[string]any, reason string) error {
+	if err := a.Engine.CheckNotBlocked(ctx, roomID); err != nil {
+		return err
+	}
+	if a.Fed == nil || len(servers) == 0 {
+		return merr.NotFound("no known servers for this room")
+	}
+	if reason != "" {
+		content["reason"] = reason
+	}
+	return nil
 }
 
 // resolveForJoin finds the room to join and the servers that may let us in.
@@ -234,12 +244,31 @@ func (a *RoomAPI) knock(w http.ResponseWriter, r *http.Request, s *httpapi.Sessi
 		httpapi.WriteError(w, err)
 		return
 	}
-	roomID, err := a.resolveRoom(r, r.PathValue("roomIdOrAlias"))
+	ctx := r.Context()
+	roomID, servers, err := a.resolveForJoin(r, s.UserID, r.PathValue("roomIdOrAlias"))
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	if _, err := a.sendMembership(r, s, roomID, s.UserID, event.Knock, body.Reason, a.memberProfile(r, s.UserID)); err != nil {
+	profile := a.memberProfile(r, s.UserID)
+	if in, err := a.Engine.InRoom(ctx, roomID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	} else if !in {
+		// A room held by other servers: make_knock and send_knock through
+		// one of them (server-server-api "Knocking upon a room").
+		if err := a.throughOtherServer(ctx, roomID, servers, profile, body.Reason); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		if err := a.Fed.Knock(ctx, s.UserID, roomID, servers, profile); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		writeOK(w, map[string]string{"room_id": roomID})
+		return
+	}
+	if _, err := a.sendMembership(r, s, roomID, s.UserID, event.Knock, body.Reason, profile); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -369,9 +398,13 @@ func (a *RoomAPI) leave(w http.ResponseWriter, r *http.Request, s *httpapi.Sessi
 		writeOK(w, emptyObject) // already left: nothing to do
 		return
 	}
-	if err == nil && cur.Membership() == event.Invite && a.Fed != nil {
+	if err == nil && (cur.Membership() == event.Invite || cur.Membership() == event.Knock) && a.Fed != nil {
 		if in, _ := a.Engine.ServerInRoom(r.Context(), roomID, a.Engine.ServerName()); !in {
-			if err := a.Fed.RejectInvite(r.Context(), s.UserID, cur); err != nil {
+			withdraw := a.Fed.RejectInvite
+			if cur.Membership() == event.Knock {
+				withdraw = a.Fed.RescindKnock
+			}
+			if err := withdraw(r.Context(), s.UserID, cur); err != nil {
 				httpapi.WriteError(w, err)
 				return
 			}

@@ -51,6 +51,10 @@ type Federation interface {
 	Invite(ctx context.Context, ev *event.Event, stripped []json.RawMessage) (*event.Event, error)
 	// RejectInvite turns down an invite to a room this server is not in.
 	RejectInvite(ctx context.Context, userID string, invite *event.Event) error
+	// Knock knocks on a room this server is not in, through one of servers.
+	Knock(ctx context.Context, userID, roomID string, servers []string, content map[string]any) error
+	// RescindKnock withdraws a knock on a room this server is not in.
+	RescindKnock(ctx context.Context, userID string, knock *event.Event) error
 	// PublicRooms asks another server for a page of its room directory.
 	PublicRooms(ctx context.Context, server string, q rooms.DirectoryQuery) (*rooms.DirectoryPage, error)
 }

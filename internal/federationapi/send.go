@@ -8,6 +8,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/rooms"
 )
 
 type transaction struct {
@@ -85,7 +86,20 @@ func (a *API) send(w http.ResponseWriter, r *http.Request) {
 		byRoom[ev.RoomID()] = append(byRoom[ev.RoomID()], ev)
 	}
 	for _, roomID := range order {
-		for _, res := range a.Engine.Ingest(ctx, roomID, byRoom[roomID], a.Remote(origin)) {
+		in, err := a.Engine.InRoom(ctx, roomID)
+		if err != nil {
+			writeErr(w, err) // storage trouble: the sender retries
+			return
+		}
+		var ingested []rooms.IngestResult
+		if in {
+			ingested = a.Engine.Ingest(ctx, roomID, byRoom[roomID], a.Remote(origin))
+		} else {
+			// A room we are not in: only answers to our users' knocks and
+			// invites are kept (rooms.Engine.IngestOutsider).
+			ingested = a.Engine.IngestOutsider(ctx, roomID, byRoom[roomID])
+		}
+		for _, res := range ingested {
 			entry := map[string]string{}
 			if res.Err != nil {
 				entry["error"] = res.Err.Error()

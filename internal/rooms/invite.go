@@ -3,10 +3,8 @@ package rooms
 import (
 	"context"
 	"encoding/json"
-	"errors"
 
 	"github.com/myelin-chat/myelin/internal/event"
-	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 )
@@ -29,17 +27,14 @@ func (e *Engine) StoreInvite(ctx context.Context, v *roomversion.Version, ev *ev
 	withState := signed.WithUnsigned(raw)
 
 	roomID := ev.RoomID()
-	inRoom := false
-	if _, err := e.store.Room(ctx, roomID); err == nil {
-		if inRoom, err = e.ServerInRoom(ctx, roomID, e.serverName); err != nil {
+	inRoom, err := e.InRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	if !inRoom {
+		if err := e.ensureRoomRow(ctx, roomID, v, ev.OriginServerTS()); err != nil {
 			return nil, err
 		}
-	} else if !errors.Is(err, merr.ErrNotFound) {
-		return nil, err
-	} else if err := e.store.Write(ctx, func(w *roomstore.Writer) error {
-		return w.CreateRoom(roomID, string(v.ID), ev.OriginServerTS())
-	}); err != nil {
-		return nil, err
 	}
 	if inRoom {
 		err = e.store.Write(ctx, func(w *roomstore.Writer) error {

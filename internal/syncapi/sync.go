@@ -817,10 +817,16 @@ func (s *Syncer) invitedRoom(ctx context.Context, m roomstore.Membership) (*Invi
 	// An invite from another server to a room we are not in carries the
 	// inviter's stripped state; servers must prune it to the stripped
 	// schema before passing it on (client-server-api "Stripped state").
+	// A knock on such a room carries the state the room's server answered
+	// send_knock with.
 	var remote struct {
-		State []clientevent.StrippedEvent `json:"invite_room_state"`
+		State      []clientevent.StrippedEvent `json:"invite_room_state"`
+		KnockState []clientevent.StrippedEvent `json:"knock_room_state"`
 	}
-	if u := se.Unsigned(); len(u) > 0 && json.Unmarshal(u, &remote) == nil && remote.State != nil {
+	if u := se.Unsigned(); len(u) > 0 && json.Unmarshal(u, &remote) == nil && remote.State == nil {
+		remote.State = remote.KnockState
+	}
+	if remote.State != nil {
 		for _, st := range remote.State {
 			if st.Type != "" && len(st.Content) > 0 && st.Content[0] == '{' {
 				ir.InviteState.Events = append(ir.InviteState.Events, st)

@@ -174,13 +174,22 @@ func (r *Remote) SendTransaction(ctx context.Context, destination, txnID string,
 // make_join description asks; when no server answered, a 502 (504 if
 // they all timed out) naming each server and why it could not be used.
 func (r *Remote) Join(ctx context.Context, userID, roomID string, servers []string, content map[string]any) error {
+	return r.throughServers(servers, func(server string) error {
+		return r.joinVia(ctx, server, userID, roomID, content)
+	})
+}
+
+// throughServers tries a membership change through each server in turn
+// until one succeeds, and otherwise returns the most telling failure (see
+// Join).
+func (r *Remote) throughServers(servers []string, try func(server string) error) error {
 	var best error
 	var failures []serverFailure
 	for _, server := range servers {
 		if server == r.ServerName || server == "" {
 			continue
 		}
-		err := r.joinVia(ctx, server, userID, roomID, content)
+		err := try(server)
 		if err == nil {
 			return nil
 		}
@@ -293,43 +302,7 @@ func badAnswer(server, format string, args ...any) error {
 }
 
 func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, content map[string]any) error {
-	q := url.Values{}
-	for _, v := range roomversion.All() {
-		q.Add("ver", string(v.ID))
-	}
-	var tmpl struct {
-		RoomVersion string          `json:"room_version"`
-		Event       json.RawMessage `json:"event"`
-	}
-	path := "/_matrix/federation/v1/make_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(userID) + "?" + q.Encode()
-	if err := r.Client.Get(ctx, server, path, &tmpl); err != nil {
-		return err
-	}
-	v, ok := roomversion.Get(roomversion.ID(tmpl.RoomVersion))
-	if !ok {
-		return merr.New(merr.ErrBadRequest, merr.CodeUnsupportedRoomVersion, "room version "+tmpl.RoomVersion+" is not supported")
-	}
-	b, err := event.BuilderFromTemplate(tmpl.Event, v)
-	if err != nil {
-		return badAnswer(server, "its make_join template is invalid: %v", err)
-	}
-	if b.Type != event.TypeMember || b.Sender != userID || b.StateKey == nil || *b.StateKey != userID || b.RoomID != roomID {
-		return badAnswer(server, "its make_join template is for something else")
-	}
-	merged := map[string]any{}
-	_ = json.Unmarshal(b.Content, &merged)
-	for k, val := range content {
-		merged[k] = val
-	}
-	merged["membership"] = event.Join
-	b.Content, _ = json.Marshal(merged)
-	if !v.EventIDsAreHashes() {
-		b.EventID = "$" + strings.ReplaceAll(randomID(), ":", "") + ":" + r.ServerName
-	}
-	if v.LegacyPDUFields {
-		b.Origin = r.ServerName
-	}
-	join, err := b.Build(v, r.ServerName, r.Key)
+	join, v, err := r.makeMembership(ctx, server, event.Join, userID, roomID, content)
 	if err != nil {
 		return err
 	}
@@ -338,7 +311,7 @@ func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, con
 		AuthChain []json.RawMessage `json:"auth_chain"`
 		Event     json.RawMessage   `json:"event"`
 	}
-	path = "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(join.EventID())
+	path := "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(join.EventID())
 	if err := r.Client.Put(ctx, server, path, json.RawMessage(join.FederationJSON()), &resp); err != nil {
 		return err
 	}
@@ -370,6 +343,50 @@ func (r *Remote) joinVia(ctx context.Context, server, userID, roomID string, con
 	state := r.parsePDUs(ctx, resp.State, v)
 	chain := r.parsePDUs(ctx, resp.AuthChain, v)
 	return r.Engine.JoinRemoteRoom(ctx, v, join, state, chain)
+}
+
+// makeMembership asks server for a join or knock template (make_join,
+// make_knock with every room version we support), fills in content and
+// signs the event.
+func (r *Remote) makeMembership(ctx context.Context, server, membership, userID, roomID string, content map[string]any) (*event.Event, *roomversion.Version, error) {
+	q := url.Values{}
+	for _, v := range roomversion.All() {
+		q.Add("ver", string(v.ID))
+	}
+	var tmpl struct {
+		RoomVersion string          `json:"room_version"`
+		Event       json.RawMessage `json:"event"`
+	}
+	path := "/_matrix/federation/v1/make_" + membership + "/" + url.PathEscape(roomID) + "/" + url.PathEscape(userID) + "?" + q.Encode()
+	if err := r.Client.Get(ctx, server, path, &tmpl); err != nil {
+		return nil, nil, err
+	}
+	v, ok := roomversion.Get(roomversion.ID(tmpl.RoomVersion))
+	if !ok {
+		return nil, nil, merr.New(merr.ErrBadRequest, merr.CodeUnsupportedRoomVersion, "room version "+tmpl.RoomVersion+" is not supported")
+	}
+	b, err := event.BuilderFromTemplate(tmpl.Event, v)
+	if err != nil {
+		return nil, nil, badAnswer(server, "its make_%s template is invalid: %v", membership, err)
+	}
+	if b.Type != event.TypeMember || b.Sender != userID || b.StateKey == nil || *b.StateKey != userID || b.RoomID != roomID {
+		return nil, nil, badAnswer(server, "its make_%s template is for something else", membership)
+	}
+	merged := map[string]any{}
+	_ = json.Unmarshal(b.Content, &merged)
+	for k, val := range content {
+		merged[k] = val
+	}
+	merged["membership"] = membership
+	b.Content, _ = json.Marshal(merged)
+	if !v.EventIDsAreHashes() {
+		b.EventID = "$" + strings.ReplaceAll(randomID(), ":", "") + ":" + r.ServerName
+	}
+	if v.LegacyPDUFields {
+		b.Origin = r.ServerName
+	}
+	ev, err := b.Build(v, r.ServerName, r.Key)
+	return ev, v, err
 }
 
 // ResolveAlias asks the alias's server which room it names.
@@ -410,6 +427,8 @@ func (r *Remote) Invite(ctx context.Context, ev *event.Event, stripped []json.Ra
 	return signed, nil
 }
 
+var errNoServer = errors.New("no server to leave the room through")
+
 func domainOf(id string) string {
 	if i := strings.IndexByte(id, ':'); i >= 0 {
 		return id[i+1:]
@@ -422,9 +441,21 @@ func domainOf(id string) string {
 // here. If no server answers, the invite is rejected locally only, as
 // Synapse does, so the user is not stuck with it.
 func (r *Remote) RejectInvite(ctx context.Context, userID string, invite *event.Event) error {
+	return r.leaveOutsider(ctx, userID, invite, []string{domainOf(invite.Sender())})
+}
+
+// leaveOutsider replaces a local user's invite or knock in a room this
+// server is not in by a leave, made through the first of servers that
+// answers, or made and kept here alone if none does.
+func (r *Remote) leaveOutsider(ctx context.Context, userID string, invite *event.Event, servers []string) error {
 	roomID, v := invite.RoomID(), invite.Version()
-	server := domainOf(invite.Sender())
-	leave, err := r.remoteLeave(ctx, server, userID, roomID, v)
+	var leave *event.Event
+	err := errNoServer
+	for _, server := range servers {
+		if leave, err = r.remoteLeave(ctx, server, userID, roomID, v); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		// Local rejection: a leave signed by us that only we hold.
 		b := &event.Builder{Type: event.TypeMember, StateKey: &userID, Sender: userID, RoomID: roomID,
