@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/admin"
+	"github.com/myelin-chat/myelin/internal/bgupdates"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/users"
@@ -28,6 +29,8 @@ type API struct {
 	Admin *admin.Service
 	// Reports serves the event reports API; nil leaves it out.
 	Reports Reports
+	// Updates are the background updates of this process.
+	Updates *bgupdates.Registry
 	// Version is reported by GET /_synapse/admin/v1/server_version.
 	Version string
 	// Now is the clock; nil: time.Now.
@@ -107,6 +110,11 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("GET /_synapse/admin/v1/federation/destinations/{destination}", a.getDestination)
 	h("POST /_synapse/admin/v1/federation/destinations/{destination}/reset_connection", a.resetConnection)
 	h("GET /_synapse/admin/v1/federation/destinations/{destination}/rooms", a.destinationRooms)
+
+	h("GET /_synapse/admin/v1/background_updates/status", a.bgStatus)
+	h("GET /_synapse/admin/v1/background_updates/enabled", a.bgEnabled)
+	h("POST /_synapse/admin/v1/background_updates/enabled", a.bgSetEnabled)
+	h("POST /_synapse/admin/v1/background_updates/start_job", a.bgStartJob)
 
 	h("GET /_synapse/admin/v1/statistics/users/media", a.usersMedia)
 	h("GET /_synapse/admin/v1/statistics/database/rooms", a.databaseRooms)

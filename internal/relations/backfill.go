@@ -71,7 +71,12 @@ func (s *Service) backfill(r relationstore.BackfillRange) {
 	log := s.cfg.Log.With("component", "relations")
 	log.Info("indexing the relations of events stored before the index", "from", r.Next, "to", r.UpTo)
 	start, indexed, lastLog := time.Now(), 0, time.Now()
+	u := s.cfg.Updates.Begin("relations_index_backfill")
+	defer u.End()
 	for r.Next < r.UpTo {
+		if u.Wait(ctx) != nil {
+			return
+		}
 		n, next, err := s.backfillStep(ctx, r.Next, r.UpTo)
 		if ctx.Err() != nil {
 			return
@@ -86,6 +91,7 @@ func (s *Service) backfill(r relationstore.BackfillRange) {
 			}
 		}
 		indexed += n
+		u.Processed(n)
 		r.Next = next
 		if time.Since(lastLog) > 10*time.Second {
 			log.Info("relations backfill progress", "at", r.Next, "to", r.UpTo, "events", indexed)

@@ -10,6 +10,7 @@ package relations
 import (
 	"context"
 	"encoding/json"
+	"github.com/myelin-chat/myelin/internal/bgupdates"
 	"log/slog"
 	"math"
 	"sort"
@@ -38,6 +39,8 @@ type Config struct {
 	Ignored IgnoredUsers
 	Now     func() time.Time
 	Log     *slog.Logger
+	// Updates tracks and may pause the backfill; nil: neither.
+	Updates *bgupdates.Registry
 }
 
 // Service answers questions about relations. It is safe for concurrent

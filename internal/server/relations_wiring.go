@@ -17,7 +17,7 @@ func (s *Server) buildRelations(ctx context.Context, roomStore *roomstore.Store,
 	}
 	roomStore.AddIndexer(store)
 	svc := relations.New(relations.Config{Store: store, Events: roomStore, Ignored: ignoredUsers{ud},
-		Now: s.Now, Log: s.Log})
+		Now: s.Now, Log: s.Log, Updates: s.bgUpdates})
 	if err := svc.Start(ctx); err != nil {
 		return nil, err
 	}

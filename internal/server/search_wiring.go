@@ -37,7 +37,9 @@ func (s *Server) startSearchBackfill() {
 	log := s.Log.With("component", "search")
 	go func() {
 		defer close(done)
-		if err := s.searchIndex.Backfill(ctx, s.Rooms.Store(), upTo, log); err != nil && ctx.Err() == nil {
+		u := s.bgUpdates.Begin("search_index_backfill")
+		defer u.End()
+		if err := s.searchIndex.Backfill(ctx, s.Rooms.Store(), upTo, log, u); err != nil && ctx.Err() == nil {
 			log.Error("search index: indexing older events failed; the next start resumes", "error", err)
 		}
 	}()

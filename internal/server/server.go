@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/myelin-chat/myelin/internal/appservice"
+	"github.com/myelin-chat/myelin/internal/bgupdates"
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/federation/sender"
 	"github.com/myelin-chat/myelin/internal/federationapi"
@@ -52,6 +53,8 @@ type Server struct {
 	Limits *ratelimit.Limiter
 	// Media is the content repository.
 	Media *media.Service
+	// bgUpdates tracks the background updates (index backfills).
+	bgUpdates *bgupdates.Registry
 	// mediaStore holds the media metadata (media_wiring.go).
 	mediaStore *mediastore.Store
 	// searchIndex is the full-text index of room events (search_wiring.go).
@@ -76,6 +79,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		log = slog.Default()
 	}
 	s := &Server{Config: cfg, Log: log, Now: time.Now, Metrics: prometheus.NewRegistry()}
+	s.bgUpdates = bgupdates.New(func() time.Time { return s.Now() })
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ok := false
 	defer func() {

@@ -15,6 +15,13 @@ type EventSource interface {
 	StreamEvents(ctx context.Context, from, to int64, limit int) ([]*roomstore.StoredEvent, error)
 }
 
+// BackfillProgress hears of the backfill's progress and may pause it
+// between batches (a bgupdates.Update); nil: neither.
+type BackfillProgress interface {
+	Wait(ctx context.Context) error
+	Processed(n int)
+}
+
 // backfillBatch is how many events one backfill transaction indexes: small
 // enough that the writers it delays (SQLite has one) wait milliseconds.
 const backfillBatch = 500
@@ -26,7 +33,7 @@ const backfillBatch = 500
 // resumes where it stopped, and returns when done or when ctx ends.
 // Redacted events are skipped. Indexing an event the writer indexed
 // meanwhile is a no-op.
-func (s *Store) Backfill(ctx context.Context, src EventSource, upTo int64, log *slog.Logger) error {
+func (s *Store) Backfill(ctx context.Context, src EventSource, upTo int64, log *slog.Logger, progress BackfillProgress) error {
 	var done bool
 	var next int64
 	if err := s.db.Read.QueryRowContext(ctx, `SELECT done, next_pos FROM search_backfill`).Scan(&done, &next); err != nil {
@@ -39,6 +46,11 @@ func (s *Store) Backfill(ctx context.Context, src EventSource, upTo int64, log *
 	total := 0
 	log.Info("search index: indexing events stored before it existed", "from_pos", next, "up_to_pos", upTo)
 	for {
+		if progress != nil {
+			if err := progress.Wait(ctx); err != nil {
+				return err
+			}
+		}
 		evs, err := src.StreamEvents(ctx, next, upTo, backfillBatch)
 		if err != nil {
 			return err
@@ -63,6 +75,9 @@ func (s *Store) Backfill(ctx context.Context, src EventSource, upTo int64, log *
 			return err
 		}
 		total += len(evs)
+		if progress != nil {
+			progress.Processed(len(evs))
+		}
 		if len(evs) == 0 {
 			log.Info("search index: older events indexed", "events", total, "took", time.Since(started).Round(time.Millisecond))
 			return nil

@@ -378,7 +378,7 @@ func TestBackfill_IndexesOlderEventsOnce(t *testing.T) {
 		}
 		s := newStore(t, db)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		if err := s.Backfill(ctx, rs, 1<<40, log); err != nil {
+		if err := s.Backfill(ctx, rs, 1<<40, log, nil); err != nil {
 			t.Fatal(err)
 		}
 		q := Query{Terms: terms("older"), Joined: []string{room}, UpTo: 1 << 40}
@@ -389,7 +389,7 @@ func TestBackfill_IndexesOlderEventsOnce(t *testing.T) {
 		if err := db.WithTx(ctx, func(tx *sql.Tx) error { return s.UnindexEvent(ctx, tx, evs[0].EventID()) }); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Backfill(ctx, rs, 1<<40, log); err != nil {
+		if err := s.Backfill(ctx, rs, 1<<40, log, nil); err != nil {
 			t.Fatal(err)
 		}
 		if n, _ := s.Count(ctx, q, 10000); n != len(evs)-1 {
