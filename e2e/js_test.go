@@ -30,7 +30,7 @@ func TestJSClient_StartsSyncsAndChats(t *testing.T) {
 // runJSSession runs a matrix-js-sdk script of jsclient against a fresh
 // server on each backend, as two users with passwords it registers.
 func runJSSession(t *testing.T, script string) {
-	node, dir := nodeWithJSSDK(t)
+	node, dir := nodeWithModule(t, "jsclient", "matrix-js-sdk")
 	forEachBackend(t, func(t *testing.T, be backend) {
 		s := startServer(t, be, options{})
 		const alicePassword, bobPassword = "alice's js password", "bob's js password"
@@ -54,12 +54,12 @@ func runJSSession(t *testing.T, script string) {
 	})
 }
 
-// nodeWithJSSDK finds node and e2e/jsclient with its node_modules (which
-// .ci/run installs with npm ci from the committed lock file). Without them
-// the test is skipped loudly, or fails under CI=true.
-func nodeWithJSSDK(t *testing.T) (node, dir string) {
+// nodeWithModule finds node and the e2e directory dir with module in its
+// node_modules (which .ci/run installs with npm ci from the committed lock
+// file). Without them the test is skipped loudly, or fails under CI=true.
+func nodeWithModule(t *testing.T, dir, module string) (node, abs string) {
 	t.Helper()
-	dir, err := filepath.Abs("jsclient")
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,17 +68,17 @@ func nodeWithJSSDK(t *testing.T) (node, dir string) {
 	switch {
 	case err != nil:
 		missing = "node is not installed"
-	case !exists(filepath.Join(dir, "node_modules", "matrix-js-sdk", "package.json")):
-		missing = "e2e/jsclient/node_modules is missing (run: npm ci --prefix e2e/jsclient)"
+	case !exists(filepath.Join(abs, "node_modules", module, "package.json")):
+		missing = "e2e/" + dir + "/node_modules is missing (run: npm ci --prefix e2e/" + dir + ")"
 	}
 	if missing != "" {
-		msg := "the matrix-js-sdk real-client test DID NOT RUN: " + missing
+		msg := "the " + module + " real-client test DID NOT RUN: " + missing
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	return node, dir
+	return node, abs
 }
 
 func exists(path string) bool {
