@@ -64,6 +64,15 @@ func TestAdminAPI_RefusesAnonymousAndNonAdmins(t *testing.T) {
 			{"GET", adminV1 + "/whois/@other:localhost"},
 			{"GET", adminV1 + "/users/" + u + "/accountdata"},
 			{"GET", adminV1 + "/users/" + u + "/pushers"},
+			{"GET", adminV1 + "/users/" + u + "/override_ratelimit"},
+			{"POST", adminV1 + "/users/" + u + "/override_ratelimit"},
+			{"DELETE", adminV1 + "/users/" + u + "/override_ratelimit"},
+			{"GET", adminV1 + "/statistics/users/media"},
+			{"GET", adminV1 + "/statistics/database/rooms"},
+			{"GET", adminV1 + "/background_updates/status"},
+			{"GET", adminV1 + "/background_updates/enabled"},
+			{"POST", adminV1 + "/background_updates/enabled"},
+			{"POST", adminV1 + "/background_updates/start_job"},
 		}
 		for _, e := range endpoints {
 			status, raw := s.Anonymous().Do(e.method, e.path, map[string]any{}, nil)
