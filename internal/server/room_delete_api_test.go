@@ -133,6 +133,16 @@ func TestAdminAPI_DeleteRoomMovesMembersAndPurges(t *testing.T) {
 		if code, raw := admin.Do("GET", adminV2+"/rooms/delete_status/nope", nil, nil); code != http.StatusNotFound || servertest.Errcode(raw) != "M_NOT_FOUND" {
 			t.Fatalf("unknown delete ID: %d %s", code, raw)
 		}
+		// Nothing of it is left in the domains' tables either.
+		for _, table := range []string{"events", "current_state", "search_events", "event_relations", "receipts", "notifications", "userdir_members"} {
+			var n int
+			if err := s.DB.Read.QueryRow("SELECT COUNT(*) FROM "+table+" WHERE room_id = $1", room).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("%d rows of the purged room left in %s", n, table)
+			}
+		}
 		// Everything else still works: the server is not disturbed.
 		fresh := alice.CreateRoom(map[string]any{})
 		alice.SendText(fresh, "still here")

@@ -23,6 +23,7 @@ func (s *Server) buildSearchIndex(ctx context.Context, roomStore *roomstore.Stor
 	}
 	roomStore.AddIndexer(idx)
 	s.searchIndex = idx
+	s.roomPurgers = append(s.roomPurgers, idx)
 	return nil
 }
 

@@ -21,6 +21,7 @@ func (s *Server) buildUserDirectory(ctx context.Context, acct accounts.Store) (*
 	if err != nil {
 		return nil, err
 	}
+	s.roomPurgers = append(s.roomPurgers, store)
 	dir, err := userdir.New(ctx, userdir.Config{Store: store, Rooms: s.Rooms, Accounts: acct,
 		SearchAllUsers: cfg.SearchAllUsers, PreferLocalUsers: cfg.PreferLocalUsers, Log: s.Log})
 	if err != nil {
