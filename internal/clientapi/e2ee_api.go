@@ -27,10 +27,14 @@ func (a *E2EEAPI) Register(rt *httpapi.Router) {
 		auth := func(method, path string, h httpapi.AuthHandler) {
 			rt.Handle(method+" "+p+path, httpapi.RequireAuth(a.Auth, h))
 		}
-		auth("PUT", "/sendToDevice/{eventType}/{txnId}", a.sendToDevice)
-		auth("POST", "/keys/upload", a.uploadKeys)
-		auth("POST", "/keys/query", a.queryKeys)
-		auth("POST", "/keys/claim", a.claimKeys)
+		// Guests may use these (client-server-api "Guest Access").
+		guest := func(method, path string, h httpapi.AuthHandler) {
+			rt.Handle(method+" "+p+path, httpapi.RequireAuthAllowGuests(a.Auth, h))
+		}
+		guest("PUT", "/sendToDevice/{eventType}/{txnId}", a.sendToDevice)
+		guest("POST", "/keys/upload", a.uploadKeys)
+		guest("POST", "/keys/query", a.queryKeys)
+		guest("POST", "/keys/claim", a.claimKeys)
 		auth("POST", "/keys/device_signing/upload", a.uploadDeviceSigningKeys)
 		auth("POST", "/keys/signatures/upload", a.uploadSignatures)
 		auth("GET", "/keys/changes", a.keyChanges)

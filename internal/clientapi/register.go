@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/users"
 )
@@ -20,6 +21,9 @@ type registerBody struct {
 	InitialDeviceDisplayName string    `json:"initial_device_display_name"`
 	InhibitLogin             bool      `json:"inhibit_login"`
 	RefreshToken             bool      `json:"refresh_token"`
+	// GuestAccessToken upgrades the guest it belongs to into a full
+	// account (client-server-api "Guest Access").
+	GuestAccessToken string `json:"guest_access_token"`
 }
 
 // registrationFlows are the UIA flows for registration. Myelin has no
@@ -70,10 +74,29 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, httpapi.Forbidden("Registration has been disabled"))
 		return
 	}
+	guestID := ""
+	if body.GuestAccessToken != "" {
+		// The guest keeps its user ID; username, which the spec asks for,
+		// must then be its localpart.
+		gs, err := a.Resolve(r.Context(), body.GuestAccessToken)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		if !gs.IsGuest {
+			httpapi.WriteError(w, httpapi.Forbidden("guest_access_token is not a guest's access token"))
+			return
+		}
+		guestID = gs.UserID
+		if u, err := ids.ParseUserID(guestID); err != nil || (body.Username != "" && body.Username != u.Localpart) {
+			httpapi.WriteError(w, httpapi.InvalidParam("username must be the guest's localpart"))
+			return
+		}
+	}
 	// registration.yaml: M_USER_IN_USE and M_INVALID_USERNAME MUST be
 	// returned before user-interactive authentication. A weak password is
 	// refused early too, so the user is not sent through UIA in vain.
-	if body.Username != "" {
+	if body.Username != "" && guestID == "" {
 		if _, err := a.svc.ValidateUsername(r.Context(), body.Username); err != nil {
 			httpapi.WriteError(w, err)
 			return
@@ -94,6 +117,20 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 	// UIA, so Synapse refuses it too.
 	if body.Password == "" {
 		httpapi.WriteError(w, httpapi.MissingParam("Missing params: password"))
+		return
+	}
+	if guestID != "" {
+		res, err := a.svc.UpgradeGuest(r.Context(), users.UpgradeGuestRequest{
+			UserID: guestID, Password: body.Password,
+			DeviceID: body.DeviceID, InitialDeviceDisplayName: body.InitialDeviceDisplayName,
+			InhibitLogin: body.InhibitLogin, RefreshToken: body.RefreshToken, IP: ip, UserAgent: httpapi.UserAgent(r),
+		})
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		a.uia.finish(sess)
+		writeAccountJSON(w, a.loginResponse(res, false))
 		return
 	}
 	res, err := a.svc.Register(r.Context(), users.RegisterRequest{

@@ -78,6 +78,12 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		httpapi.WriteError(w, err)
 		return
 	}
+	if s.IsGuest {
+		if err := a.checkGuestMayJoin(ctx, roomID); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
 	profile := joinContent(a.memberProfile(r, s.UserID), extra)
 	inRoom := false
 	if _, err := a.Engine.Store().Room(ctx, roomID); err == nil {
@@ -143,6 +149,32 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		return
 	}
 	writeOK(w, map[string]string{"room_id": roomID})
+}
+
+// checkGuestMayJoin lets a guest join only a room whose m.room.guest_access
+// is can_join (client-server-api "Guest Access", server behaviour). Rooms
+// this server is not in are refused: it cannot read their state before
+// the join, and whether a user is a guest is not shared over federation.
+func (a *RoomAPI) checkGuestMayJoin(ctx context.Context, roomID string) error {
+	refused := httpapi.GuestAccessForbidden("guests may only join rooms whose guest access is can_join")
+	if in, err := a.Engine.InRoom(ctx, roomID); err != nil {
+		return err
+	} else if !in {
+		return refused
+	}
+	ev, err := a.Engine.State(ctx, roomID, event.TypeGuestAccess, "")
+	if merr.CodeOf(err) == merr.CodeNotFound {
+		return refused
+	} else if err != nil {
+		return err
+	}
+	var c struct {
+		GuestAccess string `json:"guest_access"`
+	}
+	if json.Unmarshal(ev.Content(), &c) != nil || c.GuestAccess != "can_join" {
+		return refused
+	}
+	return nil
 }
 
 // throughOtherServer checks what a join or knock made through another

@@ -113,6 +113,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI.Register(router)
 	s.registerSearchAPI(router, resolver, ud, rel)
 	s.wireSpaces(router, resolver, rem)
+	s.wireGuestEviction(acct)
 	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}
 	pushAPI.Register(router)
 	if err := s.wireVoIP(router, resolver); err != nil {

@@ -173,3 +173,43 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 		return res, nil
 	}
 }
+
+// UpgradeGuestRequest is a guest's registration of a full account for
+// itself (client-server-api "Guest Access": /register with
+// guest_access_token).
+type UpgradeGuestRequest struct {
+	UserID, Password                   string
+	DeviceID, InitialDeviceDisplayName string
+	InhibitLogin, RefreshToken         bool
+	IP, UserAgent                      string
+}
+
+// UpgradeGuest turns a guest account into a full account with a password,
+// keeping its user ID, and, unless inhibited, logs it in on a new device.
+// The guest's tokens stay valid and now belong to a full account.
+func (s *Service) UpgradeGuest(ctx context.Context, req UpgradeGuestRequest) (*LoginResult, error) {
+	if err := checkDeviceID(req.DeviceID); err != nil {
+		return nil, err
+	}
+	if err := s.CheckPolicy(req.Password); err != nil {
+		return nil, err
+	}
+	hash, err := s.hashPassword(req.Password)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.UpgradeGuest(ctx, req.UserID, string(hash)); err != nil {
+		if errors.Is(err, accounts.ErrNotFound) {
+			return nil, merr.Forbidden("this account is not a guest account")
+		}
+		return nil, err
+	}
+	if req.InhibitLogin {
+		return &LoginResult{UserID: req.UserID}, nil
+	}
+	sess, res := s.newSession(req.UserID, req.DeviceID, req.InitialDeviceDisplayName, req.RefreshToken, req.IP, req.UserAgent)
+	if _, err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	return res, nil
+}

@@ -120,6 +120,11 @@ func (s *sqlStore) GetUser(ctx context.Context, userID string) (*User, error) {
 	return u, err
 }
 
+func (s *sqlStore) UpgradeGuest(ctx context.Context, userID, hash string) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET password_hash = $1, is_guest = FALSE WHERE user_id = $2 AND is_guest`, nullString(hash), userID)
+	return mustAffect(res, err, "guest "+userID)
+}
+
 func (s *sqlStore) SetPasswordHash(ctx context.Context, userID, hash string) error {
 	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE user_id = $2`, nullString(hash), userID)
 	return mustAffect(res, err, "user "+userID)

@@ -49,6 +49,9 @@ type Store interface {
 	// SetPasswordHash replaces a user's password hash ("" removes it);
 	// ErrNotFound if the user is unknown.
 	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// UpgradeGuest makes a guest account a full one with this password
+	// hash; ErrNotFound unless the user is a guest.
+	UpgradeGuest(ctx context.Context, userID, hash string) error
 	// SetAdmin grants or revokes server admin rights; ErrNotFound if unknown.
 	SetAdmin(ctx context.Context, userID string, admin bool) error
 	// SetLocked locks or unlocks an account; ErrNotFound if unknown.
