@@ -1,8 +1,10 @@
 package clientapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 
@@ -382,12 +384,44 @@ func (a *RoomAPI) checkTarget(userID string) error {
 }
 
 func (a *RoomAPI) invite(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	body, err := httpapi.ReadBody(r, maxSmallBody)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if err := refuseThirdPartyInvite(body); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	a.targeted(w, r, s, event.Invite, func(cur string) error {
 		if cur == event.Join || cur == event.Ban {
 			return merr.Forbidden("user is " + cur + "ed in this room")
 		}
 		return nil
 	})
+}
+
+// refuseThirdPartyInvite answers an invite by third-party identifier
+// (client-server-api "POST /rooms/{roomId}/invite" with id_server, medium
+// and address): Myelin talks to no identity server, so it refuses them as
+// Synapse does when third-party lookups are disabled (enable_3pid_lookup:
+// false): 403 M_THREEPID_DENIED. A body that is not a third-party invite
+// passes.
+func refuseThirdPartyInvite(body []byte) error {
+	var b struct {
+		UserID   *string         `json:"user_id"`
+		IDServer json.RawMessage `json:"id_server"`
+		Medium   json.RawMessage `json:"medium"`
+		Address  json.RawMessage `json:"address"`
+	}
+	if json.Unmarshal(body, &b) != nil || b.UserID != nil || (b.IDServer == nil && b.Medium == nil && b.Address == nil) {
+		return nil
+	}
+	if b.IDServer == nil || b.Medium == nil || b.Address == nil {
+		return merr.MissingParam("a third-party invite needs id_server, medium and address")
+	}
+	return merr.New(merr.ErrForbidden, merr.CodeThreepidDenied, "Third-party invites are not supported by this server")
 }
 
 func (a *RoomAPI) kick(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {

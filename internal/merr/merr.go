@@ -64,6 +64,7 @@ const (
 	CodeResourceLimitExceeded  = "M_RESOURCE_LIMIT_EXCEEDED"
 	CodeThreepidNotFound       = "M_THREEPID_NOT_FOUND"
 	CodeThreepidInUse          = "M_THREEPID_IN_USE"
+	CodeThreepidDenied         = "M_THREEPID_DENIED"
 	CodeProfileTooLarge        = "M_PROFILE_TOO_LARGE"
 	CodeKeyTooLarge            = "M_KEY_TOO_LARGE"
 	CodeUserLocked             = "M_USER_LOCKED"

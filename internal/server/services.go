@@ -77,6 +77,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}
 	s.registerUserDirectoryAPI(router, resolver, dir)
 	(&clientapi.TagsAPI{Auth: resolver, Tags: tags.New(ud, s.Rooms)}).Register(router)
+	(&clientapi.MutualRoomsAPI{Auth: resolver, Engine: s.Rooms}).Register(router)
 	reportSvc, err := s.buildReports(ctx, router, resolver, acct)
 	if err != nil {
 		return err
