@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -146,17 +147,20 @@ func newServer(t *testing.T, be backend, opts options) *server {
 		dsn := createPostgresDB(t, be.adminDSN)
 		extra += fmt.Sprintf("database:\n  name: psycopg2\n  args: {dsn: %s}\n", harness.YAMLString(dsn))
 	}
-	// Request lines are logged at debug; a failing test quotes them.
-	extra += "myelin: {log_format: text, log_level: debug}\n"
 	extra += opts.extraYAML
-	f, err := os.OpenFile(s.configPath, os.O_APPEND|os.O_WRONLY, 0)
+	generated, err := os.ReadFile(s.configPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteString(extra); err != nil {
-		t.Fatal(err)
+	// Request lines are logged at debug, and a failing test quotes them:
+	// the generated myelin block is edited in place, since a second
+	// myelin key in the file would be a duplicate.
+	const info, debug = "\n  log_level: info\n", "\n  log_level: debug\n"
+	if !bytes.Contains(generated, []byte(info)) {
+		t.Fatalf("the generated config has no %q to raise to debug", strings.TrimSpace(info))
 	}
-	if err := f.Close(); err != nil {
+	generated = bytes.Replace(generated, []byte(info), []byte(debug), 1)
+	if err := os.WriteFile(s.configPath, append(generated, extra...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
