@@ -16,11 +16,12 @@ import (
 
 // rateLimitExempt reports whether s is never rate limited. Server admins
 // are exempt: they moderate, and Synapse lets operators lift every limit
-// for such accounts. Appservices do not exist yet; when they do, their
-// sender and the users of an appservice whose registration says
-// rate_limited: false are exempt here too, as in Synapse.
+// for such accounts. An appservice's sender, and the users an appservice
+// whose registration says rate_limited: false acts as, are exempt too
+// (the registration's rate_limited: "whether requests from masqueraded
+// users are rate-limited. The sender is excluded.").
 func rateLimitExempt(s *httpapi.Session) bool {
-	return s.IsAdmin
+	return s.IsAdmin || s.RateLimitExempt
 }
 
 // takeLimits draws costs for the session's request unless it is exempt,

@@ -20,6 +20,9 @@ type Session struct {
 	// service's as_token: the appservice acts as UserID (its sender, or
 	// the user it named with user_id).
 	AppserviceID string
+	// RateLimitExempt is set for an appservice acting as its sender, or
+	// as a user when its registration says rate_limited: false.
+	RateLimitExempt bool
 }
 
 // Assertion is the identity an application service asserts next to its

@@ -59,7 +59,7 @@ const (
 // startWithAppservice starts a server with the bridge registered at url
 // ("null" for none) plus extra registration lines; other holds a second
 // appservice's registration when not empty.
-func startWithAppservice(t *testing.T, db *sqldb.DB, url, extra string) *servertest.Server {
+func startWithAppservice(t *testing.T, db *sqldb.DB, url, extra string, hsYAML ...string) *servertest.Server {
 	t.Helper()
 	dir := t.TempDir()
 	reg := fmt.Sprintf(`id: bridge
@@ -81,7 +81,7 @@ protocols: [irc]
 	if err := os.WriteFile(filepath.Join(dir, "other.yaml"), []byte(other), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return servertest.StartIn(t, dir, db, servertest.Options{ExtraYAML: "app_service_config_files: [bridge.yaml, other.yaml]\n"})
+	return servertest.StartIn(t, dir, db, servertest.Options{ExtraYAML: "app_service_config_files: [bridge.yaml, other.yaml]\n" + strings.Join(hsYAML, "")})
 }
 
 // asClient is a client authenticating with the bridge's as_token.
@@ -528,4 +528,41 @@ func TestAppservice_NoProtocolsIsEmptyObject(t *testing.T) {
 	if strings.TrimSpace(string(raw)) != "{}" {
 		t.Errorf("got %s", raw)
 	}
+}
+
+// The registration's rate_limited: "Whether requests from masqueraded
+// users are rate-limited. The sender is excluded."
+func TestAppservice_RateLimited(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		const strict = "rc_message: {per_second: 0.001, burst_count: 1}\n"
+		send := func(s *servertest.Server, asUser string, n int) (limited bool) {
+			as := asClient(s, bridgeASToken)
+			room := as.CreateRoom(map[string]any{"preset": "public_chat"})
+			q := ""
+			if asUser != "" {
+				registerPuppet(t, as, asUser)
+				q = "?user_id=@" + asUser + ":localhost"
+				as.MustDo("POST", "/_matrix/client/v3/join/"+url.PathEscape(room)+q, map[string]any{}, nil)
+			}
+			for i := range n {
+				status, _ := as.Do("PUT", servertest.Room(room)+"/send/m.room.message/t"+fmt.Sprint(i)+q, map[string]any{"msgtype": "m.text", "body": "hi"}, nil)
+				if status == 429 {
+					return true
+				}
+			}
+			return false
+		}
+		s := startWithAppservice(t, db, "null", "", strict)
+		if send(s, "", 3) {
+			t.Error("the sender was rate limited")
+		}
+		if !send(s, "_irc_puppet", 3) {
+			t.Error("a puppet of a rate_limited appservice was not rate limited")
+		}
+		s.Stop()
+		s2 := startWithAppservice(t, db, "null", "rate_limited: false\n", strict)
+		if send(s2, "_irc_puppet2", 3) {
+			t.Error("a puppet of an appservice with rate_limited: false was rate limited")
+		}
+	})
 }

@@ -133,6 +133,9 @@ type Session struct {
 	TokenID  int64
 	// AppserviceID is set for an application service's as_token.
 	AppserviceID string
+	// RateLimitExempt: an appservice's sender, or a user of an appservice
+	// with rate_limited: false.
+	RateLimitExempt bool
 }
 
 // Service implements the account rules over an accounts.Store.
