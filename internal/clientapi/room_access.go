@@ -22,7 +22,8 @@ type access struct {
 
 // readAccess decides whether userID may read roomID and up to where:
 // members read everything; users who left or were banned read up to the
-// moment they left (Synapse's behaviour); others only world_readable rooms.
+// moment they left (Synapse's behaviour), unless they forgot the room;
+// others only world_readable rooms.
 func (a *RoomAPI) readAccess(ctx context.Context, roomID, userID string) (*access, error) {
 	store := a.Engine.Store()
 	if _, err := store.Room(ctx, roomID); err != nil {
@@ -41,7 +42,17 @@ func (a *RoomAPI) readAccess(ctx context.Context, roomID, userID string) (*acces
 		case event.Join:
 			return &access{Membership: m.Membership, UpTo: cur, Joined: true}, nil
 		case event.Leave, event.Ban:
-			return &access{Membership: m.Membership, UpTo: m.StreamPos}, nil
+			// A room the user forgot is no longer theirs to read
+			// (POST /rooms/{roomId}/forget: "a user will no longer be
+			// able to retrieve history for this room"); only a
+			// world_readable room stays readable, as to anyone.
+			forgot, err := store.Forgotten(ctx, userID, roomID)
+			if err != nil {
+				return nil, err
+			}
+			if !forgot {
+				return &access{Membership: m.Membership, UpTo: m.StreamPos}, nil
+			}
 		}
 	}
 	view, err := a.Engine.CurrentView(ctx, roomID)

@@ -139,6 +139,11 @@ func TestLeaveForgetAndSyncLeaveSection(t *testing.T) {
 			t.Errorf("a former member reads up to their leave only: %d %s", status, raw)
 		}
 		bob.MustDo("POST", servertest.Room(roomID)+"/forget", map[string]any{}, nil)
+		// POST /rooms/{roomId}/forget: "a user will no longer be able to
+		// retrieve history for this room".
+		if status, raw := bob.Do("GET", servertest.Room(roomID)+"/messages?dir=b", nil, nil); status != http.StatusForbidden {
+			t.Errorf("/messages after forgetting: %d %s, want 403", status, raw)
+		}
 		var joined struct {
 			JoinedRooms []string `json:"joined_rooms"`
 		}
