@@ -36,23 +36,25 @@ func destinationJSON(d *fedqueue.Destination) map[string]any {
 	}
 }
 
-// pageParams reads from and limit, as Synapse's paginated admin lists do.
-func pageParams(r *http.Request, defLimit int) (from, limit int, err error) {
+// pageParams reads from, limit and dir, as Synapse's paginated admin lists
+// do; defDesc is the list's own default direction.
+func pageParams(r *http.Request, defLimit int, defDesc bool) (from, limit int, desc bool, err error) {
 	if from, err = queryNonNegative(r, "from", 0); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
-	limit, err = queryNonNegative(r, "limit", defLimit)
-	return from, limit, err
+	if limit, err = queryNonNegative(r, "limit", defLimit); err != nil {
+		return 0, 0, false, err
+	}
+	desc = defDesc
+	if r.URL.Query().Has("dir") {
+		desc, err = queryDir(r)
+	}
+	return from, limit, desc, err
 }
 
 // listDestinations is GET /_synapse/admin/v1/federation/destinations.
 func (a *API) listDestinations(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
-	from, limit, err := pageParams(r, defaultDestinationPage)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	desc, err := queryDir(r)
+	from, limit, desc, err := pageParams(r, defaultDestinationPage, false)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -103,12 +105,7 @@ func (a *API) resetConnection(w http.ResponseWriter, r *http.Request, _ *httpapi
 
 // destinationRooms is GET .../destinations/{destination}/rooms.
 func (a *API) destinationRooms(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
-	from, limit, err := pageParams(r, defaultDestinationPage)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	desc, err := queryDir(r)
+	from, limit, desc, err := pageParams(r, defaultDestinationPage, false)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return

@@ -47,18 +47,11 @@ func eventReportJSON(r *reports.EventReport) map[string]any {
 // unless dir=f, filtered by room_id and the reporter's user_id (both
 // substrings, as in Synapse).
 func (a *API) listEventReports(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
-	from, limit, err := pageParams(r, 100)
+	// Synapse's default direction here is b.
+	from, limit, desc, err := pageParams(r, 100, true)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
-	}
-	// Synapse's default direction here is b.
-	desc := true
-	if r.URL.Query().Has("dir") {
-		if desc, err = queryDir(r); err != nil {
-			httpapi.WriteError(w, err)
-			return
-		}
 	}
 	q := r.URL.Query()
 	rs, total, err := a.Reports.EventReports(r.Context(), reportstore.Query{RoomID: q.Get("room_id"), Reporter: q.Get("user_id"),

@@ -19,10 +19,7 @@ var mediaUsageOrders = map[string]bool{admin.OrderUserID: true, admin.OrderDispl
 func mediaUsageQuery(r *http.Request) (admin.MediaUsageQuery, error) {
 	var q admin.MediaUsageQuery
 	var err error
-	if q.From, q.Limit, err = pageParams(r, defaultMediaUsagePage); err != nil {
-		return q, err
-	}
-	if q.Desc, err = queryDir(r); err != nil {
+	if q.From, q.Limit, q.Desc, err = pageParams(r, defaultMediaUsagePage, false); err != nil {
 		return q, err
 	}
 	q.OrderBy = r.URL.Query().Get("order_by")

@@ -42,39 +42,32 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	return api, nil
 }
 
-// deactivateHooks runs each deactivation hook, all of them even when one
-// fails.
-type deactivateHooks []users.DeactivateHook
+// runAll calls each hook, all of them even when one fails.
+func runAll[H any](hs []H, call func(H) error) error {
+	var errs []error
+	for _, h := range hs {
+		errs = append(errs, call(h))
+	}
+	return errors.Join(errs...)
+}
+
+// deactivateHooks, registerHooks and profileHooks run each of their hooks.
+type (
+	deactivateHooks []users.DeactivateHook
+	registerHooks   []users.RegisterHook
+	profileHooks    []users.ProfileHook
+)
 
 func (hs deactivateHooks) OnDeactivate(ctx context.Context, userID string) error {
-	var errs []error
-	for _, h := range hs {
-		errs = append(errs, h.OnDeactivate(ctx, userID))
-	}
-	return errors.Join(errs...)
+	return runAll(hs, func(h users.DeactivateHook) error { return h.OnDeactivate(ctx, userID) })
 }
-
-// registerHooks runs each registration hook, all of them even when one
-// fails.
-type registerHooks []users.RegisterHook
 
 func (hs registerHooks) OnRegister(ctx context.Context, userID string) error {
-	var errs []error
-	for _, h := range hs {
-		errs = append(errs, h.OnRegister(ctx, userID))
-	}
-	return errors.Join(errs...)
+	return runAll(hs, func(h users.RegisterHook) error { return h.OnRegister(ctx, userID) })
 }
 
-// profileHooks runs each profile hook, all of them even when one fails.
-type profileHooks []users.ProfileHook
-
 func (hs profileHooks) OnProfileChange(ctx context.Context, userID string) error {
-	var errs []error
-	for _, h := range hs {
-		errs = append(errs, h.OnProfileChange(ctx, userID))
-	}
-	return errors.Join(errs...)
+	return runAll(hs, func(h users.ProfileHook) error { return h.OnProfileChange(ctx, userID) })
 }
 
 type roomHooks struct {
