@@ -172,6 +172,13 @@ type Config struct {
 	Presence                       Presence
 	TURN                           TURN
 	UserDirectory                  UserDirectory
+	Email                          Email
+	// RegistrationsRequire3PID lists the media a new account must validate
+	// an address of (registrations_require_3pid); only "email" is served.
+	RegistrationsRequire3PID []string
+	// Enable3PIDChanges lets users add and remove their email addresses
+	// (enable_3pid_changes, default true).
+	Enable3PIDChanges bool
 
 	// RefreshableAccessTokenLifetime defaults to 5 minutes, as in Synapse;
 	// the other lifetimes default to 0 (no expiry).
@@ -574,12 +581,15 @@ func defaults() *Config {
 		RC3PIDValidation:         RateLimit{PerSecond: 0.003, BurstCount: 5},
 		RCFederation: FederationRateLimits{WindowSize: time.Second, SleepLimit: 10, SleepDelay: 500 * time.Millisecond,
 			RejectLimit: 50, Concurrent: 3},
-		FederationVerifyCertificates:   true,
-		DefaultRoomVersion:             "12",
-		Caches:                         Caches{GlobalFactor: 0.5},
-		LimitRemoteRooms:               LimitRemoteRooms{Complexity: 1.0, ComplexityError: "This room is too complex for this homeserver to join. Please ask your server administrator."},
-		Presence:                       Presence{Enabled: true},
-		TURN:                           TURN{UserLifetime: time.Hour, AllowGuests: true},
+		FederationVerifyCertificates: true,
+		DefaultRoomVersion:           "12",
+		Caches:                       Caches{GlobalFactor: 0.5},
+		LimitRemoteRooms:             LimitRemoteRooms{Complexity: 1.0, ComplexityError: "This room is too complex for this homeserver to join. Please ask your server administrator."},
+		Presence:                     Presence{Enabled: true},
+		TURN:                         TURN{UserLifetime: time.Hour, AllowGuests: true},
+		Email: Email{SMTPHost: "localhost", SMTPPort: 25, EnableTLS: true, AppName: "Matrix",
+			ValidationTokenLifetime: time.Hour},
+		Enable3PIDChanges:              true,
 		UserDirectory:                  UserDirectory{Enabled: true},
 		RefreshableAccessTokenLifetime: 5 * time.Minute,
 		Myelin: Myelin{LogFormat: "text", LogLevel: "info",

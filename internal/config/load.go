@@ -96,6 +96,7 @@ func (d *decoder) allKeys(c *Config, p *present) handlers {
 	hs := d.topLevel(c, p)
 	maps.Copy(hs, d.mediaKeys(c))
 	maps.Copy(hs, d.voipKeys(c))
+	maps.Copy(hs, d.emailKeys(c))
 	return hs
 }
 
@@ -234,17 +235,19 @@ func (d *decoder) finish(c *Config, p *present) {
 
 	d.mediaDefaults(c, p, at)
 	d.voipDefaults(c, at)
+	d.emailDefaults(c, at)
 
 	if c.RegistrationSharedSecret != "" && c.RegistrationSharedSecretPath != "" {
 		key, n := at("registration_shared_secret_path")
 		d.fail(key, n, "cannot be used together with registration_shared_secret; keep only one of them")
 	}
 	// Synapse refuses open registration without any verification step
-	// because it invites spam; Myelin has no email or captcha step, so a
-	// registration token is the only form of verification.
-	if c.EnableRegistration && !c.EnableRegistrationWithoutVerification && !c.RegistrationRequiresToken {
+	// because it invites spam; Myelin has no captcha step, so a
+	// registration token or a validated email address (registrations_require_3pid)
+	// is the verification.
+	if c.EnableRegistration && !c.EnableRegistrationWithoutVerification && !c.RegistrationRequiresToken && len(c.RegistrationsRequire3PID) == 0 {
 		key, n := at("enable_registration")
-		d.fail(key, n, "open registration without verification invites spam accounts; set registration_requires_token: true, or set enable_registration_without_verification: true if you accept the risk")
+		d.fail(key, n, "open registration without verification invites spam accounts; set registration_requires_token: true, or configure email and set registrations_require_3pid: [email], or set enable_registration_without_verification: true if you accept the risk")
 	}
 
 	for i, l := range c.Listeners {
@@ -289,13 +292,13 @@ var synapseOnlyKeys = []string{
 	"redaction_retention_period", "user_ips_max_age", "templates", "retention",
 	"admin_contact", "hs_disabled", "hs_disabled_message", "limit_usage_by_mau",
 	"max_mau_value", "mau_trial_days", "mau_stats_only", "server_context",
-	"dummy_events_threshold", "delete_stale_devices_after", "email",
+	"dummy_events_threshold", "delete_stale_devices_after",
 	"oidc_providers", "saml2_config", "cas_config", "sso", "jwt_config",
 	"ui_auth", "stats", "room_list_publication_rules",
 	"alias_creation_rules", "push", "encryption_enabled_by_default_for_room_type",
-	"auto_join_rooms", "autocreate_auto_join_rooms", "registrations_require_3pid",
+	"auto_join_rooms", "autocreate_auto_join_rooms",
 	"allowed_local_3pids", "enable_3pid_lookup", "enable_set_displayname",
-	"enable_set_avatar_url", "enable_3pid_changes", "enable_media_repo", "media_storage_providers",
+	"enable_set_avatar_url", "enable_media_repo", "media_storage_providers",
 	"oembed", "recaptcha_public_key", "recaptcha_private_key",
 	"enable_registration_captcha", "metrics_flags", "report_stats_endpoint",
 	"room_prejoin_state", "track_appservice_user_ips",
