@@ -67,6 +67,8 @@ type Config struct {
 	// InUse reports whether an mxc URI is some user's or room's avatar;
 	// retention and admin deletions with keep_profiles spare those.
 	InUse func(ctx context.Context, mxc string) (bool, error)
+	// Rooms is read by the admin API's room scans; nil knows no rooms.
+	Rooms RoomEvents
 	Now   func() time.Time
 	Log   *slog.Logger
 }

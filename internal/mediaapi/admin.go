@@ -30,6 +30,10 @@ func (a *API) registerAdmin(rt *httpapi.Router) {
 	rt.Handle("POST "+v1+"/media/{serverName}/delete", admin(a.deleteOld))
 	rt.Handle("POST "+v1+"/purge_media_cache", admin(a.purgeCache))
 	rt.Handle("GET "+v1+"/users/{userId}/media", admin(a.listUserMedia))
+	rt.Handle("GET "+v1+"/room/{roomId}/media", admin(a.listRoomMedia))
+	rt.Handle("POST "+v1+"/room/{roomId}/media/quarantine", admin(a.quarantineRoom))
+	// Synapse's older path of the same, still served by it.
+	rt.Handle("POST "+v1+"/quarantine_media/{roomId}", admin(a.quarantineRoom))
 	rt.Handle("DELETE "+v1+"/users/{userId}/media", admin(a.deleteUserMedia))
 }
 
@@ -54,6 +58,32 @@ func (a *API) quarantineUser(w http.ResponseWriter, r *http.Request, s *httpapi.
 		return
 	}
 	n, err := a.Media.QuarantineUser(r.Context(), userID, s.UserID)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"num_quarantined": n})
+}
+
+// listRoomMedia is Synapse's "List all media in a room".
+func (a *API) listRoomMedia(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
+	local, remote, err := a.Media.RoomMedia(r.Context(), r.PathValue("roomId"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if local == nil {
+		local = []string{}
+	}
+	if remote == nil {
+		remote = []string{}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"local": local, "remote": remote})
+}
+
+// quarantineRoom is Synapse's "Quarantining media in a room".
+func (a *API) quarantineRoom(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	n, err := a.Media.QuarantineRoom(r.Context(), r.PathValue("roomId"), s.UserID)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return

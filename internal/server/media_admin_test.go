@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -113,6 +115,87 @@ func TestMediaAdmin_Delete(t *testing.T) {
 		}
 		if resp, _ := download(t, admin, authedMedia, "localhost", b1, ""); resp.StatusCode != 200 {
 			t.Errorf("another user's media went too: %d", resp.StatusCode)
+		}
+	})
+}
+
+// Synapse's "List all media in a room" and "Quarantining media in a
+// room": the mxc URIs the room's events name (a message's url and
+// thumbnail, an encrypted attachment's file, the room avatar, a member's
+// avatar, an edit's new content, a redacted message's url), ours apart
+// from other servers'; quarantining them all at once.
+func TestMediaAdmin_MediaInARoom(t *testing.T) {
+	eachMediaServer(t, "", func(t *testing.T, s *servertest.Server) {
+		admin, alice := s.Register("admin"), s.Register("alice")
+		makeAdmin(t, s, admin.UserID)
+		ids := map[string]string{}
+		for _, n := range []string{"image", "thumb", "file", "avatar", "member", "edit", "redacted", "elsewhere"} {
+			_, ids[n] = uploadMedia(t, alice, "image/png", "", []byte(n))
+		}
+		mxc := func(n string) string { return "mxc://localhost/" + ids[n] }
+		const remote = "mxc://remote.example/abcDEF123"
+		room := alice.CreateRoom(map[string]any{})
+		other := alice.CreateRoom(map[string]any{})
+		txn := 0
+		send := func(roomID string, content map[string]any) string {
+			var resp struct {
+				EventID string `json:"event_id"`
+			}
+			txn++
+			alice.MustDo("PUT", servertest.Room(roomID)+"/send/m.room.message/t"+strconv.Itoa(txn), content, &resp)
+			return resp.EventID
+		}
+		send(room, map[string]any{"msgtype": "m.image", "body": "a", "url": mxc("image"),
+			"info": map[string]any{"thumbnail_url": mxc("thumb")}})
+		send(room, map[string]any{"msgtype": "m.file", "body": "b", "file": map[string]any{"url": mxc("file")}})
+		send(room, map[string]any{"msgtype": "m.image", "body": "c", "url": remote})
+		send(room, map[string]any{"msgtype": "m.text", "body": "* d", "m.new_content": map[string]any{
+			"msgtype": "m.image", "body": "d", "url": mxc("edit")}})
+		red := send(room, map[string]any{"msgtype": "m.image", "body": "e", "url": mxc("redacted")})
+		alice.MustDo("PUT", servertest.Room(room)+"/redact/"+red+"/r1", map[string]any{}, nil)
+		send(room, map[string]any{"msgtype": "m.text", "body": "not a uri: mxc://localhost/../etc"})
+		alice.MustDo("PUT", servertest.Room(room)+"/state/m.room.avatar", map[string]any{"url": mxc("avatar")}, nil)
+		alice.MustDo("PUT", servertest.Room(room)+"/state/m.room.member/"+alice.UserID,
+			map[string]any{"membership": "join", "avatar_url": mxc("member")}, nil)
+		send(other, map[string]any{"msgtype": "m.image", "body": "f", "url": mxc("elsewhere")})
+
+		path := "/_synapse/admin/v1/room/" + url.PathEscape(room) + "/media"
+		var list struct {
+			Local  []string `json:"local"`
+			Remote []string `json:"remote"`
+		}
+		admin.MustDo("GET", path, nil, &list)
+		want := []string{mxc("image"), mxc("thumb"), mxc("file"), mxc("edit"), mxc("redacted"), mxc("avatar"), mxc("member")}
+		slices.Sort(want)
+		slices.Sort(list.Local)
+		if !slices.Equal(list.Local, want) || !slices.Equal(list.Remote, []string{remote}) {
+			t.Errorf("room media:\n got %v %v\nwant %v [%s]", list.Local, list.Remote, want, remote)
+		}
+		if st, raw := alice.Do("GET", path, nil, nil); st != 403 || servertest.Errcode(raw) != "M_FORBIDDEN" {
+			t.Errorf("listing by a non-admin: %d %s", st, raw)
+		}
+		if st, raw := admin.Do("GET", "/_synapse/admin/v1/room/"+url.PathEscape("!nosuch:localhost")+"/media", nil, nil); st != 404 {
+			t.Errorf("unknown room: %d %s", st, raw)
+		}
+
+		var q struct {
+			N int64 `json:"num_quarantined"`
+		}
+		admin.MustDo("POST", path+"/quarantine", map[string]any{}, &q)
+		if q.N != int64(len(want)) {
+			t.Errorf("num_quarantined = %d, want %d (the remote item was never cached)", q.N, len(want))
+		}
+		for _, n := range []string{"image", "member", "redacted"} {
+			if resp, _ := download(t, alice, authedMedia, "localhost", ids[n], ""); resp.StatusCode != 404 {
+				t.Errorf("%s served after its room was quarantined: %d", n, resp.StatusCode)
+			}
+		}
+		if resp, _ := download(t, alice, authedMedia, "localhost", ids["elsewhere"], ""); resp.StatusCode != 200 {
+			t.Errorf("another room's media was quarantined: %d", resp.StatusCode)
+		}
+		admin.MustDo("POST", "/_synapse/admin/v1/quarantine_media/"+url.PathEscape(room), map[string]any{}, &q)
+		if q.N != 0 {
+			t.Errorf("quarantining again: num_quarantined = %d", q.N)
 		}
 	})
 }

@@ -55,6 +55,7 @@ func (s *Server) buildMedia(ctx context.Context, router *httpapi.Router, resolve
 		MaxPending: cfg.MaxPendingMediaUploads, UnusedExpiry: cfg.UnusedExpirationTime,
 		Federation: &media.FederationDownloader{Client: rem.Client, MaxSize: cfg.MaxUploadSize},
 		InUse:      avatarInUse(acct, s.Rooms.Store()),
+		Rooms:      s.Rooms.Store(),
 		Thumbnailer: thumbnailer.New(thumbnailer.Config{Store: thumbs, Blobs: blobs, Sizes: cfg.ThumbnailSizes,
 			Dynamic: cfg.DynamicThumbnails, MaxImagePixels: cfg.MaxImagePixels, Now: s.Now,
 			Log: s.Log.With("component", "thumbnails")}),

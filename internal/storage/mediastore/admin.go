@@ -1,6 +1,9 @@
 package mediastore
 
-import "context"
+import (
+	"context"
+	"database/sql"
+)
 
 // SetQuarantine quarantines a media ID on behalf of admin ("" lifts the
 // quarantine); ErrNotFound if there is no such ID.
@@ -82,4 +85,28 @@ func (s *Store) UsageByUploader(ctx context.Context, local string, fromTS, until
 		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// QuarantineMany quarantines the media IDs among keys (origin, media ID)
+// that are stored and not quarantined yet, on behalf of admin, in one
+// transaction, and returns how many.
+func (s *Store) QuarantineMany(ctx context.Context, keys [][2]string, admin string) (int64, error) {
+	var n int64
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		for _, k := range keys {
+			res, err := tx.ExecContext(ctx, `UPDATE media SET quarantined_by = $3
+				WHERE origin = $1 AND media_id = $2 AND quarantined_by = ''`, k[0], k[1], admin)
+			if err != nil {
+				return err
+			}
+			c, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += c
+		}
+		return nil
+	})
+	return n, err
 }
