@@ -337,6 +337,29 @@ func TestAliasesAndPublicDirectory(t *testing.T) {
 	})
 }
 
+// GET /rooms/{roomId}/aliases is for members (client-server-api, "Room
+// aliases"), and, as in Synapse, for server admins, whose tools list a
+// user's rooms by alias.
+func TestRoomAliasList_MembersAndServerAdminsOnly(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob, admin := s.Register("alice"), s.Register("bob"), newAdmin(t, s, "admin")
+		roomID := alice.CreateRoom(map[string]any{"room_alias_name": "den"})
+		path := "/_matrix/client/v3/rooms/" + url.PathEscape(roomID) + "/aliases"
+		if status, raw := bob.Do("GET", path, nil, nil); status != http.StatusForbidden {
+			t.Errorf("non-member: %d %s, want 403", status, raw)
+		}
+		for _, c := range []*servertest.Client{alice, admin} {
+			var res struct {
+				Aliases []string `json:"aliases"`
+			}
+			c.MustDo("GET", path, nil, &res)
+			if len(res.Aliases) != 1 || res.Aliases[0] != "#den:localhost" {
+				t.Errorf("%s sees aliases %v, want [#den:localhost]", c.UserID, res.Aliases)
+			}
+		}
+	})
+}
+
 func TestAccountDataAppearsInSync(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *servertest.Server) {
 		alice := s.Register("alice")
