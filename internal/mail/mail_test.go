@@ -66,7 +66,7 @@ func TestSend_WrongCredentialsAreRefused(t *testing.T) {
 	srv := mailtest.Start(t, mailtest.Options{Mode: mailtest.Plain, User: "myelin", Password: "s3cret"})
 	// After a refused AUTH, Go's client sends "*" and waits for an answer
 	// aiosmtpd does not give; the timeout ends that wait.
-	err := sender(t, srv, func(c *mail.Config) { c.User, c.Pass, c.Timeout = "myelin", "wrong", 3 * time.Second }).Send(context.Background(), msg)
+	err := sender(t, srv, func(c *mail.Config) { c.User, c.Pass, c.Timeout = "myelin", "wrong", 3*time.Second }).Send(context.Background(), msg)
 	if err == nil || !strings.Contains(err.Error(), "AUTH") {
 		t.Fatalf("err = %v", err)
 	}
