@@ -500,3 +500,38 @@ func TestFiltersAndThreepids(t *testing.T) {
 		}
 	})
 }
+
+// An address is bound to at most one user (M_THREEPID_IN_USE otherwise).
+func TestThreepids_AddLookUpDelete(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		mustCreateUser(t, s, "@a:hs", nil)
+		mustCreateUser(t, s, "@b:hs", nil)
+		tp := Threepid{Medium: "email", Address: "a@example.com", ValidatedAt: 1000, AddedAt: 1001}
+		if err := s.AddThreepid(ctx, "@a:hs", tp); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddThreepid(ctx, "@a:hs", tp); err != nil {
+			t.Fatalf("adding one's own address again: %v", err)
+		}
+		if err := s.AddThreepid(ctx, "@b:hs", tp); !errors.Is(err, ErrThreepidInUse) {
+			t.Fatalf("adding another user's address: %v", err)
+		}
+		if u, err := s.UserByThreepid(ctx, "email", "a@example.com"); err != nil || u != "@a:hs" {
+			t.Fatalf("UserByThreepid = %q, %v", u, err)
+		}
+		if got, err := s.ListThreepids(ctx, "@a:hs"); err != nil || len(got) != 1 || got[0] != tp {
+			t.Fatalf("ListThreepids = %+v, %v", got, err)
+		}
+		if ok, err := s.DeleteThreepid(ctx, "@b:hs", "email", "a@example.com"); err != nil || ok {
+			t.Fatalf("another user deleted the address: %v, %v", ok, err)
+		}
+		if ok, err := s.DeleteThreepid(ctx, "@a:hs", "email", "a@example.com"); err != nil || !ok {
+			t.Fatalf("DeleteThreepid = %v, %v", ok, err)
+		}
+		if u, err := s.UserByThreepid(ctx, "email", "a@example.com"); err != nil || u != "" {
+			t.Fatalf("UserByThreepid after delete = %q, %v", u, err)
+		}
+	})
+}

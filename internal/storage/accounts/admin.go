@@ -105,31 +105,62 @@ func (s *sqlStore) ReplaceThreepids(ctx context.Context, userID string, threepid
 			return err
 		}
 		for _, t := range threepids {
-			// DO NOTHING, then look: an error would abort a PostgreSQL
-			// transaction.
-			res, err := tx.ExecContext(ctx, `
-				INSERT INTO user_threepids (user_id, medium, address, validated_at, added_at)
-				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (medium, address) DO NOTHING`,
-				userID, t.Medium, t.Address, t.ValidatedAt, t.AddedAt)
-			if err != nil {
+			if err := bindThreepid(ctx, tx, userID, t); err != nil {
 				return err
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 {
-				var owner string
-				err := tx.QueryRowContext(ctx, `SELECT user_id FROM user_threepids WHERE medium = $1 AND address = $2`,
-					t.Medium, t.Address).Scan(&owner)
-				if err != nil {
-					return err
-				}
-				if owner != userID {
-					return ErrThreepidInUse
-				}
 			}
 		}
 		return nil
 	})
+}
+
+func (s *sqlStore) AddThreepid(ctx context.Context, userID string, t Threepid) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error { return bindThreepid(ctx, tx, userID, t) })
+}
+
+// bindThreepid binds t to userID unless it is bound to someone else.
+func bindThreepid(ctx context.Context, tx *sql.Tx, userID string, t Threepid) error {
+	// DO NOTHING, then look: an error would abort a PostgreSQL
+	// transaction.
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO user_threepids (user_id, medium, address, validated_at, added_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (medium, address) DO NOTHING`,
+		userID, t.Medium, t.Address, t.ValidatedAt, t.AddedAt)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	var owner string
+	err = tx.QueryRowContext(ctx, `SELECT user_id FROM user_threepids WHERE medium = $1 AND address = $2`,
+		t.Medium, t.Address).Scan(&owner)
+	if err != nil {
+		return err
+	}
+	if owner != userID {
+		return ErrThreepidInUse
+	}
+	return nil
+}
+
+func (s *sqlStore) DeleteThreepid(ctx context.Context, userID, medium, address string) (bool, error) {
+	res, err := s.db.Write.ExecContext(ctx, `DELETE FROM user_threepids WHERE user_id = $1 AND medium = $2 AND address = $3`,
+		userID, medium, address)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+func (s *sqlStore) UserByThreepid(ctx context.Context, medium, address string) (string, error) {
+	var userID string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT user_id FROM user_threepids WHERE medium = $1 AND address = $2`,
+		medium, address).Scan(&userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return userID, err
 }
 
 func (s *sqlStore) CreatePuppetToken(ctx context.Context, userID string, hash []byte, nowTS, expiresTS int64) (int64, error) {

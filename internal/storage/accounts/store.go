@@ -140,6 +140,15 @@ type Store interface {
 	// ReplaceThreepids binds exactly these third-party IDs to a user (an
 	// admin's edit); ErrThreepidInUse if one is bound to another user.
 	ReplaceThreepids(ctx context.Context, userID string, threepids []Threepid) error
+	// AddThreepid binds one third-party ID to a user (a validated address
+	// the user added); ErrThreepidInUse if it is bound to another user,
+	// nothing if it is already the user's.
+	AddThreepid(ctx context.Context, userID string, t Threepid) error
+	// DeleteThreepid unbinds a third-party ID from a user and reports
+	// whether it was bound to them.
+	DeleteThreepid(ctx context.Context, userID, medium, address string) (bool, error)
+	// UserByThreepid returns the user a third-party ID is bound to, or "".
+	UserByThreepid(ctx context.Context, medium, address string) (string, error)
 
 	// CreatePuppetToken stores an access token of a user that belongs to
 	// no device (an admin acting as the user) and returns its row ID.
