@@ -85,6 +85,14 @@ const benchServer = "bench.example.org"
 // benchNotifier is a notifier on a fresh engine for benchServer.
 func benchNotifier(b *testing.B, db *sqldb.DB) (*Notifier, *rooms.Engine) {
 	b.Helper()
+	n, e, _ := newNotifier(b, db)
+	return n, e
+}
+
+// newNotifier is a notifier (not started) on a fresh engine for
+// benchServer, with the receipts service that reads what it counts.
+func newNotifier(b testing.TB, db *sqldb.DB) (*Notifier, *rooms.Engine, *receipts.Service) {
+	b.Helper()
 	ctx := context.Background()
 	e := roomstest.NewEngine(b, db, benchServer)
 	acct, err := accounts.New(ctx, db)
@@ -114,7 +122,7 @@ func benchNotifier(b *testing.B, db *sqldb.DB) (*Notifier, *rooms.Engine) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return n, e
+	return n, e, rc
 }
 
 // benchRoom makes a room of members local users, every tenth with a

@@ -39,7 +39,10 @@ type NotifierConfig struct {
 	// Queued is called after a commit that queued pushes for pushers
 	// (wakes the delivery); may be nil.
 	Queued func()
-	Log    *slog.Logger
+	// Now is the clock that ages notifications (PruneRead); time.Now
+	// when nil.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // persistCursorEvery is how far (in stream positions) the cursor may run
@@ -73,6 +76,7 @@ type Notifier struct {
 	wake     chan struct{}
 	stop     chan struct{}
 	finished chan struct{}
+	pruned   chan struct{} // closed when the pruning loop has stopped
 	closing  sync.Once
 }
 
@@ -80,6 +84,9 @@ type Notifier struct {
 func NewNotifier(ctx context.Context, cfg NotifierConfig) (*Notifier, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	pos, err := cfg.Store.Cursor(ctx)
 	if err != nil {
@@ -105,9 +112,10 @@ func (n *Notifier) Start(ctx context.Context) error {
 	if err := n.catchUp(ctx); err != nil {
 		return err
 	}
-	n.stop, n.finished = make(chan struct{}), make(chan struct{})
+	n.stop, n.finished, n.pruned = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	n.cfg.Rooms.Stream().OnAdvance(func(int64) { n.poke() })
 	go n.run()
+	go n.prune()
 	return nil
 }
 
@@ -151,6 +159,7 @@ func (n *Notifier) Close() {
 		if n.stop != nil {
 			close(n.stop)
 			<-n.finished
+			<-n.pruned
 		}
 		// Saves evaluating again at the next start what notified nobody.
 		if pos := n.cursor.Load(); pos > n.persisted {

@@ -88,6 +88,9 @@ CREATE INDEX push_jobs_pusher ON push_jobs (pusher_id, job_id);
 -- with push does not evaluate, and count as unread, its whole history.
 UPDATE push_cursor SET stream_pos = -1 WHERE stream_pos = 0;
 `},
+	{Version: 3, Name: "push: notifications by age, for pruning the read ones", SQL: `
+CREATE INDEX notifications_ts ON notifications (ts, user_id, stream_pos);
+`},
 }
 
 // NotStarted is the cursor of a database whose events were never
@@ -300,13 +303,20 @@ func (s *Store) CountByThread(ctx context.Context, userID string, ranges []Range
 // List returns up to limit of userID's notifications at stream positions
 // below before (newest first), only highlights when onlyHighlight.
 func (s *Store) List(ctx context.Context, userID string, before int64, limit int, onlyHighlight bool) ([]Notification, error) {
-	q := `SELECT user_id, room_id, event_id, stream_pos, thread_id, highlight, actions, ts
-		FROM notifications WHERE user_id = $1 AND stream_pos < $2`
+	q := `SELECT ` + notificationCols + ` FROM notifications WHERE user_id = $1 AND stream_pos < $2`
 	if onlyHighlight {
 		q += ` AND highlight`
 	}
 	q += ` ORDER BY stream_pos DESC LIMIT $3`
-	rows, err := s.db.Read.QueryContext(ctx, q, userID, before, limit)
+	return s.notifications(ctx, q, userID, before, limit)
+}
+
+// notificationCols are the columns of a Notification, in Scan order.
+const notificationCols = `user_id, room_id, event_id, stream_pos, thread_id, highlight, actions, ts`
+
+// notifications reads the rows of a query that selects notificationCols.
+func (s *Store) notifications(ctx context.Context, q string, args ...any) ([]Notification, error) {
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -332,6 +342,49 @@ func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
 		for _, q := range []string{`DELETE FROM notifications WHERE room_id = $1`, `DELETE FROM push_jobs WHERE room_id = $1`} {
 			if _, err := tx.ExecContext(ctx, q, roomID); err != nil {
 				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Key names one stored notification.
+type Key struct {
+	UserID    string
+	StreamPos int64
+}
+
+// OlderThan returns up to limit notifications whose ts is below before,
+// ordered by (ts, user, position) and starting after the one at (afterTS,
+// after): a keyset over the ts index, so a walk over many batches reads
+// each row once.
+func (s *Store) OlderThan(ctx context.Context, before, afterTS int64, after Key, limit int) ([]Notification, error) {
+	return s.notifications(ctx, `SELECT `+notificationCols+` FROM notifications WHERE ts < $1
+		AND (ts > $2 OR (ts = $2 AND (user_id > $3 OR (user_id = $3 AND stream_pos > $4))))
+		ORDER BY ts, user_id, stream_pos LIMIT $5`, before, afterTS, after.UserID, after.StreamPos, limit)
+}
+
+// Delete removes the notifications named, in one transaction.
+func (s *Store) Delete(ctx context.Context, keys []Key) error {
+	byUser := map[string][]any{}
+	var users []string
+	for _, k := range keys {
+		if byUser[k.UserID] == nil {
+			users = append(users, k.UserID)
+		}
+		byUser[k.UserID] = append(byUser[k.UserID], k.StreamPos)
+	}
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, u := range users {
+			pos := byUser[u]
+			for len(pos) > 0 {
+				chunk := pos[:min(len(pos), rowsPerInsert)]
+				pos = pos[len(chunk):]
+				args := append([]any{u}, chunk...)
+				if _, err := tx.ExecContext(ctx, `DELETE FROM notifications WHERE user_id = $1 AND stream_pos IN (`+
+					sqldb.Placeholders(2, len(chunk))+`)`, args...); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -2,6 +2,7 @@ package pushstore
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
@@ -99,6 +100,60 @@ func TestSetPusher_AppendAndReplaceAcrossUsers(t *testing.T) {
 		}
 		if bs, _ := s.Pushers(ctx, "@b:x"); len(bs) != 0 {
 			t.Fatalf("device deletion left %+v", bs)
+		}
+	})
+}
+
+// OlderThan walks the rows below a ts in (ts, user, position) order, a
+// page at a time, each row once even when many share a ts; Delete removes
+// exactly the rows named.
+func TestOlderThan_PagesEveryOldRowOnceAndDeleteRemovesThem(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		var batch []Notification
+		for pos := int64(1); pos <= 7; pos++ {
+			for _, u := range []string{"@a:x", "@b:x"} {
+				n := note(u, pos, "main", false)
+				n.TS = 100 + pos/3 // three positions share most ts values
+				batch = append(batch, n)
+			}
+		}
+		if err := s.Commit(ctx, batch, nil, 7); err != nil {
+			t.Fatal(err)
+		}
+		var seen []Key
+		var afterTS int64 = -1
+		var after Key
+		for {
+			page, err := s.OlderThan(ctx, 102, afterTS, after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, n := range page {
+				seen = append(seen, Key{n.UserID, n.StreamPos})
+			}
+			last := page[len(page)-1]
+			afterTS, after = last.TS, Key{last.UserID, last.StreamPos}
+		}
+		// ts 100 (positions 1, 2) and 101 (3, 4, 5), both users.
+		want := []Key{{"@a:x", 1}, {"@a:x", 2}, {"@b:x", 1}, {"@b:x", 2}, {"@a:x", 3}, {"@a:x", 4}, {"@a:x", 5},
+			{"@b:x", 3}, {"@b:x", 4}, {"@b:x", 5}}
+		if fmt.Sprint(seen) != fmt.Sprint(want) {
+			t.Fatalf("walk %v, want %v", seen, want)
+		}
+		if err := s.Delete(ctx, []Key{{"@a:x", 1}, {"@b:x", 4}, {"@a:x", 5}}); err != nil {
+			t.Fatal(err)
+		}
+		left, _ := s.List(ctx, "@a:x", math.MaxInt64, 100, false)
+		if len(left) != 5 || left[len(left)-1].StreamPos != 2 || left[2].StreamPos != 4 {
+			t.Fatalf("a's rows after the delete: %+v", left)
+		}
+		if left, _ := s.List(ctx, "@b:x", math.MaxInt64, 100, false); len(left) != 6 {
+			t.Fatalf("b has %d rows, want 6", len(left))
 		}
 	})
 }
