@@ -357,6 +357,51 @@ func TestMissingPrevEventsAreFetched(t *testing.T) {
 	})
 }
 
+// A gap larger than get_missing_events fills stays a hole, and the first
+// event after it is marked, so /sync can report the timeline as limited
+// there; events whose prev events we hold are not marked.
+func TestUnfilledGapMarksTheEventAfterIt(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		hs1 := newFedServer(t, db, "hs1", 1)
+		hs2 := newFedServer(t, secondDB(t, db), "hs2", 2)
+		ctx := context.Background()
+		roomID, _ := hs1.e.CreateRoom(ctx, CreateRoomRequest{Creator: "@alice:hs1", Preset: "public_chat"})
+		joinVia(t, hs2, hs1, roomID, "@bob:hs2")
+		var last *event.Event
+		for i := 0; i < maxMissingPrev+10; i++ {
+			last, _ = hs1.e.Send(ctx, roomID, msg("@alice:hs1", "m"), nil)
+		}
+		for _, r := range deliver(t, hs2, hs1, roomID, last) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		next, _ := hs1.e.Send(ctx, roomID, msg("@alice:hs1", "after"), nil)
+		deliver(t, hs2, hs1, roomID, next)
+
+		evs, err := hs2.e.Store().RoomEvents(ctx, roomID, 0, hs2.e.Stream().Current(), 1000, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gaps []int
+		msgs := 0
+		for _, se := range evs {
+			if se.Type() != event.TypeMessage {
+				continue
+			}
+			if se.AfterGap {
+				gaps = append(gaps, msgs)
+			}
+			msgs++
+		}
+		// hs2 got maxMissingPrev events before the last one, the last one
+		// and the next: the oldest of them follows the hole.
+		if msgs != maxMissingPrev+2 || len(gaps) != 1 || gaps[0] != 0 {
+			t.Errorf("hs2 holds %d messages with gaps before %v, want %d with one gap before the first", msgs, gaps, maxMissingPrev+2)
+		}
+	})
+}
+
 // Several state events in one received batch: each builds on the snapshot
 // the previous one wrote earlier in the same transaction.
 func TestBatchOfStateEventsIngestsTogether(t *testing.T) {

@@ -228,7 +228,8 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 		}
 		after := stateAfterEvent(before, ev, rejected)
 		stateAfter[ev.EventID()] = after
-		timeline = append(timeline, receivedEvent{ne: roomstore.NewEvent{Event: ev, Rejected: rejected, SoftFailed: softFailed},
+		timeline = append(timeline, receivedEvent{ne: roomstore.NewEvent{Event: ev, Rejected: rejected, SoftFailed: softFailed,
+			AfterGap: afterGap(ev, stateAfter, src)},
 			before: before, after: after, outlier: stored != nil})
 	}
 	if len(newOutliers) == 0 && len(timeline) == 0 {
@@ -402,6 +403,24 @@ func (a *actor) checkOutliers(batch *remoteBatch, src *eventSource, create *even
 		out = append(out, roomstore.NewEvent{Event: ev, Outlier: true, Rejected: rejected})
 	}
 	return out
+}
+
+// afterGap reports whether a received event follows a hole in our
+// history: one of its prev events is neither in the timeline nor earlier
+// in this batch (known at most as an outlier, through /state_ids). That
+// happens when /get_missing_events could not fill the gap
+// (server-server-api "Retrieving missing events"); /sync then marks the
+// timeline limited at this event.
+func afterGap(ev *event.Event, batchTimeline map[string]roomstore.StateMap, src *eventSource) bool {
+	for _, p := range ev.PrevEventIDs() {
+		if _, ok := batchTimeline[p]; ok {
+			continue
+		}
+		if se, _ := src.stored(p); se == nil || se.Outlier {
+			return true
+		}
+	}
+	return false
 }
 
 // receivedEvent is a received event on its way into the timeline, with

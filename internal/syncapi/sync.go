@@ -517,6 +517,7 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, t *join
 	if limited {
 		evs = evs[:limit]
 	}
+	evs, limited = cutAtGap(evs, limited, fresh)
 	reverse(evs)
 	states, err := s.rooms.TimelineStates(ctx, evs)
 	if err != nil {
@@ -736,6 +737,29 @@ func (s *Syncer) stateDelta(ctx context.Context, roomID string, fresh bool, sinc
 	})
 }
 
+// cutAtGap trims a timeline (newest first) at a hole in the history and
+// says whether it is limited. A timeline must not run across events we
+// never got: it starts at the newest event received after a gap (one whose
+// prev events could not be fetched), and is limited, so the client drops
+// what it showed before and pages back with prev_batch (client-server-api,
+// "Syncing": limited means there are earlier events to fetch). A fresh
+// timeline (initial sync, newly joined room) that does not reach back to
+// the room's creation is limited for the same reason: history before it
+// is there to page, or to backfill from other servers, as after a join
+// over federation. Synapse also reports every newly joined room as
+// limited.
+func cutAtGap(evs []*roomstore.StoredEvent, limited, fresh bool) ([]*roomstore.StoredEvent, bool) {
+	for i, se := range evs {
+		if se.AfterGap {
+			return evs[:i+1], true
+		}
+	}
+	if fresh && !limited && len(evs) > 0 && evs[len(evs)-1].Type() != event.TypeCreate {
+		return evs, true
+	}
+	return evs, limited
+}
+
 func (s *Syncer) leftRoom(ctx context.Context, req Request, f *Filter, m roomstore.Membership, since int64) (*LeftRoom, error) {
 	lr := &LeftRoom{State: &ClientEvents{Events: []*clientevent.Event{}}}
 	lr.AccountData.Events = []json.RawMessage{}
@@ -749,6 +773,7 @@ func (s *Syncer) leftRoom(ctx context.Context, req Request, f *Filter, m roomsto
 	if limited {
 		evs = evs[:limit]
 	}
+	evs, limited = cutAtGap(evs, limited, since == 0)
 	reverse(evs)
 	visible, err := s.rooms.FilterVisible(ctx, req.UserID, evs, false)
 	if err != nil {

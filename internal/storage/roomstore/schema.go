@@ -182,4 +182,14 @@ CREATE TABLE blocked_rooms (
 	SQL: `
 CREATE INDEX membership_log_pos ON membership_log (stream_pos);
 `,
+}, {
+	Version: 7,
+	Name:    "events received after a gap in the room's history",
+	// after_gap marks a received event some of whose prev events we could
+	// not get (server-server-api "Retrieving missing events" gave up): the
+	// timeline has a hole before it, so /sync answers limited there
+	// (client-server-api, "Syncing": the client must page back to fill it).
+	SQL: `
+ALTER TABLE events ADD COLUMN after_gap BOOLEAN NOT NULL DEFAULT FALSE;
+`,
 }}

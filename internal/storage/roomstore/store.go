@@ -110,6 +110,9 @@ type StoredEvent struct {
 	// StateAfter is the snapshot after the event (0 when equal to StateBefore).
 	StateAfter int64
 	Outlier    bool
+	// AfterGap: some prev events of this received event were never got,
+	// so the timeline has a hole just before it.
+	AfterGap   bool
 	RedactedBy string
 	TxnDevice  string
 	TxnID      string
@@ -143,7 +146,7 @@ func (s *Store) MaxStreamPos(ctx context.Context) (int64, error) {
 	return n.Int64, err
 }
 
-const eventCols = `event_nid, event_id, room_id, pdu, COALESCE(stream_pos, 0), rejected, soft_failed, state_before, state_after, outlier,
+const eventCols = `event_nid, event_id, room_id, pdu, COALESCE(stream_pos, 0), rejected, soft_failed, state_before, state_after, outlier, after_gap,
 	COALESCE(redacted_by, ''), COALESCE(txn_device, ''), COALESCE(txn_id, '')`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -162,7 +165,7 @@ func scanRaw(row scanner) (*rawEvent, error) {
 	var r rawEvent
 	se := &r.se
 	if err := row.Scan(&se.NID, &r.eventID, &r.roomID, &r.pdu, &se.StreamPos, &se.Rejected, &se.SoftFailed, &se.StateBefore,
-		&se.StateAfter, &se.Outlier, &se.RedactedBy, &se.TxnDevice, &se.TxnID); err != nil {
+		&se.StateAfter, &se.Outlier, &se.AfterGap, &se.RedactedBy, &se.TxnDevice, &se.TxnID); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -44,6 +44,9 @@ type NewEvent struct {
 	Outbox     bool
 	Rejected   bool
 	SoftFailed bool
+	// AfterGap marks a received event whose prev events are not all held
+	// (see StoredEvent.AfterGap).
+	AfterGap bool
 	// Txn records the client transaction that sent the event, for
 	// idempotent sends (see InsertEvent).
 	Txn *TxnKey
@@ -90,10 +93,10 @@ func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
 		pos = ne.StreamPos
 	}
 	res, err := w.tx.ExecContext(w.ctx, `INSERT INTO events (event_id, room_id, stream_pos, depth, type, state_key, sender,
-		origin_server_ts, pdu, rejected, soft_failed, state_before, state_after, outlier, txn_device, txn_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (event_id) DO NOTHING`,
+		origin_server_ts, pdu, rejected, soft_failed, state_before, state_after, outlier, txn_device, txn_id, after_gap)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (event_id) DO NOTHING`,
 		e.EventID(), e.RoomID(), pos, e.Depth(), e.Type(), stateKey, e.Sender(), e.OriginServerTS(),
-		string(e.FederationJSON()), ne.Rejected, ne.SoftFailed, ne.StateBefore, ne.StateAfter, ne.Outlier, txnDevice, txnID)
+		string(e.FederationJSON()), ne.Rejected, ne.SoftFailed, ne.StateBefore, ne.StateAfter, ne.Outlier, txnDevice, txnID, ne.AfterGap)
 	if err != nil {
 		return false, err
 	}
@@ -239,7 +242,7 @@ func (w *Writer) PromoteOutlier(ne NewEvent) error {
 		pos = ne.StreamPos
 	}
 	res, err := w.tx.ExecContext(w.ctx, `UPDATE events SET outlier = FALSE, stream_pos = $1, state_before = $2, state_after = $3,
-		rejected = $4, soft_failed = $5 WHERE event_id = $6 AND outlier`, pos, ne.StateBefore, ne.StateAfter, ne.Rejected, ne.SoftFailed, ne.Event.EventID())
+		rejected = $4, soft_failed = $5, after_gap = $6 WHERE event_id = $7 AND outlier`, pos, ne.StateBefore, ne.StateAfter, ne.Rejected, ne.SoftFailed, ne.AfterGap, ne.Event.EventID())
 	if err != nil {
 		return err
 	}
