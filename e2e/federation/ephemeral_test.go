@@ -217,4 +217,27 @@ func TestFederation_TypingReceiptsAndPresence(t *testing.T) {
 			t.Errorf("hs1 did not log dropping the forged receipt")
 		}
 	})
+
+	// A receipt EDU that outruns its event is kept and shown once the
+	// event arrives (see internal/receipts/pending.go).
+	t.Run("a receipt that arrives before its event waits for it", func(t *testing.T) {
+		late := newRogue(t, c, "late", nil)
+		lou := late.userID("lou")
+		late.join(t, hs1, roomID, "lou")
+		waitMembership(t, roomID, map[string]string{lou: "join"}, alice)
+		ev := late.newEvent(t, roomID, message(lou, "read before it was sent"))
+		body := mustJSON(map[string]any{"origin": late.name, "origin_server_ts": time.Now().UnixMilli(), "pdus": []any{},
+			"edus": []any{map[string]any{"edu_type": "m.receipt", "content": map[string]any{roomID: map[string]any{"m.read": map[string]any{
+				lou: map[string]any{"event_ids": []string{ev.EventID()}, "data": map[string]any{"ts": 1}}}}}}}})
+		late.send(t, hs1, newTxnID(), body)
+		late.sendPDUs(t, []*homeserver{hs1}, ev.FederationJSON())
+		late.accept(ev)
+		k := ev.EventID() + " m.read " + lou
+		aliceFeed.until(t, "lou's receipt on the event that came after it", func() string {
+			if !aliceFeed.receipts[roomID][k] {
+				return fmt.Sprintf("receipts %v", aliceFeed.receipts[roomID])
+			}
+			return ""
+		})
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/event"
@@ -59,6 +60,9 @@ type Config struct {
 type Service struct {
 	cfg     Config
 	tracker *streams.Tracker
+	// pending is set while receipts wait for their events (pending.go).
+	pending atomic.Bool
+	res     *resolver
 }
 
 // New returns a Service whose stream continues after the stored receipts.

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/myelin-chat/myelin/internal/federationapi"
+	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
 	"github.com/myelin-chat/myelin/internal/syncapi"
 )
@@ -99,9 +100,10 @@ const maxEDUReceipts = 1000
 
 // HandleEDU is the federationapi handler for received m.receipt EDUs. Only
 // m.read receipts are taken (m.read.private never crosses servers), only
-// for users of the sending server who are joined to the room, only in
-// rooms whose ACL admits the server, and only for events we hold
-// (server-server-api "Receipts", "Server Access Control Lists (ACLs)").
+// for users of the sending server who are joined to the room, and only in
+// rooms whose ACL admits the server (server-server-api "Receipts", "Server
+// Access Control Lists (ACLs)"). A receipt for an event we do not hold yet
+// waits for it (see keepPending).
 func (s *Service) HandleEDU(ctx context.Context, edu federationapi.InboundEDU) error {
 	var content map[string]map[string]map[string]struct {
 		EventIDs []string `json:"event_ids"`
@@ -149,11 +151,17 @@ func (s *Service) HandleEDU(ctx context.Context, edu federationapi.InboundEDU) e
 			}
 			eventID := r.EventIDs[len(r.EventIDs)-1]
 			se, err := s.roomEvent(ctx, roomID, eventID)
-			if err != nil {
-				// An event we do not hold cannot be ordered; Synapse too
-				// ignores receipts for events it does not know.
-				dropped++
+			if errors.Is(err, merr.ErrNotFound) {
+				// The EDU outran its event: kept until the event arrives.
+				if kept, err := s.keepPending(ctx, roomID, userID, thread, eventID, r.Data.TS); err != nil {
+					return err
+				} else if !kept {
+					dropped++
+				}
 				continue
+			}
+			if err != nil {
+				return err
 			}
 			ts := r.Data.TS
 			if ts <= 0 {
@@ -166,7 +174,7 @@ func (s *Service) HandleEDU(ctx context.Context, edu federationapi.InboundEDU) e
 		}
 	}
 	if dropped > 0 {
-		return errors.New("dropped receipts from an m.receipt EDU: not the origin's users, not joined, unknown events or denied by the room's ACL")
+		return errors.New("dropped receipts from an m.receipt EDU: not the origin's users, not joined, too many for unknown events or denied by the room's ACL")
 	}
 	return nil
 }

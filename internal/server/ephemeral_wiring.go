@@ -56,6 +56,11 @@ func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, res
 	s.Syncer.AddStream(rcpt)
 	if s.fedAPI != nil {
 		s.fedAPI.HandleEDU(receipts.EDUType, rcpt.HandleEDU)
+		// Other servers' receipts for events that had not arrived yet.
+		if err := rcpt.Start(ctx); err != nil {
+			return err
+		}
+		s.closeFns = append(s.closeFns, rcpt.Close)
 	}
 
 	pstore, err := presencestore.New(ctx, s.DB)

@@ -35,6 +35,21 @@ CREATE TABLE receipts (
 CREATE INDEX receipts_stream ON receipts (stream_pos);
 CREATE INDEX receipts_room_stream ON receipts (room_id, stream_pos);
 `},
+	{Version: 2, Name: "receipts: other servers' receipts for events not held yet", SQL: `
+-- An m.read receipt from another server for an event this server does
+-- not hold yet (the EDU outran the PDU): the latest per room, user and
+-- thread, kept until the event arrives or the row is a day old.
+CREATE TABLE receipts_pending (
+	room_id     TEXT   NOT NULL,
+	user_id     TEXT   NOT NULL,
+	thread_id   TEXT   NOT NULL,
+	event_id    TEXT   NOT NULL,
+	ts          BIGINT NOT NULL,
+	received_ts BIGINT NOT NULL,
+	PRIMARY KEY (room_id, user_id, thread_id)
+);
+CREATE INDEX receipts_pending_received ON receipts_pending (received_ts);
+`},
 }
 
 // Receipt is one user's receipt of one type in one room and thread.
@@ -186,6 +201,74 @@ func (s *Store) query(ctx context.Context, q string, args ...any) ([]Receipt, er
 
 // PurgeRoom removes a deleted room's receipts and read markers.
 func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
-	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM receipts WHERE room_id = $1`, roomID)
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{`DELETE FROM receipts WHERE room_id = $1`, `DELETE FROM receipts_pending WHERE room_id = $1`} {
+			if _, err := tx.ExecContext(ctx, q, roomID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Pending is another server's m.read receipt for an event not held yet.
+type Pending struct {
+	RoomID   string
+	UserID   string
+	ThreadID string // "" for an unthreaded receipt
+	EventID  string
+	TS       int64
+	// ReceivedTS is when it arrived (ms since the epoch).
+	ReceivedTS int64
+}
+
+// PutPending keeps p, replacing the pending receipt of the same room,
+// user and thread (the later EDU is the user's later read).
+func (s *Store) PutPending(ctx context.Context, p Pending) error {
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO receipts_pending
+		(room_id, user_id, thread_id, event_id, ts, received_ts) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET
+			event_id = excluded.event_id, ts = excluded.ts, received_ts = excluded.received_ts`,
+		p.RoomID, p.UserID, p.ThreadID, p.EventID, p.TS, p.ReceivedTS)
+	return err
+}
+
+// CountPending returns how many pending receipts userID has in roomID.
+func (s *Store) CountPending(ctx context.Context, roomID, userID string) (int, error) {
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM receipts_pending WHERE room_id = $1 AND user_id = $2`,
+		roomID, userID).Scan(&n)
+	return n, err
+}
+
+// PendingReceipts returns up to limit pending receipts, oldest first.
+func (s *Store) PendingReceipts(ctx context.Context, limit int) ([]Pending, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, user_id, thread_id, event_id, ts, received_ts
+		FROM receipts_pending ORDER BY received_ts LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Pending
+	for rows.Next() {
+		var p Pending
+		if err := rows.Scan(&p.RoomID, &p.UserID, &p.ThreadID, &p.EventID, &p.TS, &p.ReceivedTS); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DeletePending removes p unless a later receipt replaced it.
+func (s *Store) DeletePending(ctx context.Context, p Pending) error {
+	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM receipts_pending
+		WHERE room_id = $1 AND user_id = $2 AND thread_id = $3 AND event_id = $4`, p.RoomID, p.UserID, p.ThreadID, p.EventID)
+	return err
+}
+
+// DeletePendingBefore removes the pending receipts received before ts.
+func (s *Store) DeletePendingBefore(ctx context.Context, ts int64) error {
+	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM receipts_pending WHERE received_ts < $1`, ts)
 	return err
 }
