@@ -185,6 +185,36 @@ func TestFederation_TypingReceiptsAndPresence(t *testing.T) {
 		})
 	})
 
+	// Presence is sent when it changes; a server that newly shares a room
+	// with a user is told the user's current presence at the join, as
+	// Synapse does (internal/presence/joins.go): hs2 joining carol's room
+	// learns carol's, and hs1 learns dave's when dave joins.
+	t.Run("presence reaches servers newly sharing a room", func(t *testing.T) {
+		carol, dave := hs1.register(t, "carol"), hs2.register(t, "dave")
+		for _, u := range []*client{carol, dave} {
+			u.must(t, "PUT", "/_matrix/client/v3/presence/"+url.PathEscape(u.userID)+"/status",
+				map[string]any{"presence": "online", "status_msg": "hello from " + u.s.label}, nil)
+		}
+		room := carol.createRoom(t, map[string]any{"preset": "public_chat", "name": "presence at join"})
+		carolFeed, bobFeed2 := newFeed(carol), newFeed(bob)
+		carolFeed.poll(t)
+		bobFeed2.poll(t)
+		bob.join(t, room, hs1.name)
+		bobFeed2.until(t, "carol's presence after joining her room", func() string {
+			if p := bobFeed2.presence[carol.userID]; p["status_msg"] != "hello from hs1" {
+				return fmt.Sprintf("carol's presence %v", p)
+			}
+			return ""
+		})
+		dave.join(t, room, hs1.name)
+		carolFeed.until(t, "dave's presence after he joined", func() string {
+			if p := carolFeed.presence[dave.userID]; p["status_msg"] != "hello from hs2" {
+				return fmt.Sprintf("dave's presence %v", p)
+			}
+			return ""
+		})
+	})
+
 	// server-server-api "Receipts": a server speaks only for its own users.
 	// A third server forging bob's receipt (and a typing notice) is
 	// ignored; hs1 handles a transaction's EDUs before answering it, so

@@ -79,6 +79,7 @@ func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, res
 	pres.Start(presenceTick)
 	s.closeFns = append(s.closeFns, pres.Close)
 	s.Rooms.OnCommit(pres.ActiveOnCommit)
+	s.Rooms.OnCommit(pres.JoinsOnCommit)
 	s.Syncer.AddStream(pres)
 	s.Syncer.SetSyncTracker(pres)
 	if s.fedAPI != nil && s.Config.Presence.Enabled {
