@@ -345,6 +345,13 @@ func (a *actor) processJoin(ctx context.Context, j *remoteJoin) error {
 	pos := a.e.stream.Reserve()
 	defer a.e.stream.Finish(pos)
 	err := a.e.store.Write(ctx, func(w *roomstore.Writer) error {
+		// An invite or knock kept while we were outside the room has no
+		// state; left in the timeline it would start it, and a newly
+		// joined room's /sync would carry the state before it (none)
+		// instead of the room's.
+		if err := w.DemoteOutsiderMemberships(a.roomID); err != nil {
+			return err
+		}
 		for _, ne := range outliers {
 			if _, err := w.InsertEvent(ne); err != nil {
 				return err

@@ -234,6 +234,20 @@ func (w *Writer) SetPublic(roomID string, public bool) error {
 	return err
 }
 
+// DemoteOutsiderMemberships takes a room's outsider membership records
+// (invites, knocks and their rejections received while this server was not
+// in the room: stream positions but no state) out of the timeline, keeping
+// them as outliers, when the server joins the room. The join is then the
+// first event of the room's timeline here, with the room's state before it
+// (as Synapse keeps such out-of-band memberships outside the room's
+// timeline). membership_log keeps them for the membership history.
+func (w *Writer) DemoteOutsiderMemberships(roomID string) error {
+	_, err := w.tx.ExecContext(w.ctx, `UPDATE events SET outlier = TRUE, stream_pos = NULL
+		WHERE room_id = $1 AND stream_pos IS NOT NULL AND type = $2 AND state_before = 0 AND NOT outlier`,
+		roomID, event.TypeMember)
+	return err
+}
+
 // PromoteOutlier gives an event we held as an outlier its place in the
 // timeline once we learn the state before it (e.g. a backfilled event).
 func (w *Writer) PromoteOutlier(ne NewEvent) error {
