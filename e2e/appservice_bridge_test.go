@@ -23,7 +23,7 @@ const jsBridgeBound = 3 * time.Minute
 // appservice-js/bridge.mjs.
 func TestAppserviceJS_BridgeRegistersPuppetsAndReceivesTransactions(t *testing.T) {
 	t.Parallel()
-	node, dir := nodeWithModule(t, "appservice-js", "matrix-appservice")
+	node, dir := harness.NodeWithModule(t, "appservice-js", "matrix-appservice")
 	forEachBackend(t, func(t *testing.T, be backend) {
 		port := harness.FreePort(t, "127.0.0.1")
 		reg := registration{url: "http://127.0.0.1:" + strconv.Itoa(port), asToken: "as-token-" + newTxnID(),

@@ -68,8 +68,8 @@ export function waitFor(emitter, kind, check, what, timeoutMs) {
 }
 
 // login logs in with a password and returns a client for the new device
-// (not started).
-export async function login(homeserver, userId, password, deviceName) {
+// (not started), created with the extra createClient options opts.
+export async function login(homeserver, userId, password, deviceName, opts = {}) {
   const c = sdk.createClient({ baseUrl: homeserver });
   const res = await c.loginRequest({
     type: "m.login.password",
@@ -77,7 +77,7 @@ export async function login(homeserver, userId, password, deviceName) {
     password,
     initial_device_display_name: deviceName,
   });
-  return sdk.createClient({ baseUrl: homeserver, userId: res.user_id, deviceId: res.device_id, accessToken: res.access_token });
+  return sdk.createClient({ ...opts, baseUrl: homeserver, userId: res.user_id, deviceId: res.device_id, accessToken: res.access_token });
 }
 
 // run runs main and exits 0, or 1 with the error.
