@@ -402,6 +402,72 @@ func TestUnfilledGapMarksTheEventAfterIt(t *testing.T) {
 	})
 }
 
+// withholding is a peer that will not hand out one event.
+type withholding struct {
+	peerFetcher
+	id string
+}
+
+func (f withholding) FetchEvent(ctx context.Context, roomID, id string) (*event.Event, error) {
+	if id == f.id {
+		return nil, errors.New("withheld")
+	}
+	return f.peerFetcher.FetchEvent(ctx, roomID, id)
+}
+
+func (f withholding) MissingEvents(ctx context.Context, roomID string, earliest, latest []string, limit int) ([]*event.Event, error) {
+	evs, err := f.peerFetcher.MissingEvents(ctx, roomID, earliest, latest, limit)
+	out := evs[:0:0]
+	for _, ev := range evs {
+		if ev.EventID() != f.id {
+			out = append(out, ev)
+		}
+	}
+	return out, err
+}
+
+// A redaction that arrives before the event it redacts (the target could
+// not be fetched then, and comes later, as backfill brings it) redacts it
+// when it arrives.
+func TestRedactionArrivingBeforeItsTargetAppliesOnArrival(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		hs1 := newFedServer(t, db, "hs1", 1)
+		hs2 := newFedServer(t, secondDB(t, db), "hs2", 2)
+		ctx := context.Background()
+		roomID, _ := hs1.e.CreateRoom(ctx, CreateRoomRequest{Creator: "@alice:hs1", Preset: "public_chat"})
+		joinVia(t, hs2, hs1, roomID, "@bob:hs2")
+		target, err := hs1.e.Send(ctx, roomID, msg("@alice:hs1", "secret"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		red, err := hs1.e.Send(ctx, roomID, &event.Builder{Type: event.TypeRedaction, Sender: "@alice:hs1", Redacts: target.EventID(),
+			Content: Content(map[string]any{})}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range hs2.e.Ingest(ctx, roomID, []*event.Event{red}, withholding{peerFetcher{hs1.e}, target.EventID()}) {
+			if r.Err != nil || r.SoftFailed {
+				t.Fatalf("the redaction: %+v", r)
+			}
+		}
+		if se, err := hs2.e.Store().Event(ctx, target.EventID()); err == nil && !se.Outlier {
+			t.Fatal("hs2 got the withheld target with the redaction")
+		}
+		for _, r := range hs2.e.Ingest(ctx, roomID, []*event.Event{target}, peerFetcher{hs1.e}) {
+			if r.Err != nil {
+				t.Fatalf("the target: %+v", r)
+			}
+		}
+		se, err := hs2.e.Store().Event(ctx, target.EventID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if se.RedactedBy != red.EventID() {
+			t.Errorf("the target arrived after its redaction and is redacted by %q, want %s", se.RedactedBy, red.EventID())
+		}
+	})
+}
+
 // Several state events in one received batch: each builds on the snapshot
 // the previous one wrote earlier in the same transaction.
 func TestBatchOfStateEventsIngestsTogether(t *testing.T) {

@@ -441,6 +441,9 @@ func (a *actor) writeReceived(w *roomstore.Writer, outliers []roomstore.NewEvent
 		if _, err := w.InsertEvent(ne); err != nil {
 			return nil, err
 		}
+		if err := w.ApplyPendingRedactions(ne.Event); err != nil {
+			return nil, err
+		}
 	}
 	snaps := map[string]int64{} // event ID → snapshot after it (this batch)
 	for i, t := range timeline {
@@ -465,8 +468,11 @@ func (a *actor) writeReceived(w *roomstore.Writer, outliers []roomstore.NewEvent
 		} else if _, err := w.InsertEvent(ne); err != nil {
 			return nil, err
 		}
+		if err := w.ApplyPendingRedactions(ne.Event); err != nil {
+			return nil, err
+		}
 		if !ne.Rejected && !ne.SoftFailed && ne.Event.Type() == event.TypeRedaction && ne.Event.Redacts() != "" {
-			if err := a.applyRemoteRedaction(w, ne.Event, src); err != nil {
+			if err := a.applyRemoteRedaction(w, ne.Event); err != nil {
 				return nil, err
 			}
 		}
@@ -636,19 +642,14 @@ func (a *actor) lookup(st roomstore.StateMap, src *eventSource) eventauth.StateL
 
 // applyRemoteRedaction marks the target redacted when the redaction may
 // take effect (rooms/fragments/v3-handling-redactions.md): the redacter has
-// the redact level, or is on the same server as the original sender.
-func (a *actor) applyRemoteRedaction(w *roomstore.Writer, red *event.Event, src *eventSource) error {
-	target, err := src.Event(red.Redacts())
-	if err != nil || target.RoomID() != red.RoomID() {
-		return nil // we'll apply it if the target ever arrives
+// the redact level, or is on the same server as the original sender. A
+// target not held yet is redacted when it arrives.
+func (a *actor) applyRemoteRedaction(w *roomstore.Writer, red *event.Event) error {
+	anySender := false
+	if pl, err := eventauth.PowerLevelsFrom(a.st.state, a.st.version); err == nil {
+		anySender = pl.UserLevel(red.Sender()) >= pl.Redact
 	}
-	if domainOf(target.Sender()) != domainOf(red.Sender()) {
-		pl, err := eventauth.PowerLevelsFrom(a.st.state, a.st.version)
-		if err != nil || pl.UserLevel(red.Sender()) < pl.Redact {
-			return nil
-		}
-	}
-	return w.MarkRedacted(red.Redacts(), red.EventID())
+	return w.ApplyRedaction(red, anySender)
 }
 
 func domainOf(id string) string {

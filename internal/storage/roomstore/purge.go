@@ -55,6 +55,7 @@ func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
 			`DELETE FROM forward_extremities WHERE room_id = $1`,
 			`DELETE FROM room_aliases WHERE room_id = $1`,
 			`DELETE FROM forgotten_rooms WHERE room_id = $1`,
+			`DELETE FROM pending_redactions WHERE room_id = $1`,
 			`DELETE FROM rooms WHERE room_id = $1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, roomID); err != nil {

@@ -192,4 +192,23 @@ CREATE INDEX membership_log_pos ON membership_log (stream_pos);
 	SQL: `
 ALTER TABLE events ADD COLUMN after_gap BOOLEAN NOT NULL DEFAULT FALSE;
 `,
+}, {
+	Version: 8,
+	Name:    "redactions received before the events they redact",
+	// A redaction can arrive before its target (over federation, or when
+	// backfill brings the target later). It is kept here until the
+	// target arrives and is then applied, if it may redact it
+	// (any_sender: the redaction's sender had the power to redact
+	// others' events; otherwise only events from its own server).
+	SQL: `
+CREATE TABLE pending_redactions (
+	target_id    TEXT NOT NULL,
+	redaction_id TEXT NOT NULL,
+	room_id      TEXT NOT NULL,
+	sender       TEXT NOT NULL,
+	any_sender   BOOLEAN NOT NULL,
+	PRIMARY KEY (target_id, redaction_id)
+);
+CREATE INDEX pending_redactions_room ON pending_redactions (room_id);
+`,
 }}

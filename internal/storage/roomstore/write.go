@@ -3,7 +3,9 @@ package roomstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/myelin-chat/myelin/internal/event"
 )
@@ -226,6 +228,77 @@ func (w *Writer) MarkRedacted(eventID, redactionID string) error {
 		return nil // unknown yet, or redacted before: nothing indexed changes
 	}
 	return w.unindex(eventID)
+}
+
+// ApplyRedaction marks red's target redacted when red may redact it:
+// same room, and either red's sender may redact anyone's events
+// (anySender, from the power levels) or both senders are on one server
+// (the check room versions 3 and later leave to the moment the target is
+// known; rooms/v3 "Redactions"). A target we do not hold yet is
+// remembered and redacted when it arrives (ApplyPendingRedactions).
+func (w *Writer) ApplyRedaction(red *event.Event, anySender bool) error {
+	var sender, roomID string
+	err := w.tx.QueryRowContext(w.ctx, `SELECT sender, room_id FROM events WHERE event_id = $1`, red.Redacts()).Scan(&sender, &roomID)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = w.tx.ExecContext(w.ctx, `INSERT INTO pending_redactions (target_id, redaction_id, room_id, sender, any_sender)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target_id, redaction_id) DO NOTHING`,
+			red.Redacts(), red.EventID(), red.RoomID(), red.Sender(), anySender)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if roomID != red.RoomID() || (!anySender && serverOf(sender) != serverOf(red.Sender())) {
+		return nil
+	}
+	return w.MarkRedacted(red.Redacts(), red.EventID())
+}
+
+// ApplyPendingRedactions marks a newly stored event redacted by a
+// redaction that arrived before it, when that redaction may redact it:
+// same room, and either its sender could redact anyone's events or the
+// two senders are on the same server (the check the room versions' rules
+// leave to the moment the target is known; rooms/v3 "Redactions").
+func (w *Writer) ApplyPendingRedactions(ev *event.Event) error {
+	type pending struct {
+		redactionID, roomID, sender string
+		anySender                   bool
+	}
+	var found []pending
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT redaction_id, room_id, sender, any_sender FROM pending_redactions WHERE target_id = $1`, ev.EventID())
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var p pending
+		if err := rows.Scan(&p.redactionID, &p.roomID, &p.sender, &p.anySender); err != nil {
+			rows.Close()
+			return err
+		}
+		found = append(found, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(found) == 0 {
+		return err
+	}
+	for _, p := range found {
+		if p.roomID == ev.RoomID() && (p.anySender || serverOf(p.sender) == serverOf(ev.Sender())) {
+			if err := w.MarkRedacted(ev.EventID(), p.redactionID); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	_, err = w.tx.ExecContext(w.ctx, `DELETE FROM pending_redactions WHERE target_id = $1`, ev.EventID())
+	return err
+}
+
+// serverOf is the server name of a user ID ("" when it has none).
+func serverOf(userID string) string {
+	if i := strings.IndexByte(userID, ':'); i >= 0 {
+		return userID[i+1:]
+	}
+	return ""
 }
 
 // SetPublic sets whether the room is listed in the public room directory.
