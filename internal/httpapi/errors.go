@@ -70,7 +70,6 @@ func RoomInUse(msg string) *Error { return newError(http.StatusBadRequest, merr.
 func UnsupportedRoomVersion(msg string) *Error {
 	return newError(http.StatusBadRequest, merr.CodeUnsupportedRoomVersion, msg)
 }
-func Exclusive(msg string) *Error { return newError(http.StatusBadRequest, merr.CodeExclusive, msg) }
 func UserDeactivated(msg string) *Error {
 	return newError(http.StatusForbidden, merr.CodeUserDeactivated, msg)
 }
