@@ -4,12 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/threepid"
 	"github.com/myelin-chat/myelin/internal/users"
 )
 
@@ -24,7 +26,7 @@ type AccountOptions struct {
 
 	// EnableRegistration opens POST /register to everyone;
 	// RegistrationWithoutVerification allows it with only m.login.dummy
-	// (Myelin has no email or captcha stages).
+	// (Myelin has no captcha stage; email is RegistrationRequiresEmail).
 	EnableRegistration              bool
 	RegistrationWithoutVerification bool
 	// RegistrationRequiresToken puts the m.login.registration_token stage
@@ -34,6 +36,16 @@ type AccountOptions struct {
 	AllowGuestAccess bool
 	// RequireAuthForProfileRequests makes profile lookups need a token.
 	RequireAuthForProfileRequests bool
+
+	// Threepids validates email addresses; nil when the email block is
+	// not configured (the email endpoints then refuse, as Synapse does).
+	Threepids *threepid.Service
+	// Enable3PIDChanges lets users add and delete addresses
+	// (enable_3pid_changes).
+	Enable3PIDChanges bool
+	// RegistrationRequiresEmail puts m.login.email.identity in every
+	// registration flow (registrations_require_3pid: [email]).
+	RegistrationRequiresEmail bool
 
 	// DefaultRoomVersion is advertised in /capabilities.
 	DefaultRoomVersion string
@@ -59,6 +71,8 @@ func AccountOptionsFromConfig(cfg *config.Config) AccountOptions {
 		AllowGuestAccess:                cfg.AllowGuestAccess,
 		RequireAuthForProfileRequests:   cfg.RequireAuthForProfileRequests,
 		DefaultRoomVersion:              cfg.DefaultRoomVersion,
+		Enable3PIDChanges:               cfg.Enable3PIDChanges,
+		RegistrationRequiresEmail:       slices.Contains(cfg.RegistrationsRequire3PID, "email"),
 	}
 }
 
@@ -159,9 +173,11 @@ func (a *AccountAPI) Register(rt *httpapi.Router) {
 	guest("POST", "/logout/all", a.logoutAll)
 
 	guest("GET", "/account/whoami", a.whoami)
-	user("POST", "/account/password", a.changePassword)
+	// Without an access token this is a password reset by email.
+	plain("POST", "/account/password", httpapi.OptionalAuth(a, a.changePassword).ServeHTTP)
 	user("POST", "/account/deactivate", a.deactivate)
 	user("GET", "/account/3pid", a.threepids)
+	a.registerThreepid(rt, plain, user)
 	user("GET", "/admin/whois/{userId}", a.whois)
 	// Synapse's admin API serves the same answer (admin/whois in Synapse).
 	rt.Handle("GET /_synapse/admin/v1/whois/{userId}", httpapi.RequireAuth(a, a.whois))

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/merr"
 )
 
 // whoami is GET /account/whoami (whoami.yaml).
@@ -31,9 +32,19 @@ type changePasswordBody struct {
 }
 
 // changePassword is POST /account/password (password_management.yaml).
-// Only logged-in users can use it: password reset by email needs 3PIDs,
-// which Myelin does not have yet.
+// With an access token the user proves it is them with their password;
+// without one it is a password reset: the m.login.email.identity stage
+// proves control of an address bound to the account (when email is
+// configured; otherwise the request needs a token, as before).
 func (a *AccountAPI) changePassword(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	switch {
+	case s == nil && !a.emailEnabled():
+		httpapi.WriteError(w, httpapi.MissingToken("Missing access token"))
+		return
+	case s != nil && s.IsGuest:
+		httpapi.WriteError(w, httpapi.GuestAccessForbidden("Guest access is not allowed for this endpoint"))
+		return
+	}
 	var body changePasswordBody
 	raw, err := readUIABody(r, &body, false)
 	if err != nil {
@@ -50,14 +61,44 @@ func (a *AccountAPI) changePassword(w http.ResponseWriter, r *http.Request, s *h
 		httpapi.WriteError(w, err)
 		return
 	}
+	logout := body.LogoutDevices == nil || *body.LogoutDevices // defaults to true
+	if s == nil {
+		a.resetPassword(w, r, raw, &body, logout)
+		return
+	}
 	if !a.uiaCheck(w, r, raw, body.Auth, a.passwordFlows(), s.UserID) {
 		return
 	}
-	logout := body.LogoutDevices == nil || *body.LogoutDevices // defaults to true
 	if err := a.svc.ChangePassword(r.Context(), s.UserID, body.NewPassword, logout, s.DeviceID); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
+	writeAccountJSON(w, map[string]any{})
+}
+
+// resetPassword is the tokenless POST /account/password: the email stage
+// names the account by its validated address.
+func (a *AccountAPI) resetPassword(w http.ResponseWriter, r *http.Request, raw []byte, body *changePasswordBody, logout bool) {
+	sess, ok := a.uiaCheckSession(w, r, raw, body.Auth, [][]string{{authEmailIdentity}}, "")
+	if !ok {
+		return
+	}
+	address, _ := a.uia.emailOf(sess)
+	owner, err := a.svc.UserByThreepid(r.Context(), "email", address)
+	if err == nil && owner == "" {
+		// The address was unbound after its session was validated. The
+		// spec is silent; the requestToken endpoint's answer fits.
+		err = merr.BadRequest(merr.CodeThreepidNotFound, "Email not found")
+	}
+	if err == nil {
+		// No device to keep: the request has no access token.
+		err = a.svc.ChangePassword(r.Context(), owner, body.NewPassword, logout, "")
+	}
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	a.uia.finish(sess)
 	writeAccountJSON(w, map[string]any{})
 }
 

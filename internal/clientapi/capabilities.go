@@ -32,7 +32,7 @@ func (a *AccountAPI) capabilities(w http.ResponseWriter, r *http.Request, s *htt
 		// Only the two classic fields are supported; without this, clients
 		// of v1.16+ would assume custom profile fields work.
 		"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
-		"m.3pid_changes":    enabled(false),
+		"m.3pid_changes":    enabled(a.threepidChangesAllowed()),
 		"m.get_login_token": enabled(false),
 	}})
 }

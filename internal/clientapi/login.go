@@ -1,11 +1,13 @@
 package clientapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
+	"github.com/myelin-chat/myelin/internal/threepid"
 	"github.com/myelin-chat/myelin/internal/users"
 )
 
@@ -59,7 +61,10 @@ func (a *AccountAPI) login(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, "Bad login type"))
 		return
 	}
-	identifier, err := loginIdentifier(&body)
+	identifier, err := a.loginEmail(r.Context(), &body)
+	if identifier == "" && err == nil {
+		identifier, err = loginIdentifier(&body)
+	}
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -89,9 +94,36 @@ func (a *AccountAPI) login(w http.ResponseWriter, r *http.Request) {
 	writeAccountJSON(w, a.loginResponse(res, true))
 }
 
+// loginEmail resolves an email identifier (m.id.thirdparty, or the
+// deprecated medium and address) to the account it is bound to; "" with
+// no error when the body names no email address. An address bound to no
+// account gets the answer of a wrong password, so that login does not
+// tell which addresses have accounts.
+func (a *AccountAPI) loginEmail(ctx context.Context, body *loginBody) (string, error) {
+	medium, address := body.Medium, body.Address
+	if id := body.Identifier; id != nil {
+		if id.Type != "m.id.thirdparty" {
+			return "", nil
+		}
+		medium, address = id.Medium, id.Address
+	}
+	if medium != threepid.MediumEmail {
+		return "", nil
+	}
+	addr, err := threepid.CanonicalEmail(address)
+	if err != nil {
+		return "", err
+	}
+	userID, err := a.svc.UserByThreepid(ctx, medium, addr)
+	if err == nil && userID == "" {
+		err = merr.Forbidden("Invalid username or password")
+	}
+	return userID, err
+}
+
 // loginIdentifier extracts the m.id.user identifier from a login body, in
-// its current or deprecated form. Third-party identifiers are refused with
-// 403, as the spec asks for unknown 3PIDs (no 3PIDs are bound here).
+// its current or deprecated form. Other third-party identifiers than
+// email are refused with 403, as the spec asks for unknown 3PIDs.
 func loginIdentifier(body *loginBody) (string, error) {
 	if id := body.Identifier; id != nil {
 		switch id.Type {

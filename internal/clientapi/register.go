@@ -26,19 +26,30 @@ type registerBody struct {
 	GuestAccessToken string `json:"guest_access_token"`
 }
 
-// registrationFlows are the UIA flows for registration. Myelin has no
-// email or captcha stages, so the one flow is m.login.dummy; with
-// registration_requires_token the token stage comes first, as Synapse
-// puts it in front of every flow. Without either setting open
-// registration has no flow (the configuration refuses that anyway).
+// registrationFlows are the UIA flows for registration, as Synapse builds
+// them: m.login.email.identity alone when registrations_require_3pid
+// names email; m.login.dummy when registration needs no verification,
+// with email as a second flow when email is configured; and with
+// registration_requires_token the token stage in front of every flow.
+// Without any of these open registration has no flow (the configuration
+// refuses that anyway).
 func (a *AccountAPI) registrationFlows() [][]string {
+	var flows [][]string
 	switch {
-	case a.opts.RegistrationRequiresToken:
-		return [][]string{{authRegistrationToken, authDummy}}
-	case a.opts.RegistrationWithoutVerification:
-		return [][]string{{authDummy}}
+	case a.opts.RegistrationRequiresEmail:
+		flows = [][]string{{authEmailIdentity}}
+	case a.opts.RegistrationWithoutVerification || a.opts.RegistrationRequiresToken:
+		flows = [][]string{{authDummy}}
+		if a.emailEnabled() {
+			flows = append(flows, []string{authEmailIdentity})
+		}
 	}
-	return nil
+	if a.opts.RegistrationRequiresToken {
+		for i, f := range flows {
+			flows[i] = append([]string{authRegistrationToken}, f...)
+		}
+	}
+	return flows
 }
 
 // register is POST /register.
@@ -147,6 +158,13 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 	// The session is spent: it must not register a second account, and
 	// its token's use is now stored rather than pending.
 	a.uia.finish(sess)
+	if address, validated := a.uia.emailOf(sess); address != "" {
+		// The account exists now; an address taken meanwhile by another
+		// account is left off rather than failing the registration.
+		if err := a.svc.AddThreepid(r.Context(), res.UserID, "email", address, validated); err != nil {
+			a.log.Warn("binding the registered email address failed", "user", res.UserID, "err", err)
+		}
+	}
 	a.limits.Charge(ratelimit.Registration, ip)
 	writeAccountJSON(w, a.loginResponse(res, false))
 }

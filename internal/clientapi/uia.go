@@ -52,6 +52,10 @@ type authDict struct {
 	User string `json:"user"`
 	// Token is the m.login.registration_token stage's token.
 	Token string `json:"token"`
+	// ThreepidCreds are the m.login.email.identity stage's credentials;
+	// threepidCreds is their name before the spec's r0.
+	ThreepidCreds    *threepidCreds `json:"threepid_creds"`
+	ThreepidCredsOld *threepidCreds `json:"threepidCreds"`
 }
 
 // userIdentifier is a user identifier object (client-server-api,
@@ -94,6 +98,10 @@ type uiaSession struct {
 	// spent is set once the session authorised a request that succeeded
 	// and must not authorise another (registration).
 	spent bool
+	// email is the address the m.login.email.identity stage validated,
+	// with when it was validated.
+	email            string
+	emailValidatedTS int64
 }
 
 type uiaStore struct {
@@ -183,6 +191,20 @@ func (st *uiaStore) holdToken(s *uiaSession, token string) bool {
 	}
 	s.regToken = token
 	return true
+}
+
+// setEmail records the address the email stage validated.
+func (st *uiaStore) setEmail(s *uiaSession, address string, validatedTS int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.email, s.emailValidatedTS = address, validatedTS
+}
+
+// emailOf returns the address the email stage validated, "" for none.
+func (st *uiaStore) emailOf(s *uiaSession) (string, int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return s.email, s.emailValidatedTS
 }
 
 // tokenOf returns the registration token s holds.
@@ -418,6 +440,8 @@ func (a *AccountAPI) checkStage(r *http.Request, sess *uiaSession, auth *authDic
 	switch auth.Type {
 	case authDummy:
 		return nil
+	case authEmailIdentity:
+		return a.checkEmailStage(r, sess, auth)
 	case authRegistrationToken:
 		if userID != "" {
 			return merr.Forbidden("Registration tokens are only for registration")
@@ -435,8 +459,8 @@ func (a *AccountAPI) checkStage(r *http.Request, sess *uiaSession, auth *authDic
 			return merr.Forbidden("Password authentication needs an existing account")
 		}
 		if auth.Identifier != nil && auth.Identifier.Type != "m.id.user" {
-			// No third-party IDs are bound to accounts here (login.yaml:
-			// an unknown 3PID is 403).
+			// Re-authentication names the caller by user ID; a 3PID
+			// here is not supported (login.yaml: an unknown 3PID is 403).
 			return merr.Forbidden("Unknown third-party identifier")
 		}
 		resolved, err := a.svc.ResolveUser(claimedUser(auth, userID))

@@ -65,6 +65,8 @@ const (
 	CodeThreepidNotFound       = "M_THREEPID_NOT_FOUND"
 	CodeThreepidInUse          = "M_THREEPID_IN_USE"
 	CodeThreepidDenied         = "M_THREEPID_DENIED"
+	CodeThreepidAuthFailed     = "M_THREEPID_AUTH_FAILED"
+	CodeServerNotTrusted       = "M_SERVER_NOT_TRUSTED"
 	CodeProfileTooLarge        = "M_PROFILE_TOO_LARGE"
 	CodeKeyTooLarge            = "M_KEY_TOO_LARGE"
 	CodeUserLocked             = "M_USER_LOCKED"

@@ -37,6 +37,9 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	}
 	ao := clientapi.AccountOptionsFromConfig(s.Config)
 	ao.Now, ao.Logger, ao.Limits = s.Now, s.Log, s.Limits
+	if ao.Threepids, err = s.buildThreepids(context.Background(), acct); err != nil {
+		return nil, err
+	}
 	api := clientapi.NewAccountAPI(svc, ao)
 	api.Register(router)
 	return api, nil

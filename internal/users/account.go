@@ -121,7 +121,37 @@ func (s *Service) Deactivate(ctx context.Context, userID string, erase bool) err
 	return nil
 }
 
-// ListThreepids returns the user's third-party IDs (always empty for now).
+// ListThreepids returns the user's third-party IDs.
 func (s *Service) ListThreepids(ctx context.Context, userID string) ([]accounts.Threepid, error) {
 	return s.store.ListThreepids(ctx, userID)
+}
+
+// maxThreepidsPerUser bounds what one account can bind (the admin API
+// has the same bound).
+const maxThreepidsPerUser = 100
+
+// AddThreepid binds a validated address to the user: 400
+// M_THREEPID_IN_USE when another account has it.
+func (s *Service) AddThreepid(ctx context.Context, userID, medium, address string, validatedAt int64) error {
+	have, err := s.store.ListThreepids(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if len(have) >= maxThreepidsPerUser {
+		return merr.Forbidden("Too many third-party identifiers on this account")
+	}
+	return s.store.AddThreepid(ctx, userID, accounts.Threepid{Medium: medium, Address: address, ValidatedAt: validatedAt,
+		AddedAt: s.now().UnixMilli()})
+}
+
+// DeleteThreepid unbinds an address from the user; unbinding one the
+// user does not have changes nothing.
+func (s *Service) DeleteThreepid(ctx context.Context, userID, medium, address string) error {
+	_, err := s.store.DeleteThreepid(ctx, userID, medium, address)
+	return err
+}
+
+// UserByThreepid returns the user an address is bound to, or "".
+func (s *Service) UserByThreepid(ctx context.Context, medium, address string) (string, error) {
+	return s.store.UserByThreepid(ctx, medium, address)
 }
