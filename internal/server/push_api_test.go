@@ -291,6 +291,7 @@ type pushersResp struct {
 		Kind    string         `json:"kind"`
 		AppID   string         `json:"app_id"`
 		Lang    string         `json:"lang"`
+		Profile string         `json:"profile_tag"`
 		Data    map[string]any `json:"data"`
 	} `json:"pushers"`
 }
@@ -317,10 +318,13 @@ func TestPushersAPI_SetReplaceDeleteAppendAndLogout(t *testing.T) {
 			got.Pushers[0].Data["url"] != gatewayURL || got.Pushers[0].Data["format"] != "event_id_only" {
 			t.Fatalf("pushers: %+v", got)
 		}
+		// profile_tag is stored and shown (the Push Gateway API has no
+		// place for it, so pushes do not carry it).
 		b := pusherBody("org.example.app", "key1", gatewayURL)
 		b["lang"] = "fr"
+		b["profile_tag"] = "xyz"
 		alice.MustDo("POST", "/_matrix/client/v3/pushers/set", b, nil)
-		if got := listPushers(t, alice); len(got.Pushers) != 1 || got.Pushers[0].Lang != "fr" {
+		if got := listPushers(t, alice); len(got.Pushers) != 1 || got.Pushers[0].Lang != "fr" || got.Pushers[0].Profile != "xyz" {
 			t.Fatalf("after replacing: %+v", got)
 		}
 
