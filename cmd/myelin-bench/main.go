@@ -34,7 +34,7 @@ import (
 )
 
 // scenarioNames in the order "all" runs them.
-var scenarioNames = []string{"send", "fanout", "throughput", "initialsync", "joinstorm", "register"}
+var scenarioNames = []string{"send", "fanout", "typing", "throughput", "initialsync", "joinstorm", "register"}
 
 // sizes are the scenario sizes; presets fill them, flags override.
 type sizes struct {
@@ -133,7 +133,7 @@ func parseFlags(args []string) (*options, error) {
 	)
 	fs.Var(&sendN, "send-messages", "send: messages sent one after another, comma-separated sizes (each size in a new room)")
 	fs.Var(&fanU, "fanout-users", "fanout: receivers, comma-separated sizes (e.g. 10,100,1000)")
-	fs.IntVar(&fanM, "fanout-messages", 0, "fanout: messages per size")
+	fs.IntVar(&fanM, "fanout-messages", 0, "fanout: messages per size (typing: typing changes; both scenarios take the fanout sizes)")
 	fs.IntVar(&thrC, "throughput-senders", 0, "throughput: concurrent senders")
 	fs.Var(&thrR, "throughput-rooms", "throughput: rooms, comma-separated sizes")
 	fs.DurationVar(&thrT, "throughput-duration", 0, "throughput: how long to send")
@@ -270,7 +270,7 @@ func (o *options) connsNeeded(names []string) int {
 	n := max(o.setupConcurrency, 16)
 	for _, s := range names {
 		switch s {
-		case "fanout":
+		case "fanout", "typing":
 			for _, u := range o.sz.fanoutUsers {
 				n = max(n, u+1)
 			}
@@ -446,6 +446,14 @@ func (o *options) jobs(name string) []job {
 		var out []job
 		for _, u := range sz.fanoutUsers {
 			p := scenario.FanoutParams{Users: u, Messages: sz.fanoutMessages}
+			out = append(out, job{name, fmt.Sprintf("U=%d M=%d", u, p.Messages), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.Fanout(ctx, e, p) }})
+		}
+		return out
+	case "typing":
+		// The fan-out's sizes, with typing notices for messages.
+		var out []job
+		for _, u := range sz.fanoutUsers {
+			p := scenario.FanoutParams{Users: u, Messages: sz.fanoutMessages, Typing: true}
 			out = append(out, job{name, fmt.Sprintf("U=%d M=%d", u, p.Messages), p, func(ctx context.Context, e *scenario.Env) (any, error) { return scenario.Fanout(ctx, e, p) }})
 		}
 		return out

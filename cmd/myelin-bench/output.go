@@ -106,7 +106,11 @@ func summary(r runResult) string {
 		s = fmt.Sprintf("latency p50/p90/p99/max %s ms; %.0f msg/s", pcts(v.LatencyMS), v.PerSecond)
 		errs = v.Errors
 	case *scenario.FanoutResult:
-		s = fmt.Sprintf("send 200 → last delivery p50/p99 %s ms (from send start %s; first delivery %s); delivered %d/%d; %.2f answers/delivery",
+		what := "send"
+		if v.Typing {
+			what = "typing PUT"
+		}
+		s = fmt.Sprintf(what+" 200 → last delivery p50/p99 %s ms (from send start %s; first delivery %s); delivered %d/%d; %.2f answers/delivery",
 			p5099(v.LastDeliveryMS), p5099(v.LastDeliveryFromSendMS), p5099(v.FirstDeliveryMS), v.Delivered, v.Messages, v.SyncAnswersPerDelivery)
 		errs = v.SendErrors + v.SyncErrors + v.Undelivered
 	case *scenario.ThroughputResult:

@@ -64,6 +64,21 @@ func (c *Client) SendText(ctx context.Context, roomID, text string) (Sent, error
 	return Sent{EventID: out.EventID, Start: start, Reply: r.done}, nil
 }
 
+// Typing sets the user's typing notice in a room (PUT
+// /rooms/{roomId}/typing/{userId}); Sent has no event ID.
+func (c *Client) Typing(ctx context.Context, roomID string, typing bool, timeout time.Duration) (Sent, error) {
+	body := map[string]any{"typing": typing}
+	if typing {
+		body["timeout"] = timeout.Milliseconds()
+	}
+	start := time.Now()
+	r, err := c.Conn.do(ctx, "PUT", roomPath(roomID)+"/typing/"+url.PathEscape(c.UserID), c.AccessToken, body, 0)
+	if err != nil {
+		return Sent{}, err
+	}
+	return Sent{Start: start, Reply: r.done}, nil
+}
+
 // JoinedMembers lists the room's joined members (GET
 // /rooms/{roomId}/joined_members).
 func (c *Client) JoinedMembers(ctx context.Context, roomID string) ([]string, error) {
@@ -108,6 +123,18 @@ type SyncRoom struct {
 	State struct {
 		Events []SyncEvent `json:"events"`
 	} `json:"state"`
+	Ephemeral struct {
+		Events []EphemeralEvent `json:"events"`
+	} `json:"ephemeral"`
+}
+
+// EphemeralEvent is one event of a room's ephemeral section; UserIDs is
+// filled for m.typing.
+type EphemeralEvent struct {
+	Type    string `json:"type"`
+	Content struct {
+		UserIDs []string `json:"user_ids"`
+	} `json:"content"`
 }
 
 // SyncEvent is the identity of one event in a /sync answer.

@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,12 +31,17 @@ type FanoutParams struct {
 	// once every receiver has asked for more (default 50 ms), so that the
 	// receivers' new long-polls have reached the server.
 	Gap time.Duration `json:"-"`
+	// Typing fans out typing notices instead of messages: the sender
+	// starts and stops typing in turn (issue 11's typing fan-out), and a
+	// delivery is a receiver's /sync whose m.typing shows the change.
+	Typing bool `json:"typing,omitempty"`
 }
 
 // FanoutResult is the fan-out scenario's outcome.
 type FanoutResult struct {
-	Users    int `json:"users"`
-	Messages int `json:"messages"`
+	Users    int  `json:"users"`
+	Messages int  `json:"messages"`
+	Typing   bool `json:"typing,omitempty"`
 	// Delivered counts messages every receiver got within the bound.
 	Delivered   int    `json:"delivered"`
 	Undelivered int    `json:"undelivered"`
@@ -170,11 +176,15 @@ func Fanout(ctx context.Context, env *Env, p FanoutParams) (*FanoutResult, error
 		return nil, err
 	}
 
-	res := &FanoutResult{Users: p.Users, Messages: p.Messages, InitialSyncMS: stats.Summarize(stats.Millis(initial))}
+	res := &FanoutResult{Users: p.Users, Messages: p.Messages, Typing: p.Typing, InitialSyncMS: stats.Summarize(stats.Millis(initial))}
 	res.SetupS = seconds(time.Since(setupStart))
 
 	// The long-polls.
 	track := &deliveries{users: len(receivers), events: map[string]*delivery{}, notify: make(chan struct{}, 1)}
+	var see seer = timelineSeer{}
+	if p.Typing {
+		see = &typingSeer{sender: sender.UserID}
+	}
 	pollCtx, stopPolls := context.WithCancel(ctx)
 	var (
 		polling  atomic.Int64 // receivers with a /sync in flight
@@ -186,7 +196,7 @@ func Fanout(ctx context.Context, env *Env, p FanoutParams) (*FanoutResult, error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			receive(pollCtx, c, i, room, since[i], p.PollTimeout, track, &polling, &answers, &syncErrs)
+			receive(pollCtx, c, i, room, since[i], p.PollTimeout, see, track, &polling, &answers, &syncErrs)
 		}()
 	}
 	defer func() { stopPolls(); wg.Wait() }()
@@ -202,7 +212,17 @@ func Fanout(ctx context.Context, env *Env, p FanoutParams) (*FanoutResult, error
 		if err := sleep(ctx, p.Gap); err != nil {
 			return nil, err
 		}
-		s, err := sender.SendText(ctx, room, "fanout "+strconv.Itoa(m))
+		var s client.Sent
+		if p.Typing {
+			// Starts on even rounds, stops on odd ones; the round is
+			// named before the request, which may wake receivers before
+			// its answer comes.
+			key := see.(*typingSeer).round(m)
+			s, err = sender.Typing(ctx, room, m%2 == 0, p.PollTimeout*2)
+			s.EventID = key
+		} else {
+			s, err = sender.SendText(ctx, room, "fanout "+strconv.Itoa(m))
+		}
 		if err != nil {
 			sendErrs.add(err)
 			if n, _ := sendErrs.count(); n > maxErrors(p.Messages) {
@@ -247,7 +267,7 @@ func Fanout(ctx context.Context, env *Env, p FanoutParams) (*FanoutResult, error
 // receive is one receiver's long-poll loop; it ends when ctx ends or after
 // too many failed polls in a row.
 func receive(ctx context.Context, c *client.Client, idx int, room, since string, timeout time.Duration,
-	track *deliveries, polling, answers *atomic.Int64, errs *errorLog) {
+	see seer, track *deliveries, polling, answers *atomic.Int64, errs *errorLog) {
 	failures := 0
 	for ctx.Err() == nil && failures < 20 {
 		polling.Add(1)
@@ -265,10 +285,50 @@ func receive(ctx context.Context, c *client.Client, idx int, room, since string,
 		failures = 0
 		answers.Add(1)
 		since = r.NextBatch
-		for _, ev := range r.Rooms.Join[room].Timeline.Events {
-			track.add(idx, ev.EventID, r.Received)
+		for _, key := range see.seen(r.Rooms.Join[room]) {
+			track.add(idx, key, r.Received)
 		}
 	}
+}
+
+// A seer names the deliveries a receiver's /sync answer holds.
+type seer interface {
+	seen(jr client.SyncRoom) []string
+}
+
+// timelineSeer delivers messages: the timeline's event IDs.
+type timelineSeer struct{}
+
+func (timelineSeer) seen(jr client.SyncRoom) []string {
+	keys := make([]string, 0, len(jr.Timeline.Events))
+	for _, ev := range jr.Timeline.Events {
+		keys = append(keys, ev.EventID)
+	}
+	return keys
+}
+
+// typingSeer delivers typing changes: round m (the sender typing on even
+// rounds, not on odd ones) is seen in an m.typing that shows it. Rounds
+// run one at a time, so the current one is the only one to look for.
+type typingSeer struct {
+	sender  string
+	current atomic.Int64
+}
+
+// round starts round m and returns its delivery key.
+func (t *typingSeer) round(m int) string {
+	t.current.Store(int64(m))
+	return "typing " + strconv.Itoa(m)
+}
+
+func (t *typingSeer) seen(jr client.SyncRoom) []string {
+	m := int(t.current.Load())
+	for _, ev := range jr.Ephemeral.Events {
+		if ev.Type == "m.typing" && slices.Contains(ev.Content.UserIDs, t.sender) == (m%2 == 0) {
+			return []string{"typing " + strconv.Itoa(m)}
+		}
+	}
+	return nil
 }
 
 // waitPolling waits until want receivers have a /sync in flight.

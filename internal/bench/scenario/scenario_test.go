@@ -90,6 +90,17 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 
+	t.Run("typing", func(t *testing.T) {
+		r, err := Fanout(ctx, env, FanoutParams{Users: 3, Messages: 4, Typing: true, Gap: time.Millisecond, DeliveryBound: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Delivered != 4 || r.Undelivered != 0 || r.SendErrors != 0 || r.SyncErrors != 0 || !r.Typing {
+			t.Errorf("result %+v", r)
+		}
+		positive(t, "from typing PUT", r.LastDeliveryFromSendMS, 4)
+	})
+
 	t.Run("throughput", func(t *testing.T) {
 		for _, p := range []ThroughputParams{
 			{Senders: 3, Rooms: 2, Duration: 300 * time.Millisecond}, // rooms shared
