@@ -265,6 +265,42 @@ func hostileEvents(t *testing.T, roomID string, alice, bob *client, mal *rogue, 
 		{"mallory banning alice without the power to",
 			build(stateEvent(mallory, "m.room.member", alice.userID, map[string]any{"membership": "ban", "reason": "MALLORY-BAN"}), mal.name, mal.key), "MALLORY-BAN"},
 	}
+	// A corrupted auth chain (issue 17): mallory's member event cites an
+	// auth event nobody can produce (the rogue answers 404 for it, and so
+	// would anyone asked), and a message cites that member event as her
+	// membership and as its prev event. Neither may enter the room nor
+	// move its state: an event is rejected unless it passes the auth rules
+	// on its auth events (server-server-api, "Checks performed on receipt
+	// of a PDU", step 4), and an event citing a rejected one is rejected
+	// too ("Rejection").
+	ghostID := "$" + strings.Repeat("G", 43)
+	ghostly := stateEvent(mallory, "m.room.member", mallory, map[string]any{"membership": "join", "displayname": "GHOST-AUTHED"})
+	mal.prepare(t, roomID, p, ghostly)
+	ghostly.AuthEvents = append(ghostly.AuthEvents, ghostID)
+	ghostMember := mal.sign(t, v, ghostly, mal.name, mal.key)
+	onGhost := message(mallory, "BUILT-ON-GHOST")
+	mal.prepare(t, roomID, p, onGhost)
+	ownMember := p.state[pdu.StateTuple{Type: "m.room.member", StateKey: mallory}].EventID()
+	for i, id := range onGhost.AuthEvents {
+		if id == ownMember {
+			onGhost.AuthEvents[i] = ghostMember.EventID()
+		}
+	}
+	onGhost.PrevEvents = []string{ghostMember.EventID()}
+	onGhost.Depth = ghostMember.Depth() + 1
+	refused = append(refused,
+		struct {
+			what   string
+			ev     *pdu.Event
+			marker string
+		}{"mallory's member event citing an auth event that does not exist", ghostMember, "GHOST-AUTHED"},
+		struct {
+			what   string
+			ev     *pdu.Event
+			marker string
+		}{"a message citing that member event as mallory's membership", mal.sign(t, v, onGhost, mal.name, mal.key), "BUILT-ON-GHOST"},
+	)
+
 	for _, r := range refused {
 		t.Logf("sending the event %s: %s", r.what, r.ev.EventID())
 		mal.sendPDUs(t, honest, r.ev.FederationJSON())
