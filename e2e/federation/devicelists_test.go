@@ -265,3 +265,87 @@ func TestFederation_MissedDeviceListUpdateTriggersResync(t *testing.T) {
 		t.Fatalf("the resynchronised list was fetched again: %d fetches", n)
 	}
 }
+
+// server-server-api "Device Management" and end_to_end_encryption.md
+// "Tracking the device list for a user": while bob shares no room with
+// anyone on hs1, his server sends hs1 no updates, so a device he adds then
+// is not in hs1's cached list. When they share a room again (here alice
+// joins bob's new room), alice sees bob in device_lists.changed and hs1
+// fetches his list again before answering her query.
+func TestFederation_DeviceListRefetchedWhenRoomSharedAgain(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1, hs2 := c.add("hs1"), c.add("hs2")
+	alice, bob := hs1.register(t, "alice"), hs2.register(t, "bob")
+	first := alice.createRoom(t, map[string]any{"preset": "public_chat"})
+	bob.join(t, first, hs1.name)
+	newE2EDevice(t, alice).upload(t)
+	newE2EDevice(t, bob).upload(t)
+	c.eventually(t, "alice sees bob's device", syncBound, func() string {
+		if got, _ := alice.queryDevices(t, bob.userID); fmt.Sprint(got[bob.userID]) != fmt.Sprint([]string{bob.deviceID}) {
+			return fmt.Sprintf("bob's devices %v", got[bob.userID])
+		}
+		return ""
+	})
+
+	bob.leave(t, first)
+	c.eventually(t, "hs1 sees bob leave", syncBound, func() string {
+		if m := alice.state(t, first).membershipOf(bob.userID); m != "leave" {
+			return "bob's membership " + m
+		}
+		return ""
+	})
+	phone := hs2.login(t, "bob", "BOBPHONE")
+	newE2EDevice(t, phone).upload(t)
+
+	_, since := alice.deviceListsSince(t, "", 0)
+	second := bob.createRoom(t, map[string]any{"preset": "public_chat"})
+	alice.join(t, second, hs2.name)
+	c.eventually(t, "bob in alice's device_lists.changed", syncBound, func() string {
+		changed, next := alice.deviceListsSince(t, since, time.Second)
+		since = next
+		if !contains(changed, bob.userID) {
+			return fmt.Sprintf("changed %v", changed)
+		}
+		return ""
+	})
+	got, failures := alice.queryDevices(t, bob.userID)
+	if want := fmt.Sprint([]string{"BOBPHONE", bob.deviceID}); fmt.Sprint(got[bob.userID]) != want || len(failures) != 0 {
+		t.Fatalf("bob's devices after sharing a room again: %v (failures %s), want %s", got[bob.userID], failures, want)
+	}
+}
+
+// server-server-api "Device Management": m.device_list_update EDUs "must
+// be sent ... when that user joins a room which contains servers which
+// are not already receiving updates for that user's device list". Alice
+// joins a room in which a user of another server is: that server receives
+// her device.
+func TestFederation_JoiningUserDevicesSentToNewServers(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1 := c.add("hs1")
+	alice, dave := hs1.register(t, "alice"), hs1.register(t, "dave")
+	roomID := dave.createRoom(t, map[string]any{"preset": "public_chat"})
+	mal := newRogue(t, c, "mal", nil)
+	mal.join(t, hs1, roomID, "eve")
+	newE2EDevice(t, alice).upload(t)
+
+	alice.join(t, roomID)
+	c.eventually(t, "mal receives alice's device", syncBound, func() string {
+		var seen []string
+		for _, raw := range mal.receivedEDUs("m.device_list_update") {
+			var u struct {
+				UserID   string          `json:"user_id"`
+				DeviceID string          `json:"device_id"`
+				StreamID int64           `json:"stream_id"`
+				Keys     json.RawMessage `json:"keys"`
+			}
+			_ = json.Unmarshal(raw, &u)
+			if u.UserID == alice.userID && u.DeviceID == alice.deviceID && u.StreamID > 0 && len(u.Keys) > 2 {
+				return ""
+			}
+			seen = append(seen, u.UserID+"/"+u.DeviceID)
+		}
+		return fmt.Sprintf("device list updates received: %v", seen)
+	})
+}

@@ -61,6 +61,27 @@ type rogue struct {
 	rooms  map[string]*rogueRoom
 	served []string
 	lastTS int64
+	// edus are the EDUs received in transactions, in order.
+	edus []rogueEDU
+}
+
+// rogueEDU is one EDU a rogue received.
+type rogueEDU struct {
+	Type    string          `json:"edu_type"`
+	Content json.RawMessage `json:"content"`
+}
+
+// receivedEDUs returns the EDUs of eduType received so far.
+func (r *rogue) receivedEDUs(eduType string) []json.RawMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []json.RawMessage
+	for _, e := range r.edus {
+		if e.Type == eduType {
+			out = append(out, e.Content)
+		}
+	}
+	return out
 }
 
 // rogueRoom is what the rogue knows of one room.
@@ -137,6 +158,7 @@ func (r *rogue) mux() http.Handler {
 	m.HandleFunc("PUT /_matrix/federation/v1/send/{txnId}", func(w http.ResponseWriter, req *http.Request) {
 		var txn struct {
 			PDUs []json.RawMessage `json:"pdus"`
+			EDUs []rogueEDU        `json:"edus"`
 		}
 		body, _ := io.ReadAll(io.LimitReader(req.Body, 8<<20))
 		if json.Unmarshal(body, &txn) != nil {
@@ -148,6 +170,9 @@ func (r *rogue) mux() http.Handler {
 		for _, raw := range txn.PDUs {
 			r.learn(raw)
 		}
+		r.mu.Lock()
+		r.edus = append(r.edus, txn.EDUs...)
+		r.mu.Unlock()
 		writeJSONBytes(w, http.StatusOK, []byte(`{"pdus":{}}`))
 	})
 	m.HandleFunc("GET /_matrix/federation/v1/event/{eventId}", func(w http.ResponseWriter, req *http.Request) {

@@ -33,6 +33,12 @@ type Rooms interface {
 	SharesRoomWithServer(ctx context.Context, userID, serverName string) (bool, error)
 	// Members lists a room's members with the given memberships.
 	Members(ctx context.Context, roomID string, memberships ...string) (map[string]string, error)
+	// UsersSharingRoomExcept lists the users joined to a room other than
+	// exceptRoom that userID is joined to.
+	UsersSharingRoomExcept(ctx context.Context, userID, exceptRoom string) (map[string]bool, error)
+	// PrevMembership is the user's membership in the room before a
+	// stream position ("" for none).
+	PrevMembership(ctx context.Context, roomID, userID string, pos int64) (string, error)
 }
 
 // DeviceListStreamKey is the device-list stream's part in sync tokens.

@@ -59,17 +59,18 @@ func (s *Server) wireDeviceLists(svc *e2ee.Service, rem *remote.Remote) {
 		return
 	}
 	s.Rooms.OnCommit(func(batch []rooms.Committed) {
-		var joined []string
+		var changes []e2ee.MemberChange
 		for _, c := range batch {
 			ev := c.Event
-			if sk := ev.StateKey(); ev.Type() == event.TypeMember && sk != nil && ev.Membership() == event.Join && domainOf(*sk) != s.Config.ServerName {
-				joined = append(joined, *sk)
+			if sk := ev.StateKey(); ev.Type() == event.TypeMember && sk != nil {
+				changes = append(changes, e2ee.MemberChange{RoomID: ev.RoomID(), UserID: *sk, Membership: ev.Membership(), StreamPos: c.StreamPos})
 			}
 		}
-		if len(joined) > 0 {
-			// Before anyone can query them: a user's join is rare, and
-			// one indexed update each.
-			svc.RemoteUsersJoined(context.Background(), joined)
+		if len(changes) > 0 {
+			// Remote users' joins mark their cached device lists stale
+			// before anyone can query them (one indexed update each); the
+			// rest runs in the background.
+			svc.MembershipsChanged(context.Background(), changes)
 		}
 	})
 	svc.SetRemote(rem.Client)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 )
 
 // DeviceListChange is one row of the device-list stream.
@@ -230,4 +232,64 @@ func (s *Store) ApplyRemoteUpdate(ctx context.Context, u RemoteUpdate) (int, err
 func (s *Store) MarkRemoteStale(ctx context.Context, userID string) error {
 	_, err := s.db.Write.ExecContext(ctx, `UPDATE e2ee_remote_device_lists SET stale = TRUE WHERE user_id = $1`, userID)
 	return err
+}
+
+// LatestDeviceChanges returns, for each of the user's devices that has
+// chained changes, the latest of them, in position order: what an
+// m.device_list_update for each device carries now.
+func (s *Store) LatestDeviceChanges(ctx context.Context, userID string) ([]DeviceListChange, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.pos, c.device_id, c.prev_pos FROM e2ee_device_list_changes c
+		WHERE c.user_id = $1 AND c.device_id <> '' AND c.pos = (SELECT MAX(pos) FROM e2ee_device_list_changes d
+			WHERE d.user_id = c.user_id AND d.device_id = c.device_id)
+		ORDER BY c.pos`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []DeviceListChange
+	for rows.Next() {
+		c := DeviceListChange{UserID: userID, Chained: true}
+		if err := rows.Scan(&c.Pos, &c.DeviceID, &c.PrevPos); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// staleBatch bounds the user IDs of one statement.
+const staleBatch = 500
+
+// CachedRemoteUsers returns which of userIDs have a cached device list
+// that is not stale.
+func (s *Store) CachedRemoteUsers(ctx context.Context, userIDs []string) ([]string, error) {
+	var out []string
+	for len(userIDs) > 0 {
+		n := min(len(userIDs), staleBatch)
+		args := make([]any, n)
+		for i, u := range userIDs[:n] {
+			args[i] = u
+		}
+		rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id FROM e2ee_remote_device_lists WHERE stale = FALSE AND user_id IN (`+
+			sqldb.Placeholders(1, n)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, u)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		userIDs = userIDs[n:]
+	}
+	return out, nil
 }

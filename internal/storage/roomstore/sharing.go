@@ -128,3 +128,27 @@ func (s *Store) RoomsWithServer(ctx context.Context, serverName string, upTo int
 	}
 	return out, rows.Err()
 }
+
+// UsersSharingRoomExcept returns every user joined to a room other than
+// exceptRoom that userID is joined to now: who shared a room with userID
+// before they joined exceptRoom.
+func (s *Store) UsersSharingRoomExcept(ctx context.Context, userID, exceptRoom string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.collectUsers(ctx, out, `SELECT DISTINCT b.state_key FROM current_state a
+		JOIN current_state b ON b.room_id = a.room_id AND b.type = 'm.room.member' AND b.membership = 'join'
+		WHERE a.type = 'm.room.member' AND a.state_key = $1 AND a.membership = 'join' AND a.room_id <> $2`, userID, exceptRoom)
+	return out, err
+}
+
+// PrevMembership returns the user's membership in the room before stream
+// position pos ("" for none): whether a join at pos is a new join or a
+// change of profile.
+func (s *Store) PrevMembership(ctx context.Context, roomID, userID string, pos int64) (string, error) {
+	var m string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT membership FROM membership_log
+		WHERE user_id = $1 AND room_id = $2 AND stream_pos < $3 ORDER BY stream_pos DESC LIMIT 1`, userID, roomID, pos).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return m, err
+}
