@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -348,4 +350,80 @@ func TestFederation_JoiningUserDevicesSentToNewServers(t *testing.T) {
 		}
 		return fmt.Sprintf("device list updates received: %v", seen)
 	})
+}
+
+// client-server-api "POST /keys/query" and server-server-api "POST
+// /user/keys/query": the users of one server are asked in one request for
+// them all; a user whose device list the server must track but cannot
+// fetch (GET /user/devices fails) is asked that way too rather than
+// served stale or failed; a server that does not answer within the
+// request's timeout is listed under failures while the others' users are
+// answered.
+func TestFederation_KeyQueryBatchedPerServerWithFailures(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	hs1 := c.add("hs1")
+	alice := hs1.register(t, "alice")
+	roomID := alice.createRoom(t, map[string]any{"preset": "public_chat"})
+	mal, mute := newRogue(t, c, "mal", nil), newRogue(t, c, "mute", nil)
+	eve := mal.userID("eve")
+
+	var mu sync.Mutex
+	var queries [][]string // the users of each /user/keys/query mal got
+	mal.handle("POST /_matrix/federation/v1/user/keys/query", func(w http.ResponseWriter, req *http.Request) {
+		var body struct {
+			DeviceKeys map[string][]string `json:"device_keys"`
+		}
+		_ = json.NewDecoder(req.Body).Decode(&body)
+		var users []string
+		keys := map[string]any{}
+		for u := range body.DeviceKeys {
+			users = append(users, u)
+			d := "D" + strings.TrimPrefix(strings.SplitN(u, ":", 2)[0], "@")
+			keys[u] = map[string]any{d: map[string]any{"user_id": u, "device_id": d,
+				"algorithms": []string{"m.olm.v1.curve25519-aes-sha2"}, "keys": map[string]any{"ed25519:" + d: "k" + d}}}
+		}
+		sort.Strings(users)
+		mu.Lock()
+		queries = append(queries, users)
+		mu.Unlock()
+		writeJSONBytes(w, http.StatusOK, mustJSON(map[string]any{"device_keys": keys}))
+	})
+	mal.handle("GET /_matrix/federation/v1/user/devices/{userId}", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSONBytes(w, http.StatusInternalServerError, []byte(`{"errcode":"M_UNKNOWN","error":"down for maintenance"}`))
+	})
+	mute.handle("POST /_matrix/federation/v1/user/keys/query", func(_ http.ResponseWriter, req *http.Request) {
+		<-req.Context().Done() // never answers; hs1 gives up at the timeout
+	})
+	asked := func() [][]string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([][]string(nil), queries...)
+	}
+
+	// Three users of mal no one here shares a room with: one request.
+	f, g, h := mal.userID("f"), mal.userID("g"), mal.userID("h")
+	got, failures := alice.queryDevices(t, f, g, h)
+	if fmt.Sprint(got) != fmt.Sprint(map[string][]string{f: {"Df"}, g: {"Dg"}, h: {"Dh"}}) || len(failures) != 0 {
+		t.Fatalf("keys of mal's users: %v, failures %s", got, failures)
+	}
+	if q := asked(); fmt.Sprint(q) != fmt.Sprint([][]string{{f, g, h}}) {
+		t.Fatalf("mal was asked %v, want one request for all three", q)
+	}
+
+	// eve shares a room with alice, but her list cannot be fetched: she is
+	// asked for instead, with the others of her server, and not failed.
+	mal.join(t, hs1, roomID, "eve")
+	var resp keysQuery
+	alice.must(t, "POST", "/_matrix/client/v3/keys/query", map[string]any{"timeout": 2000,
+		"device_keys": map[string]any{eve: []string{}, f: []string{}, mute.userID("m"): []string{}}}, &resp)
+	if _, ok := resp.DeviceKeys[eve]["Deve"]; !ok {
+		t.Errorf("eve's device missing: %+v", resp.DeviceKeys)
+	}
+	if _, ok := resp.DeviceKeys[f]["Df"]; !ok {
+		t.Errorf("f's device missing: %+v", resp.DeviceKeys)
+	}
+	if _, ok := resp.Failures[mute.name]; !ok || len(resp.Failures) != 1 {
+		t.Errorf("failures %s, want only %s", resp.Failures, mute.name)
+	}
 }

@@ -1,6 +1,7 @@
 package e2ee
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -88,12 +89,22 @@ func perServer[T any](ctx context.Context, timeout time.Duration, m map[string]T
 	wg.Wait()
 }
 
-// queryServer answers for one server's users: those a local user shares a
-// room with from the cache of their device lists (fetched into it when
-// missing or stale), the others by asking the server.
+// resyncsPerServer bounds the device lists fetched from one server at
+// once for one query.
+const resyncsPerServer = 8
+
+// errNoFederation: other servers' users cannot be asked about.
+var errNoFederation = errors.New("this server has no federation")
+
+// queryServer answers for one server's users. Those a local user shares a
+// room with are answered from the cache of their device lists; missing or
+// stale lists are fetched first (GET /user/devices, several at once),
+// never served stale. The others, and those whose list could not be
+// fetched, are asked in one POST /user/keys/query for them all.
 func (s *Service) queryServer(ctx context.Context, server string, users map[string][]string) (*remoteQueryAnswer, error) {
 	out := &remoteQueryAnswer{DeviceKeys: map[string]map[string]json.RawMessage{}}
 	ask := map[string][]string{}
+	var resync []string
 	for userID, wanted := range users {
 		tracked, err := s.tracked(ctx, userID)
 		if err != nil {
@@ -108,32 +119,106 @@ func (s *Service) queryServer(ctx context.Context, server string, users map[stri
 			return nil, err
 		}
 		if list == nil || list.Stale {
-			if s.remote == nil {
-				return out, errors.New("this server has no federation")
-			}
-			if list, err = s.resync(ctx, userID); err != nil {
-				return out, err
-			}
+			resync = append(resync, userID)
+			continue
 		}
-		if out.DeviceKeys[userID], err = cachedKeys(list, wanted); err != nil {
-			return nil, err
-		}
-		if err := s.addRemoteCrossSigning(ctx, userID, out); err != nil {
+		if err := s.addCachedList(ctx, out, userID, list, wanted); err != nil {
 			return nil, err
 		}
 	}
-	if len(ask) == 0 {
+	if len(ask)+len(resync) == 0 {
 		return out, nil
 	}
 	if s.remote == nil {
-		return out, errors.New("this server has no federation")
+		return out, errNoFederation
+	}
+	// The users asked outright are asked while the lists are fetched.
+	type asked struct {
+		ans *remoteQueryAnswer
+		err error
+	}
+	first := make(chan asked, 1)
+	go func() {
+		ans, err := s.askServer(ctx, server, ask)
+		first <- asked{ans, err}
+	}()
+	lists := s.resyncAll(ctx, resync)
+	again := map[string][]string{}
+	for _, userID := range resync {
+		if lists[userID] == nil {
+			again[userID] = users[userID]
+			continue
+		}
+		if err := s.addCachedList(ctx, out, userID, lists[userID], users[userID]); err != nil {
+			<-first
+			return nil, err
+		}
+	}
+	a := <-first
+	mergeAnswer(out, a.ans)
+	err := a.err
+	if len(again) > 0 {
+		ans, againErr := s.askServer(ctx, server, again)
+		mergeAnswer(out, ans)
+		err = cmp.Or(err, againErr)
+	}
+	return out, err
+}
+
+// addCachedList adds a cached list's keys (wanted devices, or all) and the
+// user's kept cross-signing keys to out.
+func (s *Service) addCachedList(ctx context.Context, out *remoteQueryAnswer, userID string, list *e2eestore.RemoteDeviceList, wanted []string) error {
+	var err error
+	if out.DeviceKeys[userID], err = cachedKeys(list, wanted); err != nil {
+		return err
+	}
+	return s.addRemoteCrossSigning(ctx, userID, out)
+}
+
+// resyncAll fetches the device lists of userIDs, resyncsPerServer at a
+// time; a list that could not be fetched is missing from the answer.
+func (s *Service) resyncAll(ctx context.Context, userIDs []string) map[string]*e2eestore.RemoteDeviceList {
+	out := make(map[string]*e2eestore.RemoteDeviceList, len(userIDs))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, resyncsPerServer)
+	for _, userID := range userIDs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-slots }()
+			list, err := s.resync(ctx, userID)
+			if err != nil {
+				s.log.Info("fetching a device list for /keys/query failed; asking for the keys instead", "user", userID, "err", err)
+				return
+			}
+			mu.Lock()
+			out[userID] = list
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// askServer asks server for the keys of ask (its users) in one POST
+// /user/keys/query, and keeps only what the server may speak for: its own
+// users asked about, devices' keys that name the device they are listed
+// under, cross-signing keys that are the user's and of the right usage.
+func (s *Service) askServer(ctx context.Context, server string, ask map[string][]string) (*remoteQueryAnswer, error) {
+	if len(ask) == 0 {
+		return nil, nil
 	}
 	var ans remoteQueryAnswer
 	if err := s.remote.Post(ctx, server, "/_matrix/federation/v1/user/keys/query", map[string]any{"device_keys": ask}, &ans); err != nil {
-		return out, err
+		return nil, err
 	}
-	// Only what the server may speak for: its own users we asked about,
-	// and devices' keys that name the device they are listed under.
+	out := &remoteQueryAnswer{DeviceKeys: map[string]map[string]json.RawMessage{}}
 	for userID := range ask {
 		devs := map[string]json.RawMessage{}
 		for d, k := range ans.DeviceKeys[userID] {
@@ -142,8 +227,6 @@ func (s *Service) queryServer(ctx context.Context, server string, users map[stri
 			}
 		}
 		out.DeviceKeys[userID] = devs
-		// Cross-signing keys only when they are the user's and of the
-		// right usage.
 		if k, ok := ans.MasterKeys[userID]; ok {
 			if _, err := parseCrossSigningKey(k, userID, e2eestore.UsageMaster); err == nil {
 				out.MasterKeys = setKey(out.MasterKeys, userID, k)
@@ -156,6 +239,22 @@ func (s *Service) queryServer(ctx context.Context, server string, users map[stri
 		}
 	}
 	return out, nil
+}
+
+// mergeAnswer adds from's users to into.
+func mergeAnswer(into, from *remoteQueryAnswer) {
+	if from == nil {
+		return
+	}
+	for u, devs := range from.DeviceKeys {
+		into.DeviceKeys[u] = devs
+	}
+	for u, k := range from.MasterKeys {
+		into.MasterKeys = setKey(into.MasterKeys, u, k)
+	}
+	for u, k := range from.SelfSigningKeys {
+		into.SelfSigningKeys = setKey(into.SelfSigningKeys, u, k)
+	}
 }
 
 func setKey(m map[string]json.RawMessage, k string, v json.RawMessage) map[string]json.RawMessage {
@@ -195,7 +294,7 @@ func (s *Service) claimRemote(ctx context.Context, remote map[string]map[string]
 		var ans struct {
 			OneTimeKeys map[string]map[string]map[string]json.RawMessage `json:"one_time_keys"`
 		}
-		err := errors.New("this server has no federation")
+		err := errNoFederation
 		if s.remote != nil {
 			err = s.remote.Post(ctx, server, "/_matrix/federation/v1/user/keys/claim", map[string]any{"one_time_keys": users}, &ans)
 		}
