@@ -81,7 +81,7 @@ func newHomeserver(t *testing.T, db *sqldb.DB, name string, devices ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(ctx, Config{Store: store, Devices: acct, Rooms: rs, ServerName: name})
+	svc, err := New(ctx, Config{Store: store, Devices: acct, Rooms: rs, RoomNow: func() int64 { return 0 }, ServerName: name})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,12 @@ func (s *Store) MaxDeviceListPos(ctx context.Context) (int64, error) {
 // AddDeviceListChanges stores changes in one transaction and fills in the
 // PrevPos of chained ones: each links to the user's latest chained change
 // before it, so the EDUs of one user form the chain the spec asks for
-// (server-server-api "Device Management").
+// (server-server-api "Device Management"). Each change replaces the older
+// rows of its (user, device), as Synapse keeps its device_lists_stream:
+// the table holds one row per pair that ever changed, and the new row
+// keeps the earliest position of those it replaced (first_pos), so
+// UsersWithDeviceListChanges still finds the pair changed after a token
+// older than the deleted rows.
 func (s *Store) AddDeviceListChanges(ctx context.Context, changes []DeviceListChange) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		for i := range changes {
@@ -48,8 +53,21 @@ func (s *Store) AddDeviceListChanges(ctx context.Context, changes []DeviceListCh
 				}
 				c.PrevPos = prev.Int64
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO e2ee_device_list_changes (pos, user_id, device_id, prev_pos) VALUES ($1, $2, $3, $4)`,
-				c.Pos, c.UserID, c.DeviceID, c.PrevPos); err != nil {
+			first := c.Pos
+			var older sql.NullInt64
+			if err := tx.QueryRowContext(ctx, `SELECT MIN(first_pos) FROM e2ee_device_list_changes WHERE user_id = $1 AND device_id = $2 AND pos < $3`,
+				c.UserID, c.DeviceID, c.Pos).Scan(&older); err != nil {
+				return err
+			}
+			if older.Valid {
+				first = min(first, older.Int64)
+				if _, err := tx.ExecContext(ctx, `DELETE FROM e2ee_device_list_changes WHERE user_id = $1 AND device_id = $2 AND pos < $3`,
+					c.UserID, c.DeviceID, c.Pos); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO e2ee_device_list_changes (pos, user_id, device_id, prev_pos, first_pos) VALUES ($1, $2, $3, $4, $5)`,
+				c.Pos, c.UserID, c.DeviceID, c.PrevPos, first); err != nil {
 				return err
 			}
 		}
@@ -59,9 +77,13 @@ func (s *Store) AddDeviceListChanges(ctx context.Context, changes []DeviceListCh
 
 // UsersWithDeviceListChanges returns the users with changes at positions
 // in (from, to], at most limit of them; more reports that there were
-// more.
+// more. Since older rows are replaced (AddDeviceListChanges), a row counts
+// when the span of positions it stands for, [first_pos, pos], meets
+// (from, to]: a superset, never missing a change, so that tokens of any
+// age keep working. A user is extra only when every change of theirs in
+// the span fell outside (from, to]; clients then query them again.
 func (s *Store) UsersWithDeviceListChanges(ctx context.Context, from, to int64, limit int) (users []string, more bool, err error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT DISTINCT user_id FROM e2ee_device_list_changes WHERE pos > $1 AND pos <= $2 LIMIT $3`,
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT DISTINCT user_id FROM e2ee_device_list_changes WHERE pos > $1 AND first_pos <= $2 LIMIT $3`,
 		from, to, limit+1)
 	if err != nil {
 		return nil, false, err

@@ -3,6 +3,7 @@ package e2eestore
 import (
 	"context"
 	"fmt"
+	"sort"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
@@ -55,6 +56,103 @@ func TestCachedRemoteUsers_LeavesOutStaleAndUncached(t *testing.T) {
 		}
 		if fmt.Sprint(got) != "[@fresh:r]" {
 			t.Fatalf("cached %v", got)
+		}
+	})
+}
+
+// Retention as Synapse keeps device_lists_stream: one row per (user,
+// device). A token from before a replaced row still finds the user
+// changed, and a token after the last change does not.
+func TestDeviceListChanges_OneRowPerDeviceAndOldTokensStillSeeChanges(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		for _, c := range []DeviceListChange{
+			{Pos: 5, UserID: "@u:hs", DeviceID: "D", Chained: true},
+			{Pos: 6, UserID: "@v:hs", DeviceID: "X", Chained: true},
+			{Pos: 7, UserID: "@u:hs"},
+			{Pos: 20, UserID: "@u:hs", DeviceID: "D", Chained: true},
+			{Pos: 50, UserID: "@u:hs", DeviceID: "D", Chained: true},
+		} {
+			if err := s.AddDeviceListChanges(ctx, []DeviceListChange{c}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var rows int
+		if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM e2ee_device_list_changes WHERE user_id = '@u:hs'`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 2 { // (u, D) at 50 and (u, '') at 7
+			t.Fatalf("%d rows kept for @u:hs, want 2", rows)
+		}
+		for _, tc := range []struct {
+			from, to int64
+			want     string
+		}{
+			{0, 6, "[@u:hs @v:hs]"}, // the change at 5 was replaced, not lost
+			{4, 5, "[@u:hs]"},
+			{7, 20, "[@u:hs]"},
+			{50, 60, "[]"},
+			{49, 60, "[@u:hs]"},
+		} {
+			got, more, err := s.UsersWithDeviceListChanges(ctx, tc.from, tc.to, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sort.Strings(got)
+			if fmt.Sprint(got) != tc.want || more {
+				t.Errorf("changes in (%d, %d]: %v, want %s", tc.from, tc.to, got, tc.want)
+			}
+		}
+		if top, err := s.MaxDeviceListPos(ctx); err != nil || top != 50 {
+			t.Fatalf("high-water mark %d, %v", top, err)
+		}
+		// The chain to other servers still links to the user's previous
+		// chained change.
+		c := []DeviceListChange{{Pos: 60, UserID: "@u:hs", DeviceID: "E", Chained: true}}
+		if err := s.AddDeviceListChanges(ctx, c); err != nil || c[0].PrevPos != 50 {
+			t.Fatalf("prev_pos %d, %v", c[0].PrevPos, err)
+		}
+	})
+}
+
+// The migration to one row per (user, device) keeps each pair's latest
+// row, standing for the earliest position it replaced.
+func TestDeviceListChanges_MigrationKeepsLatestRowPerDevice(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		if err := sqldb.Migrate(ctx, db, Domain, migrations[:2]); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []struct {
+			pos    int64
+			user   string
+			device string
+		}{{1, "@u:hs", "D"}, {2, "@u:hs", "D"}, {3, "@v:hs", "X"}, {4, "@u:hs", "D"}} {
+			if _, err := db.Write.ExecContext(ctx, `INSERT INTO e2ee_device_list_changes (pos, user_id, device_id, prev_pos) VALUES ($1, $2, $3, 0)`,
+				r.pos, r.user, r.device); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := newStore(t, db)
+		rows, err := db.Read.QueryContext(ctx, `SELECT pos, first_pos FROM e2ee_device_list_changes ORDER BY pos`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var pos, first int64
+			if err := rows.Scan(&pos, &first); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprint(pos, "/", first))
+		}
+		if fmt.Sprint(got) != "[3/3 4/1]" {
+			t.Fatalf("rows (pos/first_pos) %v", got)
+		}
+		if users, _, err := s.UsersWithDeviceListChanges(ctx, 1, 2, 10); err != nil || fmt.Sprint(users) != "[@u:hs]" {
+			t.Fatalf("changes in (1, 2]: %v, %v", users, err)
 		}
 	})
 }

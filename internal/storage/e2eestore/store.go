@@ -96,8 +96,8 @@ CREATE TABLE e2ee_fallback_keys (
 -- keys (device_id set, prev_pos the user's previous such change: the
 -- prev_id of the m.device_list_update EDU sent for it), a change of a
 -- user's keys as a whole such as cross-signing (device_id ''), or an
--- update of another server's user. Rows are never deleted, so the
--- table's maximum is the stream's high-water mark.
+-- update of another server's user. Version 3 keeps one row per (user,
+-- device): see there.
 CREATE TABLE e2ee_device_list_changes (
 	pos       BIGINT PRIMARY KEY,
 	user_id   TEXT NOT NULL,
@@ -123,6 +123,20 @@ CREATE TABLE e2ee_remote_devices (
 	key_json     TEXT NOT NULL,
 	PRIMARY KEY (user_id, device_id)
 );
+`},
+	{Version: 3, Name: "device list change log: one row per user and device", SQL: `
+-- Retention, as Synapse keeps its device_lists_stream: a new change of a
+-- (user, device) deletes that pair's older rows, since a sync only needs
+-- to know whether the pair changed after its token. first_pos is the
+-- earliest position the row stands for (the oldest row it replaced), so
+-- a token from before a deleted row still finds the user changed. The
+-- newest row is never deleted, so the table's maximum stays the stream's
+-- high-water mark.
+ALTER TABLE e2ee_device_list_changes ADD COLUMN first_pos BIGINT NOT NULL DEFAULT 0;
+UPDATE e2ee_device_list_changes SET first_pos = (SELECT MIN(o.pos) FROM e2ee_device_list_changes o
+	WHERE o.user_id = e2ee_device_list_changes.user_id AND o.device_id = e2ee_device_list_changes.device_id);
+DELETE FROM e2ee_device_list_changes WHERE pos < (SELECT MAX(o.pos) FROM e2ee_device_list_changes o
+	WHERE o.user_id = e2ee_device_list_changes.user_id AND o.device_id = e2ee_device_list_changes.device_id);
 `},
 }
 
