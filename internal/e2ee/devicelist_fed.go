@@ -96,6 +96,9 @@ func (s *Service) sendDeviceListUpdates(ctx context.Context, changes []e2eestore
 // see them in device_lists.changed. Updates for users no local user
 // shares a room with are dropped: their lists are not tracked.
 func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, origin string, content json.RawMessage) error {
+	if err := storableJSON("m.device_list_update", content); err != nil {
+		return err
+	}
 	var u deviceListUpdate
 	if err := json.Unmarshal(content, &u); err != nil {
 		return merr.BadJSON("m.device_list_update: " + err.Error())

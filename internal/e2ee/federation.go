@@ -124,6 +124,9 @@ func (s *Service) ReceiveDirectToDevice(ctx context.Context, origin string, cont
 	if edu.Type == "" || len(edu.Type) > 255 || edu.MessageID == "" || len(edu.MessageID) > 255 {
 		return merr.InvalidParam("m.direct_to_device: missing type or message_id")
 	}
+	if err := storable("m.direct_to_device: type and message_id", edu.Type, edu.MessageID); err != nil {
+		return err
+	}
 	if server, _, err := s.serverOf(edu.Sender); err != nil || server != origin {
 		return merr.Forbidden("m.direct_to_device: the sender is not a user of the origin server")
 	}

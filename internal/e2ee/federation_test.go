@@ -241,3 +241,49 @@ func TestDeviceListUpdate_OnlyFromTheUsersServerAndForTrackedUsers(t *testing.T)
 		}
 	})
 }
+
+// Text from other servers that the database could not store as given
+// (U+0000; invalid UTF-8 is refused with the whole transaction) is refused
+// as a Matrix error before any SQL: on PostgreSQL it would otherwise fail
+// as storage trouble, which makes the sending server retry a durable EDU
+// for ever. Nothing is stored, on either backend.
+func TestReceivedEDUs_RefuseNULBeforeTheDatabase(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		hs := newHomeserver(t, db, "hs2", "@bob:hs2/B")
+		for _, edu := range []struct {
+			name    string
+			receive func(json.RawMessage) error
+			content string
+		}{
+			{"to-device type", func(c json.RawMessage) error { return hs.svc.ReceiveDirectToDevice(ctx, "hs1", c) },
+				`{"sender":"@a:hs1","type":"m.x\u0000","message_id":"m1","messages":{"@bob:hs2":{"B":{}}}}`},
+			{"to-device message_id", func(c json.RawMessage) error { return hs.svc.ReceiveDirectToDevice(ctx, "hs1", c) },
+				`{"sender":"@a:hs1","type":"m.x","message_id":"m\u0000","messages":{"@bob:hs2":{"B":{}}}}`},
+			{"to-device device ID", func(c json.RawMessage) error { return hs.svc.ReceiveDirectToDevice(ctx, "hs1", c) },
+				`{"sender":"@a:hs1","type":"m.x","message_id":"m2","messages":{"@bob:hs2":{"B\u0000":{}}}}`},
+			{"to-device sender", func(c json.RawMessage) error { return hs.svc.ReceiveDirectToDevice(ctx, "hs1", c) },
+				`{"sender":"@a\u0000:hs1","type":"m.x","message_id":"m3","messages":{"@bob:hs2":{"B":{}}}}`},
+			{"device list display name", func(c json.RawMessage) error { return hs.svc.ReceiveDeviceListUpdate(ctx, "hs1", c) },
+				`{"user_id":"@a:hs1","device_id":"A","stream_id":1,"device_display_name":"x\u0000"}`},
+			{"device list device ID", func(c json.RawMessage) error { return hs.svc.ReceiveDeviceListUpdate(ctx, "hs1", c) },
+				`{"user_id":"@a:hs1","device_id":"A\u0000","stream_id":1}`},
+			{"signing key update", func(c json.RawMessage) error { return hs.svc.ReceiveSigningKeyUpdate(ctx, "hs1", c) },
+				`{"user_id":"@a:hs1","master_key":{"user_id":"@a:hs1","usage":["master"],"keys":{"ed25519:\u0000":"\u0000"}}}`},
+		} {
+			err := edu.receive(json.RawMessage(edu.content))
+			if err == nil || merr.CodeOf(err) == "" {
+				t.Errorf("%s with U+0000: %v, want a Matrix error", edu.name, err)
+			}
+		}
+		// A NUL inside a message's content is the clients' business: it
+		// stays JSON text, which both backends store.
+		ok := `{"sender":"@a:hs1","type":"m.x","message_id":"m4","messages":{"@bob:hs2":{"B":{"n":"a\u0000b"}}}}`
+		if err := hs.svc.ReceiveDirectToDevice(ctx, "hs1", json.RawMessage(ok)); err != nil {
+			t.Fatal(err)
+		}
+		if got := hs.queued(t, "@bob:hs2", "B"); got != `[@a:hs1:a`+"\x00"+`b]` {
+			t.Fatalf("queued %q", got)
+		}
+	})
+}

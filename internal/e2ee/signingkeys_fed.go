@@ -69,6 +69,9 @@ func (s *Service) sendSigningKeyUpdate(ctx context.Context, userID string) error
 // then see the user in device_lists.changed. Updates for other users are
 // dropped, as their keys are not tracked.
 func (s *Service) ReceiveSigningKeyUpdate(ctx context.Context, origin string, content json.RawMessage) error {
+	if err := storableJSON("m.signing_key_update", content); err != nil {
+		return err
+	}
 	var u signingKeyUpdate
 	if err := json.Unmarshal(content, &u); err != nil {
 		return merr.BadJSON("m.signing_key_update: " + err.Error())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/merr"
@@ -120,14 +121,14 @@ func (s *Service) recipients(ctx context.Context, sender, typ string, messages m
 			return nil, nil, merr.InvalidParam(fmt.Sprintf("invalid user ID %q", u))
 		}
 		for d, content := range byDevice {
-			if d == "" || len(d) > 255 {
+			if d == "" || len(d) > 255 || storable("device ID", d) != nil {
 				return nil, nil, merr.InvalidParam("invalid device ID")
 			}
 			if len(content) > MaxToDeviceContent {
 				return nil, nil, merr.TooLarge("a to-device message's content is too large")
 			}
-			if len(content) == 0 || content[0] != '{' {
-				return nil, nil, merr.BadJSON("a to-device message's content must be a JSON object")
+			if len(content) == 0 || content[0] != '{' || !utf8.Valid(content) {
+				return nil, nil, merr.BadJSON("a to-device message's content must be a JSON object in UTF-8")
 			}
 		}
 		named += len(byDevice)

@@ -68,6 +68,7 @@ type API struct {
 
 	acls        aclCache
 	eduHandlers map[string]EDUHandler
+	durableEDUs map[string]bool // HandleDurableEDU
 	router      *httpapi.Router
 
 	txnMu sync.Mutex

@@ -24,7 +24,8 @@ type InboundEDU struct {
 }
 
 // EDUHandler handles one EDU type. Its error is logged; an EDU never fails
-// the transaction (a sender would otherwise retry the PDUs with it).
+// the transaction (a sender would otherwise retry the PDUs with it),
+// except as HandleDurableEDU says.
 type EDUHandler func(ctx context.Context, edu InboundEDU) error
 
 // HandleEDU routes received EDUs of eduType to h: the single inbound
@@ -38,13 +39,33 @@ func (a *API) HandleEDU(eduType string, h EDUHandler) {
 	a.eduHandlers[eduType] = h
 }
 
+// HandleDurableEDU is HandleEDU for EDUs that must not be lost
+// (m.direct_to_device: the sending server keeps no copy once we answer 200).
+// When h fails for a reason other than the EDU itself (an error that is
+// not a Matrix error, such as the database being unavailable), the whole
+// transaction is answered 500, and the sender sends it again
+// (transactions.yaml: the sender "must wait and retry for a 200 OK
+// response"); the PDUs already stored and the EDUs already handled come
+// again with it, so h and every other handler must take a repeat as a
+// no-op. An EDU refused for what it says (a Matrix error: malformed, not
+// the origin's user, text the database cannot store) is dropped, as any
+// other, so that one bad EDU cannot stop a server's transactions for good.
+func (a *API) HandleDurableEDU(eduType string, h EDUHandler) {
+	a.HandleEDU(eduType, h)
+	if a.durableEDUs == nil {
+		a.durableEDUs = map[string]bool{}
+	}
+	a.durableEDUs[eduType] = true
+}
+
 // maxEDUContent bounds one EDU's content; the transaction's body limit
 // bounds their sum.
 const maxEDUContent = 64 * 1024
 
 // dispatchEDUs hands each EDU of a transaction to its handler, in order.
 // aclErr is the transaction's per-room ACL verdicts, shared with its PDUs.
-func (a *API) dispatchEDUs(ctx context.Context, origin string, raws []json.RawMessage, aclErr map[string]error) {
+// Its error, a durable EDU's storage trouble, fails the transaction.
+func (a *API) dispatchEDUs(ctx context.Context, origin string, raws []json.RawMessage, aclErr map[string]error) error {
 	allowed := func(ctx context.Context, roomID string) bool {
 		denied, checked := aclErr[roomID]
 		if !checked {
@@ -76,8 +97,15 @@ func (a *API) dispatchEDUs(ctx context.Context, origin string, raws []json.RawMe
 			a.Log.Debug("dropping EDU whose content is not a bounded JSON object", "origin", origin, "edu_type", edu.Type)
 			continue
 		}
-		if err := h(ctx, InboundEDU{Origin: origin, Type: edu.Type, Content: edu.Content, RoomAllowed: allowed}); err != nil {
+		err := h(ctx, InboundEDU{Origin: origin, Type: edu.Type, Content: edu.Content, RoomAllowed: allowed})
+		if err != nil && merr.CodeOf(err) == "" && a.durableEDUs[edu.Type] {
+			a.Log.Warn("could not store a received EDU; the transaction fails so that it is sent again",
+				"origin", origin, "edu_type", edu.Type, "err", err)
+			return err
+		}
+		if err != nil {
 			a.Log.Info("dropping received EDU", "origin", origin, "edu_type", edu.Type, "err", err)
 		}
 	}
+	return nil
 }

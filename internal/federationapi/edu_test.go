@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
 
+	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
@@ -81,6 +83,57 @@ func TestEDUDispatch_RoutesByTypeWithACLAndNeverFailsTheTransaction(t *testing.T
 			if got[i] != want[i] {
 				t.Fatalf("EDU %d: %+v, want %+v", i, got[i], want[i])
 			}
+		}
+	})
+}
+
+// transactions.yaml: the sender "must wait and retry for a 200 OK
+// response". An EDU registered as durable (m.direct_to_device) that could
+// not be stored fails its transaction, which is not remembered as done, so
+// the sender's retry delivers it; one refused for what it says (a Matrix
+// error) is dropped like any other, so it cannot block the sender.
+func TestEDUDispatch_DurableEDUStorageTroubleFailsTheTransaction(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		r := newRig(t, db)
+		var mu sync.Mutex
+		var stored []string
+		broken := true
+		r.api.HandleDurableEDU("org.example.durable", func(ctx context.Context, edu InboundEDU) error {
+			var c struct {
+				N string `json:"n"`
+			}
+			if err := json.Unmarshal(edu.Content, &c); err != nil || c.N == "bad" {
+				return merr.BadJSON("not a note")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if broken {
+				return errors.New("database is unavailable")
+			}
+			stored = append(stored, c.N)
+			return nil
+		})
+		send := func() (int, []byte) {
+			return r.do("hs2.test", "PUT", "/_matrix/federation/v1/send/d1", map[string]any{
+				"origin": "hs2.test", "origin_server_ts": 1, "pdus": []any{},
+				"edus": []any{
+					map[string]any{"edu_type": "org.example.durable", "content": map[string]any{"n": "bad"}},
+					map[string]any{"edu_type": "org.example.durable", "content": map[string]any{"n": "one"}},
+				}})
+		}
+		if status, body := send(); status != http.StatusInternalServerError {
+			t.Fatalf("storage trouble: %d %s, want 500", status, body)
+		}
+		mu.Lock()
+		broken = false
+		mu.Unlock()
+		if status, body := send(); status != http.StatusOK {
+			t.Fatalf("the retried transaction: %d %s", status, body)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(stored) != "[one]" {
+			t.Fatalf("stored %v, want [one]", stored)
 		}
 	})
 }

@@ -20,7 +20,8 @@ type transaction struct {
 
 // send is PUT /send/{txnId} (server-server-api "Transactions"). It is
 // idempotent per origin and transaction ID; each PDU gets its own result,
-// and an EDU never fails the transaction.
+// and an EDU fails the transaction only when a durable one could not be
+// stored (HandleDurableEDU).
 func (a *API) send(w http.ResponseWriter, r *http.Request) {
 	origin := a.Origin(r)
 	key := origin + " " + r.PathValue("txnId")
@@ -109,7 +110,10 @@ func (a *API) send(w http.ResponseWriter, r *http.Request) {
 	}
 	// EDUs after the PDUs, so that, say, a receipt for an event of this
 	// transaction finds the event stored.
-	a.dispatchEDUs(ctx, origin, txn.EDUs, aclErr)
+	if err := a.dispatchEDUs(ctx, origin, txn.EDUs, aclErr); err != nil {
+		writeErr(w, err) // not cached: the sender retries the transaction
+		return
+	}
 	failed := len(txn.PDUs) - len(results)
 	for _, r := range results {
 		if r["error"] != "" {

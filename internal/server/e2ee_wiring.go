@@ -37,7 +37,9 @@ func (s *Server) wireE2EE(svc *e2ee.Service, router *httpapi.Router, auth *clien
 	s.Syncer.SetDeviceKeyCounts(svc)
 	(&clientapi.E2EEAPI{Service: svc, Auth: auth, UIA: auth}).Register(router)
 	svc.SetFederation(eduSender{s.Sender})
-	s.fedAPI.HandleEDU(e2ee.EDUDirectToDevice, func(ctx context.Context, edu federationapi.InboundEDU) error {
+	// Durable: a message that could not be stored fails the transaction,
+	// and the sending server sends it again (message_id deduplicates).
+	s.fedAPI.HandleDurableEDU(e2ee.EDUDirectToDevice, func(ctx context.Context, edu federationapi.InboundEDU) error {
 		return svc.ReceiveDirectToDevice(ctx, edu.Origin, edu.Content)
 	})
 }
@@ -75,7 +77,8 @@ func (s *Server) wireDeviceLists(svc *e2ee.Service, rem *remote.Remote) {
 	})
 	svc.SetRemote(rem.Client)
 	s.fedAPI.ServeUserKeys(svc)
-	s.fedAPI.HandleEDU(e2ee.EDUDeviceListUpdate, func(ctx context.Context, edu federationapi.InboundEDU) error {
+	// Durable too: a repeated update is recognised by its stream_id.
+	s.fedAPI.HandleDurableEDU(e2ee.EDUDeviceListUpdate, func(ctx context.Context, edu federationapi.InboundEDU) error {
 		return svc.ReceiveDeviceListUpdate(ctx, edu.Origin, edu.Content)
 	})
 	s.fedAPI.HandleEDU(e2ee.EDUSigningKeyUpdate, func(ctx context.Context, edu federationapi.InboundEDU) error {
