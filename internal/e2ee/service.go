@@ -87,8 +87,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// OnDevicesDeleted deletes the devices' queues and keys (the users
-// service's device hook) and records the change of the device list.
+// OnDevicesDeleted records the change of the device list (the users
+// service's device hook). The devices' queues and keys went with them, in
+// the accounts store's transaction (e2eestore.DeleteDevicesTx, installed
+// as its device deletion hook); a second look here removes what a
+// message or upload that raced with the deletion left behind.
 func (s *Service) OnDevicesDeleted(ctx context.Context, userID string, deviceIDs []string) error {
 	if err := s.store.DeleteDevices(ctx, userID, deviceIDs); err != nil {
 		return err

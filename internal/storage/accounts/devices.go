@@ -82,7 +82,7 @@ func (s *sqlStore) DeleteDevices(ctx context.Context, userID string, deviceIDs [
 			}
 			deleted = append(deleted, ids...)
 		}
-		return nil
+		return s.devicesDeleted(ctx, tx, userID, deleted)
 	})
 	return deleted, err
 }
@@ -94,6 +94,9 @@ func (s *sqlStore) DeleteOtherDevices(ctx context.Context, userID, keep string) 
 		deleted, err = deleteReturning(ctx, tx,
 			`DELETE FROM devices WHERE user_id = $1 AND device_id <> $2 RETURNING device_id`, userID, keep)
 		if err != nil {
+			return err
+		}
+		if err := s.devicesDeleted(ctx, tx, userID, deleted); err != nil {
 			return err
 		}
 		if keep == "" {

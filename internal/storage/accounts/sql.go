@@ -12,6 +12,18 @@ import (
 // sqlStore implements Store on sqldb; the same SQL serves both dialects.
 type sqlStore struct {
 	db *sqldb.DB
+	// onDevicesDeleted runs in the transactions that delete devices.
+	onDevicesDeleted DeviceDeletionHook
+}
+
+func (s *sqlStore) SetDeviceDeletionHook(fn DeviceDeletionHook) { s.onDevicesDeleted = fn }
+
+// devicesDeleted runs the deletion hook, if any, in tx.
+func (s *sqlStore) devicesDeleted(ctx context.Context, tx *sql.Tx, userID string, deviceIDs []string) error {
+	if s.onDevicesDeleted == nil || len(deviceIDs) == 0 {
+		return nil
+	}
+	return s.onDevicesDeleted(ctx, tx, userID, deviceIDs)
 }
 
 // New migrates the accounts tables of db to the current schema and returns
@@ -164,8 +176,14 @@ func (s *sqlStore) DeactivateUser(ctx context.Context, userID string, erase bool
 		if err := mustAffect(res, err, "user "+userID); err != nil {
 			return err
 		}
+		devices, err := deleteReturning(ctx, tx, `DELETE FROM devices WHERE user_id = $1 RETURNING device_id`, userID) // cascades to tokens
+		if err != nil {
+			return err
+		}
+		if err := s.devicesDeleted(ctx, tx, userID, devices); err != nil {
+			return err
+		}
 		stmts := []string{
-			`DELETE FROM devices WHERE user_id = $1`, // cascades to tokens
 			`DELETE FROM access_tokens WHERE user_id = $1`,
 			`DELETE FROM user_threepids WHERE user_id = $1`,
 		}

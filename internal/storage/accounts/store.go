@@ -9,6 +9,7 @@ package accounts
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"time"
 
@@ -106,6 +107,12 @@ type Store interface {
 	// DeleteDevices deletes the listed devices of a user with their tokens
 	// and returns the IDs that existed; unknown IDs are ignored.
 	DeleteDevices(ctx context.Context, userID string, deviceIDs []string) ([]string, error)
+	// SetDeviceDeletionHook makes every deletion of devices (DeleteDevices,
+	// DeleteOtherDevices, DeactivateUser) call fn with the deleted devices'
+	// IDs inside its transaction, so that what other domains keep for the
+	// devices (their end-to-end keys and to-device queues) goes in the
+	// same commit. Call it while the server is wired.
+	SetDeviceDeletionHook(fn DeviceDeletionHook)
 	// DeleteOtherDevices deletes every device of a user except keep ("" keeps
 	// none) with their tokens and returns the deleted IDs.
 	DeleteOtherDevices(ctx context.Context, userID, keep string) ([]string, error)
@@ -430,3 +437,7 @@ type Threepid struct {
 	ValidatedAt int64
 	AddedAt     int64
 }
+
+// DeviceDeletionHook runs inside the transaction that deletes devices;
+// its error rolls the deletion back.
+type DeviceDeletionHook func(ctx context.Context, tx *sql.Tx, userID string, deviceIDs []string) error

@@ -163,20 +163,25 @@ func (s *Store) DeleteDevices(ctx context.Context, userID string, deviceIDs []st
 	if len(deviceIDs) == 0 {
 		return nil
 	}
-	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"e2ee_to_device", "e2ee_to_device_txns", "e2ee_device_keys", "e2ee_one_time_keys", "e2ee_fallback_keys"} {
-			for _, d := range deviceIDs {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1 AND device_id = $2`, userID, d); err != nil {
-					return err
-				}
-			}
-		}
-		// A later device reusing the ID must not inherit the signatures.
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error { return DeleteDevicesTx(ctx, tx, userID, deviceIDs) })
+}
+
+// DeleteDevicesTx is DeleteDevices inside tx: the accounts store's device
+// deletion hook (accounts.DeviceDeletionHook), so that a device and its
+// end-to-end data go in one commit.
+func DeleteDevicesTx(ctx context.Context, tx *sql.Tx, userID string, deviceIDs []string) error {
+	for _, table := range []string{"e2ee_to_device", "e2ee_to_device_txns", "e2ee_device_keys", "e2ee_one_time_keys", "e2ee_fallback_keys"} {
 		for _, d := range deviceIDs {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM e2ee_cross_signing_sigs WHERE target_user = $1 AND target_key = $2`, userID, d); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1 AND device_id = $2`, userID, d); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
+	}
+	// A later device reusing the ID must not inherit the signatures.
+	for _, d := range deviceIDs {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM e2ee_cross_signing_sigs WHERE target_user = $1 AND target_key = $2`, userID, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
