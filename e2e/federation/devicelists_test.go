@@ -321,15 +321,21 @@ func TestFederation_DeviceListRefetchedWhenRoomSharedAgain(t *testing.T) {
 // be sent ... when that user joins a room which contains servers which
 // are not already receiving updates for that user's device list". Alice
 // joins a room in which a user of another server is: that server receives
-// her device.
+// her device. And end_to_end_encryption.md "Tracking the device list for
+// a user": when eve of that server joins dave's room, dave sees her in
+// device_lists.changed.
 func TestFederation_JoiningUserDevicesSentToNewServers(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	hs1 := c.add("hs1")
 	alice, dave := hs1.register(t, "alice"), hs1.register(t, "dave")
 	roomID := dave.createRoom(t, map[string]any{"preset": "public_chat"})
+	_, since := dave.deviceListsSince(t, "", 0)
 	mal := newRogue(t, c, "mal", nil)
 	mal.join(t, hs1, roomID, "eve")
+	if changed, _ := dave.deviceListsSince(t, since, 0); !contains(changed, mal.userID("eve")) {
+		t.Errorf("dave's device_lists.changed after eve joined: %v", changed)
+	}
 	newE2EDevice(t, alice).upload(t)
 
 	alice.join(t, roomID)
