@@ -69,12 +69,30 @@ class Session:
         self.client = nio.AsyncClient(homeserver, user)
         self.messages = []  # (room_id, event_id, sender, body, sender display name)
         self.left_rooms = set()
+        self.typing = {}  # room_id -> the user IDs of the latest m.typing
+        self.receipts = set()  # (room_id, event_id, receipt type, user_id)
+        self.fully_read = {}  # room_id -> event ID of the m.fully_read marker
         self.client.add_event_callback(self._on_message, nio.RoomMessageText)
+        self.client.add_ephemeral_callback(self._on_ephemeral, (nio.TypingNoticeEvent, nio.ReceiptEvent))
+        self.client.add_room_account_data_callback(self._on_fully_read, nio.FullyReadEvent)
 
     async def _on_message(self, room, event):
         name = room.user_name(event.sender)
         self.messages.append((room.room_id, event.event_id, event.sender, event.body, name))
         log(f"{self.label} saw in {room.room_id}: {event.sender} ({name!r}): {event.body!r}")
+
+    async def _on_ephemeral(self, room, event):
+        if isinstance(event, nio.TypingNoticeEvent):
+            self.typing[room.room_id] = list(event.users)
+            log(f"{self.label} saw typing in {room.room_id}: {event.users}")
+        else:
+            for r in event.receipts:
+                self.receipts.add((room.room_id, r.event_id, r.receipt_type, r.user_id))
+                log(f"{self.label} saw a receipt in {room.room_id}: {r.user_id} {r.receipt_type} {r.event_id}")
+
+    async def _on_fully_read(self, room, event):
+        self.fully_read[room.room_id] = event.event_id
+        log(f"{self.label} saw its fully read marker in {room.room_id} at {event.event_id}")
 
     async def sync_until(self, what, pred, deadline):
         """Sync (long-polling up to 2 s at a time) until pred() holds."""
@@ -173,6 +191,31 @@ async def run(args):
             if dups:
                 raise Failure(f"{sess.label} saw events more than once through sync: {sorted(dups)}")
         log("both saw both messages with the right senders and display names")
+
+        # Typing notices (PUT /rooms/{roomId}/typing/{userId}), seen by the
+        # other client in its sync's ephemeral events.
+        expect(await a.client.room_typing(room_id, True, 30000), nio.RoomTypingResponse, "A starts typing")
+        await b.sync_until("B sees A typing", lambda: b.typing.get(room_id) == [a_id], deadline)
+        expect(await a.client.room_typing(room_id, False), nio.RoomTypingResponse, "A stops typing")
+        await b.sync_until("B sees A stop typing", lambda: a_id not in b.typing.get(room_id, [a_id]), deadline)
+
+        # Read receipts: update_receipt_marker (POST /receipt/m.read/...),
+        # then room_read_markers (POST /read_markers) moving the receipt on
+        # and setting the fully read marker, which only B sees.
+        resp = await b.client.update_receipt_marker(room_id, a_event)
+        if isinstance(resp, nio.ErrorResponse):
+            raise Failure(f"B sends a read receipt: {describe(resp)}")
+        await a.sync_until("A sees B's read receipt on A's message",
+                           lambda: (room_id, a_event, "m.read", b_id) in a.receipts, deadline)
+        resp = await b.client.room_read_markers(room_id, fully_read_event=a_event, read_event=b_event)
+        if isinstance(resp, nio.ErrorResponse):
+            raise Failure(f"B sets its read markers: {describe(resp)}")
+        await a.sync_until("A sees B's receipt move on to B's message",
+                           lambda: (room_id, b_event, "m.read", b_id) in a.receipts, deadline)
+        await b.sync_until("B sees its fully read marker", lambda: b.fully_read.get(room_id) == a_event, deadline)
+        if a.fully_read:
+            raise Failure(f"A saw a fully read marker, which is B's own: {a.fully_read}")
+        log("typing notices and read receipts went both ways")
 
         expect(await b.client.room_leave(room_id), nio.RoomLeaveResponse, f"B leaves {room_id}")
         await b.sync_until(f"B's sync lists {room_id} under rooms.leave", lambda: room_id in b.left_rooms, deadline)

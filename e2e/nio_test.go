@@ -18,8 +18,9 @@ const nioBound = 3 * time.Minute
 // python3-matrix-nio), drives the server end to end (docs/testing.md,
 // "Real clients"): register and password login, display names, createRoom,
 // invite, join through the invite seen in /sync, messages both ways with
-// the right senders and display names, and leaving. The steps live in
-// nio_client.py.
+// the right senders and display names, typing notices and read receipts
+// (room_typing, update_receipt_marker, room_read_markers) seen from the
+// other client, and leaving. The steps live in nio_client.py.
 func TestNioClient_TwoUsersInviteJoinChatAndLeave(t *testing.T) {
 	t.Parallel()
 	python := pythonWithNio(t)
