@@ -40,32 +40,44 @@ func (a *API) Register(rt *httpapi.Router) {
 	// Guests may read media, as in Synapse; uploading needs an account.
 	authGuests := func(h httpapi.AuthHandler) http.Handler { return httpapi.RequireAuthAllowGuests(a.Auth, h) }
 
-	rt.Handle("POST /_matrix/media/v3/upload", auth(a.upload))
 	rt.Handle("POST /_matrix/media/v1/create", auth(a.create))
-	rt.Handle("PUT /_matrix/media/v3/upload/{serverName}/{mediaId}", auth(a.uploadTo))
-
 	const v1 = "/_matrix/client/v1/media"
 	rt.Handle("GET "+v1+"/config", authGuests(a.config))
 	rt.Handle("GET "+v1+"/download/{serverName}/{mediaId}", authGuests(a.authedDownload))
 	rt.Handle("GET "+v1+"/download/{serverName}/{mediaId}/{fileName}", authGuests(a.authedDownload))
-	// Deprecated (content-repo.yaml): /config still needs a token; the
-	// downloads never did, and are frozen for new media.
-	rt.Handle("GET /_matrix/media/v3/config", authGuests(a.config))
-	rt.HandleFunc("GET /_matrix/media/v3/download/{serverName}/{mediaId}", a.legacyDownload)
-	rt.HandleFunc("GET /_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}", a.legacyDownload)
-
 	if a.Media.Thumbnailer() != nil {
 		rt.Handle("GET "+v1+"/thumbnail/{serverName}/{mediaId}", authGuests(func(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
 			a.thumbnail(w, r, false)
 		}))
-		rt.HandleFunc("GET /_matrix/media/v3/thumbnail/{serverName}/{mediaId}", func(w http.ResponseWriter, r *http.Request) {
+	}
+	if a.Media.Previewer() != nil {
+		rt.Handle("GET "+v1+"/preview_url", auth(a.previewURL))
+	}
+	// The deprecated /_matrix/media/v3 endpoints, and the same under r0,
+	// the prefix before v1.1 that clients and bridges still use and
+	// Synapse still serves: the same handlers, frozen alike.
+	for _, prefix := range []string{"/_matrix/media/v3", "/_matrix/media/r0"} {
+		a.registerLegacy(rt, prefix, auth, authGuests)
+	}
+	a.registerAdmin(rt)
+}
+
+// registerLegacy adds the deprecated media endpoints under prefix
+// (content-repo.yaml): uploads and /config need a token; downloads and
+// thumbnails never did, and are frozen for new media.
+func (a *API) registerLegacy(rt *httpapi.Router, prefix string, auth, authGuests func(httpapi.AuthHandler) http.Handler) {
+	rt.Handle("POST "+prefix+"/upload", auth(a.upload))
+	rt.Handle("PUT "+prefix+"/upload/{serverName}/{mediaId}", auth(a.uploadTo))
+	rt.Handle("GET "+prefix+"/config", authGuests(a.config))
+	rt.HandleFunc("GET "+prefix+"/download/{serverName}/{mediaId}", a.legacyDownload)
+	rt.HandleFunc("GET "+prefix+"/download/{serverName}/{mediaId}/{fileName}", a.legacyDownload)
+	if a.Media.Thumbnailer() != nil {
+		rt.HandleFunc("GET "+prefix+"/thumbnail/{serverName}/{mediaId}", func(w http.ResponseWriter, r *http.Request) {
 			a.thumbnail(w, r, true)
 		})
 	}
-	a.registerAdmin(rt)
 	if a.Media.Previewer() != nil {
-		rt.Handle("GET "+v1+"/preview_url", auth(a.previewURL))
-		rt.Handle("GET /_matrix/media/v3/preview_url", auth(a.previewURL))
+		rt.Handle("GET "+prefix+"/preview_url", auth(a.previewURL))
 	}
 }
 

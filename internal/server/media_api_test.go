@@ -19,6 +19,7 @@ const (
 	uploadPath  = "/_matrix/media/v3/upload"
 	authedMedia = "/_matrix/client/v1/media"
 	legacyMedia = "/_matrix/media/v3"
+	r0Media     = "/_matrix/media/r0"
 )
 
 // mediaServer is a test server with a small max_upload_size.
@@ -314,28 +315,40 @@ func TestMediaAPI_ServedContentHeaders(t *testing.T) {
 // client-server-api "Content repository", the freeze: with
 // enable_authenticated_media on (the default), media uploaded now is
 // 404 M_NOT_FOUND on the deprecated unauthenticated endpoint; media
-// uploaded before the freeze stays served there.
+// uploaded before the freeze stays served there. /_matrix/media/r0, the
+// older prefix Synapse still serves, is the same endpoint.
 func TestMediaAPI_UnauthenticatedDownloadsAreFrozen(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		dir := t.TempDir()
 		before := servertest.StartIn(t, dir, db, servertest.Options{ExtraYAML: "enable_authenticated_media: false\n"})
 		alice := before.Register("alice")
 		_, oldID := uploadMedia(t, alice, "text/plain", "", []byte("old"))
-		resp, raw := download(t, before.Anonymous(), legacyMedia, "localhost", oldID, "")
-		if resp.StatusCode != 200 || string(raw) != "old" {
-			t.Fatalf("before the freeze: %d %s", resp.StatusCode, raw)
+		for _, prefix := range []string{legacyMedia, r0Media} {
+			resp, raw := download(t, before.Anonymous(), prefix, "localhost", oldID, "")
+			if resp.StatusCode != 200 || string(raw) != "old" {
+				t.Fatalf("%s before the freeze: %d %s", prefix, resp.StatusCode, raw)
+			}
+		}
+		var cfg struct {
+			Size int64 `json:"m.upload.size"`
+		}
+		alice.MustDo("GET", r0Media+"/config", nil, &cfg)
+		if cfg.Size <= 0 {
+			t.Errorf("r0 config: %+v", cfg)
 		}
 		before.Stop()
 
 		after := servertest.StartIn(t, dir, db, servertest.Options{})
 		alice = after.As(alice)
 		_, newID := uploadMedia(t, alice, "text/plain", "", []byte("new"))
-		resp, raw = download(t, after.Anonymous(), legacyMedia, "localhost", newID, "")
-		if resp.StatusCode != 404 || servertest.Errcode(raw) != "M_NOT_FOUND" {
-			t.Errorf("new media, unauthenticated: %d %s", resp.StatusCode, raw)
-		}
-		if resp, raw := download(t, after.Anonymous(), legacyMedia, "localhost", oldID, ""); resp.StatusCode != 200 || string(raw) != "old" {
-			t.Errorf("old media, unauthenticated, after the freeze: %d %s", resp.StatusCode, raw)
+		for _, prefix := range []string{legacyMedia, r0Media} {
+			resp, raw := download(t, after.Anonymous(), prefix, "localhost", newID, "")
+			if resp.StatusCode != 404 || servertest.Errcode(raw) != "M_NOT_FOUND" {
+				t.Errorf("%s: new media, unauthenticated: %d %s", prefix, resp.StatusCode, raw)
+			}
+			if resp, raw := download(t, after.Anonymous(), prefix, "localhost", oldID, ""); resp.StatusCode != 200 || string(raw) != "old" {
+				t.Errorf("%s: old media, unauthenticated, after the freeze: %d %s", prefix, resp.StatusCode, raw)
+			}
 		}
 		if resp, raw := download(t, alice, authedMedia, "localhost", newID, ""); resp.StatusCode != 200 || string(raw) != "new" {
 			t.Errorf("new media, authenticated: %d %s", resp.StatusCode, raw)
