@@ -46,16 +46,14 @@ func (s *Service) Delete(ctx context.Context, origin, mediaID string) error {
 	if err := checkMXC(origin, mediaID); err != nil {
 		return err
 	}
-	sha, used, err := s.cfg.Store.Delete(ctx, origin, mediaID)
+	sha, err := s.cfg.Store.Delete(ctx, origin, mediaID)
 	if err != nil {
 		return storeErr(err)
 	}
-	if sha != "" && !used {
-		// The row is gone first: a crash here leaves an unnamed blob,
-		// never a row naming a missing one.
-		if err := s.cfg.Blobs.Delete(ctx, sha); err != nil {
-			return err
-		}
+	// The row is gone first: a crash here leaves an unnamed blob (for the
+	// orphan sweep), never a row naming a missing one.
+	if err := s.cfg.Keeper.Release(ctx, sha); err != nil {
+		return err
 	}
 	return s.forgetThumbnails(ctx, origin, mediaID)
 }
@@ -73,14 +71,8 @@ func (s *Service) forgetThumbnails(ctx context.Context, origin, mediaID string) 
 	}
 	for _, key := range keys {
 		// A thumbnail's bytes may equal some upload's; that one stays.
-		used, err := s.cfg.Store.SHA256InUse(ctx, key)
-		if err != nil {
-			return storeErr(err)
-		}
-		if !used {
-			if err := s.cfg.Blobs.Delete(ctx, key); err != nil {
-				return err
-			}
+		if err := s.cfg.Keeper.Release(ctx, key); err != nil {
+			return err
 		}
 	}
 	return nil

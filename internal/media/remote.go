@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -89,7 +90,7 @@ func (s *Service) runFetch(key string, f *fetch, origin, mediaID string, timeout
 	defer cancel()
 	f.m, f.err = s.fetchRemote(ctx, origin, mediaID, timeout)
 	if f.err != nil {
-		s.cfg.Log.Info("fetching remote media failed", "origin", origin, "media_id", mediaID, "err", f.err)
+		s.cfg.Log.Warn("fetching remote media failed", "origin", origin, "media_id", mediaID, "err", f.err)
 	}
 }
 
@@ -99,21 +100,22 @@ func (s *Service) fetchRemote(ctx context.Context, origin, mediaID string, timeo
 		return nil, err
 	}
 	defer rc.Body.Close()
-	info, err := s.cfg.Blobs.Put(ctx, rc.Body, s.cfg.MaxUploadSize)
+	var stored *mediastore.Media
+	_, err = s.cfg.Keeper.Keep(ctx, rc.Body, s.cfg.MaxUploadSize, func(tx *sql.Tx, info blob.Info) error {
+		now := s.nowMS()
+		m := &mediastore.Media{Origin: origin, MediaID: mediaID, ContentType: CleanContentType(rc.ContentType),
+			UploadName: CleanUploadName(rc.UploadName), Size: info.Size, SHA256: info.Key,
+			CreatedTS: now, UploadedTS: now, LastAccessTS: now,
+			// The spec's freeze: remote media cached now is "new".
+			Authenticated: s.cfg.Authenticated}
+		var err error
+		stored, err = s.cfg.Store.InsertCached(ctx, tx, m)
+		return err
+	})
 	if errors.Is(err, blob.ErrTooLarge) {
 		return nil, s.remoteTooLarge()
 	} else if err != nil {
 		return nil, remoteErr(origin, err)
-	}
-	now := s.nowMS()
-	m := &mediastore.Media{Origin: origin, MediaID: mediaID, ContentType: CleanContentType(rc.ContentType),
-		UploadName: CleanUploadName(rc.UploadName), Size: info.Size, SHA256: info.Key,
-		CreatedTS: now, UploadedTS: now, LastAccessTS: now,
-		// The spec's freeze: remote media cached now is "new".
-		Authenticated: s.cfg.Authenticated}
-	stored, err := s.cfg.Store.InsertCached(ctx, m)
-	if err != nil {
-		return nil, storeErr(err)
 	}
 	return stored, nil
 }
@@ -139,8 +141,21 @@ func remoteErr(origin string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return merr.New(merr.ErrGatewayTimeout, merr.CodeUnknown, "Timed out fetching media from "+origin)
 	}
-	return merr.New(merr.ErrBadGateway, merr.CodeUnknown, fmt.Sprintf("Failed to fetch media from %s: %v", origin, err))
+	// The cause stays out of the answer: it can name addresses the IP
+	// guard refused, or what the origin's network said. It is logged
+	// (runFetch) instead.
+	return &fetchError{public: merr.New(merr.ErrBadGateway, merr.CodeUnknown, "Failed to fetch media from "+origin), cause: err}
 }
+
+// fetchError is a failed fetch of remote media: the client is answered
+// with public, the log is told cause too.
+type fetchError struct {
+	public *merr.Error
+	cause  error
+}
+
+func (e *fetchError) Error() string   { return e.public.Error() + ": " + e.cause.Error() }
+func (e *fetchError) Unwrap() []error { return []error{e.public, e.cause} }
 
 // FedClient is what FederationDownloader needs of fedclient.Client.
 type FedClient interface {

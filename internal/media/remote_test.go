@@ -35,7 +35,7 @@ func (g *gatedOrigin) Download(ctx context.Context, origin, mediaID string, _ ti
 	return &RemoteContent{ContentType: "text/plain", UploadName: "r.txt", Body: io.NopCloser(strings.NewReader(g.body))}, nil
 }
 
-func newService(t *testing.T, db *sqldb.DB, fed Federation, maxSize int64) *Service {
+func newService(t testing.TB, db *sqldb.DB, fed Federation, maxSize int64) *Service {
 	t.Helper()
 	store, err := mediastore.New(context.Background(), db)
 	if err != nil {
@@ -121,4 +121,19 @@ func TestRemote_TooLargeAndAllowRemote(t *testing.T) {
 			t.Error("allow_remote=false fetched")
 		}
 	})
+}
+
+// A fetch that fails for a reason of our own network (the IP guard
+// refusing an address, say) is 502 with a message that does not tell the
+// reason, which only the log gets.
+func TestRemote_FailureAnswersWithoutItsCause(t *testing.T) {
+	cause := errors.New("dial tcp 10.1.2.3:443: address blocked by the IP guard")
+	err := remoteErr("remote.example", cause)
+	e, ok := merr.As(err)
+	if !ok || !errors.Is(err, merr.ErrBadGateway) || strings.Contains(e.Message, "10.1.2.3") || strings.Contains(e.Message, "blocked") {
+		t.Errorf("answer: %+v", e)
+	}
+	if !errors.Is(err, cause) || !strings.Contains(err.Error(), "blocked") {
+		t.Errorf("the cause is lost for the log: %v", err)
+	}
 }

@@ -48,6 +48,9 @@ type Config struct {
 	ServerName string
 	Store      *mediastore.Store
 	Blobs      blob.Store
+	// Keeper stores and deletes the content rows name (see Keeper); nil
+	// makes one of Store and Blobs that knows no other tables.
+	Keeper *Keeper
 	// MaxUploadSize bounds uploads and cached remote media (max_upload_size).
 	MaxUploadSize int64
 	// Authenticated freezes the unauthenticated endpoints
@@ -95,6 +98,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.UnusedExpiry <= 0 {
 		cfg.UnusedExpiry = DefaultUnusedExpiry
+	}
+	if cfg.Keeper == nil {
+		cfg.Keeper = NewKeeper(cfg.Store, cfg.Blobs)
 	}
 	return &Service{cfg: cfg, waiters: map[string][]chan struct{}{}, fetches: map[string]*fetch{}}
 }

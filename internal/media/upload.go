@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 
@@ -14,31 +15,31 @@ import (
 // and refused with 413 M_TOO_LARGE once it passes max_upload_size; when
 // Upload returns, the content and its row are durable.
 func (s *Service) Upload(ctx context.Context, userID, contentType, uploadName string, body io.Reader) (string, error) {
-	info, err := s.putContent(ctx, body)
-	if err != nil {
-		return "", err
-	}
 	id, err := newMediaID()
 	if err != nil {
 		return "", err
 	}
-	now := s.nowMS()
-	m := &mediastore.Media{Origin: s.cfg.ServerName, MediaID: id, UserID: userID,
-		ContentType: CleanContentType(contentType), UploadName: CleanUploadName(uploadName),
-		Size: info.Size, SHA256: info.Key, CreatedTS: now, UploadedTS: now, LastAccessTS: now,
-		Authenticated: s.cfg.Authenticated}
-	if err := s.cfg.Store.Insert(ctx, m); err != nil {
-		return "", storeErr(err)
+	err = s.keep(ctx, body, func(tx *sql.Tx, info blob.Info) error {
+		now := s.nowMS()
+		return s.cfg.Store.Insert(ctx, tx, &mediastore.Media{Origin: s.cfg.ServerName, MediaID: id, UserID: userID,
+			ContentType: CleanContentType(contentType), UploadName: CleanUploadName(uploadName),
+			Size: info.Size, SHA256: info.Key, CreatedTS: now, UploadedTS: now, LastAccessTS: now,
+			Authenticated: s.cfg.Authenticated})
+	})
+	if err != nil {
+		return "", err
 	}
 	return id, nil
 }
 
-func (s *Service) putContent(ctx context.Context, body io.Reader) (blob.Info, error) {
-	info, err := s.cfg.Blobs.Put(ctx, body, s.cfg.MaxUploadSize)
+// keep stores an upload's content and, in the same transaction, its row
+// (see Keeper).
+func (s *Service) keep(ctx context.Context, body io.Reader, record func(tx *sql.Tx, info blob.Info) error) error {
+	_, err := s.cfg.Keeper.Keep(ctx, body, s.cfg.MaxUploadSize, record)
 	if errors.Is(err, blob.ErrTooLarge) {
-		return info, s.tooLarge()
+		return s.tooLarge()
 	}
-	return info, err
+	return storeErr(err)
 }
 
 // Create makes a media ID for userID whose content comes later through
@@ -93,18 +94,15 @@ func (s *Service) UploadTo(ctx context.Context, userID, origin, mediaID, content
 	case cur.UserID != userID:
 		return storeErr(mediastore.ErrNotOwner)
 	}
-	info, err := s.putContent(ctx, body)
+	err = s.keep(ctx, body, func(tx *sql.Tx, info blob.Info) error {
+		return s.cfg.Store.Complete(ctx, tx, &mediastore.Media{Origin: origin, MediaID: mediaID, UserID: userID,
+			ContentType: CleanContentType(contentType), UploadName: CleanUploadName(uploadName),
+			Size: info.Size, SHA256: info.Key, UploadedTS: s.nowMS()})
+	})
 	if err != nil {
+		// Content committed for a refused Complete is named by no row:
+		// the orphan sweep reclaims it.
 		return err
-	}
-	m := &mediastore.Media{Origin: origin, MediaID: mediaID, UserID: userID,
-		ContentType: CleanContentType(contentType), UploadName: CleanUploadName(uploadName),
-		Size: info.Size, SHA256: info.Key, UploadedTS: s.nowMS()}
-	if err := s.cfg.Store.Complete(ctx, m); err != nil {
-		// The blob may be another media's content too: it stays, as an
-		// orphan at worst, which retention's sweep of unnamed content
-		// may reclaim.
-		return storeErr(err)
 	}
 	s.wake(mediaID)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/config"
@@ -39,36 +40,42 @@ func (s *Server) buildMedia(ctx context.Context, router *httpapi.Router, resolve
 	if err != nil {
 		return fmt.Errorf("media_store_path: %w", err)
 	}
-	thumbs, err := thumbnailstore.New(ctx, s.DB)
-	if err != nil {
-		return fmt.Errorf("database migrations (thumbnails): %w", err)
-	}
-	var svc *media.Service
-	previewer, err := s.buildPreviews(ctx, func(ctx context.Context, userID, contentType, name string, body io.Reader) (string, error) {
-		return svc.Upload(ctx, userID, contentType, name, body)
-	})
+	keeper, thumbs, err := newKeeper(ctx, s.DB, store, blobs)
 	if err != nil {
 		return err
 	}
-	svc = media.New(media.Config{ServerName: cfg.ServerName, Store: store, Blobs: blobs,
+	images := &previewImages{}
+	previews, err := s.buildPreviews(ctx, images)
+	if err != nil {
+		return err
+	}
+	var previewer media.Previewer
+	if previews != nil {
+		previewer = previews
+	}
+	svc := media.New(media.Config{ServerName: cfg.ServerName, Store: store, Blobs: blobs, Keeper: keeper,
 		MaxUploadSize: cfg.MaxUploadSize, Authenticated: cfg.EnableAuthenticatedMedia,
 		MaxPending: cfg.MaxPendingMediaUploads, UnusedExpiry: cfg.UnusedExpirationTime,
 		Federation: &media.FederationDownloader{Client: rem.Client, MaxSize: cfg.MaxUploadSize},
 		InUse:      avatarInUse(acct, s.Rooms.Store()),
 		Rooms:      s.Rooms.Store(),
-		Thumbnailer: thumbnailer.New(thumbnailer.Config{Store: thumbs, Blobs: blobs, Sizes: cfg.ThumbnailSizes,
+		Thumbnailer: thumbnailer.New(thumbnailer.Config{Store: thumbs, Keeper: keeper, Sizes: cfg.ThumbnailSizes,
 			Dynamic: cfg.DynamicThumbnails, MaxImagePixels: cfg.MaxImagePixels, Now: s.Now,
 			Log: s.Log.With("component", "thumbnails")}),
 		Previewer: previewer,
 		Now:       s.Now, Log: s.Log.With("component", "media")})
 	s.Media = svc
+	images.svc = svc
 	retCtx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		svc.RunRetention(retCtx, cfg.MediaRetention.LocalMediaLifetime, cfg.MediaRetention.RemoteMediaLifetime)
-	}()
-	s.closeFns = append(s.closeFns, func() { stop(); <-done })
+	})
+	wg.Go(func() { svc.RunOrphanSweep(retCtx) })
+	if previews != nil {
+		wg.Go(func() { previews.RunExpiry(retCtx) })
+	}
+	s.closeFns = append(s.closeFns, func() { stop(); wg.Wait() })
 	api := &mediaapi.API{Media: svc, Auth: resolver, Limits: s.Limits, BodyTimeout: cfg.Myelin.RequestBodyTimeout}
 	api.Register(router)
 	if fr, ok := s.Federation.(*httpapi.Router); ok {
@@ -77,18 +84,35 @@ func (s *Server) buildMedia(ctx context.Context, router *httpapi.Router, resolve
 	return nil
 }
 
-// uploadFunc stores a URL preview's image as local media.
-type uploadFunc func(ctx context.Context, userID, contentType, name string, body io.Reader) (string, error)
+// newKeeper returns the keeper of the media blob store, which knows every
+// table naming blobs, and the thumbnail store.
+func newKeeper(ctx context.Context, db *sqldb.DB, store *mediastore.Store, blobs blob.Store) (*media.Keeper, *thumbnailstore.Store, error) {
+	thumbs, err := thumbnailstore.New(ctx, db)
+	if err != nil {
+		return nil, nil, fmt.Errorf("database migrations (thumbnails): %w", err)
+	}
+	keeper := media.NewKeeper(store, blobs)
+	keeper.AddUser(thumbs)
+	return keeper, thumbs, nil
+}
 
-func (f uploadFunc) Upload(ctx context.Context, userID, contentType, name string, body io.Reader) (string, error) {
-	return f(ctx, userID, contentType, name, body)
+// previewImages is the URL previewer's image store: the media service,
+// which is built after the previewer it is given.
+type previewImages struct{ svc *media.Service }
+
+func (p *previewImages) StorePreviewImage(ctx context.Context, rawURL, contentType, name string, body io.Reader) (string, error) {
+	return p.svc.StorePreviewImage(ctx, rawURL, contentType, name, body)
+}
+
+func (p *previewImages) ExpirePreviewImages(ctx context.Context, before time.Time) (int, error) {
+	return p.svc.ExpirePreviewImages(ctx, before)
 }
 
 // buildPreviews returns the URL previewer when url_preview_enabled is set
 // (else nil, and /preview_url stays unregistered). Its fetches go through
 // a guard of their own, built from url_preview_ip_range_blacklist and
 // _whitelist, which config.Load requires when previews are on.
-func (s *Server) buildPreviews(ctx context.Context, upload uploadFunc) (media.Previewer, error) {
+func (s *Server) buildPreviews(ctx context.Context, images urlpreview.ImageStore) (*urlpreview.Service, error) {
 	cfg := s.Config
 	if !cfg.URLPreviewEnabled {
 		return nil, nil
@@ -101,7 +125,7 @@ func (s *Server) buildPreviews(ctx context.Context, upload uploadFunc) (media.Pr
 		Guard:        netguard.New(cfg.URLPreviewIPRangeBlacklist, cfg.URLPreviewIPRangeWhitelist),
 		URLBlacklist: cfg.URLPreviewURLBlacklist, MaxSize: cfg.MaxSpiderSize,
 		AcceptLanguage: cfg.URLPreviewAcceptLanguage, MaxImagePixels: cfg.MaxImagePixels,
-		Store: store, Media: upload, Now: s.Now, Log: s.Log.With("component", "urlpreview")})
+		Store: store, Media: images, Now: s.Now, Log: s.Log.With("component", "urlpreview")})
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +167,12 @@ func PurgeRemoteMedia(ctx context.Context, cfg *config.Config, before time.Time,
 	if err != nil {
 		return 0, fmt.Errorf("media_store_path: %w", err)
 	}
-	svc := media.New(media.Config{ServerName: cfg.ServerName, Store: store, Blobs: blobs, MaxUploadSize: cfg.MaxUploadSize})
+	keeper, _, err := newKeeper(ctx, db, store, blobs)
+	if err != nil {
+		return 0, err
+	}
+	svc := media.New(media.Config{ServerName: cfg.ServerName, Store: store, Blobs: blobs, Keeper: keeper,
+		MaxUploadSize: cfg.MaxUploadSize})
 	f := mediastore.Filter{Remote: true, Local: cfg.ServerName, AccessedBefore: before.UnixMilli()}
 	n, err := store.Count(ctx, f)
 	if err != nil {

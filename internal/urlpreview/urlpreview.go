@@ -12,7 +12,9 @@
 // image too. url_preview_url_blacklist is checked on the URL and on every
 // redirect; max_spider_size bounds each body, a timeout each fetch.
 // Answers are cached in internal/storage/urlpreviewstore for an hour and
-// looked up by URL and `ts`, as Synapse does.
+// looked up by URL and `ts`, as Synapse does; Expire removes the expired
+// answers and the images stored more than two days ago (Synapse's
+// _expire_url_cache_data).
 package urlpreview
 
 import (
@@ -47,12 +49,24 @@ const (
 	cacheFor = time.Hour
 	// maxURLBytes bounds the URL asked for.
 	maxURLBytes = 2048
+	// ImageLifetime is how long a preview's image is kept: Synapse's
+	// IMAGE_CACHE_EXPIRY_MS, two days, longer than the answer is cached,
+	// since clients keep showing a preview they fetched.
+	ImageLifetime = 48 * time.Hour
+	// ExpireInterval is how often RunExpiry runs Expire.
+	ExpireInterval = 10 * time.Minute
+	// expireBatch bounds the answers one statement deletes.
+	expireBatch = 500
 )
 
-// Uploader stores content as local media and returns its media ID; the
-// media service (internal/media) is one.
-type Uploader interface {
-	Upload(ctx context.Context, userID, contentType, uploadName string, body io.Reader) (string, error)
+// ImageStore keeps the previews' images as local media; the media
+// service (internal/media) is one.
+type ImageStore interface {
+	// StorePreviewImage stores the image of rawURL's preview, as no
+	// user's media, and returns its media ID.
+	StorePreviewImage(ctx context.Context, rawURL, contentType, name string, body io.Reader) (string, error)
+	// ExpirePreviewImages deletes the images stored before before.
+	ExpirePreviewImages(ctx context.Context, before time.Time) (int, error)
 }
 
 // Config configures a Service.
@@ -77,7 +91,7 @@ type Config struct {
 	// it answers, the guard checks the address dialed.
 	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 	Store      *urlpreviewstore.Store
-	Media      Uploader
+	Media      ImageStore
 	Now        func() time.Time
 	Log        *slog.Logger
 }
@@ -168,7 +182,7 @@ func (s *Service) Preview(ctx context.Context, userID, rawURL string, ts int64) 
 		}
 	}
 	defer s.land(rawURL, f)
-	f.raw, f.err = s.fetchAndStore(context.WithoutCancel(ctx), userID, rawURL, u, now)
+	f.raw, f.err = s.fetchAndStore(context.WithoutCancel(ctx), rawURL, u, now)
 	return f.raw, f.err
 }
 
@@ -200,8 +214,8 @@ func (s *Service) land(rawURL string, f *flight) {
 	close(f.done)
 }
 
-func (s *Service) fetchAndStore(ctx context.Context, userID, rawURL string, u *url.URL, now int64) (json.RawMessage, error) {
-	og, mediaID, err := s.build(ctx, userID, u)
+func (s *Service) fetchAndStore(ctx context.Context, rawURL string, u *url.URL, now int64) (json.RawMessage, error) {
+	og, mediaID, err := s.build(ctx, rawURL, u)
 	if err != nil {
 		s.cfg.Log.Info("url preview failed", "url", rawURL, "err", err)
 		return nil, err
@@ -221,14 +235,14 @@ func (s *Service) fetchAndStore(ctx context.Context, userID, rawURL string, u *u
 
 // build fetches u and makes its Open Graph object: a page's properties,
 // or, when u is itself an image, the image.
-func (s *Service) build(ctx context.Context, userID string, u *url.URL) (map[string]any, string, error) {
+func (s *Service) build(ctx context.Context, rawURL string, u *url.URL) (map[string]any, string, error) {
 	page, err := s.fetch(ctx, u)
 	if err != nil {
 		return nil, "", err
 	}
 	if strings.HasPrefix(page.contentType, "image/") {
 		og := map[string]any{}
-		mediaID, err := s.storeImage(ctx, userID, page, og)
+		mediaID, err := s.storeImage(ctx, rawURL, page, og)
 		if err != nil {
 			return nil, "", err
 		}
@@ -261,18 +275,19 @@ func (s *Service) build(ctx context.Context, userID string, u *url.URL) (map[str
 		s.cfg.Log.Info("url preview image not fetched", "url", iu.String(), "err", err)
 		return og, "", nil
 	}
-	mediaID, err := s.storeImage(ctx, userID, pic, og)
+	mediaID, err := s.storeImage(ctx, rawURL, pic, og)
 	if err != nil {
 		return nil, "", err
 	}
 	return og, mediaID, nil
 }
 
-// storeImage stores a fetched image as local media and describes it in og
+// storeImage stores a fetched image as the preview cache's media and
+// describes it in og
 // as the spec's example does: og:image (mxc://), og:image:type,
 // matrix:image:size, and og:image:width/height when its header is
 // readable.
-func (s *Service) storeImage(ctx context.Context, userID string, f *fetched, og map[string]any) (string, error) {
+func (s *Service) storeImage(ctx context.Context, rawURL string, f *fetched, og map[string]any) (string, error) {
 	if s.cfg.Media == nil {
 		return "", nil
 	}
@@ -280,7 +295,7 @@ func (s *Service) storeImage(ctx context.Context, userID string, f *fetched, og 
 	if name == "/" || name == "." {
 		name = ""
 	}
-	mediaID, err := s.cfg.Media.Upload(ctx, userID, f.contentType, name, bytes.NewReader(f.body))
+	mediaID, err := s.cfg.Media.StorePreviewImage(ctx, rawURL, f.contentType, name, bytes.NewReader(f.body))
 	if err != nil {
 		return "", err
 	}
@@ -291,4 +306,46 @@ func (s *Service) storeImage(ctx context.Context, userID string, f *fetched, og 
 		og["og:image:width"], og["og:image:height"] = h.Width, h.Height
 	}
 	return mediaID, nil
+}
+
+// Expire deletes the cached answers that expired and the images stored
+// more than ImageLifetime ago, as Synapse's _expire_url_cache_data does,
+// and returns how many of each.
+func (s *Service) Expire(ctx context.Context) (answers, images int, err error) {
+	now := s.cfg.Now()
+	if s.cfg.Store != nil {
+		for {
+			_, n, err := s.cfg.Store.DeleteExpired(ctx, now.UnixMilli(), expireBatch)
+			answers += n
+			if err != nil {
+				return answers, 0, err
+			}
+			if n < expireBatch {
+				break
+			}
+		}
+	}
+	if s.cfg.Media != nil {
+		images, err = s.cfg.Media.ExpirePreviewImages(ctx, now.Add(-ImageLifetime))
+	}
+	return answers, images, err
+}
+
+// RunExpiry runs Expire every ExpireInterval until ctx ends.
+func (s *Service) RunExpiry(ctx context.Context) {
+	t := time.NewTicker(ExpireInterval)
+	defer t.Stop()
+	for {
+		a, i, err := s.Expire(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Log.Error("expiring the URL preview cache failed", "err", err)
+		} else if a+i > 0 {
+			s.cfg.Log.Debug("URL preview cache expired", "answers", a, "images", i)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

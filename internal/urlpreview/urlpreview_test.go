@@ -19,7 +19,10 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/federation/netguard"
+	"github.com/myelin-chat/myelin/internal/media"
+	"github.com/myelin-chat/myelin/internal/media/blob"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/mediastore"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/storage/storagetest"
 	"github.com/myelin-chat/myelin/internal/storage/urlpreviewstore"
@@ -358,4 +361,74 @@ func TestPreview_ConcurrentRequestsShareOneFetch(t *testing.T) {
 	if hits := f.public.hits.Load(); hits != 1 {
 		t.Errorf("%d fetches for %d concurrent previews, want 1", hits, n)
 	}
+}
+
+// TestPreview_ImageBelongsToTheCacheAndExpires: a preview's image is
+// stored as media of the preview cache, not of the user who asked (it is
+// neither in their media nor in their usage), and the cache expires as
+// Synapse's does: answers once past their hour, images two days after
+// they were stored.
+func TestPreview_ImageBelongsToTheCacheAndExpires(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		ms, err := mediastore.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs, err := blob.NewDisk(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f *fixture
+		svc := media.New(media.Config{ServerName: "hs.test", Store: ms, Blobs: blobs, MaxUploadSize: 1 << 20,
+			Now: func() time.Time { return f.now }})
+		f = newFixture(t, db, func(c *Config) { c.Media = svc })
+		img := pngBytes(t, 30, 20)
+		f.public.mux.HandleFunc("/img.png", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(img)
+		})
+		f.public.mux.HandleFunc("/post", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<meta property="og:title" content="t"><meta property="og:image" content="%s/img.png">`, f.public.URL)
+		})
+		og, err := f.preview(t, f.public.URL+"/post", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mxc, _ := og["og:image"].(string)
+		id := strings.TrimPrefix(mxc, "mxc://hs.test/")
+		open := func() error {
+			c, err := svc.Open(ctx, "hs.test", id, media.OpenOptions{})
+			if err == nil {
+				c.Object.Close()
+			}
+			return err
+		}
+		if err := open(); err != nil {
+			t.Fatalf("the preview's image %q: %v (og %v)", mxc, err, og)
+		}
+		if list, total, err := svc.UserMedia(ctx, "@alice:hs.test", 0, 10); err != nil || total != 0 || len(list) != 0 {
+			t.Errorf("the asking user's media: %d items, %v", total, err)
+		}
+		if usage, err := ms.UsageByUploader(ctx, "hs.test", 0, f.now.UnixMilli()+1); err != nil || len(usage) != 0 {
+			t.Errorf("usage: %+v, %v", usage, err)
+		}
+
+		f.now = f.now.Add(2 * time.Hour)
+		answers, images, err := f.svc.Expire(ctx)
+		if err != nil || answers != 1 || images != 0 {
+			t.Fatalf("after two hours: %d answers, %d images expired, %v; want the answer only", answers, images, err)
+		}
+		if err := open(); err != nil {
+			t.Errorf("the image went with its answer: %v", err)
+		}
+		f.now = f.now.Add(ImageLifetime)
+		if _, images, err := f.svc.Expire(ctx); err != nil || images != 1 {
+			t.Fatalf("after two days: %d images expired, %v", images, err)
+		}
+		if err := open(); !errors.Is(err, merr.ErrNotFound) {
+			t.Errorf("the expired image: %v", err)
+		}
+	})
 }

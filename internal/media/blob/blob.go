@@ -36,15 +36,35 @@ type Object interface {
 	Info() Info
 }
 
+// Staged is content read and hashed but not yet stored under its key:
+// internal/media commits it under a lock of the key, in the transaction
+// that records what names it, so a concurrent deletion of the same content
+// cannot remove it between the two.
+type Staged interface {
+	// Info is the content's key and size (Created is zero).
+	Info() Info
+	// Commit stores the content under its key, durably; when the key is
+	// held already, the stored copy stays. It may be called again (a
+	// transaction run twice) and then finds the key held.
+	Commit(ctx context.Context) error
+	// Discard drops the staged copy; after Commit it does nothing.
+	Discard()
+}
+
 // Store holds content by SHA-256. Implementations are safe for concurrent
 // use.
 type Store interface {
-	// Put reads r to its end and stores it, returning its key and size.
-	// Content larger than maxSize bytes is refused with ErrTooLarge
-	// (checked while reading, never after holding it all). When Put
-	// returns, the content is durable. Storing content already held is
-	// cheap and returns the same key.
+	// Stage reads r to its end and holds it aside, hashed. Content larger
+	// than maxSize bytes is refused with ErrTooLarge (checked while
+	// reading, never after holding it all). The caller Commits or
+	// Discards it.
+	Stage(ctx context.Context, r io.Reader, maxSize int64) (Staged, error)
+	// Put is Stage then Commit, for content nothing else can delete
+	// concurrently (tests, tools); internal/media commits under its lock.
 	Put(ctx context.Context, r io.Reader, maxSize int64) (Info, error)
+	// List returns up to limit stored keys greater than after, in
+	// ascending order, for sweeps that resume where they stopped.
+	List(ctx context.Context, after string, limit int) ([]Info, error)
 	// Open opens content for reading; ErrNotFound if absent.
 	Open(ctx context.Context, key string) (Object, error)
 	// Stat describes content; ErrNotFound if absent.

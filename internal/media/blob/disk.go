@@ -53,60 +53,133 @@ func (d *Disk) path(key string) string {
 	return filepath.Join(d.root, "content", key[:2], key[2:4], key)
 }
 
-// Put implements Store: the body streams to a temporary file while it is
-// hashed, is synced, and is renamed to its content-addressed path (whose
-// directory is synced too).
-func (d *Disk) Put(ctx context.Context, r io.Reader, maxSize int64) (Info, error) {
+// Stage implements Store: the body streams to a temporary file while it is
+// hashed, and is synced.
+func (d *Disk) Stage(ctx context.Context, r io.Reader, maxSize int64) (Staged, error) {
 	f, err := os.CreateTemp(d.tmpDir(), "upload-*")
 	if err != nil {
-		return Info{}, fmt.Errorf("blob: %w", err)
+		return nil, fmt.Errorf("blob: %w", err)
 	}
-	tmp := f.Name()
-	done := false
+	st := &diskStaged{d: d, tmp: f.Name()}
+	ok := false
 	defer func() {
-		if !done {
+		if !ok {
 			_ = f.Close()
-			_ = os.Remove(tmp)
+			st.Discard()
 		}
 	}()
 	h := sha256.New()
 	// One byte past the limit tells "exactly maxSize" from "more".
 	n, err := io.Copy(io.MultiWriter(f, h), &ctxReader{ctx: ctx, r: io.LimitReader(r, maxSize+1)})
 	if err != nil {
-		return Info{}, err
+		return nil, err
 	}
 	if n > maxSize {
-		return Info{}, ErrTooLarge
+		return nil, ErrTooLarge
 	}
 	if err := f.Sync(); err != nil {
-		return Info{}, fmt.Errorf("blob: %w", err)
+		return nil, fmt.Errorf("blob: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return Info{}, fmt.Errorf("blob: %w", err)
+		return nil, fmt.Errorf("blob: %w", err)
 	}
-	key := hex.EncodeToString(h.Sum(nil))
-	dst := d.path(key)
-	if st, err := os.Stat(dst); err == nil && st.Size() == n {
-		// Same content is held already: keep the stored copy.
-		_ = os.Remove(tmp)
-		done = true
-		return Info{Key: key, Size: n, Created: st.ModTime()}, nil
+	ok = true
+	st.info = Info{Key: hex.EncodeToString(h.Sum(nil)), Size: n}
+	return st, nil
+}
+
+type diskStaged struct {
+	d    *Disk
+	tmp  string
+	info Info
+}
+
+func (s *diskStaged) Info() Info { return s.info }
+
+// Commit implements Staged: the temporary file is renamed to its
+// content-addressed path (whose directory is synced too), unless that
+// content is there already.
+func (s *diskStaged) Commit(context.Context) error {
+	dst := s.d.path(s.info.Key)
+	if st, err := os.Stat(dst); err == nil && st.Size() == s.info.Size {
+		s.Discard()
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return Info{}, fmt.Errorf("blob: %w", err)
+		return fmt.Errorf("blob: %w", err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return Info{}, fmt.Errorf("blob: %w", err)
+	if err := os.Rename(s.tmp, dst); err != nil {
+		return fmt.Errorf("blob: %w", err)
 	}
-	done = true
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	return syncDir(filepath.Dir(dst))
+}
+
+func (s *diskStaged) Discard() { _ = os.Remove(s.tmp) }
+
+// Put implements Store.
+func (d *Disk) Put(ctx context.Context, r io.Reader, maxSize int64) (Info, error) {
+	st, err := d.Stage(ctx, r, maxSize)
+	if err != nil {
 		return Info{}, err
 	}
-	st, err := os.Stat(dst)
-	if err != nil {
-		return Info{}, fmt.Errorf("blob: %w", err)
+	defer st.Discard()
+	if err := st.Commit(ctx); err != nil {
+		return Info{}, err
 	}
-	return Info{Key: key, Size: n, Created: st.ModTime()}, nil
+	return d.Stat(ctx, st.Info().Key)
+}
+
+// List implements Store: the two levels of directories and their files
+// are read in name order, skipping the directories wholly at or before
+// after.
+func (d *Disk) List(_ context.Context, after string, limit int) ([]Info, error) {
+	var out []Info
+	root := filepath.Join(d.root, "content")
+	l1, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("blob: %w", err)
+	}
+	for _, a := range l1 {
+		if !a.IsDir() || len(a.Name()) != 2 || a.Name() < prefix(after, 0) {
+			continue
+		}
+		l2, err := os.ReadDir(filepath.Join(root, a.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("blob: %w", err)
+		}
+		for _, b := range l2 {
+			if !b.IsDir() || len(b.Name()) != 2 || a.Name()+b.Name() < prefix(after, 2) {
+				continue
+			}
+			files, err := os.ReadDir(filepath.Join(root, a.Name(), b.Name()))
+			if err != nil {
+				return nil, fmt.Errorf("blob: %w", err)
+			}
+			for _, f := range files {
+				key := f.Name()
+				if key <= after || d.path(key) == "" || key[:4] != a.Name()+b.Name() {
+					continue
+				}
+				fi, err := f.Info()
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // deleted meanwhile
+				} else if err != nil {
+					return nil, fmt.Errorf("blob: %w", err)
+				}
+				out = append(out, Info{Key: key, Size: fi.Size(), Created: fi.ModTime()})
+				if len(out) >= limit {
+					return out, nil
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// prefix is the first n+2 characters of key, or key when shorter: the
+// directory names a listing after key can skip.
+func prefix(key string, n int) string {
+	return key[:min(len(key), n+2)]
 }
 
 // syncDir makes a rename into dir durable.

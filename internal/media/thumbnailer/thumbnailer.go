@@ -16,6 +16,7 @@ package thumbnailer
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +39,9 @@ const maxThumbnailBytes = 256 << 20
 // Config configures a Thumbnailer.
 type Config struct {
 	Store *thumbnailstore.Store
-	Blobs blob.Store
+	// Keeper stores thumbnails in the media blob store, so that deleting
+	// media never removes a thumbnail's content (see media.Keeper).
+	Keeper *media.Keeper
 	// Sizes is thumbnail_sizes; Dynamic is dynamic_thumbnails.
 	Sizes   []config.ThumbnailSize
 	Dynamic bool
@@ -170,7 +173,7 @@ func (t *Thumbnailer) stored(ctx context.Context, k thumbKey) (*media.Thumbnail,
 	if err != nil || row == nil {
 		return nil, err
 	}
-	obj, err := t.cfg.Blobs.Open(ctx, row.SHA256)
+	obj, err := t.cfg.Keeper.Blobs().Open(ctx, row.SHA256)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, nil
 	}
@@ -186,13 +189,12 @@ func (t *Thumbnailer) make(ctx context.Context, src *media.Content, size config.
 	if err != nil {
 		return nil, err
 	}
-	info, err := t.cfg.Blobs.Put(ctx, bytes.NewReader(th.Data), maxThumbnailBytes)
+	_, err = t.cfg.Keeper.Keep(ctx, bytes.NewReader(th.Data), maxThumbnailBytes, func(tx *sql.Tx, info blob.Info) error {
+		return t.cfg.Store.Put(ctx, tx, thumbnailstore.Thumbnail{Origin: k.origin, MediaID: k.mediaID, Width: k.width,
+			Height: k.height, Method: k.method, ContentType: th.ContentType, SHA256: info.Key, Size: info.Size,
+			CreatedTS: t.cfg.Now().UnixMilli()})
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := t.cfg.Store.Put(ctx, thumbnailstore.Thumbnail{Origin: k.origin, MediaID: k.mediaID, Width: k.width,
-		Height: k.height, Method: k.method, ContentType: th.ContentType, SHA256: info.Key, Size: info.Size,
-		CreatedTS: t.cfg.Now().UnixMilli()}); err != nil {
 		return nil, err
 	}
 	return &media.Thumbnail{ContentType: th.ContentType, Body: memBody(th.Data)}, nil

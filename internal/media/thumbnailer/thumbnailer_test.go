@@ -76,7 +76,13 @@ func newRig(t *testing.T, db *sqldb.DB, dynamic bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{th: New(Config{Store: store, Blobs: blobs, Sizes: config.DefaultThumbnailSizes(), Dynamic: dynamic}), blobs: blobs, store: store}
+	ms, err := mediastore.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keeper := media.NewKeeper(ms, blobs)
+	keeper.AddUser(store)
+	return &rig{th: New(Config{Store: store, Keeper: keeper, Sizes: config.DefaultThumbnailSizes(), Dynamic: dynamic}), blobs: blobs, store: store}
 }
 
 // content stores data and opens it as the media service would hand it over.

@@ -46,6 +46,21 @@ CREATE INDEX media_sha256 ON media (sha256);
 CREATE INDEX media_user ON media (user_id, created_ts);
 CREATE INDEX media_last_access ON media (last_access_ts);
 `},
+	{Version: 2, Name: "media: where the background sweeps of the blob store stopped", SQL: `
+-- One row per sweep (the orphaned blob sweep): the last key it handled,
+-- so that a restart resumes the pass instead of starting it again.
+CREATE TABLE media_sweeps (
+	name   TEXT PRIMARY KEY,
+	cursor TEXT NOT NULL
+);
+`},
+	{Version: 3, Name: "media: URL preview images apart from users' media", SQL: `
+-- url_cache is the URL whose preview stored this image ('' for every other
+-- media): such media belongs to the preview cache, not to the user who
+-- asked (user_id ''), and expires with it (Synapse's url_cache column).
+ALTER TABLE media ADD COLUMN url_cache TEXT NOT NULL DEFAULT '';
+CREATE INDEX media_url_cache ON media (created_ts) WHERE url_cache <> '';
+`},
 }
 
 // Errors of the store; the media service gives them their Matrix meaning.
@@ -79,6 +94,9 @@ type Media struct {
 	Authenticated bool
 	// QuarantinedBy is the admin who quarantined the media; "" if none.
 	QuarantinedBy string
+	// URLCache is the URL whose preview stored this image; "" for media
+	// that is not the URL preview cache's.
+	URLCache string
 }
 
 // Pending reports whether the ID still waits for its content.
@@ -96,40 +114,42 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 }
 
 const columns = `origin, media_id, user_id, content_type, upload_name, size, sha256,
-	created_ts, uploaded_ts, expires_ts, last_access_ts, authenticated, quarantined_by`
+	created_ts, uploaded_ts, expires_ts, last_access_ts, authenticated, quarantined_by, url_cache`
 
 func args(m *Media) []any {
 	return []any{m.Origin, m.MediaID, m.UserID, m.ContentType, m.UploadName, m.Size, m.SHA256,
-		m.CreatedTS, m.UploadedTS, m.ExpiresTS, m.LastAccessTS, m.Authenticated, m.QuarantinedBy}
+		m.CreatedTS, m.UploadedTS, m.ExpiresTS, m.LastAccessTS, m.Authenticated, m.QuarantinedBy, m.URLCache}
 }
 
 func scan(row interface{ Scan(...any) error }) (*Media, error) {
 	var m Media
 	err := row.Scan(&m.Origin, &m.MediaID, &m.UserID, &m.ContentType, &m.UploadName, &m.Size, &m.SHA256,
-		&m.CreatedTS, &m.UploadedTS, &m.ExpiresTS, &m.LastAccessTS, &m.Authenticated, &m.QuarantinedBy)
+		&m.CreatedTS, &m.UploadedTS, &m.ExpiresTS, &m.LastAccessTS, &m.Authenticated, &m.QuarantinedBy, &m.URLCache)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	return &m, err
 }
 
-// Insert stores a new row (an upload with its content, or a pending ID).
-// A row for the same ID already there is a unique violation.
-func (s *Store) Insert(ctx context.Context, m *Media) error {
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO media (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args(m)...)
+// Insert stores a new row (an upload with its content, or a pending ID)
+// in tx. A row for the same ID already there is a unique violation.
+func (s *Store) Insert(ctx context.Context, tx *sql.Tx, m *Media) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO media (`+columns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args(m)...)
 	return err
 }
 
-// InsertCached stores a cached copy of remote media unless the ID is held
-// already (a concurrent fetch won), and returns the row that is stored.
-func (s *Store) InsertCached(ctx context.Context, m *Media) (*Media, error) {
-	if _, err := s.db.Write.ExecContext(ctx, `INSERT INTO media (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+// InsertCached stores, in tx, a cached copy of remote media unless the ID
+// is held already (a concurrent fetch won), and returns the row that is
+// stored.
+func (s *Store) InsertCached(ctx context.Context, tx *sql.Tx, m *Media) (*Media, error) {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO media (`+columns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (origin, media_id) DO NOTHING`, args(m)...); err != nil {
 		return nil, err
 	}
-	return s.Get(ctx, m.Origin, m.MediaID)
+	return scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM media
+		WHERE origin = $1 AND media_id = $2`, m.Origin, m.MediaID))
 }
 
 // CreatePending stores a pending ID for m.UserID unless the user already
@@ -146,7 +166,7 @@ func (s *Store) CreatePending(ctx context.Context, m *Media, maxPending int) err
 			return ErrTooManyPending
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO media (`+columns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args(m)...)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args(m)...)
 		return err
 	})
 }
@@ -155,28 +175,26 @@ func (s *Store) CreatePending(ctx context.Context, m *Media, maxPending int) err
 // content's fields (ContentType, UploadName, Size, SHA256, UploadedTS).
 // It fails with ErrNotFound for an unknown ID or one that expired before
 // m.UploadedTS, ErrNotOwner when m.UserID did not create it, and
-// ErrAlreadyStored when it has content.
-func (s *Store) Complete(ctx context.Context, m *Media) error {
-	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		cur, err := scan(tx.QueryRowContext(ctx, s.db.Expand(`SELECT `+columns+` FROM media
-			WHERE origin = $1 AND media_id = $2 {{for_update}}`), m.Origin, m.MediaID))
-		if err != nil {
-			return err
-		}
-		switch {
-		case !cur.Pending():
-			return ErrAlreadyStored
-		case cur.ExpiresTS <= m.UploadedTS:
-			return ErrNotFound
-		case cur.UserID != m.UserID:
-			return ErrNotOwner
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE media SET content_type = $3, upload_name = $4, size = $5,
-			sha256 = $6, uploaded_ts = $7, expires_ts = 0, last_access_ts = $7
-			WHERE origin = $1 AND media_id = $2`,
-			m.Origin, m.MediaID, m.ContentType, m.UploadName, m.Size, m.SHA256, m.UploadedTS)
+// ErrAlreadyStored when it has content. It runs in tx.
+func (s *Store) Complete(ctx context.Context, tx *sql.Tx, m *Media) error {
+	cur, err := scan(tx.QueryRowContext(ctx, s.db.Expand(`SELECT `+columns+` FROM media
+		WHERE origin = $1 AND media_id = $2 {{for_update}}`), m.Origin, m.MediaID))
+	if err != nil {
 		return err
-	})
+	}
+	switch {
+	case !cur.Pending():
+		return ErrAlreadyStored
+	case cur.ExpiresTS <= m.UploadedTS:
+		return ErrNotFound
+	case cur.UserID != m.UserID:
+		return ErrNotOwner
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE media SET content_type = $3, upload_name = $4, size = $5,
+		sha256 = $6, uploaded_ts = $7, expires_ts = 0, last_access_ts = $7
+		WHERE origin = $1 AND media_id = $2`,
+		m.Origin, m.MediaID, m.ContentType, m.UploadName, m.Size, m.SHA256, m.UploadedTS)
+	return err
 }
 
 // Get returns a media ID's row; ErrNotFound if there is none.
@@ -204,37 +222,15 @@ func (s *Store) DeleteExpiredPending(ctx context.Context, now int64) (int64, err
 	return res.RowsAffected()
 }
 
-// Delete removes a media ID's row and reports whether the content it named
-// is still named by another row (then the blob must stay).
-func (s *Store) Delete(ctx context.Context, origin, mediaID string) (sha string, stillUsed bool, err error) {
-	err = s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		m, err := scan(tx.QueryRowContext(ctx, s.db.Expand(`SELECT `+columns+` FROM media
-			WHERE origin = $1 AND media_id = $2 {{for_update}}`), origin, mediaID))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM media WHERE origin = $1 AND media_id = $2`, origin, mediaID); err != nil {
-			return err
-		}
-		sha = m.SHA256
-		if sha == "" {
-			return nil
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM media WHERE sha256 = $1`, sha).Scan(&n); err != nil {
-			return err
-		}
-		stillUsed = n > 0
-		return nil
-	})
-	return sha, stillUsed, err
-}
-
-// SHA256InUse reports whether any media row names content sha.
-func (s *Store) SHA256InUse(ctx context.Context, sha string) (bool, error) {
-	var n int
-	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM media WHERE sha256 = $1`, sha).Scan(&n)
-	return n > 0, err
+// Delete removes a media ID's row and returns the content it named ("" for
+// a pending ID), which the caller releases (media.Keeper).
+func (s *Store) Delete(ctx context.Context, origin, mediaID string) (sha string, err error) {
+	err = s.db.Write.QueryRowContext(ctx, `DELETE FROM media WHERE origin = $1 AND media_id = $2 RETURNING sha256`,
+		origin, mediaID).Scan(&sha)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return sha, err
 }
 
 // Filter selects media for listing and retention.
@@ -249,6 +245,10 @@ type Filter struct {
 	AccessedBefore int64
 	// SizeGT, when positive, selects media larger than it.
 	SizeGT int64
+	// URLCache selects the URL preview cache's images instead of other
+	// media; CreatedBefore, when positive, those stored before it.
+	URLCache      bool
+	CreatedBefore int64
 	// After, when set, continues a listing after this row.
 	After *Media
 	// Limit bounds the answer (at most 1000).
@@ -270,6 +270,14 @@ func (f *Filter) where() (string, []any) {
 		add("origin <> $?", f.Local)
 	} else {
 		add("origin = $?", f.Local)
+	}
+	if f.URLCache {
+		q += " AND url_cache <> ''"
+	} else {
+		q += " AND url_cache = ''"
+	}
+	if f.CreatedBefore > 0 {
+		add("created_ts < $?", f.CreatedBefore)
 	}
 	if f.UserID != "" {
 		add("user_id = $?", f.UserID)

@@ -2,6 +2,7 @@ package mediastore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"testing"
 
@@ -41,8 +42,10 @@ func TestMediaStore_PendingIDsTakeOneUploadFromTheirCreator(t *testing.T) {
 			t.Fatalf("after the first two expired: %v", err)
 		}
 		up := func(id, user string, at int64) error {
-			return s.Complete(ctx, &Media{Origin: "hs", MediaID: id, UserID: user, ContentType: "text/plain",
-				Size: 3, SHA256: "abc", UploadedTS: at})
+			return db.WithTx(ctx, func(tx *sql.Tx) error {
+				return s.Complete(ctx, tx, &Media{Origin: "hs", MediaID: id, UserID: user, ContentType: "text/plain",
+					Size: 3, SHA256: "abc", UploadedTS: at})
+			})
 		}
 		if err := up("c", "@v:hs", 150); !errors.Is(err, ErrNotOwner) {
 			t.Errorf("another user's upload: %v", err)
@@ -69,34 +72,66 @@ func TestMediaStore_PendingIDsTakeOneUploadFromTheirCreator(t *testing.T) {
 	})
 }
 
-// Content shared by two IDs stays while either names it.
-func TestMediaStore_DeleteSaysWhetherContentIsStillUsed(t *testing.T) {
+// Content shared by two IDs is named while either is; a cached remote
+// copy is stored once; a deletion returns the content its row named.
+func TestMediaStore_DeleteReturnsTheContentItNamed(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		s, ctx := newStore(t, db), context.Background()
-		for _, id := range []string{"x", "y"} {
-			if err := s.Insert(ctx, &Media{Origin: "hs", MediaID: id, SHA256: "same", UploadedTS: 5, LastAccessTS: 5}); err != nil {
+		inUse := func(sha string) bool {
+			var used bool
+			if err := s.BlobTx(ctx, sha, func(tx *sql.Tx) error {
+				var err error
+				used, err = s.SHA256InUseTx(ctx, tx, sha)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return used
+		}
+		inTx := func(fn func(tx *sql.Tx) error) {
+			t.Helper()
+			if err := db.WithTx(ctx, fn); err != nil {
 				t.Fatal(err)
 			}
 		}
-		got, err := s.InsertCached(ctx, &Media{Origin: "remote", MediaID: "r", SHA256: "other", UploadedTS: 1, LastAccessTS: 1})
-		if err != nil || got.SHA256 != "other" {
-			t.Fatalf("cached: %+v %v", got, err)
+		for _, id := range []string{"x", "y"} {
+			inTx(func(tx *sql.Tx) error {
+				return s.Insert(ctx, tx, &Media{Origin: "hs", MediaID: id, SHA256: "same", UploadedTS: 5, LastAccessTS: 5})
+			})
 		}
-		if again, err := s.InsertCached(ctx, &Media{Origin: "remote", MediaID: "r", SHA256: "newer"}); err != nil || again.SHA256 != "other" {
-			t.Errorf("a second cache of one ID replaced the first: %+v %v", again, err)
-		}
+		inTx(func(tx *sql.Tx) error {
+			got, err := s.InsertCached(ctx, tx, &Media{Origin: "remote", MediaID: "r", SHA256: "other", UploadedTS: 1, LastAccessTS: 1})
+			if err != nil || got.SHA256 != "other" {
+				t.Errorf("cached: %+v %v", got, err)
+			}
+			again, err := s.InsertCached(ctx, tx, &Media{Origin: "remote", MediaID: "r", SHA256: "newer"})
+			if err != nil || again.SHA256 != "other" {
+				t.Errorf("a second cache of one ID replaced the first: %+v %v", again, err)
+			}
+			return nil
+		})
 		if list, err := s.List(ctx, Filter{Remote: true, Local: "hs", AccessedBefore: 2, Limit: 10}); err != nil || len(list) != 1 {
 			t.Errorf("remote media accessed before 2: %d %v", len(list), err)
 		}
-		sha, used, err := s.Delete(ctx, "hs", "x")
-		if err != nil || sha != "same" || !used {
-			t.Fatalf("first delete: %q %v %v", sha, used, err)
+		if sha, err := s.Delete(ctx, "hs", "x"); err != nil || sha != "same" || !inUse("same") {
+			t.Fatalf("first delete: %q %v", sha, err)
 		}
-		if _, used, _ := s.Delete(ctx, "hs", "y"); used {
-			t.Error("content reported in use after its last ID went")
+		if _, err := s.Delete(ctx, "hs", "y"); err != nil || inUse("same") {
+			t.Errorf("content in use after its last ID went: %v", err)
 		}
-		if _, _, err := s.Delete(ctx, "hs", "y"); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Delete(ctx, "hs", "y"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("deleting twice: %v", err)
+		}
+		if c, _ := s.SweepCursor(ctx, "orphans"); c != "" {
+			t.Errorf("cursor of a sweep never run: %q", c)
+		}
+		for _, c := range []string{"ab", "cd"} {
+			if err := s.SetSweepCursor(ctx, "orphans", c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c, err := s.SweepCursor(ctx, "orphans"); c != "cd" || err != nil {
+			t.Errorf("cursor = %q, %v", c, err)
 		}
 	})
 }

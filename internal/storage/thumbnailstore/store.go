@@ -59,16 +59,27 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-// Put records a thumbnail; a second one of the same key (two requests
-// that made it at once) replaces the first.
-func (s *Store) Put(ctx context.Context, t Thumbnail) error {
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO thumbnails
+// Put records a thumbnail in tx (media.Keeper's, which commits its
+// content); a second one of the same key (two requests that made it at
+// once) replaces the first.
+func (s *Store) Put(ctx context.Context, tx *sql.Tx, t Thumbnail) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO thumbnails
 		(origin, media_id, width, height, method, content_type, sha256, size, created_ts)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (origin, media_id, width, height, method, content_type)
 		DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, created_ts = excluded.created_ts`,
 		t.Origin, t.MediaID, t.Width, t.Height, t.Method, t.ContentType, t.SHA256, t.Size, t.CreatedTS)
 	return err
+}
+
+// BlobInUse implements media.BlobUser: whether a thumbnail names sha.
+func (s *Store) BlobInUse(ctx context.Context, tx *sql.Tx, sha string) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM thumbnails WHERE sha256 = $1 LIMIT 1`, sha).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Get returns the thumbnail of that key, or nil.
