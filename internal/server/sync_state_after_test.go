@@ -114,6 +114,45 @@ func TestSync_UseStateAfterCarriesStateUpToTheEndOfTheTimeline(t *testing.T) {
 	})
 }
 
+// An invite the user rejected shows under leave in a full sync with
+// include_leave (issue 17), its timeline ending with the rejection, and
+// without the history the user could never see.
+func TestSync_RejectedInviteIsInTheLeaveSectionOfAFullSync(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		room := alice.CreateRoom(map[string]any{"preset": "private_chat", "name": "not for bob"})
+		alice.SendText(room, "before the invite")
+		alice.MustDo("POST", servertest.Room(room)+"/invite", map[string]any{"user_id": bob.UserID}, nil)
+		bob.MustDo("POST", servertest.Room(room)+"/leave", map[string]any{}, nil)
+
+		filter := url.QueryEscape(`{"room":{"include_leave":true}}`)
+		body := bob.MustDo("GET", "/_matrix/client/v3/sync?full_state=true&filter="+filter, nil, nil)
+		sec := rawRoomSection(t, body, "leave", room)
+		if sec == nil {
+			t.Fatalf("the rejected invite is missing from the leave section: %s", body)
+		}
+		var tl struct {
+			Events []struct {
+				Type     string         `json:"type"`
+				StateKey string         `json:"state_key"`
+				Content  map[string]any `json:"content"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(sec["timeline"], &tl); err != nil || len(tl.Events) == 0 {
+			t.Fatalf("rejected invite timeline: %s", sec["timeline"])
+		}
+		last := tl.Events[len(tl.Events)-1]
+		if last.Type != "m.room.member" || last.StateKey != bob.UserID || last.Content["membership"] != "leave" {
+			t.Errorf("the timeline ends with %+v, want bob's rejection", last)
+		}
+		for _, e := range tl.Events {
+			if e.Content["body"] == "before the invite" {
+				t.Error("the rejected invite's timeline shows history from before bob was invited")
+			}
+		}
+	})
+}
+
 // client-server-api /sync, Left Room: "state: The state updates for the
 // room up to the start of the timeline." A room left shows in an initial
 // sync with include_leave with its state and the timeline up to the leave,
