@@ -1,6 +1,7 @@
 package e2ee
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -247,7 +248,8 @@ func (s *Service) fetchDeviceList(ctx context.Context, userID string) (*e2eestor
 	}
 	list := &e2eestore.RemoteDeviceList{StreamID: resp.StreamID}
 	for _, d := range resp.Devices {
-		if d.DeviceID == "" || len(d.DeviceID) > 255 || len(d.DeviceDisplayName) > 1000 {
+		if d.DeviceID == "" || len(d.DeviceID) > 255 || len(d.DeviceDisplayName) > 1000 ||
+			storable("device", d.DeviceID, d.DeviceDisplayName) != nil || storableJSON("device keys", d.Keys) != nil {
 			continue
 		}
 		dev := e2eestore.RemoteDevice{DeviceID: d.DeviceID, DisplayName: d.DeviceDisplayName}
@@ -261,7 +263,11 @@ func (s *Service) fetchDeviceList(ctx context.Context, userID string) (*e2eestor
 	if err := s.store.ReplaceRemoteDeviceList(ctx, userID, resp.StreamID, list.Devices); err != nil {
 		return nil, err
 	}
-	if _, err := s.storeRemoteCrossSigningKeys(ctx, userID, resp.MasterKey, resp.SelfSigningKey); err != nil {
+	err = cmp.Or(storableJSON("master_key", resp.MasterKey), storableJSON("self_signing_key", resp.SelfSigningKey))
+	if err == nil {
+		_, err = s.storeRemoteCrossSigningKeys(ctx, userID, resp.MasterKey, resp.SelfSigningKey)
+	}
+	if err != nil {
 		// The devices are kept; keys that do not check out are not.
 		s.log.Info("another server's cross-signing keys refused", "user", userID, "err", err)
 	}

@@ -287,3 +287,47 @@ func TestReceivedEDUs_RefuseNULBeforeTheDatabase(t *testing.T) {
 		}
 	})
 }
+
+// cannedRemote answers every GET with one body, as another server would.
+type cannedRemote struct{ body string }
+
+func (c cannedRemote) Get(_ context.Context, _, _ string, out any) error {
+	return json.Unmarshal([]byte(c.body), out)
+}
+
+func (c cannedRemote) Post(context.Context, string, string, any, any) error {
+	return errors.New("not served")
+}
+
+// A /user/devices answer with U+0000 in a device's ID, name or keys, or in
+// a cross-signing key, has those left out before anything is stored; the
+// rest of the list is cached, on both backends alike.
+func TestFetchedDeviceList_NULLeftOutBeforeTheDatabase(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		hs := newHomeserver(t, db, "hs1", "@a:hs1/A")
+		keys := func(d string) string {
+			return `{"user_id":"@eve:hs2","device_id":"` + d + `","algorithms":[],"keys":{"ed25519:` + d + `":"k"}}`
+		}
+		hs.svc.SetRemote(cannedRemote{`{"user_id":"@eve:hs2","stream_id":3,"devices":[
+			{"device_id":"OK","keys":` + keys("OK") + `},
+			{"device_id":"BAD\u0000","keys":` + keys(`BAD\u0000`) + `},
+			{"device_id":"NAME","device_display_name":"x\u0000","keys":` + keys("NAME") + `},
+			{"device_id":"KEYS","keys":{"user_id":"@eve:hs2","device_id":"KEYS","algorithms":["\u0000"]}}],
+			"master_key":{"user_id":"@eve:hs2","usage":["master"],"keys":{"ed25519:\u0000":"\u0000"}}}`})
+		if _, err := hs.svc.resync(ctx, "@eve:hs2"); err != nil {
+			t.Fatal(err)
+		}
+		list, err := hs.svc.store.RemoteDeviceList(ctx, "@eve:hs2")
+		if err != nil || list == nil {
+			t.Fatalf("cached list %v, %v", list, err)
+		}
+		var ids []string
+		for _, d := range list.Devices {
+			ids = append(ids, d.DeviceID)
+		}
+		if fmt.Sprint(ids) != "[OK]" || list.StreamID != 3 {
+			t.Fatalf("cached devices %v at %d, want [OK] at 3", ids, list.StreamID)
+		}
+	})
+}
