@@ -127,6 +127,10 @@ func (d *decoder) emailDefaults(c *Config, at func(string) (string, *yaml.Node))
 		key, n := at("email")
 		d.fail(key+".validation_token_lifetime", n, "must be a positive duration, e.g. 1h")
 	}
+	if e.RequireTransportSecurity && !e.EnableTLS && !e.ForceTLS {
+		key, n := at("email")
+		d.fail(key+".require_transport_security", n, "is true but enable_tls is false, so no mail could ever be sent; set enable_tls: true (or force_tls: true)")
+	}
 	if e.Enabled {
 		key, n := at("email")
 		if e.NotifFrom == "" {

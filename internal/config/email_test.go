@@ -54,6 +54,7 @@ func TestLoad_EmailNeedsNotifFromAndEmailRegistrationNeedsEmail(t *testing.T) {
 		{"email:\n  notif_from: not an address\n", "is not a mail address"},
 		{"registrations_require_3pid: [email]\n", "the email block is not configured"},
 		{"email:\n  notif_from: a@example.org\nregistrations_require_3pid: [msisdn]\n", "cannot send SMS"},
+		{"email:\n  notif_from: a@example.org\n  require_transport_security: true\n  enable_tls: false\n", "enable_tls is false"},
 	} {
 		path := writeFile(t, t.TempDir(), "homeserver.yaml", "server_name: example.org\n"+tc.yaml)
 		_, _, err := Load(filepath.Clean(path))

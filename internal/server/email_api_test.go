@@ -415,3 +415,83 @@ func TestEmail_NotConfigured(t *testing.T) {
 		}
 	})
 }
+
+// requestToken bodies are checked (client_secret's grammar, the address,
+// send_attempt, next_link) before any mail goes out, and
+// rc_3pid_validation limits requests per email address.
+func TestEmail_RequestTokenChecksItsBodyAndIsRateLimited(t *testing.T) {
+	eachServerWithEmail(t, "", "rc_3pid_validation: {per_second: 0.001, burst_count: 2}\n", func(t *testing.T, r *emailRig) {
+		anon := r.Anonymous()
+		path := "/_matrix/client/v3/register/email/requestToken"
+		for _, tc := range []struct {
+			body map[string]any
+			code string
+		}{
+			{map[string]any{"client_secret": "bad secret!", "email": "a@example.com", "send_attempt": 1}, "M_INVALID_PARAM"},
+			{map[string]any{"client_secret": strings.Repeat("a", 256), "email": "a@example.com", "send_attempt": 1}, "M_INVALID_PARAM"},
+			{map[string]any{"email": "a@example.com", "send_attempt": 1}, "M_MISSING_PARAM"},
+			{map[string]any{"client_secret": "s", "email": "not-an-address", "send_attempt": 1}, "M_INVALID_PARAM"},
+			{map[string]any{"client_secret": "s", "email": "a@example.com\r\nBcc: x@example.com", "send_attempt": 1}, "M_INVALID_PARAM"},
+			{map[string]any{"client_secret": "s", "email": "a@example.com"}, "M_MISSING_PARAM"},
+			{map[string]any{"client_secret": "s", "email": "a@example.com", "send_attempt": 1, "next_link": "javascript:alert(1)"}, "M_INVALID_PARAM"},
+		} {
+			if status, raw := anon.Do("POST", path, tc.body, nil); status != http.StatusBadRequest || servertest.Errcode(raw) != tc.code {
+				t.Errorf("%v: %d %s, want %s", tc.body, status, raw, tc.code)
+			}
+		}
+		if n := len(r.smtp.Messages(t)); n != 0 {
+			t.Fatalf("%d mails sent for refused requests", n)
+		}
+		for i := 1; i <= 2; i++ {
+			if status, _, raw := requestToken(anon, "/register/email/requestToken", "b@example.com", "s", i); status != http.StatusOK {
+				t.Fatalf("request %d: %d %s", i, status, raw)
+			}
+		}
+		if status, _, raw := requestToken(anon, "/register/email/requestToken", "b@example.com", "s", 3); status != http.StatusTooManyRequests || servertest.Errcode(raw) != "M_LIMIT_EXCEEDED" {
+			t.Errorf("third request: %d %s", status, raw)
+		}
+	})
+}
+
+// next_link: a validated link sends the browser back to the client.
+func TestEmail_NextLinkRedirectsAfterValidation(t *testing.T) {
+	eachServerWithEmail(t, "", "", func(t *testing.T, r *emailRig) {
+		alice := r.Register("alice")
+		status, raw := alice.Do("POST", "/_matrix/client/v3/account/3pid/email/requestToken", map[string]any{"client_secret": "s",
+			"email": "a@example.com", "send_attempt": 1, "next_link": "https://app.example.org/#/done"}, nil)
+		if status != http.StatusOK {
+			t.Fatalf("requestToken: %d %s", status, raw)
+		}
+		link, _ := r.lastLink(t, "a@example.com")
+		if status, loc := r.follow(t, link, http.MethodGet); status != http.StatusFound || loc != "https://app.example.org/#/done" {
+			t.Errorf("link: %d %s", status, loc)
+		}
+	})
+}
+
+// enable_3pid_changes: false: addresses cannot be added or removed (400
+// M_FORBIDDEN, Synapse's answer), and /capabilities says so; password
+// reset still works.
+func TestEmail_ThreepidChangesDisabled(t *testing.T) {
+	eachServerWithEmail(t, "", "enable_3pid_changes: false\n", func(t *testing.T, r *emailRig) {
+		alice := r.Register("alice")
+		if status, _, raw := requestToken(alice, "/account/3pid/email/requestToken", "a@example.com", "s", 1); status != http.StatusBadRequest || servertest.Errcode(raw) != "M_FORBIDDEN" {
+			t.Errorf("requestToken: %d %s", status, raw)
+		}
+		for _, p := range []string{"/account/3pid/add", "/account/3pid/delete"} {
+			if status, raw := alice.Do("POST", "/_matrix/client/v3"+p, map[string]any{"sid": "x", "client_secret": "s", "medium": "email", "address": "a@example.com"}, nil); status != http.StatusBadRequest || servertest.Errcode(raw) != "M_FORBIDDEN" {
+				t.Errorf("%s: %d %s", p, status, raw)
+			}
+		}
+		var caps struct {
+			Capabilities map[string]map[string]any `json:"capabilities"`
+		}
+		alice.MustDo("GET", "/_matrix/client/v3/capabilities", nil, &caps)
+		if caps.Capabilities["m.3pid_changes"]["enabled"] != false {
+			t.Errorf("m.3pid_changes = %v", caps.Capabilities["m.3pid_changes"])
+		}
+		if status, _, raw := requestToken(r.Anonymous(), "/account/password/email/requestToken", "a@example.com", "s", 1); status != http.StatusBadRequest || servertest.Errcode(raw) != "M_THREEPID_NOT_FOUND" {
+			t.Errorf("password requestToken: %d %s", status, raw)
+		}
+	})
+}
