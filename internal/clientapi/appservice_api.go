@@ -11,6 +11,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/appservice"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/rooms"
 )
 
 // AppserviceAPI serves the Client-Server API's application service
@@ -94,11 +95,6 @@ func pingError(err error) error {
 // An appservice that fails to answer is left out of the answer and logged,
 // as Synapse does, so one broken bridge does not hide the others.
 
-// InstanceID is the third_party_instance_id of an appservice's network:
-// Synapse's "{appservice id}|{network_id}", which /publicRooms takes
-// back to find the appservice's room list.
-func InstanceID(appserviceID, networkID string) string { return appserviceID + "|" + networkID }
-
 // maxProtocols bounds GET /thirdparty/protocols.
 const maxProtocols = 100
 
@@ -125,7 +121,7 @@ func (a *AppserviceAPI) protocol(r *http.Request, p string) (map[string]any, boo
 				continue
 			}
 			if nid, ok := inst["network_id"].(string); ok {
-				inst["instance_id"] = InstanceID(reg.ID, nid)
+				inst["instance_id"] = rooms.InstanceID(reg.ID, nid)
 			}
 			instances = append(instances, inst)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/myelin-chat/myelin/internal/event"
@@ -183,15 +182,9 @@ func (a *RoomAPI) getVisibility(w http.ResponseWriter, r *http.Request) {
 // putVisibility is PUT /directory/list/room/{roomId}: members who may change
 // the room's state (state_default power), or server admins.
 func (a *RoomAPI) putVisibility(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
-	var body struct {
-		Visibility string `json:"visibility"`
-	}
-	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+	public, err := readVisibility(r)
+	if err != nil {
 		httpapi.WriteError(w, err)
-		return
-	}
-	if body.Visibility != "public" && body.Visibility != "private" {
-		httpapi.WriteError(w, httpapi.InvalidParam("visibility must be public or private"))
 		return
 	}
 	ctx := r.Context()
@@ -213,11 +206,25 @@ func (a *RoomAPI) putVisibility(w http.ResponseWriter, r *http.Request, s *httpa
 			return
 		}
 	}
-	if err := a.Engine.Store().SetPublic(ctx, roomID, body.Visibility == "public"); err != nil {
+	if err := a.Engine.Store().SetPublic(ctx, roomID, public); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
 	writeOK(w, emptyObject)
+}
+
+// readVisibility reads a directory visibility body: true for "public".
+func readVisibility(r *http.Request) (bool, error) {
+	var body struct {
+		Visibility string `json:"visibility"`
+	}
+	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
+		return false, err
+	}
+	if body.Visibility != "public" && body.Visibility != "private" {
+		return false, httpapi.InvalidParam("visibility must be public or private")
+	}
+	return body.Visibility == "public", nil
 }
 
 func roomVersionOf(a *RoomAPI, r *http.Request, roomID string) *roomversion.Version {
@@ -228,43 +235,84 @@ func roomVersionOf(a *RoomAPI, r *http.Request, roomID string) *roomversion.Vers
 	return room.Version
 }
 
+// publicRoomsGet is GET /publicRooms. Besides limit and since it takes the
+// federation GET's include_all_networks and third_party_instance_id, so
+// that a network's list can be read without a body too.
 func (a *RoomAPI) publicRoomsGet(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	if s == nil && !a.AllowPublicRoomsWithoutAuth {
 		httpapi.WriteError(w, merr.MissingToken("missing access token"))
 		return
 	}
-	q := r.URL.Query()
-	limit := 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			httpapi.WriteError(w, httpapi.InvalidParam("limit must be a non-negative integer"))
-			return
-		}
-		limit = n
+	q, err := rooms.DirectoryQueryOf(r.URL.Query())
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
 	}
-	a.publicRooms(w, r, q.Get("server"), rooms.DirectoryQuery{Limit: limit, Since: q.Get("since")})
+	a.publicRooms(w, r, r.URL.Query().Get("server"), q)
 }
 
+// publicRoomsPost is POST /publicRooms: the filter (generic_search_term,
+// room_types) and the network (include_all_networks,
+// third_party_instance_id) in the body, the server in the query string
+// (the body's "server" is Synapse's older place for it, still read).
 func (a *RoomAPI) publicRoomsPost(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body struct {
-		Limit  int    `json:"limit"`
-		Since  string `json:"since"`
+		rooms.DirectoryRequest
 		Server string `json:"server"`
-		Filter struct {
-			GenericSearchTerm string `json:"generic_search_term"`
-		} `json:"filter"`
 	}
 	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	if body.Limit < 0 {
-		httpapi.WriteError(w, httpapi.InvalidParam("limit must be non-negative"))
+	q, err := body.Query()
+	if err != nil {
+		httpapi.WriteError(w, err)
 		return
 	}
-	a.publicRooms(w, r, body.Server, rooms.DirectoryQuery{Limit: body.Limit, Since: body.Since, Term: body.Filter.GenericSearchTerm})
+	server := r.URL.Query().Get("server")
+	if server == "" {
+		server = body.Server
+	}
+	a.publicRooms(w, r, server, q)
 }
+
+// putNetworkVisibility is PUT /directory/list/appservice/{networkId}/{roomId}
+// (application-service-api.md, "Published room directories"): an
+// application service publishes a room in, or removes it from, its own
+// list for one network, which /publicRooms shows to clients that ask for
+// the network (or all networks). Only an as_token may; Synapse also
+// serves DELETE, which removes the room as "private" does.
+func (a *RoomAPI) putNetworkVisibility(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if s.AppserviceID == "" {
+		httpapi.WriteError(w, merr.Forbidden("only application services may edit their networks' room directories"))
+		return
+	}
+	public := false
+	if r.Method == http.MethodPut {
+		var err error
+		if public, err = readVisibility(r); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+	}
+	network, roomID := r.PathValue("networkId"), r.PathValue("roomId")
+	if network == "" || len(network) > maxNetworkID {
+		httpapi.WriteError(w, httpapi.InvalidParam("invalid network ID"))
+		return
+	}
+	if _, err := a.Engine.Store().Room(r.Context(), roomID); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if err := a.Engine.Store().SetPublicInNetwork(r.Context(), s.AppserviceID, network, roomID, public); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	writeOK(w, emptyObject)
+}
+
+// maxNetworkID bounds the network IDs an appservice may publish under.
+const maxNetworkID = 255
 
 // publicRooms answers a directory query: ours from the room engine,
 // another server's over federation (the request's "server").

@@ -156,6 +156,8 @@ func (a *RoomAPI) Register(rt *httpapi.Router) {
 		auth("GET", "/rooms/{roomId}/aliases", a.roomAliases)
 		rt.Handle("GET "+p+"/directory/list/room/{roomId}", http.HandlerFunc(a.getVisibility))
 		auth("PUT", "/directory/list/room/{roomId}", a.putVisibility)
+		auth("PUT", "/directory/list/appservice/{networkId}/{roomId}", a.putNetworkVisibility)
+		auth("DELETE", "/directory/list/appservice/{networkId}/{roomId}", a.putNetworkVisibility)
 		rt.Handle("GET "+p+"/publicRooms", httpapi.OptionalAuth(a.Auth, a.publicRoomsGet))
 		auth("POST", "/publicRooms", a.publicRoomsPost)
 		guest("GET", "/sync", a.sync)

@@ -19,17 +19,22 @@ import (
 //   - v1.2: restricted joins (room versions 8+), is_guest on whoami;
 //   - v1.3: relationships and their aggregation (/relations, bundled
 //     aggregations), refresh tokens, /messages without from,
-//     knock_restricted.
+//     knock_restricted;
+//   - v1.4: threads (m.thread, GET /threads, dir on /relations), edits
+//     (m.replace), private and threaded read receipts with per-thread
+//     notification counts, the room_types filter of /publicRooms with
+//     room_type in its entries (MSC3827), the .m.rule.room.server_acl
+//     push rule, CORP on media, room types kept across upgrades.
 //
-// v1.4 is the first version with a feature Myelin lacks (the room_types
-// filter of /publicRooms, MSC3827), so it and every later version stay
-// off the list until it exists; its threads, edits and private receipts
-// are announced by their stable flags below. /timestamp_to_event is
-// served under v1 (v1.6) anyway, since clients try that path and fall
-// back to others without asking.
+// Later versions stay off the list until every feature they bring is
+// served; the stable flags below announce those of their features that are
+// (authenticated media, of v1.11), and v1.4's threads and private receipts
+// to clients that look for the flag rather than the version.
+// /timestamp_to_event is served under v1 (v1.6) anyway, since clients try
+// that path and fall back to others without asking.
 var specVersions = []string{
 	"r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0", "r0.6.0", "r0.6.1",
-	"v1.1", "v1.2", "v1.3",
+	"v1.1", "v1.2", "v1.3", "v1.4",
 }
 
 // unstableFeatures are the flags clients check, before a spec version that

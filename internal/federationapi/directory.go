@@ -2,7 +2,6 @@ package federationapi
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
@@ -19,30 +18,20 @@ func (a *API) publicRooms(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var q rooms.DirectoryQuery
+	var err error
 	if r.Method == http.MethodPost {
-		var body struct {
-			Limit  int    `json:"limit"`
-			Since  string `json:"since"`
-			Filter struct {
-				GenericSearchTerm string `json:"generic_search_term"`
-			} `json:"filter"`
-		}
+		var body rooms.DirectoryRequest
 		if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
 			writeErr(w, err)
 			return
 		}
-		q = rooms.DirectoryQuery{Limit: body.Limit, Since: body.Since, Term: body.Filter.GenericSearchTerm}
+		q, err = body.Query()
 	} else {
-		v := r.URL.Query()
-		if l := v.Get("limit"); l != "" {
-			n, err := strconv.Atoi(l)
-			if err != nil {
-				writeErr(w, merr.InvalidParam("limit must be an integer"))
-				return
-			}
-			q.Limit = n
-		}
-		q.Since = v.Get("since")
+		q, err = rooms.DirectoryQueryOf(r.URL.Query())
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
 	page, err := a.Engine.PublicRooms(r.Context(), q)
 	if err != nil {

@@ -3,12 +3,14 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 	"github.com/myelin-chat/myelin/internal/visibility"
 )
 
@@ -37,6 +39,113 @@ type DirectoryQuery struct {
 	// Term, if set, keeps rooms whose name, topic, canonical alias or ID
 	// contains it (case-insensitive): filter.generic_search_term.
 	Term string
+	// RoomTypes, if not empty, keeps rooms of these types, a nil entry
+	// standing for rooms without a type: filter.room_types (spec v1.4,
+	// MSC3827). An empty list filters nothing, as in Synapse.
+	RoomTypes []*string
+	// List is the list of the directory to read: the main one unless the
+	// request named a third-party network or asked for all of them.
+	List roomstore.DirectoryList
+}
+
+// DirectoryRequest is the body of POST /publicRooms, the same in both
+// APIs (the client's also names a server).
+type DirectoryRequest struct {
+	Limit  int    `json:"limit"`
+	Since  string `json:"since"`
+	Filter struct {
+		GenericSearchTerm string    `json:"generic_search_term"`
+		RoomTypes         []*string `json:"room_types"`
+	} `json:"filter"`
+	IncludeAllNetworks   bool    `json:"include_all_networks"`
+	ThirdPartyInstanceID *string `json:"third_party_instance_id"`
+}
+
+// maxRoomTypes bounds filter.room_types.
+const maxRoomTypes = 50
+
+// Query checks the request and says what it asks for.
+func (d *DirectoryRequest) Query() (DirectoryQuery, error) {
+	if d.Limit < 0 {
+		return DirectoryQuery{}, merr.InvalidParam("limit must be non-negative")
+	}
+	if len(d.Filter.RoomTypes) > maxRoomTypes {
+		return DirectoryQuery{}, merr.InvalidParam("too many filter.room_types")
+	}
+	list, err := DirectoryListOf(d.IncludeAllNetworks, d.ThirdPartyInstanceID)
+	if err != nil {
+		return DirectoryQuery{}, err
+	}
+	return DirectoryQuery{Limit: d.Limit, Since: d.Since, Term: d.Filter.GenericSearchTerm,
+		RoomTypes: d.Filter.RoomTypes, List: list}, nil
+}
+
+// DirectoryQueryOf reads the query string of GET /publicRooms: limit,
+// since, and (server-server-api; Synapse's client API too)
+// include_all_networks and third_party_instance_id.
+func DirectoryQueryOf(v url.Values) (DirectoryQuery, error) {
+	var d DirectoryRequest
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return DirectoryQuery{}, merr.InvalidParam("limit must be a non-negative integer")
+		}
+		d.Limit = n
+	}
+	d.Since = v.Get("since")
+	switch v.Get("include_all_networks") {
+	case "", "false":
+	case "true":
+		d.IncludeAllNetworks = true
+	default:
+		return DirectoryQuery{}, merr.InvalidParam("include_all_networks must be true or false")
+	}
+	if v.Has("third_party_instance_id") {
+		id := v.Get("third_party_instance_id")
+		d.ThirdPartyInstanceID = &id
+	}
+	return d.Query()
+}
+
+// InstanceID is the third_party_instance_id of an application service's
+// network: Synapse's "{appservice id}|{network id}", which
+// GET /thirdparty/protocols hands out and /publicRooms takes back.
+func InstanceID(appserviceID, networkID string) string { return appserviceID + "|" + networkID }
+
+// DirectoryListOf is the list a /publicRooms request reads
+// (client-server-api "Listing rooms", server-server-api "Public Room
+// Directory"): every list with include_all_networks, which cannot be
+// combined with a third_party_instance_id; the named network's list; and
+// otherwise the main list alone, without the rooms published only in
+// appservices' lists.
+func DirectoryListOf(includeAllNetworks bool, instanceID *string) (roomstore.DirectoryList, error) {
+	switch {
+	case includeAllNetworks && instanceID != nil:
+		return roomstore.DirectoryList{}, merr.InvalidParam("include_all_networks cannot be combined with third_party_instance_id")
+	case includeAllNetworks:
+		return roomstore.DirectoryList{All: true}, nil
+	case instanceID == nil:
+		return roomstore.DirectoryList{}, nil
+	}
+	as, network, ok := strings.Cut(*instanceID, "|")
+	if !ok || as == "" {
+		return roomstore.DirectoryList{}, merr.InvalidParam("third_party_instance_id is not an instance_id of GET /thirdparty/protocols")
+	}
+	return roomstore.DirectoryList{AppserviceID: as, NetworkID: network}, nil
+}
+
+// hasRoomType reports whether a room of type typ ("" for none) passes a
+// room_types filter.
+func hasRoomType(types []*string, typ string) bool {
+	if len(types) == 0 {
+		return true
+	}
+	for _, t := range types {
+		if (t == nil && typ == "") || (t != nil && *t == typ && typ != "") {
+			return true
+		}
+	}
+	return false
 }
 
 // DirectoryPage is one page of the directory, in the response shape both
@@ -63,7 +172,7 @@ func (e *Engine) PublicRooms(ctx context.Context, q DirectoryQuery) (*DirectoryP
 		}
 		offset = n
 	}
-	ids, err := e.store.PublicRooms(ctx)
+	ids, err := e.store.PublicRooms(ctx, q.List)
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +184,9 @@ func (e *Engine) PublicRooms(ctx context.Context, q DirectoryQuery) (*DirectoryP
 			return nil, err
 		}
 		if term != "" && !strings.Contains(strings.ToLower(pr.Name+" "+pr.Topic+" "+pr.CanonicalAlias+" "+pr.RoomID), term) {
+			continue
+		}
+		if !hasRoomType(q.RoomTypes, pr.RoomType) {
 			continue
 		}
 		all = append(all, pr)

@@ -52,9 +52,36 @@ func (s *Store) AliasesForRoom(ctx context.Context, roomID string) ([]string, er
 	return s.strings(ctx, `SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias`, roomID)
 }
 
-// PublicRooms lists the rooms published in the directory.
-func (s *Store) PublicRooms(ctx context.Context) ([]string, error) {
+// DirectoryList names one list of the published room directory: the main
+// list (the zero value), one application service's list for one of its
+// networks, or every list at once (All).
+type DirectoryList struct {
+	All                     bool
+	AppserviceID, NetworkID string
+}
+
+// PublicRooms lists the rooms published in a list of the directory.
+func (s *Store) PublicRooms(ctx context.Context, list DirectoryList) ([]string, error) {
+	switch {
+	case list.All:
+		return s.strings(ctx, `SELECT room_id FROM rooms WHERE is_public
+			UNION SELECT room_id FROM appservice_room_list ORDER BY room_id`)
+	case list.AppserviceID != "":
+		return s.strings(ctx, `SELECT room_id FROM appservice_room_list WHERE appservice_id = $1 AND network_id = $2
+			ORDER BY room_id`, list.AppserviceID, list.NetworkID)
+	}
 	return s.strings(ctx, `SELECT room_id FROM rooms WHERE is_public ORDER BY room_id`)
+}
+
+// SetPublicInNetwork publishes a room in, or removes it from, an
+// application service's list for one network. Either is idempotent.
+func (s *Store) SetPublicInNetwork(ctx context.Context, appserviceID, networkID, roomID string, public bool) error {
+	q := `DELETE FROM appservice_room_list WHERE appservice_id = $1 AND network_id = $2 AND room_id = $3`
+	if public {
+		q = `INSERT INTO appservice_room_list (appservice_id, network_id, room_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	}
+	_, err := s.db.Write.ExecContext(ctx, q, appserviceID, networkID, roomID)
+	return err
 }
 
 // SetPublic publishes or unpublishes a room outside a batch.

@@ -13,7 +13,7 @@ import (
 var ErrOutboxPending = errors.New("roomstore: the room's events are still waiting for the federation sender")
 
 // PurgeRoom removes every trace of a room from the rooms storage: events,
-// state, memberships, extremities, aliases, transactions and the room
+// state, memberships, extremities, aliases, directory listings, transactions and the room
 // itself. Only a block on the room stays, so that it cannot come back.
 // The caller makes sure nothing writes to the room meanwhile (the room's
 // actor runs it) and purges the other domains' data itself.
@@ -54,6 +54,7 @@ func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
 			`DELETE FROM membership_log WHERE room_id = $1`,
 			`DELETE FROM forward_extremities WHERE room_id = $1`,
 			`DELETE FROM room_aliases WHERE room_id = $1`,
+			`DELETE FROM appservice_room_list WHERE room_id = $1`,
 			`DELETE FROM forgotten_rooms WHERE room_id = $1`,
 			`DELETE FROM pending_redactions WHERE room_id = $1`,
 			`DELETE FROM rooms WHERE room_id = $1`,

@@ -211,4 +211,20 @@ CREATE TABLE pending_redactions (
 );
 CREATE INDEX pending_redactions_room ON pending_redactions (room_id);
 `,
+}, {
+	Version: 9,
+	Name:    "rooms published in application services' network directories",
+	// PUT /directory/list/appservice/{networkId}/{roomId}
+	// (application-service-api.md): a room listed in one appservice's list
+	// for one third-party network, apart from the main directory
+	// (rooms.is_public); /publicRooms reads it by third_party_instance_id.
+	SQL: `
+CREATE TABLE appservice_room_list (
+	appservice_id TEXT NOT NULL,
+	network_id    TEXT NOT NULL,
+	room_id       TEXT NOT NULL,
+	PRIMARY KEY (appservice_id, network_id, room_id)
+);
+CREATE INDEX appservice_room_list_room ON appservice_room_list (room_id);
+`,
 }}
