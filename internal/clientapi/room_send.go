@@ -3,6 +3,7 @@ package clientapi
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
@@ -24,6 +25,29 @@ func readContent(r *http.Request) (json.RawMessage, error) {
 
 func validType(t string) bool { return t != "" && len(t) <= 255 }
 
+// maxSafeInteger is the largest integer canonical JSON allows, so the
+// largest origin_server_ts an event can carry (appendices, "Canonical JSON").
+const maxSafeInteger = 1<<53 - 1
+
+// massagedTS is the ts query parameter of /send and /state
+// (application-service-api.md, "Timestamp massaging"): an application
+// service may set the origin_server_ts of the event it sends, and a value
+// that is not a timestamp is refused as a bad request; anyone else's ts
+// is ignored, as in Synapse. Negative values are refused as Synapse does,
+// and so is 0, which the room engine reads as "now" (the answer without
+// a ts).
+func massagedTS(r *http.Request, s *httpapi.Session) (int64, error) {
+	v, ok := r.URL.Query()["ts"]
+	if !ok || s.AppserviceID == "" {
+		return 0, nil
+	}
+	ts, err := strconv.ParseInt(v[0], 10, 64)
+	if err != nil || ts <= 0 || ts > maxSafeInteger || len(v) > 1 {
+		return 0, httpapi.InvalidParam("ts must be a timestamp in milliseconds: a positive integer of at most 2^53-1")
+	}
+	return ts, nil
+}
+
 // send is PUT /rooms/{roomId}/send/{eventType}/{txnId}.
 func (a *RoomAPI) send(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	typ, txnID := r.PathValue("eventType"), r.PathValue("txnId")
@@ -33,17 +57,21 @@ func (a *RoomAPI) send(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 	}
 	roomID := r.PathValue("roomId")
 	txn := &rooms.Txn{UserID: s.UserID, DeviceID: s.DeviceID, TxnID: txnID, Endpoint: rooms.TxnSend}
-	b := &event.Builder{Type: typ, Sender: s.UserID}
-	if sent, err := a.limitTxn(r.Context(), s, roomID, b, txn, messageCost(s)); err != nil || sent != "" {
-		writeSent(w, sent, err)
-		return
-	}
-	content, err := readContent(r)
+	ts, err := massagedTS(r, s)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	b.Content = content
+	b := &event.Builder{Type: typ, Sender: s.UserID, OriginServerTS: ts}
+	if sent, err := a.limitTxn(r.Context(), s, roomID, b, txn, messageCost(s)); err != nil || sent != "" {
+		writeSent(w, sent, err)
+		return
+	}
+	b.Content, err = readContent(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	ev, err := a.Engine.Send(r.Context(), roomID, b, txn)
 	if err != nil {
 		httpapi.WriteError(w, err)
@@ -57,6 +85,11 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 	typ, key := r.PathValue("eventType"), r.PathValue("stateKey")
 	if !validType(typ) || len(key) > 255 {
 		httpapi.WriteError(w, httpapi.InvalidParam("invalid event type or state key"))
+		return
+	}
+	ts, err := massagedTS(r, s)
+	if err != nil {
+		httpapi.WriteError(w, err)
 		return
 	}
 	content, err := readContent(r)
@@ -92,7 +125,7 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 			}
 		}
 	}
-	b := &event.Builder{Type: typ, StateKey: &key, Sender: s.UserID, Content: content}
+	b := &event.Builder{Type: typ, StateKey: &key, Sender: s.UserID, Content: content, OriginServerTS: ts}
 	ev, err := a.Engine.Send(r.Context(), roomID, b, nil)
 	if err != nil {
 		httpapi.WriteError(w, err)

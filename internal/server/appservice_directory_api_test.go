@@ -137,3 +137,59 @@ func TestPublicRooms_RoomTypesFilter(t *testing.T) {
 		}
 	})
 }
+
+// application-service-api.md, "Timestamp massaging": an appservice sets
+// the origin_server_ts of what it sends with /send and /state through the
+// ts query parameter, as its sender or as a puppet; a ts that cannot be an
+// origin_server_ts is a bad request; a user's ts is ignored (Synapse).
+func TestAppservice_TimestampMassaging(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := startWithAppservice(t, db, "null", "")
+		as := asClient(s, bridgeASToken)
+		registerPuppet(t, as, "_irc_alice")
+		alice := s.Register("alice")
+		roomID := alice.CreateRoom(map[string]any{"preset": "public_chat",
+			"power_level_content_override": map[string]any{"users": map[string]any{"@_irc_alice:localhost": 50}}})
+		as.MustDo("POST", "/_matrix/client/v3/join/"+url.PathEscape(roomID)+"?user_id=@_irc_alice:localhost", map[string]any{}, nil)
+		const then = 1262304000000 // 2010-01-01
+		originTS := func(eventID string) int64 {
+			t.Helper()
+			var ev struct {
+				OriginServerTS int64 `json:"origin_server_ts"`
+			}
+			alice.MustDo("GET", servertest.Room(roomID)+"/event/"+url.PathEscape(eventID), nil, &ev)
+			return ev.OriginServerTS
+		}
+		send := func(c *servertest.Client, query string) (int, string, []byte) {
+			var out struct {
+				EventID string `json:"event_id"`
+			}
+			status, raw := c.Do("PUT", servertest.Room(roomID)+"/send/m.room.message/"+url.PathEscape("t"+query)+query,
+				map[string]any{"msgtype": "m.text", "body": "hi"}, &out)
+			return status, out.EventID, raw
+		}
+
+		if status, id, raw := send(as, "?user_id=@_irc_alice:localhost&ts=1262304000000"); status != 200 || originTS(id) != then {
+			t.Errorf("a puppet's message with ts: %d %s, origin_server_ts %d", status, raw, originTS(id))
+		}
+		var out struct {
+			EventID string `json:"event_id"`
+		}
+		as.MustDo("PUT", servertest.Room(roomID)+"/state/org.example.bridged/?user_id=@_irc_alice:localhost&ts=1262304000001", map[string]any{"a": 1}, &out)
+		if got := originTS(out.EventID); got != then+1 {
+			t.Errorf("a puppet's state event with ts: origin_server_ts %d", got)
+		}
+		// A user's ts changes nothing.
+		if status, id, raw := send(alice, "?ts=1262304000000"); status != 200 || originTS(id) == then {
+			t.Errorf("a user's message with ts: %d %s, origin_server_ts %d", status, raw, originTS(id))
+		}
+		for _, bad := range []string{"soon", "-1", "0", "1.5", "9007199254740992"} {
+			if status, _, raw := send(as, "?user_id=@_irc_alice:localhost&ts="+bad); status != 400 || servertest.Errcode(raw) != "M_INVALID_PARAM" {
+				t.Errorf("ts=%s on /send: %d %s", bad, status, raw)
+			}
+			if status, raw := as.Do("PUT", servertest.Room(roomID)+"/state/org.example.bridged/x?user_id=@_irc_alice:localhost&ts="+bad, map[string]any{"a": 2}, nil); status != 400 || servertest.Errcode(raw) != "M_INVALID_PARAM" {
+				t.Errorf("ts=%s on /state: %d %s", bad, status, raw)
+			}
+		}
+	})
+}
