@@ -35,6 +35,13 @@ type Profiles interface {
 	DisplayNameAndAvatar(ctx context.Context, userID string) (displayName, avatarURL string, err error)
 }
 
+// AppserviceAliases asks the application services whose alias namespaces
+// hold an alias we do not know whether it exists; one that says yes has
+// created it before it answers (application-service-api.md, "Querying").
+type AppserviceAliases interface {
+	AliasExists(ctx context.Context, alias string) bool
+}
+
 // API holds the handlers' dependencies.
 type API struct {
 	Engine     *rooms.Engine
@@ -47,6 +54,9 @@ type API struct {
 	// Auth wraps a handler with X-Matrix authentication.
 	Auth     func(http.Handler) http.Handler
 	Profiles Profiles
+	// Appservices answers /query/directory for unknown aliases of their
+	// namespaces; nil: no one is asked.
+	Appservices AppserviceAliases
 	// Spaces answers /hierarchy; nil: every room is unknown.
 	Spaces Hierarchies
 	// PublicRoomsOverFederation is allow_public_rooms_over_federation.

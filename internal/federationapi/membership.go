@@ -2,6 +2,7 @@ package federationapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/myelin-chat/myelin/internal/clientevent"
@@ -191,6 +192,11 @@ func (a *API) queryDirectory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roomID, _, err := a.Engine.Store().Alias(r.Context(), alias)
+	// An alias of an appservice's namespace is asked of the appservice,
+	// as a client's lookup is (Synapse does the same for both).
+	if errors.Is(err, merr.ErrNotFound) && a.Appservices != nil && a.Appservices.AliasExists(r.Context(), alias) {
+		roomID, _, err = a.Engine.Store().Alias(r.Context(), alias)
+	}
 	if err != nil {
 		writeErr(w, err)
 		return

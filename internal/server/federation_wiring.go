@@ -90,6 +90,7 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	tr.RegisterPublic(fedRouter)
 	api := &federationapi.API{Engine: s.Rooms, ServerName: s.Config.ServerName, Verify: rem, Remote: rem.Fetcher,
 		Origin: fedauth.OriginOf, Auth: tr.Auth.RequireServerAuth, Profiles: profiles{acct}, Log: s.Log, Now: s.Now,
+		Appservices:               s.appserviceQueries,
 		PublicRoomsOverFederation: s.Config.AllowPublicRoomsOverFederation, Limits: s.Limits,
 		Throttle: newFederationThrottle(s.Config.RCFederation, s.Now), Metrics: federationapi.NewMetrics(s.Metrics),
 		OnAccepted: func(ctx context.Context, ev *event.Event) {
