@@ -19,18 +19,24 @@ import (
 // and returns the configuration that lists it.
 func bridgeRegistration(t *testing.T, dir string, a *txntest.Appservice) string {
 	t.Helper()
+	return bridgeRegistrationOf(t, dir, a, `[{exclusive: false, regex: "@irc_.*:localhost"}]`)
+}
+
+// bridgeRegistrationOf is bridgeRegistration with another users namespace.
+func bridgeRegistrationOf(t *testing.T, dir string, a *txntest.Appservice, users string) string {
+	t.Helper()
 	reg := fmt.Sprintf(`id: irc
 url: %q
 as_token: as-token-irc
 hs_token: %q
 sender_localpart: ircbot
 namespaces:
-  users: [{exclusive: false, regex: "@irc_.*:localhost"}]
+  users: %s
   aliases: []
   rooms: []
 receive_ephemeral: true
 org.matrix.msc3202: true
-`, a.URL(), a.HSToken)
+`, a.URL(), a.HSToken, users)
 	path := filepath.Join(dir, "irc.yaml")
 	if err := os.WriteFile(path, []byte(reg), 0o600); err != nil {
 		t.Fatal(err)

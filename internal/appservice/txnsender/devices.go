@@ -25,8 +25,8 @@ type deviceLists struct {
 }
 
 // buildToDevice adds the messages queued for devices of the appservice's
-// users. They stay queued for the devices' own /sync too: the appservice
-// may not be the only reader of its users' devices.
+// users. They stay queued for the devices' own /sync until the appservice
+// has them (clearDelivered).
 func (w *worker) buildToDevice(ctx context.Context, b *built) error {
 	if w.s.cfg.ToDevice == nil {
 		return nil
@@ -52,6 +52,46 @@ func (w *worker) buildToDevice(ctx context.Context, b *built) error {
 		b.next[streamToDev] = cur
 	}
 	return nil
+}
+
+// clearDelivered deletes from the device inbox the to-device messages
+// that the transaction the appservice just accepted carried for the
+// devices of its own users: its sender and the users of its exclusive
+// namespaces, whose devices no one else reads and which usually never
+// /sync, so nothing else would ever delete them. This is MSC2409's
+// suggested rule ("Implementation detail: when to delete a to-device
+// message"); Synapse keeps such messages forever (its issue 11423). Users
+// of a non-exclusive namespace may also sync their devices themselves:
+// theirs stay until a sync acknowledges them.
+//
+// Only one transaction is pending at a time, so the worker's to-device
+// position is the one this transaction covers, and every message up to
+// it for such a device was in this transaction or an earlier one. The
+// messages are deleted before the transaction is: after a crash between
+// the two, the transaction is sent again from its stored body.
+func (w *worker) clearDelivered(ctx context.Context, body []byte) {
+	if w.s.cfg.ToDevice == nil || !w.as.ToDevice {
+		return
+	}
+	var tb struct {
+		ToDevice []toDeviceEvent `json:"de.sorunome.msc2409.to_device"`
+	}
+	if err := json.Unmarshal(body, &tb); err != nil || len(tb.ToDevice) == 0 {
+		return
+	}
+	upto := w.pos[streamToDev]
+	done := map[[2]string]bool{}
+	for _, m := range tb.ToDevice {
+		dev := [2]string{m.ToUserID, m.ToDeviceID}
+		if done[dev] || (m.ToUserID != w.as.SenderUserID && !w.as.Interest.IsExclusiveUser(m.ToUserID)) {
+			continue
+		}
+		done[dev] = true
+		if err := w.s.cfg.ToDevice.Ack(ctx, m.ToUserID, m.ToDeviceID, upto); err != nil {
+			// They stay until the device's next message is cleared.
+			w.log.Warn("appservice: deleting delivered to-device messages failed", "user", m.ToUserID, "device", m.ToDeviceID, "err", err)
+		}
+	}
 }
 
 // buildDeviceLists reports the users whose devices changed and who are the

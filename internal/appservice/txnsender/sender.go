@@ -40,6 +40,9 @@ type Interest interface {
 	IsInterestedInUser(userID string) bool
 	IsInterestedInRoomID(roomID string) bool
 	IsInterestedInAlias(alias string) bool
+	// IsExclusiveUser: the user is in an exclusive users namespace, so
+	// the appservice is the only reader of the user's devices.
+	IsExclusiveUser(userID string) bool
 }
 
 // AppService is what the sender needs of one registration.
@@ -283,6 +286,7 @@ func (w *worker) step(ctx context.Context) (bool, error) {
 		if err := w.as.Pusher.PushTransaction(ctx, strconv.FormatInt(txn.ID, 10), txn.Body); err != nil {
 			return false, err
 		}
+		w.clearDelivered(ctx, txn.Body)
 		// A failed delete re-sends the transaction after the retry; the
 		// appservice recognises it by its ID.
 		return true, w.s.cfg.Store.Ack(ctx, w.as.ID, txn.ID)

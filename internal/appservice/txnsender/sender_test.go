@@ -44,6 +44,7 @@ func match(re *regexp.Regexp, s string) bool { return re != nil && re.MatchStrin
 func (n namespaces) IsInterestedInUser(u string) bool   { return match(n.users, u) }
 func (n namespaces) IsInterestedInRoomID(r string) bool { return match(n.rooms, r) }
 func (n namespaces) IsInterestedInAlias(a string) bool  { return match(n.aliases, a) }
+func (n namespaces) IsExclusiveUser(u string) bool      { return match(n.users, u) }
 
 // httpPusher PUTs transactions to a URL with the hs_token, as the
 // appservice client does.
