@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,8 +54,10 @@ func TestMediaPurgeRemote_DeletesCachedCopiesOlderThanTheDate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := store.Insert(ctx, &mediastore.Media{Origin: r.origin, MediaID: r.id, SHA256: info.Key, Size: info.Size,
-			CreatedTS: r.access, UploadedTS: r.access, LastAccessTS: r.access}); err != nil {
+		if err := db.WithTx(ctx, func(tx *sql.Tx) error {
+			return store.Insert(ctx, tx, &mediastore.Media{Origin: r.origin, MediaID: r.id, SHA256: info.Key, Size: info.Size,
+				CreatedTS: r.access, UploadedTS: r.access, LastAccessTS: r.access})
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
