@@ -45,10 +45,39 @@ func (s *Service) JoinsOnCommit(batch []rooms.Committed) {
 	}()
 }
 
-// joined sends presence for one join event.
+// joined sends presence for one join event. The room's members are read
+// first: in a room without other servers (most joins of a join storm)
+// that is all it costs.
 func (s *Service) joined(ctx context.Context, ev *event.Event) error {
 	user := *ev.StateKey()
 	store := s.cfg.Rooms.Store()
+	members, err := store.Members(ctx, ev.RoomID(), event.Join)
+	if err != nil {
+		return err
+	}
+	server := domainOf(user)
+	remoteJoin := server != s.cfg.ServerName
+	var tell []string // whose presence goes out
+	dests := map[string]bool{}
+	for u := range members {
+		switch d := domainOf(u); {
+		case u == user:
+		case remoteJoin && d == server:
+			return nil // the server was in the room already
+		case remoteJoin && d == s.cfg.ServerName:
+			tell = append(tell, u)
+		case !remoteJoin && d != s.cfg.ServerName:
+			dests[d] = true
+		}
+	}
+	if remoteJoin {
+		dests[server] = true
+	} else {
+		tell = []string{user}
+	}
+	if len(tell) == 0 || len(dests) == 0 {
+		return nil
+	}
 	se, err := store.Event(ctx, ev.EventID())
 	if err != nil {
 		return err
@@ -57,51 +86,22 @@ func (s *Service) joined(ctx context.Context, ev *event.Event) error {
 	if err != nil {
 		return err
 	}
-	if prev := before.Get(event.TypeMember, user); prev != nil && prev.Membership() == event.Join {
-		return before.Err() // a profile change
-	}
+	prev := before.Get(event.TypeMember, user)
 	if err := before.Err(); err != nil {
 		return err
 	}
-	members, err := store.Members(ctx, ev.RoomID(), event.Join)
-	if err != nil {
-		return err
+	if prev != nil && prev.Membership() == event.Join {
+		return nil // a profile change
 	}
-	server := domainOf(user)
-	if server != s.cfg.ServerName {
-		var local []string
-		for u := range members {
-			switch d := domainOf(u); {
-			case u == user:
-			case d == server:
-				return nil // the server was in the room already
-			case d == s.cfg.ServerName:
-				local = append(local, u)
-			}
-		}
-		dest := map[string]bool{server: true}
-		for _, u := range local {
-			if send, err := s.worthTelling(ctx, u); err != nil {
-				return err
-			} else if send {
-				s.sendEDU(ctx, u, dest)
-			}
-		}
-		return nil
-	}
-	servers := map[string]bool{}
-	for u := range members {
-		if d := domainOf(u); d != s.cfg.ServerName {
-			servers[d] = true
+	for _, u := range tell {
+		// A local user joining is announced whatever their state, as
+		// Synapse does; members already there only when worth it.
+		if send, err := s.worthTelling(ctx, u); err != nil {
+			return err
+		} else if send || !remoteJoin {
+			s.sendEDU(ctx, u, dests)
 		}
 	}
-	if len(servers) == 0 {
-		return nil
-	}
-	if _, err := s.worthTelling(ctx, user); err != nil {
-		return err
-	}
-	s.sendEDU(ctx, user, servers)
 	return nil
 }
 
