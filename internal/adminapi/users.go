@@ -18,7 +18,11 @@ import (
 // defaultUserPage is Synapse's default limit for the user list.
 const defaultUserPage = 100
 
-// listUsers is GET /_synapse/admin/v2/users.
+// listUsers is GET /_synapse/admin/v2/users. Application services' users
+// are listed and counted in total like anyone, as in Synapse, whose
+// documentation leaves them out only of monthly active users and of the
+// phone-home usage statistics (total_nonbridged_users), neither of which
+// Myelin keeps; appservice_id says which appservice registered them.
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, _ *httpapi.Session) {
 	q, err := userQuery(r)
 	if err != nil {
@@ -113,7 +117,7 @@ func userDetails(u *users.AdminUser) map[string]any {
 		"erased":                     u.Erased,
 		"shadow_banned":              false,
 		"creation_ts":                u.CreatedTS / 1000,
-		"appservice_id":              nil,
+		"appservice_id":              nullable(u.AppserviceID),
 		"consent_server_notice_sent": nil,
 		"consent_version":            nil,
 		"consent_ts":                 nil,

@@ -193,3 +193,34 @@ func TestAppservice_TimestampMassaging(t *testing.T) {
 		}
 	})
 }
+
+// Synapse's admin API shows which appservice registered a user
+// (appservice_id in GET /_synapse/admin/v2/users/{userId}), null for
+// everyone else. Synapse leaves such users out of no count Myelin keeps:
+// only its monthly active users and the phone-home usage statistics
+// (total_nonbridged_users), neither of which Myelin has; its user list
+// and statistics show them like anyone.
+func TestAppservice_AdminShowsTheRegisteringAppservice(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := startWithAppservice(t, db, "null", "")
+		registerPuppet(t, asClient(s, bridgeASToken), "_irc_alice")
+		s.Register("bob")
+		admin := newAdmin(t, s, "root")
+		for user, want := range map[string]any{"@_irc_alice:localhost": "bridge", "@bob:localhost": nil} {
+			var u map[string]any
+			admin.MustDo("GET", "/_synapse/admin/v2/users/"+url.PathEscape(user), nil, &u)
+			if u["appservice_id"] != want {
+				t.Errorf("%s: appservice_id %v, want %v", user, u["appservice_id"], want)
+			}
+		}
+		var list struct {
+			Users []struct {
+				Name string `json:"name"`
+			} `json:"users"`
+		}
+		admin.MustDo("GET", "/_synapse/admin/v2/users?user_id=_irc_alice", nil, &list)
+		if len(list.Users) != 1 || list.Users[0].Name != "@_irc_alice:localhost" {
+			t.Errorf("the user list (as in Synapse, with the appservice's users): %+v", list.Users)
+		}
+	})
+}
