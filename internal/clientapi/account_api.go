@@ -46,6 +46,9 @@ type AccountOptions struct {
 	// RegistrationRequiresEmail puts m.login.email.identity in every
 	// registration flow (registrations_require_3pid: [email]).
 	RegistrationRequiresEmail bool
+	// InhibitThreepidErrors hides whether an address is bound
+	// (request_token_inhibit_3pid_errors).
+	InhibitThreepidErrors bool
 
 	// DefaultRoomVersion is advertised in /capabilities.
 	DefaultRoomVersion string
@@ -73,6 +76,7 @@ func AccountOptionsFromConfig(cfg *config.Config) AccountOptions {
 		DefaultRoomVersion:              cfg.DefaultRoomVersion,
 		Enable3PIDChanges:               cfg.Enable3PIDChanges,
 		RegistrationRequiresEmail:       slices.Contains(cfg.RegistrationsRequire3PID, "email"),
+		InhibitThreepidErrors:           cfg.RequestTokenInhibit3PIDErrors,
 	}
 }
 

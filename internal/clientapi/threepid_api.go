@@ -3,7 +3,9 @@ package clientapi
 import (
 	"context"
 	"html"
+	"math/rand/v2"
 	"net/http"
+	"time"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
@@ -86,6 +88,13 @@ func (a *AccountAPI) requestToken(w http.ResponseWriter, r *http.Request, purpos
 	owner, err := a.opts.Threepids.Owner(r.Context(), req.Email)
 	if err == nil {
 		err = check(r.Context(), owner)
+	}
+	if code := merr.CodeOf(err); a.opts.InhibitThreepidErrors && (code == merr.CodeThreepidInUse || code == merr.CodeThreepidNotFound) {
+		// request_token_inhibit_3pid_errors, as Synapse does it: a made-up
+		// session after a pause of 0.1 to 1 s, as if a mail had gone out.
+		sleepRandom(r.Context(), 100*time.Millisecond, time.Second)
+		writeAccountJSON(w, map[string]string{"sid": threepid.NewSessionID()})
+		return
 	}
 	if err != nil {
 		httpapi.WriteError(w, err)
@@ -353,5 +362,15 @@ func (a *AccountAPI) registerThreepid(rt *httpapi.Router, plain func(string, str
 		h := http.MaxBytesHandler(a.submitToken(p), submitPageMaxBody)
 		rt.Handle("GET /"+threepid.SubmitPaths[p], h)
 		rt.Handle("POST /"+threepid.SubmitPaths[p], h)
+	}
+}
+
+// sleepRandom waits a random time in [lo, hi), or until ctx ends.
+func sleepRandom(ctx context.Context, lo, hi time.Duration) {
+	t := time.NewTimer(lo + rand.N(hi-lo))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }

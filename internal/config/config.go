@@ -179,6 +179,11 @@ type Config struct {
 	// Enable3PIDChanges lets users add and remove their email addresses
 	// (enable_3pid_changes, default true).
 	Enable3PIDChanges bool
+	// RequestTokenInhibit3PIDErrors answers requestToken calls for
+	// addresses that are (or are not) bound as if a mail went out
+	// (request_token_inhibit_3pid_errors), so they tell nobody which
+	// addresses have accounts.
+	RequestTokenInhibit3PIDErrors bool
 
 	// RefreshableAccessTokenLifetime defaults to 5 minutes, as in Synapse;
 	// the other lifetimes default to 0 (no expiry).

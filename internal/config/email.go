@@ -108,7 +108,8 @@ func (d *decoder) emailKeys(c *Config) handlers {
 			}
 			return s, true
 		}),
-		"enable_3pid_changes": d.boolean(&c.Enable3PIDChanges),
+		"enable_3pid_changes":               d.boolean(&c.Enable3PIDChanges),
+		"request_token_inhibit_3pid_errors": d.boolean(&c.RequestTokenInhibit3PIDErrors),
 	}
 }
 

@@ -319,7 +319,7 @@ var synapseOnlyKeys = []string{
 	"update_user_directory_from_worker", "notify_appservices_from_worker",
 	"media_upload_limits",
 	"prevent_media_downloads_from", "outbound_federation_restricted_to",
-	"next_link_domain_whitelist", "request_token_inhibit_3pid_errors",
+	"next_link_domain_whitelist",
 	"account_threepid_delegates", "enable_registration_token_3pid_bypass",
 	"max_event_delay_duration", "matrix_authentication_service",
 	"no_tls", "tls_fingerprints",

@@ -495,3 +495,25 @@ func TestEmail_ThreepidChangesDisabled(t *testing.T) {
 		}
 	})
 }
+
+// request_token_inhibit_3pid_errors: requestToken tells nobody whether an
+// address is bound: a session ID comes back and no mail goes out.
+func TestEmail_InhibitedErrorsHideWhichAddressesAreBound(t *testing.T) {
+	eachServerWithEmail(t, "", "request_token_inhibit_3pid_errors: true\n", func(t *testing.T, r *emailRig) {
+		alice := r.Register("alice")
+		r.addEmail(t, alice, "alice@example.com", "add")
+		before := len(r.smtp.Messages(t))
+		for _, c := range []struct{ path, address string }{
+			{"/account/password/email/requestToken", "nobody@example.com"},
+			{"/register/email/requestToken", "alice@example.com"},
+			{"/account/3pid/email/requestToken", "alice@example.com"},
+		} {
+			if status, sid, raw := requestToken(r.Anonymous(), c.path, c.address, "s", 1); status != http.StatusOK || sid == "" {
+				t.Errorf("%s %s: %d %s", c.path, c.address, status, raw)
+			}
+		}
+		if n := len(r.smtp.Messages(t)); n != before {
+			t.Errorf("%d mails sent for inhibited errors", n-before)
+		}
+	})
+}

@@ -169,7 +169,7 @@ func (s *Service) RequestToken(ctx context.Context, purpose Purpose, req Request
 		return sess.ID, nil
 	}
 	if sess == nil {
-		sess = &threepidstore.Session{ID: randomString(18), Purpose: string(purpose), Medium: MediumEmail,
+		sess = &threepidstore.Session{ID: NewSessionID(), Purpose: string(purpose), Medium: MediumEmail,
 			Address: req.Email, ClientSecret: req.ClientSecret}
 	}
 	token := randomString(32)
@@ -253,6 +253,9 @@ func (s *Service) Consume(ctx context.Context, purpose Purpose, sid, clientSecre
 func (s *Service) Owner(ctx context.Context, address string) (string, error) {
 	return s.bindings.UserByThreepid(ctx, MediumEmail, address)
 }
+
+// NewSessionID returns a new, unguessable session ID.
+func NewSessionID() string { return randomString(18) }
 
 func randomString(n int) string {
 	b := make([]byte, n)
