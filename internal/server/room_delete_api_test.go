@@ -49,6 +49,7 @@ func TestAdminAPI_DeleteRoomMovesMembersAndPurges(t *testing.T) {
 		room := alice.CreateRoom(map[string]any{"preset": "public_chat", "room_alias_name": "bad", "visibility": "public"})
 		bob.MustDo("POST", "/_matrix/client/v3/join/"+esc(room), map[string]any{}, nil)
 		alice.SendText(room, "something unlawful")
+		alice.MustDo("PUT", "/_matrix/client/v3/user/"+esc(alice.UserID)+"/rooms/"+esc(room)+"/tags/u.work", map[string]any{}, nil)
 
 		if code, raw := bob.Do("DELETE", adminV2+"/rooms/"+esc(room), map[string]any{}, nil); code != http.StatusForbidden {
 			t.Fatalf("non-admin: %d %s", code, raw)
@@ -134,7 +135,7 @@ func TestAdminAPI_DeleteRoomMovesMembersAndPurges(t *testing.T) {
 			t.Fatalf("unknown delete ID: %d %s", code, raw)
 		}
 		// Nothing of it is left in the domains' tables either.
-		for _, table := range []string{"events", "current_state", "search_events", "event_relations", "receipts", "notifications", "userdir_members"} {
+		for _, table := range []string{"events", "current_state", "search_events", "event_relations", "receipts", "notifications", "userdir_members", "account_data"} {
 			var n int
 			if err := s.DB.Read.QueryRow("SELECT COUNT(*) FROM "+table+" WHERE room_id = $1", room).Scan(&n); err != nil {
 				t.Fatal(err)

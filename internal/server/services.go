@@ -57,7 +57,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err != nil {
 		return err
 	}
-	s.roomPurgers = append(s.roomPurgers, pstore)
+	s.roomPurgers = append(s.roomPurgers, pstore, acct)
 	pushers := push.NewPushers(pstore, s.Now)
 	backups, err := s.buildKeyBackup(ctx)
 	if err != nil {

@@ -164,3 +164,11 @@ func (s *sqlStore) ListThreepids(ctx context.Context, userID string) ([]Threepid
 	}
 	return out, rows.Err()
 }
+
+// PurgeRoom removes every user's account data of a room an admin deleted
+// (room tags among it), as Synapse's room purge does; the members have
+// left and forgotten the room, so no client will ask for it again.
+func (s *sqlStore) PurgeRoom(ctx context.Context, roomID string) error {
+	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM account_data WHERE room_id = $1`, roomID)
+	return err
+}

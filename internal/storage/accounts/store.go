@@ -131,6 +131,9 @@ type Store interface {
 	// MaxAccountDataPos returns the highest position written (0 if none),
 	// for seeding the stream counter at start-up.
 	MaxAccountDataPos(ctx context.Context) (int64, error)
+	// PurgeRoom deletes every user's account data of a room (a room an
+	// admin deleted and purged).
+	PurgeRoom(ctx context.Context, roomID string) error
 
 	// CreateFilter stores a filter definition and returns its new ID.
 	CreateFilter(ctx context.Context, userID string, filter json.RawMessage) (string, error)
