@@ -24,17 +24,27 @@ import (
 //     (m.replace), private and threaded read receipts with per-thread
 //     notification counts, the room_types filter of /publicRooms with
 //     room_type in its entries (MSC3827), the .m.rule.room.server_acl
-//     push rule, CORP on media, room types kept across upgrades.
+//     push rule, CORP on media, room types kept across upgrades;
+//   - v1.5: m.reference relations (bundled);
+//   - v1.6: /v1/rooms/{roomId}/timestamp_to_event, M_UNRECOGNIZED with
+//     404 and 405 for unknown endpoints and methods (MSC3743);
+//   - v1.7: asynchronous uploads (/_matrix/media/v1/create), m.replace
+//     bundled whole without touching the original (MSC3925), the
+//     event_property_is/contains push conditions, m.mentions and its
+//     push rules, transaction IDs scoped to the device (MSC3970);
+//     allow_redirect (MSC3860) only permits a redirect, and
+//     /login/get_token is optional (m.get_login_token says it is off);
+//   - v1.8: reports only by members who can see the event;
+//   - v1.9: the .m.rule.suppress_edits default push rule.
 //
 // Later versions stay off the list until every feature they bring is
-// served; the stable flags below announce those of their features that are
-// (authenticated media, of v1.11), and v1.4's threads and private receipts
-// to clients that look for the flag rather than the version.
-// /timestamp_to_event is served under v1 (v1.6) anyway, since clients try
-// that path and fall back to others without asking.
+// served (v1.10 adds /.well-known/matrix/support and local erasure
+// requests); the stable flags below announce those of their features that
+// are (authenticated media, of v1.11), and v1.4's threads and private
+// receipts to clients that look for the flag rather than the version.
 var specVersions = []string{
 	"r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0", "r0.6.0", "r0.6.1",
-	"v1.1", "v1.2", "v1.3", "v1.4",
+	"v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9",
 }
 
 // unstableFeatures are the flags clients check, before a spec version that
