@@ -84,6 +84,8 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("GET /_synapse/admin/v1/users/{userId}/override_ratelimit", a.getRatelimit)
 	h("POST /_synapse/admin/v1/users/{userId}/override_ratelimit", a.setRatelimit)
 	h("DELETE /_synapse/admin/v1/users/{userId}/override_ratelimit", a.deleteRatelimit)
+	h("POST /_synapse/admin/v1/users/{userId}/shadow_ban", a.shadowBan)
+	h("DELETE /_synapse/admin/v1/users/{userId}/shadow_ban", a.unShadowBan)
 
 	// GET /_synapse/admin/v1/whois/{userId} is the client API's whois,
 	// served by clientapi.AccountAPI.

@@ -132,7 +132,7 @@ func (a *AccountAPI) Resolve(ctx context.Context, token string) (*httpapi.Sessio
 		return nil, err
 	}
 	return &httpapi.Session{UserID: s.UserID, DeviceID: s.DeviceID, IsGuest: s.IsGuest, IsAdmin: s.IsAdmin, TokenID: s.TokenID,
-		AppserviceID: s.AppserviceID, RateLimitExempt: s.RateLimitExempt}, nil
+		AppserviceID: s.AppserviceID, RateLimitExempt: s.RateLimitExempt, ShadowBanned: s.ShadowBanned}, nil
 }
 
 // clientPrefixes are the client API path prefixes served. Clients still

@@ -195,5 +195,6 @@ func (a *AccountAPI) logoutAll(w http.ResponseWriter, r *http.Request, s *httpap
 }
 
 func toUserSession(s *httpapi.Session) *users.Session {
-	return &users.Session{UserID: s.UserID, DeviceID: s.DeviceID, IsGuest: s.IsGuest, IsAdmin: s.IsAdmin, TokenID: s.TokenID}
+	return &users.Session{UserID: s.UserID, DeviceID: s.DeviceID, IsGuest: s.IsGuest, IsAdmin: s.IsAdmin, TokenID: s.TokenID,
+		ShadowBanned: s.ShadowBanned}
 }

@@ -133,6 +133,10 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 			local = append(local, u)
 		}
 	}
+	if s.ShadowBanned {
+		// The room is created, its invites dropped (shadowban.go).
+		local, remote = nil, nil
+	}
 	// Synapse checks room creation once, up front, against both rc_message
 	// and rc_room_creation; the events of the new room are not counted.
 	if err := checkCreateInvites(a.Limits, s, len(body.Invite)); err != nil {

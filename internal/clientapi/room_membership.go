@@ -327,6 +327,12 @@ func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		return
 	}
 	roomID := r.PathValue("roomId")
+	if membership == event.Invite && s.ShadowBanned {
+		// Synapse answers a shadow-banned user's invite before any check,
+		// and invites no one (see shadowban.go).
+		writeOK(w, emptyObject)
+		return
+	}
 	if _, err := a.Engine.Store().Room(r.Context(), roomID); err != nil {
 		httpapi.WriteError(w, merr.Forbidden("you are not in this room"))
 		return

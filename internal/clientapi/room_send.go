@@ -72,12 +72,8 @@ func (a *RoomAPI) send(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		httpapi.WriteError(w, err)
 		return
 	}
-	ev, err := a.Engine.Send(r.Context(), roomID, b, txn)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	writeOK(w, map[string]string{"event_id": ev.EventID()})
+	id, err := a.sendEvent(r.Context(), s, roomID, b, txn)
+	writeSent(w, id, err)
 }
 
 // putState is PUT /rooms/{roomId}/state/{eventType}/{stateKey}.
@@ -126,12 +122,8 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		}
 	}
 	b := &event.Builder{Type: typ, StateKey: &key, Sender: s.UserID, Content: content, OriginServerTS: ts}
-	ev, err := a.Engine.Send(r.Context(), roomID, b, nil)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	writeOK(w, map[string]string{"event_id": ev.EventID()})
+	id, err := a.sendEvent(r.Context(), s, roomID, b, nil)
+	writeSent(w, id, err)
 }
 
 // writeSent answers a send with the event's ID, or the error.
@@ -181,10 +173,6 @@ func (a *RoomAPI) redact(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 		httpapi.WriteError(w, err)
 		return
 	}
-	ev, err := a.Engine.Send(r.Context(), r.PathValue("roomId"), b, txn)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	writeOK(w, map[string]string{"event_id": ev.EventID()})
+	id, err := a.sendEvent(r.Context(), s, r.PathValue("roomId"), b, txn)
+	writeSent(w, id, err)
 }

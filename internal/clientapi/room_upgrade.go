@@ -43,6 +43,11 @@ func (a *RoomAPI) upgradeRoom(w http.ResponseWriter, r *http.Request, s *httpapi
 		}
 	}
 	roomID := r.PathValue("roomId")
+	if s.ShadowBanned {
+		// Synapse answers with a room ID that names no room (shadowban.go).
+		writeOK(w, map[string]string{"replacement_room": a.shadowRoomID()})
+		return
+	}
 	// An upgrade creates a room: Synapse counts it as one.
 	if err := takeLimits(r.Context(), a.Limits, s, messageCost(s), ratelimit.Cost{Action: ratelimit.RoomCreation, Key: s.UserID}); err != nil {
 		httpapi.WriteError(w, err)

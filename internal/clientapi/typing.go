@@ -36,6 +36,11 @@ func (a *EphemeralAPI) putTyping(w http.ResponseWriter, r *http.Request, s *http
 		// overflow.
 		timeout = time.Duration(min(*body.Timeout, int64(time.Hour/time.Millisecond))) * time.Millisecond
 	}
+	if s.ShadowBanned {
+		// Accepted and shown to no one (Synapse; see shadowban.go).
+		writeOK(w, emptyObject)
+		return
+	}
 	if err := a.Typing.Set(r.Context(), r.PathValue("roomId"), s.UserID, *body.Typing, timeout); err != nil {
 		httpapi.WriteError(w, err)
 		return

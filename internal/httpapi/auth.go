@@ -23,6 +23,9 @@ type Session struct {
 	// RateLimitExempt is set for an appservice acting as its sender, or
 	// as a user when its registration says rate_limited: false.
 	RateLimitExempt bool
+	// ShadowBanned is Synapse's shadow-ban: the user's requests succeed
+	// but what they send is not seen by others (clientapi/shadowban.go).
+	ShadowBanned bool
 }
 
 // Assertion is the identity an application service asserts next to its

@@ -96,10 +96,12 @@ func (h roomHooks) OnDeactivate(ctx context.Context, userID string) error {
 }
 
 // OnProfileChange sends a new join event with the new profile to every
-// joined room, as Synapse does, so other members see the change.
+// joined room, as Synapse does, so other members see the change; a
+// shadow-banned user's change is kept from the rooms, as Synapse does too
+// (clientapi/shadowban.go).
 func (h roomHooks) OnProfileChange(ctx context.Context, userID string) error {
 	u, err := h.acct.GetUser(ctx, userID)
-	if err != nil {
+	if err != nil || u.ShadowBanned {
 		return err
 	}
 	ms, err := h.engine.Store().RoomsForUser(ctx, userID, event.Join)

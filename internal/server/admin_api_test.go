@@ -67,6 +67,8 @@ func TestAdminAPI_RefusesAnonymousAndNonAdmins(t *testing.T) {
 			{"GET", adminV1 + "/users/" + u + "/override_ratelimit"},
 			{"POST", adminV1 + "/users/" + u + "/override_ratelimit"},
 			{"DELETE", adminV1 + "/users/" + u + "/override_ratelimit"},
+			{"POST", adminV1 + "/users/" + u + "/shadow_ban"},
+			{"DELETE", adminV1 + "/users/" + u + "/shadow_ban"},
 			{"GET", adminV1 + "/statistics/users/media"},
 			{"GET", adminV1 + "/statistics/database/rooms"},
 			{"GET", adminV1 + "/background_updates/status"},

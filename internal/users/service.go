@@ -136,6 +136,9 @@ type Session struct {
 	// RateLimitExempt: an appservice's sender, or a user of an appservice
 	// with rate_limited: false.
 	RateLimitExempt bool
+	// ShadowBanned: the user's requests succeed but others see nothing of
+	// them (Synapse's shadow-ban).
+	ShadowBanned bool
 }
 
 // Service implements the account rules over an accounts.Store.

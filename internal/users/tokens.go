@@ -223,7 +223,8 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent string,
 			s.log.Warn("recording access token use failed", "user", t.UserID, "err", err)
 		}
 	}
-	return &Session{UserID: t.UserID, DeviceID: t.DeviceID, IsGuest: t.IsGuest, IsAdmin: t.IsAdmin, TokenID: t.ID}, nil
+	return &Session{UserID: t.UserID, DeviceID: t.DeviceID, IsGuest: t.IsGuest, IsAdmin: t.IsAdmin, TokenID: t.ID,
+		ShadowBanned: t.ShadowBanned}, nil
 }
 
 // RefreshResult is the answer to POST /refresh.

@@ -126,4 +126,9 @@ CREATE TABLE ratelimit_overrides (
 -- Such users are not counted as real users.
 ALTER TABLE users ADD COLUMN appservice_id TEXT;
 `},
+	{Version: 5, Name: "shadow-banned users", SQL: `
+-- Synapse's users.shadow_banned: the user's requests succeed but what they
+-- send is not seen by anyone else (see clientapi's shadowban.go).
+ALTER TABLE users ADD COLUMN shadow_banned BOOLEAN NOT NULL DEFAULT FALSE;
+`},
 }

@@ -57,6 +57,9 @@ type Store interface {
 	SetAdmin(ctx context.Context, userID string, admin bool) error
 	// SetLocked locks or unlocks an account; ErrNotFound if unknown.
 	SetLocked(ctx context.Context, userID string, locked bool) error
+	// SetShadowBanned sets or clears Synapse's shadow-ban flag;
+	// ErrNotFound if unknown.
+	SetShadowBanned(ctx context.Context, userID string, banned bool) error
 	// SetUserType sets ("" clears) Synapse's user_type; ErrNotFound if
 	// unknown.
 	SetUserType(ctx context.Context, userID, userType string) error
@@ -201,6 +204,8 @@ type User struct {
 	Erased       bool
 	// Locked accounts cannot log in or use their tokens (Synapse's lock).
 	Locked bool
+	// ShadowBanned users' requests succeed but are not seen by others.
+	ShadowBanned bool
 	// UserType is Synapse's user_type ("bot", "support") or "".
 	UserType  string
 	CreatedTS int64
@@ -364,10 +369,11 @@ type AccessToken struct {
 	// Used is set on first use; see TouchAccessToken.
 	Used bool
 
-	IsAdmin     bool
-	IsGuest     bool
-	Deactivated bool
-	Locked      bool
+	IsAdmin      bool
+	IsGuest      bool
+	Deactivated  bool
+	Locked       bool
+	ShadowBanned bool
 }
 
 // TokenUse is one use of an access token.
