@@ -19,6 +19,9 @@ type Service struct {
 	Rooms *rooms.Engine
 	// Purgers remove the other domains' data of a deleted room.
 	Purgers []RoomPurger
+	// HistoryPurgers remove the other domains' data of events a history
+	// purge removed.
+	HistoryPurgers []HistoryPurger
 	// Tasks records long operations started in the background; nil means
 	// only the synchronous APIs work.
 	Tasks TaskStore

@@ -33,7 +33,7 @@ const (
 
 // RunningStatuses are the statuses of a task still in progress, which a
 // restart interrupts.
-var RunningStatuses = []string{StatusShuttingDown, StatusPurging}
+var RunningStatuses = []string{StatusShuttingDown, StatusPurging, StatusActive}
 
 // DeletionStatus is one deletion as Synapse's delete_status reports it.
 type DeletionStatus struct {

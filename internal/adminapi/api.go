@@ -107,6 +107,9 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("DELETE /_synapse/admin/v1/rooms/{roomId}", a.deleteRoomV1)
 	h("DELETE /_synapse/admin/v2/rooms/{roomId}", a.deleteRoomV2)
 	h("GET /_synapse/admin/v2/rooms/{first}/{second}", a.deleteStatus)
+	h("POST /_synapse/admin/v1/purge_history/{roomId}", a.purgeHistory)
+	h("POST /_synapse/admin/v1/purge_history/{roomId}/{eventId}", a.purgeHistory)
+	h("GET /_synapse/admin/v1/purge_history_status/{purgeId}", a.purgeHistoryStatus)
 
 	h("GET /_synapse/admin/v1/federation/destinations", a.listDestinations)
 	h("GET /_synapse/admin/v1/federation/destinations/{destination}", a.getDestination)

@@ -32,7 +32,8 @@ func (s *Server) registerAdminAPI(ctx context.Context, router *httpapi.Router, r
 		return err
 	}
 	api := &adminapi.API{Auth: resolver, Users: acct.Service(), Log: s.Log,
-		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, Tasks: tasks, Federation: s.fedAdmin,
+		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, HistoryPurgers: historyPurgers(s.roomPurgers),
+			Tasks: tasks, Federation: s.fedAdmin,
 			PusherList: deps.pushers, Media: s.mediaStore, Overrides: s.Limits}, Version: Version, Now: s.Now, Updates: s.bgUpdates}
 	if deps.reports != nil {
 		api.Reports = deps.reports

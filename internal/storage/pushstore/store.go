@@ -335,6 +335,35 @@ func (s *Store) notifications(ctx context.Context, q string, args ...any) ([]Not
 // ErrNotFound is returned when a row asked for does not exist.
 var ErrNotFound = errors.New("pushstore: not found")
 
+// PurgeEvents removes the notifications of events a history purge
+// removed, and the pushes still queued for them (admin.HistoryPurger).
+func (s *Store) PurgeEvents(ctx context.Context, roomID string, eventIDs []string) error {
+	// Neither table is indexed by event: one statement per chunk of IDs
+	// scans each once per chunk rather than once per event.
+	const chunk = 200
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for len(eventIDs) > 0 {
+			n := min(len(eventIDs), chunk)
+			args := []any{roomID}
+			var in strings.Builder
+			for i, id := range eventIDs[:n] {
+				if i > 0 {
+					in.WriteByte(',')
+				}
+				args = append(args, id)
+				in.WriteString("$" + strconv.Itoa(len(args)))
+			}
+			for _, table := range []string{"notifications", "push_jobs"} {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE room_id = $1 AND event_id IN (`+in.String()+`)`, args...); err != nil {
+					return err
+				}
+			}
+			eventIDs = eventIDs[n:]
+		}
+		return nil
+	})
+}
+
 // PurgeRoom removes a deleted room's notifications and the pushes still
 // queued for it.
 func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {

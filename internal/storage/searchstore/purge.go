@@ -35,3 +35,16 @@ func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
 		return nil
 	})
 }
+
+// PurgeEvents removes events a history purge removed from the index
+// (admin.HistoryPurger).
+func (s *Store) PurgeEvents(ctx context.Context, _ string, eventIDs []string) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range eventIDs {
+			if err := s.en.remove(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
