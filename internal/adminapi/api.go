@@ -15,6 +15,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/bgupdates"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/servernotices"
 	"github.com/myelin-chat/myelin/internal/users"
 )
 
@@ -27,6 +28,8 @@ type API struct {
 	Auth  httpapi.TokenResolver
 	Users *users.Service
 	Admin *admin.Service
+	// Notices sends server notices; nil when they are not configured.
+	Notices *servernotices.Service
 	// Reports serves the event reports API; nil leaves it out.
 	Reports Reports
 	// Updates are the background updates of this process.
@@ -110,6 +113,8 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("POST /_synapse/admin/v1/purge_history/{roomId}", a.purgeHistory)
 	h("POST /_synapse/admin/v1/purge_history/{roomId}/{eventId}", a.purgeHistory)
 	h("GET /_synapse/admin/v1/purge_history_status/{purgeId}", a.purgeHistoryStatus)
+	h("POST /_synapse/admin/v1/send_server_notice", a.sendServerNotice)
+	h("PUT /_synapse/admin/v1/send_server_notice/{txnId}", a.sendServerNotice)
 
 	h("GET /_synapse/admin/v1/federation/destinations", a.listDestinations)
 	h("GET /_synapse/admin/v1/federation/destinations/{destination}", a.getDestination)

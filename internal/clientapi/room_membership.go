@@ -470,6 +470,18 @@ func (a *RoomAPI) leave(w http.ResponseWriter, r *http.Request, s *httpapi.Sessi
 		writeOK(w, emptyObject) // already left: nothing to do
 		return
 	}
+	// client-server-api "Server Notices": rejecting the invite to the
+	// notices room, and leaving it where the server prevents that (as
+	// Synapse does), is M_CANNOT_LEAVE_SERVER_NOTICE_ROOM.
+	if a.NoticeRooms != nil {
+		if notices, err := a.NoticeRooms.IsNoticeRoom(r.Context(), roomID); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		} else if notices {
+			httpapi.WriteError(w, merr.New(merr.ErrForbidden, merr.CodeCannotLeaveServerNoticeRoom, "You cannot leave the server notices room"))
+			return
+		}
+	}
 	if err == nil && (cur.Membership() == event.Invite || cur.Membership() == event.Knock) && a.Fed != nil {
 		if in, _ := a.Engine.ServerInRoom(r.Context(), roomID, a.Engine.ServerName()); !in {
 			withdraw := a.Fed.RejectInvite

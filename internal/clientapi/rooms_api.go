@@ -62,7 +62,10 @@ type Federation interface {
 // RoomAPI serves rooms, membership, messages, state, aliases, the public
 // room directory, account data, filters and /sync.
 type RoomAPI struct {
-	Engine         *rooms.Engine
+	Engine *rooms.Engine
+	// NoticeRooms tells server notices rooms, which their user cannot
+	// leave; nil without server notices.
+	NoticeRooms    NoticeRooms
 	Syncer         *syncapi.Syncer
 	Auth           httpapi.TokenResolver
 	Profiles       ProfileSource

@@ -173,6 +173,7 @@ type Config struct {
 	TURN                           TURN
 	UserDirectory                  UserDirectory
 	Email                          Email
+	ServerNotices                  ServerNotices
 	// RegistrationsRequire3PID lists the media a new account must validate
 	// an address of (registrations_require_3pid); only "email" is served.
 	RegistrationsRequire3PID []string
@@ -595,6 +596,7 @@ func defaults() *Config {
 		Email: Email{SMTPHost: "localhost", SMTPPort: 25, EnableTLS: true, AppName: "Matrix",
 			ValidationTokenLifetime: time.Hour},
 		Enable3PIDChanges:              true,
+		ServerNotices:                  ServerNotices{RoomName: "Server Notices"},
 		UserDirectory:                  UserDirectory{Enabled: true},
 		RefreshableAccessTokenLifetime: 5 * time.Minute,
 		Myelin: Myelin{LogFormat: "text", LogLevel: "info",

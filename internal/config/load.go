@@ -97,6 +97,7 @@ func (d *decoder) allKeys(c *Config, p *present) handlers {
 	maps.Copy(hs, d.mediaKeys(c))
 	maps.Copy(hs, d.voipKeys(c))
 	maps.Copy(hs, d.emailKeys(c))
+	maps.Copy(hs, d.serverNoticesKeys(c))
 	return hs
 }
 
@@ -306,7 +307,7 @@ var synapseOnlyKeys = []string{
 	"run_background_tasks_on", "redis", "rc_third_party_invite", "rc_presence",
 	"forgotten_room_retention_period", "experimental_features",
 	"modules", "password_providers", "opentracing", "databases",
-	"event_cache_size", "user_consent", "server_notices", "enable_room_list_search",
+	"event_cache_size", "user_consent", "enable_room_list_search",
 	"federation_client_minimum_tls_version", "federation_certificate_verification_whitelist",
 	"allow_profile_lookup_over_federation", "allow_device_name_lookup_over_federation",
 	"account_validity", "auto_accept_invites", "default_identity_server",

@@ -71,6 +71,8 @@ const (
 	CodeKeyTooLarge            = "M_KEY_TOO_LARGE"
 	CodeUserLocked             = "M_USER_LOCKED"
 	CodeUserSuspended          = "M_USER_SUSPENDED"
+	// CodeCannotLeaveServerNoticeRoom: client-server-api "Server Notices".
+	CodeCannotLeaveServerNoticeRoom = "M_CANNOT_LEAVE_SERVER_NOTICE_ROOM"
 	// CodeInvalidSignature: a signed key whose signature does not verify
 	// (keys.yaml, /keys/signatures/upload failures; Synapse uses it for
 	// /keys/upload too).

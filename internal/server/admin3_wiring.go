@@ -1,6 +1,12 @@
 package server
 
-import "github.com/myelin-chat/myelin/internal/admin"
+import (
+	"github.com/myelin-chat/myelin/internal/admin"
+	"github.com/myelin-chat/myelin/internal/clientapi"
+	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/servernotices"
+	"github.com/myelin-chat/myelin/internal/tags"
+)
 
 // historyPurgers are the domains that also forget single events a history
 // purge removed: those of the room purgers that can (relations, search,
@@ -15,4 +21,14 @@ func historyPurgers(rps []admin.RoomPurger) []admin.HistoryPurger {
 		}
 	}
 	return out
+}
+
+// buildServerNotices returns the server notices service of Synapse's
+// server_notices block, nil when it names no system user.
+func (s *Server) buildServerNotices(resolver httpapi.TokenResolver, t *tags.Service) *servernotices.Service {
+	sn := s.Config.ServerNotices
+	return servernotices.New(servernotices.Config{
+		SystemLocalpart: sn.SystemMXIDLocalpart, SystemDisplayName: sn.SystemMXIDDisplayName, SystemAvatarURL: sn.SystemMXIDAvatarURL,
+		RoomName: sn.RoomName, RoomAvatarURL: sn.RoomAvatarURL, RoomTopic: sn.RoomTopic, AutoJoin: sn.AutoJoin,
+	}, s.Config.ServerName, resolver.(*clientapi.AccountAPI).Service(), s.Rooms, t)
 }

@@ -71,6 +71,8 @@ func TestAdminAPI_RefusesAnonymousAndNonAdmins(t *testing.T) {
 			{"DELETE", adminV1 + "/users/" + u + "/shadow_ban"},
 			{"POST", adminV1 + "/purge_history/" + esc("!r:localhost")},
 			{"GET", adminV1 + "/purge_history_status/x"},
+			{"POST", adminV1 + "/send_server_notice"},
+			{"PUT", adminV1 + "/send_server_notice/t"},
 			{"GET", adminV1 + "/statistics/users/media"},
 			{"GET", adminV1 + "/statistics/database/rooms"},
 			{"GET", adminV1 + "/background_updates/status"},

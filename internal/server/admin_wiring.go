@@ -9,6 +9,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/reports"
+	"github.com/myelin-chat/myelin/internal/servernotices"
 	"github.com/myelin-chat/myelin/internal/storage/admintaskstore"
 )
 
@@ -16,6 +17,7 @@ import (
 type adminDeps struct {
 	pushers *push.Pushers
 	reports *reports.Service
+	notices *servernotices.Service
 }
 
 // registerAdminAPI serves Synapse's admin API over the users service
@@ -35,6 +37,7 @@ func (s *Server) registerAdminAPI(ctx context.Context, router *httpapi.Router, r
 		Admin: &admin.Service{Users: acct.Service(), Rooms: s.Rooms, Purgers: s.roomPurgers, HistoryPurgers: historyPurgers(s.roomPurgers),
 			Tasks: tasks, Federation: s.fedAdmin,
 			PusherList: deps.pushers, Media: s.mediaStore, Overrides: s.Limits}, Version: Version, Now: s.Now, Updates: s.bgUpdates}
+	api.Notices = deps.notices
 	if deps.reports != nil {
 		api.Reports = deps.reports
 	}

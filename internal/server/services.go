@@ -76,7 +76,9 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		return err
 	}
 	s.registerUserDirectoryAPI(router, resolver, dir)
-	(&clientapi.TagsAPI{Auth: resolver, Tags: tags.New(ud, s.Rooms)}).Register(router)
+	tagSvc := tags.New(ud, s.Rooms)
+	(&clientapi.TagsAPI{Auth: resolver, Tags: tagSvc}).Register(router)
+	notices := s.buildServerNotices(resolver, tagSvc)
 	(&clientapi.MutualRoomsAPI{Auth: resolver, Engine: s.Rooms}).Register(router)
 	reportSvc, err := s.buildReports(ctx, router, resolver, acct)
 	if err != nil {
@@ -95,6 +97,9 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		Profiles: ud, Filters: ud, AccountData: view, DefaultVersion: defaultVersion,
 		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now, Log: s.Log,
 		Limits: s.Limits, Relations: rel, Appservices: s.Appservices, AppserviceQueries: s.appserviceQueries,
+	}
+	if notices != nil {
+		roomAPI.NoticeRooms = notices
 	}
 	rem, err := s.buildFederation(ctx, acct)
 	if err != nil {
@@ -124,7 +129,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		return err
 	}
 	s.wireAppservices(router, resolver)
-	if err := s.registerAdminAPI(ctx, router, resolver, adminDeps{pushers: pushers, reports: reportSvc}); err != nil {
+	if err := s.registerAdminAPI(ctx, router, resolver, adminDeps{pushers: pushers, reports: reportSvc, notices: notices}); err != nil {
 		return err
 	}
 	router.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
