@@ -174,7 +174,8 @@ url_preview_ip_range_whitelist: [127.0.0.1]
 // its image fetched and stored as media (og:image becomes an mxc:// URI
 // with matrix:image:size), through the URL preview IP blocklist: a
 // redirect into a blocked range is refused, and the blocked site never
-// sees a request.
+// sees a request. The image belongs to the preview cache, not to the user
+// who asked.
 func TestMediaAPI_PreviewURL(t *testing.T) {
 	eachMediaServer(t, previewYAML, func(t *testing.T, s *servertest.Server) {
 		private := newPreviewSite(t, "127.0.0.2", func(w http.ResponseWriter, r *http.Request) {
@@ -217,6 +218,16 @@ func TestMediaAPI_PreviewURL(t *testing.T) {
 		server, id := splitMXC(t, mxc)
 		if resp, got := download(t, alice, authedMedia, server, id, ""); resp.StatusCode != 200 || !bytes.Equal(got, img) {
 			t.Errorf("the preview's image as media: %d, %d bytes", resp.StatusCode, len(got))
+		}
+		// The image is the preview cache's, not alice's upload.
+		admin := s.Register("admin")
+		makeAdmin(t, s, admin.UserID)
+		var mine struct {
+			Total int64 `json:"total"`
+		}
+		admin.MustDo("GET", "/_synapse/admin/v1/users/"+alice.UserID+"/media", nil, &mine)
+		if mine.Total != 0 {
+			t.Errorf("the preview's image is listed as alice's media (%d items)", mine.Total)
 		}
 		// The v3 path answers too, from the cache.
 		hits := public.hits.Load()
