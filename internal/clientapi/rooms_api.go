@@ -117,6 +117,7 @@ func (a *RoomAPI) now() time.Time {
 
 // Register adds the endpoints under both the v3 and r0 prefixes.
 func (a *RoomAPI) Register(rt *httpapi.Router) {
+	rt.Handle("GET /_synapse/admin/v1/rooms/{roomId}/messages", httpapi.RequireAuth(a.Auth, a.adminMessages))
 	for _, p := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
 		auth := func(method, path string, h httpapi.AuthHandler) {
 			rt.Handle(method+" "+p+path, httpapi.RequireAuth(a.Auth, h))
