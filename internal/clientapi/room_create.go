@@ -125,13 +125,22 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 	// Users of other servers are invited once the room exists, through
 	// their server, as POST /invite does (server-server-api "Inviting to a
 	// room"): an invite event made in the creation batch would reach no one.
-	var local, remote []string
+	var local, remote, blocked []string
 	for _, u := range body.Invite {
 		if srv, _ := ids.UserServer(u); string(srv) != a.Engine.ServerName() && a.Fed != nil {
 			remote = append(remote, u)
-		} else {
-			local = append(local, u)
+			continue
 		}
+		// client-server-api "Invite permission": a user who blocks
+		// invites is left out, and the room is created without them.
+		if err := a.checkInvitee(ctx, u); merr.CodeOf(err) == merr.CodeInviteBlocked {
+			blocked = append(blocked, u)
+			continue
+		} else if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		local = append(local, u)
 	}
 	if s.ShadowBanned {
 		// The room is created, its invites dropped (shadowban.go).
@@ -177,12 +186,24 @@ func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.
 		if body.IsDirect {
 			extra = map[string]any{"is_direct": true}
 		}
-		if err := a.remoteInvite(r, s, roomID, u, "", extra); err != nil {
+		if _, err := a.remoteInvite(r, s, roomID, u, "", extra); merr.CodeOf(err) == merr.CodeInviteBlocked {
+			blocked = append(blocked, u)
+		} else if err != nil {
 			// The room exists: failing the request now would have the
 			// client create another. Synapse too answers with the room
 			// when an invite fails; the inviter can invite again.
 			a.log().Info("createRoom: inviting a remote user failed", "room_id", roomID, "invitee", u, "err", err)
 		}
+	}
+	if len(blocked) > 0 {
+		// The spec has createRoom answer 403 M_INVITE_BLOCKED when an
+		// invitee blocks invites, even though "the room creation as a
+		// whole succeeds": the answer names the room so that the client
+		// need not create another.
+		e := merr.InviteBlocked(strings.Join(blocked, ", ") + " do not accept invites; the room was created without inviting them")
+		e.Extra = map[string]any{"room_id": roomID}
+		httpapi.WriteError(w, e)
+		return
 	}
 	writeOK(w, map[string]string{"room_id": roomID})
 }

@@ -349,13 +349,17 @@ func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 	}
 	var extra map[string]any
 	if membership == event.Invite {
+		if err := a.checkInvitee(r.Context(), body.UserID); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		if err := takeLimits(r.Context(), a.Limits, s, inviteCosts(s, roomID, body.UserID)...); err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}
 		extra = a.memberProfile(r, body.UserID)
 		if srv, _ := ids.UserServer(body.UserID); string(srv) != a.Engine.ServerName() && a.Fed != nil {
-			if err := a.remoteInvite(r, s, roomID, body.UserID, body.Reason, nil); err != nil {
+			if _, err := a.remoteInvite(r, s, roomID, body.UserID, body.Reason, nil); err != nil {
 				httpapi.WriteError(w, err)
 				return
 			}
@@ -542,10 +546,22 @@ func (a *RoomAPI) forget(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 	writeOK(w, emptyObject)
 }
 
+// checkInvitee refuses an invite of a user of this server whose
+// m.invite_permission_config blocks invites (client-server-api "Invite
+// permission": 403 M_INVITE_BLOCKED). Users of other servers are checked
+// by their server, whose refusal of the federation /invite remoteInvite
+// passes on.
+func (a *RoomAPI) checkInvitee(ctx context.Context, userID string) error {
+	if srv, _ := ids.UserServer(userID); string(srv) != a.Engine.ServerName() {
+		return nil
+	}
+	return a.InvitePermission.Check(ctx, userID)
+}
+
 // remoteInvite invites a user of another server: the invite is built and
 // checked here, countersigned by the invitee's server (PUT /invite), and
 // then stored and sent to the room like any event of ours.
-func (a *RoomAPI) remoteInvite(r *http.Request, s *httpapi.Session, roomID, target, reason string, extra map[string]any) error {
+func (a *RoomAPI) remoteInvite(r *http.Request, s *httpapi.Session, roomID, target, reason string, extra map[string]any) (string, error) {
 	ctx := r.Context()
 	content := map[string]any{"membership": event.Invite}
 	for k, v := range extra {
@@ -557,7 +573,7 @@ func (a *RoomAPI) remoteInvite(r *http.Request, s *httpapi.Session, roomID, targ
 	b := &event.Builder{Type: event.TypeMember, StateKey: &target, Sender: s.UserID, Content: rooms.Content(content)}
 	ev, err := a.Engine.BuildEvent(ctx, roomID, b)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var stripped []json.RawMessage
 	if view, err := a.Engine.CurrentView(ctx, roomID); err == nil {
@@ -573,13 +589,16 @@ func (a *RoomAPI) remoteInvite(r *http.Request, s *httpapi.Session, roomID, targ
 		}
 	}
 	signed, err := a.Fed.Invite(ctx, ev, stripped)
+	if merr.CodeOf(err) == merr.CodeInviteBlocked {
+		return "", err
+	}
 	if err != nil {
-		return merr.Forbidden("the invitee's server refused the invite: " + err.Error())
+		return "", merr.Forbidden("the invitee's server refused the invite: " + err.Error())
 	}
 	for _, res := range a.Engine.Ingest(ctx, roomID, []*event.Event{signed}, nil) {
 		if res.Err != nil {
-			return merr.Forbidden(res.Err.Error())
+			return "", merr.Forbidden(res.Err.Error())
 		}
 	}
-	return nil
+	return signed.EventID(), nil
 }

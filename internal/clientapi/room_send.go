@@ -7,6 +7,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/rooms"
 )
 
@@ -121,9 +122,43 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 			}
 		}
 	}
+	if typ == event.TypeMember {
+		if id, done, err := a.putMemberInvite(r, s, roomID, key, content); done {
+			writeSent(w, id, err)
+			return
+		}
+	}
 	b := &event.Builder{Type: typ, StateKey: &key, Sender: s.UserID, Content: content, OriginServerTS: ts}
 	id, err := a.sendEvent(r.Context(), s, roomID, b, nil)
 	writeSent(w, id, err)
+}
+
+// putMemberInvite handles an invite sent as PUT /state/m.room.member
+// like POST /invite: refused with M_INVITE_BLOCKED when a local invitee
+// blocks invites (client-server-api "Invite permission"), and a user of
+// another server is invited through their server, which must countersign
+// the invite. It reports done when it has answered.
+func (a *RoomAPI) putMemberInvite(r *http.Request, s *httpapi.Session, roomID, target string, content []byte) (string, bool, error) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(content, &members) != nil {
+		return "", false, nil
+	}
+	var membership string
+	if json.Unmarshal(members["membership"], &membership) != nil || membership != event.Invite {
+		return "", false, nil
+	}
+	if err := a.checkInvitee(r.Context(), target); err != nil {
+		return "", true, err
+	}
+	if srv, err := ids.UserServer(target); err != nil || string(srv) == a.Engine.ServerName() || a.Fed == nil {
+		return "", false, nil
+	}
+	extra := make(map[string]any, len(members))
+	for k, v := range members {
+		extra[k] = v
+	}
+	id, err := a.remoteInvite(r, s, roomID, target, "", extra)
+	return id, true, err
 }
 
 // writeSent answers a send with the event's ID, or the error.

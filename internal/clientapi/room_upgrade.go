@@ -62,7 +62,7 @@ func (a *RoomAPI) upgradeRoom(w http.ResponseWriter, r *http.Request, s *httpapi
 		return
 	}
 	for _, u := range res.RemoteInvitees {
-		if err := a.remoteInvite(r, s, res.RoomID, u, "", nil); err != nil {
+		if _, err := a.remoteInvite(r, s, res.RoomID, u, "", nil); err != nil {
 			// The room is upgraded; the member can still follow the
 			// tombstone if the new room lets them in.
 			a.log().Info("upgrade: inviting a remote member failed", "room_id", res.RoomID, "invitee", u, "err", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/invitepermission"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
@@ -91,6 +92,9 @@ type RoomAPI struct {
 	// Relations serves /relations and /threads and bundles aggregations
 	// into the events served; nil: neither.
 	Relations *relations.Service
+	// InvitePermission refuses invites of local users who block them; nil:
+	// nobody does.
+	InvitePermission *invitepermission.Checker
 }
 
 func (a *RoomAPI) log() *slog.Logger {

@@ -16,6 +16,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/canonicaljson"
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/invitepermission"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
@@ -73,6 +74,9 @@ type API struct {
 	Throttle *ratelimit.Federation
 	Log      *slog.Logger
 	Now      func() time.Time
+	// InvitePermission refuses invites of our users who block them
+	// (client-server-api "Invite permission"); nil: nobody does.
+	InvitePermission *invitepermission.Checker
 	// Metrics counts inbound transactions; nil: none.
 	Metrics *Metrics
 
@@ -135,6 +139,7 @@ func (a *API) Register(rt *httpapi.Router) {
 	acl("PUT "+v1+"/send_join/{roomId}/{eventId}", a.sendMembership(event.Join, true))
 	acl("PUT "+v1+"/send_leave/{roomId}/{eventId}", a.sendMembership(event.Leave, true))
 	acl("PUT "+v2+"/invite/{roomId}/{eventId}", a.invite)
+	acl("PUT "+v1+"/invite/{roomId}/{eventId}", a.inviteV1)
 	h("GET "+v1+"/query/directory", a.queryDirectory)
 	h("GET "+v1+"/query/profile", a.queryProfile)
 	h("GET "+v1+"/publicRooms", a.publicRooms)

@@ -131,11 +131,10 @@ func (a *API) sendMembership(membership string, v1 bool) http.HandlerFunc {
 	}
 }
 
-// invite is PUT /invite/v2/{roomId}/{eventId}: another server invites one
+// invite is PUT /v2/invite/{roomId}/{eventId}: another server invites one
 // of our users. We check it, add our signature and keep it so the user sees
 // the invite.
 func (a *API) invite(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	var body struct {
 		RoomVersion     string            `json:"room_version"`
 		Event           json.RawMessage   `json:"event"`
@@ -150,10 +149,51 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, merr.New(merr.ErrBadRequest, merr.CodeIncompatibleRoomVer, "unsupported room version "+body.RoomVersion))
 		return
 	}
-	ev, err := a.parseFor(ctx, body.Event, v)
+	signed, err := a.acceptInvite(r, v, body.Event, body.InviteRoomState)
 	if err != nil {
 		writeErr(w, err)
 		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"event": rawJSON(signed.FederationJSON())})
+}
+
+// inviteV1 is PUT /v1/invite/{roomId}/{eventId}, the form servers used
+// before v2 and that the spec still lists: the body is the event itself,
+// with the stripped state in its unsigned invite_room_state, and the room
+// version is not given, so it "must" be taken to be 1 or 2, which share an
+// event format (server-server-api "PUT /_matrix/federation/v1/invite").
+// The answer is v1's [200, {"event": …}].
+func (a *API) inviteV1(w http.ResponseWriter, r *http.Request) {
+	raw, err := httpapi.ReadBody(r, maxSmallBody*2)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var body struct {
+		Unsigned struct {
+			InviteRoomState []json.RawMessage `json:"invite_room_state"`
+		} `json:"unsigned"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		writeErr(w, merr.BadJSON("the body must be the invite event"))
+		return
+	}
+	v, _ := roomversion.Get("1")
+	signed, err := a.acceptInvite(r, v, raw, body.Unsigned.InviteRoomState)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, []any{http.StatusOK, map[string]any{"event": rawJSON(signed.FederationJSON())}})
+}
+
+// acceptInvite checks an invite of one of our users sent by the request's
+// origin, countersigns it and stores it with its stripped state.
+func (a *API) acceptInvite(r *http.Request, v *roomversion.Version, raw json.RawMessage, inviteRoomState []json.RawMessage) (*event.Event, error) {
+	ctx := r.Context()
+	ev, err := a.parseFor(ctx, raw, v)
+	if err != nil {
+		return nil, err
 	}
 	target := ""
 	if ev.StateKey() != nil {
@@ -163,24 +203,22 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request) {
 	ssrv, _ := ids.UserServer(ev.Sender())
 	if ev.Type() != event.TypeMember || ev.Membership() != event.Invite || string(tsrv) != a.ServerName ||
 		string(ssrv) != a.Origin(r) || ev.EventID() != r.PathValue("eventId") || ev.RoomID() != r.PathValue("roomId") {
-		writeErr(w, merr.BadJSON("not an invite of one of our users from your server"))
-		return
+		return nil, merr.BadJSON("not an invite of one of our users from your server")
+	}
+	// client-server-api "Invite permission": 403 M_INVITE_BLOCKED when
+	// the invitee blocks invites; the invite is neither signed nor kept.
+	if err := a.InvitePermission.Check(ctx, target); err != nil {
+		return nil, err
 	}
 	// rc_invites.per_user counts invites our users receive from anywhere;
 	// the sending server is trusted to limit per room (Synapse).
 	if err := a.Limits.Check(ratelimit.InvitesPerUser, target); err != nil {
-		writeErr(w, err)
-		return
+		return nil, err
 	}
-	if len(body.InviteRoomState) > 50 {
-		body.InviteRoomState = body.InviteRoomState[:50]
+	if len(inviteRoomState) > 50 {
+		inviteRoomState = inviteRoomState[:50]
 	}
-	signed, err := a.Engine.StoreInvite(ctx, v, ev, body.InviteRoomState)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"event": rawJSON(signed.FederationJSON())})
+	return a.Engine.StoreInvite(ctx, v, ev, inviteRoomState)
 }
 
 // queryDirectory is GET /query/directory?room_alias=….

@@ -73,6 +73,9 @@ const (
 	CodeUserSuspended          = "M_USER_SUSPENDED"
 	// CodeCannotLeaveServerNoticeRoom: client-server-api "Server Notices".
 	CodeCannotLeaveServerNoticeRoom = "M_CANNOT_LEAVE_SERVER_NOTICE_ROOM"
+	// CodeInviteBlocked: the invitee blocks invites (client-server-api
+	// "Invite permission", spec v1.18).
+	CodeInviteBlocked = "M_INVITE_BLOCKED"
 	// CodeInvalidSignature: a signed key whose signature does not verify
 	// (keys.yaml, /keys/signatures/upload failures; Synapse uses it for
 	// /keys/upload too).
@@ -241,6 +244,10 @@ func UserLocked(msg string) *Error {
 // service's exclusive namespace, claimed by someone else (or one outside
 // its namespaces, claimed by an appservice).
 func Exclusive(msg string) *Error { return BadRequest(CodeExclusive, msg) }
+
+// InviteBlocked is 403 M_INVITE_BLOCKED: the invitee's
+// m.invite_permission_config blocks invites.
+func InviteBlocked(msg string) *Error { return New(ErrForbidden, CodeInviteBlocked, msg) }
 
 // GuestAccessForbidden is 403 M_GUEST_ACCESS_FORBIDDEN.
 func GuestAccessForbidden(msg string) *Error {

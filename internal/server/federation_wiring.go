@@ -13,6 +13,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/federation/transport"
 	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/invitepermission"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
 	"github.com/myelin-chat/myelin/internal/storage/fedqueue"
@@ -91,6 +92,7 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	api := &federationapi.API{Engine: s.Rooms, ServerName: s.Config.ServerName, Verify: rem, Remote: rem.Fetcher,
 		Origin: fedauth.OriginOf, Auth: tr.Auth.RequireServerAuth, Profiles: profiles{acct}, Log: s.Log, Now: s.Now,
 		Appservices:               s.appserviceQueries,
+		InvitePermission:          invitepermission.New(userData{acct}),
 		PublicRoomsOverFederation: s.Config.AllowPublicRoomsOverFederation, Limits: s.Limits,
 		Throttle: newFederationThrottle(s.Config.RCFederation, s.Now), Metrics: federationapi.NewMetrics(s.Metrics),
 		OnAccepted: func(ctx context.Context, ev *event.Event) {

@@ -7,6 +7,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/clientapi"
 	"github.com/myelin-chat/myelin/internal/config"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/invitepermission"
 	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
@@ -90,6 +91,8 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	}
 	view := clientAccountData{ud}
 	s.Syncer = syncapi.New(s.Rooms, view, s.Now)
+	invites := invitepermission.New(ud)
+	s.Syncer.SetInvitePermission(invites)
 	s.registerCoreMetrics(roomStore, s.Rooms, s.Syncer)
 	s.Syncer.SetBundler(rel)
 	roomAPI := &clientapi.RoomAPI{
@@ -97,6 +100,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		Profiles: ud, Filters: ud, AccountData: view, DefaultVersion: defaultVersion,
 		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now, Log: s.Log,
 		Limits: s.Limits, Relations: rel, Appservices: s.Appservices, AppserviceQueries: s.appserviceQueries,
+		InvitePermission: invites,
 	}
 	if notices != nil {
 		roomAPI.NoticeRooms = notices

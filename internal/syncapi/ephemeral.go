@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+
+	"github.com/myelin-chat/myelin/internal/invitepermission"
 )
 
 // IgnoredUsersSource reads a user's m.ignored_user_list (client-server-api
@@ -34,6 +36,10 @@ func ParseIgnoredUsers(raw []byte) map[string]bool {
 // SetIgnoredUsers sets where streams read ignored users from. Set while the
 // server is wired; without it nobody is ignored.
 func (s *Syncer) SetIgnoredUsers(src IgnoredUsersSource) { s.ignored = src }
+
+// SetInvitePermission sets where /sync learns which users block invites
+// (client-server-api "Invite permission"). Set while the server is wired.
+func (s *Syncer) SetInvitePermission(c *invitepermission.Checker) { s.invitePermission = c }
 
 // Ignored returns the users the syncing user ignores (never nil). It is
 // read once per sync, shared by the streams.

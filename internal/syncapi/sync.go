@@ -14,6 +14,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/clientevent"
 	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/invitepermission"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
@@ -49,6 +50,9 @@ type Syncer struct {
 	bundler     Bundler
 	tracker     SyncTracker
 	unread      UnreadCounter
+	// invitePermission hides invites from users who block them; nil:
+	// nobody does.
+	invitePermission *invitepermission.Checker
 	// buildObserver, when set, is told how long each response took to
 	// build (metrics); long-poll waiting is not included.
 	buildObserver func(initial bool, took time.Duration)
@@ -261,7 +265,15 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 				if err != nil {
 					return nil, err
 				}
-				if !ignored[ir.sender] {
+				// client-server-api "Invite permission": invites of a
+				// user who blocks them "MUST NOT be served" by /sync.
+				// They stay stored: an initial sync after the user
+				// unblocks shows them again (the spec allows it).
+				blocked, err := s.invitePermission.Blocked(ctx, req.UserID)
+				if err != nil {
+					return nil, err
+				}
+				if !ignored[ir.sender] && !blocked {
 					resp.Rooms.Invite[m.RoomID] = ir
 				}
 			}

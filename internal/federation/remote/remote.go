@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -412,6 +413,12 @@ func (r *Remote) Invite(ctx context.Context, ev *event.Event, stripped []json.Ra
 	}
 	path := "/_matrix/federation/v2/invite/" + url.PathEscape(ev.RoomID()) + "/" + url.PathEscape(ev.EventID())
 	if err := r.Client.Put(ctx, server, path, body, &resp); err != nil {
+		// client-server-api "Invite permission": the inviter learns that
+		// the invitee blocks invites as if the invitee were ours.
+		var fe *fedclient.Error
+		if errors.As(err, &fe) && fe.Status == http.StatusForbidden && fe.Errcode == merr.CodeInviteBlocked {
+			return nil, merr.InviteBlocked(*ev.StateKey() + " does not accept invites")
+		}
 		return nil, err
 	}
 	signed, err := event.Parse(resp.Event, ev.Version())
