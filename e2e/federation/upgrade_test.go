@@ -13,7 +13,7 @@ import (
 // bob on hs2 sees the tombstone, is invited to the replacement through his
 // server, joins it through the tombstone's sender's server as the spec
 // tells clients to, and the old alias, resolved from hs2, names the new
-// room.
+// room; his tags on the old room are carried to the new one.
 func TestFederation_UpgradeWithMembersOnTwoServers(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -24,6 +24,8 @@ func TestFederation_UpgradeWithMembersOnTwoServers(t *testing.T) {
 	bob.syncUntil(t, "bob's invite to the old room", 30*time.Second, func(v *syncView) bool { return v.section[old] == "invite" })
 	bob.join(t, old, hs1.name)
 	waitMembership(t, old, map[string]string{bob.userID: "join"}, alice, bob)
+	bobTags := "/_matrix/client/v3/user/" + url.PathEscape(bob.userID) + "/rooms/"
+	bob.must(t, "PUT", bobTags+url.PathEscape(old)+"/tags/m.favourite", map[string]any{"order": 0.5}, nil)
 
 	var resp struct {
 		ReplacementRoom string `json:"replacement_room"`
@@ -50,6 +52,15 @@ func TestFederation_UpgradeWithMembersOnTwoServers(t *testing.T) {
 	via := tombstone.Sender[strings.IndexByte(tombstone.Sender, ':')+1:]
 	bob.join(t, nu, via)
 	waitMembership(t, nu, map[string]string{bob.userID: "join", alice.userID: "join"}, alice, bob)
+	// hs2 learned of the upgrade by joining the new room: as Synapse does,
+	// it carried its users' tags on the old room over.
+	var tags struct {
+		Tags map[string]json.RawMessage `json:"tags"`
+	}
+	bob.must(t, "GET", bobTags+url.PathEscape(nu)+"/tags", nil, &tags)
+	if string(tags.Tags["m.favourite"]) != `{"order":0.5}` {
+		t.Errorf("bob's tags on the new room = %s, want m.favourite carried over", tags.Tags)
+	}
 
 	st := bob.state(t, nu)
 	if st[stateKey{"m.room.name", ""}].str("name") != "Upgraded" {

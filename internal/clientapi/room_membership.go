@@ -104,6 +104,9 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 			httpapi.WriteError(w, err)
 			return
 		}
+		if old := a.predecessor(ctx, roomID); old != "" {
+			a.carryUserState(ctx, old, roomID)
+		}
 		writeOK(w, map[string]string{"room_id": roomID})
 		return
 	}

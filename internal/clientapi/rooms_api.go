@@ -95,6 +95,9 @@ type RoomAPI struct {
 	// InvitePermission refuses invites of local users who block them; nil:
 	// nobody does.
 	InvitePermission *invitepermission.Checker
+	// UpgradeCopier carries members' tags and push rules to an upgraded
+	// room; nil: nothing is carried.
+	UpgradeCopier UpgradeCopier
 }
 
 func (a *RoomAPI) log() *slog.Logger {

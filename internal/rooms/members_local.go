@@ -55,17 +55,26 @@ func (e *Engine) JoinedRooms(ctx context.Context, userID string) ([]string, erro
 // WakeLocalMembers wakes the long-polling syncs of the room's joined local
 // members: for news outside the room's timeline (typing, receipts).
 func (e *Engine) WakeLocalMembers(ctx context.Context, roomID string) error {
-	members, err := e.store.Members(ctx, roomID, event.Join)
+	wake, err := e.LocalMembers(ctx, roomID)
 	if err != nil {
 		return err
 	}
-	wake := make([]string, 0, len(members))
+	e.notifier.Wake(wake...)
+	return nil
+}
+
+// LocalMembers lists the room's joined members of this server.
+func (e *Engine) LocalMembers(ctx context.Context, roomID string) ([]string, error) {
+	members, err := e.store.Members(ctx, roomID, event.Join)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(members))
 	suffix := ":" + e.serverName
 	for u := range members {
 		if strings.HasSuffix(u, suffix) {
-			wake = append(wake, u)
+			out = append(out, u)
 		}
 	}
-	e.notifier.Wake(wake...)
-	return nil
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/push"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
 	"github.com/myelin-chat/myelin/internal/syncapi"
+	"github.com/myelin-chat/myelin/internal/tags"
 )
 
 // userData adapts the accounts store to what the room and sync APIs need
@@ -95,4 +96,18 @@ func (c clientAccountData) AccountDataSince(ctx context.Context, userID string, 
 		items = append(items, syncapi.AccountDataItem{Type: push.AccountDataType, Content: content})
 	}
 	return items, nil
+}
+
+// upgradeCopier carries a user's tags, m.direct entry and push rules about
+// a room to its replacement (clientapi.UpgradeCopier).
+type upgradeCopier struct {
+	tags  *tags.Service
+	rules *push.Rules
+}
+
+func (u upgradeCopier) CopyOnUpgrade(ctx context.Context, userID, oldRoom, newRoom string) error {
+	if err := u.tags.CopyOnUpgrade(ctx, userID, oldRoom, newRoom); err != nil {
+		return err
+	}
+	return u.rules.CopyRoomRules(ctx, userID, oldRoom, newRoom)
 }

@@ -100,7 +100,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		Profiles: ud, Filters: ud, AccountData: view, DefaultVersion: defaultVersion,
 		AllowPublicRoomsWithoutAuth: cfg.AllowPublicRoomsWithoutAuth, Now: s.Now, Log: s.Log,
 		Limits: s.Limits, Relations: rel, Appservices: s.Appservices, AppserviceQueries: s.appserviceQueries,
-		InvitePermission: invites,
+		InvitePermission: invites, UpgradeCopier: upgradeCopier{tags: tagSvc, rules: pushRules},
 	}
 	if notices != nil {
 		roomAPI.NoticeRooms = notices

@@ -282,3 +282,55 @@ func TestUpgrade_ByAModeratorKeepsTheirLevel(t *testing.T) {
 		}
 	})
 }
+
+// As Synapse does (the spec leaves it to servers), an upgrade carries each
+// local member's own filing of the old room to the new one: its tags, its
+// place in m.direct, and their enabled push rules about it.
+func TestUpgrade_CarriesMembersTagsDirectAndPushRules(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		old := alice.CreateRoom(map[string]any{"room_version": "10", "preset": "public_chat"})
+		bob.MustDo("POST", "/_matrix/client/v3/join/"+url.PathEscape(old), map[string]any{}, nil)
+		bob.MustDo("PUT", tagsPath(bob, old)+"/m.favourite", map[string]any{"order": 0.25}, nil)
+		bob.MustDo("PUT", "/_matrix/client/v3/user/"+url.PathEscape(bob.UserID)+"/account_data/m.direct",
+			map[string]any{alice.UserID: []string{"!elsewhere:localhost", old}}, nil)
+		bob.MustDo("PUT", "/_matrix/client/v3/pushrules/global/room/"+url.PathEscape(old), map[string]any{"actions": []any{}}, nil)
+		bob.MustDo("PUT", "/_matrix/client/v3/pushrules/global/override/calls",
+			map[string]any{"actions": []any{"notify"}, "conditions": []any{map[string]any{"kind": "event_match", "key": "room_id", "pattern": old}}}, nil)
+
+		var resp struct {
+			ReplacementRoom string `json:"replacement_room"`
+		}
+		alice.MustDo("POST", upgradePath(old), map[string]any{"new_version": "11"}, &resp)
+		nu := resp.ReplacementRoom
+
+		if tags := getTags(t, bob, nu); tags["m.favourite"]["order"] != 0.25 {
+			t.Errorf("bob's tags on the new room = %v", tags)
+		}
+		var direct map[string][]string
+		bob.MustDo("GET", "/_matrix/client/v3/user/"+url.PathEscape(bob.UserID)+"/account_data/m.direct", nil, &direct)
+		if got := direct[alice.UserID]; len(got) != 3 || got[2] != nu {
+			t.Errorf("bob's m.direct = %v, want the new room added to alice's list", direct)
+		}
+		var room struct {
+			Actions []any `json:"actions"`
+		}
+		bob.MustDo("GET", "/_matrix/client/v3/pushrules/global/room/"+url.PathEscape(nu), nil, &room)
+		if room.Actions == nil || len(room.Actions) != 0 {
+			t.Errorf("bob's room rule for the new room = %+v", room)
+		}
+		var over struct {
+			Conditions []struct {
+				Pattern string `json:"pattern"`
+			} `json:"conditions"`
+		}
+		bob.MustDo("GET", "/_matrix/client/v3/pushrules/global/override/"+url.PathEscape(nu), nil, &over)
+		if len(over.Conditions) != 1 || over.Conditions[0].Pattern != nu {
+			t.Errorf("bob's override rule for the new room = %+v", over)
+		}
+		// Alice filed nothing: nothing is made for her.
+		if tags := getTags(t, alice, nu); len(tags) != 0 {
+			t.Errorf("alice's tags on the new room = %v", tags)
+		}
+	})
+}

@@ -110,7 +110,7 @@ func (s *Service) edit(ctx context.Context, userID, roomID string, change func(m
 	if _, err := s.engine.Store().Room(ctx, roomID); err != nil {
 		return err
 	}
-	mu := &s.locks[maphash.String(s.seed, userID)%uint64(len(s.locks))]
+	mu := s.lock(userID)
 	mu.Lock()
 	defer mu.Unlock()
 	tags, err := s.Tags(ctx, userID, roomID)
@@ -124,9 +124,20 @@ func (s *Service) edit(ctx context.Context, userID, roomID string, change func(m
 	if err != nil {
 		return err
 	}
+	return s.put(ctx, userID, roomID, AccountDataType, raw)
+}
+
+// lock is the user's edit lock.
+func (s *Service) lock(userID string) *sync.Mutex {
+	return &s.locks[maphash.String(s.seed, userID)%uint64(len(s.locks))]
+}
+
+// put stores account data at the next position of the shared stream and
+// wakes the user's syncs, as every account data write does.
+func (s *Service) put(ctx context.Context, userID, roomID, typ string, content []byte) error {
 	tracker := s.engine.Stream()
 	pos := tracker.Reserve()
-	err = s.data.PutAccountData(ctx, userID, roomID, AccountDataType, raw, pos)
+	err := s.data.PutAccountData(ctx, userID, roomID, typ, content, pos)
 	tracker.Finish(pos)
 	if err != nil {
 		return err
