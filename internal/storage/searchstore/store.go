@@ -52,6 +52,10 @@ DELETE FROM search_events;
 UPDATE search_backfill SET done = FALSE, next_pos = -4611686018427387904;
 `,
 	Func: emptyIndex,
+}, {
+	Version: 3,
+	Name:    "search: PostgreSQL's text index without its pending list",
+	Func:    noPendingList,
 }}
 
 // The searchable keys (search.yaml: keys).

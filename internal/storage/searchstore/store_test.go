@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/event"
@@ -457,6 +458,90 @@ func TestSearch_RankWindows(t *testing.T) {
 		}
 		if got := ids(search(t, s, q)); !slices.Equal(got[:len(want)], want) {
 			t.Fatalf("the sender's continuation differs from the window's order")
+		}
+	})
+}
+
+// More rows than one window of PostgreSQL's windowed reads (Store.windows):
+// a common word's newest matches come from the first window, a word in a
+// few hundred rows from several, a rare one from the text index; in every
+// case a search returns exactly the newest matches in order, pages
+// continue where they stopped, and counts stop at their bound.
+func TestSearch_NewestMatchesAcrossWindowsOfRows(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := newStore(t, db)
+		room, other := "!r:hs1", "!other:hs1"
+		const n = 3 * firstWindow
+		want := map[string][]int64{} // word → its positions, newest first
+		var evs []*event.Event
+		for i := n; i >= 1; i-- {
+			words := []string{"filler"}
+			if i%3 == 0 {
+				words = append(words, "often")
+			}
+			if i%97 == 0 {
+				words = append(words, "sometimes")
+			}
+			if i == 5 || i == 1500 || i == n-1 {
+				words = append(words, "seldom")
+			}
+			for _, w := range words[1:] {
+				want[w] = append(want[w], int64(i))
+			}
+			evs = append(evs, msg(t, room, "@a:hs1", strings.Join(words, " ")))
+		}
+		slices.Reverse(evs)
+		for i := 0; i < n; i += 500 {
+			index(t, db, s, int64(i+1), evs[i:i+500]...)
+		}
+		// Another room's rows in between the searched room's: not hits.
+		index(t, db, s, n+1, msg(t, other, "@a:hs1", "often sometimes seldom"))
+		positions := func(hits []Hit) []int64 {
+			var out []int64
+			for _, h := range hits {
+				out = append(out, h.StreamPos)
+			}
+			return out
+		}
+		for word, all := range want {
+			for _, limit := range []int{1, 10, 40} {
+				q := Query{Terms: terms(word), Joined: []string{room}, Recent: true, Limit: limit}
+				var got []int64
+				for range len(all)/limit + 2 {
+					hits := search(t, s, q)
+					got = append(got, positions(hits)...)
+					if len(hits) < limit {
+						break
+					}
+					c := hits[len(hits)-1].Cursor()
+					q.After = &c
+				}
+				if !slices.Equal(got, all) {
+					t.Errorf("%s, pages of %d newest first: %d hits %v…, want %d %v…", word, limit, len(got), got[:min(5, len(got))], len(all), all[:min(5, len(all))])
+				}
+			}
+			// Ranked: every match once (equal texts rank equally).
+			q := Query{Terms: terms(word), Joined: []string{room}, Limit: 300}
+			var got []int64
+			for range len(all)/300 + 2 {
+				hits := search(t, s, q)
+				got = append(got, positions(hits)...)
+				if len(hits) < 300 {
+					break
+				}
+				c := hits[len(hits)-1].Cursor()
+				q.After = &c
+			}
+			slices.Sort(got)
+			sorted := slices.Clone(all)
+			slices.Sort(sorted)
+			if !slices.Equal(got, sorted) {
+				t.Errorf("%s by rank: %d hits, want each of %d once", word, len(got), len(all))
+			}
+			c, err := s.Count(context.Background(), Query{Terms: terms(word), Joined: []string{room}, UpTo: 1 << 40}, 500)
+			if err != nil || c != min(len(all), 500) {
+				t.Errorf("count of %s = %d, %v; want %d", word, c, err, min(len(all), 500))
+			}
 		}
 	})
 }
