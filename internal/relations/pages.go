@@ -2,6 +2,7 @@ package relations
 
 import (
 	"context"
+	"slices"
 
 	"github.com/myelin-chat/myelin/internal/storage/relationstore"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
@@ -142,9 +143,18 @@ func (s *Service) Threads(ctx context.Context, req ThreadsRequest) (Page, error)
 	if err != nil {
 		return Page{}, err
 	}
+	// client-server-api "Ignoring Users": the ignored users' events are
+	// not served, and a thread root is one; Synapse too leaves such roots
+	// out of /threads (its client filter drops them). The page's token
+	// still follows every thread read, so paging goes on past them.
+	ignored, err := s.ignoredList(ctx, req.UserID)
+	if err != nil {
+		return Page{}, err
+	}
 	var p Page
 	for _, t := range ts {
-		if se := loaded[t.RootID]; se != nil && se.RoomID() == req.RoomID && !se.Rejected && !se.SoftFailed && !se.Outlier {
+		if se := loaded[t.RootID]; se != nil && se.RoomID() == req.RoomID && !se.Rejected && !se.SoftFailed && !se.Outlier &&
+			!slices.Contains(ignored, se.Sender()) {
 			p.Events = append(p.Events, se)
 		}
 	}

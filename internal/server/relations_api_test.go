@@ -361,6 +361,43 @@ func TestRelationsAPI_ThreadsListOrdersByLatestActivity(t *testing.T) {
 	})
 }
 
+// client-server-api "Ignoring Users": a thread started by a user the
+// reader ignores is left out of /threads (as Synapse's event filter does),
+// and paging goes on past it; un-ignoring shows it again.
+func TestRelationsAPI_ThreadsLeaveOutRootsOfIgnoredUsers(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob, carol := s.Register("alice"), s.Register("bob"), s.Register("carol")
+		room := sharedRoom(t, alice, bob, carol)
+		a := alice.SendText(room, "alice's thread")
+		c := carol.SendText(room, "carol's thread")
+		threadReply(alice, room, a, "a1")
+		threadReply(bob, room, c, "c1")
+		ignoreUsers(t, bob, carol.UserID)
+
+		var p threadsPage
+		bob.MustDo("GET", threadsPath(room, "?limit=1"), nil, &p)
+		if got := ids(p.Chunk); len(got) != 0 || p.NextBatch == "" {
+			t.Fatalf("first page %v next %q, want carol's thread left out and a next page", got, p.NextBatch)
+		}
+		var p2 threadsPage
+		bob.MustDo("GET", threadsPath(room, "?limit=1&from="+url.QueryEscape(p.NextBatch)), nil, &p2)
+		if got := ids(p2.Chunk); len(got) != 1 || got[0] != a {
+			t.Errorf("second page %v, want alice's thread", got)
+		}
+		var part threadsPage
+		bob.MustDo("GET", threadsPath(room, "?include=participated"), nil, &part)
+		if got := ids(part.Chunk); len(got) != 0 {
+			t.Errorf("participated threads %v: carol's is ignored", got)
+		}
+		ignoreUsers(t, bob)
+		var all threadsPage
+		bob.MustDo("GET", threadsPath(room, ""), nil, &all)
+		if got := ids(all.Chunk); len(got) != 2 || got[0] != c || got[1] != a {
+			t.Errorf("after un-ignoring: %v", got)
+		}
+	})
+}
+
 // MSC3440's filter fields, as Synapse serves them on /messages:
 // related_by_rel_types keeps events related to by those rel_types,
 // related_by_senders events related to by those senders.
