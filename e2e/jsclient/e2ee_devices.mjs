@@ -53,9 +53,9 @@ async function main() {
   // 1. Recovery, as Element's "set up recovery" does it.
   recoveryKey = await alice.getCrypto().createRecoveryKeyFromPassphrase();
   await alice.getCrypto().bootstrapSecretStorage({ createSecretStorageKey: async () => recoveryKey, setupNewKeyBackup: true });
-  if (!(await alice.getCrypto().isSecretStorageReady())) {
-    throw new Error("alice's secret storage is not ready after bootstrapSecretStorage");
-  }
+  // Readiness is judged from account data, which the client learns back
+  // through /sync after writing it: wait for the echo.
+  await poll(() => alice.getCrypto().isSecretStorageReady(), "alice's secret storage to be ready after bootstrapSecretStorage", deadline);
   const version = await poll(() => alice.getCrypto().getActiveSessionBackupVersion(), "alice's client to back up to the new backup version", deadline);
   const info = await alice.getCrypto().getKeyBackupInfo();
   if (info?.version !== version || info.algorithm !== "m.megolm_backup.v1.curve25519-aes-sha2") {
