@@ -241,6 +241,11 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 	}
 
 	var joins []joinTask
+	// Whether the user blocks invites, read once per sync at the first
+	// invite (client-server-api "Invite permission": invites of a user who
+	// blocks them "MUST NOT be served" by /sync; they stay stored, so an
+	// initial sync after the user unblocks shows them again).
+	var invitesBlocked *bool
 	for _, m := range memberships {
 		if !allowsRoom(f.Room.Rooms, f.Room.NotRooms, m.RoomID) {
 			continue
@@ -254,7 +259,14 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 			}
 			joins = append(joins, joinTask{m: m, fresh: fresh})
 		case event.Invite:
-			if changed {
+			if changed && invitesBlocked == nil {
+				blocked, err := s.invitePermission.Blocked(ctx, req.UserID)
+				if err != nil {
+					return nil, err
+				}
+				invitesBlocked = &blocked
+			}
+			if changed && !*invitesBlocked {
 				ir, err := s.invitedRoom(ctx, m)
 				if err != nil {
 					return nil, err
@@ -265,15 +277,7 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 				if err != nil {
 					return nil, err
 				}
-				// client-server-api "Invite permission": invites of a
-				// user who blocks them "MUST NOT be served" by /sync.
-				// They stay stored: an initial sync after the user
-				// unblocks shows them again (the spec allows it).
-				blocked, err := s.invitePermission.Blocked(ctx, req.UserID)
-				if err != nil {
-					return nil, err
-				}
-				if !ignored[ir.sender] && !blocked {
+				if !ignored[ir.sender] {
 					resp.Rooms.Invite[m.RoomID] = ir
 				}
 			}
