@@ -220,27 +220,30 @@ type ClaimedKey struct {
 }
 
 func claimOne(ctx context.Context, tx *sql.Tx, c Claim) (ClaimedKey, error) {
-	// A concurrent claim may take the key this one picked (PostgreSQL);
-	// then pick again. Each miss means a key is gone, so this ends.
+	// One statement picks and deletes the key, so only the claim whose
+	// DELETE removed the row gets it back. Under PostgreSQL's READ
+	// COMMITTED a concurrent claim may delete the picked row first: this
+	// DELETE then waits for it, finds the row gone and returns nothing, so
+	// look again while keys are left (each miss means a key is gone, so
+	// this ends). SQLite runs one writer at a time and never misses.
 	for {
 		var id, j string
-		err := tx.QueryRowContext(ctx, `SELECT key_id, key_json FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3
-			ORDER BY key_id LIMIT 1`, c.UserID, c.DeviceID, c.Algorithm).Scan(&id, &j)
-		if errors.Is(err, sql.ErrNoRows) {
-			break
-		}
-		if err != nil {
-			return ClaimedKey{}, err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4`,
-			c.UserID, c.DeviceID, c.Algorithm, id)
-		if err != nil {
-			return ClaimedKey{}, err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return ClaimedKey{}, err
-		} else if n == 1 {
+		err := tx.QueryRowContext(ctx, `DELETE FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3
+			AND key_id = (SELECT MIN(key_id) FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3)
+			RETURNING key_id, key_json`, c.UserID, c.DeviceID, c.Algorithm).Scan(&id, &j)
+		if err == nil {
 			return ClaimedKey{Key: OneTimeKey{Algorithm: c.Algorithm, KeyID: id, JSON: json.RawMessage(j)}, OK: true}, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return ClaimedKey{}, err
+		}
+		var left bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3)`,
+			c.UserID, c.DeviceID, c.Algorithm).Scan(&left); err != nil {
+			return ClaimedKey{}, err
+		}
+		if !left {
+			break
 		}
 	}
 	var id, j string

@@ -77,3 +77,66 @@ func TestUpload_OneTimeKeysBoundedPerDevice(t *testing.T) {
 		}
 	})
 }
+
+// Claims of several devices at once, racing each other, hand out every
+// one-time key exactly once across all of them (the claim's DELETE ...
+// RETURNING decides who gets a key), and only then the fallback keys.
+func TestClaimKeys_ConcurrentBatchClaimsHandOutEachKeyOnce(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		devices := []string{"D1", "D2", "D3"}
+		const keysPerDevice, claimers = 10, 12
+		for _, d := range devices {
+			up := Upload{MaxOneTimeKeys: 100, FallbackKeys: []OneTimeKey{{Algorithm: "alg", KeyID: "F" + d, JSON: json.RawMessage(`"f"`)}}}
+			for i := range keysPerDevice {
+				up.OneTimeKeys = append(up.OneTimeKeys, OneTimeKey{Algorithm: "alg", KeyID: fmt.Sprintf("%s-K%02d", d, i), JSON: json.RawMessage(`"k"`)})
+			}
+			if _, err := s.Upload(ctx, "@b:hs", d, up); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var mu sync.Mutex
+		seen := map[string]int{}
+		fallbacks := 0
+		var wg sync.WaitGroup
+		for range claimers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var claims []Claim
+				for _, d := range devices {
+					claims = append(claims, Claim{UserID: "@b:hs", DeviceID: d, Algorithm: "alg"})
+				}
+				res, err := s.ClaimKeys(ctx, claims)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, r := range res {
+					if !r.OK {
+						t.Error("a claim got no key")
+					} else if r.Fallback {
+						fallbacks++
+					} else {
+						seen[r.Key.KeyID]++
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if len(seen) != len(devices)*keysPerDevice {
+			t.Fatalf("%d distinct one-time keys handed out, want %d", len(seen), len(devices)*keysPerDevice)
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("key %s handed out %d times", id, n)
+			}
+		}
+		if want := len(devices) * (claimers - keysPerDevice); fallbacks != want {
+			t.Errorf("%d fallback keys, want %d", fallbacks, want)
+		}
+	})
+}
