@@ -2,6 +2,7 @@ package relations
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/storage/relationstore"
@@ -39,11 +40,15 @@ func (s *Service) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.Done() {
+	unsummarized, err := s.cfg.Store.Unsummarized(ctx, 1)
+	if err != nil {
+		return err
+	}
+	if r.Done() && len(unsummarized) == 0 {
 		return nil
 	}
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go s.backfill(r)
+	go s.backfill(r, len(unsummarized) > 0)
 	return nil
 }
 
@@ -57,7 +62,7 @@ func (s *Service) Close() {
 	s.stop = nil
 }
 
-func (s *Service) backfill(r relationstore.BackfillRange) {
+func (s *Service) backfill(r relationstore.BackfillRange, summarize bool) {
 	defer close(s.done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -69,6 +74,56 @@ func (s *Service) backfill(r relationstore.BackfillRange) {
 		}
 	}()
 	log := s.cfg.Log.With("component", "relations")
+	if summarize {
+		s.summarize(ctx, log)
+	}
+	if !r.Done() {
+		s.indexBackfill(ctx, log, r)
+	}
+}
+
+// summaryBatch is how many threads one step of the summary backfill
+// counts in one transaction.
+const summaryBatch = 50
+
+// summarize counts the threads indexed before their summaries were kept
+// as replies come (relations migration 3), a batch at a time; until a
+// thread is counted, its summary is read from its replies' index entries.
+func (s *Service) summarize(ctx context.Context, log *slog.Logger) {
+	log.Info("counting the threads indexed before thread summaries were kept")
+	start, done := time.Now(), 0
+	u := s.cfg.Updates.Begin("thread_summaries_backfill")
+	defer u.End()
+	for {
+		if u.Wait(ctx) != nil {
+			return
+		}
+		batch, err := s.cfg.Store.Unsummarized(ctx, summaryBatch)
+		if err == nil && len(batch) > 0 {
+			err = s.cfg.Store.Summarize(ctx, batch)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Error("thread summary backfill failed; retrying in a minute", "err", err)
+			select {
+			case <-time.After(time.Minute):
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		if len(batch) == 0 {
+			log.Info("thread summary backfill done", "threads", done, "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		done += len(batch)
+		u.Processed(len(batch))
+	}
+}
+
+func (s *Service) indexBackfill(ctx context.Context, log *slog.Logger, r relationstore.BackfillRange) {
 	log.Info("indexing the relations of events stored before the index", "from", r.Next, "to", r.UpTo)
 	start, indexed, lastLog := time.Now(), 0, time.Now()
 	u := s.cfg.Updates.Begin("relations_index_backfill")

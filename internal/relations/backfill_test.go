@@ -93,7 +93,7 @@ func TestBackfill_IndexesEventsStoredBeforeTheIndex(t *testing.T) {
 			}
 		}
 		p := relationstore.Parent{RoomID: testRoom, EventID: root.EventID()}
-		sums, err := store.ThreadSummaries(ctx, []relationstore.Parent{p}, "@a:hs1", noUpperBound, nil)
+		sums, err := store.ThreadSummaries(ctx, []relationstore.Parent{p}, "@a:hs1", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

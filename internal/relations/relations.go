@@ -122,7 +122,7 @@ func (s *Service) bundle(ctx context.Context, userID string, evs []*clientevent.
 	var sums map[relationstore.Parent]*relationstore.ThreadSummary
 	if threads {
 		var err error
-		if sums, err = s.cfg.Store.ThreadSummaries(ctx, parents, userID, noUpperBound, ignored); err != nil {
+		if sums, err = s.cfg.Store.ThreadSummaries(ctx, parents, userID, ignored); err != nil {
 			return err
 		}
 	}

@@ -142,79 +142,6 @@ type ThreadSummary struct {
 // relate to it.
 type Parent struct{ RoomID, EventID string }
 
-// ThreadSummaries returns the thread summaries of those of roots that
-// have replies at stream positions up to upTo, counting only replies from
-// senders not in skipSenders. reader's replies set Participated.
-func (s *Store) ThreadSummaries(ctx context.Context, roots []Parent, reader string, upTo int64, skipSenders []string) (map[Parent]*ThreadSummary, error) {
-	out := map[Parent]*ThreadSummary{}
-	want := make(map[Parent]bool, len(roots))
-	ids := make([]string, 0, len(roots))
-	for _, p := range roots {
-		if !want[p] {
-			want[p] = true
-			ids = append(ids, p.EventID)
-		}
-	}
-	latest := map[Parent]int64{}
-	err := forChunks(ids, func(chunk []string) error {
-		args, in := inArgs([]any{reader, upTo, event.RelThread}, nil, chunk, skipSenders)
-		rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, relates_to_id, COUNT(*), MAX(stream_pos),
-				MAX(CASE WHEN sender = $1 THEN 1 ELSE 0 END)
-			FROM event_relations
-			WHERE stream_pos <= $2 AND rel_type = $3 AND relates_to_id IN (`+in[1]+`)`+notIn(in[2])+`
-			GROUP BY room_id, relates_to_id`, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var p Parent
-			var n, part int
-			var pos int64
-			if err := rows.Scan(&p.RoomID, &p.EventID, &n, &pos, &part); err != nil {
-				return err
-			}
-			if want[p] {
-				out[p] = &ThreadSummary{Count: n, Participated: part == 1}
-				latest[p] = pos
-			}
-		}
-		return rows.Err()
-	})
-	if err != nil || len(latest) == 0 {
-		return out, err
-	}
-	// The latest replies' IDs, by their roots and positions (one position
-	// per event), through the parent index.
-	posArgs := make([]any, 0, 2*len(latest)+1)
-	posArgs = append(posArgs, event.RelThread)
-	for p := range latest {
-		posArgs = append(posArgs, p.EventID)
-	}
-	for _, pos := range latest {
-		posArgs = append(posArgs, pos)
-	}
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, relates_to_id, event_id, stream_pos FROM event_relations
-		WHERE rel_type = $1 AND relates_to_id IN (`+sqldb.Placeholders(2, len(latest))+`)
-		AND stream_pos IN (`+sqldb.Placeholders(2+len(latest), len(latest))+`)`, posArgs...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var p Parent
-		var id string
-		var pos int64
-		if err := rows.Scan(&p.RoomID, &p.EventID, &id, &pos); err != nil {
-			return nil, err
-		}
-		if ts := out[p]; ts != nil && latest[p] == pos {
-			ts.LatestEventID = id
-		}
-	}
-	return out, rows.Err()
-}
-
 // ThreadsQuery selects a page of a room's threads.
 type ThreadsQuery struct {
 	RoomID string
@@ -239,8 +166,13 @@ func (s *Store) Threads(ctx context.Context, q ThreadsQuery) ([]Thread, error) {
 	if q.Participant != "" {
 		args = append(args, q.Participant, event.RelThread)
 		n := len(args)
-		where += ` AND (root_sender = $` + itoa(n-1) + ` OR EXISTS (SELECT 1 FROM event_relations r
-			WHERE r.relates_to_id = threads.root_id AND r.sender = $` + itoa(n-1) + ` AND r.rel_type = $` + itoa(n) + `))`
+		// A thread not summarized yet has no thread_senders rows: its
+		// replies are looked at instead.
+		where += ` AND (root_sender = $` + itoa(n-1) + `
+			OR EXISTS (SELECT 1 FROM thread_senders s
+				WHERE s.root_id = threads.root_id AND s.room_id = threads.room_id AND s.sender = $` + itoa(n-1) + `)
+			OR NOT summarized AND EXISTS (SELECT 1 FROM event_relations r
+				WHERE r.relates_to_id = threads.root_id AND r.sender = $` + itoa(n-1) + ` AND r.rel_type = $` + itoa(n) + `))`
 	}
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT root_id, room_id, latest_event_id, latest_pos FROM threads
 		WHERE room_id = $1 AND latest_pos <= $2`+where+` ORDER BY latest_pos DESC LIMIT $3`, args...)

@@ -77,6 +77,32 @@ INSERT INTO relations_backfill (id, planned, next_pos, upto_pos) VALUES (TRUE, F
 CREATE INDEX event_relations_parent_cover ON event_relations (relates_to_id, rel_type, stream_pos, sender);
 DROP INDEX event_relations_parent;
 `},
+	{Version: 3, Name: "relations: thread summaries kept as replies come and go", SQL: `
+-- A thread's summary (count, latest reply, who replied) is kept as its
+-- replies are indexed and unindexed, so serving it costs a few rows
+-- whatever the thread's size: threads gets the reply count, and
+-- thread_senders one row per (thread, sender), whose counts and latest
+-- replies serve readers who ignore some senders and
+-- current_user_participated. Threads indexed before this migration are
+-- not summarized until the background summary backfill has counted them
+-- (summarized); until then they are read from event_relations as before.
+ALTER TABLE threads ADD COLUMN reply_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE threads ADD COLUMN summarized BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX threads_root ON threads (root_id);
+CREATE INDEX threads_unsummarized ON threads (summarized, room_id, root_id);
+CREATE TABLE thread_senders (
+	root_id         TEXT   NOT NULL,
+	room_id         TEXT   NOT NULL,
+	sender          TEXT   NOT NULL,
+	reply_count     BIGINT NOT NULL,
+	latest_event_id TEXT   NOT NULL,
+	latest_pos      BIGINT NOT NULL,
+	PRIMARY KEY (root_id, room_id, sender)
+);
+-- A sender's latest reply in a thread, found again when it is redacted.
+CREATE INDEX event_relations_parent_sender_pos ON event_relations (relates_to_id, sender, stream_pos);
+DROP INDEX event_relations_parent_sender;
+`},
 }
 
 // Relation is one relating event's row.
@@ -141,30 +167,50 @@ func (s *Store) index(ctx context.Context, q *sql.Tx, e *event.Event, streamPos 
 	// "Relationships between events": parent and child share a room); the
 	// parent's room is checked where the parent is read, as it may be
 	// unknown yet.
-	if _, err := q.ExecContext(ctx, `INSERT INTO event_relations
+	res, err := q.ExecContext(ctx, `INSERT INTO event_relations
 		(event_id, room_id, relates_to_id, rel_type, event_type, sender, stream_pos, origin_ts, is_state, has_new_content, agg_key)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (event_id) DO NOTHING`,
 		e.EventID(), e.RoomID(), rel.EventID, rel.RelType, e.Type(), e.Sender(), streamPos, e.OriginServerTS(),
-		e.IsState(), rel.HasNewContent, rel.Key); err != nil {
+		e.IsState(), rel.HasNewContent, rel.Key)
+	if err != nil {
 		return err
 	}
 	if rel.RelType != event.RelThread {
 		return nil
 	}
+	// Counted once: an event indexed again (the backfill may meet one the
+	// writer indexed) changes nothing.
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
 	rootSender := ""
 	if s.rootSender != nil {
-		var err error
 		if rootSender, err = s.rootSender(ctx, q, rel.EventID); err != nil {
 			return err
 		}
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO threads (root_id, room_id, root_sender, latest_event_id, latest_pos)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (room_id, root_id) DO UPDATE SET latest_event_id = excluded.latest_event_id, latest_pos = excluded.latest_pos
-		WHERE threads.latest_pos < excluded.latest_pos`,
-		rel.EventID, e.RoomID(), rootSender, e.EventID(), streamPos)
+	// The threads row first: it is what a summary backfill of this thread
+	// locks too (see summarizeThread), so the two never interleave.
+	if _, err := q.ExecContext(ctx, `INSERT INTO threads (root_id, room_id, root_sender, latest_event_id, latest_pos, reply_count, summarized)
+		VALUES ($1, $2, $3, $4, $5, 1, TRUE)
+		ON CONFLICT (room_id, root_id) DO UPDATE SET reply_count = threads.reply_count + 1,`+laterReply("threads"),
+		rel.EventID, e.RoomID(), rootSender, e.EventID(), streamPos); err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO thread_senders (root_id, room_id, sender, reply_count, latest_event_id, latest_pos)
+		VALUES ($1, $2, $3, 1, $4, $5)
+		ON CONFLICT (root_id, room_id, sender) DO UPDATE SET reply_count = thread_senders.reply_count + 1,`+laterReply("thread_senders"),
+		rel.EventID, e.RoomID(), e.Sender(), e.EventID(), streamPos)
 	return err
+}
+
+// laterReply is the SET clause of an upsert that keeps table's latest
+// reply: the new one (excluded) if it is later in the stream.
+func laterReply(table string) string {
+	later := table + `.latest_pos < excluded.latest_pos`
+	return ` latest_event_id = CASE WHEN ` + later + ` THEN excluded.latest_event_id ELSE ` + table + `.latest_event_id END,
+		latest_pos = CASE WHEN ` + later + ` THEN excluded.latest_pos ELSE ` + table + `.latest_pos END`
 }
 
 // UnindexEvent forgets eventID's relation: its redaction strips
@@ -173,9 +219,9 @@ func (s *Store) index(ctx context.Context, q *sql.Tx, e *event.Event, streamPos 
 // without replies leaves the thread list; otherwise its latest reply is
 // read again.
 func (s *Store) UnindexEvent(ctx context.Context, tx *sql.Tx, eventID string) error {
-	var parent, relType, roomID string
-	err := tx.QueryRowContext(ctx, `SELECT relates_to_id, rel_type, room_id FROM event_relations WHERE event_id = $1`, eventID).
-		Scan(&parent, &relType, &roomID)
+	var parent, relType, roomID, sender string
+	err := tx.QueryRowContext(ctx, `SELECT relates_to_id, rel_type, room_id, sender FROM event_relations WHERE event_id = $1`, eventID).
+		Scan(&parent, &relType, &roomID, &sender)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -188,19 +234,53 @@ func (s *Store) UnindexEvent(ctx context.Context, tx *sql.Tx, eventID string) er
 	if relType != event.RelThread {
 		return nil
 	}
-	var latest string
-	var pos int64
-	err = tx.QueryRowContext(ctx, `SELECT event_id, stream_pos FROM event_relations
-		WHERE relates_to_id = $1 AND rel_type = $2 AND room_id = $3 ORDER BY stream_pos DESC LIMIT 1`,
-		parent, event.RelThread, roomID).Scan(&latest, &pos)
+	// The thread's row, then the sender's, in the order index takes them.
+	if _, err := tx.ExecContext(ctx, `UPDATE threads SET reply_count = reply_count - 1 WHERE room_id = $1 AND root_id = $2`,
+		roomID, parent); err != nil {
+		return err
+	}
+	latest, pos, err := latestReply(ctx, tx, roomID, parent, "")
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = tx.ExecContext(ctx, `DELETE FROM threads WHERE room_id = $1 AND root_id = $2`, roomID, parent)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM threads WHERE room_id = $1 AND root_id = $2`, roomID, parent); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM thread_senders WHERE root_id = $1 AND room_id = $2`, parent, roomID)
 		return err
 	}
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE threads SET latest_event_id = $3, latest_pos = $4 WHERE room_id = $1 AND root_id = $2`,
-		roomID, parent, latest, pos)
+	if _, err := tx.ExecContext(ctx, `UPDATE threads SET latest_event_id = $3, latest_pos = $4 WHERE room_id = $1 AND root_id = $2`,
+		roomID, parent, latest, pos); err != nil {
+		return err
+	}
+	latest, pos, err = latestReply(ctx, tx, roomID, parent, sender)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = tx.ExecContext(ctx, `DELETE FROM thread_senders WHERE root_id = $1 AND room_id = $2 AND sender = $3`, parent, roomID, sender)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE thread_senders SET reply_count = reply_count - 1, latest_event_id = $4, latest_pos = $5
+		WHERE root_id = $1 AND room_id = $2 AND sender = $3`, parent, roomID, sender, latest, pos)
 	return err
+}
+
+// latestReply returns a thread's latest reply still indexed, from sender
+// if not "", or sql.ErrNoRows if there is none; an index range read.
+func latestReply(ctx context.Context, tx *sql.Tx, roomID, rootID, sender string) (string, int64, error) {
+	var id string
+	var pos int64
+	var err error
+	if sender == "" {
+		err = tx.QueryRowContext(ctx, `SELECT event_id, stream_pos FROM event_relations
+			WHERE relates_to_id = $1 AND rel_type = $2 AND room_id = $3 ORDER BY stream_pos DESC LIMIT 1`,
+			rootID, event.RelThread, roomID).Scan(&id, &pos)
+	} else {
+		err = tx.QueryRowContext(ctx, `SELECT event_id, stream_pos FROM event_relations
+			WHERE relates_to_id = $1 AND sender = $2 AND rel_type = $3 AND room_id = $4 ORDER BY stream_pos DESC LIMIT 1`,
+			rootID, sender, event.RelThread, roomID).Scan(&id, &pos)
+	}
+	return id, pos, err
 }

@@ -108,12 +108,12 @@ func TestThreads_LatestReplyFollowsRedactions(t *testing.T) {
 			t.Errorf("next page: %+v", ts)
 		}
 		root, oth := Parent{room, "$root"}, Parent{room, "$other"}
-		sums, err := f.s.ThreadSummaries(f.ctx, []Parent{root, oth, {room, "$none"}, {"!elsewhere:hs1", "$root"}}, "@b:hs1", 100, nil)
+		sums, err := f.s.ThreadSummaries(f.ctx, []Parent{root, oth, {room, "$none"}, {"!elsewhere:hs1", "$root"}}, "@b:hs1", nil)
 		if err != nil || len(sums) != 2 || sums[root].Count != 2 || !sums[root].Participated ||
 			sums[root].LatestEventID != r2.EventID() || sums[oth].Participated {
 			t.Fatalf("summaries %+v, %v", sums, err)
 		}
-		if sums, _ := f.s.ThreadSummaries(f.ctx, []Parent{root}, "@b:hs1", 100, []string{"@c:hs1"}); sums[root].Count != 1 || sums[root].LatestEventID != r1.EventID() {
+		if sums, _ := f.s.ThreadSummaries(f.ctx, []Parent{root}, "@b:hs1", []string{"@c:hs1"}); sums[root].Count != 1 || sums[root].LatestEventID != r1.EventID() {
 			t.Errorf("ignoring @c: %+v", sums[root])
 		}
 		f.redact(r2.EventID())
@@ -190,8 +190,149 @@ func TestBackfill_IndexesBatchesAndIsRepeatable(t *testing.T) {
 		if r, _ := f.s.Backfill(f.ctx); !r.Done() || r.UpTo != 2 {
 			t.Errorf("after the batches: %+v", r)
 		}
-		if sums, _ := f.s.ThreadSummaries(f.ctx, []Parent{{room, "$root"}}, "", 100, nil); sums[Parent{room, "$root"}].Count != 1 {
+		if sums, _ := f.s.ThreadSummaries(f.ctx, []Parent{{room, "$root"}}, "", nil); sums[Parent{room, "$root"}].Count != 1 {
 			t.Errorf("indexed twice: %+v", sums)
+		}
+	})
+}
+
+// summaries reads the thread summaries of roots for reader, skipping skip.
+func (f *fixture) summaries(reader string, skip []string, roots ...string) map[Parent]*ThreadSummary {
+	f.t.Helper()
+	ps := make([]Parent, len(roots))
+	for i, r := range roots {
+		ps[i] = Parent{room, r}
+	}
+	sums, err := f.s.ThreadSummaries(f.ctx, ps, reader, skip)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return sums
+}
+
+// A thread summary (threading.md "Server-side aggregation of m.thread
+// relationships") is kept as replies come and are redacted: the count,
+// the latest reply and the reader's participation, with the replies of
+// ignored senders left out ("Aggregations of child events").
+func TestThreadSummaries_FollowRepliesRedactionsAndIgnoredSenders(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		b1 := f.send("@b:hs1", threadReply("$root"))
+		c1 := f.send("@c:hs1", threadReply("$root"))
+		b2 := f.send("@b:hs1", threadReply("$root"))
+		c2 := f.send("@c:hs1", threadReply("$root"))
+		root := Parent{room, "$root"}
+		check := func(what, reader string, skip []string, count int, latest string, participated bool) {
+			t.Helper()
+			got := f.summaries(reader, skip, "$root")[root]
+			if count == 0 {
+				if got != nil {
+					t.Errorf("%s: %+v, want none", what, got)
+				}
+				return
+			}
+			if got == nil || got.Count != count || got.LatestEventID != latest || got.Participated != participated {
+				t.Errorf("%s: %+v, want %d replies, latest %s, participated %v", what, got, count, latest, participated)
+			}
+		}
+		check("all", "@b:hs1", nil, 4, c2.EventID(), true)
+		check("a reader who did not reply", "@d:hs1", nil, 4, c2.EventID(), false)
+		check("ignoring the latest reply's sender", "@b:hs1", []string{"@c:hs1"}, 2, b2.EventID(), true)
+		check("ignoring another sender", "@c:hs1", []string{"@b:hs1"}, 2, c2.EventID(), true)
+		check("ignoring everyone who replied", "@d:hs1", []string{"@b:hs1", "@c:hs1"}, 0, "", false)
+		f.redact(c2.EventID())
+		check("latest redacted", "@c:hs1", nil, 3, b2.EventID(), true)
+		check("latest redacted, ignoring its sender", "@b:hs1", []string{"@c:hs1"}, 2, b2.EventID(), true)
+		f.redact(b1.EventID())
+		check("an older reply redacted", "@b:hs1", nil, 2, b2.EventID(), true)
+		f.redact(c1.EventID())
+		check("a sender's last reply redacted", "@c:hs1", nil, 1, b2.EventID(), false)
+		f.redact(b2.EventID())
+		check("every reply redacted", "@b:hs1", nil, 0, "", false)
+	})
+}
+
+// Threads indexed before summaries were kept (relations migration 3) are
+// read from their replies until the backfill has counted them, and a
+// reply arriving in between is counted once either way.
+func TestThreadSummaries_BackfillCountsThreadsIndexedBefore(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		f.send("@b:hs1", threadReply("$root"))
+		c1 := f.send("@c:hs1", threadReply("$root"))
+		other := f.send("@c:hs1", threadReply("$other"))
+		// What migration 3 leaves of a thread indexed before it.
+		for _, q := range []string{`UPDATE threads SET summarized = FALSE, reply_count = 0`, `DELETE FROM thread_senders`} {
+			if _, err := db.Write.ExecContext(f.ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b2 := f.send("@b:hs1", threadReply("$root"))
+		root := Parent{room, "$root"}
+		for _, stage := range []string{"before the backfill", "after it"} {
+			sums := f.summaries("@b:hs1", []string{"@c:hs1"}, "$root", "$other")
+			if got := sums[root]; got == nil || got.Count != 2 || got.LatestEventID != b2.EventID() || !got.Participated || sums[Parent{room, "$other"}] != nil {
+				t.Errorf("%s, ignoring @c: %+v", stage, sums)
+			}
+			sums = f.summaries("@c:hs1", nil, "$root", "$other")
+			if got := sums[root]; got == nil || got.Count != 3 || got.LatestEventID != b2.EventID() || !got.Participated ||
+				sums[Parent{room, "$other"}].LatestEventID != other.EventID() {
+				t.Errorf("%s: %+v", stage, sums)
+			}
+			if ts, err := f.s.Threads(f.ctx, ThreadsQuery{RoomID: room, UpTo: 100, Limit: 10, Participant: "@b:hs1"}); err != nil || len(ts) != 1 {
+				t.Errorf("%s: threads @b took part in: %+v, %v", stage, ts, err)
+			}
+			todo, err := f.s.Unsummarized(f.ctx, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stage == "after it" {
+				if len(todo) != 0 {
+					t.Errorf("still to count: %v", todo)
+				}
+				break
+			}
+			if len(todo) != 2 {
+				t.Fatalf("to count: %v", todo)
+			}
+			if err := f.s.Summarize(f.ctx, todo); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.redact(b2.EventID())
+		if got := f.summaries("@b:hs1", nil, "$root")[root]; got == nil || got.Count != 2 || got.LatestEventID != c1.EventID() {
+			t.Errorf("after a redaction: %+v", got)
+		}
+	})
+}
+
+// A history purge that removes a thread's latest replies moves its
+// summary to the latest reply left, and one that removes them all ends
+// the thread.
+func TestPurgeEvents_ThreadSummaryFollowsPurgedReplies(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		r1 := f.send("@b:hs1", threadReply("$root"))
+		r2 := f.send("@c:hs1", threadReply("$root"))
+		r3 := f.send("@b:hs1", threadReply("$root"))
+		if err := f.s.PurgeEvents(f.ctx, room, []string{r2.EventID(), r3.EventID()}); err != nil {
+			t.Fatal(err)
+		}
+		root := Parent{room, "$root"}
+		if got := f.summaries("@c:hs1", nil, "$root")[root]; got == nil || got.Count != 1 || got.LatestEventID != r1.EventID() || got.Participated {
+			t.Errorf("after purging the two latest replies: %+v", got)
+		}
+		if ts, _ := f.s.Threads(f.ctx, ThreadsQuery{RoomID: room, UpTo: 100, Limit: 10}); len(ts) != 1 || ts[0].LatestEventID != r1.EventID() {
+			t.Errorf("threads: %+v", ts)
+		}
+		if err := f.s.PurgeEvents(f.ctx, room, []string{r1.EventID()}); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.summaries("@b:hs1", nil, "$root"); len(got) != 0 {
+			t.Errorf("after purging every reply: %+v", got)
+		}
+		if ts, _ := f.s.Threads(f.ctx, ThreadsQuery{RoomID: room, UpTo: 100, Limit: 10}); len(ts) != 0 {
+			t.Errorf("threads after purging every reply: %+v", ts)
 		}
 	})
 }
