@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/server/servertest"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
+	"github.com/myelin-chat/myelin/internal/storage/storagetest"
 )
 
 type hierarchyPage struct {
@@ -178,6 +180,30 @@ func TestHierarchy_Pagination(t *testing.T) {
 		}
 		if got := strings.Join(names, ","); got != "Space,Sub,Deep,Pub,Priv" {
 			t.Errorf("pages = %s", got)
+		}
+	})
+}
+
+// Pagination sessions are stored: a next_batch token handed out by one
+// process is continued by another on the same database (here the same
+// server restarted), as long as it has not expired.
+func TestHierarchy_PaginationContinuesOnAnotherProcess(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		dir := t.TempDir()
+		s := servertest.StartIn(t, dir, db, servertest.Options{})
+		alice := s.Register("alice")
+		f := newSpaceFixture(t, alice)
+		var first hierarchyPage
+		alice.MustDo("GET", hierarchyPath(f.space, url.Values{"limit": {"2"}}), nil, &first)
+		if first.names() != "Space,Sub" || first.NextBatch == "" {
+			t.Fatalf("first page %s, next %q", first.names(), first.NextBatch)
+		}
+		s.Stop()
+		alice = servertest.StartIn(t, dir, db, servertest.Options{}).As(alice)
+		var rest hierarchyPage
+		alice.MustDo("GET", hierarchyPath(f.space, url.Values{"limit": {"10"}, "from": {first.NextBatch}}), nil, &rest)
+		if rest.names() != "Deep,Pub,Priv" || rest.NextBatch != "" {
+			t.Errorf("continued page %s, next %q", rest.names(), rest.NextBatch)
 		}
 	})
 }

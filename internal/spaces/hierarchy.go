@@ -3,10 +3,13 @@ package spaces
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/spacestore"
 )
 
 // Bounds of GET /hierarchy ("Servers should apply a default value, and
@@ -38,13 +41,13 @@ type Page struct {
 }
 
 // queued is a room still to visit: depth-first, so the queue is a stack
-// whose last entry is next.
+// whose last entry is next. It is stored with a pagination session.
 type queued struct {
-	roomID string
-	via    []string
-	depth  int
-	// remote is the room as its parent's server described it, if it did.
-	remote *Summary
+	RoomID string   `json:"room_id"`
+	Via    []string `json:"via,omitempty"`
+	Depth  int      `json:"depth"`
+	// Remote is the room as its parent's server described it, if it did.
+	Remote *Summary `json:"remote,omitempty"`
 }
 
 // session is where a paginated walk stopped.
@@ -54,7 +57,6 @@ type session struct {
 	maxDepth      int
 	queue         []queued
 	processed     map[string]bool
-	expires       time.Time
 }
 
 // Hierarchy walks the space tree below roomID depth first for a local
@@ -65,14 +67,17 @@ type session struct {
 func (s *Service) Hierarchy(ctx context.Context, user, roomID string, q Query) (*Page, error) {
 	var sess *session
 	if q.From != "" {
-		prev := s.session(q.From)
+		prev, err := s.session(ctx, q.From)
+		if err != nil {
+			return nil, err
+		}
 		if prev == nil {
 			return nil, merr.InvalidParam("unknown or expired from token")
 		}
 		if prev.user != user || prev.root != roomID || prev.suggestedOnly != q.SuggestedOnly || prev.maxDepth != q.MaxDepth {
 			return nil, merr.InvalidParam("suggested_only and max_depth cannot change on paginated requests")
 		}
-		sess = prev.clone()
+		sess = prev
 	} else {
 		root, err := s.localRoom(ctx, roomID)
 		if err != nil {
@@ -89,7 +94,7 @@ func (s *Service) Hierarchy(ctx context.Context, user, roomID string, q Query) (
 			return nil, merr.Forbidden("you cannot see this room")
 		}
 		sess = &session{user: user, root: roomID, suggestedOnly: q.SuggestedOnly, maxDepth: q.MaxDepth,
-			queue: []queued{{roomID: roomID}}, processed: map[string]bool{}}
+			queue: []queued{{RoomID: roomID}}, processed: map[string]bool{}}
 	}
 
 	page := &Page{Rooms: []HierarchyRoom{}}
@@ -98,10 +103,10 @@ func (s *Service) Hierarchy(ctx context.Context, user, roomID string, q Query) (
 		steps++
 		e := sess.queue[len(sess.queue)-1]
 		sess.queue = sess.queue[:len(sess.queue)-1]
-		if sess.processed[e.roomID] {
+		if sess.processed[e.RoomID] {
 			continue
 		}
-		sess.processed[e.roomID] = true
+		sess.processed[e.RoomID] = true
 		room, childInfo, inaccessible, fetched, err := s.visit(ctx, e, sess)
 		fetches += fetched
 		if err != nil {
@@ -111,7 +116,7 @@ func (s *Service) Hierarchy(ctx context.Context, user, roomID string, q Query) (
 			continue
 		}
 		page.Rooms = append(page.Rooms, *room)
-		if e.depth >= sess.maxDepth {
+		if e.Depth >= sess.maxDepth {
 			continue
 		}
 		// Pushed in reverse so that the first child is visited next.
@@ -120,11 +125,15 @@ func (s *Service) Hierarchy(ctx context.Context, user, roomID string, q Query) (
 			if inaccessible[c.StateKey] || sess.processed[c.StateKey] {
 				continue
 			}
-			sess.queue = append(sess.queue, queued{roomID: c.StateKey, via: viaOf(c), depth: e.depth + 1, remote: childInfo[c.StateKey]})
+			sess.queue = append(sess.queue, queued{RoomID: c.StateKey, Via: viaOf(c), Depth: e.Depth + 1, Remote: childInfo[c.StateKey]})
 		}
 	}
 	if len(sess.queue) > 0 {
-		page.NextBatch = s.saveSession(sess)
+		token, err := s.saveSession(ctx, sess)
+		if err != nil {
+			return nil, err
+		}
+		page.NextBatch = token
 	}
 	return page, nil
 }
@@ -133,7 +142,7 @@ func (s *Service) Hierarchy(ctx context.Context, user, roomID string, q Query) (
 // the user may not see it or no server could describe it.
 func (s *Service) visit(ctx context.Context, e queued, sess *session) (room *HierarchyRoom, childInfo map[string]*Summary, inaccessible map[string]bool, fetches int, err error) {
 	who := viewer{user: sess.user}
-	l, err := s.localRoom(ctx, e.roomID)
+	l, err := s.localRoom(ctx, e.RoomID)
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
@@ -145,11 +154,11 @@ func (s *Service) visit(ctx context.Context, e queued, sess *session) (room *Hie
 		room, err := s.summarize(ctx, l, true, sess.suggestedOnly)
 		return room, nil, nil, 0, err
 	}
-	if e.remote != nil && e.remote.RoomType != RoomTypeSpace {
+	if e.Remote != nil && e.Remote.RoomType != RoomTypeSpace {
 		// Not a space: its parent's server said all there is to say.
-		room = &HierarchyRoom{Summary: *e.remote, ChildrenState: []ChildEvent{}}
+		room = &HierarchyRoom{Summary: *e.Remote, ChildrenState: []ChildEvent{}}
 	} else {
-		fh := s.fetchRemote(ctx, e.roomID, e.via, sess.suggestedOnly)
+		fh := s.fetchRemote(ctx, e.RoomID, e.Via, sess.suggestedOnly)
 		fetches = 1
 		if fh == nil {
 			return nil, nil, nil, fetches, nil
@@ -222,47 +231,53 @@ func (s *Service) FederationHierarchy(ctx context.Context, origin, roomID string
 	return out, nil
 }
 
-// Pagination sessions live in memory, per process (a token from another
-// process or from before a restart is refused with M_INVALID_PARAM, and
-// the client starts again), for sessionTTL, at most maxSessions at once.
+// Pagination sessions are stored (spacestore), so that a next_batch
+// token works on any process sharing the database, for sessionTTL (as
+// Synapse's, which stores them too), at most maxSessionsPerUser per user
+// (the oldest go first).
 const (
-	sessionTTL  = 5 * time.Minute
-	maxSessions = 1000
+	sessionTTL         = 5 * time.Minute
+	maxSessionsPerUser = 50
 )
 
-func (s *Service) session(token string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess := s.sessions[token]
-	if sess == nil || s.now().After(sess.expires) {
-		return nil
-	}
-	return sess
+// sessionState is the stored part of a session that the request does not
+// repeat.
+type sessionState struct {
+	Queue     []queued `json:"queue"`
+	Processed []string `json:"processed"`
 }
 
-func (s *session) clone() *session {
-	c := *s
-	c.queue = append([]queued(nil), s.queue...)
-	c.processed = make(map[string]bool, len(s.processed))
-	for k, v := range s.processed {
-		c.processed[k] = v
+func (s *Service) session(ctx context.Context, token string) (*session, error) {
+	stored, err := s.sessions.Session(ctx, token, s.now().UnixMilli())
+	if err != nil || stored == nil {
+		return nil, err
 	}
-	return &c
+	var st sessionState
+	if err := json.Unmarshal(stored.State, &st); err != nil {
+		return nil, fmt.Errorf("spaces: stored hierarchy session %s: %w", token, err)
+	}
+	sess := &session{user: stored.UserID, root: stored.RootID, suggestedOnly: stored.SuggestedOnly, maxDepth: stored.MaxDepth,
+		queue: st.Queue, processed: make(map[string]bool, len(st.Processed))}
+	for _, id := range st.Processed {
+		sess.processed[id] = true
+	}
+	return sess, nil
 }
 
-func (s *Service) saveSession(sess *session) string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	token := base64.RawURLEncoding.EncodeToString(b)
-	sess.expires = s.now().Add(sessionTTL)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Oldest first out: expired ones, then the oldest live one if full.
-	for len(s.order) > 0 && (len(s.order) >= maxSessions || s.sessions[s.order[0]] == nil || s.now().After(s.sessions[s.order[0]].expires)) {
-		delete(s.sessions, s.order[0])
-		s.order = s.order[1:]
+func (s *Service) saveSession(ctx context.Context, sess *session) (string, error) {
+	st := sessionState{Queue: sess.queue, Processed: make([]string, 0, len(sess.processed))}
+	for id := range sess.processed {
+		st.Processed = append(st.Processed, id)
 	}
-	s.sessions[token] = sess
-	s.order = append(s.order, token)
-	return token
+	sort.Strings(st.Processed)
+	state, err := json.Marshal(st)
+	if err != nil {
+		return "", err
+	}
+	token := rand.Text()
+	now := s.now()
+	err = s.sessions.SaveSession(ctx, spacestore.Session{Token: token, UserID: sess.user, RootID: sess.root,
+		SuggestedOnly: sess.suggestedOnly, MaxDepth: sess.maxDepth, State: state, ExpiresTS: now.Add(sessionTTL).UnixMilli()},
+		now.UnixMilli(), maxSessionsPerUser)
+	return token, err
 }

@@ -10,12 +10,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/rooms"
+	"github.com/myelin-chat/myelin/internal/storage/spacestore"
 	"github.com/myelin-chat/myelin/internal/visibility"
 )
 
@@ -67,8 +67,10 @@ type Config struct {
 	Engine *rooms.Engine
 	// Remote reaches other servers; nil on a server without federation.
 	Remote Remote
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Sessions stores GET /hierarchy's pagination sessions.
+	Sessions *spacestore.Store
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Service answers hierarchy and summary requests.
@@ -79,9 +81,9 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	mu       sync.Mutex
-	sessions map[string]*session // pagination tokens, bounded (see sessions.go)
-	order    []string
+	sessions *spacestore.Store
+	// remoteCache holds other servers' answers for a while.
+	remoteCache *remoteCache
 }
 
 // New returns a service.
@@ -93,7 +95,7 @@ func New(c Config) *Service {
 		c.Now = time.Now
 	}
 	return &Service{engine: c.Engine, remote: c.Remote, server: c.Engine.ServerName(), log: c.Log, now: c.Now,
-		sessions: map[string]*session{}}
+		sessions: c.Sessions, remoteCache: newRemoteCache(remoteCacheSize, remoteCacheTTL, c.Now)}
 }
 
 // ServerName is this server's name.
@@ -369,6 +371,10 @@ func (s *Service) fetchRemote(ctx context.Context, roomID string, via []string, 
 	if s.remote == nil {
 		return nil
 	}
+	key := remoteKey{roomID: roomID, suggestedOnly: suggestedOnly}
+	if fh, ok := s.remoteCache.get(key); ok {
+		return fh
+	}
 	for i, server := range via {
 		if i >= maxVia {
 			break
@@ -384,6 +390,10 @@ func (s *Service) fetchRemote(ctx context.Context, roomID string, via []string, 
 		if fh.Room.RoomID != roomID {
 			continue
 		}
+		if fh.Room.ChildrenState == nil {
+			fh.Room.ChildrenState = []ChildEvent{}
+		}
+		s.remoteCache.put(key, fh)
 		return fh
 	}
 	return nil
