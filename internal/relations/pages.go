@@ -16,8 +16,8 @@ const (
 	MaxLimit     = 100
 	// RecurseDepth is how far recurse=true follows relationships:
 	// relations.yaml says homeservers "SHOULD traverse at least 3 levels",
-	// and Synapse traverses 3.
-	RecurseDepth = 3
+	// and Synapse traverses 3; the index lists ancestors that far.
+	RecurseDepth = relationstore.MaxDepth
 )
 
 // ChildrenRequest asks for a page of an event's children. Positions are

@@ -9,7 +9,8 @@ import (
 // room deletion; admin.RoomPurger).
 func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM event_relations WHERE room_id = $1`, `DELETE FROM threads WHERE room_id = $1`} {
+		for _, q := range []string{`DELETE FROM event_relations WHERE room_id = $1`, `DELETE FROM threads WHERE room_id = $1`,
+			`DELETE FROM thread_senders WHERE room_id = $1`, `DELETE FROM event_ancestors WHERE room_id = $1`} {
 			if _, err := tx.ExecContext(ctx, q, roomID); err != nil {
 				return err
 			}

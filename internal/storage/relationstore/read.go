@@ -37,12 +37,16 @@ func (s *Store) Children(ctx context.Context, q ChildrenQuery) ([]Relation, erro
 	}
 	args := []any{q.ParentID, q.RoomID, q.After, q.UpTo}
 	var where strings.Builder
+	col := "" // the relations' columns' qualifier
+	if q.Depth > 1 {
+		col = "r."
+	}
 	if q.RelType != "" {
 		args = append(args, q.RelType)
-		where.WriteString(` AND rel_type = $5`)
+		where.WriteString(` AND ` + col + `rel_type = $5`)
 		if q.EventType != "" {
 			args = append(args, q.EventType)
-			where.WriteString(` AND event_type = $6`)
+			where.WriteString(` AND ` + col + `event_type = $6`)
 		}
 	}
 	args = append(args, q.Limit)
@@ -53,19 +57,18 @@ func (s *Store) Children(ctx context.Context, q ChildrenQuery) ([]Relation, erro
 			ORDER BY stream_pos `+order+` LIMIT $`+itoa(lim), args...)
 	}
 	// The children of the children, up to Depth relationships away
-	// (relations.yaml "recurse"); UNION drops repeats, and the depth bound
-	// ends the walk even if the graph had a loop.
-	args = append(args, q.Depth)
-	return s.query(ctx, `WITH RECURSIVE related (event_id, depth) AS (
-			SELECT event_id, 1 FROM event_relations WHERE relates_to_id = $1 AND room_id = $2
-			UNION
-			SELECT r.event_id, related.depth + 1 FROM event_relations r
-				JOIN related ON r.relates_to_id = related.event_id
-				WHERE related.depth < $`+itoa(lim+1)+` AND r.room_id = $2
-		)
-		SELECT `+relCols+` FROM event_relations
-		WHERE event_id IN (SELECT event_id FROM related) AND stream_pos > $3 AND stream_pos <= $4`+where.String()+`
-		ORDER BY stream_pos `+order+` LIMIT $`+itoa(lim), args...)
+	// (relations.yaml "recurse"), from the list of each event's ancestors:
+	// an index range read in stream order, whatever the number of
+	// children.
+	args = append(args, min(q.Depth, MaxDepth))
+	return s.query(ctx, `SELECT `+prefixed("r.", relCols)+` FROM event_ancestors a JOIN event_relations r ON r.event_id = a.event_id
+		WHERE a.ancestor_id = $1 AND a.room_id = $2 AND a.stream_pos > $3 AND a.stream_pos <= $4 AND a.depth <= $`+itoa(lim+1)+where.String()+`
+		ORDER BY a.stream_pos `+order+` LIMIT $`+itoa(lim), args...)
+}
+
+// prefixed qualifies each of a comma-separated column list.
+func prefixed(p, cols string) string {
+	return p + strings.ReplaceAll(cols, ", ", ", "+p)
 }
 
 // parentsPerQuery bounds an IN list (SQLite allows 32 766 parameters).

@@ -336,3 +336,97 @@ func TestPurgeEvents_ThreadSummaryFollowsPurgedReplies(t *testing.T) {
 		}
 	})
 }
+
+// recursive returns the IDs of the events relating to parent through up
+// to MaxDepth relationships, oldest first.
+func (f *fixture) recursive(parent string) []string {
+	f.t.Helper()
+	rs, err := f.s.Children(f.ctx, ChildrenQuery{RoomID: room, ParentID: parent, After: -100, UpTo: 100, Limit: 50, Depth: MaxDepth, Forward: true})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := []string{}
+	for _, r := range rs {
+		out = append(out, r.EventID)
+	}
+	return out
+}
+
+func relating(relType, parent string) string {
+	return fmt.Sprintf(`{"m.relates_to":{"rel_type":%q,"event_id":%q,"key":"k"}}`, relType, parent)
+}
+
+// relations.yaml "recurse": the events relating through several
+// relationships are found whatever order they were indexed in (a child
+// may arrive over federation before its parent), up to MaxDepth, and a
+// redaction, which breaks one relationship, takes the events under it
+// away from the ancestors above it only.
+func TestChildren_RecurseFollowsLateParentsAndRedactions(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		a := f.send("@a:hs1", threadReply("$root"))
+		// b relates to a; c to b and d to c were sent before b arrived:
+		// their IDs are known only once built, so c and d are indexed
+		// under b's ID ahead of b itself.
+		b := mustBuild(t, "@a:hs1", relating("m.annotation", a.EventID()), 50)
+		c := f.send("@a:hs1", relating("m.reference", b.EventID()))
+		d := f.send("@a:hs1", relating("m.reference", c.EventID()))
+		if got := f.recursive("$root"); len(got) != 1 || got[0] != a.EventID() {
+			t.Fatalf("before b: %v", got)
+		}
+		if err := f.db.WithTx(f.ctx, func(tx *sql.Tx) error { return f.s.IndexEvent(f.ctx, tx, b, 10) }); err != nil {
+			t.Fatal(err)
+		}
+		// In stream order: a (1), c (2), b (10); d is four relationships away.
+		if got := f.recursive("$root"); len(got) != 3 || got[0] != a.EventID() || got[1] != c.EventID() || got[2] != b.EventID() {
+			t.Errorf("from the root, three relationships deep: %v", got)
+		}
+		if got := f.recursive(a.EventID()); len(got) != 3 || got[1] != d.EventID() {
+			t.Errorf("from a: %v", got)
+		}
+		f.redact(b.EventID())
+		if got := f.recursive("$root"); len(got) != 1 || got[0] != a.EventID() {
+			t.Errorf("from the root after redacting b: %v", got)
+		}
+		if got := f.recursive(b.EventID()); len(got) != 2 || got[0] != c.EventID() || got[1] != d.EventID() {
+			t.Errorf("from b after redacting it: %v", got)
+		}
+	})
+}
+
+// The ancestors of relations indexed before event_ancestors existed
+// (relations migration 4) are listed by the migration.
+func TestChildren_AncestorsOfRelationsIndexedBefore(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		a := f.send("@a:hs1", threadReply("$root"))
+		b := f.send("@a:hs1", relating("m.annotation", a.EventID()))
+		c := f.send("@a:hs1", relating("m.reference", b.EventID()))
+		f.send("@a:hs1", relating("m.reference", c.EventID()))
+		want := f.recursive("$root")
+		if err := f.db.WithTx(f.ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(f.ctx, `DELETE FROM event_ancestors`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(f.ctx, ancestorsOfIndexed)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.recursive("$root"); fmt.Sprint(got) != fmt.Sprint(want) || len(got) != 3 {
+			t.Errorf("after the migration's fill: %v, want %v", got, want)
+		}
+	})
+}
+
+// mustBuild builds an event without indexing it.
+func mustBuild(t *testing.T, sender, content string, depth int64) *event.Event {
+	t.Helper()
+	key, _ := signing.NewSigningKey("k", make([]byte, 32))
+	ev, err := (&event.Builder{Type: "m.room.message", RoomID: room, Sender: sender, Depth: depth,
+		OriginServerTS: 1000 + depth, Content: []byte(content)}).Build(roomversion.MustGet("11"), "hs1", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
