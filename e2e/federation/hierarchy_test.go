@@ -76,4 +76,18 @@ func TestFederation_HierarchySpanningTwoServers(t *testing.T) {
 	if err != nil || x.Status != 404 {
 		t.Errorf("summary of an invite-only room on hs2: %v %v, want 404", x, err)
 	}
+
+	// hs2's answers are cached by hs1 for a while (as Synapse caches
+	// other servers' /hierarchy answers for 5 minutes): with hs2 gone, the
+	// hierarchy still shows its rooms.
+	hs2.stop()
+	page.Rooms = nil
+	alice.must(t, "GET", "/_matrix/client/v1/rooms/"+url.PathEscape(root)+"/hierarchy", nil, &page)
+	names = nil
+	for _, r := range page.Rooms {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, ","); got != "Root,Sub,Leaf,Remote" {
+		t.Errorf("alice's hierarchy with hs2 stopped = %s, want hs2's rooms from hs1's cache", got)
+	}
 }

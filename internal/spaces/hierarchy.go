@@ -158,15 +158,14 @@ func (s *Service) visit(ctx context.Context, e queued, sess *session) (room *Hie
 		// Not a space: its parent's server said all there is to say.
 		room = &HierarchyRoom{Summary: *e.Remote, ChildrenState: []ChildEvent{}}
 	} else {
-		fh := s.fetchRemote(ctx, e.RoomID, e.Via, sess.suggestedOnly)
-		fetches = 1
+		fh, asked := s.fetchRemote(ctx, e.RoomID, e.Via, sess.suggestedOnly)
+		if asked {
+			fetches = 1
+		}
 		if fh == nil {
 			return nil, nil, nil, fetches, nil
 		}
 		room = &fh.Room
-		if room.ChildrenState == nil {
-			room.ChildrenState = []ChildEvent{}
-		}
 		childInfo = map[string]*Summary{}
 		for i := range fh.Children {
 			childInfo[fh.Children[i].RoomID] = &fh.Children[i]

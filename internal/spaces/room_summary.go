@@ -48,7 +48,7 @@ func (s *Service) RoomSummary(ctx context.Context, user, roomID string, via []st
 	if srv, ok := ids.RoomIDServer(roomID); ok && !containsString(servers, string(srv)) {
 		servers = append(servers, string(srv))
 	}
-	fh := s.fetchRemote(ctx, roomID, servers, false)
+	fh, _ := s.fetchRemote(ctx, roomID, servers, false)
 	if fh == nil {
 		return nil, notFound
 	}

@@ -365,15 +365,16 @@ func (s *Service) remoteAccessible(ctx context.Context, room *Summary, who viewe
 	return false, membership, nil
 }
 
-// fetchRemote asks the via servers, in order, for a room's hierarchy; nil
-// when none answers.
-func (s *Service) fetchRemote(ctx context.Context, roomID string, via []string, suggestedOnly bool) *FedHierarchy {
+// fetchRemote returns a room's hierarchy as another server described it:
+// a cached answer, or the first answer of the via servers, asked in
+// order; nil when none answers. asked reports whether servers were asked.
+func (s *Service) fetchRemote(ctx context.Context, roomID string, via []string, suggestedOnly bool) (fh *FedHierarchy, asked bool) {
 	if s.remote == nil {
-		return nil
+		return nil, false
 	}
 	key := remoteKey{roomID: roomID, suggestedOnly: suggestedOnly}
 	if fh, ok := s.remoteCache.get(key); ok {
-		return fh
+		return fh, false
 	}
 	for i, server := range via {
 		if i >= maxVia {
@@ -394,9 +395,9 @@ func (s *Service) fetchRemote(ctx context.Context, roomID string, via []string, 
 			fh.Room.ChildrenState = []ChildEvent{}
 		}
 		s.remoteCache.put(key, fh)
-		return fh
+		return fh, true
 	}
-	return nil
+	return nil, true
 }
 
 // maxVia bounds how many servers are asked about one room.
