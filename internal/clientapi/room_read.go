@@ -80,7 +80,7 @@ func (a *RoomAPI) visibleEvent(r *http.Request, s *httpapi.Session, roomID, even
 	if len(vis) == 0 {
 		return nil, nil, merr.NotFound("event not found")
 	}
-	return se, acc, nil
+	return vis[0], acc, nil
 }
 
 // getEvent is GET /rooms/{roomId}/event/{eventId}.

@@ -1,6 +1,7 @@
 package federationapi
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/roomstore"
 )
 
 func pduList(evs []*event.Event) []any {
@@ -39,9 +41,10 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, merr.Forbidden("your server may not see this event"))
 		return
 	}
-	ev := se.Event
-	if se.RedactedBy != "" {
-		ev = ev.Redacted()
+	ev, err := a.servedForm(ctx, a.Origin(r), se, se.Event)
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"origin": a.ServerName, "origin_server_ts": a.nowMS(), "pdus": pduList([]*event.Event{ev})})
 }
@@ -150,12 +153,29 @@ func (a *API) visibleTo(r *http.Request, evs []*event.Event) ([]*event.Event, er
 		if !ok {
 			continue
 		}
-		if se.RedactedBy != "" {
-			ev = ev.Redacted()
+		if ev, err = a.servedForm(r.Context(), a.Origin(r), se, ev); err != nil {
+			return nil, err
 		}
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// servedForm is ev (the event se holds) as a server that may see it is
+// served it: redacted when it was redacted, or when its sender was erased
+// and the server joined the room after it was sent (rooms.ServerRedacts).
+func (a *API) servedForm(ctx context.Context, server string, se *roomstore.StoredEvent, ev *event.Event) (*event.Event, error) {
+	if se.RedactedBy != "" {
+		return ev.Redacted(), nil
+	}
+	redact, err := a.Engine.ServerRedacts(ctx, server, se)
+	if err != nil {
+		return nil, err
+	}
+	if redact {
+		return ev.Redacted(), nil
+	}
+	return ev, nil
 }
 
 // getMissingEvents is POST /get_missing_events/{roomId}.

@@ -47,6 +47,9 @@ type Engine struct {
 	hookMu sync.RWMutex
 	hooks  []func([]Committed)
 
+	// erasure tells which local senders were erased (nil: none).
+	erasure ErasedSenders
+
 	// Backfill: one fetch per room at a time, and the lowest stream
 	// position handed out (backfilled events sit below all others).
 	bfMu        sync.Mutex

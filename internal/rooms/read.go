@@ -134,12 +134,13 @@ func (e *Engine) FilterVisible(ctx context.Context, userID string, evs []*roomst
 	if err != nil {
 		return nil, err
 	}
-	return ts.Visible(userID, evs, joinedLater)
+	return ts.Visible(ctx, userID, evs, joinedLater)
 }
 
 // TimelineStates holds the state before each event of a timeline (see
 // Engine.TimelineStates).
 type TimelineStates struct {
+	e     *Engine
 	views map[int64]visibility.StateLookup // by the events' StateBefore
 	read  []*StateView                     // views read from snapshots, for their errors
 }
@@ -150,7 +151,7 @@ type TimelineStates struct {
 // event's snapshot is read: for a user in thousands of rooms, one read per
 // room instead of one per state event.
 func (e *Engine) TimelineStates(ctx context.Context, evs []*roomstore.StoredEvent) (*TimelineStates, error) {
-	ts := &TimelineStates{views: make(map[int64]visibility.StateLookup, 4)}
+	ts := &TimelineStates{e: e, views: make(map[int64]visibility.StateLookup, 4)}
 	var prev *roomstore.StoredEvent
 	depth := 0
 	for _, se := range evs {
@@ -192,8 +193,9 @@ func (ts *TimelineStates) Err() error {
 }
 
 // Visible keeps the events of the timeline that userID may see (see
-// FilterVisible).
-func (ts *TimelineStates) Visible(userID string, evs []*roomstore.StoredEvent, joinedLater bool) ([]*roomstore.StoredEvent, error) {
+// FilterVisible), with those of erased senders redacted for a user who
+// was not joined when they were sent (visibility.Erased).
+func (ts *TimelineStates) Visible(ctx context.Context, userID string, evs []*roomstore.StoredEvent, joinedLater bool) ([]*roomstore.StoredEvent, error) {
 	out := evs[:0:0]
 	for _, se := range evs {
 		if visibility.CanSee(se.Event, ts.Before(se), userID, joinedLater) {
@@ -203,7 +205,16 @@ func (ts *TimelineStates) Visible(userID string, evs []*roomstore.StoredEvent, j
 	if err := ts.Err(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	erased, err := ts.e.erasedAmong(ctx, out)
+	if err != nil || len(erased) == 0 {
+		return out, err
+	}
+	for i, se := range out {
+		if erased[se.Sender()] && visibility.Erased(se.Event, ts.Before(se), userID) {
+			out[i] = redactedCopy(se)
+		}
+	}
+	return out, ts.Err()
 }
 
 func appliesState(se *roomstore.StoredEvent) bool {

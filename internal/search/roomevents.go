@@ -251,7 +251,11 @@ func (s *Service) visible(ctx context.Context, userID string, hits []searchstore
 			return nil, err
 		}
 		for _, se := range vis {
-			out[se.EventID()] = se
+			// An erased sender's event would be shown redacted, and
+			// listing it would still tell that it matched.
+			if !se.ErasedCopy {
+				out[se.EventID()] = se
+			}
 		}
 	}
 	return out, nil

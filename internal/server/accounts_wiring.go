@@ -29,6 +29,7 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	if err != nil {
 		return nil, err
 	}
+	s.Rooms.SetErasure(svc)
 	rh := roomHooks{s.Rooms, acct}
 	svc.SetHooks(users.Hooks{Deactivate: append(deactivateHooks{rh}, deactivated...), Profile: append(profileHooks{rh}, profile...),
 		Devices: devices, Register: registered})

@@ -539,7 +539,7 @@ func (s *Syncer) joinedRoom(ctx context.Context, req Request, f *Filter, t *join
 	if err != nil {
 		return nil, err
 	}
-	visible, err := states.Visible(req.UserID, evs, true)
+	visible, err := states.Visible(ctx, req.UserID, evs, true)
 	if err != nil {
 		return nil, err
 	}

@@ -102,6 +102,7 @@ func (s *Service) Deactivate(ctx context.Context, userID string, erase bool) err
 	if err := s.store.DeactivateUser(ctx, userID, erase); err != nil {
 		return err
 	}
+	s.erased.forget(userID)
 	ids := make([]string, len(devices))
 	for i, d := range devices {
 		ids[i] = d.DeviceID

@@ -215,6 +215,7 @@ func (s *Service) modifyByAdmin(ctx context.Context, cur *accounts.User, u UserU
 		if err := s.store.ReactivateUser(ctx, userID, hash); err != nil {
 			return err
 		}
+		s.erased.forget(userID)
 	}
 	if u.Threepids != nil {
 		if err := s.store.ReplaceThreepids(ctx, userID, *u.Threepids); err != nil {

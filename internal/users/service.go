@@ -154,6 +154,8 @@ type Service struct {
 	nonces *nonceStore
 	// pending counts registration tokens' pending uses (regtokens.go).
 	pending pendingTokens
+	// erased caches which users were erased (erasure.go).
+	erased erasureCache
 	// dummyHash is compared against when a user does not exist, so a
 	// failed login takes as long whether or not the user exists.
 	dummyHash []byte

@@ -83,3 +83,20 @@ func CanSee(e *event.Event, before StateLookup, userID string, joinedLater bool)
 	}
 	return false
 }
+
+// Erased says how a reader is shown an event whose sender asked for their
+// content to be erased when deactivating (client-server-api "Account
+// deactivation", erase, spec v1.10; MSC4025): users who join the room after
+// the request are served redacted copies, while those who could see the
+// event before keep seeing it whole. Which users saw an event is not
+// recorded, so, as Synapse does, the reader's membership at the event
+// stands for it: a reader who was joined when the event was sent is shown
+// it whole, anyone else who may see it (through shared or world_readable
+// history, or an invite) is shown the redacted copy. The erased user's
+// events are never redacted for the user themself.
+func Erased(e *event.Event, before StateLookup, userID string) (redact bool) {
+	if e.Sender() == userID {
+		return false
+	}
+	return Membership(before, userID) != event.Join
+}

@@ -66,3 +66,30 @@ func TestUsersAlwaysSeeTheirOwnMembership(t *testing.T) {
 		t.Error("bob's own join must be visible to bob")
 	}
 }
+
+// Account deactivation with erase (v1.10): an erased sender's events are
+// redacted for readers who were not joined when they were sent.
+func TestErasedSenderIsRedactedForReadersNotJoinedAtTheEvent(t *testing.T) {
+	msg := build(t, "m.room.message", nil, "@gone:hs", `{"body":"secret"}`)
+	mem := func(u, m string) *event.Event {
+		return build(t, event.TypeMember, sp(u), u, `{"membership":"`+m+`"}`)
+	}
+	joined := state{{Type: event.TypeMember, StateKey: "@bob:hs"}: mem("@bob:hs", event.Join)}
+	invited := state{{Type: event.TypeMember, StateKey: "@bob:hs"}: mem("@bob:hs", event.Invite)}
+	cases := []struct {
+		name   string
+		before state
+		reader string
+		want   bool
+	}{
+		{"joined at the event: whole", joined, "@bob:hs", false},
+		{"invited at the event: redacted", invited, "@bob:hs", true},
+		{"not in the room at the event: redacted", state{}, "@bob:hs", true},
+		{"the sender themself: whole", state{}, "@gone:hs", false},
+	}
+	for _, c := range cases {
+		if got := Erased(msg, c.before, c.reader); got != c.want {
+			t.Errorf("%s: redact = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -163,6 +163,40 @@ func (s *sqlStore) AvatarInUse(ctx context.Context, url string) (bool, error) {
 	return n > 0, err
 }
 
+// erasedBatch bounds one IN list of ErasedUsers.
+const erasedBatch = 500
+
+func (s *sqlStore) ErasedUsers(ctx context.Context, userIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for len(userIDs) > 0 {
+		n := min(len(userIDs), erasedBatch)
+		args := make([]any, n)
+		for i, id := range userIDs[:n] {
+			args[i] = id
+		}
+		userIDs = userIDs[n:]
+		rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id FROM users WHERE erased AND user_id IN (`+sqldb.Placeholders(1, n)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 func (s *sqlStore) DeactivateUser(ctx context.Context, userID string, erase bool) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		q := `UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE user_id = $1`

@@ -73,6 +73,9 @@ type Store interface {
 	// devices, tokens and third-party IDs, and with erase also its profile
 	// and account data, and records the erasure; ErrNotFound if unknown.
 	DeactivateUser(ctx context.Context, userID string, erase bool) error
+	// ErasedUsers returns which of userIDs were deactivated with erase
+	// (only those, as true).
+	ErasedUsers(ctx context.Context, userIDs []string) (map[string]bool, error)
 
 	// SetDisplayName sets ("" clears) a user's display name; ErrNotFound if
 	// the user is unknown.

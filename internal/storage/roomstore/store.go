@@ -114,6 +114,9 @@ type StoredEvent struct {
 	// so the timeline has a hole just before it.
 	AfterGap   bool
 	RedactedBy string
+	// ErasedCopy marks a copy served in redacted form because its sender
+	// was erased (rooms.TimelineStates.Visible); never stored.
+	ErasedCopy bool
 	TxnDevice  string
 	TxnID      string
 }
