@@ -23,6 +23,8 @@ type AccountOptions struct {
 	PublicBaseURL string
 	// ServeServerWellKnown serves /.well-known/matrix/server.
 	ServeServerWellKnown bool
+	// AdminContact is admin_contact, for /.well-known/matrix/support.
+	AdminContact string
 
 	// EnableRegistration opens POST /register to everyone;
 	// RegistrationWithoutVerification allows it with only m.login.dummy
@@ -68,6 +70,7 @@ func AccountOptionsFromConfig(cfg *config.Config) AccountOptions {
 	return AccountOptions{
 		PublicBaseURL:                   cfg.PublicBaseURL,
 		ServeServerWellKnown:            cfg.ServeServerWellKnown,
+		AdminContact:                    cfg.AdminContact,
 		EnableRegistration:              cfg.EnableRegistration,
 		RegistrationWithoutVerification: cfg.EnableRegistrationWithoutVerification,
 		RegistrationRequiresToken:       cfg.RegistrationRequiresToken,
@@ -160,6 +163,7 @@ func (a *AccountAPI) Register(rt *httpapi.Router) {
 
 	rt.HandleFunc("GET /_matrix/client/versions", a.versions)
 	rt.HandleFunc("GET /.well-known/matrix/client", a.wellKnownClient)
+	rt.HandleFunc("GET /.well-known/matrix/support", a.wellKnownSupport)
 	if a.opts.ServeServerWellKnown {
 		rt.HandleFunc("GET /.well-known/matrix/server", a.wellKnownServer)
 	}

@@ -77,6 +77,13 @@ func (a *AccountAPI) readRequestToken(r *http.Request) (threepid.Request, error)
 func (a *AccountAPI) requestToken(w http.ResponseWriter, r *http.Request, purpose threepid.Purpose, disabled string,
 	check func(ctx context.Context, owner string) error) {
 	if !a.emailEnabled() {
+		if purpose == threepid.AddThreepid {
+			// administrative_contact.yaml (v1.13, MSC4178): "the homeserver
+			// does not support adding email addresses".
+			httpapi.WriteError(w, merr.BadRequest(merr.CodeThreepidMediumNotSupported, disabled))
+			return
+		}
+		// Synapse's answer for the password and registration flows.
 		httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, disabled))
 		return
 	}
@@ -356,6 +363,12 @@ func (a *AccountAPI) registerThreepid(rt *httpapi.Router, plain func(string, str
 	plain("POST", "/account/password/email/requestToken", a.passwordRequestToken)
 	plain("POST", "/account/3pid/email/requestToken", a.addRequestToken)
 	plain("POST", "/register/email/requestToken", a.registerRequestToken)
+	// Myelin sends no SMS, so no phone number can be validated or added
+	// (administrative_contact.yaml: M_THREEPID_MEDIUM_NOT_SUPPORTED, v1.13;
+	// the same answer for registration and password resets by phone).
+	for _, p := range []string{"/account/3pid/msisdn/requestToken", "/register/msisdn/requestToken", "/account/password/msisdn/requestToken"} {
+		plain("POST", p, noPhoneNumbers)
+	}
 	user("POST", "/account/3pid/add", a.addThreepid)
 	user("POST", "/account/3pid/delete", a.deleteThreepid)
 	for _, p := range []threepid.Purpose{threepid.PasswordReset, threepid.AddThreepid, threepid.Registration} {
@@ -373,4 +386,9 @@ func sleepRandom(ctx context.Context, lo, hi time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// noPhoneNumbers answers the msisdn requestToken endpoints.
+func noPhoneNumbers(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteError(w, merr.BadRequest(merr.CodeThreepidMediumNotSupported, "This server does not support phone numbers"))
 }

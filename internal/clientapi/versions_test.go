@@ -65,6 +65,35 @@ func TestWellKnown(t *testing.T) {
 	}, func(o *testOptions) { o.account.ServeServerWellKnown = true })
 }
 
+// Spec: client-server-api "Getting the support information" (support.yaml,
+// v1.10): admin_contact is announced; without it, 404.
+func TestWellKnownSupport(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		r.expect(r.do("GET", "/.well-known/matrix/support", "", nil), 404, "M_NOT_FOUND")
+	})
+	for contact, want := range map[string]map[string]any{
+		"mailto:admin@example.org": {"role": "m.role.admin", "email_address": "admin@example.org"},
+		"@admin:example.org":       {"role": "m.role.admin", "matrix_id": "@admin:example.org"},
+	} {
+		forEachBackend(t, func(t *testing.T, r *rig) {
+			got := r.do("GET", "/.well-known/matrix/support", "", nil)
+			contacts, _ := got.body["contacts"].([]any)
+			if got.status != 200 || len(contacts) != 1 {
+				t.Fatalf("support: %d %v", got.status, got.body)
+			}
+			c := contacts[0].(map[string]any)
+			if len(c) != len(want) {
+				t.Errorf("contact %v, want %v", c, want)
+			}
+			for k, v := range want {
+				if c[k] != v {
+					t.Errorf("contact %v, want %v", c, want)
+				}
+			}
+		}, func(o *testOptions) { o.account.AdminContact = contact })
+	}
+}
+
 // Spec: client-server-api "Capabilities negotiation".
 func TestCapabilities(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *rig) {
@@ -95,5 +124,21 @@ func TestCapabilities(t *testing.T) {
 		if got := r.do("GET", "/_matrix/client/r0/capabilities", token, nil); got.status != 200 {
 			t.Errorf("r0: %d", got.status)
 		}
+	})
+}
+
+// Spec v1.13 (MSC4178): requestToken for a medium the server cannot add
+// answers M_THREEPID_MEDIUM_NOT_SUPPORTED. Here email is not configured,
+// and phone numbers never are.
+func TestRequestToken_UnsupportedMedium(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		email := map[string]any{"client_secret": "s3cret", "email": "a@example.org", "send_attempt": 1}
+		phone := map[string]any{"client_secret": "s3cret", "country": "GB", "phone_number": "07700900001", "send_attempt": 1}
+		r.expect(r.do("POST", "/_matrix/client/v3/account/3pid/email/requestToken", "", email), 400, "M_THREEPID_MEDIUM_NOT_SUPPORTED")
+		for _, p := range []string{"account/3pid", "register", "account/password"} {
+			r.expect(r.do("POST", "/_matrix/client/v3/"+p+"/msisdn/requestToken", "", phone), 400, "M_THREEPID_MEDIUM_NOT_SUPPORTED")
+		}
+		// Synapse's answer when email registration is off.
+		r.expect(r.do("POST", "/_matrix/client/v3/register/email/requestToken", "", email), 400, "M_UNKNOWN")
 	})
 }

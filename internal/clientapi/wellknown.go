@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
 )
@@ -34,4 +35,26 @@ func (a *AccountAPI) wellKnownServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeAccountJSON(w, map[string]string{"m.server": net.JoinHostPort(u.Hostname(), "443")})
+}
+
+// wellKnownSupport is GET /.well-known/matrix/support (support.yaml, spec
+// v1.10): how to reach the server's administrator. Synapse has no option
+// for it (operators serve the file themselves); Myelin announces
+// admin_contact, Synapse's key for the contact shown in its errors: a
+// "mailto:" URI or plain address becomes an email contact, a user ID a
+// Matrix one. Without it the answer is 404, which the spec allows ("not
+// necessarily handled by the homeserver").
+func (a *AccountAPI) wellKnownSupport(w http.ResponseWriter, r *http.Request) {
+	c := strings.TrimSpace(a.opts.AdminContact)
+	contact := map[string]string{"role": "m.role.admin"}
+	switch {
+	case c == "":
+		httpapi.WriteError(w, httpapi.NotFound("No support information"))
+		return
+	case strings.HasPrefix(c, "@"):
+		contact["matrix_id"] = c
+	default:
+		contact["email_address"] = strings.TrimPrefix(c, "mailto:")
+	}
+	writeAccountJSON(w, map[string]any{"contacts": []map[string]string{contact}})
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// ServeServerWellKnown serves /.well-known/matrix/server pointing at
 	// port 443 of the public_baseurl host (serve_server_wellknown).
 	ServeServerWellKnown bool
+	// AdminContact is how to reach the server's administrator
+	// (admin_contact, e.g. "mailto:admin@example.org"); Myelin announces it
+	// on /.well-known/matrix/support.
+	AdminContact string
 
 	Listeners []Listener
 

@@ -39,6 +39,7 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 		"public_baseurl":         d.str(&c.PublicBaseURL),
 		"pid_file":               d.path(&c.PIDFile),
 		"serve_server_wellknown": d.boolean(&c.ServeServerWellKnown),
+		"admin_contact":          d.str(&c.AdminContact),
 		"listeners": func(key string, n *yaml.Node) {
 			c.Listeners = []Listener{}
 			d.list(key, n, func(k string, item *yaml.Node) {

@@ -291,7 +291,7 @@ var synapseOnlyKeys = []string{
 	"web_client_location", "soft_file_limit", "gc_thresholds", "gc_min_interval",
 	"filter_timeline_limit", "block_non_admin_invites", "enable_search",
 	"redaction_retention_period", "user_ips_max_age", "templates", "retention",
-	"admin_contact", "hs_disabled", "hs_disabled_message", "limit_usage_by_mau",
+	"hs_disabled", "hs_disabled_message", "limit_usage_by_mau",
 	"max_mau_value", "mau_trial_days", "mau_stats_only", "server_context",
 	"dummy_events_threshold", "delete_stale_devices_after",
 	"oidc_providers", "saml2_config", "cas_config", "sso", "jwt_config",

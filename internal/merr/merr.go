@@ -65,12 +65,15 @@ const (
 	CodeThreepidNotFound       = "M_THREEPID_NOT_FOUND"
 	CodeThreepidInUse          = "M_THREEPID_IN_USE"
 	CodeThreepidDenied         = "M_THREEPID_DENIED"
-	CodeThreepidAuthFailed     = "M_THREEPID_AUTH_FAILED"
-	CodeServerNotTrusted       = "M_SERVER_NOT_TRUSTED"
-	CodeProfileTooLarge        = "M_PROFILE_TOO_LARGE"
-	CodeKeyTooLarge            = "M_KEY_TOO_LARGE"
-	CodeUserLocked             = "M_USER_LOCKED"
-	CodeUserSuspended          = "M_USER_SUSPENDED"
+	// CodeThreepidMediumNotSupported: the server does not add third-party
+	// IDs of that medium (spec v1.13, MSC4178).
+	CodeThreepidMediumNotSupported = "M_THREEPID_MEDIUM_NOT_SUPPORTED"
+	CodeThreepidAuthFailed         = "M_THREEPID_AUTH_FAILED"
+	CodeServerNotTrusted           = "M_SERVER_NOT_TRUSTED"
+	CodeProfileTooLarge            = "M_PROFILE_TOO_LARGE"
+	CodeKeyTooLarge                = "M_KEY_TOO_LARGE"
+	CodeUserLocked                 = "M_USER_LOCKED"
+	CodeUserSuspended              = "M_USER_SUSPENDED"
 	// CodeCannotLeaveServerNoticeRoom: client-server-api "Server Notices".
 	CodeCannotLeaveServerNoticeRoom = "M_CANNOT_LEAVE_SERVER_NOTICE_ROOM"
 	// CodeInviteBlocked: the invitee blocks invites (client-server-api
