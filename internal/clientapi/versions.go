@@ -36,15 +36,27 @@ import (
 //     /login/get_token is optional (m.get_login_token says it is off);
 //   - v1.8: reports only by members who can see the event;
 //   - v1.9: the .m.rule.suppress_edits default push rule.
+//   - v1.10: local erasure requests (erase on /account/deactivate: later
+//     joiners get redacted copies), /.well-known/matrix/support (from
+//     admin_contact), recursion on /relations, Retry-After on 429,
+//     /versions answering with or without a token;
+//   - v1.11: authenticated media (/_matrix/client/v1/media/* and the
+//     federation media endpoints, with the freeze), the animated
+//     thumbnail parameter, no UIA on the first cross-signing upload
+//     (MSC3967), unsigned.membership (MSC4115);
+//   - v1.12: via on /join and /knock (MSC4156), account locking
+//     (M_USER_LOCKED, MSC3939), guests reading authenticated media
+//     (MSC4189), inline and attachment Content-Disposition by type
+//     (MSC2701/MSC2702), the m.get_login_token capability.
 //
 // Later versions stay off the list until every feature they bring is
-// served (v1.10 adds /.well-known/matrix/support and local erasure
-// requests); the stable flags below announce those of their features that
-// are (authenticated media, of v1.11), and v1.4's threads and private
-// receipts to clients that look for the flag rather than the version.
+// served (v1.13 wants one-time keys claimed in upload order); the stable
+// flags below announce features to clients that look for the flag rather
+// than the version.
 var specVersions = []string{
 	"r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0", "r0.6.0", "r0.6.1",
 	"v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9",
+	"v1.10", "v1.11", "v1.12",
 }
 
 // unstableFeatures are the flags clients check, before a spec version that

@@ -6,7 +6,7 @@ import (
 )
 
 // Spec: client-server-api "API Versions" (versions.yaml). Only versions
-// whose version-gated features are all served are listed (up to v1.9);
+// whose version-gated features are all served are listed (up to v1.12);
 // later ones are not yet.
 func TestVersions_ListsOnlyVersionsWhoseEndpointsExist(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *rig) {
@@ -18,12 +18,12 @@ func TestVersions_ListsOnlyVersionsWhoseEndpointsExist(t *testing.T) {
 		for _, v := range got.body["versions"].([]any) {
 			versions = append(versions, v.(string))
 		}
-		for _, want := range []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9"} {
+		for _, want := range []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12"} {
 			if !slices.Contains(versions, want) {
 				t.Errorf("versions %v lack %s", versions, want)
 			}
 		}
-		for _, unserved := range []string{"v1.10", "v1.11", "v1.19"} {
+		for _, unserved := range []string{"v1.13", "v1.19"} {
 			if slices.Contains(versions, unserved) {
 				t.Errorf("versions %v claim %s", versions, unserved)
 			}
@@ -42,6 +42,11 @@ func TestVersions_ListsOnlyVersionsWhoseEndpointsExist(t *testing.T) {
 		}
 		if got.header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Error("no CORS header")
+		}
+		// v1.10 (MSC4026): the endpoint may be called with a token, even
+		// one the server does not know.
+		if got := r.do("GET", "/_matrix/client/versions", "not-a-token", nil); got.status != 200 {
+			t.Errorf("with an unknown token: %d %v", got.status, got.body)
 		}
 	})
 }
