@@ -68,6 +68,17 @@ func (s *Store) Upload(ctx context.Context, userID, deviceID string, up Upload) 
 			}
 		}
 		added := 0
+		// This upload's place in the device's order of uploads (claimKeys
+		// gives keys out in that order). Two concurrent uploads of one
+		// device may share a number, and their keys then count as one
+		// upload's.
+		var seq int64
+		if len(up.OneTimeKeys) > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(upload_seq), 0) + 1 FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2`,
+				userID, deviceID).Scan(&seq); err != nil {
+				return err
+			}
+		}
 		for _, k := range up.OneTimeKeys {
 			var old string
 			err := tx.QueryRowContext(ctx, `SELECT key_json FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4`,
@@ -80,8 +91,8 @@ func (s *Store) Upload(ctx context.Context, userID, deviceID string, up Upload) 
 			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO e2ee_one_time_keys (user_id, device_id, algorithm, key_id, key_json) VALUES ($1, $2, $3, $4, $5)`,
-				userID, deviceID, k.Algorithm, k.KeyID, string(k.JSON)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO e2ee_one_time_keys (user_id, device_id, algorithm, key_id, key_json, upload_seq) VALUES ($1, $2, $3, $4, $5, $6)`,
+				userID, deviceID, k.Algorithm, k.KeyID, string(k.JSON), seq); err != nil {
 				return err
 			}
 			added++
@@ -229,7 +240,8 @@ func claimOne(ctx context.Context, tx *sql.Tx, c Claim) (ClaimedKey, error) {
 	for {
 		var id, j string
 		err := tx.QueryRowContext(ctx, `DELETE FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3
-			AND key_id = (SELECT MIN(key_id) FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3)
+			AND key_id = (SELECT key_id FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3
+				ORDER BY upload_seq, key_id LIMIT 1)
 			RETURNING key_id, key_json`, c.UserID, c.DeviceID, c.Algorithm).Scan(&id, &j)
 		if err == nil {
 			return ClaimedKey{Key: OneTimeKey{Algorithm: c.Algorithm, KeyID: id, JSON: json.RawMessage(j)}, OK: true}, nil

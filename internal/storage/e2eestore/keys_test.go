@@ -140,3 +140,34 @@ func TestClaimKeys_ConcurrentBatchClaimsHandOutEachKeyOnce(t *testing.T) {
 		}
 	})
 }
+
+// keys.yaml (claimKeys, spec v1.13): "One-time keys are given out in the
+// order that they were uploaded", whatever their key IDs.
+func TestClaimKeys_GivenOutInUploadOrder(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		for _, batch := range [][]string{{"zz", "zy"}, {"aa"}, {"mm"}} {
+			var up Upload
+			up.MaxOneTimeKeys = 100
+			for _, id := range batch {
+				up.OneTimeKeys = append(up.OneTimeKeys, OneTimeKey{Algorithm: "alg", KeyID: id, JSON: json.RawMessage(`"k"`)})
+			}
+			if _, err := s.Upload(ctx, "@b:hs", "D", up); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []string
+		for range 4 {
+			res, err := s.ClaimKeys(ctx, []Claim{{UserID: "@b:hs", DeviceID: "D", Algorithm: "alg"}})
+			if err != nil || !res[0].OK {
+				t.Fatalf("claim: %v %v", res, err)
+			}
+			got = append(got, res[0].Key.KeyID)
+		}
+		// The first upload's two keys in either order, then the others.
+		if first := fmt.Sprint(got[:2]); (first != "[zy zz]" && first != "[zz zy]") || got[2] != "aa" || got[3] != "mm" {
+			t.Fatalf("claimed %v, want the uploads' order", got)
+		}
+	})
+}

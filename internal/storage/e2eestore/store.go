@@ -138,6 +138,14 @@ UPDATE e2ee_device_list_changes SET first_pos = (SELECT MIN(o.pos) FROM e2ee_dev
 DELETE FROM e2ee_device_list_changes WHERE pos < (SELECT MAX(o.pos) FROM e2ee_device_list_changes o
 	WHERE o.user_id = e2ee_device_list_changes.user_id AND o.device_id = e2ee_device_list_changes.device_id);
 `},
+	{Version: 4, Name: "one-time keys claimed in the order they were uploaded", SQL: `
+-- keys.yaml (claimKeys, spec v1.13, MSC4225): "One-time keys are given out
+-- in the order that they were uploaded"; keys of one upload are equal.
+-- upload_seq numbers a device's uploads; keys stored before this column
+-- are older than any upload after it, so 0 gives them out first.
+ALTER TABLE e2ee_one_time_keys ADD COLUMN upload_seq BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX e2ee_one_time_keys_upload_order ON e2ee_one_time_keys (user_id, device_id, algorithm, upload_seq, key_id);
+`},
 }
 
 // Store is the e2ee domain's storage. Safe for concurrent use.
