@@ -578,20 +578,22 @@ func (a *RoomAPI) remoteInvite(r *http.Request, s *httpapi.Session, roomID, targ
 	if err != nil {
 		return "", err
 	}
-	var stripped []json.RawMessage
+	// invite_room_state holds whole events in the room version's format,
+	// m.room.create among them (server-server-api, PUT /v2/invite, spec
+	// v1.16, MSC4311): the invitee's server may check their signatures
+	// and, for room IDs derived from the create event, the room.
+	var roomState []json.RawMessage
 	if view, err := a.Engine.CurrentView(ctx, roomID); err == nil {
 		for _, typ := range clientevent.InviteStateTypes {
 			if e := view.Get(typ, ""); e != nil {
-				raw, _ := json.Marshal(clientevent.Strip(e))
-				stripped = append(stripped, raw)
+				roomState = append(roomState, e.FederationJSON())
 			}
 		}
 		if e := view.Get(event.TypeMember, s.UserID); e != nil {
-			raw, _ := json.Marshal(clientevent.Strip(e))
-			stripped = append(stripped, raw)
+			roomState = append(roomState, e.FederationJSON())
 		}
 	}
-	signed, err := a.Fed.Invite(ctx, ev, stripped)
+	signed, err := a.Fed.Invite(ctx, ev, roomState)
 	if merr.CodeOf(err) == merr.CodeInviteBlocked {
 		return "", err
 	}

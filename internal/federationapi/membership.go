@@ -1,6 +1,7 @@
 package federationapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -115,16 +116,18 @@ func (a *API) sendMembership(membership string, v1 bool) http.HandlerFunc {
 				"origin": a.ServerName, "state": pduList(res.State), "auth_chain": pduList(res.AuthChain),
 				"event": rawJSON(res.Event.FederationJSON()), "members_omitted": false})
 		case event.Knock:
-			var stripped []clientevent.StrippedEvent
+			// Whole events in the room version's format, m.room.create
+			// among them (send_knock, spec v1.16, MSC4311), as for invites.
+			var roomState []*event.Event
 			view, err := a.Engine.CurrentView(ctx, roomID)
 			if err == nil {
 				for _, typ := range clientevent.InviteStateTypes {
 					if e := view.Get(typ, ""); e != nil {
-						stripped = append(stripped, clientevent.Strip(e))
+						roomState = append(roomState, e)
 					}
 				}
 			}
-			write(w, map[string]any{"knock_room_state": stripped})
+			write(w, map[string]any{"knock_room_state": pduList(roomState)})
 		default:
 			write(w, map[string]any{})
 		}
@@ -215,10 +218,44 @@ func (a *API) acceptInvite(r *http.Request, v *roomversion.Version, raw json.Raw
 	if err := a.Limits.Check(ratelimit.InvitesPerUser, target); err != nil {
 		return nil, err
 	}
-	if len(inviteRoomState) > 50 {
-		inviteRoomState = inviteRoomState[:50]
+	if len(inviteRoomState) > maxInviteRoomState {
+		inviteRoomState = inviteRoomState[:maxInviteRoomState]
+	}
+	if v.RoomIDFromCreateEvent() {
+		if err := a.checkInviteRoomState(ctx, v, ev.RoomID(), inviteRoomState); err != nil {
+			return nil, err
+		}
 	}
 	return a.Engine.StoreInvite(ctx, v, ev, inviteRoomState)
+}
+
+// maxInviteRoomState bounds the invite_room_state kept with an invite.
+const maxInviteRoomState = 50
+
+// checkInviteRoomState applies PUT /v2/invite's checks of
+// invite_room_state (spec v1.16, MSC4311), which servers "SHOULD apply" to
+// room versions after 11 (those whose room ID is the create event's hash)
+// and may skip before: the m.room.create event is there, and every entry
+// is an event in the room version's format, correctly signed, of the
+// invite's room. Whatever fails is M_INVALID_PARAM, as the spec asks.
+func (a *API) checkInviteRoomState(ctx context.Context, v *roomversion.Version, roomID string, roomState []json.RawMessage) error {
+	haveCreate := false
+	for _, raw := range roomState {
+		ev, err := a.parseFor(ctx, raw, v)
+		if err != nil {
+			return merr.InvalidParam("invite_room_state: an entry is not a correctly signed event of this room version: " + err.Error())
+		}
+		if ev.RoomID() != roomID {
+			return merr.InvalidParam("invite_room_state: an entry belongs to another room")
+		}
+		if ev.Type() == event.TypeCreate && ev.StateKeyEquals("") {
+			haveCreate = true
+		}
+	}
+	if !haveCreate {
+		return merr.InvalidParam("invite_room_state must hold the room's m.room.create event")
+	}
+	return nil
 }
 
 // queryDirectory is GET /query/directory?room_alias=….
