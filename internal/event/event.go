@@ -61,7 +61,8 @@ func (e *Event) IsState() bool { return e.stateKey != nil }
 // StateKeyEquals reports whether the event is a state event with this key.
 func (e *Event) StateKeyEquals(s string) bool { return e.stateKey != nil && *e.stateKey == s }
 
-// Content is the raw canonical JSON of the content object.
+// Content is the raw canonical JSON of the content object: a slice of the
+// event's JSON (see JSON), so callers must not modify it.
 func (e *Event) Content() json.RawMessage { return e.content }
 
 // PrevEventIDs are the IDs of the event's DAG parents.

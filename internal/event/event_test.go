@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/signing"
@@ -335,6 +336,41 @@ func TestParseTrustedMatchesParse(t *testing.T) {
 		}
 		if got.EventID() != e.EventID() || string(got.JSON()) != string(e.JSON()) || got.RoomID() != e.RoomID() || string(got.Unsigned()) != `{"age_ts":5}` {
 			t.Errorf("v%s: trusted parse differs", v.ID)
+		}
+	}
+}
+
+// An event holds its content once: Content is the "content" value inside
+// its JSON, for built, parsed, trusted and redacted events alike, and a
+// caller appending to it cannot write into the JSON.
+func TestContentIsTheJSONsContentValue(t *testing.T) {
+	key := specKey(t)
+	v := roomversion.MustGet("10")
+	built := buildCreate(t, v, key)
+	parsed, err := Parse(built.FederationJSON(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted, err := ParseTrusted(built.FederationJSON(), v, built.EventID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, e := range map[string]*Event{"built": built, "parsed": parsed, "trusted": trusted, "redacted": built.Redacted()} {
+		var whole map[string]json.RawMessage
+		if err := json.Unmarshal(e.JSON(), &whole); err != nil {
+			t.Fatal(err)
+		}
+		if string(e.Content()) != string(whole["content"]) {
+			t.Errorf("%s: content %s, JSON's content %s", name, e.Content(), whole["content"])
+		}
+		js, c := uintptr(unsafe.Pointer(unsafe.SliceData(e.JSON()))), uintptr(unsafe.Pointer(unsafe.SliceData(e.Content())))
+		if c < js || c+uintptr(len(e.Content())) > js+uintptr(len(e.JSON())) {
+			t.Errorf("%s: content is a copy, not the JSON's bytes", name)
+		}
+		before := string(e.JSON())
+		_ = append(e.Content(), `,"x":1}`...)
+		if string(e.JSON()) != before {
+			t.Errorf("%s: appending to Content changed the JSON", name)
 		}
 	}
 }

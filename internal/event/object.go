@@ -29,6 +29,16 @@ func parseObject(canonical []byte) (object, error) {
 // encode writes o as canonical JSON, given canonical values: keys sorted
 // bytewise (code point order for UTF-8) and written with canonical escapes.
 func (o object) encode() []byte {
+	out, _ := o.encodeFinding("")
+	return out
+}
+
+// encodeFinding is encode that also returns the value of key as a slice of
+// the output (nil when absent), so that a value kept beside the JSON, such
+// as an event's content, shares its bytes instead of holding a second
+// copy. The slice's capacity ends with the value: appending to it copies.
+func (o object) encodeFinding(key string) (out, value []byte) {
+	var start, end int
 	keys := make([]string, 0, len(o))
 	n := 2
 	for k, v := range o {
@@ -44,10 +54,17 @@ func (o object) encode() []byte {
 		}
 		writeString(buf, k)
 		buf.WriteByte(':')
+		if k == key {
+			start, end = buf.Len(), buf.Len()+len(o[k])
+		}
 		buf.Write(o[k])
 	}
 	buf.WriteByte('}')
-	return buf.Bytes()
+	out = buf.Bytes()
+	if end > start {
+		value = out[start:end:end]
+	}
+	return out, value
 }
 
 func (o object) clone() object {

@@ -141,7 +141,7 @@ func fromObject(obj object, v *roomversion.Version) (*Event, error) {
 
 // buildEvent is fromObject with an optional known event ID (trusted input).
 func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, error) {
-	raw := obj.encode()
+	raw, content := obj.encodeFinding("content")
 	p, err := readPDU(obj)
 	if err != nil {
 		return nil, err
@@ -163,7 +163,9 @@ func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, err
 	if len(p.Content) == 0 || p.Content[0] != '{' {
 		return nil, errorf("content must be an object")
 	}
-	e.content = p.Content
+	// The content kept is the JSON's own bytes: a cached event holds its
+	// content once.
+	e.content = content
 	if p.HashSHA256 == nil {
 		return nil, errorf("missing hashes.sha256")
 	}

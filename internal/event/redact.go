@@ -125,8 +125,7 @@ func (e *Event) Redacted() *Event {
 	}
 	r := *e
 	red := redactObject(obj, e.version)
-	r.json = red.encode()
-	r.content = red["content"]
+	r.json, r.content = red.encodeFinding("content")
 	if len(r.content) == 0 {
 		r.content = json.RawMessage("{}")
 	}

@@ -37,9 +37,11 @@ type cacheEntry struct {
 // cache's own list element and map entry.
 const eventOverhead = 750
 
-// eventCost is the memory an event is taken to hold in the cache.
+// eventCost is the memory an event is taken to hold in the cache. Its
+// content is a slice of its JSON (see event.Event.Content), so it is not
+// counted twice.
 func eventCost(ev *event.Event) int {
-	return eventOverhead + len(ev.JSON()) + len(ev.Content()) + len(ev.Unsigned())
+	return eventOverhead + len(ev.JSON()) + len(ev.Unsigned())
 }
 
 func newEventCache(max, maxBytes int) *eventCache {
