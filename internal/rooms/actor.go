@@ -123,7 +123,7 @@ type actor struct {
 }
 
 func newActor(e *Engine, roomID string) *actor {
-	return &actor{e: e, roomID: roomID, reqs: make(chan *request, 256), done: make(chan struct{}), txns: map[roomstore.TxnKey]*event.Event{}}
+	return &actor{e: e, roomID: roomID, reqs: make(chan *request, maxBatch), done: make(chan struct{}), txns: map[roomstore.TxnKey]*event.Event{}}
 }
 
 func (a *actor) run() {
