@@ -82,6 +82,14 @@ func (s *Syncer) syncJSONSafe(ctx context.Context, req Request) (body *Body, err
 }
 
 func (s *Syncer) syncJSON(ctx context.Context, req Request) (*Body, error) {
+	body, err := s.buildJSON(ctx, req)
+	if err == nil {
+		s.release.built(body.Len())
+	}
+	return body, err
+}
+
+func (s *Syncer) buildJSON(ctx context.Context, req Request) (*Body, error) {
 	resp, err := s.Sync(ctx, req)
 	if err != nil {
 		return nil, err

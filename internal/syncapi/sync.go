@@ -44,6 +44,7 @@ type Syncer struct {
 	stopping    chan struct{}
 	summaries   summaryCache
 	initial     initialFlights
+	release     releaser
 	streams     []Stream
 	keyCounts   DeviceKeyCounts
 	ignored     IgnoredUsersSource
