@@ -518,6 +518,14 @@ type Myelin struct {
 	// that trickles a body cannot hold a connection forever. It starts
 	// once the headers are in, which http.Server bounds separately.
 	RequestBodyTimeout time.Duration
+	// MemoryLimit is a soft limit on the process's memory in bytes
+	// (memory_limit, default 0: none), given to the Go runtime as
+	// GOMEMLIMIT would be: the collector runs more often as the process
+	// nears it, instead of letting the heap grow to twice what is live,
+	// and the parsed-event cache takes at most a quarter of it. It is not
+	// a hard cap: memory in use is never refused. GOMEMLIMIT in the
+	// environment, when set, takes precedence.
+	MemoryLimit int64
 }
 
 // SharedSecret returns the registration shared secret, reading

@@ -240,6 +240,7 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 				"log_level":                   d.choice(&c.Myelin.LogLevel, "debug", "info", "warn", "error"),
 				"max_connections_per_address": d.integer(&c.Myelin.MaxConnectionsPerAddress, 0, 1<<20),
 				"request_body_timeout":        d.duration(&c.Myelin.RequestBodyTimeout),
+				"memory_limit":                d.size(&c.Myelin.MemoryLimit),
 			})
 		},
 	}

@@ -238,4 +238,9 @@ myelin:
   # How long a client may take to send a request body once its headers
   # are in; 0 means no bound.
   request_body_timeout: 60s
+  # A soft limit on the server's memory ("512M", "2G"), kept by collecting
+  # garbage more often as it nears; 0 means none. Useful in a container
+  # with a memory limit: set it somewhat below that limit. GOMEMLIMIT in
+  # the environment takes precedence.
+  memory_limit: 0
 `))

@@ -683,3 +683,15 @@ rc_federation: {window_size: 750, sleep_limit: 15, sleep_delay: 400, reject_limi
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
+
+// myelin.memory_limit is a size, 0 (none) by default.
+func TestLoad_MemoryLimit(t *testing.T) {
+	c, _ := loadString(t, "server_name: example.org\nreport_stats: false\nmyelin: {memory_limit: 300M}\n")
+	if c.Myelin.MemoryLimit != 300<<20 {
+		t.Errorf("memory_limit = %d, want %d", c.Myelin.MemoryLimit, 300<<20)
+	}
+	path := writeFile(t, t.TempDir(), "homeserver.yaml", "server_name: example.org\nreport_stats: false\nmyelin: {memory_limit: lots}\n")
+	if _, _, err := Load(path); err == nil || !strings.Contains(err.Error(), "myelin.memory_limit") {
+		t.Errorf("memory_limit: lots gave %v, want an error naming the key", err)
+	}
+}

@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	s.closeFns = append(s.closeFns, func() { _ = s.DB.Close() })
 
+	applyMemoryLimit(cfg.Myelin.MemoryLimit, log)
 	roomStore, err := roomstore.New(ctx, s.DB)
 	if err != nil {
 		return nil, fmt.Errorf("database migrations (rooms): %w", err)
