@@ -40,6 +40,9 @@ type FilterStore interface {
 type AccountDataStore interface {
 	PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte, pos int64) error
 	AccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error)
+	// RoomAccountData lists the user's entries for one room, at most
+	// limit of them.
+	RoomAccountData(ctx context.Context, userID, roomID string, limit int) ([]syncapi.AccountDataItem, error)
 }
 
 // Federation is what the client API needs from other servers.
@@ -95,6 +98,9 @@ type RoomAPI struct {
 	// InvitePermission refuses invites of local users who block them; nil:
 	// nobody does.
 	InvitePermission *invitepermission.Checker
+	// Presence shows members' presence in a room's initialSync; nil:
+	// none is shown.
+	Presence PresenceReader
 	// UpgradeCopier carries members' tags and push rules to an upgraded
 	// room; nil: nothing is carried.
 	UpgradeCopier UpgradeCopier
@@ -172,6 +178,8 @@ func (a *RoomAPI) Register(rt *httpapi.Router) {
 		rt.Handle("GET "+p+"/publicRooms", httpapi.OptionalAuth(a.Auth, a.publicRoomsGet))
 		auth("POST", "/publicRooms", a.publicRoomsPost)
 		guest("GET", "/sync", a.sync)
+		guest("GET", "/rooms/{roomId}/initialSync", a.roomInitialSync)
+		guest("GET", "/events", a.peekEvents)
 		auth("POST", "/user/{userId}/filter", a.postFilter)
 		auth("GET", "/user/{userId}/filter/{filterId}", a.getFilter)
 		auth("PUT", "/user/{userId}/account_data/{type}", a.putAccountData)

@@ -477,19 +477,30 @@ func (s *Service) Get(ctx context.Context, observer, userID string) (Content, er
 			return Content{}, merr.Forbidden("You are not allowed to see their presence")
 		}
 	}
+	c, _, err := s.Shown(ctx, userID)
+	return c, err
+}
+
+// Shown returns userID's presence for an observer the caller knows
+// may see it (one sharing a room with them); ok is false when presence
+// is disabled, so there is nothing to show.
+func (s *Service) Shown(ctx context.Context, userID string) (c Content, ok bool, err error) {
+	if !s.cfg.Enabled {
+		return Content{Presence: Offline}, false, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.users[userID]
 	if e == nil && domainOf(userID) == s.cfg.ServerName {
 		var err error
 		if e, err = s.localLocked(ctx, userID); err != nil {
-			return Content{}, err
+			return Content{}, false, err
 		}
 	}
 	if e == nil {
-		return Content{Presence: Offline}, nil
+		return Content{Presence: Offline}, true, nil
 	}
-	return s.contentLocked(e, s.cfg.Now()), nil
+	return s.contentLocked(e, s.cfg.Now()), true, nil
 }
 
 // joinedRooms is the set of rooms a user is joined to.

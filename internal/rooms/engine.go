@@ -111,6 +111,12 @@ func (e *Engine) committed(batch []Committed) {
 	var wake []string
 	for _, c := range batch {
 		wake = append(wake, c.Wake...)
+		// Readers of one room who need not be its members (peeking
+		// through GET /events) listen on the room's key; a key woken
+		// twice costs a map look-up.
+		if c.Event != nil {
+			wake = append(wake, streams.RoomKey(c.Event.RoomID()))
+		}
 	}
 	e.notifier.Wake(wake...)
 	e.hookMu.RLock()

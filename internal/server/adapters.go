@@ -45,7 +45,14 @@ func (u userData) AccountData(ctx context.Context, userID, roomID, typ string) (
 }
 
 func (u userData) AccountDataSince(ctx context.Context, userID string, from, to int64) ([]syncapi.AccountDataItem, error) {
-	items, err := u.store.AccountDataSince(ctx, userID, from, to)
+	return accountDataItems(u.store.AccountDataSince(ctx, userID, from, to))
+}
+
+func (u userData) RoomAccountData(ctx context.Context, userID, roomID string, limit int) ([]syncapi.AccountDataItem, error) {
+	return accountDataItems(u.store.RoomAccountData(ctx, userID, roomID, limit))
+}
+
+func accountDataItems(items []accounts.AccountData, err error) ([]syncapi.AccountDataItem, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -77,6 +77,7 @@ func (s *Server) buildEphemeral(ctx context.Context, router *httpapi.Router, res
 		return err
 	}
 	pres.Start(presenceTick)
+	s.presence = pres
 	s.closeFns = append(s.closeFns, pres.Close)
 	s.Rooms.OnCommit(pres.ActiveOnCommit)
 	s.Rooms.OnCommit(pres.JoinsOnCommit)

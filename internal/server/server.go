@@ -22,6 +22,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/federationapi"
 	"github.com/myelin-chat/myelin/internal/keyfile"
 	"github.com/myelin-chat/myelin/internal/media"
+	"github.com/myelin-chat/myelin/internal/presence"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/signing"
@@ -47,8 +48,10 @@ type Server struct {
 	Federation http.Handler
 	Sender     *sender.Sender
 	fedAPI     *federationapi.API
-	outbox     *outbox
-	Now        func() time.Time
+	// presence is the presence service, once buildEphemeral made it.
+	presence *presence.Service
+	outbox   *outbox
+	Now      func() time.Time
 	// Limits applies the rc_* rate limits, shared by every API.
 	Limits *ratelimit.Limiter
 	// Media is the content repository.

@@ -134,6 +134,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if err := s.buildEphemeral(ctx, router, resolver, ud, pushWiring{rules: pushRules, store: pstore, pushers: pushers, bundler: rel}, e2eeSvc); err != nil {
 		return err
 	}
+	roomAPI.Presence = s.presence
 	s.wireAppservices(router, resolver)
 	if err := s.registerAdminAPI(ctx, router, resolver, adminDeps{pushers: pushers, reports: reportSvc, notices: notices}); err != nil {
 		return err

@@ -13,7 +13,13 @@ type Notifier struct {
 // NewNotifier returns an empty notifier.
 func NewNotifier() *Notifier { return &Notifier{chans: map[string]chan struct{}{}} }
 
-// Listen returns a channel closed at the next Wake of key (a user ID).
+// RoomKey is the key woken by every event committed to roomID, for
+// readers of the room who need not be members (peeking). Room IDs start
+// with '!' and user IDs with '@', so the two kinds of key never collide.
+func RoomKey(roomID string) string { return roomID }
+
+// Listen returns a channel closed at the next Wake of key (a user ID, or
+// a RoomKey).
 func (n *Notifier) Listen(key string) <-chan struct{} {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -66,6 +66,10 @@ func (s *Syncer) ObserveBuilds(fn func(initial bool, took time.Duration)) { s.bu
 // Stop makes waiting and future long-polls return at once (server shutdown).
 func (s *Syncer) Stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
 
+// Stopping is closed when the server stops, so that other long polls
+// (peeking /events) answer at once too.
+func (s *Syncer) Stopping() <-chan struct{} { return s.stopping }
+
 // New returns a Syncer.
 func New(engine *rooms.Engine, ad AccountDataSource, now func() time.Time) *Syncer {
 	if now == nil {

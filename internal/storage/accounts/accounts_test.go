@@ -471,7 +471,16 @@ func TestAccountData(t *testing.T) {
 		if since, _ := s.AccountDataSince(ctx, "@a:hs", 1, 2); len(since) != 1 || since[0].Pos != 2 {
 			t.Errorf("(1,2] = %+v", since)
 		}
-		if pos, _ := s.MaxAccountDataPos(ctx); pos != 4 {
+		put("@a:hs", "!r:hs", "m.fully_read", `{"event_id":"$e"}`, 5)
+		put("@a:hs", "!other:hs", "m.tag", `{"tags":{}}`, 6)
+		if room, err := s.RoomAccountData(ctx, "@a:hs", "!r:hs", 10); err != nil || len(room) != 2 ||
+			room[0].Type != "m.fully_read" || room[1].Type != "m.tag" || room[1].RoomID != "!r:hs" {
+			t.Errorf("RoomAccountData = %+v, %v; want the room's two entries by type", room, err)
+		}
+		if room, _ := s.RoomAccountData(ctx, "@a:hs", "!r:hs", 1); len(room) != 1 {
+			t.Errorf("RoomAccountData with limit 1 = %+v", room)
+		}
+		if pos, _ := s.MaxAccountDataPos(ctx); pos != 6 {
 			t.Errorf("MaxAccountDataPos = %d", pos)
 		}
 	})

@@ -94,6 +94,19 @@ func (s *sqlStore) AccountDataSince(ctx context.Context, userID string, fromPos,
 		SELECT room_id, type, content, stream_pos FROM account_data
 		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3
 		ORDER BY stream_pos, room_id, type`, userID, fromPos, toPos)
+	return scanAccountData(rows, err)
+}
+
+func (s *sqlStore) RoomAccountData(ctx context.Context, userID, roomID string, limit int) ([]AccountData, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `
+		SELECT room_id, type, content, stream_pos FROM account_data
+		WHERE user_id = $1 AND room_id = $2
+		ORDER BY type LIMIT $3`, userID, roomID, limit)
+	return scanAccountData(rows, err)
+}
+
+// scanAccountData reads rows of (room_id, type, content, stream_pos).
+func scanAccountData(rows *sql.Rows, err error) ([]AccountData, error) {
 	if err != nil {
 		return nil, err
 	}

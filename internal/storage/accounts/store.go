@@ -134,6 +134,9 @@ type Store interface {
 	// AccountDataSince returns the user's entries whose position is in
 	// (fromPos, toPos], oldest first: what /sync sends for that range.
 	AccountDataSince(ctx context.Context, userID string, fromPos, toPos int64) ([]AccountData, error)
+	// RoomAccountData returns the user's entries for one room, by type,
+	// at most limit of them (a room's initialSync carries them).
+	RoomAccountData(ctx context.Context, userID, roomID string, limit int) ([]AccountData, error)
 	// MaxAccountDataPos returns the highest position written (0 if none),
 	// for seeding the stream counter at start-up.
 	MaxAccountDataPos(ctx context.Context) (int64, error)
