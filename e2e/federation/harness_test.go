@@ -96,7 +96,11 @@ type homeserver struct {
 }
 
 // add configures a server on a fresh loopback address and starts it.
-func (c *cluster) add(label string) *homeserver {
+func (c *cluster) add(label string) *homeserver { return c.addWith(label, "") }
+
+// addWith is add with extra YAML appended to the server's configuration
+// (later keys win).
+func (c *cluster) addWith(label, extraYAML string) *homeserver {
 	t := c.t
 	t.Helper()
 	host := allocHost(t)
@@ -186,6 +190,7 @@ allow_public_rooms_over_federation: true
 	}
 	// Request lines are logged at debug; a failing test quotes them.
 	conf += "myelin: {log_format: text, log_level: debug}\n"
+	conf += extraYAML
 	if err := os.WriteFile(s.fedConfig, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

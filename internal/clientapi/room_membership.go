@@ -81,7 +81,7 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		return
 	}
 	if s.IsGuest {
-		if err := a.checkGuestMayJoin(ctx, roomID); err != nil {
+		if err := a.checkGuestMayJoin(ctx, roomID, servers); err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}
@@ -103,6 +103,12 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		if err := a.Fed.Join(ctx, s.UserID, roomID, servers, profile); err != nil {
 			httpapi.WriteError(w, err)
 			return
+		}
+		if s.IsGuest {
+			if err := a.guestLeavesUnlessCanJoin(r, s, roomID); err != nil {
+				httpapi.WriteError(w, err)
+				return
+			}
 		}
 		if old := a.predecessor(ctx, roomID); old != "" {
 			a.carryUserState(ctx, old, roomID)
@@ -157,19 +163,44 @@ func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 }
 
 // checkGuestMayJoin lets a guest join only a room whose m.room.guest_access
-// is can_join (client-server-api "Guest Access", server behaviour). Rooms
-// this server is not in are refused: it cannot read their state before
-// the join, and whether a user is a guest is not shared over federation.
-func (a *RoomAPI) checkGuestMayJoin(ctx context.Context, roomID string) error {
-	refused := httpapi.GuestAccessForbidden("guests may only join rooms whose guest access is can_join")
-	if in, err := a.Engine.InRoom(ctx, roomID); err != nil {
+// is can_join (client-server-api "Guest Access", server behaviour).
+//
+// A room this server is not in cannot be read before the join, and whether
+// a user is a guest is not shared over federation, so the joining server
+// enforces the rule itself in two steps: here, the room's summary from the
+// servers that would let us in (their federation /hierarchy, which carries
+// guest_can_join) refuses the join when it says guests may not; and after
+// the join, guestLeavesUnlessCanJoin reads the state send_join brought
+// (our current state then) and leaves at once when it is not can_join,
+// which also covers rooms no server would describe. Synapse differs: it
+// checks only the state it already holds, so it refuses every guest join
+// of a room it is not in (its issue #2065, open since 2017).
+func (a *RoomAPI) checkGuestMayJoin(ctx context.Context, roomID string, servers []string) error {
+	in, err := a.Engine.InRoom(ctx, roomID)
+	if err != nil {
 		return err
-	} else if !in {
-		return refused
 	}
+	if in {
+		return a.guestAccessIsCanJoin(ctx, roomID)
+	}
+	if a.Fed == nil {
+		return guestJoinRefused
+	}
+	if a.GuestProbe != nil {
+		if answered, canJoin := a.GuestProbe.RemoteGuestAccess(ctx, roomID, servers); answered && !canJoin {
+			return guestJoinRefused
+		}
+	}
+	return nil
+}
+
+var guestJoinRefused = merr.GuestAccessForbidden("guests may only join rooms whose guest access is can_join")
+
+// guestAccessIsCanJoin checks the room's current m.room.guest_access.
+func (a *RoomAPI) guestAccessIsCanJoin(ctx context.Context, roomID string) error {
 	ev, err := a.Engine.State(ctx, roomID, event.TypeGuestAccess, "")
 	if merr.CodeOf(err) == merr.CodeNotFound {
-		return refused
+		return guestJoinRefused
 	} else if err != nil {
 		return err
 	}
@@ -177,9 +208,24 @@ func (a *RoomAPI) checkGuestMayJoin(ctx context.Context, roomID string) error {
 		GuestAccess string `json:"guest_access"`
 	}
 	if json.Unmarshal(ev.Content(), &c) != nil || c.GuestAccess != "can_join" {
-		return refused
+		return guestJoinRefused
 	}
 	return nil
+}
+
+// guestLeavesUnlessCanJoin checks a guest's join of a room held by other
+// servers against the state the join brought (see checkGuestMayJoin): if
+// guests may not join, the guest leaves at once and is refused.
+func (a *RoomAPI) guestLeavesUnlessCanJoin(r *http.Request, s *httpapi.Session, roomID string) error {
+	refused := a.guestAccessIsCanJoin(r.Context(), roomID)
+	if merr.CodeOf(refused) != merr.CodeGuestAccessForbidden {
+		return refused
+	}
+	if _, err := a.sendMembership(r, s, roomID, s.UserID, event.Leave, "guest access is not can_join", nil); err != nil {
+		a.log().Warn("guest access: leaving a room guests may not join failed", "room_id", roomID, "user_id", s.UserID, "err", err)
+		return err
+	}
+	return refused
 }
 
 // throughOtherServer checks what a join or knock made through another

@@ -63,6 +63,14 @@ type Federation interface {
 	PublicRooms(ctx context.Context, server string, q rooms.DirectoryQuery) (*rooms.DirectoryPage, error)
 }
 
+// GuestProbe tells from other servers' room summaries whether guests may
+// join a room this server is not in (internal/spaces).
+type GuestProbe interface {
+	// RemoteGuestAccess reports whether a server described the room and
+	// whether its guest access is can_join.
+	RemoteGuestAccess(ctx context.Context, roomID string, via []string) (answered, canJoin bool)
+}
+
 // RoomAPI serves rooms, membership, messages, state, aliases, the public
 // room directory, account data, filters and /sync.
 type RoomAPI struct {
@@ -98,6 +106,9 @@ type RoomAPI struct {
 	// InvitePermission refuses invites of local users who block them; nil:
 	// nobody does.
 	InvitePermission *invitepermission.Checker
+	// GuestProbe asks other servers whether guests may join a room this
+	// server is not in; nil: the state a join brings decides alone.
+	GuestProbe GuestProbe
 	// Presence shows members' presence in a room's initialSync; nil:
 	// none is shown.
 	Presence PresenceReader

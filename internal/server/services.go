@@ -122,9 +122,11 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	roomAPI.History = &history{rooms: s.Rooms, remote: rem, self: cfg.ServerName, log: s.Log, now: s.Now}
 	roomAPI.Register(router)
 	s.registerSearchAPI(router, resolver, ud, rel)
-	if err := s.buildSpaces(ctx, router, resolver, rem); err != nil {
+	spacesSvc, err := s.buildSpaces(ctx, router, resolver, rem)
+	if err != nil {
 		return err
 	}
+	roomAPI.GuestProbe = spacesSvc
 	s.wireGuestEviction(acct)
 	pushAPI := &clientapi.PushRulesAPI{Auth: resolver, Rules: pushRules}
 	pushAPI.Register(router)

@@ -44,11 +44,7 @@ func (s *Service) RoomSummary(ctx context.Context, user, roomID string, via []st
 		}
 		return &RoomSummary{Summary: h.Summary, Membership: membership}, nil
 	}
-	servers := append([]string(nil), via...)
-	if srv, ok := ids.RoomIDServer(roomID); ok && !containsString(servers, string(srv)) {
-		servers = append(servers, string(srv))
-	}
-	fh, _ := s.fetchRemote(ctx, roomID, servers, false)
+	fh, _ := s.fetchRemote(ctx, roomID, withRoomServer(roomID, via), false)
 	if fh == nil {
 		return nil, notFound
 	}
@@ -69,4 +65,29 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// RemoteGuestAccess asks the via servers (and the room ID's own server,
+// for room IDs that name one) for the summary of a room this server is
+// not in, to tell whether its guest access is can_join before a guest
+// joins it. answered is false when no server described the room (it may
+// be one they show no other server, like an invite-only room): the
+// joining server then judges by the state send_join returns, as it also
+// does after a join a cached answer let through.
+func (s *Service) RemoteGuestAccess(ctx context.Context, roomID string, via []string) (answered, canJoin bool) {
+	fh, _ := s.fetchRemote(ctx, roomID, withRoomServer(roomID, via), false)
+	if fh == nil {
+		return false, false
+	}
+	return true, fh.Room.GuestCanJoin
+}
+
+// withRoomServer is via with the room ID's own server added, for room IDs
+// that name one.
+func withRoomServer(roomID string, via []string) []string {
+	servers := append([]string(nil), via...)
+	if srv, ok := ids.RoomIDServer(roomID); ok && !containsString(servers, string(srv)) {
+		servers = append(servers, string(srv))
+	}
+	return servers
 }
