@@ -25,12 +25,24 @@ func TestJSClient_StartsSyncsAndChats(t *testing.T) {
 	runJSSession(t, "session.mjs")
 }
 
+// matrix-js-sdk previews a world_readable room without joining it, as a
+// user and as a guest (client.peekInRoom: room initialSync, then the
+// peeking /events long poll), and sees new messages arrive. The steps live
+// in jsclient/peek.mjs.
+func TestJSClient_PeeksIntoAWorldReadableRoom(t *testing.T) {
+	t.Parallel()
+	runJSSessionWith(t, "peek.mjs", options{extraYAML: "allow_guest_access: true\n"})
+}
+
 // runJSSession runs a matrix-js-sdk script of jsclient against a fresh
 // server on each backend, as two users with passwords it registers.
-func runJSSession(t *testing.T, script string) {
+func runJSSession(t *testing.T, script string) { runJSSessionWith(t, script, options{}) }
+
+// runJSSessionWith is runJSSession on servers started with opts.
+func runJSSessionWith(t *testing.T, script string, opts options) {
 	node, dir := harness.NodeWithModule(t, "jsclient", "matrix-js-sdk")
 	forEachBackend(t, func(t *testing.T, be backend) {
-		s := startServer(t, be, options{})
+		s := startServer(t, be, opts)
 		const alicePassword, bobPassword = "alice's js password", "bob's js password"
 		s.registerUser("alice", alicePassword)
 		s.registerUser("bob", bobPassword)

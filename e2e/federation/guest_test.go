@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,12 +57,16 @@ func TestFederation_GuestJoinsRemoteRoomOnlyWhenCanJoin(t *testing.T) {
 			t.Fatalf("%s: want 403 M_GUEST_ACCESS_FORBIDDEN, got\n%s", what, x)
 		}
 	}
-	refused("a guest joins hs2's room without guest access", roomPath(closed)+"/join")
+	// Room IDs of room version 12 name no server: the join names hs2
+	// (Myelin reads via on /rooms/{roomId}/join too, the one join
+	// endpoint guests may use).
+	via := "?via=" + url.QueryEscape(hs2.name)
+	refused("a guest joins hs2's room without guest access", roomPath(closed)+"/join"+via)
 	if m := bob.state(t, closed).membershipOf(guest.userID); m != "" {
 		t.Fatalf("hs2 holds the refused guest's membership %q: the join was not stopped before make_join", m)
 	}
 
-	guest.must(t, "POST", roomPath(open)+"/join", map[string]any{}, nil)
+	guest.must(t, "POST", roomPath(open)+"/join"+via, map[string]any{}, nil)
 	guest.sendText(t, open, "hello from a guest of hs1")
 	c.eventually(t, "bob sees the guest's message", 30*time.Second, func() string {
 		for _, b := range bodies(bob.messages(t, open)) {
@@ -77,14 +82,16 @@ func TestFederation_GuestJoinsRemoteRoomOnlyWhenCanJoin(t *testing.T) {
 	// is not can_join, and leaves at once.
 	liar := newRogue(t, c, "liar", nil)
 	liar.handle("GET /_matrix/federation/v1/hierarchy/{roomId}", func(w http.ResponseWriter, req *http.Request) {
+		// The rogue routes through its own mux, which sets no path values.
+		roomID := strings.TrimPrefix(req.URL.Path, "/_matrix/federation/v1/hierarchy/")
 		body, _ := json.Marshal(map[string]any{
-			"room": map[string]any{"room_id": req.PathValue("roomId"), "num_joined_members": 1, "join_rule": "public",
+			"room": map[string]any{"room_id": roomID, "num_joined_members": 1, "join_rule": "public",
 				"guest_can_join": true, "world_readable": false, "children_state": []any{}},
 			"children": []any{}, "inaccessible_children": []any{},
 		})
 		writeJSONBytes(w, http.StatusOK, body)
 	})
-	refused("a guest joins the room a via server calls can_join", roomPath(closed)+"/join?via="+url.QueryEscape(liar.name))
+	refused("a guest joins the room a via server calls can_join", roomPath(closed)+"/join?via="+url.QueryEscape(liar.name)+"&via="+url.QueryEscape(hs2.name))
 	c.eventually(t, "hs2 sees the guest leave", 30*time.Second, func() string {
 		if m := bob.state(t, closed).membershipOf(guest.userID); m != "leave" {
 			return "membership on hs2: " + orNone(m)

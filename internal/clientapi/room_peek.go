@@ -181,7 +181,13 @@ func (a *RoomAPI) membersPresence(ctx context.Context, state []*event.Event) ([]
 		if err != nil || !ok {
 			return out, err
 		}
-		out = append(out, map[string]any{"type": "m.presence", "sender": *ev.StateKey(), "content": c})
+		// content carries user_id too, as Synapse sends it here: clients
+		// of this old API (matrix-js-sdk's peek) read it from there.
+		content := struct {
+			presence.Content
+			UserID string `json:"user_id"`
+		}{c, *ev.StateKey()}
+		out = append(out, map[string]any{"type": "m.presence", "sender": *ev.StateKey(), "content": content})
 	}
 	return out, nil
 }

@@ -24,7 +24,14 @@ type roomPreview struct {
 	State []struct {
 		Type string `json:"type"`
 	} `json:"state"`
-	Presence    []json.RawMessage `json:"presence"`
+	Presence []struct {
+		Type    string `json:"type"`
+		Sender  string `json:"sender"`
+		Content struct {
+			UserID   string `json:"user_id"`
+			Presence string `json:"presence"`
+		} `json:"content"`
+	} `json:"presence"`
 	AccountData []struct {
 		Type string `json:"type"`
 	} `json:"account_data"`
@@ -96,6 +103,11 @@ func TestRoomPreview_WorldReadableRoomByNonMemberAndGuest(t *testing.T) {
 		alice.MustDo("GET", servertest.Room(room)+"/initialSync", nil, &own)
 		if own.Membership != "join" || len(own.AccountData) != 1 || own.AccountData[0].Type != "m.tag" {
 			t.Errorf("member's initialSync: membership %q account data %+v", own.Membership, own.AccountData)
+		}
+		// A member sees the joined members' presence (a peeker none).
+		if len(own.Presence) != 1 || own.Presence[0].Type != "m.presence" || own.Presence[0].Sender != alice.UserID ||
+			own.Presence[0].Content.UserID != alice.UserID || own.Presence[0].Content.Presence == "" {
+			t.Errorf("member's initialSync presence = %+v, want alice's", own.Presence)
 		}
 	})
 }
