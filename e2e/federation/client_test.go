@@ -77,16 +77,24 @@ func (s *homeserver) register(t testing.TB, localpart string) *client {
 			t.Fatal(err)
 		}
 	}
+	c := s.registered(t, x, localpart)
+	if want := "@" + localpart + ":" + s.name; c.userID != want {
+		t.Fatalf("registered %s, want %s", c.userID, want)
+	}
+	return c
+}
+
+// registered is the client a /register answer logged in, or fails the
+// test (what names the account).
+func (s *homeserver) registered(t testing.TB, x *harness.Exchange, what string) *client {
+	t.Helper()
 	var resp struct {
 		UserID      string `json:"user_id"`
 		AccessToken string `json:"access_token"`
 		DeviceID    string `json:"device_id"`
 	}
 	if x.Status != http.StatusOK || json.Unmarshal(x.RespBody, &resp) != nil || resp.AccessToken == "" {
-		t.Fatalf("registering %s:\n%s", localpart, x)
-	}
-	if want := "@" + localpart + ":" + s.name; resp.UserID != want {
-		t.Fatalf("registered %s, want %s", resp.UserID, want)
+		t.Fatalf("registering %s:\n%s", what, x)
 	}
 	return &client{s: s, userID: resp.UserID, deviceID: resp.DeviceID, token: resp.AccessToken}
 }

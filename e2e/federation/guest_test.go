@@ -17,15 +17,7 @@ func (s *homeserver) registerGuest(t testing.TB) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var resp struct {
-		UserID      string `json:"user_id"`
-		AccessToken string `json:"access_token"`
-		DeviceID    string `json:"device_id"`
-	}
-	if x.Status != http.StatusOK || json.Unmarshal(x.RespBody, &resp) != nil || resp.AccessToken == "" {
-		t.Fatalf("registering a guest:\n%s", x)
-	}
-	return &client{s: s, userID: resp.UserID, deviceID: resp.DeviceID, token: resp.AccessToken}
+	return s.registered(t, x, "a guest")
 }
 
 // client-server-api "Guest Access": a guest may join only rooms whose
