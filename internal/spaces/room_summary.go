@@ -72,10 +72,14 @@ func containsString(list []string, s string) bool {
 // not in, to tell whether its guest access is can_join before a guest
 // joins it. answered is false when no server described the room (it may
 // be one they show no other server, like an invite-only room): the
-// joining server then judges by the state send_join returns, as it also
-// does after a join a cached answer let through.
+// joining server then judges by the state send_join returns.
 func (s *Service) RemoteGuestAccess(ctx context.Context, roomID string, via []string) (answered, canJoin bool) {
-	fh, _ := s.fetchRemote(ctx, roomID, withRoomServer(roomID, via), false)
+	if s.remote == nil {
+		return false, false
+	}
+	// Asked afresh, not from the cache: a room may have just been opened
+	// to guests.
+	fh := s.askRemote(ctx, roomID, withRoomServer(roomID, via), false)
 	if fh == nil {
 		return false, false
 	}

@@ -372,10 +372,15 @@ func (s *Service) fetchRemote(ctx context.Context, roomID string, via []string, 
 	if s.remote == nil {
 		return nil, false
 	}
-	key := remoteKey{roomID: roomID, suggestedOnly: suggestedOnly}
-	if fh, ok := s.remoteCache.get(key); ok {
+	if fh, ok := s.remoteCache.get(remoteKey{roomID: roomID, suggestedOnly: suggestedOnly}); ok {
 		return fh, false
 	}
+	return s.askRemote(ctx, roomID, via, suggestedOnly), true
+}
+
+// askRemote asks the via servers, in order, for a room's hierarchy, and
+// caches the first answer; nil when none answers.
+func (s *Service) askRemote(ctx context.Context, roomID string, via []string, suggestedOnly bool) *FedHierarchy {
 	for i, server := range via {
 		if i >= maxVia {
 			break
@@ -394,10 +399,10 @@ func (s *Service) fetchRemote(ctx context.Context, roomID string, via []string, 
 		if fh.Room.ChildrenState == nil {
 			fh.Room.ChildrenState = []ChildEvent{}
 		}
-		s.remoteCache.put(key, fh)
-		return fh, true
+		s.remoteCache.put(remoteKey{roomID: roomID, suggestedOnly: suggestedOnly}, fh)
+		return fh
 	}
-	return nil, true
+	return nil
 }
 
 // maxVia bounds how many servers are asked about one room.
