@@ -54,6 +54,9 @@ type AccountOptions struct {
 
 	// DefaultRoomVersion is advertised in /capabilities.
 	DefaultRoomVersion string
+	// Dehydration adds org.matrix.msc3814 (dehydrated devices) to the
+	// unstable_features of /versions.
+	Dehydration bool
 
 	// Limits applies rc_registration, rc_login.* and rc_message (profile
 	// changes); the server shares it with the RoomAPI so that both draw on
@@ -80,6 +83,7 @@ func AccountOptionsFromConfig(cfg *config.Config) AccountOptions {
 		Enable3PIDChanges:               cfg.Enable3PIDChanges,
 		RegistrationRequiresEmail:       slices.Contains(cfg.RegistrationsRequire3PID, "email"),
 		InhibitThreepidErrors:           cfg.RequestTokenInhibit3PIDErrors,
+		Dehydration:                     cfg.Experimental.MSC3814Enabled,
 	}
 }
 

@@ -15,6 +15,9 @@ type E2EEAPI struct {
 	// UIA runs user-interactive authentication, which replacing
 	// cross-signing keys needs.
 	UIA *AccountAPI
+	// Dehydration serves dehydrated devices (MSC3814;
+	// experimental_features.msc3814_enabled).
+	Dehydration bool
 }
 
 // maxToDeviceBody bounds a sendToDevice body: a room key shared with every
@@ -38,6 +41,9 @@ func (a *E2EEAPI) Register(rt *httpapi.Router) {
 		auth("POST", "/keys/device_signing/upload", a.uploadDeviceSigningKeys)
 		auth("POST", "/keys/signatures/upload", a.uploadSignatures)
 		auth("GET", "/keys/changes", a.keyChanges)
+	}
+	if a.Dehydration {
+		a.registerDehydrated(rt)
 	}
 }
 

@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"maps"
 	"net/http"
 )
 
@@ -62,7 +63,8 @@ var specVersions = []string{
 // unstableFeatures are the flags clients check, before a spec version that
 // holds the feature is listed, to learn that the server has it. Each is
 // the stable flag of a feature now in the spec, for a capability Myelin
-// serves whole; none announces anything ahead of the spec.
+// serves whole; none announces anything ahead of the spec (those that do
+// are switched: switchedFeatures).
 var unstableFeatures = map[string]bool{
 	// Authenticated media (MSC3916, spec v1.11): /_matrix/client/v1/media/*
 	// downloads, thumbnails, config and previews, and the federation media
@@ -89,11 +91,24 @@ var unstableFeatures = map[string]bool{
 
 // docs/spec-coverage.md lists what these promise; keep the two in step.
 
+// switchedFeatures are unstable features announced ahead of the spec,
+// each behind its experimental_features switch, as Synapse announces them.
+func (a *AccountAPI) switchedFeatures() map[string]bool {
+	if !a.opts.Dehydration {
+		return unstableFeatures
+	}
+	out := maps.Clone(unstableFeatures)
+	// Dehydrated devices (MSC3814): matrix-js-sdk's Rust crypto asks for
+	// them when this is listed (experimental_features.msc3814_enabled).
+	out["org.matrix.msc3814"] = true
+	return out
+}
+
 // versions is GET /_matrix/client/versions. It needs no authentication and
 // gives everyone the same answer.
 func (a *AccountAPI) versions(w http.ResponseWriter, r *http.Request) {
 	writeAccountJSON(w, map[string]any{
 		"versions":          specVersions,
-		"unstable_features": unstableFeatures,
+		"unstable_features": a.switchedFeatures(),
 	})
 }

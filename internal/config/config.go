@@ -178,6 +178,7 @@ type Config struct {
 	UserDirectory                  UserDirectory
 	Email                          Email
 	ServerNotices                  ServerNotices
+	Experimental                   ExperimentalFeatures
 	// RegistrationsRequire3PID lists the media a new account must validate
 	// an address of (registrations_require_3pid); only "email" is served.
 	RegistrationsRequire3PID []string
@@ -609,6 +610,7 @@ func defaults() *Config {
 			ValidationTokenLifetime: time.Hour},
 		Enable3PIDChanges:              true,
 		ServerNotices:                  ServerNotices{RoomName: "Server Notices"},
+		Experimental:                   ExperimentalFeatures{MSC3814Enabled: true},
 		UserDirectory:                  UserDirectory{Enabled: true},
 		RefreshableAccessTokenLifetime: 5 * time.Minute,
 		Myelin: Myelin{LogFormat: "text", LogLevel: "info",

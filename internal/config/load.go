@@ -98,6 +98,7 @@ func (d *decoder) allKeys(c *Config, p *present) handlers {
 	maps.Copy(hs, d.voipKeys(c))
 	maps.Copy(hs, d.emailKeys(c))
 	maps.Copy(hs, d.serverNoticesKeys(c))
+	maps.Copy(hs, d.experimentalKeys(c))
 	return hs
 }
 
@@ -305,7 +306,7 @@ var synapseOnlyKeys = []string{
 	"room_prejoin_state", "track_appservice_user_ips",
 	"worker_app", "worker_name", "instance_map", "stream_writers",
 	"run_background_tasks_on", "redis", "rc_third_party_invite", "rc_presence",
-	"forgotten_room_retention_period", "experimental_features",
+	"forgotten_room_retention_period",
 	"modules", "password_providers", "opentracing", "databases",
 	"event_cache_size", "user_consent", "enable_room_list_search",
 	"federation_client_minimum_tls_version", "federation_certificate_verification_whitelist",

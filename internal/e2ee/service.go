@@ -17,10 +17,17 @@ import (
 	"github.com/myelin-chat/myelin/internal/streams"
 )
 
-// Devices is what the service reads of the accounts domain.
+// Devices is what the service reads and writes of the accounts domain.
 type Devices interface {
 	// ListDevices returns the user's devices (none for an unknown user).
 	ListDevices(ctx context.Context, userID string) ([]accounts.Device, error)
+	// CreateDevice adds a device without tokens (a dehydrated device)
+	// and reports whether it is new.
+	CreateDevice(ctx context.Context, userID, deviceID, displayName string, nowTS int64) (bool, error)
+	// DeleteDevices deletes devices (their keys and queues go in the same
+	// transaction: the accounts store's deletion hook) and returns the IDs
+	// that existed.
+	DeleteDevices(ctx context.Context, userID string, deviceIDs []string) ([]string, error)
 }
 
 // Waker wakes the long-polling syncs of users (the room engine's notifier).
@@ -63,6 +70,10 @@ type Service struct {
 
 	resyncMu  sync.Mutex
 	resyncing map[string]*resyncFlight // users whose device lists are being fetched
+
+	// dehydrateMu serializes the replacement of dehydrated devices
+	// (dehydrated.go): rare, and each one spans several stores.
+	dehydrateMu sync.Mutex
 }
 
 // New returns the service, with the to-device stream starting above every

@@ -17,9 +17,10 @@ import (
 // its hooks into the room engine: a profile change updates the user's
 // membership events, a deactivation makes the user leave every room (and
 // runs deactivated, e.g. to delete key backups); and into devices: a
-// deleted device's keys and to-device queue go with it.
-func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store, devices users.DeviceHook, registered registerHooks,
-	deactivated deactivateHooks, profile profileHooks) (*clientapi.AccountAPI, error) {
+// deleted device's keys and to-device queue go with it, and loginDevice
+// refuses logins to a dehydrated device.
+func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store, devices users.DeviceHook, loginDevice users.DeviceGuard,
+	registered registerHooks, deactivated deactivateHooks, profile profileHooks) (*clientapi.AccountAPI, error) {
 	uo, err := users.OptionsFromConfig(s.Config)
 	if err != nil {
 		return nil, err
@@ -32,7 +33,7 @@ func (s *Server) registerAccountAPI(router *httpapi.Router, acct accounts.Store,
 	s.Rooms.SetErasure(svc)
 	rh := roomHooks{s.Rooms, acct}
 	svc.SetHooks(users.Hooks{Deactivate: append(deactivateHooks{rh}, deactivated...), Profile: append(profileHooks{rh}, profile...),
-		Devices: devices, Register: registered})
+		Devices: devices, Register: registered, LoginDevice: loginDevice})
 	if err := svc.EnsureAppserviceSenders(context.Background()); err != nil {
 		return nil, fmt.Errorf("creating the appservices' sender accounts: %w", err)
 	}

@@ -37,7 +37,7 @@ func (s *Server) buildE2EE(ctx context.Context, acct accounts.Store) (*e2ee.Serv
 func (s *Server) wireE2EE(svc *e2ee.Service, router *httpapi.Router, auth *clientapi.AccountAPI) {
 	s.Syncer.AddStream(svc.ToDeviceStream())
 	s.Syncer.SetDeviceKeyCounts(svc)
-	(&clientapi.E2EEAPI{Service: svc, Auth: auth, UIA: auth}).Register(router)
+	(&clientapi.E2EEAPI{Service: svc, Auth: auth, UIA: auth, Dehydration: s.Config.Experimental.MSC3814Enabled}).Register(router)
 	svc.SetFederation(eduSender{s.Sender})
 	// Durable: a message that could not be stored fails the transaction,
 	// and the sending server sends it again (message_id deduplicates).

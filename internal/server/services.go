@@ -72,7 +72,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 	if dir != nil {
 		registered, deactivated, profile = append(registered, dir), append(deactivated, dir), append(profile, dir)
 	}
-	resolver, err := s.registerAccountAPI(router, acct, devicesAndPushers{e2eeSvc, pushers}, registered, deactivated, profile)
+	resolver, err := s.registerAccountAPI(router, acct, devicesAndPushers{e2eeSvc, pushers}, e2eeSvc, registered, deactivated, profile)
 	if err != nil {
 		return err
 	}

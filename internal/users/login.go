@@ -87,6 +87,11 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 }
 
 func (s *Service) login(ctx context.Context, userID, deviceID, deviceName string, refresh bool, ip, ua string) (*LoginResult, error) {
+	if g := s.getHooks().LoginDevice; g != nil && deviceID != "" {
+		if err := g.CheckLoginDevice(ctx, userID, deviceID); err != nil {
+			return nil, err
+		}
+	}
 	ns, res := s.newSession(userID, deviceID, deviceName, refresh, ip, ua)
 	ids, err := s.store.CreateSession(ctx, ns)
 	if err != nil {

@@ -97,6 +97,15 @@ type Hooks struct {
 	Profile    ProfileHook
 	Devices    DeviceHook
 	Register   RegisterHook
+	// LoginDevice, unlike the others, runs before a login that names its
+	// device ID, and its error refuses the login.
+	LoginDevice DeviceGuard
+}
+
+// DeviceGuard decides whether a login may take the device ID it names
+// (the e2ee service refuses the user's dehydrated device).
+type DeviceGuard interface {
+	CheckLoginDevice(ctx context.Context, userID, deviceID string) error
 }
 
 // RegisterHook runs after a user is created, e.g. to store their

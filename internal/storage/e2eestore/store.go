@@ -20,7 +20,8 @@
 //   - e2ee_device_list_changes: the device-list stream, one row per change
 //     of a user's devices or keys;
 //   - e2ee_remote_device_lists, e2ee_remote_devices: the cache of other
-//     servers' users' device lists, kept in step by m.device_list_update.
+//     servers' users' device lists, kept in step by m.device_list_update;
+//   - e2ee_dehydrated_devices: each user's dehydrated device (MSC3814).
 //
 // The store never reads a clock: timestamps are passed in.
 package e2eestore
@@ -146,6 +147,18 @@ DELETE FROM e2ee_device_list_changes WHERE pos < (SELECT MAX(o.pos) FROM e2ee_de
 ALTER TABLE e2ee_one_time_keys ADD COLUMN upload_seq BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX e2ee_one_time_keys_upload_order ON e2ee_one_time_keys (user_id, device_id, algorithm, upload_seq, key_id);
 `},
+	{Version: 5, Name: "dehydrated devices (MSC3814)", SQL: `
+-- Each user's dehydrated device (at most one): a device of the accounts
+-- domain's devices table that no one logs in to, with the encrypted
+-- account a client rehydrates (device_data, opaque to the server). Its
+-- row goes with the device (DeleteDevicesTx).
+CREATE TABLE e2ee_dehydrated_devices (
+	user_id     TEXT PRIMARY KEY,
+	device_id   TEXT NOT NULL,
+	device_data TEXT NOT NULL,
+	created_ts  BIGINT NOT NULL
+);
+`},
 }
 
 // Store is the e2ee domain's storage. Safe for concurrent use.
@@ -166,7 +179,8 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 
 // DeleteDevices removes everything stored for the devices: their pending
 // to-device messages, transaction IDs and keys (a deleted device's queue
-// must not reach a later device that reuses its ID).
+// must not reach a later device that reuses its ID), and a dehydrated
+// device's record.
 func (s *Store) DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error {
 	if len(deviceIDs) == 0 {
 		return nil
@@ -178,7 +192,8 @@ func (s *Store) DeleteDevices(ctx context.Context, userID string, deviceIDs []st
 // deletion hook (accounts.DeviceDeletionHook), so that a device and its
 // end-to-end data go in one commit.
 func DeleteDevicesTx(ctx context.Context, tx *sql.Tx, userID string, deviceIDs []string) error {
-	for _, table := range []string{"e2ee_to_device", "e2ee_to_device_txns", "e2ee_device_keys", "e2ee_one_time_keys", "e2ee_fallback_keys"} {
+	for _, table := range []string{"e2ee_to_device", "e2ee_to_device_txns", "e2ee_device_keys", "e2ee_one_time_keys", "e2ee_fallback_keys",
+		"e2ee_dehydrated_devices"} {
 		for _, d := range deviceIDs {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1 AND device_id = $2`, userID, d); err != nil {
 				return err

@@ -1,0 +1,53 @@
+package e2eestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+)
+
+// DehydratedDevice is a user's dehydrated device (MSC3814): its device ID
+// and the device data its client uploaded, opaque to the server.
+type DehydratedDevice struct {
+	DeviceID  string
+	Data      json.RawMessage
+	CreatedTS int64
+}
+
+// DehydratedDevice returns the user's dehydrated device; ok is false when
+// the user has none.
+func (s *Store) DehydratedDevice(ctx context.Context, userID string) (d DehydratedDevice, ok bool, err error) {
+	var data string
+	err = s.db.Read.QueryRowContext(ctx, `SELECT device_id, device_data, created_ts FROM e2ee_dehydrated_devices WHERE user_id = $1`,
+		userID).Scan(&d.DeviceID, &data, &d.CreatedTS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DehydratedDevice{}, false, nil
+	}
+	if err != nil {
+		return DehydratedDevice{}, false, err
+	}
+	d.Data = json.RawMessage(data)
+	return d, true, nil
+}
+
+// SetDehydratedDevice makes d the user's dehydrated device and returns the
+// ID of the one it replaces ("" for none). The device itself, its keys and
+// the replaced device's deletion are the caller's.
+func (s *Store) SetDehydratedDevice(ctx context.Context, userID string, d DehydratedDevice) (replaced string, err error) {
+	err = s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, s.db.Expand(`SELECT device_id FROM e2ee_dehydrated_devices WHERE user_id = $1 {{for_update}}`),
+			userID).Scan(&replaced)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO e2ee_dehydrated_devices (user_id, device_id, device_data, created_ts) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (user_id) DO UPDATE SET device_id = excluded.device_id, device_data = excluded.device_data, created_ts = excluded.created_ts`,
+			userID, d.DeviceID, string(d.Data), d.CreatedTS)
+		return err
+	})
+	if replaced == d.DeviceID {
+		replaced = ""
+	}
+	return replaced, err
+}
