@@ -19,10 +19,13 @@ import (
 
 // The admin commands work on the configuration's database directly, with
 // the users service's rules (those of the admin API), for operators
-// without an HTTP client or an admin account. They change accounts only:
-// a running server's room engine is not theirs to drive, so a user
-// deactivated here stays a member of their rooms (the admin API's
-// deactivation also makes them leave).
+// without an HTTP client or an admin account. They change accounts, and
+// delete with devices and accounts what the admin API deletes of other
+// domains (end-to-end keys, to-device queues, dehydrated devices,
+// pushers, key backups: server.OfflineAccountHooks); a running server's
+// room engine is not theirs to drive, so a user deactivated here stays a
+// member of their rooms (the admin API's deactivation also makes them
+// leave).
 
 // adminSession is an opened database with the users service over it.
 type adminSession struct {
@@ -57,6 +60,11 @@ func openAdmin(ctx context.Context, configPath string) (*adminSession, error) {
 		return nil, err
 	}
 	svc, err := users.New(acct, opts)
+	if err == nil {
+		// Deleted devices and accounts take their end-to-end data, pushers
+		// and key backups with them, as through the admin API.
+		err = server.OfflineAccountHooks(ctx, db, acct, svc, nil)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -145,8 +153,9 @@ func runListUsers(e *env, args []string) int {
 
 func runDeactivateUser(e *env, args []string) int {
 	f := newFlagSet("deactivate-user", "-c homeserver.yaml [--erase] USER",
-		"Deactivate an account for good: its password, devices and tokens go; with\n"+
-			"--erase also its profile and account data. It stays a member of its rooms;\n"+
+		"Deactivate an account for good: its password, devices and tokens go, with\n"+
+			"their end-to-end keys, to-device messages and pushers, and its key backups;\n"+
+			"with --erase also its profile and account data. It stays a member of its rooms;\n"+
 			"POST /_synapse/admin/v1/deactivate on a running server also makes it leave.", e.stderr)
 	var (
 		configPath string

@@ -25,7 +25,7 @@ func (s *Server) buildE2EE(ctx context.Context, acct accounts.Store) (*e2ee.Serv
 		return nil, err
 	}
 	// A device and its keys and to-device queue go in one commit.
-	acct.SetDeviceDeletionHook(e2eestore.DeleteDevicesTx)
+	deleteE2EEWithDevices(acct)
 	return e2ee.New(ctx, e2ee.Config{Store: store, Devices: acct, Notifier: s.Rooms.Notifier(),
 		Rooms: s.Rooms.Store(), RoomNow: s.Rooms.Stream().Current,
 		ServerName: s.Config.ServerName, Now: s.Now, Log: s.Log})
