@@ -246,8 +246,8 @@ func (a *RoomAPI) peekEvents(w http.ResponseWriter, r *http.Request, s *httpapi.
 			httpapi.WriteError(w, err)
 			return
 		}
-		end := upto
-		if len(evs) == maxPeekChunk {
+		end, more := upto, len(evs) == maxPeekChunk
+		if more {
 			end = evs[len(evs)-1].StreamPos
 		}
 		chunk, err := a.visibleChunk(r, s, roomID, evs, joined)
@@ -261,6 +261,9 @@ func (a *RoomAPI) peekEvents(w http.ResponseWriter, r *http.Request, s *httpapi.
 		if len(chunk) > 0 {
 			writeOK(w, map[string]any{"chunk": chunk, "start": syncapi.Token(start), "end": syncapi.Token(end)})
 			return
+		}
+		if more && ctx.Err() == nil {
+			continue // a full read, all hidden: read on before waiting
 		}
 		select {
 		case <-wake:

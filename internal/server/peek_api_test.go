@@ -223,6 +223,39 @@ func TestRoomPreview_EventsFollowHistoryVisibility(t *testing.T) {
 	})
 }
 
+// Events a peeker may not see do not hold back the ones after them: a
+// long poll from before many hidden events answers the next visible one
+// at once rather than waiting for a new event.
+func TestRoomPreview_EventsSkipManyHiddenEvents(t *testing.T) {
+	eachServerWithGuests(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		room := worldReadableRoom(alice)
+		var p roomPreview
+		bob.MustDo("GET", servertest.Room(room)+"/initialSync", nil, &p)
+		visibility := func(v string) {
+			alice.MustDo("PUT", servertest.Room(room)+"/state/m.room.history_visibility/", map[string]any{"history_visibility": v}, nil)
+		}
+		visibility("joined")
+		// A token after the change (peekers may not poll the room now; a
+		// member may, and tokens are positions of the whole stream).
+		var seen peekChunk
+		alice.MustDo("GET", peekPath(room, p.Messages.End, "0"), nil, &seen)
+		if len(seen.Chunk) != 1 {
+			t.Fatalf("/events after the visibility change = %+v, want the change", seen)
+		}
+		for i := 0; i < 120; i++ { // more than one read of the room's events
+			alice.SendText(room, "members only")
+		}
+		visibility("world_readable")
+		last := alice.SendText(room, "for everyone again")
+		var got peekChunk
+		bob.MustDo("GET", peekPath(room, seen.End, "300000"), nil, &got)
+		if n := len(got.Chunk); n == 0 || got.Chunk[n-1].EventID != last {
+			t.Fatalf("/events past hidden events = %+v, want it to end with %s", got, last)
+		}
+	})
+}
+
 // Bad requests get the spec's errors: /events without room_id (the old
 // stream of every room is not served) and a bad from token are 400.
 func TestRoomPreview_EventsBadRequests(t *testing.T) {
