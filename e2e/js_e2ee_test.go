@@ -27,3 +27,14 @@ func TestJSClient_NewDevicesCrossSignAndRestoreKeyBackup(t *testing.T) {
 	t.Parallel()
 	runJSSession(t, "e2ee_devices.mjs")
 }
+
+// Dehydrated devices (MSC3814) as Element uses them: Alice dehydrates a
+// device (its key in secret storage), logs out of her only device, Bob
+// sends encrypted messages (their room key goes to the dehydrated
+// device), and a fresh login of Alice's rehydrates the device, reads its
+// to-device messages and decrypts every message. The steps live in
+// jsclient/e2ee_dehydrated.mjs.
+func TestJSClient_DehydratedDeviceReceivesRoomKeysWhileLoggedOut(t *testing.T) {
+	t.Parallel()
+	runJSSession(t, "e2ee_dehydrated.mjs")
+}
