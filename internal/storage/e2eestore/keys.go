@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 )
 
 // OneTimeKey is a one-time or fallback key: its algorithm, its key ID (the
@@ -211,7 +212,7 @@ func (s *Store) ClaimKeys(ctx context.Context, claims []Claim) ([]ClaimedKey, er
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		out = make([]ClaimedKey, len(claims))
 		for i, c := range claims {
-			k, err := claimOne(ctx, tx, c)
+			k, err := claimOne(ctx, tx, c, s.db.Dialect() == sqldb.Postgres)
 			if err != nil {
 				return err
 			}
@@ -230,13 +231,16 @@ type ClaimedKey struct {
 	Fallback bool
 }
 
-func claimOne(ctx context.Context, tx *sql.Tx, c Claim) (ClaimedKey, error) {
+// claimOne claims one key in tx. racy says that a concurrent claim may
+// take the key this one picks (PostgreSQL).
+func claimOne(ctx context.Context, tx *sql.Tx, c Claim, racy bool) (ClaimedKey, error) {
 	// One statement picks and deletes the key, so only the claim whose
 	// DELETE removed the row gets it back. Under PostgreSQL's READ
 	// COMMITTED a concurrent claim may delete the picked row first: this
 	// DELETE then waits for it, finds the row gone and returns nothing, so
 	// look again while keys are left (each miss means a key is gone, so
-	// this ends). SQLite runs one writer at a time and never misses.
+	// this ends). SQLite runs one writer at a time: its DELETE finding
+	// nothing means there is nothing, and the fallback key comes next.
 	for {
 		var id, j string
 		err := tx.QueryRowContext(ctx, `DELETE FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3
@@ -248,6 +252,9 @@ func claimOne(ctx context.Context, tx *sql.Tx, c Claim) (ClaimedKey, error) {
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return ClaimedKey{}, err
+		}
+		if !racy {
+			break
 		}
 		var left bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3)`,
