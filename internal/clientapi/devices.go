@@ -51,9 +51,9 @@ type putDeviceBody struct {
 	DisplayName *string `json:"display_name"`
 }
 
-// putDevice is PUT /devices/{deviceId}. Creating devices this way is for
-// application services only (device_management.yaml), which Myelin does not
-// have yet, so an unknown device is 404.
+// putDevice is PUT /devices/{deviceId}. An application service may create
+// a device of its user this way (device_management.yaml, spec v1.17,
+// MSC4190: 201 when created); for anyone else an unknown device is 404.
 func (a *AccountAPI) putDevice(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body putDeviceBody
 	if err := httpapi.ReadJSON(r, accountMaxBody, &body); err != nil {
@@ -61,6 +61,21 @@ func (a *AccountAPI) putDevice(w http.ResponseWriter, r *http.Request, s *httpap
 		return
 	}
 	deviceID := r.PathValue("deviceId")
+	if s.AppserviceID != "" {
+		name := ""
+		if body.DisplayName != nil {
+			name = *body.DisplayName
+		}
+		created, err := a.svc.EnsureAppserviceDevice(r.Context(), s.UserID, deviceID, name)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		if created {
+			httpapi.WriteJSON(w, http.StatusCreated, map[string]any{})
+			return
+		}
+	}
 	var err error
 	if body.DisplayName != nil {
 		err = a.svc.RenameDevice(r.Context(), s.UserID, deviceID, *body.DisplayName)
@@ -81,7 +96,9 @@ type deleteDeviceBody struct {
 }
 
 // deleteDevice is DELETE /devices/{deviceId}, behind UIA because it logs a
-// device out (modules/device_management, "Security considerations").
+// device out (modules/device_management, "Security considerations"),
+// except for application services (spec v1.17, MSC4190), which hold no
+// password of their users.
 func (a *AccountAPI) deleteDevice(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
 	var body deleteDeviceBody
 	raw, err := readUIABody(r, &body, true)
@@ -89,7 +106,7 @@ func (a *AccountAPI) deleteDevice(w http.ResponseWriter, r *http.Request, s *htt
 		httpapi.WriteError(w, err)
 		return
 	}
-	if !a.uiaCheck(w, r, raw, body.Auth, a.passwordFlows(), s.UserID) {
+	if s.AppserviceID == "" && !a.uiaCheck(w, r, raw, body.Auth, a.passwordFlows(), s.UserID) {
 		return
 	}
 	if err := a.svc.DeleteDevices(r.Context(), s.UserID, []string{r.PathValue("deviceId")}); err != nil {
@@ -123,7 +140,8 @@ func (a *AccountAPI) deleteDevices(w http.ResponseWriter, r *http.Request, s *ht
 		httpapi.WriteError(w, httpapi.InvalidParam("Too many devices in one request"))
 		return
 	}
-	if !a.uiaCheck(w, r, raw, body.Auth, a.passwordFlows(), s.UserID) {
+	// Application services skip UIA, as for one device.
+	if s.AppserviceID == "" && !a.uiaCheck(w, r, raw, body.Auth, a.passwordFlows(), s.UserID) {
 		return
 	}
 	if err := a.svc.DeleteDevices(r.Context(), s.UserID, *body.Devices); err != nil {

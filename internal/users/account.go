@@ -26,6 +26,27 @@ func (s *Service) GetDevice(ctx context.Context, userID, deviceID string) (*acco
 // shown to other users.
 const MaxDeviceDisplayNameLength = 100
 
+// EnsureAppserviceDevice creates a device of userID without any token, as
+// an application service may (device_management.yaml, PUT
+// /devices/{deviceId}, spec v1.17, MSC4190); true if it was created, false
+// if the user had it already. The caller checks that an appservice asks.
+func (s *Service) EnsureAppserviceDevice(ctx context.Context, userID, deviceID, displayName string) (bool, error) {
+	if err := checkDeviceID(deviceID); err != nil {
+		return false, err
+	}
+	if len(displayName) > MaxDeviceDisplayNameLength {
+		return false, merr.InvalidParam("Device display name is too long")
+	}
+	created, err := s.store.CreateDevice(ctx, userID, deviceID, displayName, s.now().UnixMilli())
+	if err != nil {
+		return false, err
+	}
+	if created {
+		s.deviceUpdated(ctx, userID, deviceID)
+	}
+	return created, nil
+}
+
 // RenameDevice sets a device's display name; 404 M_NOT_FOUND for a device
 // the user does not have.
 func (s *Service) RenameDevice(ctx context.Context, userID, deviceID, name string) error {

@@ -54,16 +54,6 @@ func (s *sqlStore) GetDevice(ctx context.Context, userID, deviceID string) (*Dev
 	return &d, nil
 }
 
-func (s *sqlStore) CreateDevice(ctx context.Context, userID, deviceID, displayName string, nowTS int64) (bool, error) {
-	res, err := s.db.Write.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (user_id, device_id) DO NOTHING`, userID, deviceID, nullString(displayName), nowTS)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
-}
-
 func (s *sqlStore) SetDeviceDisplayName(ctx context.Context, userID, deviceID, name string) error {
 	res, err := s.db.Write.ExecContext(ctx,
 		`UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3`, nullString(name), userID, deviceID)

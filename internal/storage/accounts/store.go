@@ -108,8 +108,8 @@ type Store interface {
 	// device.
 	GetDevice(ctx context.Context, userID, deviceID string) (*Device, error)
 	// CreateDevice adds a device without tokens (a dehydrated device, which
-	// no one logs in to) and reports whether it is new; an existing device
-	// is left as it is.
+	// no one logs in to, or an application service's) and reports whether
+	// it is new; an existing device is left as it is.
 	CreateDevice(ctx context.Context, userID, deviceID, displayName string, nowTS int64) (bool, error)
 	// SetDeviceDisplayName renames a device; ErrNotFound if the user has no
 	// such device.

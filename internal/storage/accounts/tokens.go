@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 )
 
 func (s *sqlStore) CreateSession(ctx context.Context, sess NewSession) (*SessionIDs, error) {
@@ -18,21 +20,32 @@ func (s *sqlStore) CreateSession(ctx context.Context, sess NewSession) (*Session
 	return ids, err
 }
 
-func createSession(ctx context.Context, tx *sql.Tx, s NewSession) (*SessionIDs, error) {
-	ids := &SessionIDs{}
-	res, err := tx.ExecContext(ctx, `
+// insertDevice adds a device unless the user has it already; true if it
+// was added.
+func insertDevice(ctx context.Context, q sqldb.Querier, userID, deviceID, displayName string, nowTS int64, ip, ua string) (bool, error) {
+	res, err := q.ExecContext(ctx, `
 		INSERT INTO devices (user_id, device_id, display_name, created_ts, last_seen_ts, last_seen_ip, last_seen_user_agent)
 		VALUES ($1, $2, $3, $4, $4, $5, $6)
 		ON CONFLICT (user_id, device_id) DO NOTHING`,
-		s.UserID, s.DeviceID, nullString(s.DeviceDisplayName), s.NowTS, nullString(s.IP), nullString(s.UserAgent))
+		userID, deviceID, nullString(displayName), nowTS, nullString(ip), nullString(ua))
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+func (s *sqlStore) CreateDevice(ctx context.Context, userID, deviceID, displayName string, nowTS int64) (bool, error) {
+	return insertDevice(ctx, s.db.Write, userID, deviceID, displayName, nowTS, "", "")
+}
+
+func createSession(ctx context.Context, tx *sql.Tx, s NewSession) (*SessionIDs, error) {
+	ids := &SessionIDs{}
+	var err error
+	ids.DeviceCreated, err = insertDevice(ctx, tx, s.UserID, s.DeviceID, s.DeviceDisplayName, s.NowTS, s.IP, s.UserAgent)
 	if err != nil {
 		return nil, err
 	}
-	ids.DeviceCreated = n > 0
 	if !ids.DeviceCreated {
 		if s.ReplaceDeviceTokens {
 			// Refresh tokens first: their access tokens go with them.
