@@ -64,14 +64,34 @@ func (a *RoomAPI) send(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		return
 	}
 	b := &event.Builder{Type: typ, Sender: s.UserID, OriginServerTS: ts}
-	if sent, err := a.limitTxn(r.Context(), s, roomID, b, txn, messageCost(s)); err != nil || sent != "" {
+	cost := messageCost(s)
+	if typ == event.TypeRedaction {
+		// room_send.yaml (spec v1.18, MSC4169): redactions may be sent
+		// here in every room version, naming their target in
+		// content.redacts; they cost what /redact costs.
+		if b.Content, err = readContent(r); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		var c struct {
+			Redacts *string `json:"redacts"`
+		}
+		if json.Unmarshal(b.Content, &c) != nil || c.Redacts == nil || *c.Redacts == "" {
+			httpapi.WriteError(w, httpapi.MissingParam("an m.room.redaction needs content.redacts, the event it redacts"))
+			return
+		}
+		b.Redacts = *c.Redacts
+		cost = a.redactionCost(r.Context(), s, b.Redacts)
+	}
+	if sent, err := a.limitTxn(r.Context(), s, roomID, b, txn, cost); err != nil || sent != "" {
 		writeSent(w, sent, err)
 		return
 	}
-	b.Content, err = readContent(r)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
+	if b.Content == nil {
+		if b.Content, err = readContent(r); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 	}
 	id, err := a.sendEvent(r.Context(), s, roomID, b, txn)
 	writeSent(w, id, err)

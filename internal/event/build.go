@@ -92,6 +92,15 @@ func (b *Builder) object(v *roomversion.Version) (object, error) {
 			obj["content"] = c.encode()
 		} else {
 			obj["redacts"] = quote(b.Redacts)
+			// A redaction sent through /send carries redacts in its
+			// content, which before room version 11 moves to the top
+			// level (room_send.yaml, spec v1.18).
+			if c, err := parseObject(content); err == nil {
+				if _, ok := c["redacts"]; ok {
+					delete(c, "redacts")
+					obj["content"] = c.encode()
+				}
+			}
 		}
 	}
 	if v.LegacyPDUFields && b.Origin != "" {
