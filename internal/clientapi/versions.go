@@ -49,15 +49,32 @@ import (
 //     (M_USER_LOCKED, MSC3939), guests reading authenticated media
 //     (MSC4189), inline and attachment Content-Disposition by type
 //     (MSC2701/MSC2702), the m.get_login_token capability.
+//   - v1.13: POST /rooms/{roomId}/report, M_THREEPID_MEDIUM_NOT_SUPPORTED
+//     and the other requestToken errors (MSC4178), one-time keys claimed
+//     in upload order (MSC4225); Myelin suspends no one, so
+//     M_USER_SUSPENDED never applies;
+//   - v1.14: POST /users/{userId}/report, /join and /knock with via;
+//   - v1.15: /v1/room_summary, the hierarchy's allowed_room_ids,
+//     encryption and room_version, the m.topic block written and searched;
+//     /v1/auth_metadata answers 404 M_UNRECOGNIZED, as the spec asks of a
+//     server without the OAuth 2.0 API;
+//   - v1.16: the profile field endpoints (only displayname and avatar_url
+//     are stored, as the m.profile_fields capability says), format=event
+//     on GET /state, use_state_after, room version 12, m.room.create in
+//     invite and knock state, whole events in invite_room_state over
+//     federation (MSC4311);
+//   - v1.17: application services managing their users' devices
+//     (MSC4190) and acting as a device (MSC4326), no legacy mention push
+//     rules (MSC4210).
 //
 // Later versions stay off the list until every feature they bring is
-// served (v1.13 wants one-time keys claimed in upload order); the stable
-// flags below announce features to clients that look for the flag rather
-// than the version.
+// served (v1.18 adds the suspension and locking admin endpoints and
+// policy servers); the stable flags below announce features to clients
+// that look for the flag rather than the version.
 var specVersions = []string{
 	"r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0", "r0.6.0", "r0.6.1",
 	"v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9",
-	"v1.10", "v1.11", "v1.12",
+	"v1.10", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17",
 }
 
 // unstableFeatures are the flags clients check, before a spec version that

@@ -6,7 +6,7 @@ import (
 )
 
 // Spec: client-server-api "API Versions" (versions.yaml). Only versions
-// whose version-gated features are all served are listed (up to v1.12);
+// whose version-gated features are all served are listed (up to v1.17);
 // later ones are not yet.
 func TestVersions_ListsOnlyVersionsWhoseEndpointsExist(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *rig) {
@@ -18,12 +18,12 @@ func TestVersions_ListsOnlyVersionsWhoseEndpointsExist(t *testing.T) {
 		for _, v := range got.body["versions"].([]any) {
 			versions = append(versions, v.(string))
 		}
-		for _, want := range []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12"} {
+		for _, want := range []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17"} {
 			if !slices.Contains(versions, want) {
 				t.Errorf("versions %v lack %s", versions, want)
 			}
 		}
-		for _, unserved := range []string{"v1.13", "v1.19"} {
+		for _, unserved := range []string{"v1.18", "v1.19"} {
 			if slices.Contains(versions, unserved) {
 				t.Errorf("versions %v claim %s", versions, unserved)
 			}
@@ -43,6 +43,8 @@ func TestVersions_ListsOnlyVersionsWhoseEndpointsExist(t *testing.T) {
 		if got.header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Error("no CORS header")
 		}
+		// v1.15: a server without the OAuth 2.0 API answers this.
+		r.expect(r.do("GET", "/_matrix/client/v1/auth_metadata", "", nil), 404, "M_UNRECOGNIZED")
 		// v1.10 (MSC4026): the endpoint may be called with a token, even
 		// one the server does not know.
 		if got := r.do("GET", "/_matrix/client/versions", "not-a-token", nil); got.status != 200 {
