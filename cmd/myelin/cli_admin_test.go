@@ -156,11 +156,8 @@ func TestDeactivateUserCommand_DeletesEndToEndData(t *testing.T) {
 			t.Errorf("device keys after deactivate-user: %v %v", keys, err)
 		}
 		for _, d := range []string{bob.DeviceID, "DEHYDRATED"} {
-			if counts, err := e2ee.OneTimeKeyCounts(ctx, bob.UserID, d); err != nil || len(counts) != 0 {
-				t.Errorf("%s: one-time keys: %v %v", d, counts, err)
-			}
-			if fb, err := e2ee.UnusedFallbackKeyTypes(ctx, bob.UserID, d); err != nil || len(fb) != 0 {
-				t.Errorf("%s: fallback keys: %v %v", d, fb, err)
+			if counts, fb, err := e2ee.KeyCounts(ctx, bob.UserID, d); err != nil || len(counts) != 0 || len(fb) != 0 {
+				t.Errorf("%s: one-time keys %v, fallback keys %v: %v", d, counts, fb, err)
 			}
 			if msgs, err := e2ee.ToDeviceMessages(ctx, bob.UserID, d, 0, 1<<62, 10); err != nil || len(msgs) != 0 {
 				t.Errorf("%s: to-device queue: %v %v", d, msgs, err)

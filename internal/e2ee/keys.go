@@ -201,11 +201,7 @@ func withSignedCurve25519(counts map[string]int) map[string]int {
 // KeyCounts reports the device's one-time key counts and unused fallback
 // key algorithms for /sync (syncapi.DeviceKeyCounts).
 func (s *Service) KeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, []string, error) {
-	counts, err := s.store.OneTimeKeyCounts(ctx, userID, deviceID)
-	if err != nil {
-		return nil, nil, err
-	}
-	fallback, err := s.store.UnusedFallbackKeyTypes(ctx, userID, deviceID)
+	counts, fallback, err := s.store.KeyCounts(ctx, userID, deviceID)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/storage/pushstore"
 	"github.com/myelin-chat/myelin/internal/storage/receiptstore"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
+	"github.com/myelin-chat/myelin/internal/syncapi"
 )
 
 // ThreadOf tells which thread an event is in: a thread root's event ID, or
@@ -36,6 +37,11 @@ type NotifierConfig struct {
 	// (client-server-api "Ignoring Users": the server must not send the
 	// ignored user's events to the ignoring one). May be nil.
 	Ignoring func(ctx context.Context, recipients []string, sender string) (map[string]bool, error)
+	// ReceiptsAt is the receipt stream's current position (receipts.Service
+	// Current), which a local user's read receipt moves after it is
+	// stored; with it, a user's unread counts are cached until something
+	// that could change them moves (countcache.go). May be nil.
+	ReceiptsAt func() int64
 	// Queued is called after a commit that queued pushes for pushers
 	// (wakes the delivery); may be nil.
 	Queued func()
@@ -73,6 +79,9 @@ type Notifier struct {
 	advMu    sync.Mutex
 	advanced chan struct{}
 
+	// counts is each syncing user's last unread counts (countcache.go).
+	counts *countCache
+
 	wake     chan struct{}
 	stop     chan struct{}
 	finished chan struct{}
@@ -100,7 +109,8 @@ func NewNotifier(ctx context.Context, cfg NotifierConfig) (*Notifier, error) {
 			return nil, err
 		}
 	}
-	n := &Notifier{cfg: cfg, wake: make(chan struct{}, 1), advanced: make(chan struct{})}
+	n := &Notifier{cfg: cfg, wake: make(chan struct{}, 1), advanced: make(chan struct{}),
+		counts: syncapi.NewTaggedCache[countsQuestion, map[string]syncapi.RoomUnread](maxCountsCached)}
 	n.cursor.Store(pos)
 	n.persisted = pos
 	return n, nil

@@ -50,6 +50,22 @@ func (n *Notifier) Sync(ctx context.Context, sr *syncapi.StreamSync) error {
 // boundary is the later of the two. Without threads the room's count is
 // the sum over its threads, as Synapse does.
 func (n *Notifier) UnreadCounts(ctx context.Context, userID string, roomIDs []string, threads bool) (map[string]syncapi.RoomUnread, error) {
+	// Taken before reading, so what is read is at least this recent.
+	tag, cacheable := n.countsTag()
+	q := countsQuestion{key: countsKey(roomIDs, threads), tag: tag}
+	if cacheable {
+		if out, ok := n.counts.Get(userID, q); ok {
+			return out, nil
+		}
+	}
+	out, err := n.unreadCounts(ctx, userID, roomIDs, threads)
+	if err == nil && cacheable {
+		n.counts.Put(userID, q, out)
+	}
+	return out, err
+}
+
+func (n *Notifier) unreadCounts(ctx context.Context, userID string, roomIDs []string, threads bool) (map[string]syncapi.RoomUnread, error) {
 	unthreaded, threaded, err := n.readUpTo(ctx, userID, roomIDs)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 
 	"github.com/myelin-chat/myelin/internal/server/servertest"
@@ -194,6 +195,80 @@ func TestTypingAPI_IgnoredUsersAndFiltersHideTyping(t *testing.T) {
 		filter = url.Values{"filter": {`{"room":{"ephemeral":{"not_rooms":["` + room + `"]}}}`}}
 		if _, ok := syncEphemeral(t, bob, "", filter).typingUsers(t, room); ok {
 			t.Error("not_rooms still shows the room's typing")
+		}
+	})
+}
+
+// A typing change is sent as one m.typing event shared by the syncs of
+// every member who ignores none of the typers; a member who ignores one
+// still gets the set without them, whoever synced first, and a change of
+// the ignored list applies from the next sync (client-server-api
+// "Ignoring Users").
+func TestTypingAPI_SharedEventLeavesOutIgnoredTypersPerMember(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob, carol := s.Register("alice"), s.Register("bob"), s.Register("carol")
+		room := sharedRoom(t, alice, bob, carol)
+		ignoreUsers(t, bob, alice.UserID)
+		bobTok := syncEphemeral(t, bob, "", nil).NextBatch
+		carolTok := syncEphemeral(t, carol, "", nil).NextBatch
+		alice.MustDo("PUT", typingPath(room, alice.UserID), map[string]any{"typing": true, "timeout": 30000}, nil)
+		carol.MustDo("PUT", typingPath(room, carol.UserID), map[string]any{"typing": true, "timeout": 30000}, nil)
+		// Carol's sync builds the room's event first.
+		cs := syncEphemeral(t, carol, carolTok, nil)
+		if got, _ := cs.typingUsers(t, room); !equalUsers(got, alice.UserID, carol.UserID) {
+			t.Fatalf("carol sees %v typing", got)
+		}
+		bs := syncEphemeral(t, bob, bobTok, nil)
+		if got, _ := bs.typingUsers(t, room); !equalUsers(got, carol.UserID) {
+			t.Fatalf("bob, who ignores alice, sees %v typing", got)
+		}
+		// Bob stops ignoring alice; the next change shows her.
+		ignoreUsers(t, bob)
+		carol.MustDo("PUT", typingPath(room, carol.UserID), map[string]any{"typing": false}, nil)
+		if got, _ := syncEphemeral(t, bob, bs.NextBatch, nil).typingUsers(t, room); !equalUsers(got, alice.UserID) {
+			t.Fatalf("after un-ignoring, bob sees %v typing", got)
+		}
+		if got, _ := syncEphemeral(t, carol, cs.NextBatch, nil).typingUsers(t, room); !equalUsers(got, alice.UserID) {
+			t.Fatalf("carol sees %v typing after she stopped", got)
+		}
+	})
+}
+
+func equalUsers(got []string, want ...string) bool { return slices.Equal(got, want) }
+
+// A sync woken only by typing carries the room's unread counts as they
+// are, unchanged by the typing and changed at once by a read receipt
+// (client-server-api "Receiving notifications").
+func TestTypingAPI_TypingOnlySyncsCarryCurrentUnreadCounts(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		room := sharedRoom(t, alice, bob)
+		k := newCounter(bob, "")
+		k.waitFor(t, room, counts(0, 0))
+		last := alice.SendText(room, "hello")
+		k.waitFor(t, room, counts(1, 0))
+
+		typing := func(on bool) roomCounts {
+			t.Helper()
+			alice.MustDo("PUT", typingPath(room, alice.UserID), map[string]any{"typing": on, "timeout": 30000}, nil)
+			var resp unreadSync
+			bob.MustDo("GET", "/_matrix/client/v3/sync?timeout=0&since="+url.QueryEscape(k.since), nil, &resp)
+			k.since = resp.NextBatch
+			jr, ok := resp.Rooms.Join[room]
+			if !ok || jr.Unread == nil {
+				t.Fatalf("a typing-only sync left out the room or its counts: %+v", resp)
+			}
+			return roomCounts{Room: *jr.Unread}
+		}
+		if got := typing(true); got.String() != counts(1, 0).String() {
+			t.Fatalf("typing-only sync: %v", got)
+		}
+		bob.MustDo("POST", servertest.Room(room)+"/receipt/m.read/"+url.PathEscape(last), map[string]any{}, nil)
+		if got := typing(false); got.String() != counts(0, 0).String() {
+			t.Fatalf("typing-only sync after a read receipt: %v", got)
+		}
+		if got := typing(true); got.String() != counts(0, 0).String() {
+			t.Fatalf("the next typing-only sync: %v", got)
 		}
 	})
 }

@@ -29,7 +29,7 @@ func (s *Server) buildPush(ctx context.Context, router *httpapi.Router, resolver
 	pw pushWiring, rcpt *receipts.Service, rstore *receiptstore.Store, ignored ignoredUsers) error {
 	var d *push.Delivery
 	n, err := push.NewNotifier(ctx, push.NotifierConfig{Store: pw.store, Rooms: s.Rooms, Rules: pw.rules,
-		ThreadOf: rcpt.ThreadOf, Receipts: rstore, Ignoring: ignored.Ignoring, Queued: func() { d.Queued() }, Now: s.Now, Log: s.Log})
+		ThreadOf: rcpt.ThreadOf, Receipts: rstore, ReceiptsAt: rcpt.Current, Ignoring: ignored.Ignoring, Queued: func() { d.Queued() }, Now: s.Now, Log: s.Log})
 	if err != nil {
 		return err
 	}

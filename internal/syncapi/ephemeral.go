@@ -49,9 +49,18 @@ func (sr *StreamSync) Ignored(ctx context.Context) (map[string]bool, error) {
 	}
 	io := sr.ignored
 	io.once.Do(func() {
+		if io.cache != nil {
+			if set, ok := io.cache.Get(sr.Req.UserID, io.pos); ok {
+				io.set = set
+				return
+			}
+		}
 		io.set, io.err = io.src.IgnoredUsers(ctx, sr.Req.UserID)
 		if io.set == nil {
 			io.set = map[string]bool{}
+		}
+		if io.err == nil && io.cache != nil {
+			io.cache.Put(sr.Req.UserID, io.pos, io.set)
 		}
 	})
 	return io.set, io.err
@@ -71,31 +80,71 @@ func (s *Syncer) SetSyncTracker(t SyncTracker) { s.tracker = t }
 // ignoredShare is one sync's ignored-users read, shared by its streams:
 // read at most once, and only when a stream has something to hide.
 type ignoredShare struct {
-	src  IgnoredUsersSource
-	once sync.Once
-	set  map[string]bool
-	err  error
+	src IgnoredUsersSource
+	// cache and pos (the room stream position the sync reads up to) let
+	// syncs at the same room position share one read (nil: no cache).
+	cache *ignoredCache
+	pos   int64
+	once  sync.Once
+	set   map[string]bool // shared: never modified
+	err   error
 }
+
+// maxIgnoredCached bounds the users whose ignored list is kept.
+const maxIgnoredCached = 10000
+
+// ignoredCache keeps each recently syncing user's m.ignored_user_list as
+// read at a room stream position. Account data shares the room stream: a
+// change to the list takes a position above every one readable before it
+// committed, so a list read when the stream stood at pos is the list for
+// every sync reading up to pos. A sync woken by typing, receipts or
+// presence (the room stream unmoved) then reads nothing.
+type ignoredCache = TaggedCache[int64, map[string]bool]
 
 // AddEphemeral adds an ephemeral event of type typ to a joined room's
 // section when the filter's room.ephemeral part allows it (types,
 // not_types, rooms, not_rooms and limit per room; client-server-api
 // "Filtering"). It reports whether the event was added.
 func (sr *StreamSync) AddEphemeral(roomID, typ string, content any) (bool, error) {
-	ef := &sr.Filter.Room.Ephemeral
-	if !ef.Allows(typ, "") || !allowsRoom(ef.Rooms, ef.NotRooms, roomID) {
+	if !sr.ephemeralAllowed(roomID, typ) {
 		return false, nil
 	}
-	if jr, ok := sr.Resp.Rooms.Join[roomID]; ok && ef.Limit != nil && len(jr.Ephemeral.Events) >= max(*ef.Limit, 0) {
-		return false, nil
-	}
-	raw, err := json.Marshal(map[string]any{"type": typ, "content": content})
+	raw, err := EphemeralEvent(typ, content)
 	if err != nil {
 		return false, err
 	}
 	jr := sr.JoinedRoom(roomID)
 	jr.Ephemeral.Events = append(jr.Ephemeral.Events, raw)
 	return true, nil
+}
+
+// EphemeralEvent is the JSON of an ephemeral event as /sync sends it.
+func EphemeralEvent(typ string, content any) (json.RawMessage, error) {
+	return json.Marshal(map[string]any{"type": typ, "content": content})
+}
+
+// AddEphemeralJSON is AddEphemeral for an event already encoded (by
+// EphemeralEvent), which a stream may build once and share between the
+// syncs of every member of the room; raw is not modified.
+func (sr *StreamSync) AddEphemeralJSON(roomID, typ string, raw json.RawMessage) bool {
+	if !sr.ephemeralAllowed(roomID, typ) {
+		return false
+	}
+	jr := sr.JoinedRoom(roomID)
+	jr.Ephemeral.Events = append(jr.Ephemeral.Events, raw)
+	return true
+}
+
+// ephemeralAllowed applies the filter's room.ephemeral part.
+func (sr *StreamSync) ephemeralAllowed(roomID, typ string) bool {
+	ef := &sr.Filter.Room.Ephemeral
+	if !ef.Allows(typ, "") || !allowsRoom(ef.Rooms, ef.NotRooms, roomID) {
+		return false
+	}
+	if jr, ok := sr.Resp.Rooms.Join[roomID]; ok && ef.Limit != nil && len(jr.Ephemeral.Events) >= max(*ef.Limit, 0) {
+		return false
+	}
+	return true
 }
 
 // AddPresence adds an m.presence event for userID to the response's

@@ -51,6 +51,9 @@ type Syncer struct {
 	bundler     Bundler
 	tracker     SyncTracker
 	unread      UnreadCounter
+	// ignoredCache shares users' ignored lists between their syncs at one
+	// room stream position.
+	ignoredCache *ignoredCache
 	// invitePermission hides invites from users who block them; nil:
 	// nobody does.
 	invitePermission *invitepermission.Checker
@@ -75,7 +78,8 @@ func New(engine *rooms.Engine, ad AccountDataSource, now func() time.Time) *Sync
 	if now == nil {
 		now = time.Now
 	}
-	return &Syncer{rooms: engine, accountData: ad, now: now, stopping: make(chan struct{})}
+	return &Syncer{rooms: engine, accountData: ad, now: now, stopping: make(chan struct{}),
+		ignoredCache: NewTaggedCache[int64, map[string]bool](maxIgnoredCached)}
 }
 
 // Request is a parsed GET /sync.
@@ -195,10 +199,14 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 	// again and again (and answer every long-poll at once).
 	initial := req.Since == ""
 	store := s.rooms.Store()
-	req.ign = &ignoredShare{src: s.ignored}
+	req.ign = &ignoredShare{src: s.ignored, cache: s.ignoredCache, pos: upto}
 
 	// The three reads below are independent; on PostgreSQL each is a
-	// network round trip, so they overlap.
+	// network round trip, so they overlap. When the room stream did not
+	// move (a sync woken by typing, receipts, presence...), no room has
+	// new events and no account data changed (it shares the room
+	// stream): (since, upto] is empty, so neither is read.
+	roomMoved := upto > since
 	var (
 		memberships []roomstore.Membership
 		before      map[string]string
@@ -214,13 +222,13 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 			return err
 		},
 		func() (err error) {
-			if !initial {
+			if !initial && roomMoved {
 				active, err = store.RoomsWithEvents(ctx, since, upto)
 			}
 			return err
 		},
 		func() (err error) {
-			if s.accountData != nil {
+			if s.accountData != nil && (initial || roomMoved) {
 				items, err = s.accountData.AccountDataSince(ctx, req.UserID, since, upto)
 			}
 			return err

@@ -81,6 +81,11 @@ type Service struct {
 type roomTyping struct {
 	until map[string]time.Time // user → when typing ends
 	pos   int64                // position of the last change
+	// event is the m.typing event of the set at pos, as /sync sends it
+	// to members who ignore none of the typers: built by the first sync
+	// that needs it and shared by all (nil until then, and after a
+	// change).
+	event json.RawMessage
 	// emptySince is when the set last became empty (zero while not empty).
 	emptySince time.Time
 }
@@ -165,7 +170,7 @@ func (s *Service) apply(roomID, userID string, typing bool, timeout time.Duratio
 			return false
 		}
 		delete(rt.until, userID)
-		rt.pos = s.nextLocked()
+		rt.pos, rt.event = s.nextLocked(), nil
 		if len(rt.until) == 0 {
 			rt.emptySince = now
 		}
@@ -184,7 +189,7 @@ func (s *Service) apply(roomID, userID string, typing bool, timeout time.Duratio
 	if was {
 		return false // a refresh: the set is unchanged
 	}
-	rt.pos = s.nextLocked()
+	rt.pos, rt.event = s.nextLocked(), nil
 	return true
 }
 
@@ -207,7 +212,7 @@ func (s *Service) Expire(ctx context.Context) {
 			}
 		}
 		if len(rt.until) != n {
-			rt.pos = s.nextLocked()
+			rt.pos, rt.event = s.nextLocked(), nil
 			changed = append(changed, roomID)
 			if len(rt.until) == 0 {
 				rt.emptySince = now
@@ -320,6 +325,7 @@ func (s *Service) Sync(ctx context.Context, sr *syncapi.StreamSync) error {
 	type news struct {
 		roomID string
 		users  []string
+		event  json.RawMessage // the shared event for users
 	}
 	var out []news
 	s.mu.Lock()
@@ -328,7 +334,15 @@ func (s *Service) Sync(ctx context.Context, sr *syncapi.StreamSync) error {
 		if rt == nil || (sr.From == 0 && len(rt.until) == 0) || (sr.From != 0 && rt.pos <= sr.From) {
 			continue
 		}
-		out = append(out, news{roomID, sortedUsers(rt.until)})
+		if rt.event == nil {
+			raw, err := typingEvent(sortedUsers(rt.until))
+			if err != nil {
+				s.mu.Unlock()
+				return err
+			}
+			rt.event = raw
+		}
+		out = append(out, news{roomID, sortedUsers(rt.until), rt.event})
 	}
 	s.mu.Unlock()
 	if len(out) == 0 {
@@ -345,11 +359,22 @@ func (s *Service) Sync(ctx context.Context, sr *syncapi.StreamSync) error {
 				users = append(users, u)
 			}
 		}
-		if _, err := sr.AddEphemeral(n.roomID, EDUType, map[string]any{"user_ids": users}); err != nil {
+		if len(users) == len(n.users) {
+			sr.AddEphemeralJSON(n.roomID, EDUType, n.event)
+			continue
+		}
+		raw, err := typingEvent(users)
+		if err != nil {
 			return err
 		}
+		sr.AddEphemeralJSON(n.roomID, EDUType, raw)
 	}
 	return nil
+}
+
+// typingEvent is the m.typing event of a typing set.
+func typingEvent(users []string) (json.RawMessage, error) {
+	return syncapi.EphemeralEvent(EDUType, map[string]any{"user_ids": users})
 }
 
 // OnChange registers fn to be called after any room's set changed (for

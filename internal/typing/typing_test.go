@@ -233,3 +233,47 @@ func TestTyping_PositionsNeverGoBackwardsAcrossRestarts(t *testing.T) {
 		}
 	})
 }
+
+// typingRaw returns the room's m.typing event as the response holds it.
+func typingRaw(resp *syncapi.Response, roomID string) json.RawMessage {
+	if jr := resp.Rooms.Join[roomID]; jr != nil {
+		for _, raw := range jr.Ephemeral.Events {
+			var ev struct{ Type string }
+			if json.Unmarshal(raw, &ev) == nil && ev.Type == "m.typing" {
+				return raw
+			}
+		}
+	}
+	return nil
+}
+
+// One change of a room's typing set is encoded once: every member's sync
+// that shows it carries the same bytes, and the next change is encoded
+// anew.
+func TestTyping_OneEventPerChangeSharedByMembersSyncs(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t, db)
+		aTok, bTok := w.sync(alice, "").NextBatch, w.sync(bob, "").NextBatch
+		if err := w.svc.Set(w.ctx, w.room, alice, true, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		a, b := w.sync(alice, aTok), w.sync(bob, bTok)
+		ra, rb := typingRaw(a, w.room), typingRaw(b, w.room)
+		if ra == nil || rb == nil || &ra[0] != &rb[0] {
+			t.Fatalf("alice's and bob's events are not one shared encoding: %s %s", ra, rb)
+		}
+		if got, _ := typingIn(t, b, w.room); !sameUsers(got, alice) {
+			t.Fatalf("bob sees %v", got)
+		}
+		if err := w.svc.Set(w.ctx, w.room, bob, true, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		b2 := w.sync(bob, b.NextBatch)
+		if got, _ := typingIn(t, b2, w.room); !sameUsers(got, alice, bob) {
+			t.Fatalf("after bob starts, bob sees %v", got)
+		}
+		if got, _ := typingIn(t, w.sync(alice, a.NextBatch), w.room); !sameUsers(got, alice, bob) {
+			t.Fatalf("after bob starts, alice sees %v", got)
+		}
+	})
+}

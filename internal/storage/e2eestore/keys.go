@@ -157,24 +157,35 @@ func oneTimeKeyCounts(ctx context.Context, q querier, userID, deviceID string) (
 	return out, rows.Err()
 }
 
-// UnusedFallbackKeyTypes returns the algorithms of the device's fallback
+// KeyCounts returns, in one query (every /sync asks), the device's
+// unclaimed one-time keys by algorithm and the algorithms of its fallback
 // keys that were not claimed yet, sorted.
-func (s *Store) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT algorithm FROM e2ee_fallback_keys WHERE user_id = $1 AND device_id = $2 AND NOT used ORDER BY algorithm`,
-		userID, deviceID)
+func (s *Store) KeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, []string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `
+		SELECT 0, algorithm, COUNT(*) FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm
+		UNION ALL
+		SELECT 1, algorithm, 0 FROM e2ee_fallback_keys WHERE user_id = $1 AND device_id = $2 AND NOT used
+		ORDER BY 1, 2`, userID, deviceID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	out := []string{}
+	counts, unused := map[string]int{}, []string{}
 	for rows.Next() {
-		var alg string
-		if err := rows.Scan(&alg); err != nil {
-			return nil, err
+		var (
+			fallback, n int
+			alg         string
+		)
+		if err := rows.Scan(&fallback, &alg, &n); err != nil {
+			return nil, nil, err
 		}
-		out = append(out, alg)
+		if fallback == 1 {
+			unused = append(unused, alg)
+		} else {
+			counts[alg] = n
+		}
 	}
-	return out, rows.Err()
+	return counts, unused, rows.Err()
 }
 
 // UserDeviceKeys returns the device keys of the user's devices that have

@@ -48,11 +48,11 @@ func TestClaimKeys_ConcurrentClaimsNeverShareAOneTimeKey(t *testing.T) {
 		if fmt.Sprint(got) != "[F F F K0 K1 K2 K3 K4]" {
 			t.Fatalf("claimed %v", got)
 		}
-		counts, err := s.OneTimeKeyCounts(ctx, "@b:hs", "D")
+		counts, unused, err := s.KeyCounts(ctx, "@b:hs", "D")
 		if err != nil || len(counts) != 0 {
 			t.Fatalf("counts %v %v", counts, err)
 		}
-		if unused, _ := s.UnusedFallbackKeyTypes(ctx, "@b:hs", "D"); len(unused) != 0 {
+		if len(unused) != 0 {
 			t.Fatalf("fallback still unused: %v", unused)
 		}
 	})
@@ -168,6 +168,35 @@ func TestClaimKeys_GivenOutInUploadOrder(t *testing.T) {
 		// The first upload's two keys in either order, then the others.
 		if first := fmt.Sprint(got[:2]); (first != "[zy zz]" && first != "[zz zy]") || got[2] != "aa" || got[3] != "mm" {
 			t.Fatalf("claimed %v, want the uploads' order", got)
+		}
+	})
+}
+
+// KeyCounts answers both of /sync's questions in one read: unclaimed
+// one-time keys by algorithm, and the unused fallback key algorithms,
+// sorted (client-server-api "GET /sync": device_one_time_keys_count,
+// device_unused_fallback_key_types).
+func TestKeyCounts_OneTimeKeysByAlgorithmAndUnusedFallbackTypes(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		k := func(alg, id string) OneTimeKey {
+			return OneTimeKey{Algorithm: alg, KeyID: id, JSON: json.RawMessage(`"k"`)}
+		}
+		up := Upload{MaxOneTimeKeys: 10,
+			OneTimeKeys:  []OneTimeKey{k("b", "1"), k("b", "2"), k("a", "3")},
+			FallbackKeys: []OneTimeKey{k("z", "F1"), k("b", "F2")}}
+		if _, err := s.Upload(ctx, "@b:hs", "D", up); err != nil {
+			t.Fatal(err)
+		}
+		counts, unused, err := s.KeyCounts(ctx, "@b:hs", "D")
+		if err != nil || fmt.Sprint(counts, unused) != "map[a:1 b:2] [b z]" {
+			t.Fatalf("got %v %v %v", counts, unused, err)
+		}
+		// Another device's keys are its own.
+		counts, unused, err = s.KeyCounts(ctx, "@b:hs", "E")
+		if err != nil || len(counts) != 0 || len(unused) != 0 || unused == nil {
+			t.Fatalf("other device: %v %#v %v", counts, unused, err)
 		}
 	})
 }
