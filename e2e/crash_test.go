@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,6 +107,10 @@ func TestCrash_AcknowledgedSendsSurviveSIGKILLExactlyOnce(t *testing.T) {
 		// same transaction IDs, one from each device.
 		devices := []*client{alice, s.login(t, "alice", password)}
 		roomID := alice.createRoom(t, "crash")
+		// Bob is in the room: every message notifies him once.
+		bob := s.newUser(t, "bob")
+		alice.must(t, "POST", roomPath(roomID)+"/invite", map[string]any{"user_id": bob.userID}, nil)
+		bob.must(t, "POST", "/_matrix/client/v3/join/"+url.PathEscape(roomID), map[string]any{}, nil)
 		since := alice.sync(t, "", 10).NextBatch
 
 		sends := make([][]crashSend, workers)
@@ -217,7 +222,37 @@ func TestCrash_AcknowledgedSendsSurviveSIGKILLExactlyOnce(t *testing.T) {
 		if len(seen) == 0 {
 			t.Errorf("/sync since a pre-crash token returns no events for the room, want the burst")
 		}
+
+		// Each message's notification commits with it: after the crash
+		// and the retries bob's unread count is exactly the number of
+		// messages, none lost with the process, none counted twice
+		// (client-server-api "Receiving notifications").
+		msgs := messageIDs(alice.roomMessages(t, roomID))
+		if got := bob.notificationCount(t, roomID); got != len(msgs) {
+			t.Errorf("bob's notification_count after the crash is %d, want one per message: %d", got, len(msgs))
+		}
 	})
+}
+
+// notificationCount is a room's unread_notifications.notification_count
+// in an initial /sync.
+func (c *client) notificationCount(t testing.TB, roomID string) int {
+	t.Helper()
+	var resp struct {
+		Rooms struct {
+			Join map[string]struct {
+				Unread struct {
+					Count int `json:"notification_count"`
+				} `json:"unread_notifications"`
+			} `json:"join"`
+		} `json:"rooms"`
+	}
+	c.must(t, "GET", syncPath("", 0, 1), nil, &resp)
+	jr, ok := resp.Rooms.Join[roomID]
+	if !ok {
+		t.Fatalf("%s is not in %s's initial sync", roomID, c.userID)
+	}
+	return jr.Unread.Count
 }
 
 // checkBurst checks the room's messages against the burst: every

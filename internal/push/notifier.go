@@ -79,6 +79,10 @@ type Notifier struct {
 	advMu    sync.Mutex
 	advanced chan struct{}
 
+	// atCommit holds the positions of events evaluated in their own
+	// commit (precommit.go), which the pass behind the commits skips.
+	atCommit evaluatedAtCommit
+
 	// counts is each syncing user's last unread counts (countcache.go).
 	counts *countCache
 
@@ -196,13 +200,11 @@ func (n *Notifier) catchUp(ctx context.Context) error {
 		if len(evs) == batchEvents {
 			to = evs[len(evs)-1].StreamPos
 		}
-		if len(evs) == 0 {
-			// Only positions without events (account data): nothing to
-			// store, and a restart that finds the older cursor finds
-			// nothing there either.
-			n.advance(to)
-			continue
-		}
+		// Positions without events (account data) and events evaluated
+		// at their commit leave nothing to store here; the cursor alone is
+		// written now and then (commit), which bounds what a restart
+		// evaluates again.
+		evs = n.atCommit.leaveOut(evs, to)
 		if err := n.commit(ctx, evs, to); err != nil {
 			return err
 		}
@@ -218,29 +220,13 @@ func (n *Notifier) commit(ctx context.Context, evs []*roomstore.StoredEvent, to 
 		}
 		notes = append(notes, ns...)
 	}
-	var jobs []pushstore.Job
-	var users []string
-	seen := map[string]bool{}
-	for _, nt := range notes {
-		if !seen[nt.UserID] {
-			seen[nt.UserID] = true
-			users = append(users, nt.UserID)
-		}
-	}
-	if len(users) > 0 {
-		pushers, err := n.cfg.Store.PushersOfUsers(ctx, users)
-		if err != nil {
-			return err
-		}
-		for _, nt := range notes {
-			for _, p := range pushers[nt.UserID] {
-				jobs = append(jobs, pushstore.Job{PusherID: p.ID, UserID: nt.UserID, RoomID: nt.RoomID,
-					EventID: nt.EventID, StreamPos: nt.StreamPos, Actions: nt.Actions})
-			}
-		}
+	jobs, users, err := n.jobsFor(ctx, notes)
+	if err != nil {
+		return err
 	}
 	// A batch that notifies nobody need not be written: a restart
-	// evaluates it again and finds nothing again. So sends in rooms
+	// evaluates it again and finds nothing again (nor stores anything
+	// twice of what was evaluated at commit). So sends in rooms
 	// without other local members cost no second write transaction; the
 	// cursor alone is written now and then, which bounds what a restart
 	// evaluates again.
@@ -258,6 +244,34 @@ func (n *Notifier) commit(ctx context.Context, evs []*roomstore.StoredEvent, to 
 		n.cfg.Queued()
 	}
 	return nil
+}
+
+// jobsFor returns the pushes notes make (one per pusher of each notified
+// user) and the users notified.
+func (n *Notifier) jobsFor(ctx context.Context, notes []pushstore.Notification) ([]pushstore.Job, []string, error) {
+	var users []string
+	seen := map[string]bool{}
+	for _, nt := range notes {
+		if !seen[nt.UserID] {
+			seen[nt.UserID] = true
+			users = append(users, nt.UserID)
+		}
+	}
+	if len(users) == 0 {
+		return nil, nil, nil
+	}
+	pushers, err := n.cfg.Store.PushersOfUsers(ctx, users)
+	if err != nil {
+		return nil, nil, err
+	}
+	var jobs []pushstore.Job
+	for _, nt := range notes {
+		for _, p := range pushers[nt.UserID] {
+			jobs = append(jobs, pushstore.Job{PusherID: p.ID, UserID: nt.UserID, RoomID: nt.RoomID,
+				EventID: nt.EventID, StreamPos: nt.StreamPos, Actions: nt.Actions})
+		}
+	}
+	return jobs, users, nil
 }
 
 func (n *Notifier) advance(to int64) {
@@ -307,27 +321,51 @@ func (n *Notifier) Evaluate(ctx context.Context, se *roomstore.StoredEvent) ([]p
 	if se.Outlier || se.RedactedBy != "" {
 		return nil, nil
 	}
-	store := n.cfg.Rooms.Store()
-	members, err := store.Members(ctx, se.RoomID(), event.Join)
+	members, err := n.cfg.Rooms.Store().Members(ctx, se.RoomID(), event.Join)
 	if err != nil {
 		return nil, err
 	}
+	joined := make(map[string]bool, len(members))
+	for u := range members {
+		joined[u] = true
+	}
+	var view *rooms.StateView
+	state := func() (eventauth.StateLookup, error) {
+		if view == nil {
+			if view, err = n.cfg.Rooms.StateBefore(ctx, se); err != nil {
+				return nil, err
+			}
+		}
+		return view, nil
+	}
+	out, err := n.evaluate(ctx, se.Event, se.StreamPos, joined, state, n.cfg.ThreadOf)
+	if err == nil && view != nil {
+		err = view.Err()
+	}
+	return out, err
+}
+
+// evaluate is Evaluate of ev at position pos, given the room's joined
+// members, the state before ev (asked for only when someone may be
+// notified) and how to find ev's thread.
+func (n *Notifier) evaluate(ctx context.Context, ev *event.Event, pos int64, joined map[string]bool,
+	stateBefore func() (eventauth.StateLookup, error), threadOf ThreadOf) ([]pushstore.Notification, error) {
 	suffix := ":" + n.cfg.Rooms.ServerName()
 	var local []string
-	for u := range members {
-		if strings.HasSuffix(u, suffix) && u != se.Sender() {
+	for u := range joined {
+		if strings.HasSuffix(u, suffix) && u != ev.Sender() {
 			local = append(local, u)
 		}
 	}
 	// An invite notifies its local target, who is not a member yet
 	// (.m.rule.invite_for_me).
-	if se.Type() == event.TypeMember && se.Membership() == event.Invite && se.StateKey() != nil {
-		if t := *se.StateKey(); strings.HasSuffix(t, suffix) && members[t] == "" && t != se.Sender() {
+	if ev.Type() == event.TypeMember && ev.Membership() == event.Invite && ev.StateKey() != nil {
+		if t := *ev.StateKey(); strings.HasSuffix(t, suffix) && !joined[t] && t != ev.Sender() {
 			local = append(local, t)
 		}
 	}
 	if len(local) > 0 && n.cfg.Ignoring != nil {
-		ignoring, err := n.cfg.Ignoring(ctx, local, se.Sender())
+		ignoring, err := n.cfg.Ignoring(ctx, local, ev.Sender())
 		if err != nil {
 			return nil, err
 		}
@@ -344,19 +382,19 @@ func (n *Notifier) Evaluate(ctx context.Context, se *roomstore.StoredEvent) ([]p
 	if len(local) == 0 {
 		return nil, nil
 	}
-	view, err := n.cfg.Rooms.StateBefore(ctx, se)
+	view, err := stateBefore()
 	if err != nil {
 		return nil, err
 	}
-	room := pushrules.RoomContext{MemberCount: len(members)}
-	if pl, err := eventauth.PowerLevelsFrom(view, se.Version()); err == nil {
-		room.SenderPowerLevel = pl.UserLevel(se.Sender())
+	room := pushrules.RoomContext{MemberCount: len(joined)}
+	if pl, err := eventauth.PowerLevelsFrom(view, ev.Version()); err == nil {
+		room.SenderPowerLevel = pl.UserLevel(ev.Sender())
 		room.NotificationLevels = pl.Notifications
 	}
-	ev, err := pushrules.Prepare(se.JSON(), room)
+	pev, err := pushrules.Prepare(ev.JSON(), room)
 	if err != nil {
 		// Stored events are JSON objects; one that is not notifies nobody.
-		n.cfg.Log.Warn("push: event does not parse", "event_id", se.EventID(), "err", err)
+		n.cfg.Log.Warn("push: event does not parse", "event_id", ev.EventID(), "err", err)
 		return nil, nil
 	}
 	thread := ""
@@ -371,12 +409,12 @@ func (n *Notifier) Evaluate(ctx context.Context, se *roomstore.StoredEvent) ([]p
 		if c.NeedsDisplayName() {
 			r.DisplayName = displayName(view.Get(event.TypeMember, u))
 		}
-		res, ok := c.Evaluate(ev, r)
+		res, ok := c.Evaluate(pev, r)
 		if !ok || !res.Notify {
 			continue
 		}
 		if thread == "" {
-			if thread, err = n.cfg.ThreadOf(ctx, se.Event); err != nil {
+			if thread, err = threadOf(ctx, ev); err != nil {
 				return nil, err
 			}
 		}
@@ -392,12 +430,9 @@ func (n *Notifier) Evaluate(ctx context.Context, se *roomstore.StoredEvent) ([]p
 				actionsJSON[&res.Actions[0]] = acts
 			}
 		}
-		out = append(out, pushstore.Notification{UserID: u, RoomID: se.RoomID(), EventID: se.EventID(),
-			StreamPos: se.StreamPos, ThreadID: thread, Highlight: res.Highlight, Actions: string(acts),
-			TS: se.OriginServerTS()})
-	}
-	if err := view.Err(); err != nil {
-		return nil, err
+		out = append(out, pushstore.Notification{UserID: u, RoomID: ev.RoomID(), EventID: ev.EventID(),
+			StreamPos: pos, ThreadID: thread, Highlight: res.Highlight, Actions: string(acts),
+			TS: ev.OriginServerTS()})
 	}
 	return out, nil
 }

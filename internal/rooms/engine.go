@@ -46,6 +46,9 @@ type Engine struct {
 
 	hookMu sync.RWMutex
 	hooks  []func([]Committed)
+	// preCommit derives rows written in the events' own transaction
+	// (SetPreCommitter); nil for none.
+	preCommit PreCommitter
 
 	// erasure tells which local senders were erased (nil: none).
 	erasure ErasedSenders

@@ -26,6 +26,10 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 		}
 	}()
 
+	// Derived rows (push notifications) are prepared before the
+	// transaction, so their reads do not hold the writer.
+	work := a.prepareCommit(ctx, accepted, positions, before)
+
 	full := make(roomstore.StateMap, len(before.state)+len(accepted))
 	for t, ev := range before.state {
 		full[t] = ev.EventID()
@@ -69,6 +73,13 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 				return err
 			} else if ok {
 				inserted = append(inserted, ne.Event)
+				// Only for an event stored now: one that lost its
+				// transaction ID to a stored copy has no row to derive from.
+				if work != nil && work[i] != nil {
+					if err := w.Do(work[i]); err != nil {
+						return err
+					}
+				}
 			}
 			if p.ev.Type() == event.TypeRedaction && p.ev.Redacts() != "" {
 				if err := w.MarkRedacted(p.ev.Redacts(), p.ev.EventID()); err != nil {
@@ -86,6 +97,9 @@ func (a *actor) persist(ctx context.Context, accepted []pending, newRoom *event.
 	})
 	if err != nil {
 		return nil, err
+	}
+	if work != nil {
+		a.e.preCommit.Committed(positions)
 	}
 	// Readers (a /sync, say) then share the events this room's state
 	// holds rather than parse copies of them.

@@ -22,9 +22,9 @@ type pushWiring struct {
 	bundler syncapi.Bundler
 }
 
-// buildPush wires push evaluation: the notifier that follows the room
-// stream and stores notifications, their counts in /sync, and the push
-// endpoints.
+// buildPush wires push evaluation: local events evaluated in their own
+// commit, the notifier that follows the room stream for the rest, their
+// counts in /sync, and the push endpoints.
 func (s *Server) buildPush(ctx context.Context, router *httpapi.Router, resolver httpapi.TokenResolver,
 	pw pushWiring, rcpt *receipts.Service, rstore *receiptstore.Store, ignored ignoredUsers) error {
 	var d *push.Delivery
@@ -33,6 +33,9 @@ func (s *Server) buildPush(ctx context.Context, router *httpapi.Router, resolver
 	if err != nil {
 		return err
 	}
+	// Local events are evaluated before they are written, and their
+	// notifications written in their own transaction.
+	s.Rooms.SetPreCommitter(n)
 	// Pushes go out through the same IP policy as every outbound request
 	// (Synapse applies ip_range_blacklist to push gateways too).
 	d = push.NewDelivery(push.DeliveryConfig{Store: pw.store, Notifier: n,

@@ -145,13 +145,38 @@ type Job struct {
 
 // Commit writes the notifications and jobs of events evaluated up to
 // cursor, and the cursor, in one transaction. Rows already stored (a
-// batch committed again after an error) are kept as they are.
+// batch committed again after an error, or events evaluated again after
+// a crash) are kept as they are, and their jobs are not queued again.
 func (s *Store) Commit(ctx context.Context, ns []Notification, jobs []Job, cursor int64) error {
 	tx, err := s.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
+	if err := WriteTx(ctx, tx, ns, jobs); err != nil {
+		return err
+	}
+	// The cursor only moves forward, whoever commits.
+	if _, err := tx.ExecContext(ctx, `UPDATE push_cursor SET stream_pos = $1 WHERE id = 1 AND stream_pos < $1`, cursor); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// WriteTx writes notifications and their jobs inside tx: the room
+// writer's transaction, when an event is evaluated before it is stored
+// (roomstore.TxWork), so that its notifications commit with it. A
+// notification already stored (the same user and position) is kept as
+// it is, and the jobs of such a notification are dropped: evaluating an
+// event a second time (the notifier after a crash, behind the commits)
+// neither counts it twice nor pushes it twice. Each job must belong to
+// one of ns (same user and position).
+func WriteTx(ctx context.Context, tx *sql.Tx, ns []Notification, jobs []Job) error {
+	type key struct {
+		user string
+		pos  int64
+	}
+	added := make(map[key]bool, len(ns))
 	// Many rows per statement: one message in a large room notifies
 	// hundreds of members, and a statement per row costs more than the
 	// evaluation.
@@ -162,12 +187,33 @@ func (s *Store) Commit(ctx context.Context, ns []Notification, jobs []Job, curso
 		for _, n := range chunk {
 			args = append(args, n.UserID, n.StreamPos, n.RoomID, n.EventID, n.ThreadID, n.Highlight, n.Actions, n.TS)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO notifications
+		rows, err := tx.QueryContext(ctx, `INSERT INTO notifications
 			(user_id, stream_pos, room_id, event_id, thread_id, highlight, actions, ts)
-			VALUES `+valueRows(len(chunk), 8)+` ON CONFLICT (user_id, stream_pos) DO NOTHING`, args...); err != nil {
+			VALUES `+valueRows(len(chunk), 8)+` ON CONFLICT (user_id, stream_pos) DO NOTHING
+			RETURNING user_id, stream_pos`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k key
+			if err := rows.Scan(&k.user, &k.pos); err != nil {
+				rows.Close()
+				return err
+			}
+			added[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
 	}
+	kept := jobs[:0:0]
+	for _, j := range jobs {
+		if added[key{j.UserID, j.StreamPos}] {
+			kept = append(kept, j)
+		}
+	}
+	jobs = kept
 	for len(jobs) > 0 {
 		chunk := jobs[:min(len(jobs), rowsPerInsert)]
 		jobs = jobs[len(chunk):]
@@ -180,11 +226,7 @@ func (s *Store) Commit(ctx context.Context, ns []Notification, jobs []Job, curso
 			return err
 		}
 	}
-	// The cursor only moves forward, whoever commits.
-	if _, err := tx.ExecContext(ctx, `UPDATE push_cursor SET stream_pos = $1 WHERE id = 1 AND stream_pos < $1`, cursor); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return nil
 }
 
 // rowsPerInsert bounds the rows of one INSERT (and its parameters, well

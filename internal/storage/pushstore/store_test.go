@@ -2,6 +2,8 @@ package pushstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -154,6 +156,44 @@ func TestOlderThan_PagesEveryOldRowOnceAndDeleteRemovesThem(t *testing.T) {
 		}
 		if left, _ := s.List(ctx, "@b:x", math.MaxInt64, 100, false); len(left) != 6 {
 			t.Fatalf("b has %d rows, want 6", len(left))
+		}
+	})
+}
+
+// An event evaluated twice (at its commit, then again by the notifier
+// after a crash) is counted and pushed once: a notification already
+// stored keeps its row, and its jobs are not queued again.
+func TestWriteTx_EvaluatingAgainQueuesNoSecondPush(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		n := note("@a:x", 7, "main", false)
+		job := Job{PusherID: 42, UserID: n.UserID, RoomID: n.RoomID, EventID: n.EventID, StreamPos: n.StreamPos, Actions: n.Actions}
+		write := func() {
+			t.Helper()
+			err := db.WithTx(ctx, func(tx *sql.Tx) error { return WriteTx(ctx, tx, []Notification{n}, []Job{job}) })
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		write()
+		first, err := s.NextJob(ctx, 42)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteJob(ctx, first.ID); err != nil { // delivered
+			t.Fatal(err)
+		}
+		write()
+		if err := s.Commit(ctx, []Notification{n}, []Job{job}, 7); err != nil {
+			t.Fatal(err)
+		}
+		if j, err := s.NextJob(ctx, 42); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a second push queued: %+v %v", j, err)
+		}
+		got, err := s.CountByThread(ctx, "@a:x", []Range{{RoomID: "!r:x", After: 0, UpTo: math.MaxInt64}})
+		if err != nil || got["!r:x"]["main"] != (Count{1, 0}) {
+			t.Fatalf("counts %+v %v", got, err)
 		}
 	})
 }

@@ -77,3 +77,12 @@ func (s *Store) SenderIn(ctx context.Context, tx *sql.Tx, eventID string) (strin
 	}
 	return sender, err
 }
+
+// TxWork is work another domain does inside the writer's transaction, for
+// one event (the push notifier's notifications): it commits or rolls back
+// with the event, and must be repeatable like the rest of the
+// transaction.
+type TxWork func(ctx context.Context, tx *sql.Tx) error
+
+// Do runs work inside the writer's transaction.
+func (w *Writer) Do(work TxWork) error { return work(w.ctx, w.tx) }
