@@ -188,9 +188,12 @@ func (n *Notifier) Close() {
 func (n *Notifier) catchUp(ctx context.Context) error {
 	for {
 		stable := n.cfg.Rooms.Stream().Current()
+		n.skipAhead(stable)
 		from := n.cursor.Load()
+		n.atCommit.forget(from)
 		if stable <= from {
-			return nil
+			// What was passed without a write is stored now and then.
+			return n.persistCursor(ctx, from)
 		}
 		evs, err := n.cfg.Rooms.Store().StreamEvents(ctx, from, stable, batchEvents)
 		if err != nil {
@@ -204,7 +207,7 @@ func (n *Notifier) catchUp(ctx context.Context) error {
 		// at their commit leave nothing to store here; the cursor alone is
 		// written now and then (commit), which bounds what a restart
 		// evaluates again.
-		evs = n.atCommit.leaveOut(evs, to)
+		evs = n.atCommit.leaveOut(evs)
 		if err := n.commit(ctx, evs, to); err != nil {
 			return err
 		}
@@ -274,8 +277,31 @@ func (n *Notifier) jobsFor(ctx context.Context, notes []pushstore.Notification) 
 	return jobs, users, nil
 }
 
+// persistCursor stores the cursor when it ran far enough past its stored
+// copy (only the run loop, or Start before it, calls it).
+func (n *Notifier) persistCursor(ctx context.Context, pos int64) error {
+	if pos-n.persisted < persistCursorEvery {
+		return nil
+	}
+	if err := n.cfg.Store.Commit(ctx, nil, nil, pos); err != nil {
+		return err
+	}
+	n.persisted = pos
+	return nil
+}
+
+// advance moves the cursor forward to to (never back: syncs move it too,
+// see skipAhead) and wakes who waits for it.
 func (n *Notifier) advance(to int64) {
-	n.cursor.Store(to)
+	for {
+		cur := n.cursor.Load()
+		if to <= cur {
+			return
+		}
+		if n.cursor.CompareAndSwap(cur, to) {
+			break
+		}
+	}
 	n.advMu.Lock()
 	close(n.advanced)
 	n.advanced = make(chan struct{})
@@ -291,6 +317,11 @@ const maxCatchUpWait = 100 * time.Millisecond
 // being woken again by the counts.
 func (n *Notifier) CatchUp(ctx context.Context, pos int64) {
 	if n.cursor.Load() >= pos {
+		return
+	}
+	// Local events were evaluated in their own commit: when they are all
+	// that lies ahead, there is nothing to wait for.
+	if n.skipAhead(pos); n.cursor.Load() >= pos {
 		return
 	}
 	t := time.NewTimer(maxCatchUpWait)

@@ -121,9 +121,51 @@ func (e *evaluatedAtCommit) add(positions []int64) {
 	}
 }
 
-// leaveOut drops from evs the events evaluated at their commit, and
-// forgets the positions up to to, which the pass is about to pass.
-func (e *evaluatedAtCommit) leaveOut(evs []*roomstore.StoredEvent, to int64) []*roomstore.StoredEvent {
+// skipAhead moves the cursor over the positions right after it that were
+// evaluated at their commit, up to stable (the room stream's readable
+// position: the cursor never passes it). Positions are handed out one by
+// one (streams.Tracker), so a run of them all evaluated at commit holds
+// nothing for the pass behind; a position it does not know (account
+// data, an event from another server) stops it, and the pass reads from
+// there.
+func (n *Notifier) skipAhead(stable int64) {
+	from := n.cursor.Load()
+	to := n.atCommit.runFrom(from, stable)
+	if to > from {
+		n.advance(to)
+	}
+}
+
+// maxSkip bounds one skipAhead's walk.
+const maxSkip = 10000
+
+// runFrom returns the last position p ≤ stable such that every position
+// in (from, p] was evaluated at commit (from itself when there is none).
+func (e *evaluatedAtCommit) runFrom(from, stable int64) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := from
+	for p < stable && p-from < maxSkip && e.set[p+1] {
+		p++
+	}
+	return p
+}
+
+// forget drops the positions up to pos, which the cursor has passed.
+func (e *evaluatedAtCommit) forget(pos int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for p := range e.set {
+		if p <= pos {
+			delete(e.set, p)
+		}
+	}
+}
+
+// leaveOut drops from evs the events evaluated at their commit. The
+// positions stay known until the cursor passes them (forget): a sync's
+// skipAhead may run over them meanwhile.
+func (e *evaluatedAtCommit) leaveOut(evs []*roomstore.StoredEvent) []*roomstore.StoredEvent {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(e.set) == 0 {
@@ -133,11 +175,6 @@ func (e *evaluatedAtCommit) leaveOut(evs []*roomstore.StoredEvent, to int64) []*
 	for _, se := range evs {
 		if !e.set[se.StreamPos] {
 			kept = append(kept, se)
-		}
-	}
-	for p := range e.set {
-		if p <= to {
-			delete(e.set, p)
 		}
 	}
 	return kept

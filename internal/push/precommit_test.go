@@ -49,8 +49,8 @@ func TestPreCommit_LocalMessageCountsCommitWithTheEvent(t *testing.T) {
 		counts("right after the send", bob, 1)
 		counts("right after the send", carol, 1)
 		counts("right after the send", alice, 0)
-		if cur, _ := n.cfg.Store.Cursor(ctx); cur >= e.Stream().Current() {
-			t.Fatalf("the notifier's cursor %d already covers the message: the test proves nothing", cur)
+		if cur, _ := n.cfg.Store.Cursor(ctx); cur >= e.Stream().Current() || n.Current() >= e.Stream().Current() {
+			t.Fatalf("the notifier's cursor %d (stored %d) already covers the message: the test proves nothing", n.Current(), cur)
 		}
 		jobs := func(who string, want int) {
 			t.Helper()
@@ -73,6 +73,13 @@ func TestPreCommit_LocalMessageCountsCommitWithTheEvent(t *testing.T) {
 			}
 		}
 		jobs("right after the send", 1)
+		// A sync woken by the message waits for nothing: every position
+		// up to it was evaluated at its commit.
+		pos := e.Stream().Current()
+		n.CatchUp(ctx, pos)
+		if n.Current() < pos {
+			t.Fatalf("after CatchUp the notifier stands at %d, the message at %d", n.Current(), pos)
+		}
 
 		if err := n.catchUp(ctx); err != nil {
 			t.Fatal(err)
