@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -101,7 +102,21 @@ type AccountAPI struct {
 
 	uia    *uiaStore
 	limits *ratelimit.Limiter
+
+	// remote asks other servers for their users' profiles; nil until
+	// SetRemoteProfiles (then only local profiles are found).
+	remote RemoteProfiles
 }
+
+// RemoteProfiles asks other servers for their users' profiles
+// (server-server-api GET /query/profile); field "" asks for all of it.
+type RemoteProfiles interface {
+	QueryProfile(ctx context.Context, userID, field string) (map[string]json.RawMessage, error)
+}
+
+// SetRemoteProfiles lets profile lookups of other servers' users go to
+// those servers. Call it while the server is wired.
+func (a *AccountAPI) SetRemoteProfiles(r RemoteProfiles) { a.remote = r }
 
 // NewAccountAPI returns the API over svc.
 func NewAccountAPI(svc *users.Service, opts AccountOptions) *AccountAPI {

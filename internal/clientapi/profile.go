@@ -1,8 +1,11 @@
 package clientapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
+
+	"github.com/myelin-chat/myelin/internal/ids"
 
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
@@ -21,8 +24,13 @@ var profileKeyPattern = regexp.MustCompile(`^(avatar_url|displayname|m\.tz|[a-z]
 
 const maxProfileKeyBytes = 255
 
-// getProfile is GET /profile/{userId}: the fields that are set.
+// getProfile is GET /profile/{userId}: the fields that are set. Another
+// server's user's profile is asked of that server, as Synapse does.
 func (a *AccountAPI) getProfile(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if a.isRemoteUser(r.PathValue("userId")) {
+		a.remoteProfile(w, r, "")
+		return
+	}
 	p, err := a.svc.GetProfile(r.Context(), r.PathValue("userId"))
 	if err != nil {
 		httpapi.WriteError(w, err)
@@ -55,6 +63,10 @@ func (a *AccountAPI) getProfileField(w http.ResponseWriter, r *http.Request, s *
 	key := r.PathValue("keyName")
 	if err := checkProfileKey(key); err != nil {
 		httpapi.WriteError(w, err)
+		return
+	}
+	if a.isRemoteUser(r.PathValue("userId")) {
+		a.remoteProfile(w, r, key)
 		return
 	}
 	p, err := a.svc.GetProfile(r.Context(), r.PathValue("userId"))
@@ -152,4 +164,45 @@ func (a *AccountAPI) setProfileField(w http.ResponseWriter, r *http.Request, s *
 		return
 	}
 	writeAccountJSON(w, map[string]any{})
+}
+
+// isRemoteUser reports whether userID is a valid user ID of another server
+// whose profile can be asked for.
+func (a *AccountAPI) isRemoteUser(userID string) bool {
+	if a.remote == nil || a.svc.IsLocal(userID) {
+		return false
+	}
+	_, err := ids.ParseUserID(userID)
+	return err == nil
+}
+
+// remoteProfile answers a profile lookup of another server's user from
+// that server's answer: the whole profile, or the one field key (404 when
+// it is not set). The answer is passed on as it came, field by field;
+// the two classic fields only when they are strings, as the spec types
+// them.
+func (a *AccountAPI) remoteProfile(w http.ResponseWriter, r *http.Request, key string) {
+	got, err := a.remote.QueryProfile(r.Context(), r.PathValue("userId"), key)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	out := map[string]json.RawMessage{}
+	for k, v := range got {
+		if key != "" && k != key {
+			continue
+		}
+		if k == fieldDisplayName || k == fieldAvatarURL {
+			var str string
+			if json.Unmarshal(v, &str) != nil || str == "" {
+				continue
+			}
+		}
+		out[k] = v
+	}
+	if key != "" && len(out) == 0 {
+		httpapi.WriteError(w, httpapi.NotFound("Profile field not set"))
+		return
+	}
+	writeAccountJSON(w, out)
 }
