@@ -110,11 +110,16 @@ type actor struct {
 	e      *Engine
 	roomID string
 	reqs   chan *request
-	done   chan struct{}
 	st     *roomState // nil until loaded
-	// holds counts requests that have acquired the actor and not yet
-	// released it; guarded by the engine's mu (see Engine.retire).
+	// Guarded by the engine's mu (see Engine.park): holds counts requests
+	// that have acquired the actor and not yet released it; done is
+	// non-nil while the actor's goroutine runs, and closed when it ends;
+	// parks counts the times it stopped, and evict is the timer that
+	// removes it from memory once parked for the idle timeout.
 	holds int
+	done  chan struct{}
+	parks uint64
+	evict *time.Timer
 	// txns remembers recently committed client transactions so a retry
 	// queued behind the original gets the original's event without a
 	// query. It is a cache: the database's unique key on transactions is
@@ -123,13 +128,18 @@ type actor struct {
 }
 
 func newActor(e *Engine, roomID string) *actor {
-	return &actor{e: e, roomID: roomID, reqs: make(chan *request, maxBatch), done: make(chan struct{}), txns: map[roomstore.TxnKey]*event.Event{}}
+	return &actor{e: e, roomID: roomID, reqs: make(chan *request, maxBatch), txns: map[roomstore.TxnKey]*event.Event{}}
 }
 
-func (a *actor) run() {
-	defer close(a.done)
-	idle := time.NewTimer(a.e.idle)
-	defer idle.Stop()
+// parkRetry is how long a goroutine that could not park waits for the
+// request that held it before trying again: that request may give up
+// before it is queued (its context ended).
+const parkRetry = time.Second
+
+// run serves the queue until it is empty and nothing holds the actor, then
+// parks (see Engine.park).
+func (a *actor) run(done chan struct{}) {
+	defer close(done)
 	for {
 		var first *request
 		select {
@@ -138,12 +148,22 @@ func (a *actor) run() {
 				return
 			}
 			first = r
-		case <-idle.C:
-			if a.e.retire(a) {
+		default:
+		}
+		for first == nil {
+			if a.e.park(a) {
 				return
 			}
-			idle.Reset(a.e.idle)
-			continue
+			retry := time.NewTimer(parkRetry)
+			select {
+			case r, ok := <-a.reqs:
+				retry.Stop()
+				if !ok {
+					return
+				}
+				first = r
+			case <-retry.C:
+			}
 		}
 		batch := []*request{first}
 	drain:
@@ -159,9 +179,6 @@ func (a *actor) run() {
 			}
 		}
 		a.process(batch)
-		// Go 1.23+ timers: Reset discards a pending expiry, so a timer that
-		// fired while the batch ran does not retire the actor early.
-		idle.Reset(a.e.idle)
 	}
 }
 
