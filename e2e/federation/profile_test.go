@@ -10,7 +10,7 @@ import (
 
 // GET /profile/{userId} of another server's user is asked of that server
 // (server-server-api GET /query/profile), as Synapse does: the whole
-// profile, one field, 404 for an unset field or an unknown user, and 502
+// profile with its custom fields (v1.16), one field, 404 for an unset field or an unknown user, and 502
 // when the server cannot be reached.
 func TestFederation_ProfileOfAnotherServersUser(t *testing.T) {
 	t.Parallel()
@@ -19,10 +19,17 @@ func TestFederation_ProfileOfAnotherServersUser(t *testing.T) {
 	alice, bob := hs1.register(t, "alice"), hs2.register(t, "bob")
 	bob.must(t, "PUT", "/_matrix/client/v3/profile/"+url.PathEscape(bob.userID)+"/displayname", map[string]any{"displayname": "Bob on hs2"}, nil)
 
+	bob.must(t, "PUT", "/_matrix/client/v3/profile/"+url.PathEscape(bob.userID)+"/m.tz", map[string]any{"m.tz": "Europe/Paris"}, nil)
+
 	var profile map[string]any
 	alice.must(t, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(bob.userID), nil, &profile)
-	if profile["displayname"] != "Bob on hs2" {
+	if profile["displayname"] != "Bob on hs2" || profile["m.tz"] != "Europe/Paris" {
 		t.Errorf("bob's profile seen from hs1: %v", profile)
+	}
+	var tz map[string]any
+	alice.must(t, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(bob.userID)+"/m.tz", nil, &tz)
+	if len(tz) != 1 || tz["m.tz"] != "Europe/Paris" {
+		t.Errorf("bob's time zone seen from hs1: %v", tz)
 	}
 	var field map[string]any
 	alice.must(t, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(bob.userID)+"/displayname", nil, &field)

@@ -29,9 +29,9 @@ func (a *AccountAPI) capabilities(w http.ResponseWriter, r *http.Request, s *htt
 		// clients; the two must agree.
 		"m.set_displayname": enabled(true),
 		"m.set_avatar_url":  enabled(true),
-		// Only the two classic fields are supported; without this, clients
-		// of v1.16+ would assume custom profile fields work.
-		"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
+		// Every field may be set (spec v1.16, MSC4133); guests only their
+		// display name, which profileTarget enforces.
+		"m.profile_fields":  map[string]any{"enabled": true},
 		"m.3pid_changes":    enabled(a.threepidChangesAllowed()),
 		"m.get_login_token": enabled(false),
 	}})

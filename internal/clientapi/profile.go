@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 
@@ -11,8 +12,10 @@ import (
 	"github.com/myelin-chat/myelin/internal/merr"
 )
 
-// Profile fields (profile.yaml). Only the two classic ones are stored; the
-// m.profile_fields capability tells clients so.
+// Profile fields (profile.yaml). The two classic ones are the users
+// service's display name and avatar, copied into membership events; m.tz
+// and custom fields (spec v1.16, MSC4133) hold any JSON value and stay in
+// the profile.
 const (
 	fieldDisplayName = "displayname"
 	fieldAvatarURL   = "avatar_url"
@@ -36,7 +39,15 @@ func (a *AccountAPI) getProfile(w http.ResponseWriter, r *http.Request, s *httpa
 		httpapi.WriteError(w, err)
 		return
 	}
-	out := map[string]string{}
+	fields, err := a.svc.ProfileFields(r.Context(), r.PathValue("userId"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	out := map[string]any{}
+	for k, v := range fields {
+		out[k] = v
+	}
 	if p.DisplayName != "" {
 		out[fieldDisplayName] = p.DisplayName
 	}
@@ -80,6 +91,19 @@ func (a *AccountAPI) getProfileField(w http.ResponseWriter, r *http.Request, s *
 		value = p.DisplayName
 	case fieldAvatarURL:
 		value = p.AvatarURL
+	default:
+		fields, err := a.svc.ProfileFields(r.Context(), r.PathValue("userId"))
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		v, ok := fields[key]
+		if !ok {
+			httpapi.WriteError(w, httpapi.NotFound("Profile field not set"))
+			return
+		}
+		writeAccountJSON(w, map[string]json.RawMessage{key: v})
+		return
 	}
 	if value == "" {
 		httpapi.WriteError(w, httpapi.NotFound("Profile field not set"))
@@ -99,14 +123,13 @@ func (a *AccountAPI) profileTarget(r *http.Request, s *httpapi.Session) (userID,
 	if userID != s.UserID {
 		return "", "", merr.Forbidden("You may only change your own profile")
 	}
-	if key != fieldDisplayName && key != fieldAvatarURL {
-		return "", "", merr.Forbidden("This server does not support the profile field " + key)
-	}
 	if s.IsGuest && key != fieldDisplayName {
 		return "", "", merr.GuestAccessForbidden("Guests may only change their display name")
 	}
 	return userID, key, nil
 }
+
+var errNotAString = errors.New("null is not a string")
 
 // putProfileField is PUT /profile/{userId}/{keyName}; the body holds the one
 // field named in the path.
@@ -116,7 +139,7 @@ func (a *AccountAPI) putProfileField(w http.ResponseWriter, r *http.Request, s *
 		httpapi.WriteError(w, err)
 		return
 	}
-	var body map[string]any
+	var body map[string]json.RawMessage
 	if err := httpapi.ReadJSON(r, profileMaxBody, &body); err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -126,8 +149,29 @@ func (a *AccountAPI) putProfileField(w http.ResponseWriter, r *http.Request, s *
 		httpapi.WriteError(w, httpapi.MissingParam("Missing key '"+key+"'"))
 		return
 	}
-	value, ok := field.(string)
-	if !ok {
+	if key != fieldDisplayName && key != fieldAvatarURL {
+		// Any JSON value, null included: the spec asks servers that
+		// accept null to store it rather than delete the field.
+		if len(body) != 1 {
+			httpapi.WriteError(w, httpapi.BadJSON("The body must hold exactly the field '"+key+"'"))
+			return
+		}
+		if err := takeLimits(r.Context(), a.limits, s, messageCost(s)); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		if err := a.svc.SetProfileField(r.Context(), userID, key, field); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		writeAccountJSON(w, map[string]any{})
+		return
+	}
+	var value string
+	if err = json.Unmarshal(field, &value); err == nil && string(field) == "null" {
+		err = errNotAString
+	}
+	if err != nil {
 		// Both fields are strings (profile.yaml); null is refused, as the
 		// spec allows, since DELETE removes a field.
 		httpapi.WriteError(w, httpapi.BadJSON("'"+key+"' must be a string"))
@@ -141,6 +185,14 @@ func (a *AccountAPI) deleteProfileField(w http.ResponseWriter, r *http.Request, 
 	userID, key, err := a.profileTarget(r, s)
 	if err != nil {
 		httpapi.WriteError(w, err)
+		return
+	}
+	if key != fieldDisplayName && key != fieldAvatarURL {
+		if err := a.svc.DeleteProfileField(r.Context(), userID, key); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		writeAccountJSON(w, map[string]any{})
 		return
 	}
 	a.setProfileField(w, r, s, userID, key, "")

@@ -58,8 +58,8 @@ import (
 //     encryption and room_version, the m.topic block written and searched;
 //     /v1/auth_metadata answers 404 M_UNRECOGNIZED, as the spec asks of a
 //     server without the OAuth 2.0 API;
-//   - v1.16: the profile field endpoints (only displayname and avatar_url
-//     are stored, as the m.profile_fields capability says), format=event
+//   - v1.16: the profile field endpoints with m.tz and custom fields
+//     (MSC4133), also asked of other servers' users, format=event
 //     on GET /state, use_state_after, room version 12, m.room.create in
 //     invite and knock state, whole events in invite_room_state over
 //     federation (MSC4311);

@@ -34,6 +34,9 @@ type Verifier interface {
 // Profiles looks up local users' profiles for /query/profile.
 type Profiles interface {
 	DisplayNameAndAvatar(ctx context.Context, userID string) (displayName, avatarURL string, err error)
+	// ProfileFields are the other fields: m.tz and custom ones (spec
+	// v1.16).
+	ProfileFields(ctx context.Context, userID string) (map[string]json.RawMessage, error)
 }
 
 // AppserviceAliases asks the application services whose alias namespaces

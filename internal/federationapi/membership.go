@@ -305,8 +305,18 @@ func (a *API) queryProfile(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, merr.NotFound("user not found"))
 		return
 	}
+	fields, err := a.Profiles.ProfileFields(r.Context(), userID)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	out := map[string]any{}
 	field := q.Get("field")
+	for k, v := range fields {
+		if field == "" || field == k {
+			out[k] = v
+		}
+	}
 	if (field == "" || field == "displayname") && name != "" {
 		out["displayname"] = name
 	}

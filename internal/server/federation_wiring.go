@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"github.com/myelin-chat/myelin/internal/admin"
 	"net/http"
 	"strings"
@@ -133,6 +134,10 @@ func (p profiles) DisplayNameAndAvatar(ctx context.Context, userID string) (stri
 		return "", "", err
 	}
 	return u.DisplayName, u.AvatarURL, nil
+}
+
+func (p profiles) ProfileFields(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
+	return p.acct.ProfileFields(ctx, userID)
 }
 
 func domainOf(id string) string {

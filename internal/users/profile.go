@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"unicode/utf8"
 
@@ -95,4 +96,41 @@ func (s *Service) profileChanged(ctx context.Context, userID string) {
 			s.log.Error("profile hook failed", "user", userID, "err", err)
 		}
 	}
+}
+
+// maxProfileBytes is the spec's bound on a whole profile (profile.yaml:
+// "the total profile MUST be under 64 KiB").
+const maxProfileBytes = 64 * 1024
+
+// ProfileFields returns a local user's profile fields other than the
+// display name and avatar: m.tz and custom fields (profile.yaml, spec
+// v1.16, MSC4133).
+func (s *Service) ProfileFields(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
+	if !s.IsLocal(userID) {
+		return nil, merr.NotFound("Profile not found")
+	}
+	return s.store.ProfileFields(ctx, userID)
+}
+
+// SetProfileField sets m.tz or a custom field to any JSON value (m.tz: a
+// string, "a valid identifier from the IANA Time Zone Database", which
+// is not checked further, as the spec allows). These fields stay in the
+// profile: unlike the display name and avatar they are not copied into
+// the user's membership events.
+func (s *Service) SetProfileField(ctx context.Context, userID, field string, value json.RawMessage) error {
+	if field == "m.tz" {
+		var tz string
+		if json.Unmarshal(value, &tz) != nil {
+			return merr.BadJSON("m.tz must be a string")
+		}
+	}
+	if err := s.store.SetProfileField(ctx, userID, field, value, maxProfileBytes); err != nil {
+		return notFoundAsProfile(err)
+	}
+	return nil
+}
+
+// DeleteProfileField removes m.tz or a custom field.
+func (s *Service) DeleteProfileField(ctx context.Context, userID, field string) error {
+	return s.store.DeleteProfileField(ctx, userID, field)
 }

@@ -131,4 +131,14 @@ ALTER TABLE users ADD COLUMN appservice_id TEXT;
 -- send is not seen by anyone else (see clientapi's shadowban.go).
 ALTER TABLE users ADD COLUMN shadow_banned BOOLEAN NOT NULL DEFAULT FALSE;
 `},
+	{Version: 6, Name: "profile fields beyond the display name and avatar", SQL: `
+-- profile.yaml (spec v1.16, MSC4133): m.tz and custom fields, any JSON
+-- value (value is its JSON text). displayname and avatar_url stay in users.
+CREATE TABLE profile_fields (
+	user_id TEXT NOT NULL,
+	field   TEXT NOT NULL,
+	value   TEXT NOT NULL,
+	PRIMARY KEY (user_id, field)
+);
+`},
 }

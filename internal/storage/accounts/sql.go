@@ -222,7 +222,7 @@ func (s *sqlStore) DeactivateUser(ctx context.Context, userID string, erase bool
 			`DELETE FROM user_threepids WHERE user_id = $1`,
 		}
 		if erase {
-			stmts = append(stmts, `DELETE FROM account_data WHERE user_id = $1`)
+			stmts = append(stmts, `DELETE FROM account_data WHERE user_id = $1`, `DELETE FROM profile_fields WHERE user_id = $1`)
 		}
 		for _, q := range stmts {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {

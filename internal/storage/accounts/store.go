@@ -25,6 +25,9 @@ var (
 	// ErrUserExists: CreateUser for a user ID that is already taken
 	// (including by a deactivated user: IDs are never reused).
 	ErrUserExists = merr.UserInUse("User ID already taken")
+	// ErrProfileTooLarge: SetProfileField would make the profile larger
+	// than its bound (profile.yaml, M_PROFILE_TOO_LARGE).
+	ErrProfileTooLarge = merr.BadRequest(merr.CodeProfileTooLarge, "The profile would be larger than 64 KiB")
 	// ErrTokenExpired: RefreshSession with a refresh token past its
 	// expiry or its session's.
 	ErrTokenExpired = merr.UnknownToken("Refresh token has expired", true)
@@ -76,6 +79,17 @@ type Store interface {
 	// ErasedUsers returns which of userIDs were deactivated with erase
 	// (only those, as true).
 	ErasedUsers(ctx context.Context, userIDs []string) (map[string]bool, error)
+
+	// ProfileFields returns a user's profile fields other than the display
+	// name and avatar (JSON values by field name).
+	ProfileFields(ctx context.Context, userID string) (map[string]json.RawMessage, error)
+	// SetProfileField sets one such field unless the whole profile (every
+	// field's name and value, the display name and avatar included) would
+	// then be larger than maxProfileBytes: ErrProfileTooLarge.
+	// ErrNotFound if the user is unknown.
+	SetProfileField(ctx context.Context, userID, field string, value json.RawMessage, maxProfileBytes int) error
+	// DeleteProfileField removes one such field (nothing if unset).
+	DeleteProfileField(ctx context.Context, userID, field string) error
 
 	// SetDisplayName sets ("" clears) a user's display name; ErrNotFound if
 	// the user is unknown.
