@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/myelin-chat/myelin/internal/ids"
 
@@ -170,6 +171,12 @@ func (a *AccountAPI) putProfileField(w http.ResponseWriter, r *http.Request, s *
 	var value string
 	if err = json.Unmarshal(field, &value); err == nil && string(field) == "null" {
 		err = errNotAString
+	}
+	if err == nil && strings.ContainsRune(value, 0) {
+		// As ReadJSON refuses NUL in strings it decodes: neither backend
+		// stores it in a column of text.
+		httpapi.WriteError(w, httpapi.BadJSON("Strings must not contain U+0000 (NUL)"))
+		return
 	}
 	if err != nil {
 		// Both fields are strings (profile.yaml); null is refused, as the
