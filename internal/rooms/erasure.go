@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"slices"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
@@ -26,12 +27,12 @@ func (e *Engine) erasedAmong(ctx context.Context, evs []*roomstore.StoredEvent) 
 	if e.erasure == nil {
 		return nil, nil
 	}
+	// A timeline page is short and has few senders: a slice dedupes them
+	// without a map per room on /sync's path.
 	var local []string
-	seen := map[string]bool{}
 	for _, se := range evs {
 		s := se.Sender()
-		if !seen[s] && domainOf(s) == e.serverName {
-			seen[s] = true
+		if domainOf(s) == e.serverName && !slices.Contains(local, s) {
 			local = append(local, s)
 		}
 	}

@@ -35,16 +35,19 @@ func (c *erasureCache) forget(userID string) {
 }
 
 // ErasedSenders reports which of userIDs (local users) were deactivated
-// with erase; the map holds only those.
+// with erase; the map holds only those (nil when none).
 func (s *Service) ErasedSenders(ctx context.Context, userIDs []string) (map[string]bool, error) {
 	now := s.now()
-	out := map[string]bool{}
+	var out map[string]bool // nil until someone is erased: the usual answer
 	var miss []string
 	c := &s.erased
 	c.mu.Lock()
 	for _, id := range userIDs {
 		if e, ok := c.m[id]; ok && now.Sub(e.at) < erasedTTL {
 			if e.erased {
+				if out == nil {
+					out = map[string]bool{}
+				}
 				out[id] = true
 			}
 			continue
@@ -67,6 +70,9 @@ func (s *Service) ErasedSenders(ctx context.Context, userIDs []string) (map[stri
 	for _, id := range miss {
 		c.m[id] = erasedEntry{erased: got[id], at: now}
 		if got[id] {
+			if out == nil {
+				out = map[string]bool{}
+			}
 			out[id] = true
 		}
 	}

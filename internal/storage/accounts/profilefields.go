@@ -13,9 +13,7 @@ func (s *sqlStore) ProfileFields(ctx context.Context, userID string) (map[string
 	return profileFields(ctx, s.db.Read, userID)
 }
 
-func profileFields(ctx context.Context, q interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}, userID string) (map[string]json.RawMessage, error) {
+func profileFields(ctx context.Context, q sqldb.Querier, userID string) (map[string]json.RawMessage, error) {
 	rows, err := q.QueryContext(ctx, `SELECT field, value FROM profile_fields WHERE user_id = $1`, userID)
 	if err != nil {
 		return nil, err
@@ -36,12 +34,8 @@ func (s *sqlStore) SetProfileField(ctx context.Context, userID, field string, va
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		// Reading the user's row in the transaction also serialises two
 		// changes of one profile on PostgreSQL, so their sizes add up.
-		lock := ""
-		if s.db.Dialect() == sqldb.Postgres {
-			lock = " FOR UPDATE" // SQLite has one writer at a time
-		}
 		var name, avatar sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT displayname, avatar_url FROM users WHERE user_id = $1`+lock, userID).Scan(&name, &avatar)
+		err := tx.QueryRowContext(ctx, s.db.Expand(`SELECT displayname, avatar_url FROM users WHERE user_id = $1 {{for_update}}`), userID).Scan(&name, &avatar)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
