@@ -100,7 +100,6 @@ type AccountAPI struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	uia    *uiaStore
 	limits *ratelimit.Limiter
 
 	// remote asks other servers for their users' profiles; nil until
@@ -129,12 +128,6 @@ func NewAccountAPI(svc *users.Service, opts AccountOptions) *AccountAPI {
 	}
 	if a.opts.DefaultRoomVersion == "" {
 		a.opts.DefaultRoomVersion = string(roomversion.Default)
-	}
-	a.uia = newUIAStore(a.now)
-	a.uia.onDrop = func(s *uiaSession) {
-		if s.regToken != "" {
-			a.svc.ReleaseRegistrationToken(s.regToken)
-		}
 	}
 	a.limits = opts.Limits
 	return a

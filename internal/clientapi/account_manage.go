@@ -83,7 +83,7 @@ func (a *AccountAPI) resetPassword(w http.ResponseWriter, r *http.Request, raw [
 	if !ok {
 		return
 	}
-	address, _ := a.uia.emailOf(sess)
+	address := sess.Email
 	owner, err := a.svc.UserByThreepid(r.Context(), "email", address)
 	if err == nil && owner == "" {
 		// The address was unbound after its session was validated. The
@@ -98,7 +98,7 @@ func (a *AccountAPI) resetPassword(w http.ResponseWriter, r *http.Request, raw [
 		httpapi.WriteError(w, err)
 		return
 	}
-	a.uia.finish(sess)
+	a.finishUIA(r, sess)
 	writeAccountJSON(w, map[string]any{})
 }
 

@@ -140,7 +140,7 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 			httpapi.WriteError(w, err)
 			return
 		}
-		a.uia.finish(sess)
+		a.finishUIA(r, sess)
 		writeAccountJSON(w, a.loginResponse(res, false))
 		return
 	}
@@ -148,7 +148,7 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 		Username: body.Username, Password: body.Password,
 		DeviceID: body.DeviceID, InitialDeviceDisplayName: body.InitialDeviceDisplayName,
 		InhibitLogin: body.InhibitLogin, RefreshToken: body.RefreshToken,
-		RegistrationToken: a.uia.tokenOf(sess),
+		RegistrationToken: sess.RegistrationToken,
 		IP:                ip, UserAgent: httpapi.UserAgent(r),
 	})
 	if err != nil {
@@ -157,8 +157,8 @@ func (a *AccountAPI) register(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session is spent: it must not register a second account, and
 	// its token's use is now stored rather than pending.
-	a.uia.finish(sess)
-	if address, validated := a.uia.emailOf(sess); address != "" {
+	a.finishUIA(r, sess)
+	if address, validated := sess.Email, sess.EmailValidatedTS; address != "" {
 		// The account exists now; an address taken meanwhile by another
 		// account is left off rather than failing the registration.
 		if err := a.svc.AddThreepid(r.Context(), res.UserID, "email", address, validated); err != nil {
@@ -251,7 +251,6 @@ func (a *AccountAPI) registrationTokenValidity(w http.ResponseWriter, r *http.Re
 		httpapi.WriteError(w, httpapi.MissingParam("Missing string query parameter 'token'"))
 		return
 	}
-	a.uia.sweep()
 	valid, err := a.svc.RegistrationTokenValid(r.Context(), token[0])
 	if err != nil {
 		httpapi.WriteError(w, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/threepid"
+	"github.com/myelin-chat/myelin/internal/users"
 )
 
 // Email addresses on accounts (client-server-api "Adding Account
@@ -200,7 +201,7 @@ func (a *AccountAPI) addThreepid(w http.ResponseWriter, r *http.Request, s *http
 		httpapi.WriteError(w, err)
 		return
 	}
-	a.uia.finish(sess)
+	a.finishUIA(r, sess)
 	writeAccountJSON(w, map[string]any{})
 }
 
@@ -243,7 +244,7 @@ func (a *AccountAPI) deleteThreepid(w http.ResponseWriter, r *http.Request, s *h
 // checkEmailStage runs the m.login.email.identity stage: the session the
 // credentials name must have been validated for the purpose of the
 // request, and is used up by it.
-func (a *AccountAPI) checkEmailStage(r *http.Request, sess *uiaSession, auth *authDict) error {
+func (a *AccountAPI) checkEmailStage(r *http.Request, sess *users.UIASession, auth *authDict) error {
 	purpose, ok := a.emailStagePurpose(sess)
 	if !ok || !a.emailEnabled() {
 		return merr.BadRequest(merr.CodeUnrecognized, "Email validation is not a stage of this request")
@@ -264,19 +265,18 @@ func (a *AccountAPI) checkEmailStage(r *http.Request, sess *uiaSession, auth *au
 		}
 		return err
 	}
-	a.uia.setEmail(sess, v.Address, v.ValidatedTS)
-	return nil
+	return a.svc.SetUIAEmail(r.Context(), sess, v.Address, v.ValidatedTS)
 }
 
 // emailStagePurpose is what an email stage validates for a session's
 // operation: a password reset (POST /account/password without a token)
 // or a registration.
-func (a *AccountAPI) emailStagePurpose(sess *uiaSession) (threepid.Purpose, bool) {
-	if sess.userID != "" {
+func (a *AccountAPI) emailStagePurpose(sess *users.UIASession) (threepid.Purpose, bool) {
+	if sess.UserID != "" {
 		return "", false
 	}
 	for _, p := range clientPrefixes {
-		switch sess.operation {
+		switch sess.Operation {
 		case "POST " + p + "/account/password":
 			return threepid.PasswordReset, true
 		case "POST " + p + "/register":

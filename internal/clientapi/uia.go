@@ -2,43 +2,29 @@ package clientapi
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
+	"errors"
 	"net/http"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/myelin-chat/myelin/internal/canonicaljson"
 	"github.com/myelin-chat/myelin/internal/httpapi"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/ratelimit"
+	"github.com/myelin-chat/myelin/internal/users"
 )
 
 // User-interactive authentication (client-server-api, "User-Interactive
 // Authentication API").
 //
-// Sessions live in memory: a client must finish a flow against the process
-// that started it. That holds for a single process; a multi-process
-// deployment needs sticky routing for these endpoints until sessions move
-// to the database.
+// Sessions are stored (users.CreateUIASession), so a client's next stage
+// may reach any process sharing the database.
 
 // Auth types this server implements.
 const (
 	authPassword          = "m.login.password"
 	authDummy             = "m.login.dummy"
 	authRegistrationToken = "m.login.registration_token"
-)
-
-const (
-	// uiaSessionLifetime bounds how long a client may take to finish a
-	// flow. Synapse keeps sessions for two days; an hour is plenty for the
-	// stages offered here and keeps memory use low.
-	uiaSessionLifetime = time.Hour
-	// maxUIASessions bounds memory: registration sessions can be opened by
-	// anyone. The oldest are dropped first.
-	maxUIASessions = 10_000
 )
 
 // authDict is the "auth" object of a UIA request. Stage parameters not
@@ -81,183 +67,6 @@ type uiaResponse struct {
 	Completed []string       `json:"completed,omitempty"`
 	Errcode   string         `json:"errcode,omitempty"`
 	Error     string         `json:"error,omitempty"`
-}
-
-type uiaSession struct {
-	id        string
-	expires   time.Time
-	operation string // method and path: a session serves one API call
-	userID    string // "" for registration
-	// bodyHash is the SHA-256 of the canonical request body without its
-	// "auth" key, once the session is bound to one body (see bindBody).
-	bodyHash  []byte
-	completed []string
-	// regToken is the registration token whose pending use this session
-	// holds (see users.ReserveRegistrationToken), "" for none.
-	regToken string
-	// spent is set once the session authorised a request that succeeded
-	// and must not authorise another (registration).
-	spent bool
-	// email is the address the m.login.email.identity stage validated,
-	// with when it was validated.
-	email            string
-	emailValidatedTS int64
-}
-
-type uiaStore struct {
-	now      func() time.Time
-	mu       sync.Mutex
-	sessions map[string]*uiaSession
-	order    []string
-	// onDrop runs (with mu held) for each session that ends: expired,
-	// evicted or finished. nil: nothing to do.
-	onDrop func(*uiaSession)
-}
-
-func newUIAStore(now func() time.Time) *uiaStore {
-	return &uiaStore{now: now, sessions: make(map[string]*uiaSession)}
-}
-
-func (st *uiaStore) create(operation, userID string) *uiaSession {
-	var b [18]byte
-	_, _ = rand.Read(b[:])
-	s := &uiaSession{id: base64.RawURLEncoding.EncodeToString(b[:]), expires: st.now().Add(uiaSessionLifetime),
-		operation: operation, userID: userID}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.expire()
-	for len(st.sessions) >= maxUIASessions && len(st.order) > 0 {
-		st.drop(st.order[0])
-		st.order = st.order[1:]
-	}
-	st.sessions[s.id] = s
-	st.order = append(st.order, s.id)
-	return s
-}
-
-func (st *uiaStore) get(id string) *uiaSession {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.expire()
-	return st.sessions[id]
-}
-
-// drop forgets a session; callers hold mu and keep order consistent.
-func (st *uiaStore) drop(id string) {
-	if s, ok := st.sessions[id]; ok {
-		delete(st.sessions, id)
-		if st.onDrop != nil {
-			st.onDrop(s)
-		}
-	}
-}
-
-// finish marks a session whose request succeeded as spent, so that it
-// cannot authorise another request, and ends its registration token's
-// pending use. It stays known until it expires, so a reuse is told why
-// it is refused.
-func (st *uiaStore) finish(s *uiaSession) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s.spent = true
-	if s.regToken != "" && st.onDrop != nil {
-		st.onDrop(s)
-	}
-	s.regToken = ""
-}
-
-// isSpent reports whether finish was called for s.
-func (st *uiaStore) isSpent(s *uiaSession) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return s.spent
-}
-
-// sweep drops expired sessions now, so that their registration tokens'
-// pending uses end on time.
-func (st *uiaStore) sweep() {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.expire()
-}
-
-// holdToken records that s holds a pending use of token; false if it
-// holds one already (two requests raced through the stage).
-func (st *uiaStore) holdToken(s *uiaSession, token string) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if s.regToken != "" {
-		return false
-	}
-	s.regToken = token
-	return true
-}
-
-// setEmail records the address the email stage validated.
-func (st *uiaStore) setEmail(s *uiaSession, address string, validatedTS int64) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s.email, s.emailValidatedTS = address, validatedTS
-}
-
-// emailOf returns the address the email stage validated, "" for none.
-func (st *uiaStore) emailOf(s *uiaSession) (string, int64) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return s.email, s.emailValidatedTS
-}
-
-// tokenOf returns the registration token s holds.
-func (st *uiaStore) tokenOf(s *uiaSession) string {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return s.regToken
-}
-
-// complete records a finished stage; it returns a copy of the stages done.
-func (st *uiaStore) complete(s *uiaSession, stage string) []string {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if !slices.Contains(s.completed, stage) {
-		s.completed = append(s.completed, stage)
-	}
-	return slices.Clone(s.completed)
-}
-
-// bindBody checks that a request's body is the one the session
-// authorises. A session is bound to the first body that carries
-// parameters or submits a stage; until then (a flow opened with an empty
-// body, as clients do to learn the stages) any body may bind it.
-func (st *uiaStore) bindBody(s *uiaSession, hash []byte, binds bool) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if s.bodyHash == nil {
-		if binds {
-			s.bodyHash = hash
-		}
-		return true
-	}
-	return bytes.Equal(s.bodyHash, hash)
-}
-
-func (st *uiaStore) completedOf(s *uiaSession) []string {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return slices.Clone(s.completed)
-}
-
-// expire drops sessions past their lifetime; callers hold mu.
-func (st *uiaStore) expire() {
-	now := st.now()
-	i := 0
-	for ; i < len(st.order); i++ {
-		s, ok := st.sessions[st.order[i]]
-		if ok && now.Before(s.expires) {
-			break
-		}
-		st.drop(st.order[i])
-	}
-	st.order = st.order[i:]
 }
 
 // flowDone reports whether completed finishes one of flows.
@@ -333,7 +142,7 @@ func (a *AccountAPI) uiaCheck(w http.ResponseWriter, r *http.Request, body []byt
 
 // uiaCheckSession is uiaCheck that also returns the session, for requests
 // that finish it (registration).
-func (a *AccountAPI) uiaCheckSession(w http.ResponseWriter, r *http.Request, body []byte, auth *authDict, flows [][]string, userID string) (*uiaSession, bool) {
+func (a *AccountAPI) uiaCheckSession(w http.ResponseWriter, r *http.Request, body []byte, auth *authDict, flows [][]string, userID string) (*users.UIASession, bool) {
 	if len(flows) == 0 {
 		httpapi.WriteError(w, httpapi.Forbidden("This server offers no way to authenticate this request"))
 		return nil, false
@@ -345,32 +154,57 @@ func (a *AccountAPI) uiaCheckSession(w http.ResponseWriter, r *http.Request, bod
 	}
 	binds := hasParams || (auth != nil && auth.Type != "")
 	operation := r.Method + " " + r.URL.Path
-	var sess *uiaSession
+	ctx := r.Context()
+	var sess *users.UIASession
 	if auth != nil && auth.Session != "" {
-		sess = a.uia.get(auth.Session)
-		if sess == nil {
+		sess, err = a.svc.UIASession(ctx, auth.Session)
+		if errors.Is(err, merr.ErrNotFound) {
 			// As Synapse: a session the server does not know is an error,
 			// not a fresh start, so a typo cannot silently restart a flow.
 			httpapi.WriteError(w, httpapi.Unknown(http.StatusBadRequest, "Unknown session ID"))
 			return nil, false
 		}
-		if sess.operation != operation || sess.userID != userID || a.uia.isSpent(sess) || !a.uia.bindBody(sess, digest, binds) {
-			httpapi.WriteError(w, httpapi.Forbidden("Requested operation has changed during the UI authentication session"))
+		if err != nil {
+			httpapi.WriteError(w, err)
 			return nil, false
+		}
+		if sess.Operation != operation || sess.UserID != userID || sess.Spent {
+			httpapi.WriteError(w, errOperationChanged)
+			return nil, false
+		}
+		if sess.BodyHash != nil || binds {
+			// A session is bound to the first body that carries
+			// parameters or submits a stage; until then (a flow opened
+			// with an empty body, as clients do to learn the stages) any
+			// body may bind it.
+			same, err := a.svc.BindUIABody(ctx, sess, digest)
+			if err != nil {
+				httpapi.WriteError(w, err)
+				return nil, false
+			}
+			if !same {
+				httpapi.WriteError(w, errOperationChanged)
+				return nil, false
+			}
 		}
 	} else {
 		// A spec note: endpoints using UIA must answer 401 to requests
 		// without auth, even when only m.login.dummy is offered.
-		sess = a.uia.create(operation, userID)
-		a.uia.bindBody(sess, digest, binds)
+		if sess, err = a.svc.CreateUIASession(ctx, operation, userID); err == nil && binds {
+			_, err = a.svc.BindUIABody(ctx, sess, digest)
+		}
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return nil, false
+		}
 	}
 
-	completed := a.uia.completedOf(sess)
+	completed := sess.Completed
 	if auth == nil || auth.Type == "" {
 		if flowDone(flows, completed) {
 			return sess, true
 		}
-		a.writeUIA(w, flows, sess.id, completed, nil)
+		a.writeUIA(w, flows, sess.ID, completed, nil)
 		return nil, false
 	}
 	if slices.Contains(completed, auth.Type) {
@@ -379,11 +213,11 @@ func (a *AccountAPI) uiaCheckSession(w http.ResponseWriter, r *http.Request, bod
 		if flowDone(flows, completed) {
 			return sess, true
 		}
-		a.writeUIA(w, flows, sess.id, completed, nil)
+		a.writeUIA(w, flows, sess.ID, completed, nil)
 		return nil, false
 	}
 	if !nextStageAllowed(flows, completed, auth.Type) {
-		a.writeUIA(w, flows, sess.id, completed, merr.BadRequest(merr.CodeUnrecognized, "Stage "+auth.Type+" is not expected here"))
+		a.writeUIA(w, flows, sess.ID, completed, merr.BadRequest(merr.CodeUnrecognized, "Stage "+auth.Type+" is not expected here"))
 		return nil, false
 	}
 	if a.authenticatesSomeoneElse(auth, userID) {
@@ -402,16 +236,31 @@ func (a *AccountAPI) uiaCheckSession(w http.ResponseWriter, r *http.Request, bod
 			httpapi.WriteError(w, err)
 			return nil, false
 		}
-		a.writeUIA(w, flows, sess.id, completed, me)
+		a.writeUIA(w, flows, sess.ID, completed, me)
 		return nil, false
 	}
-	completed = a.uia.complete(sess, auth.Type)
-	if flowDone(flows, completed) {
+	if err := a.svc.CompleteUIAStage(ctx, sess, auth.Type); err != nil {
+		httpapi.WriteError(w, err)
+		return nil, false
+	}
+	if flowDone(flows, sess.Completed) {
 		return sess, true
 	}
-	a.writeUIA(w, flows, sess.id, completed, nil)
+	a.writeUIA(w, flows, sess.ID, sess.Completed, nil)
 	return nil, false
 }
+
+// finishUIA marks a session whose request succeeded as spent. The request
+// is done by then, so a failure is logged rather than answered.
+func (a *AccountAPI) finishUIA(r *http.Request, sess *users.UIASession) {
+	if err := a.svc.FinishUIASession(r.Context(), sess); err != nil {
+		a.log.Warn("marking a UIA session spent failed", "session", sess.ID, "err", err)
+	}
+}
+
+// errOperationChanged refuses a session used for another request than the
+// one it was opened for, in Synapse's words.
+var errOperationChanged = httpapi.Forbidden("Requested operation has changed during the UI authentication session")
 
 // authenticatesSomeoneElse reports whether a password stage names a user
 // other than the logged-in caller.
@@ -436,7 +285,7 @@ func claimedUser(auth *authDict, userID string) string {
 }
 
 // checkStage verifies one stage's credentials.
-func (a *AccountAPI) checkStage(r *http.Request, sess *uiaSession, auth *authDict, userID string) error {
+func (a *AccountAPI) checkStage(r *http.Request, sess *users.UIASession, auth *authDict, userID string) error {
 	switch auth.Type {
 	case authDummy:
 		return nil
@@ -446,14 +295,7 @@ func (a *AccountAPI) checkStage(r *http.Request, sess *uiaSession, auth *authDic
 		if userID != "" {
 			return merr.Forbidden("Registration tokens are only for registration")
 		}
-		a.uia.sweep()
-		if err := a.svc.ReserveRegistrationToken(r.Context(), auth.Token); err != nil {
-			return err
-		}
-		if !a.uia.holdToken(sess, auth.Token) {
-			a.svc.ReleaseRegistrationToken(auth.Token)
-		}
-		return nil
+		return a.svc.ReserveRegistrationToken(r.Context(), sess, auth.Token)
 	case authPassword:
 		if userID == "" {
 			return merr.Forbidden("Password authentication needs an existing account")

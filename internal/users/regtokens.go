@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/storage/accounts"
@@ -17,9 +16,9 @@ import (
 // A token has uses_allowed (nil: unlimited), completed registrations
 // (stored, counted in the transaction that creates the account) and
 // pending ones: user-interactive sessions that passed the token stage but
-// have not registered yet. Pending uses live with those sessions, which
-// are per process (clientapi's UIA store), so they are counted here in
-// memory and vanish with the sessions; a token is valid while
+// have not registered yet. Pending uses are stored with those sessions
+// (accounts.UIASession), so every process counts the same ones and they
+// end when the session does; a token is valid while
 // pending + completed < uses_allowed and it has not expired.
 
 // MaxRegistrationTokenLength is the spec's bound on tokens.
@@ -36,26 +35,18 @@ const defaultRegistrationTokenLength = 16
 // with Synapse's code.
 var errInvalidRegistrationToken = merr.New(merr.ErrForbidden, merr.CodeUnauthorized, "Invalid registration token")
 
-// pendingTokens counts the pending uses of each token in this process.
-type pendingTokens struct {
-	mu sync.Mutex
-	n  map[string]int64
-}
-
 // RegistrationTokenInfo is a token with its pending uses.
 type RegistrationTokenInfo struct {
 	accounts.RegistrationToken
 	Pending int64
 }
 
-func (s *Service) pendingOf(token string) int64 {
-	s.pending.mu.Lock()
-	defer s.pending.mu.Unlock()
-	return s.pending.n[token]
-}
-
-func (s *Service) withPending(t *accounts.RegistrationToken) *RegistrationTokenInfo {
-	return &RegistrationTokenInfo{RegistrationToken: *t, Pending: s.pendingOf(t.Token)}
+func (s *Service) withPending(ctx context.Context, t *accounts.RegistrationToken) (*RegistrationTokenInfo, error) {
+	pending, err := s.store.PendingRegistrationTokenUses(ctx, s.nowMS())
+	if err != nil {
+		return nil, err
+	}
+	return &RegistrationTokenInfo{RegistrationToken: *t, Pending: pending[t.Token]}, nil
 }
 
 // validAt reports whether a token with pending uses may still be used at
@@ -94,43 +85,34 @@ func (s *Service) RegistrationTokenValid(ctx context.Context, token string) (boo
 	if err != nil {
 		return false, err
 	}
-	return validAt(t, s.pendingOf(token), s.nowMS()), nil
+	info, err := s.withPending(ctx, t)
+	if err != nil {
+		return false, err
+	}
+	return validAt(t, info.Pending, s.nowMS()), nil
 }
 
-// ReserveRegistrationToken passes the m.login.registration_token stage:
-// if token is valid it counts one pending use, which the caller ends with
-// ReleaseRegistrationToken (the registration completed, storing the use,
-// or the session ended without one). An invalid token fails the stage.
-func (s *Service) ReserveRegistrationToken(ctx context.Context, token string) error {
+// ReserveRegistrationToken passes the m.login.registration_token stage
+// for a UIA session: if token is valid the session holds one pending use
+// of it, which ends when the session is finished (the registration
+// completed, storing the use) or expires. An invalid token fails the
+// stage.
+func (s *Service) ReserveRegistrationToken(ctx context.Context, sess *UIASession, token string) error {
 	if checkTokenString(token) != nil {
 		return errInvalidRegistrationToken
 	}
-	t, err := s.store.GetRegistrationToken(ctx, token)
-	if errors.Is(err, merr.ErrNotFound) {
+	now := s.nowMS()
+	held, err := s.store.HoldRegistrationToken(ctx, sess.ID, token, now, func(t *accounts.RegistrationToken, pending int64) bool {
+		return validAt(t, pending, now)
+	})
+	if errors.Is(err, merr.ErrNotFound) || (err == nil && held == "") {
 		return errInvalidRegistrationToken
 	}
 	if err != nil {
 		return err
 	}
-	s.pending.mu.Lock()
-	defer s.pending.mu.Unlock()
-	if !validAt(t, s.pending.n[token], s.nowMS()) {
-		return errInvalidRegistrationToken
-	}
-	s.pending.n[token]++
+	sess.RegistrationToken = held
 	return nil
-}
-
-// ReleaseRegistrationToken ends a pending use counted by
-// ReserveRegistrationToken.
-func (s *Service) ReleaseRegistrationToken(token string) {
-	s.pending.mu.Lock()
-	defer s.pending.mu.Unlock()
-	if s.pending.n[token] <= 1 {
-		delete(s.pending.n, token)
-		return
-	}
-	s.pending.n[token]--
 }
 
 // ListRegistrationTokens returns every token; with valid set, only those
@@ -141,11 +123,14 @@ func (s *Service) ListRegistrationTokens(ctx context.Context, valid *bool) ([]Re
 		return nil, err
 	}
 	now := s.nowMS()
+	pending, err := s.store.PendingRegistrationTokenUses(ctx, now)
+	if err != nil {
+		return nil, err
+	}
 	out := []RegistrationTokenInfo{}
-	for i := range list {
-		t := s.withPending(&list[i])
-		if valid == nil || validAt(&t.RegistrationToken, t.Pending, now) == *valid {
-			out = append(out, *t)
+	for _, t := range list {
+		if valid == nil || validAt(&t, pending[t.Token], now) == *valid {
+			out = append(out, RegistrationTokenInfo{RegistrationToken: t, Pending: pending[t.Token]})
 		}
 	}
 	return out, nil
@@ -164,7 +149,7 @@ func (s *Service) GetRegistrationToken(ctx context.Context, token string) (*Regi
 	if err != nil {
 		return nil, err
 	}
-	return s.withPending(t), nil
+	return s.withPending(ctx, t)
 }
 
 // NewRegistrationToken describes a token to create.
@@ -201,7 +186,7 @@ func (s *Service) CreateRegistrationToken(ctx context.Context, n NewRegistration
 		if err := s.store.CreateRegistrationToken(ctx, t); err != nil {
 			return nil, err
 		}
-		return s.withPending(&t), nil
+		return s.withPending(ctx, &t)
 	}
 	length := n.Length
 	if length == 0 {
@@ -219,7 +204,7 @@ func (s *Service) CreateRegistrationToken(ctx context.Context, n NewRegistration
 		if err != nil {
 			return nil, err
 		}
-		return s.withPending(&t), nil
+		return s.withPending(ctx, &t)
 	}
 }
 
@@ -242,7 +227,7 @@ func (s *Service) UpdateRegistrationToken(ctx context.Context, token string, u a
 	if err != nil {
 		return nil, err
 	}
-	return s.withPending(t), nil
+	return s.withPending(ctx, t)
 }
 
 // DeleteRegistrationToken removes a token; 404 if unknown. Sessions that

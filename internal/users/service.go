@@ -161,8 +161,6 @@ type Service struct {
 	hooks   Hooks
 
 	nonces *nonceStore
-	// pending counts registration tokens' pending uses (regtokens.go).
-	pending pendingTokens
 	// erased caches which users were erased (erasure.go).
 	erased erasureCache
 	// dummyHash is compared against when a user does not exist, so a
@@ -183,7 +181,6 @@ func New(store accounts.Store, opts Options) (*Service, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.nonces = newNonceStore(s.now)
-	s.pending.n = make(map[string]int64)
 	var err error
 	if s.dummyHash, err = s.hashPassword("not a real password"); err != nil {
 		return nil, err

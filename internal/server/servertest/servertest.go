@@ -54,7 +54,14 @@ func Start(t testing.TB, db *sqldb.DB, opts Options) *Server {
 // data: a restart.
 func StartIn(t testing.TB, dir string, db *sqldb.DB, opts Options) *Server {
 	t.Helper()
-	cfgPath := WriteConfig(t, dir, db, opts)
+	return StartConfig(t, WriteConfig(t, dir, db, opts))
+}
+
+// StartConfig runs a server from a configuration WriteConfig wrote. Two
+// servers started from one configuration are two processes of one
+// homeserver sharing its database.
+func StartConfig(t testing.TB, cfgPath string) *Server {
+	t.Helper()
 	cfg, _, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatalf("load config: %v", err)

@@ -141,4 +141,29 @@ CREATE TABLE profile_fields (
 	PRIMARY KEY (user_id, field)
 );
 `},
+	{Version: 7, Name: "user-interactive authentication sessions", SQL: `
+-- UIA sessions (client-server-api "User-Interactive Authentication API"),
+-- stored so that a client's next stage may reach any process. A session
+-- serves one operation (method and path), one user ('' for registration)
+-- and, once bound, one request body (body_hash: SHA-256 of its canonical
+-- JSON without "auth"). completed is a JSON array of the stages done.
+-- registration_token is the token whose pending use the session holds:
+-- pending uses are counted from the unexpired rows, so they end with the
+-- session. spent: the request the session authorised succeeded.
+CREATE TABLE uia_sessions (
+	session_id         TEXT PRIMARY KEY,
+	operation          TEXT NOT NULL,
+	user_id            TEXT NOT NULL,
+	body_hash          {{bytes}},
+	completed          TEXT NOT NULL DEFAULT '[]',
+	registration_token TEXT,
+	spent              BOOLEAN NOT NULL DEFAULT FALSE,
+	email              TEXT,
+	email_validated_ts BIGINT,
+	created_ts         BIGINT NOT NULL,
+	expires_ts         BIGINT NOT NULL
+);
+CREATE INDEX uia_sessions_expires ON uia_sessions (expires_ts);
+CREATE INDEX uia_sessions_registration_token ON uia_sessions (registration_token) WHERE registration_token IS NOT NULL;
+`},
 }

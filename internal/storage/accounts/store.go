@@ -215,6 +215,65 @@ type Store interface {
 	UpdateRegistrationToken(ctx context.Context, token string, u RegistrationTokenUpdate) (*RegistrationToken, error)
 	// DeleteRegistrationToken removes a token; ErrNotFound if unknown.
 	DeleteRegistrationToken(ctx context.Context, token string) error
+
+	// CreateUIASession stores a new session. It first deletes the sessions
+	// expired at s.CreatedTS and, when more than maxSessions are left, the
+	// ones that expire first, so that sessions anyone can open stay bounded.
+	CreateUIASession(ctx context.Context, s UIASession, maxSessions int) error
+	// GetUIASession returns a session that has not expired at nowMS;
+	// ErrNotFound otherwise.
+	GetUIASession(ctx context.Context, id string, nowMS int64) (*UIASession, error)
+	// BindUIABody binds an unbound session to a body hash and reports
+	// whether the session's body is now hash (false: bound to another).
+	// ErrNotFound if the session is unknown.
+	BindUIABody(ctx context.Context, id string, hash []byte) (bool, error)
+	// CompleteUIAStage records a finished stage and returns the stages
+	// done, in order; ErrNotFound if the session is unknown.
+	CompleteUIAStage(ctx context.Context, id, stage string) ([]string, error)
+	// SetUIAEmail records the address the email stage validated.
+	SetUIAEmail(ctx context.Context, id, address string, validatedTS int64) error
+	// FinishUIASession marks a session spent and ends the pending use of
+	// its registration token; ErrNotFound if unknown.
+	FinishUIASession(ctx context.Context, id string) error
+	// HoldRegistrationToken makes session id hold a pending use of token,
+	// if it holds none yet and valid accepts the token with its pending
+	// uses (counted from the sessions unexpired at nowMS), all under a lock
+	// of the token's row so that two processes cannot both take its last
+	// use. It returns the token the session holds now ("" when valid
+	// refused); ErrNotFound if the token or the session is unknown.
+	HoldRegistrationToken(ctx context.Context, id, token string, nowMS int64,
+		valid func(t *RegistrationToken, pending int64) bool) (string, error)
+	// PendingRegistrationTokenUses counts, per token, the sessions
+	// unexpired at nowMS that hold a pending use of it (tokens without one
+	// are absent).
+	PendingRegistrationTokenUses(ctx context.Context, nowMS int64) (map[string]int64, error)
+}
+
+// UIASession is a user-interactive authentication session: what it
+// authorises and how far its flow has come.
+type UIASession struct {
+	ID string
+	// Operation is the method and path of the request it authorises.
+	Operation string
+	// UserID is the authenticated caller, "" for registration.
+	UserID string
+	// BodyHash is the SHA-256 of the canonical request body without its
+	// "auth" key, nil until the session is bound to one body.
+	BodyHash []byte
+	// Completed are the stages done, in order.
+	Completed []string
+	// RegistrationToken is the token whose pending use the session holds,
+	// "" for none.
+	RegistrationToken string
+	// Spent: the session authorised a request that succeeded and must not
+	// authorise another.
+	Spent bool
+	// Email is the address the m.login.email.identity stage validated,
+	// with when it was validated (ms).
+	Email            string
+	EmailValidatedTS int64
+	CreatedTS        int64
+	ExpiresTS        int64
 }
 
 // User is a local account.
