@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -131,7 +132,9 @@ func TestDeactivateUserCommand_DeletesEndToEndData(t *testing.T) {
 				if _, err := acct.CreateDevice(ctx, bob.UserID, d, "Dehydrated device", 1); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := e2ee.SetDehydratedDevice(ctx, bob.UserID, e2eestore.DehydratedDevice{DeviceID: d, Data: json.RawMessage(`{"algorithm":"a"}`)}); err != nil {
+				if err := s.DB.WithTx(ctx, func(tx *sql.Tx) error {
+					return e2ee.SetDehydratedDeviceTx(ctx, tx, bob.UserID, e2eestore.DehydratedDevice{DeviceID: d, Data: json.RawMessage(`{"algorithm":"a"}`)})
+				}); err != nil {
 					t.Fatal(err)
 				}
 			}

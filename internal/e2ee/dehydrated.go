@@ -2,7 +2,9 @@ package e2ee
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/storage/accounts"
 	"github.com/myelin-chat/myelin/internal/storage/e2eestore"
 )
 
@@ -60,11 +63,12 @@ type DehydratedDeviceRequest struct {
 // device"); so is an earlier upload of the same device ID. The device ID
 // may not name another of the user's devices.
 //
-// The steps span the accounts and e2ee stores: the device is created, its
-// keys stored, then it is recorded as dehydrated and the previous one
-// deleted. A failed key upload deletes the new device again; a crash in
-// between leaves at worst a device without token, which the user sees in
-// GET /devices and may delete.
+// The steps span the accounts and e2ee stores, and run in one
+// transaction (accounts.Store.ReplaceDevice): the previous dehydrated
+// device is deleted with its keys and queue, the new device created, its
+// keys and its record stored. A failure or a crash anywhere leaves the
+// previous device as it was and no trace of the new one. Only telling
+// others of the changed device list comes after the commit.
 func (s *Service) PutDehydratedDevice(ctx context.Context, req DehydratedDeviceRequest) (string, error) {
 	if req.DeviceID == "" {
 		return "", merr.MissingParam("device_id is required")
@@ -83,48 +87,55 @@ func (s *Service) PutDehydratedDevice(ctx context.Context, req DehydratedDeviceR
 		// Synapse's check and wording (its code is M_UNKNOWN).
 		return "", merr.MissingParam("Device key(s) not found, these must be provided.")
 	}
-	// Refuse bad keys before anything is created.
-	if _, _, err := checkDeviceKeys(req.UserID, req.DeviceID, req.DeviceKeys); err != nil {
+	// Refuse bad keys before anything is written.
+	up, _, err := checkUpload(UploadRequest{UserID: req.UserID, DeviceID: req.DeviceID, DeviceKeys: req.DeviceKeys,
+		OneTimeKeys: req.OneTimeKeys, FallbackKeys: req.FallbackKeys})
+	if err != nil {
 		return "", err
 	}
 
 	s.dehydrateMu.Lock()
 	defer s.dehydrateMu.Unlock()
-	cur, ok, err := s.store.DehydratedDevice(ctx, req.UserID)
-	if err != nil {
-		return "", err
-	}
-	if ok && cur.DeviceID == req.DeviceID {
-		// The same device uploaded again: it starts afresh, as Synapse
-		// deletes the old dehydrated device before storing the new one.
-		if err := s.deleteDevice(ctx, req.UserID, cur.DeviceID); err != nil {
-			return "", err
-		}
-	}
-	created, err := s.devices.CreateDevice(ctx, req.UserID, req.DeviceID, req.DisplayName, s.now().UnixMilli())
-	if err != nil {
-		return "", err
-	}
-	if !created {
+	now := s.now().UnixMilli()
+	deleted, err := s.devices.ReplaceDevice(ctx, accounts.DeviceReplacement{
+		UserID: req.UserID, DeviceID: req.DeviceID, DisplayName: req.DisplayName, NowTS: now,
+		Prepare: func(ctx context.Context, tx *sql.Tx) ([]string, error) {
+			// The previous dehydrated device goes, as Synapse deletes it
+			// (MSC3814: "uploading a new dehydrated device will remove
+			// any previously-set dehydrated device"), also when it has
+			// the same ID: that device starts afresh.
+			cur, err := s.store.DehydratedDeviceTx(ctx, tx, req.UserID)
+			if err != nil || cur == "" {
+				return nil, err
+			}
+			return []string{cur}, nil
+		},
+		Finish: func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := s.store.UploadTx(ctx, tx, req.UserID, req.DeviceID, up); err != nil {
+				return err
+			}
+			return s.store.SetDehydratedDeviceTx(ctx, tx, req.UserID, e2eestore.DehydratedDevice{DeviceID: req.DeviceID, Data: data, CreatedTS: now})
+		},
+	})
+	if errors.Is(err, accounts.ErrDeviceExists) {
 		return "", merr.InvalidParam("device_id names one of your devices; a dehydrated device needs a new one")
 	}
-	_, err = s.Upload(ctx, UploadRequest{UserID: req.UserID, DeviceID: req.DeviceID, DeviceKeys: req.DeviceKeys,
-		OneTimeKeys: req.OneTimeKeys, FallbackKeys: req.FallbackKeys})
-	if err != nil {
-		if derr := s.deleteDevice(ctx, req.UserID, req.DeviceID); derr != nil {
-			s.log.Error("deleting a dehydrated device whose keys were refused", "user", req.UserID, "device", req.DeviceID, "err", derr)
-		}
-		return "", err
-	}
-	replaced, err := s.store.SetDehydratedDevice(ctx, req.UserID, e2eestore.DehydratedDevice{DeviceID: req.DeviceID, Data: data,
-		CreatedTS: s.now().UnixMilli()})
 	if err != nil {
 		return "", err
 	}
-	if replaced != "" {
-		if err := s.deleteDevice(ctx, req.UserID, replaced); err != nil {
-			return "", err
+	// The deleted device and the new one with its keys: users sharing a
+	// room re-query them, other servers are told. (The deleted device's
+	// end-to-end data went in the transaction, by the deletion hook; not
+	// OnDevicesDeleted, which would delete the new device's keys when it
+	// has the old one's ID.)
+	changed := []string{req.DeviceID}
+	for _, d := range deleted {
+		if d != req.DeviceID {
+			changed = append(changed, d)
 		}
+	}
+	if err := s.NotifyKeysChanged(ctx, req.UserID, changed...); err != nil {
+		return "", err
 	}
 	return req.DeviceID, nil
 }

@@ -56,16 +56,38 @@ type deviceKeys struct {
 
 // Upload stores a device's keys and returns its one-time key counts.
 func (s *Service) Upload(ctx context.Context, req UploadRequest) (map[string]int, error) {
-	up := e2eestore.Upload{MaxOneTimeKeys: MaxOneTimeKeysPerDevice}
-	keysChanged := false
+	up, keysChanged, err := checkUpload(req)
+	if err != nil {
+		return nil, err
+	}
+	counts, err := s.store.Upload(ctx, req.UserID, req.DeviceID, up)
+	if err != nil {
+		return nil, err
+	}
+	if *keysChanged {
+		// New device keys (one-time keys are no one else's concern):
+		// users sharing a room re-query them, other servers are told.
+		if err := s.NotifyKeysChanged(ctx, req.UserID, req.DeviceID); err != nil {
+			return nil, err
+		}
+	}
+	return withSignedCurve25519(counts), nil
+}
+
+// checkUpload checks an upload's keys and returns what to store; the
+// store's transaction sets *keysChanged when the device keys differ from
+// the stored ones.
+func checkUpload(req UploadRequest) (up e2eestore.Upload, keysChanged *bool, err error) {
+	up = e2eestore.Upload{MaxOneTimeKeys: MaxOneTimeKeysPerDevice}
+	keysChanged = new(bool)
 	if req.DeviceKeys != nil && string(req.DeviceKeys) != "null" {
 		c, keys, err := checkDeviceKeys(req.UserID, req.DeviceID, req.DeviceKeys)
 		if err != nil {
-			return nil, err
+			return up, nil, err
 		}
 		up.DeviceKeys = c
 		up.CheckDeviceKeys = func(old json.RawMessage) error {
-			keysChanged = string(old) != string(c)
+			*keysChanged = string(old) != string(c)
 			if old == nil {
 				return nil
 			}
@@ -82,35 +104,23 @@ func (s *Service) Upload(ctx context.Context, req UploadRequest) (map[string]int
 		}
 	}
 	if len(req.OneTimeKeys) > MaxOneTimeKeysPerUpload {
-		return nil, merr.InvalidParam(fmt.Sprintf("at most %d one-time keys per upload", MaxOneTimeKeysPerUpload))
+		return up, nil, merr.InvalidParam(fmt.Sprintf("at most %d one-time keys per upload", MaxOneTimeKeysPerUpload))
 	}
-	var err error
 	if up.OneTimeKeys, err = parseKeys(req.OneTimeKeys, "one_time_keys"); err != nil {
-		return nil, err
+		return up, nil, err
 	}
 	if len(req.FallbackKeys) > maxFallbackAlgorithms {
-		return nil, merr.InvalidParam("too many fallback keys")
+		return up, nil, merr.InvalidParam("too many fallback keys")
 	}
 	if up.FallbackKeys, err = parseKeys(req.FallbackKeys, "fallback_keys"); err != nil {
-		return nil, err
+		return up, nil, err
 	}
 	for i := 1; i < len(up.FallbackKeys); i++ {
 		if up.FallbackKeys[i].Algorithm == up.FallbackKeys[i-1].Algorithm {
-			return nil, merr.InvalidParam("at most one fallback key per algorithm")
+			return up, nil, merr.InvalidParam("at most one fallback key per algorithm")
 		}
 	}
-	counts, err := s.store.Upload(ctx, req.UserID, req.DeviceID, up)
-	if err != nil {
-		return nil, err
-	}
-	if keysChanged {
-		// New device keys (one-time keys are no one else's concern):
-		// users sharing a room re-query them, other servers are told.
-		if err := s.NotifyKeysChanged(ctx, req.UserID, req.DeviceID); err != nil {
-			return nil, err
-		}
-	}
-	return withSignedCurve25519(counts), nil
+	return up, keysChanged, nil
 }
 
 // checkDeviceKeys checks a device_keys object (end_to_end_encryption.md

@@ -21,9 +21,9 @@ import (
 type Devices interface {
 	// ListDevices returns the user's devices (none for an unknown user).
 	ListDevices(ctx context.Context, userID string) ([]accounts.Device, error)
-	// CreateDevice adds a device without tokens (a dehydrated device)
-	// and reports whether it is new.
-	CreateDevice(ctx context.Context, userID, deviceID, displayName string, nowTS int64) (bool, error)
+	// ReplaceDevice deletes devices and creates one without tokens (a
+	// dehydrated device), with other writes, in one transaction.
+	ReplaceDevice(ctx context.Context, r accounts.DeviceReplacement) ([]string, error)
 	// DeleteDevices deletes devices (their keys and queues go in the same
 	// transaction: the accounts store's deletion hook) and returns the IDs
 	// that existed.

@@ -422,3 +422,50 @@ func TestDehydratedDevice_SwitchedOffIsUnrecognized(t *testing.T) {
 		}
 	})
 }
+
+// failInserts makes every insert into table fail, as a crash at that
+// point would end the request: a trigger, in each backend's dialect.
+func failInserts(t *testing.T, db *sqldb.DB, table string) {
+	t.Helper()
+	ddl := []string{`CREATE TRIGGER fail_` + table + ` BEFORE INSERT ON ` + table + ` BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
+	if db.Dialect() == sqldb.Postgres {
+		ddl = []string{
+			`CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+			`CREATE TRIGGER fail_` + table + ` BEFORE INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION fail_insert()`,
+		}
+	}
+	for _, q := range ddl {
+		if _, err := db.Write.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// PUT dehydrated_device replaces the device, its keys and its record in
+// one transaction: when its last write fails (as a crash before it would
+// end it), the previous dehydrated device is still there with its keys,
+// and the new one has left no device and no keys behind.
+func TestDehydratedDevice_ReplacementIsAllOrNothing(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		mustDehydrate(t, alice, dehydrateBody(t, newDehydratedDevice(t, alice, "D1"), "p1"))
+
+		failInserts(t, s.DB, "e2ee_dehydrated_devices")
+		if status, raw := alice.Do("PUT", dehydratedPath, dehydrateBody(t, newDehydratedDevice(t, alice, "D2"), "p2"), nil); status == http.StatusOK {
+			t.Fatalf("PUT succeeded through the injected failure: %s", raw)
+		}
+		if ids := deviceIDs(t, alice); !slices.Contains(ids, "D1") || slices.Contains(ids, "D2") {
+			t.Errorf("devices after the failed replacement: %v", ids)
+		}
+		if k := query(bob, m{alice.UserID: []string{}}).DeviceKeys[alice.UserID]; k["D1"].DeviceID != "D1" || k["D2"].DeviceID != "" {
+			t.Errorf("keys after the failed replacement: %v", k)
+		}
+		var got struct {
+			DeviceID string `json:"device_id"`
+		}
+		alice.MustDo("GET", dehydratedPath, nil, &got)
+		if got.DeviceID != "D1" {
+			t.Errorf("dehydrated device after the failed replacement: %q", got.DeviceID)
+		}
+	})
+}

@@ -67,24 +67,66 @@ const deleteBatch = 500
 func (s *sqlStore) DeleteDevices(ctx context.Context, userID string, deviceIDs []string) ([]string, error) {
 	var deleted []string
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		deleted = deleted[:0]
-		for start := 0; start < len(deviceIDs); start += deleteBatch {
-			batch := deviceIDs[start:min(start+deleteBatch, len(deviceIDs))]
-			args := make([]any, 0, len(batch)+1)
-			args = append(args, userID)
-			for _, id := range batch {
-				args = append(args, id)
-			}
-			ids, err := deleteReturning(ctx, tx, `DELETE FROM devices WHERE user_id = $1 AND device_id IN (`+
-				sqldb.Placeholders(2, len(batch))+`) RETURNING device_id`, args...)
-			if err != nil {
-				return err
-			}
-			deleted = append(deleted, ids...)
-		}
-		return s.devicesDeleted(ctx, tx, userID, deleted)
+		var err error
+		deleted, err = s.deleteDevicesTx(ctx, tx, userID, deviceIDs)
+		return err
 	})
 	return deleted, err
+}
+
+// deleteDevicesTx is DeleteDevices in tx.
+func (s *sqlStore) deleteDevicesTx(ctx context.Context, tx *sql.Tx, userID string, deviceIDs []string) ([]string, error) {
+	var deleted []string
+	for start := 0; start < len(deviceIDs); start += deleteBatch {
+		batch := deviceIDs[start:min(start+deleteBatch, len(deviceIDs))]
+		args := make([]any, 0, len(batch)+1)
+		args = append(args, userID)
+		for _, id := range batch {
+			args = append(args, id)
+		}
+		ids, err := deleteReturning(ctx, tx, `DELETE FROM devices WHERE user_id = $1 AND device_id IN (`+
+			sqldb.Placeholders(2, len(batch))+`) RETURNING device_id`, args...)
+		if err != nil {
+			return nil, err
+		}
+		deleted = append(deleted, ids...)
+	}
+	return deleted, s.devicesDeleted(ctx, tx, userID, deleted)
+}
+
+func (s *sqlStore) ReplaceDevice(ctx context.Context, r DeviceReplacement) ([]string, error) {
+	var deleted []string
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		// The user's row lock serialises replacements of one user's
+		// devices across processes (on SQLite the write lock does).
+		var one int
+		err := tx.QueryRowContext(ctx, s.db.Expand(`SELECT 1 FROM users WHERE user_id = $1 {{for_update}}`), r.UserID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("user: %w", ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		old, err := r.Prepare(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if deleted, err = s.deleteDevicesTx(ctx, tx, r.UserID, old); err != nil {
+			return err
+		}
+		created, err := insertDevice(ctx, tx, r.UserID, r.DeviceID, r.DisplayName, r.NowTS, "", "")
+		if err != nil {
+			return err
+		}
+		if !created {
+			return ErrDeviceExists
+		}
+		return r.Finish(ctx, tx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
 }
 
 func (s *sqlStore) DeleteOtherDevices(ctx context.Context, userID, keep string) ([]string, error) {

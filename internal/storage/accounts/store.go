@@ -37,6 +37,9 @@ var (
 	// ErrThreepidInUse: ReplaceThreepids with an address bound to another
 	// user.
 	ErrThreepidInUse = merr.BadRequest(merr.CodeThreepidInUse, "Third-party identifier is already in use")
+	// ErrDeviceExists: ReplaceDevice with the ID of a device the user
+	// keeps.
+	ErrDeviceExists = merr.InvalidParam("device_id names an existing device")
 	// ErrRegistrationTokenExists: CreateRegistrationToken with a token that
 	// is taken (Synapse's wording and code).
 	ErrRegistrationTokenExists = merr.InvalidParam("Token already exists")
@@ -125,6 +128,12 @@ type Store interface {
 	// no one logs in to, or an application service's) and reports whether
 	// it is new; an existing device is left as it is.
 	CreateDevice(ctx context.Context, userID, deviceID, displayName string, nowTS int64) (bool, error)
+	// ReplaceDevice, in one transaction: r.Prepare names devices of the
+	// user to delete, which are deleted as DeleteDevices deletes them (the
+	// deletion hook included); r.DeviceID is created without tokens
+	// (ErrDeviceExists if it still exists); r.Finish runs. It returns the
+	// IDs deleted; ErrNotFound if the user is unknown.
+	ReplaceDevice(ctx context.Context, r DeviceReplacement) ([]string, error)
 	// SetDeviceDisplayName renames a device; ErrNotFound if the user has no
 	// such device.
 	SetDeviceDisplayName(ctx context.Context, userID, deviceID, name string) error
@@ -247,6 +256,16 @@ type Store interface {
 	// unexpired at nowMS that hold a pending use of it (tokens without one
 	// are absent).
 	PendingRegistrationTokenUses(ctx context.Context, nowMS int64) (map[string]int64, error)
+}
+
+// DeviceReplacement is what ReplaceDevice does. Prepare and Finish run in
+// its transaction (and again if it is retried): they may write other
+// domains' tables in tx, and must have no other effects.
+type DeviceReplacement struct {
+	UserID, DeviceID, DisplayName string
+	NowTS                         int64
+	Prepare                       func(ctx context.Context, tx *sql.Tx) ([]string, error)
+	Finish                        func(ctx context.Context, tx *sql.Tx) error
 }
 
 // UIASession is a user-interactive authentication session: what it

@@ -31,23 +31,24 @@ func (s *Store) DehydratedDevice(ctx context.Context, userID string) (d Dehydrat
 	return d, true, nil
 }
 
-// SetDehydratedDevice makes d the user's dehydrated device and returns the
-// ID of the one it replaces ("" for none). The device itself, its keys and
-// the replaced device's deletion are the caller's.
-func (s *Store) SetDehydratedDevice(ctx context.Context, userID string, d DehydratedDevice) (replaced string, err error) {
-	err = s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, s.db.Expand(`SELECT device_id FROM e2ee_dehydrated_devices WHERE user_id = $1 {{for_update}}`),
-			userID).Scan(&replaced)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO e2ee_dehydrated_devices (user_id, device_id, device_data, created_ts) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (user_id) DO UPDATE SET device_id = excluded.device_id, device_data = excluded.device_data, created_ts = excluded.created_ts`,
-			userID, d.DeviceID, string(d.Data), d.CreatedTS)
-		return err
-	})
-	if replaced == d.DeviceID {
-		replaced = ""
+// DehydratedDeviceTx returns, in tx and locked for its end, the ID of the
+// user's dehydrated device ("" for none).
+func (s *Store) DehydratedDeviceTx(ctx context.Context, tx *sql.Tx, userID string) (string, error) {
+	var id string
+	err := tx.QueryRowContext(ctx, s.db.Expand(`SELECT device_id FROM e2ee_dehydrated_devices WHERE user_id = $1 {{for_update}}`),
+		userID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
 	}
-	return replaced, err
+	return id, err
+}
+
+// SetDehydratedDeviceTx makes d the user's dehydrated device, in tx. The
+// device itself, its keys and the deletion of the one it replaces are the
+// caller's, in the same transaction.
+func (s *Store) SetDehydratedDeviceTx(ctx context.Context, tx *sql.Tx, userID string, d DehydratedDevice) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO e2ee_dehydrated_devices (user_id, device_id, device_data, created_ts) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_id) DO UPDATE SET device_id = excluded.device_id, device_data = excluded.device_data, created_ts = excluded.created_ts`,
+		userID, d.DeviceID, string(d.Data), d.CreatedTS)
+	return err
 }

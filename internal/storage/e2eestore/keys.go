@@ -47,6 +47,17 @@ var ErrTooManyKeys = merr.InvalidParam("too many one-time keys stored for this d
 func (s *Store) Upload(ctx context.Context, userID, deviceID string, up Upload) (map[string]int, error) {
 	var counts map[string]int
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		counts, err = s.UploadTx(ctx, tx, userID, deviceID, up)
+		return err
+	})
+	return counts, err
+}
+
+// UploadTx is Upload in the caller's transaction tx.
+func (s *Store) UploadTx(ctx context.Context, tx *sql.Tx, userID, deviceID string, up Upload) (map[string]int, error) {
+	var counts map[string]int
+	err := func() error {
 		if up.DeviceKeys != nil {
 			var old sql.NullString
 			err := tx.QueryRowContext(ctx, s.db.Expand(`SELECT key_json FROM e2ee_device_keys WHERE user_id = $1 AND device_id = $2 {{for_update}}`),
@@ -124,7 +135,7 @@ func (s *Store) Upload(ctx context.Context, userID, deviceID string, up Upload) 
 			}
 		}
 		return nil
-	})
+	}()
 	return counts, err
 }
 
