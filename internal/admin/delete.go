@@ -45,8 +45,9 @@ type ShutdownResult struct {
 }
 
 // RoomPurger removes what one domain stores about a room (receipts,
-// notifications, indexes...). The rooms storage itself is purged by the
-// room engine.
+// notifications...). The rooms storage itself is purged by the room
+// engine, with the indexes derived from its events (relations, search) in
+// the same transaction.
 type RoomPurger interface {
 	PurgeRoom(ctx context.Context, roomID string) error
 }

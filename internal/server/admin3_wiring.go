@@ -9,8 +9,9 @@ import (
 )
 
 // historyPurgers are the domains that also forget single events a history
-// purge removed: those of the room purgers that can (relations, search,
-// notifications). The others keep rows about purged events that do no
+// purge removed: those of the room purgers that can (notifications; the
+// relations and search indexes do it in the purge's own transaction, as
+// the room store's indexers). The others keep rows about purged events that do no
 // harm: receipts may name an event no longer held, as they may name one
 // never received.
 func historyPurgers(rps []admin.RoomPurger) []admin.HistoryPurger {

@@ -423,24 +423,6 @@ func TestDehydratedDevice_SwitchedOffIsUnrecognized(t *testing.T) {
 	})
 }
 
-// failInserts makes every insert into table fail, as a crash at that
-// point would end the request: a trigger, in each backend's dialect.
-func failInserts(t *testing.T, db *sqldb.DB, table string) {
-	t.Helper()
-	ddl := []string{`CREATE TRIGGER fail_` + table + ` BEFORE INSERT ON ` + table + ` BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
-	if db.Dialect() == sqldb.Postgres {
-		ddl = []string{
-			`CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
-			`CREATE TRIGGER fail_` + table + ` BEFORE INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION fail_insert()`,
-		}
-	}
-	for _, q := range ddl {
-		if _, err := db.Write.ExecContext(context.Background(), q); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // PUT dehydrated_device replaces the device, its keys and its record in
 // one transaction: when its last write fails (as a crash before it would
 // end it), the previous dehydrated device is still there with its keys,
@@ -450,7 +432,7 @@ func TestDehydratedDevice_ReplacementIsAllOrNothing(t *testing.T) {
 		alice, bob := s.Register("alice"), s.Register("bob")
 		mustDehydrate(t, alice, dehydrateBody(t, newDehydratedDevice(t, alice, "D1"), "p1"))
 
-		failInserts(t, s.DB, "e2ee_dehydrated_devices")
+		failWrites(t, s.DB, "INSERT", "e2ee_dehydrated_devices")
 		if status, raw := alice.Do("PUT", dehydratedPath, dehydrateBody(t, newDehydratedDevice(t, alice, "D2"), "p2"), nil); status == http.StatusOK {
 			t.Fatalf("PUT succeeded through the injected failure: %s", raw)
 		}

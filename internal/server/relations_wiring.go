@@ -16,7 +16,6 @@ func (s *Server) buildRelations(ctx context.Context, roomStore *roomstore.Store,
 		return nil, err
 	}
 	roomStore.AddIndexer(store)
-	s.roomPurgers = append(s.roomPurgers, store)
 	svc := relations.New(relations.Config{Store: store, Events: roomStore, Ignored: ignoredUsers{ud},
 		Now: s.Now, Log: s.Log, Updates: s.bgUpdates})
 	if err := svc.Start(ctx); err != nil {

@@ -193,3 +193,34 @@ func TestAdminAPI_DeleteRoomV1(t *testing.T) {
 		}
 	})
 }
+
+// A purge removes the room's events and the relations index in one
+// transaction: when removing the relations fails (as a crash there would
+// end it), the events are still there too, and a second deletion purges
+// both.
+func TestAdminAPI_PurgeTakesRelationsInTheSameCommit(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		admin, alice := newAdmin(t, s, "admin"), s.Register("alice")
+		room := alice.CreateRoom(map[string]any{"preset": "private_chat"})
+		target := alice.SendText(room, "react to me")
+		alice.MustDo("PUT", servertest.Room(room)+"/send/m.reaction/r1", map[string]any{
+			"m.relates_to": map[string]any{"rel_type": "m.annotation", "event_id": target, "key": "👍"}}, nil)
+		if countRows(t, s.DB, "event_relations", "room_id", room) != 1 {
+			t.Fatal("the reaction is not in the relations index")
+		}
+
+		failWrites(t, s.DB, "DELETE", "event_relations")
+		if code, raw := admin.Do("DELETE", adminV1+"/rooms/"+esc(room), map[string]any{"purge": true}, nil); code == http.StatusOK {
+			t.Fatalf("the purge succeeded through the injected failure: %s", raw)
+		}
+		if events, rels := countRows(t, s.DB, "events", "room_id", room), countRows(t, s.DB, "event_relations", "room_id", room); events == 0 || rels != 1 {
+			t.Fatalf("after a failed purge: %d events, %d relations (both or neither must be gone)", events, rels)
+		}
+
+		dropFailure(t, s.DB, "DELETE", "event_relations")
+		admin.MustDo("DELETE", adminV1+"/rooms/"+esc(room), map[string]any{"purge": true}, nil)
+		if events, rels := countRows(t, s.DB, "events", "room_id", room), countRows(t, s.DB, "event_relations", "room_id", room); events != 0 || rels != 0 {
+			t.Errorf("after the purge: %d events, %d relations", events, rels)
+		}
+	})
+}

@@ -23,7 +23,6 @@ func (s *Server) buildSearchIndex(ctx context.Context, roomStore *roomstore.Stor
 	}
 	roomStore.AddIndexer(idx)
 	s.searchIndex = idx
-	s.roomPurgers = append(s.roomPurgers, idx)
 	return nil
 }
 

@@ -306,6 +306,12 @@ func TestThreadSummaries_BackfillCountsThreadsIndexedBefore(t *testing.T) {
 	})
 }
 
+// purge forgets events as a history purge of the room does, in its
+// transaction.
+func (f *fixture) purge(eventIDs ...string) error {
+	return f.db.WithTx(f.ctx, func(tx *sql.Tx) error { return f.s.PurgeEventsIndex(f.ctx, tx, room, eventIDs) })
+}
+
 // A history purge that removes a thread's latest replies moves its
 // summary to the latest reply left, and one that removes them all ends
 // the thread.
@@ -315,7 +321,7 @@ func TestPurgeEvents_ThreadSummaryFollowsPurgedReplies(t *testing.T) {
 		r1 := f.send("@b:hs1", threadReply("$root"))
 		r2 := f.send("@c:hs1", threadReply("$root"))
 		r3 := f.send("@b:hs1", threadReply("$root"))
-		if err := f.s.PurgeEvents(f.ctx, room, []string{r2.EventID(), r3.EventID()}); err != nil {
+		if err := f.purge(r2.EventID(), r3.EventID()); err != nil {
 			t.Fatal(err)
 		}
 		root := Parent{room, "$root"}
@@ -325,7 +331,7 @@ func TestPurgeEvents_ThreadSummaryFollowsPurgedReplies(t *testing.T) {
 		if ts, _ := f.s.Threads(f.ctx, ThreadsQuery{RoomID: room, UpTo: 100, Limit: 10}); len(ts) != 1 || ts[0].LatestEventID != r1.EventID() {
 			t.Errorf("threads: %+v", ts)
 		}
-		if err := f.s.PurgeEvents(f.ctx, room, []string{r1.EventID()}); err != nil {
+		if err := f.purge(r1.EventID()); err != nil {
 			t.Fatal(err)
 		}
 		if got := f.summaries("@b:hs1", nil, "$root"); len(got) != 0 {

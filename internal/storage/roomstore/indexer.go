@@ -28,6 +28,12 @@ type Indexer interface {
 	// UnindexEvent is called when eventID is redacted: the index forgets
 	// what the redaction removes from the event's content.
 	UnindexEvent(ctx context.Context, tx *sql.Tx, eventID string) error
+	// PurgeRoomIndex is called in the transaction of PurgeRoom: the index
+	// forgets the room, so that no row of it outlives the room's events.
+	PurgeRoomIndex(ctx context.Context, tx *sql.Tx, roomID string) error
+	// PurgeEventsIndex is called in the transaction of PurgeHistory with
+	// the events it removed.
+	PurgeEventsIndex(ctx context.Context, tx *sql.Tx, roomID string, eventIDs []string) error
 }
 
 // AddIndexer registers ix for every later write. Indexers are registered

@@ -36,6 +36,20 @@ func (ix recordingIndexer) UnindexEvent(ctx context.Context, tx *sql.Tx, eventID
 	return err
 }
 
+func (ix recordingIndexer) PurgeRoomIndex(ctx context.Context, tx *sql.Tx, _ string) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM test_index`) // the tests' one room
+	return err
+}
+
+func (ix recordingIndexer) PurgeEventsIndex(ctx context.Context, tx *sql.Tx, _ string, eventIDs []string) error {
+	for _, id := range eventIDs {
+		if err := ix.UnindexEvent(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func indexed(t *testing.T, db *sqldb.DB) []string {
 	t.Helper()
 	rows, err := db.Read.QueryContext(context.Background(), `SELECT event_id FROM test_index ORDER BY stream_pos`)

@@ -15,8 +15,9 @@ var ErrOutboxPending = errors.New("roomstore: the room's events are still waitin
 // PurgeRoom removes every trace of a room from the rooms storage: events,
 // state, memberships, extremities, aliases, directory listings, transactions and the room
 // itself. Only a block on the room stays, so that it cannot come back.
-// The caller makes sure nothing writes to the room meanwhile (the room's
-// actor runs it) and purges the other domains' data itself.
+// The indexers (AddIndexer) forget the room in the same transaction. The
+// caller makes sure nothing writes to the room meanwhile (the room's actor
+// runs it) and purges the other domains' data itself.
 func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
 	var users []string
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
@@ -60,6 +61,14 @@ func (s *Store) PurgeRoom(ctx context.Context, roomID string) error {
 			`DELETE FROM rooms WHERE room_id = $1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, roomID); err != nil {
+				return err
+			}
+		}
+		// The indexes derived from the events (relations, search) go in
+		// the same commit: a crash cannot leave their rows behind with no
+		// room to purge them by.
+		for _, ix := range s.indexers {
+			if err := ix.PurgeRoomIndex(ctx, tx, roomID); err != nil {
 				return err
 			}
 		}

@@ -21,7 +21,8 @@ const purgeChunk = 500
 
 // PurgeHistory removes part of a room's history (Synapse's purge history
 // admin API) and returns the IDs of the events it removed, for the other
-// domains to forget. State events always stay: current and past state is
+// domains to forget; the indexers (AddIndexer) forget them in the same
+// transaction. State events always stay: current and past state is
 // what authorises the remaining events and answers state queries, and
 // Synapse's purge keeps "room state data (such as joins, leaves, topic)"
 // too. So the room's state snapshots stay valid and the create event
@@ -84,6 +85,11 @@ func (s *Store) PurgeHistory(ctx context.Context, roomID string, p HistoryPurge)
 				}
 			}
 			nids = nids[n:]
+		}
+		for _, ix := range s.indexers {
+			if err := ix.PurgeEventsIndex(ctx, tx, roomID, purged); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
