@@ -5,11 +5,15 @@ import (
 	"sync"
 )
 
-// Per-user overrides (Synapse's admin API override_ratelimit): a user
-// with an override draws on rc_message at their own rate and burst, and an
-// override of 0/0 exempts the user from every limit a request of theirs
-// draws on, as Synapse does ("To disable users' ratelimit set both values
-// to 0"; its other limiters read the same row only for that exemption).
+// Per-user overrides (Synapse's admin API override_ratelimit): an override
+// with a rate of 0 exempts the user from every limit a request of theirs
+// draws on, and any other is a limit: the user draws on rc_message at its
+// rate and burst. Synapse documents 0/0 as the exemption ("To disable
+// users' ratelimit set both values to 0") and its limiters read only the
+// rate for it ("overridden with a null Hz"), so 0/5 exempts too, while 5/0
+// is a limit of 5 a second. Synapse's bucket would refuse every message at
+// a burst of 0; here a bucket holds at least one action (newTable), so 5/0
+// lets one message through and then 5 a second.
 //
 // Overrides are stored in the database; the limiter keeps a bounded cache
 // of them (hits and misses) which the process that changes an override
@@ -82,10 +86,10 @@ func (o *overrides) get(ctx context.Context, userID string) (overrideEntry, erro
 	return e, nil
 }
 
-// TakeFor is Take for a request of userID: with an override of 0/0 it
-// draws on nothing; with another override, its rc_message costs use the
-// override's rate and burst instead of rc_message's (in buckets of their
-// own, so that changing the override starts afresh).
+// TakeFor is Take for a request of userID: with an override whose rate is
+// 0 it draws on nothing; with another override, its rc_message costs use
+// the override's rate and burst instead of rc_message's (in buckets of
+// their own, so that changing the override starts afresh).
 func (l *Limiter) TakeFor(ctx context.Context, userID string, costs ...Cost) error {
 	if l == nil {
 		return nil
@@ -96,7 +100,7 @@ func (l *Limiter) TakeFor(ctx context.Context, userID string, costs ...Cost) err
 			return err
 		}
 		if e.ok {
-			if !e.limit.enabled() {
+			if e.limit.exempts() {
 				return nil
 			}
 			costs = append([]Cost(nil), costs...)
@@ -129,4 +133,10 @@ func (l *Limiter) overrideTable(a Action, lim Limit) *table {
 type overrideKey struct {
 	action Action
 	limit  Limit
+}
+
+// exempts reports whether an override lifts every limit: a rate of 0 (or
+// one that is not a number), whatever the burst.
+func (l Limit) exempts() bool {
+	return !(l.PerSecond > 0)
 }

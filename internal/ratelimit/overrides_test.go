@@ -7,12 +7,14 @@ import (
 )
 
 // Synapse's override_ratelimit: an override replaces rc_message's rate and
-// burst for that user only; 0/0 exempts the user from every limit; the
+// burst for that user only; a rate of 0 exempts the user from every limit,
+// a burst of 0 does not; the
 // cached override is read again after InvalidateOverride.
 func TestLimiter_OverridesPerUser(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	l := New(map[Action]Limit{Message: {PerSecond: 0.1, BurstCount: 1}, RoomCreation: {PerSecond: 0.1, BurstCount: 1}}, clock.now)
-	stored := map[string]Limit{"@fast:x": {PerSecond: 10, BurstCount: 5}, "@free:x": {}}
+	stored := map[string]Limit{"@fast:x": {PerSecond: 10, BurstCount: 5}, "@free:x": {}, "@noburst:x": {PerSecond: 10},
+		"@norate:x": {BurstCount: 5}}
 	loads := 0
 	l.SetOverrides(func(_ context.Context, userID string) (Limit, bool, error) {
 		loads++
@@ -37,6 +39,23 @@ func TestLimiter_OverridesPerUser(t *testing.T) {
 			t.Fatalf("0/0 must exempt from every limit: %v", err)
 		}
 	}
+	// A rate of 0 exempts whatever the burst, as Synapse's limiters read
+	// only the rate.
+	for range 20 {
+		if err := l.TakeFor(ctx, "@norate:x", Cost{Action: Message, Key: "@norate:x"}, Cost{Action: RoomCreation, Key: "@norate:x"}); err != nil {
+			t.Fatalf("a rate of 0 must exempt from every limit: %v", err)
+		}
+	}
+	// A burst of 0 with a rate is a limit, not an exemption: the bucket
+	// holds one message, and the other limits still apply.
+	if err := msg("@noburst:x"); err != nil {
+		t.Fatal(err)
+	}
+	retryOf(t, msg("@noburst:x"))
+	if err := l.TakeFor(ctx, "@noburst:x", Cost{Action: RoomCreation, Key: "@noburst:x"}); err != nil {
+		t.Fatal(err)
+	}
+	retryOf(t, l.TakeFor(ctx, "@noburst:x", Cost{Action: RoomCreation, Key: "@noburst:x"}))
 	// The override's rate applies to rc_message only.
 	if err := l.TakeFor(ctx, "@fast:x", Cost{Action: RoomCreation, Key: "@fast:x"}); err != nil {
 		t.Fatal(err)

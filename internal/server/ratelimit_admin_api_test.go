@@ -13,7 +13,8 @@ import (
 // GET/POST/DELETE /_synapse/admin/v1/users/{userId}/override_ratelimit:
 // an override is stored and applied at once: its rate and burst replace
 // rc_message for that user, 0/0 lifts every limit, deleting it restores
-// the configured limits. GET answers {} without an override.
+// the configured limits. A rate with a burst of 0 is a limit. GET answers
+// {} without an override.
 func TestAdminAPI_OverrideRatelimit(t *testing.T) {
 	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		s := startLimited(t, db, "rc_message: {per_second: 0.0001, burst_count: 2}\n"+
@@ -56,6 +57,14 @@ func TestAdminAPI_OverrideRatelimit(t *testing.T) {
 			alice.CreateRoom(map[string]any{})
 		}
 
+		// A rate with a burst of 0 is a limit, not an exemption (Synapse
+		// lifts limits only for a rate of 0): rc_room_creation applies
+		// again, its bucket full (the exempt creations drew on nothing).
+		admin.MustDo("POST", path, map[string]any{"messages_per_second": 1, "burst_count": 0}, &got)
+		alice.CreateRoom(map[string]any{})
+		status, raw := alice.Do("POST", "/_matrix/client/v3/createRoom", map[string]any{}, nil)
+		expectLimited(t, "a second room under an override of 1/0", status, raw)
+
 		// Deleted: rc_message applies again.
 		admin.MustDo("DELETE", path, nil, &got)
 		got = nil
@@ -65,7 +74,7 @@ func TestAdminAPI_OverrideRatelimit(t *testing.T) {
 		}
 		alice.MustDo("PUT", sendPath(room, "d1"), text, nil)
 		alice.MustDo("PUT", sendPath(room, "d2"), text, nil)
-		status, raw := alice.Do("PUT", sendPath(room, "d3"), text, nil)
+		status, raw = alice.Do("PUT", sendPath(room, "d3"), text, nil)
 		expectLimited(t, "after the override was deleted", status, raw)
 
 		for _, body := range []map[string]any{{"messages_per_second": -1}, {"burst_count": "10"}, {"messages_per_second": 1.5}} {
