@@ -1,7 +1,10 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -82,4 +85,71 @@ func BenchmarkVerifySignatures(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// roomEventsJSON is the JSON of rooms×6 events as a new v12 room holds them
+// (create, the creator's join, power levels, join rules, history
+// visibility, one message), each room from a different creator's server
+// user, so that the rooms share nothing but the event types.
+func roomEventsJSON(b *testing.B, rooms int) (data [][]byte, ids []string, v *roomversion.Version) {
+	v = roomversion.MustGet("12")
+	key := specKey(b)
+	for r := range rooms {
+		sender := fmt.Sprintf("@user%d:hs1", r)
+		create, err := (&Builder{Type: TypeCreate, StateKey: sp(""), Sender: sender, Content: json.RawMessage(`{"room_version":"12"}`),
+			Depth: 1, OriginServerTS: 1700000000000}).Build(v, "hs1", key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs := []*Event{create}
+		add := func(typ string, sk *string, content string, auth ...string) {
+			prev := evs[len(evs)-1]
+			e, err := (&Builder{Type: typ, StateKey: sk, Sender: sender, RoomID: create.RoomID(), Content: json.RawMessage(content),
+				Depth: prev.Depth() + 1, OriginServerTS: prev.OriginServerTS() + 1, PrevEvents: []string{prev.EventID()},
+				AuthEvents: auth}).Build(v, "hs1", key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, e)
+		}
+		add(TypeMember, &sender, `{"membership":"join","displayname":"User"}`)
+		member := evs[1].EventID()
+		add(TypePowerLevels, sp(""), `{"users":{"`+sender+`":100},"events_default":0,"state_default":50}`, member)
+		pl := evs[2].EventID()
+		add(TypeJoinRules, sp(""), `{"join_rule":"invite"}`, member, pl)
+		add("m.room.history_visibility", sp(""), `{"history_visibility":"shared"}`, member, pl)
+		add(TypeMessage, nil, `{"msgtype":"m.text","body":"hello"}`, member, pl)
+		for _, e := range evs {
+			data = append(data, e.JSON())
+			ids = append(ids, e.EventID())
+		}
+	}
+	return data, ids, v
+}
+
+// BenchmarkRetainedEvent reports the heap an event read back from the
+// database keeps while it is held (in the event cache or a room's state):
+// what a server holding tens of thousands of events pays for each.
+func BenchmarkRetainedEvent(b *testing.B) {
+	data, ids, v := roomEventsJSON(b, 500)
+	held := make([]*Event, len(data))
+	var before, after runtime.MemStats
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(held)
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i, d := range data {
+			e, err := ParseTrusted(d, v, ids[i])
+			if err != nil {
+				b.Fatal(err)
+			}
+			held[i] = e
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+	}
+	runtime.KeepAlive(held)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(held)), "retained-B/event")
+	b.ReportMetric(float64(len(bytes.Join(data, nil)))/float64(len(held)), "json-B/event")
 }

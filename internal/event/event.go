@@ -9,6 +9,7 @@ package event
 
 import (
 	"encoding/json"
+	"unique"
 
 	"github.com/myelin-chat/myelin/internal/roomversion"
 )
@@ -19,20 +20,27 @@ import (
 type Event struct {
 	version *roomversion.Version
 	json    []byte // canonical PDU, without unsigned (and event_id in v3+)
-	id      string
 
-	roomID     string
-	sender     string
-	typ        string
-	stateKey   *string
+	id string
+	// The room ID, sender, type and origin are interned (see intern): a
+	// server holds tens of thousands of events, which repeat a few of
+	// each, so each distinct string is held once. (Event IDs are not: each
+	// is held by one event and a few references, fewer than an entry of
+	// the intern table costs.)
+	roomID unique.Handle[string]
+	sender unique.Handle[string]
+	typ    unique.Handle[string]
+	origin unique.Handle[string]
+	// stateKey's text is interned too; it is held as a string so that
+	// StateKey can point at it.
+	stateKey   string
+	isState    bool
 	content    json.RawMessage
 	prevEvents []string
 	authEvents []string
 	depth      int64
 	ts         int64
 	redacts    string
-	origin     string
-	contentSHA string // hashes.sha256, unpadded base64
 	unsigned   json.RawMessage
 }
 
@@ -44,22 +52,28 @@ func (e *Event) EventID() string { return e.id }
 
 // RoomID is the room the event belongs to. For a v12 create event, which has
 // no room_id field, it is the ID derived from the event itself.
-func (e *Event) RoomID() string { return e.roomID }
+func (e *Event) RoomID() string { return e.roomID.Value() }
 
 // Sender is the user ID of the sender.
-func (e *Event) Sender() string { return e.sender }
+func (e *Event) Sender() string { return e.sender.Value() }
 
 // Type is the event type.
-func (e *Event) Type() string { return e.typ }
+func (e *Event) Type() string { return e.typ.Value() }
 
-// StateKey is nil for non-state events.
-func (e *Event) StateKey() *string { return e.stateKey }
+// StateKey is nil for non-state events. It points into the event, which is
+// immutable: callers must not write through it.
+func (e *Event) StateKey() *string {
+	if !e.isState {
+		return nil
+	}
+	return &e.stateKey
+}
 
 // IsState reports whether the event has a state_key.
-func (e *Event) IsState() bool { return e.stateKey != nil }
+func (e *Event) IsState() bool { return e.isState }
 
 // StateKeyEquals reports whether the event is a state event with this key.
-func (e *Event) StateKeyEquals(s string) bool { return e.stateKey != nil && *e.stateKey == s }
+func (e *Event) StateKeyEquals(s string) bool { return e.isState && e.stateKey == s }
 
 // Content is the raw canonical JSON of the content object: a slice of the
 // event's JSON (see JSON), so callers must not modify it.
@@ -82,10 +96,15 @@ func (e *Event) OriginServerTS() int64 { return e.ts }
 func (e *Event) Redacts() string { return e.redacts }
 
 // Origin is the legacy top-level origin field (v1–v10; may be empty).
-func (e *Event) Origin() string { return e.origin }
+func (e *Event) Origin() string { return e.origin.Value() }
 
-// ContentHash is the claimed hashes.sha256 in unpadded base64.
-func (e *Event) ContentHash() string { return e.contentSHA }
+// ContentHash is the claimed hashes.sha256 in unpadded base64. It is read
+// from the JSON when asked (only to check a received event), rather than
+// held by every event in memory.
+func (e *Event) ContentHash() string {
+	h, _ := stringAt(e.json, "hashes", "sha256")
+	return h
+}
 
 // Unsigned is the unsigned object received with the event (may be nil).
 func (e *Event) Unsigned() json.RawMessage { return e.unsigned }
@@ -103,16 +122,16 @@ type StateTuple struct {
 // Tuple returns the (type, state_key) of a state event; ok is false for
 // non-state events.
 func (e *Event) Tuple() (t StateTuple, ok bool) {
-	if e.stateKey == nil {
+	if !e.isState {
 		return StateTuple{}, false
 	}
-	return StateTuple{e.typ, *e.stateKey}, true
+	return StateTuple{e.typ.Value(), e.stateKey}, true
 }
 
 // Membership returns content.membership of an m.room.member event ("" when
 // absent or not a string).
 func (e *Event) Membership() string {
-	if e.typ != TypeMember {
+	if e.Type() != TypeMember {
 		return ""
 	}
 	m, _ := stringAt(e.content, "membership")

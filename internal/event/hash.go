@@ -46,7 +46,7 @@ func (e *Event) CheckContentHash() bool {
 		return false
 	}
 	h := contentHash(obj)
-	claimed, err := base64.RawStdEncoding.DecodeString(trimPad(e.contentSHA))
+	claimed, err := base64.RawStdEncoding.DecodeString(trimPad(e.ContentHash()))
 	if err != nil {
 		return false
 	}

@@ -1,9 +1,13 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+	"unique"
+	"unsafe"
 
 	"github.com/myelin-chat/myelin/internal/canonicaljson"
 	"github.com/myelin-chat/myelin/internal/roomversion"
@@ -22,9 +26,43 @@ const (
 // pdu holds the fields Myelin reads from a PDU. Unknown fields are kept in
 // the JSON (they are covered by hashes and signatures) but not interpreted.
 type pdu struct {
-	EventID, RoomID, Sender, Type, StateKey, Redacts, Origin, HashSHA256 *string
-	Content, PrevEvents, AuthEvents, Depth, OriginServerTS               json.RawMessage
-	Signatures                                                           map[string]map[string]string
+	EventID, RoomID, Sender, Type, StateKey, Redacts, Origin istr
+	HasSHA256, HasSignatures                                 bool
+	Content, PrevEvents, AuthEvents, Depth, OriginServerTS   json.RawMessage
+}
+
+// istr is an optional interned string field.
+type istr struct {
+	h  unique.Handle[string]
+	ok bool
+}
+
+// String is the field's text ("" when absent).
+func (s istr) String() string {
+	if !s.ok {
+		return ""
+	}
+	return s.h.Value()
+}
+
+// intern returns the handle of the JSON string raw (quotes included): a
+// string stays in memory once however many events hold it, for as long as
+// one does. A plain string (no escapes, valid UTF-8, as almost every ID
+// is) is looked up through a view of raw without a copy; unique.Make
+// copies it only when it is new. ok is false when raw is not a string.
+func intern(raw []byte) (h unique.Handle[string], ok bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return h, false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return unique.Make(unsafe.String(unsafe.SliceData(inner), len(inner))), true
+	}
+	var v string
+	if json.Unmarshal(raw, &v) != nil {
+		return h, false
+	}
+	return unique.Make(v), true
 }
 
 // readPDU reads the fields by their exact names. encoding/json's struct
@@ -32,22 +70,18 @@ type pdu struct {
 // disagreeing with every other server about what the event says.
 func readPDU(obj object) (pdu, error) {
 	var p pdu
-	str := func(key string) (*string, error) {
-		raw, ok := obj[key]
-		if !ok {
-			return nil, nil
+	for _, f := range [...]struct {
+		key string
+		dst *istr
+	}{{"event_id", &p.EventID}, {"room_id", &p.RoomID}, {"sender", &p.Sender}, {"type", &p.Type},
+		{"state_key", &p.StateKey}, {"redacts", &p.Redacts}, {"origin", &p.Origin}} {
+		key, dst := f.key, f.dst
+		raw, present := obj[key]
+		if !present {
+			continue
 		}
-		var v string
-		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
-			return nil, errorf("%s must be a string", key)
-		}
-		return &v, nil
-	}
-	var err error
-	for key, dst := range map[string]**string{"event_id": &p.EventID, "room_id": &p.RoomID, "sender": &p.Sender,
-		"type": &p.Type, "state_key": &p.StateKey, "redacts": &p.Redacts, "origin": &p.Origin} {
-		if *dst, err = str(key); err != nil {
-			return p, err
+		if dst.h, dst.ok = intern(raw); !dst.ok {
+			return p, errorf("%s must be a string", key)
 		}
 	}
 	p.Content, p.PrevEvents, p.AuthEvents = obj["content"], obj["prev_events"], obj["auth_events"]
@@ -56,14 +90,14 @@ func readPDU(obj object) (pdu, error) {
 		if len(h) == 0 || h[0] != '{' {
 			return p, errorf("hashes must be an object")
 		}
-		if sha, ok := stringAt(h, "sha256"); ok {
-			p.HashSHA256 = &sha
-		}
+		_, p.HasSHA256 = stringAt(h, "sha256")
 	}
 	if sigs, ok := obj["signatures"]; ok {
-		if err := json.Unmarshal(sigs, &p.Signatures); err != nil || p.Signatures == nil {
+		var signatures map[string]map[string]string
+		if err := json.Unmarshal(sigs, &signatures); err != nil || signatures == nil {
 			return p, errorf("signatures must be an object of objects of strings")
 		}
+		p.HasSignatures = true
 	}
 	return p, nil
 }
@@ -141,24 +175,23 @@ func fromObject(obj object, v *roomversion.Version) (*Event, error) {
 
 // buildEvent is fromObject with an optional known event ID (trusted input).
 func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, error) {
-	raw, content := obj.encodeFinding("content")
 	p, err := readPDU(obj)
 	if err != nil {
 		return nil, err
 	}
-	e := &Event{version: v, json: raw}
+	raw, content := obj.encodeFinding("content")
+	e := &Event{version: v, json: raw[:len(raw):len(raw)], origin: unique.Make("")}
 
-	if p.Type == nil || *p.Type == "" {
+	if typ := p.Type.String(); typ == "" {
 		return nil, errorf("missing type")
 	}
-	e.typ = *p.Type
-	if p.Sender == nil || !strings.HasPrefix(*p.Sender, "@") || !strings.Contains(*p.Sender, ":") {
+	e.typ = p.Type.h
+	if sender := p.Sender.String(); !strings.HasPrefix(sender, "@") || !strings.Contains(sender, ":") {
 		return nil, errorf("missing or invalid sender")
 	}
-	e.sender = *p.Sender
-	if p.StateKey != nil {
-		sk := *p.StateKey
-		e.stateKey = &sk
+	e.sender = p.Sender.h
+	if p.StateKey.ok {
+		e.stateKey, e.isState = p.StateKey.String(), true
 	}
 	if len(p.Content) == 0 || p.Content[0] != '{' {
 		return nil, errorf("content must be an object")
@@ -166,11 +199,10 @@ func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, err
 	// The content kept is the JSON's own bytes: a cached event holds its
 	// content once.
 	e.content = content
-	if p.HashSHA256 == nil {
+	if !p.HasSHA256 {
 		return nil, errorf("missing hashes.sha256")
 	}
-	e.contentSHA = *p.HashSHA256
-	if p.Signatures == nil {
+	if !p.HasSignatures {
 		return nil, errorf("missing signatures")
 	}
 	if e.depth, err = parseInt(p.Depth, "depth"); err != nil {
@@ -186,8 +218,8 @@ func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, err
 	if e.ts, err = parseInt(p.OriginServerTS, "origin_server_ts"); err != nil {
 		return nil, err
 	}
-	if p.Origin != nil {
-		e.origin = *p.Origin
+	if p.Origin.ok {
+		e.origin = p.Origin.h
 	}
 	if e.prevEvents, err = parseRefs(p.PrevEvents, v, "prev_events", MaxPrevEvents); err != nil {
 		return nil, err
@@ -195,23 +227,23 @@ func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, err
 	if e.authEvents, err = parseRefs(p.AuthEvents, v, "auth_events", MaxAuthEvents); err != nil {
 		return nil, err
 	}
-	if e.typ == TypeRedaction {
+	if e.Type() == TypeRedaction {
 		e.redacts = redactsTarget(p.Redacts, e.content, v)
 	}
 
-	isV12Create := e.typ == TypeCreate && e.stateKey != nil && *e.stateKey == "" && v.RoomIDFromCreateEvent()
+	isV12Create := e.Type() == TypeCreate && e.isState && e.stateKey == "" && v.RoomIDFromCreateEvent()
 	switch {
 	case isV12Create:
 		// rooms/v12.md auth rule 1.2: the create event has no room_id; the
 		// room ID is derived from the event ID. We refuse the field here so
 		// that a create event can only ever describe one room.
-		if p.RoomID != nil {
+		if p.RoomID.ok {
 			return nil, errorf("m.room.create must not have room_id in room version %s", v.ID)
 		}
-	case p.RoomID == nil || !strings.HasPrefix(*p.RoomID, "!"):
+	case !strings.HasPrefix(p.RoomID.String(), "!"):
 		return nil, errorf("missing or invalid room_id")
 	default:
-		e.roomID = *p.RoomID
+		e.roomID = p.RoomID.h
 	}
 
 	if knownID != "" {
@@ -219,21 +251,22 @@ func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, err
 	} else if v.EventIDsAreHashes() {
 		e.id = "$" + referenceHashB64(obj, v)
 	} else {
-		if p.EventID == nil || !strings.HasPrefix(*p.EventID, "$") || !strings.Contains(*p.EventID, ":") {
+		id := p.EventID.String()
+		if !strings.HasPrefix(id, "$") || !strings.Contains(id, ":") {
 			return nil, errorf("missing or invalid event_id")
 		}
-		e.id = *p.EventID
+		e.id = id
 	}
 	if isV12Create {
-		e.roomID = "!" + e.id[1:]
+		e.roomID = unique.Make("!" + e.EventID()[1:])
 	}
 
-	for name, s := range map[string]string{"sender": e.sender, "room_id": e.roomID, "event_id": e.id, "type": e.typ} {
+	for name, s := range map[string]string{"sender": e.Sender(), "room_id": e.RoomID(), "event_id": e.EventID(), "type": e.Type()} {
 		if len(s) > MaxIDBytes {
 			return nil, errorf("%s longer than %d bytes", name, MaxIDBytes)
 		}
 	}
-	if e.stateKey != nil && len(*e.stateKey) > MaxIDBytes {
+	if len(e.stateKey) > MaxIDBytes {
 		return nil, errorf("state_key longer than %d bytes", MaxIDBytes)
 	}
 	return e, nil
@@ -241,15 +274,12 @@ func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, err
 
 // redactsTarget reads the redacted event ID: content.redacts from v11 (rooms/v11.md
 // "Event format"), the top-level field before. Either may be absent.
-func redactsTarget(top *string, content json.RawMessage, v *roomversion.Version) string {
+func redactsTarget(top istr, content json.RawMessage, v *roomversion.Version) string {
 	if v.RedactsInContent {
 		r, _ := stringAt(content, "redacts")
 		return r
 	}
-	if top != nil {
-		return *top
-	}
-	return ""
+	return top.String()
 }
 
 func parseInt(raw json.RawMessage, field string) (int64, error) {

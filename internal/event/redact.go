@@ -129,7 +129,7 @@ func (e *Event) Redacted() *Event {
 	if len(r.content) == 0 {
 		r.content = json.RawMessage("{}")
 	}
-	if e.typ == TypeRedaction {
+	if e.Type() == TypeRedaction {
 		p, _ := readPDU(red)
 		r.redacts = redactsTarget(p.Redacts, r.content, e.version)
 	}

@@ -25,16 +25,12 @@ func BuilderFromTemplate(tmpl []byte, v *roomversion.Version) (*Builder, error) 
 	if err != nil {
 		return nil, err
 	}
-	if p.Type == nil || p.Sender == nil || p.StateKey == nil {
+	if !p.Type.ok || !p.Sender.ok || !p.StateKey.ok {
 		return nil, errorf("template needs type, sender and state_key")
 	}
-	b := &Builder{Type: *p.Type, Sender: *p.Sender, StateKey: p.StateKey, Content: p.Content}
-	if p.RoomID != nil {
-		b.RoomID = *p.RoomID
-	}
-	if p.Origin != nil {
-		b.Origin = *p.Origin
-	}
+	sk := p.StateKey.String()
+	b := &Builder{Type: p.Type.String(), Sender: p.Sender.String(), StateKey: &sk, Content: p.Content,
+		RoomID: p.RoomID.String(), Origin: p.Origin.String()}
 	if b.Depth, err = parseInt(p.Depth, "depth"); err != nil {
 		return nil, err
 	}

@@ -30,15 +30,15 @@ type KeyRing interface {
 //     "may be a different server").
 func (e *Event) RequiredSigners() []string {
 	servers := map[string]bool{}
-	senderServer := domain(e.sender)
-	if e.typ == TypeMember && e.Membership() == Invite {
+	senderServer := domain(e.Sender())
+	if e.Type() == TypeMember && e.Membership() == Invite {
 		if mxid, ok := stringAt(e.content, "third_party_invite", "signed", "mxid"); ok && mxid != "" {
 			senderServer = domain(mxid)
 		}
 	}
 	servers[senderServer] = true
 	if !e.version.EventIDsAreHashes() {
-		servers[domain(e.id)] = true
+		servers[domain(e.EventID())] = true
 	}
 	if via := e.JoinAuthorisedVia(); via != "" {
 		servers[domain(via)] = true
@@ -56,7 +56,7 @@ func (e *Event) RequiredSigners() []string {
 // JoinAuthorisedVia returns content.join_authorised_via_users_server of a
 // join in a room version with restricted joins, else "".
 func (e *Event) JoinAuthorisedVia() string {
-	if e.typ != TypeMember || !e.version.RestrictedJoins {
+	if e.Type() != TypeMember || !e.version.RestrictedJoins {
 		return ""
 	}
 	via, _ := stringAt(e.content, "join_authorised_via_users_server")

@@ -124,11 +124,11 @@ type actor struct {
 	// queued behind the original gets the original's event without a
 	// query. It is a cache: the database's unique key on transactions is
 	// what guarantees one event per transaction (see processLocal).
-	txns map[roomstore.TxnKey]*event.Event
+	txns txnCache
 }
 
 func newActor(e *Engine, roomID string) *actor {
-	return &actor{e: e, roomID: roomID, reqs: make(chan *request, maxBatch), txns: map[roomstore.TxnKey]*event.Event{}}
+	return &actor{e: e, roomID: roomID, reqs: make(chan *request, maxBatch)}
 }
 
 // parkRetry is how long a goroutine that could not park waits for the
@@ -390,13 +390,10 @@ func (a *actor) answerCommitted(accepted []pending, accReqs []*request) {
 	for _, p := range accepted {
 		byReq[p.req] = append(byReq[p.req], p.ev)
 	}
-	if len(a.txns) > 4096 {
-		a.txns = map[roomstore.TxnKey]*event.Event{}
-	}
 	for _, r := range accReqs {
 		evs := byReq[r]
 		if r.txn != nil {
-			a.txns[*r.txn] = evs[len(evs)-1]
+			a.txns.put(*r.txn, evs[len(evs)-1])
 		}
 		r.answer(result{events: evs})
 	}
@@ -410,7 +407,7 @@ func (a *actor) learnTxn(ctx context.Context, taken *roomstore.TxnTakenError) bo
 		a.e.log.Error("reading the event of a stored transaction", "room_id", a.roomID, "event_id", taken.EventID, "err", err)
 		return false
 	}
-	a.txns[taken.Key] = se.Event
+	a.txns.put(taken.Key, se.Event)
 	return true
 }
 
@@ -455,7 +452,7 @@ func (a *actor) apply(r *request, accepted *[]pending) ([]*event.Event, error) {
 	}
 	var out []*event.Event
 	if r.txn != nil {
-		if ev, ok := a.txns[*r.txn]; ok {
+		if ev := a.txns.get(*r.txn); ev != nil {
 			return []*event.Event{ev}, nil
 		}
 	}

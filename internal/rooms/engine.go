@@ -255,7 +255,7 @@ func (e *Engine) PurgeRoom(ctx context.Context, roomID string) error {
 	_, err := e.submit(ctx, roomID, &request{template: func(a *actor) error {
 		err := e.store.PurgeRoom(ctx, roomID)
 		a.st = nil
-		clear(a.txns)
+		a.txns = nil
 		return err
 	}})
 	return err

@@ -65,7 +65,7 @@ func (e *Engine) PurgeHistory(ctx context.Context, roomID string, beforeDepth in
 		// Reloaded on next use, and no retry answered from memory with a
 		// purged event.
 		a.st = nil
-		clear(a.txns)
+		a.txns = nil
 		return err
 	}})
 	return purged, err

@@ -3,8 +3,12 @@ package syncapi
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/rooms"
@@ -135,4 +139,57 @@ func syncFixtureParallel(b *testing.B, db *sqldb.DB, nRooms, nEvents int) (*Sync
 	}
 	wg.Wait()
 	return New(e, nil, nil), e
+}
+
+// BenchmarkInitialSyncManyRoomsJSON is BenchmarkInitialSyncManyRooms as the
+// server answers it, encoded, and reports what the build keeps alive
+// beyond the server's steady state: the most the collector found live
+// during the syncs (/gc/heap/live, sampled every millisecond) minus what
+// was live before them. The collector lets the heap grow in proportion to
+// that, so it is what a large initial sync costs in memory.
+func BenchmarkInitialSyncManyRoomsJSON(b *testing.B) {
+	db := storagetest.NewSQLite(b)
+	s, _ := syncFixtureParallel(b, db, 5000, 1)
+	ctx := context.Background()
+	live := func() uint64 {
+		m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(m)
+		return m[0].Value.Uint64()
+	}
+	if _, err := s.SyncJSON(ctx, Request{UserID: "@alice:hs1", DeviceID: "D"}); err != nil { // warm the cache
+		b.Fatal(err)
+	}
+	runtime.GC()
+	base := live()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if l := live(); l > peak.Load() {
+					peak.Store(l)
+				}
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		body, err := s.SyncJSON(ctx, Request{UserID: "@alice:hs1", DeviceID: "D"})
+		if err != nil || body.Len() < 5000*1000 {
+			b.Fatalf("sync: %v, %d bytes", err, body.Len())
+		}
+	}
+	b.StopTimer()
+	close(stop)
+	<-done
+	b.ReportMetric(float64(base)/(1<<20), "steady-live-MiB")
+	b.ReportMetric(float64(peak.Load()-min(peak.Load(), base))/(1<<20), "burst-live-MiB")
 }

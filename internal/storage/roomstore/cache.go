@@ -32,10 +32,11 @@ type cacheEntry struct {
 }
 
 // eventOverhead approximates what a parsed event takes besides its JSON and
-// content: the Event, its strings (IDs, sender, type, hashes, prev and auth
-// event IDs), ~600 bytes measured on the events of a new room, and the
-// cache's own list element and map entry.
-const eventOverhead = 750
+// content: the Event and its prev and auth event lists, ~300 bytes on the
+// events of new rooms (event.BenchmarkRetainedEvent; its identifiers are
+// interned, so shared between events), and the cache's own list element
+// and map entry.
+const eventOverhead = 450
 
 // eventCost is the memory an event is taken to hold in the cache. Its
 // content is a slice of its JSON (see event.Event.Content), so it is not
