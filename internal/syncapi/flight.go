@@ -82,6 +82,10 @@ func (s *Syncer) syncJSONSafe(ctx context.Context, req Request) (body *Body, err
 }
 
 func (s *Syncer) syncJSON(ctx context.Context, req Request) (*Body, error) {
+	if req.Since == "" {
+		s.release.enter()
+		defer s.release.exit()
+	}
 	body, err := s.buildJSON(ctx, req)
 	if err == nil {
 		s.release.built(body.Len())

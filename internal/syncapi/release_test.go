@@ -1,6 +1,7 @@
 package syncapi
 
 import (
+	"runtime/debug"
 	"runtime/metrics"
 	"testing"
 	"time"
@@ -52,4 +53,37 @@ func TestLargeSyncsReturnMemoryOnceQuiet(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
+}
+
+// While an initial sync is built the collector runs at burstGCPercent,
+// and once the last one is done it goes back to what it was; a GOGC
+// already lower (or off) is left alone.
+func TestInitialSyncsLowerTheCollectorsPercentWhileBuilt(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	var r releaser
+	r.enter()
+	r.enter()
+	if got := gcPercent(); got != burstGCPercent {
+		t.Fatalf("GOGC while building: %d, want %d", got, burstGCPercent)
+	}
+	r.exit()
+	if got := gcPercent(); got != burstGCPercent {
+		t.Fatalf("GOGC with one build left: %d, want %d", got, burstGCPercent)
+	}
+	r.exit()
+	if got := gcPercent(); got != 100 {
+		t.Fatalf("GOGC after the builds: %d, want 100 back", got)
+	}
+
+	for _, set := range []int{20, -1} {
+		debug.SetGCPercent(set)
+		r.enter()
+		if got := gcPercent(); got != set {
+			t.Errorf("GOGC %d while building: %d, want it left alone", set, got)
+		}
+		r.exit()
+		if got := gcPercent(); got != set {
+			t.Errorf("GOGC %d after the build: %d", set, got)
+		}
+	}
 }
