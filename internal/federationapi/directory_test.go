@@ -161,3 +161,45 @@ func TestPublicRoomsOverFederation_NetworksAndRoomTypes(t *testing.T) {
 		}
 	})
 }
+
+// A room whose m.room.server_acl denies the asking server is not listed
+// to it over federation (server-server-api "Server Access Control Lists
+// (ACLs)": a remote server's request MUST be verified to be allowed by
+// the ACLs), and the count and pages leave it out too; other servers
+// still see it.
+func TestPublicRoomsOverFederation_LeavesOutRoomsWhoseACLDeniesTheAsker(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		r := newRig(t, db)
+		r.api.PublicRoomsOverFederation = true
+		ctx := context.Background()
+		var denied string
+		for _, name := range []string{"Open", "Closed to evil.test"} {
+			n := name
+			roomID, err := r.hs1.e.CreateRoom(ctx, rooms.CreateRoomRequest{Creator: "@alice:" + us, Preset: "public_chat", Name: &n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.hs1.e.Store().SetPublic(ctx, roomID, true); err != nil {
+				t.Fatal(err)
+			}
+			if name != "Open" {
+				denied = roomID
+				r.setACL(roomID, map[string]any{"allow": []string{"*"}, "deny": []string{"evil.test"}})
+			}
+		}
+		for _, method := range []string{"GET", "POST"} {
+			var body any
+			if method == "POST" {
+				body = map[string]any{}
+			}
+			status, raw := r.do("evil.test", method, "/_matrix/federation/v1/publicRooms", body)
+			var p rooms.DirectoryPage
+			if err := json.Unmarshal(raw, &p); status != http.StatusOK || err != nil || p.Total != 1 || len(p.Chunk) != 1 || p.Chunk[0].RoomID == denied {
+				t.Errorf("%s publicRooms as a denied server = %d %s, want only the open room", method, status, raw)
+			}
+		}
+		if status, p := directoryPage(t, r, "GET", "/_matrix/federation/v1/publicRooms", nil); status != http.StatusOK || p.Total != 2 {
+			t.Errorf("publicRooms as an allowed server = %d %+v, want both rooms", status, p)
+		}
+	})
+}

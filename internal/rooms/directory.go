@@ -46,6 +46,10 @@ type DirectoryQuery struct {
 	// List is the list of the directory to read: the main one unless the
 	// request named a third-party network or asked for all of them.
 	List roomstore.DirectoryList
+	// Shown, if set, keeps only the rooms it accepts, before the page is
+	// cut (the federation API: the rooms whose server ACL allows the
+	// asking server).
+	Shown func(ctx context.Context, roomID string) (bool, error)
 }
 
 // DirectoryRequest is the body of POST /publicRooms, the same in both
@@ -179,6 +183,15 @@ func (e *Engine) PublicRooms(ctx context.Context, q DirectoryQuery) (*DirectoryP
 	term := strings.ToLower(q.Term)
 	var all []PublicRoom
 	for _, id := range ids {
+		if q.Shown != nil {
+			ok, err := q.Shown(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+		}
 		pr, err := e.DescribeRoom(ctx, id)
 		if err != nil {
 			return nil, err
