@@ -211,6 +211,40 @@ func (e *Event) AddSignature(server string, key signing.SigningKey) (*Event, err
 	return ne, nil
 }
 
+// WithSignature returns a copy of e with signatures[server][keyID] set to
+// sig and every other signature kept, including other keys of the same
+// server: a Policy Server may share its name with the event's origin, whose
+// signature must survive (server-server-api "Policy Servers", v1.19). The
+// event ID does not change, since signatures are outside the reference
+// hash; sig is not checked here.
+func (e *Event) WithSignature(server string, keyID signing.KeyID, sig string) (*Event, error) {
+	obj, err := parseObject(e.json)
+	if err != nil {
+		return nil, err
+	}
+	sigs := map[string]map[string]string{}
+	if raw, ok := obj["signatures"]; ok {
+		if err := json.Unmarshal(raw, &sigs); err != nil || sigs == nil {
+			return nil, errorf("signatures is not an object of objects of strings")
+		}
+	}
+	if sigs[server] == nil {
+		sigs[server] = map[string]string{}
+	}
+	sigs[server][string(keyID)] = sig
+	enc, err := canonicaljson.Marshal(sigs)
+	if err != nil {
+		return nil, errorf("%v", err)
+	}
+	obj["signatures"] = enc
+	ne, err := fromObject(obj, e.version)
+	if err != nil {
+		return nil, err
+	}
+	ne.unsigned = e.unsigned
+	return ne, nil
+}
+
 // WithUnsigned returns a copy of e carrying the given unsigned object (which
 // is outside hashes and signatures).
 func (e *Event) WithUnsigned(unsigned json.RawMessage) *Event {
