@@ -477,6 +477,9 @@ func (a *actor) apply(r *request, accepted *[]pending) ([]*event.Event, error) {
 		if err := eventauth.Check(ev, a.st.state); err != nil {
 			return fail(merr.Forbidden(err.Error()))
 		}
+		if ev, err = a.policySign(r.ctx, ev); err != nil {
+			return fail(err)
+		}
 		if r.txn != nil && i == len(r.builders)-1 {
 			// the client's transaction ID names the last (usually only) event
 			a.accept(r, ev, accepted)

@@ -53,6 +53,9 @@ type Engine struct {
 	// erasure tells which local senders were erased (nil: none).
 	erasure ErasedSenders
 
+	// policy asks rooms' Policy Servers to sign events (nil: never).
+	policy PolicySigner
+
 	// Backfill: one fetch per room at a time, and the lowest stream
 	// position handed out (backfilled events sit below all others).
 	bfMu        sync.Mutex

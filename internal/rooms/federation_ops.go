@@ -416,6 +416,11 @@ func (e *Engine) BuildEvent(ctx context.Context, roomID string, b *event.Builder
 		if err := eventauth.Check(ev, a.st.state); err != nil {
 			return merr.Forbidden(err.Error())
 		}
+		// The Policy Server signs before any server sees the event
+		// (server-server-api "Asking for a Policy Server signature").
+		if ev, err = a.policySign(ctx, ev); err != nil {
+			return err
+		}
 		out = ev
 		return nil
 	}}

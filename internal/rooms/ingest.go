@@ -56,6 +56,7 @@ func (e *Engine) Ingest(ctx context.Context, roomID string, evs []*event.Event, 
 		todo = e.fetchMissingPrevs(ctx, roomID, todo, src, f, batch)
 		e.fetchMissingAuth(ctx, roomID, append(append([]*event.Event{}, todo...), batch.outliers...), src, f, batch)
 	}
+	e.askPolicyForReceived(ctx, roomID, todo)
 	sort.SliceStable(todo, func(i, j int) bool { return todo[i].Depth() < todo[j].Depth() })
 	batch.events = todo
 
@@ -221,7 +222,10 @@ func (a *actor) processRemote(ctx context.Context, batch *remoteBatch) error {
 		rejected := res.Err != nil
 		softFailed := false
 		if !rejected {
-			if err := eventauth.Check(ev, a.st.state); err != nil {
+			// The auth rules against the current state, then the room's
+			// Policy Server (server-server-api "Checks performed on
+			// receipt of a PDU", steps 6 and 7).
+			if err := eventauth.Check(ev, a.st.state); err != nil || !a.policyRecommends(ev) {
 				softFailed = true
 				res.SoftFailed = true
 			}

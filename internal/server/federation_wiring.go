@@ -36,6 +36,9 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	}
 	s.closeFns = append(s.closeFns, tr.Close)
 	rem := &remote.Remote{ServerName: s.Config.ServerName, Key: s.Key, Client: tr.Client, KeyRing: tr.KeyRing, Engine: s.Rooms}
+	// Local events in rooms using a Policy Server wait for its signature;
+	// received ones without it are asked for one, then soft-failed.
+	s.Rooms.SetPolicySigner(rem)
 
 	queue, err := fedqueue.New(ctx, s.DB)
 	if err != nil {
