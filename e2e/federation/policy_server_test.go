@@ -268,4 +268,13 @@ func TestFederation_PolicyServer(t *testing.T) {
 			return v.hasBody(roomID, "without a Policy Server")
 		})
 	})
+
+	t.Run("a room naming this server as its Policy Server is one without, here", func(t *testing.T) {
+		// hs1 is not a Policy Server: it neither asks itself nor
+		// soft-fails what it cannot sign (Synapse's rule too).
+		alice.must(t, "PUT", roomPath(roomID)+"/state/m.room.policy/", map[string]any{
+			"via": hs1.name, "public_keys": map[string]any{"ed25519": signing.EncodeBase64(ps.key.Public())}}, nil)
+		alice.sendText(t, roomID, "hs1 names itself")
+		speak(t, spam, hs1, alice, roomID, mallory, "mallory, in a room naming hs1")
+	})
 }

@@ -34,13 +34,22 @@ const policySignTimeout = 30 * time.Second
 
 // policyServer returns the room's Policy Server when its current state
 // says the room is using one (server-server-api "Determining if a Policy
-// Server is enabled in a room").
+// Server is enabled in a room"). A room naming this server is treated as
+// using none: Myelin is not a Policy Server, so it can neither sign its
+// own events nor sign others' when asked, and would otherwise refuse its
+// users' events and soft-fail everyone else's. Synapse, which is not a
+// Policy Server either, does the same; other servers still ask the
+// Policy Server under this name for its signature.
 func (a *actor) policyServer() (policyserver.Config, bool) {
 	pev := a.st.state[event.StateTuple{Type: policyserver.EventType}]
 	if pev == nil {
 		return policyserver.Config{}, false
 	}
-	return policyserver.Enabled(pev, a.hasJoinedUserOf)
+	cfg, ok := policyserver.Enabled(pev, a.hasJoinedUserOf)
+	if !ok || cfg.Via == a.e.serverName {
+		return policyserver.Config{}, false
+	}
+	return cfg, true
 }
 
 // hasJoinedUserOf reports whether a user of server is joined in the
@@ -69,12 +78,6 @@ func (a *actor) policySign(ctx context.Context, ev *event.Event) (*event.Event, 
 	}
 	cfg, ok := a.policyServer()
 	if !ok {
-		return ev, nil
-	}
-	if cfg.Via == a.e.serverName {
-		// Myelin is not a Policy Server, so it cannot sign for itself;
-		// Synapse does not ask itself either. Other servers ask the
-		// Policy Server under this name when they receive the event.
 		return ev, nil
 	}
 	if policyserver.Verify(ev, cfg) == nil {
