@@ -544,3 +544,33 @@ func TestThreepids_AddLookUpDelete(t *testing.T) {
 		}
 	})
 }
+
+// The suspended flag is stored with the account and read with every
+// access token, so a suspension applies to the user's next request on any
+// process sharing the database.
+func TestSetSuspended_ReadWithTheAccountAndItsTokens(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		sess := session("@alice:hs", "DEV", "tok")
+		mustCreateUser(t, s, "@alice:hs", &sess)
+		if tokenValid(t, s, "tok").Suspended {
+			t.Fatal("a new account is suspended")
+		}
+		for _, want := range []bool{true, false} {
+			if err := s.SetSuspended(ctx, "@alice:hs", want); err != nil {
+				t.Fatal(err)
+			}
+			u, err := s.GetUser(ctx, "@alice:hs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Suspended != want || tokenValid(t, s, "tok").Suspended != want {
+				t.Errorf("after SetSuspended(%v): user %v, token %v", want, u.Suspended, tokenValid(t, s, "tok").Suspended)
+			}
+		}
+		if err := s.SetSuspended(ctx, "@nobody:hs", true); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown user: %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -15,6 +15,11 @@ func (s *sqlStore) SetLocked(ctx context.Context, userID string, locked bool) er
 	return mustAffect(res, err, "user "+userID)
 }
 
+func (s *sqlStore) SetSuspended(ctx context.Context, userID string, suspended bool) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET suspended = $1 WHERE user_id = $2`, suspended, userID)
+	return mustAffect(res, err, "user "+userID)
+}
+
 func (s *sqlStore) SetShadowBanned(ctx context.Context, userID string, banned bool) error {
 	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET shadow_banned = $1 WHERE user_id = $2`, banned, userID)
 	return mustAffect(res, err, "user "+userID)

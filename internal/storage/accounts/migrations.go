@@ -166,4 +166,10 @@ CREATE TABLE uia_sessions (
 CREATE INDEX uia_sessions_expires ON uia_sessions (expires_ts);
 CREATE INDEX uia_sessions_registration_token ON uia_sessions (registration_token) WHERE registration_token IS NOT NULL;
 `},
+	{Version: 8, Name: "suspended users", SQL: `
+-- Synapse's users.suspended (client-server-api "Account suspension",
+-- MSC3823): the user keeps logging in, reading and syncing, but may not
+-- act on others (see clientapi's suspension.go).
+ALTER TABLE users ADD COLUMN suspended BOOLEAN NOT NULL DEFAULT FALSE;
+`},
 }

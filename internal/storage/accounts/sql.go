@@ -106,7 +106,7 @@ func (s *sqlStore) CreateUser(ctx context.Context, u NewUser, sess *NewSession) 
 
 // userColumns are the columns scanUser reads; last_seen is the latest
 // last-seen time of the user's devices.
-const userColumns = `user_id, password_hash, is_admin, is_guest, deactivated, erased, locked, shadow_banned, user_type, created_ts,
+const userColumns = `user_id, password_hash, is_admin, is_guest, deactivated, erased, locked, suspended, shadow_banned, user_type, created_ts,
 	displayname, avatar_url, appservice_id,
 	COALESCE((SELECT MAX(d.last_seen_ts) FROM devices d WHERE d.user_id = users.user_id), 0) AS last_seen`
 
@@ -115,7 +115,7 @@ func scanUser(row rowScanner) (*User, error) {
 		u                                     User
 		hash, userType, name, avatarURL, asID sql.NullString
 	)
-	if err := row.Scan(&u.UserID, &hash, &u.IsAdmin, &u.IsGuest, &u.Deactivated, &u.Erased, &u.Locked, &u.ShadowBanned, &userType,
+	if err := row.Scan(&u.UserID, &hash, &u.IsAdmin, &u.IsGuest, &u.Deactivated, &u.Erased, &u.Locked, &u.Suspended, &u.ShadowBanned, &userType,
 		&u.CreatedTS, &name, &avatarURL, &asID, &u.LastSeenTS); err != nil {
 		return nil, err
 	}

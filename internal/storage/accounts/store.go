@@ -63,6 +63,9 @@ type Store interface {
 	SetAdmin(ctx context.Context, userID string, admin bool) error
 	// SetLocked locks or unlocks an account; ErrNotFound if unknown.
 	SetLocked(ctx context.Context, userID string, locked bool) error
+	// SetSuspended suspends an account or lifts the suspension
+	// (client-server-api "Account suspension"); ErrNotFound if unknown.
+	SetSuspended(ctx context.Context, userID string, suspended bool) error
 	// SetShadowBanned sets or clears Synapse's shadow-ban flag;
 	// ErrNotFound if unknown.
 	SetShadowBanned(ctx context.Context, userID string, banned bool) error
@@ -306,6 +309,9 @@ type User struct {
 	Erased       bool
 	// Locked accounts cannot log in or use their tokens (Synapse's lock).
 	Locked bool
+	// Suspended users can log in and read but not act on others
+	// (client-server-api "Account suspension").
+	Suspended bool
 	// ShadowBanned users' requests succeed but are not seen by others.
 	ShadowBanned bool
 	// UserType is Synapse's user_type ("bot", "support") or "".
@@ -475,6 +481,7 @@ type AccessToken struct {
 	IsGuest      bool
 	Deactivated  bool
 	Locked       bool
+	Suspended    bool
 	ShadowBanned bool
 }
 

@@ -90,11 +90,11 @@ func (s *sqlStore) GetAccessToken(ctx context.Context, hash []byte) (*AccessToke
 	err := s.db.Read.QueryRowContext(ctx, `
 		SELECT t.id, t.user_id, COALESCE(t.device_id, ''), t.created_ts, COALESCE(t.expires_ts, 0),
 			COALESCE(t.last_used_ts, 0), COALESCE(t.refresh_token_id, 0), t.used,
-			u.is_admin, u.is_guest, u.deactivated, u.locked, u.shadow_banned
+			u.is_admin, u.is_guest, u.deactivated, u.locked, u.suspended, u.shadow_banned
 		FROM access_tokens t JOIN users u ON u.user_id = t.user_id
 		WHERE t.token_hash = $1`, hash).
 		Scan(&t.ID, &t.UserID, &t.DeviceID, &t.CreatedTS, &t.ExpiresTS, &t.LastUsedTS, &t.RefreshTokenID, &t.Used,
-			&t.IsAdmin, &t.IsGuest, &t.Deactivated, &t.Locked, &t.ShadowBanned)
+			&t.IsAdmin, &t.IsGuest, &t.Deactivated, &t.Locked, &t.Suspended, &t.ShadowBanned)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("access token: %w", ErrNotFound)
 	}
