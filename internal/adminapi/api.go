@@ -89,6 +89,7 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("DELETE /_synapse/admin/v1/users/{userId}/override_ratelimit", a.deleteRatelimit)
 	h("POST /_synapse/admin/v1/users/{userId}/shadow_ban", a.shadowBan)
 	h("DELETE /_synapse/admin/v1/users/{userId}/shadow_ban", a.unShadowBan)
+	h("PUT /_synapse/admin/v1/suspend/{userId}", a.suspend)
 
 	// GET /_synapse/admin/v1/whois/{userId} is the client API's whois,
 	// served by clientapi.AccountAPI.

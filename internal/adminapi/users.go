@@ -124,7 +124,7 @@ func userDetails(u *users.AdminUser) map[string]any {
 		"external_ids":               []any{},
 		"user_type":                  nullable(u.UserType),
 		"locked":                     u.Locked,
-		"suspended":                  false,
+		"suspended":                  u.Suspended,
 		"last_seen_ts":               lastSeen(u.LastSeenTS),
 	}
 }

@@ -55,6 +55,10 @@ type AccountOptions struct {
 
 	// DefaultRoomVersion is advertised in /capabilities.
 	DefaultRoomVersion string
+	// ForgetRoomsOnLeave (forget_rooms_on_leave) is advertised as the
+	// m.forget_forced_upon_leave capability; the room store does the
+	// forgetting.
+	ForgetRoomsOnLeave bool
 	// Dehydration adds org.matrix.msc3814 (dehydrated devices) to the
 	// unstable_features of /versions.
 	Dehydration bool
@@ -81,6 +85,7 @@ func AccountOptionsFromConfig(cfg *config.Config) AccountOptions {
 		AllowGuestAccess:                cfg.AllowGuestAccess,
 		RequireAuthForProfileRequests:   cfg.RequireAuthForProfileRequests,
 		DefaultRoomVersion:              cfg.DefaultRoomVersion,
+		ForgetRoomsOnLeave:              cfg.ForgetRoomsOnLeave,
 		Enable3PIDChanges:               cfg.Enable3PIDChanges,
 		RegistrationRequiresEmail:       slices.Contains(cfg.RegistrationsRequire3PID, "email"),
 		InhibitThreepidErrors:           cfg.RequestTokenInhibit3PIDErrors,
@@ -147,7 +152,8 @@ func (a *AccountAPI) Resolve(ctx context.Context, token string) (*httpapi.Sessio
 		return nil, err
 	}
 	return &httpapi.Session{UserID: s.UserID, DeviceID: s.DeviceID, IsGuest: s.IsGuest, IsAdmin: s.IsAdmin, TokenID: s.TokenID,
-		AppserviceID: s.AppserviceID, RateLimitExempt: s.RateLimitExempt, ShadowBanned: s.ShadowBanned}, nil
+		AppserviceID: s.AppserviceID, RateLimitExempt: s.RateLimitExempt, ShadowBanned: s.ShadowBanned,
+		Suspended: s.Suspended}, nil
 }
 
 // clientPrefixes are the client API path prefixes served. Clients still
@@ -180,6 +186,7 @@ func (a *AccountAPI) Register(rt *httpapi.Router) {
 		rt.HandleFunc("GET /.well-known/matrix/server", a.wellKnownServer)
 	}
 	user("GET", "/capabilities", a.capabilities)
+	a.registerModeration(rt)
 
 	plain("POST", "/register", a.register)
 	plain("GET", "/register/available", a.registerAvailable)

@@ -19,7 +19,7 @@ func (a *AccountAPI) capabilities(w http.ResponseWriter, r *http.Request, s *htt
 		available[string(v.ID)] = stability
 	}
 	enabled := func(b bool) map[string]bool { return map[string]bool{"enabled": b} }
-	writeAccountJSON(w, map[string]any{"capabilities": map[string]any{
+	caps := map[string]any{
 		"m.room_versions": map[string]any{
 			"default":   a.opts.DefaultRoomVersion,
 			"available": available,
@@ -34,5 +34,15 @@ func (a *AccountAPI) capabilities(w http.ResponseWriter, r *http.Request, s *htt
 		"m.profile_fields":  map[string]any{"enabled": true},
 		"m.3pid_changes":    enabled(a.threepidChangesAllowed()),
 		"m.get_login_token": enabled(false),
-	}})
+		// Leaving forgets the room when forget_rooms_on_leave is set
+		// (spec v1.18, MSC4267).
+		"m.forget_forced_upon_leave": enabled(a.opts.ForgetRoomsOnLeave),
+	}
+	if s.IsAdmin {
+		// Server admins may suspend and lock local users through
+		// admin_moderation.go; capabilities.yaml asks that the capability
+		// be left out for everyone else (both would be false).
+		caps["m.account_moderation"] = map[string]bool{"suspend": true, "lock": true}
+	}
+	writeAccountJSON(w, map[string]any{"capabilities": caps})
 }

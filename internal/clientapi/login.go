@@ -196,5 +196,5 @@ func (a *AccountAPI) logoutAll(w http.ResponseWriter, r *http.Request, s *httpap
 
 func toUserSession(s *httpapi.Session) *users.Session {
 	return &users.Session{UserID: s.UserID, DeviceID: s.DeviceID, IsGuest: s.IsGuest, IsAdmin: s.IsAdmin, TokenID: s.TokenID,
-		ShadowBanned: s.ShadowBanned}
+		ShadowBanned: s.ShadowBanned, Suspended: s.Suspended}
 }

@@ -114,8 +114,8 @@ func (a *AccountAPI) getProfileField(w http.ResponseWriter, r *http.Request, s *
 }
 
 // profileTarget checks that the caller may change field of the profile in
-// the path: only their own, and guests only their display name
-// (modules/guest_access).
+// the path: only their own, guests only their display name
+// (modules/guest_access), and suspended users none (suspension.go).
 func (a *AccountAPI) profileTarget(r *http.Request, s *httpapi.Session) (userID, key string, err error) {
 	userID, key = r.PathValue("userId"), r.PathValue("keyName")
 	if err := checkProfileKey(key); err != nil {
@@ -126,6 +126,9 @@ func (a *AccountAPI) profileTarget(r *http.Request, s *httpapi.Session) (userID,
 	}
 	if s.IsGuest && key != fieldDisplayName {
 		return "", "", merr.GuestAccessForbidden("Guests may only change their display name")
+	}
+	if err := refuseSuspended(s, "Changing your profile"); err != nil {
+		return "", "", err
 	}
 	return userID, key, nil
 }

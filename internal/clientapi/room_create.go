@@ -29,6 +29,10 @@ type createRoomBody struct {
 
 // createRoom is POST /createRoom (client-server-api "Creation").
 func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if err := refuseSuspended(s, "Creating rooms"); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	var body createRoomBody
 	if err := httpapi.ReadJSON(r, maxLargeBody, &body); err != nil {
 		httpapi.WriteError(w, err)

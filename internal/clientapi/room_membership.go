@@ -50,6 +50,9 @@ func (a *RoomAPI) sendMembership(r *http.Request, s *httpapi.Session, roomID, ta
 		content["reason"] = reason
 	}
 	b := &event.Builder{Type: event.TypeMember, StateKey: &target, Sender: s.UserID, Content: rooms.Content(content)}
+	if err := a.refuseSuspendedEvent(r.Context(), s, b); err != nil {
+		return nil, err
+	}
 	return a.Engine.Send(r.Context(), roomID, b, nil)
 }
 
@@ -58,6 +61,10 @@ func (a *RoomAPI) sendMembership(r *http.Request, s *httpapi.Session, roomID, ta
 // server, the via/server_name parameters, the room ID's server, or the
 // server that invited us.
 func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if err := refuseSuspended(s, "Joining rooms"); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	raw, err := httpapi.ReadBody(r, maxSmallBody)
 	if err != nil {
 		httpapi.WriteError(w, err)
@@ -322,6 +329,10 @@ func joinContent(profile map[string]any, body map[string]json.RawMessage) map[st
 
 // knock is POST /knock/{roomIdOrAlias}.
 func (a *RoomAPI) knock(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if err := refuseSuspended(s, "Knocking on rooms"); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	var body reasonBody
 	if err := httpapi.ReadOptionalJSON(r, maxSmallBody, &body); err != nil {
 		httpapi.WriteError(w, err)
@@ -366,6 +377,10 @@ type targetBody struct {
 // targeted handles invite, kick, ban and unban: membership changes made by
 // one user to another.
 func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Session, membership string, check func(cur string) error) {
+	if err := refuseSuspended(s, "Changing other users' memberships"); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	var body targetBody
 	if err := httpapi.ReadJSON(r, maxSmallBody, &body); err != nil {
 		httpapi.WriteError(w, err)

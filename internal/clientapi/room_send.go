@@ -83,6 +83,10 @@ func (a *RoomAPI) send(w http.ResponseWriter, r *http.Request, s *httpapi.Sessio
 		b.Redacts = *c.Redacts
 		cost = a.redactionCost(r.Context(), s, b.Redacts)
 	}
+	if err := a.refuseSuspendedEvent(r.Context(), s, b); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	if sent, err := a.limitTxn(r.Context(), s, roomID, b, txn, cost); err != nil || sent != "" {
 		writeSent(w, sent, err)
 		return
@@ -121,6 +125,11 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 		}
 	}
 	roomID := r.PathValue("roomId")
+	b := &event.Builder{Type: typ, StateKey: &key, Sender: s.UserID, Content: content, OriginServerTS: ts}
+	if err := a.refuseSuspendedEvent(r.Context(), s, b); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	// Setting state to what it already is sends nothing (Synapse returns the
 	// existing event's ID), which keeps retries and idle clients from
 	// growing the DAG.
@@ -148,7 +157,6 @@ func (a *RoomAPI) putState(w http.ResponseWriter, r *http.Request, s *httpapi.Se
 			return
 		}
 	}
-	b := &event.Builder{Type: typ, StateKey: &key, Sender: s.UserID, Content: content, OriginServerTS: ts}
 	id, err := a.sendEvent(r.Context(), s, roomID, b, nil)
 	writeSent(w, id, err)
 }
@@ -216,6 +224,10 @@ func (a *RoomAPI) redact(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 		content["reason"] = body.Reason
 	}
 	b := &event.Builder{Type: event.TypeRedaction, Sender: s.UserID, Redacts: r.PathValue("eventId"), Content: rooms.Content(content)}
+	if err := a.refuseSuspendedEvent(r.Context(), s, b); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	cost := a.redactionCost(r.Context(), s, b.Redacts)
 	var txn *rooms.Txn
 	if t := r.PathValue("txnId"); t != "" {

@@ -54,6 +54,9 @@ func shadowed(s *httpapi.Session, b *event.Builder) bool {
 // one path by which the client API sends room events, so that a
 // shadow-banned user's events are swallowed here and nowhere else.
 func (a *RoomAPI) sendEvent(ctx context.Context, s *httpapi.Session, roomID string, b *event.Builder, txn *rooms.Txn) (string, error) {
+	if err := a.refuseSuspendedEvent(ctx, s, b); err != nil {
+		return "", err // checked by the handlers already; kept here as the one path's guard
+	}
 	if shadowed(s, b) {
 		return shadowEventID(), nil
 	}

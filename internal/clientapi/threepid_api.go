@@ -219,6 +219,12 @@ func (a *AccountAPI) deleteThreepid(w http.ResponseWriter, r *http.Request, s *h
 		httpapi.WriteError(w, errThreepidChangesDisabled)
 		return
 	}
+	// A suspended user may change or add admin contacts, "but not remove"
+	// them (client-server-api "Account suspension").
+	if err := refuseSuspended(s, "Removing a contact address"); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
 	var body deleteThreepidBody
 	if _, err := readUIABody(r, &body, false); err != nil {
 		httpapi.WriteError(w, err)

@@ -51,8 +51,8 @@ import (
 //     (MSC2701/MSC2702), the m.get_login_token capability.
 //   - v1.13: POST /rooms/{roomId}/report, M_THREEPID_MEDIUM_NOT_SUPPORTED
 //     and the other requestToken errors (MSC4178), one-time keys claimed
-//     in upload order (MSC4225); Myelin suspends no one, so
-//     M_USER_SUSPENDED never applies;
+//     in upload order (MSC4225), account suspension
+//     (M_USER_SUSPENDED, MSC3823: clientapi/suspension.go);
 //   - v1.14: POST /users/{userId}/report, /join and /knock with via;
 //   - v1.15: /v1/room_summary, the hierarchy's allowed_room_ids,
 //     encryption and room_version, the m.topic block written and searched;

@@ -200,6 +200,11 @@ type Config struct {
 
 	RequireAuthForProfileRequests bool
 
+	// ForgetRoomsOnLeave forgets a room for a local user as their leave,
+	// kick or ban is stored (Synapse's forget_rooms_on_leave, default
+	// false; the m.forget_forced_upon_leave capability of spec v1.18).
+	ForgetRoomsOnLeave bool
+
 	// MaxImagePixels: an image declaring more pixels is never decoded for
 	// a thumbnail (max_image_pixels, default "32M", as in Synapse).
 	MaxImagePixels int64

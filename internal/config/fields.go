@@ -234,6 +234,7 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 		"session_lifetime":                     d.duration(&c.SessionLifetime),
 		"nonrefreshable_access_token_lifetime": d.duration(&c.NonrefreshableAccessTokenLifetime),
 		"require_auth_for_profile_requests":    d.boolean(&c.RequireAuthForProfileRequests),
+		"forget_rooms_on_leave":                d.boolean(&c.ForgetRoomsOnLeave),
 		"myelin": func(key string, n *yaml.Node) {
 			d.object(key, n, handlers{
 				"log_format":                  d.choice(&c.Myelin.LogFormat, "text", "json"),

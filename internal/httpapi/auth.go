@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"strings"
+
+	"github.com/myelin-chat/myelin/internal/merr"
 )
 
 // Session is the authenticated caller of a request.
@@ -26,6 +28,25 @@ type Session struct {
 	// ShadowBanned is Synapse's shadow-ban: the user's requests succeed
 	// but what they send is not seen by others (clientapi/shadowban.go).
 	ShadowBanned bool
+	// Suspended: the account may read but not act on others
+	// (client-server-api "Account suspension"; clientapi/suspension.go).
+	// It is read from the database with the token on every request.
+	Suspended bool
+}
+
+// Suspended is 403 M_USER_SUSPENDED for what, an action a suspended
+// account may not take (client-server-api "Account suspension"; which
+// actions those are is clientapi/suspension.go's to say).
+func Suspended(what string) error {
+	return merr.UserSuspended(what + " is not allowed while your account is suspended")
+}
+
+// RefuseSuspended refuses what for a suspended session; nil otherwise.
+func RefuseSuspended(s *Session, what string) error {
+	if s.Suspended {
+		return Suspended(what)
+	}
+	return nil
 }
 
 // Assertion is the identity an application service asserts next to its

@@ -96,7 +96,7 @@ func (a *API) config(w http.ResponseWriter, r *http.Request, _ *httpapi.Session)
 
 // upload is POST /_matrix/media/v3/upload.
 func (a *API) upload(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
-	if !a.fits(w, r) {
+	if !a.fits(w, r) || !mayUpload(w, s) {
 		return
 	}
 	id, err := a.Media.Upload(r.Context(), s.UserID, r.Header.Get("Content-Type"), r.URL.Query().Get("filename"), a.body(w, r))
@@ -105,6 +105,16 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request, s *httpapi.Session)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"content_uri": media.MXC(a.Media.ServerName(), id)})
+}
+
+// mayUpload refuses uploads by a suspended user (clientapi/suspension.go
+// says why).
+func mayUpload(w http.ResponseWriter, s *httpapi.Session) bool {
+	if err := httpapi.RefuseSuspended(s, "Uploading media"); err != nil {
+		httpapi.WriteError(w, err)
+		return false
+	}
+	return true
 }
 
 // fits refuses a body whose declared length is over the limit before any
@@ -149,6 +159,9 @@ func (p *progressBody) Read(b []byte) (int, error) {
 
 // create is POST /_matrix/media/v1/create (rc_media_create per user).
 func (a *API) create(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
+	if !mayUpload(w, s) {
+		return
+	}
 	if a.Limits != nil && !s.IsAdmin {
 		if err := a.Limits.TakeFor(r.Context(), s.UserID, ratelimit.Cost{Action: ratelimit.MediaCreate, Key: s.UserID}); err != nil {
 			httpapi.WriteError(w, err)
@@ -166,7 +179,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, s *httpapi.Session)
 
 // uploadTo is PUT /_matrix/media/v3/upload/{serverName}/{mediaId}.
 func (a *API) uploadTo(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
-	if !a.fits(w, r) {
+	if !a.fits(w, r) || !mayUpload(w, s) {
 		return
 	}
 	err := a.Media.UploadTo(r.Context(), s.UserID, r.PathValue("serverName"), r.PathValue("mediaId"),

@@ -243,6 +243,10 @@ func UserLocked(msg string) *Error {
 	return e
 }
 
+// UserSuspended is 403 M_USER_SUSPENDED: the action is one a suspended
+// account may not take (client-server-api "Account suspension").
+func UserSuspended(msg string) *Error { return New(ErrForbidden, CodeUserSuspended, msg) }
+
 // Exclusive is 400 M_EXCLUSIVE: a user ID or alias in an application
 // service's exclusive namespace, claimed by someone else (or one outside
 // its namespaces, claimed by an appservice).

@@ -69,6 +69,7 @@ func TestAdminAPI_RefusesAnonymousAndNonAdmins(t *testing.T) {
 			{"DELETE", adminV1 + "/users/" + u + "/override_ratelimit"},
 			{"POST", adminV1 + "/users/" + u + "/shadow_ban"},
 			{"DELETE", adminV1 + "/users/" + u + "/shadow_ban"},
+			{"PUT", adminV1 + "/suspend/" + u},
 			{"POST", adminV1 + "/purge_history/" + esc("!r:localhost")},
 			{"GET", adminV1 + "/purge_history_status/x"},
 			{"POST", adminV1 + "/send_server_notice"},

@@ -114,6 +114,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("database migrations (rooms): %w", err)
 	}
+	if cfg.ForgetRoomsOnLeave {
+		roomStore.ForgetOnLeave(cfg.ServerName)
+	}
 	// Before anything writes: indexers see every event from here on.
 	if err := s.buildSearchIndex(ctx, roomStore); err != nil {
 		return nil, fmt.Errorf("database migrations (search): %w", err)

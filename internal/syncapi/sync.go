@@ -306,12 +306,20 @@ func (s *Syncer) build(ctx context.Context, req Request, sincePos, uptoPos posit
 			}
 		case event.Leave, event.Ban:
 			// Left rooms appear once, when the change happens; initial syncs
-			// include them only on request (filter include_leave).
+			// include them only on request (filter include_leave), and
+			// never once forgotten. An incremental sync still shows a
+			// leave made since its token, forgotten or not (as Synapse's
+			// does): with forget_rooms_on_leave every leave is forgotten
+			// as it is stored, and a client must still learn it left.
 			if (initial && f.Room.IncludeLeave) || (!initial && changed && before[m.RoomID] != "") {
-				if forgotten, err := s.rooms.Store().Forgotten(ctx, req.UserID, m.RoomID); err != nil {
-					return nil, err
-				} else if forgotten {
-					continue
+				if initial {
+					forgotten, err := s.rooms.Store().Forgotten(ctx, req.UserID, m.RoomID)
+					if err != nil {
+						return nil, err
+					}
+					if forgotten {
+						continue
+					}
 				}
 				lr, err := s.leftRoom(ctx, req, f, m, since)
 				if err != nil {

@@ -47,7 +47,7 @@ func (s *Service) appserviceSession(ctx context.Context, reg *appservice.Registr
 	if err != nil {
 		return nil, err
 	}
-	sess := &Session{UserID: userID, IsAdmin: u.IsAdmin, ShadowBanned: u.ShadowBanned, AppserviceID: reg.ID,
+	sess := &Session{UserID: userID, IsAdmin: u.IsAdmin, ShadowBanned: u.ShadowBanned, Suspended: u.Suspended, AppserviceID: reg.ID,
 		RateLimitExempt: userID == sender || !reg.IsRateLimited()}
 	if as.DeviceID != "" {
 		if _, err := s.store.GetDevice(ctx, userID, as.DeviceID); errors.Is(err, merr.ErrNotFound) {

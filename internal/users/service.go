@@ -148,6 +148,9 @@ type Session struct {
 	// ShadowBanned: the user's requests succeed but others see nothing of
 	// them (Synapse's shadow-ban).
 	ShadowBanned bool
+	// Suspended: the account may read but not act on others
+	// (client-server-api "Account suspension").
+	Suspended bool
 }
 
 // Service implements the account rules over an accounts.Store.

@@ -224,7 +224,7 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent string,
 		}
 	}
 	return &Session{UserID: t.UserID, DeviceID: t.DeviceID, IsGuest: t.IsGuest, IsAdmin: t.IsAdmin, TokenID: t.ID,
-		ShadowBanned: t.ShadowBanned}, nil
+		ShadowBanned: t.ShadowBanned, Suspended: t.Suspended}, nil
 }
 
 // RefreshResult is the answer to POST /refresh.

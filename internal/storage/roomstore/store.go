@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/myelin-chat/myelin/internal/event"
+	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/merr"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
@@ -41,6 +42,29 @@ type Store struct {
 
 	// commitObserver, when set, is told of every group commit (metrics).
 	commitObserver func(writes int, took time.Duration, err error)
+
+	// forgetOnLeave, when set, is the server name whose users forget a
+	// room as they leave it or are banned (see ForgetOnLeave).
+	forgetOnLeave string
+}
+
+// ForgetOnLeave makes every leave or ban of a user of serverName forget
+// the room for them, in the membership's own transaction: Synapse's
+// forget_rooms_on_leave, advertised as m.forget_forced_upon_leave
+// (client-server-api, spec v1.18: "irrespective of whether the user has
+// left the room on their own ... or has been kicked or banned"). Set while
+// the server is wired, before the first write.
+func (s *Store) ForgetOnLeave(serverName string) {
+	s.forgetOnLeave = serverName
+}
+
+// forgetsOnLeave reports whether userID forgets rooms as they leave them.
+func (s *Store) forgetsOnLeave(userID string) bool {
+	if s.forgetOnLeave == "" {
+		return false
+	}
+	srv, err := ids.UserServer(userID)
+	return err == nil && string(srv) == s.forgetOnLeave
 }
 
 // ObserveCommits has fn told of every commit of WriteGrouped (a group

@@ -127,6 +127,11 @@ func (w *Writer) InsertEvent(ne NewEvent) (inserted bool, err error) {
 			if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, *e.StateKey(), e.RoomID()); err != nil {
 				return false, err
 			}
+		} else if w.s.forgetsOnLeave(*e.StateKey()) {
+			if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO forgotten_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+				*e.StateKey(), e.RoomID()); err != nil {
+				return false, err
+			}
 		}
 	}
 	if err := w.index(ne); err != nil {
