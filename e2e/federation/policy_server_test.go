@@ -277,4 +277,14 @@ func TestFederation_PolicyServer(t *testing.T) {
 		alice.sendText(t, roomID, "hs1 names itself")
 		speak(t, spam, hs1, alice, roomID, mallory, "mallory, in a room naming hs1")
 	})
+
+	t.Run("a Policy Server without a joined user is not used", func(t *testing.T) {
+		// No user of this server is in the room, so the room does not use
+		// it (server-server-api "Determining if a Policy Server is enabled
+		// in a room"); asking it would fail, as nothing listens there.
+		alice.must(t, "PUT", roomPath(roomID)+"/state/m.room.policy/", map[string]any{
+			"via": "127.0.0.1:1", "public_keys": map[string]any{"ed25519": signing.EncodeBase64(ps.key.Public())}}, nil)
+		alice.sendText(t, roomID, "no joined Policy Server")
+		speak(t, spam, hs1, alice, roomID, mallory, "mallory, in a room whose Policy Server is not in it")
+	})
 }
