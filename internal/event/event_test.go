@@ -280,6 +280,25 @@ func TestRequiredSigners(t *testing.T) {
 	}
 }
 
+// A third-party invite is built by the inviter's server (answering
+// /exchange_third_party_invite) or, by Synapse, by the invitee's server in
+// the inviter's name: whichever of the two signed it must have.
+func TestRequiredSigners_ThirdPartyInvite(t *testing.T) {
+	key := specKey(t)
+	v := roomversion.MustGet("10")
+	tpi := Builder{Type: TypeMember, StateKey: sp("@bob:hs3"), Sender: "@alice:hs1", RoomID: "!r:hs1",
+		Content: json.RawMessage(`{"membership":"invite","third_party_invite":{"display_name":"b...","signed":{"mxid":"@bob:hs3","token":"t","signatures":{"id.test":{"ed25519:0":"x"}}}}}`),
+		Depth:   1, OriginServerTS: 1}
+	byInviter, _ := tpi.Build(v, "hs1", key)
+	if got := byInviter.RequiredSigners(); strings.Join(got, ",") != "hs1" {
+		t.Errorf("signed by the inviter's server: want hs1, got %v", got)
+	}
+	byInvitee, _ := tpi.Build(v, "hs3", key)
+	if got := byInvitee.RequiredSigners(); strings.Join(got, ",") != "hs3" {
+		t.Errorf("signed by the invitee's server only: want hs3, got %v", got)
+	}
+}
+
 func TestRedactsLocationPerVersion(t *testing.T) {
 	key := specKey(t)
 	for _, id := range []roomversion.ID{"10", "11"} {

@@ -24,16 +24,25 @@ type KeyRing interface {
 //   - in room v1/v2, the server of the event_id too;
 //   - for an m.room.member join with join_authorised_via_users_server (v8+),
 //     that user's server (rooms/v8.md auth rule 4.2);
-//   - for a third-party invite, the invitee's server instead of the sender's,
-//     since that server completes the exchange on the sender's behalf (this
-//     is what Synapse requires; the spec says only that the sending server
-//     "may be a different server").
+//   - for an invite that completes a third-party invite, the sender's
+//     server if it signed the event, else the invitee's server: the
+//     sender's server builds it when it answers
+//     /exchange_third_party_invite (as Myelin and Synapse do), while
+//     Synapse, when the invitee's server is already in the room, builds it
+//     there in the sender's name ("send_on_behalf_of") and signs only as
+//     the invitee's server. Synapse requires neither signature for such an
+//     invite; requiring one of the two keeps the event attributable, and
+//     the identity server's signature in content.third_party_invite.signed
+//     (auth rules, "If membership is invite and content contains a
+//     third_party_invite property") is what authorises it.
 func (e *Event) RequiredSigners() []string {
 	servers := map[string]bool{}
 	senderServer := domain(e.Sender())
 	if e.Type() == TypeMember && e.Membership() == Invite {
 		if mxid, ok := stringAt(e.content, "third_party_invite", "signed", "mxid"); ok && mxid != "" {
-			senderServer = domain(mxid)
+			if _, signed := e.Signatures()[senderServer]; !signed {
+				senderServer = domain(mxid)
+			}
 		}
 	}
 	servers[senderServer] = true

@@ -37,34 +37,45 @@ func checkThirdPartyInvite(ev *event.Event, v *roomversion.Version, state StateL
 	if invite.Sender() != ev.Sender() {
 		return reject(rule("6"), "sender %s did not send the third-party invite (%s did)", ev.Sender(), invite.Sender())
 	}
-	if signedByAnyKey(signed, publicKeys(invite.Content())) {
+	if _, ok := ThirdPartySigner(signed, ThirdPartyInviteKeys(invite.Content())); ok {
 		return nil
 	}
 	return reject(rule("8"), "no signature in signed matches the invite's public keys")
 }
 
-// publicKeys collects content.public_key and content.public_keys[].public_key
-// of an m.room.third_party_invite event. Keys are unpadded base64, standard
-// or URL-safe (client-server-api m.room.third_party_invite); undecodable
-// keys are skipped.
-func publicKeys(content json.RawMessage) []ed25519.PublicKey {
-	var out []ed25519.PublicKey
-	add := func(s string) {
+// ThirdPartyKey is one public key of an m.room.third_party_invite event,
+// with the URL that tells whether it is still valid ("" when none is given:
+// then it is valid indefinitely).
+type ThirdPartyKey struct {
+	Key         ed25519.PublicKey
+	Encoded     string // as the event wrote it
+	ValidityURL string
+}
+
+// ThirdPartyInviteKeys collects content.public_key (with
+// content.key_validity_url) and content.public_keys[] of an
+// m.room.third_party_invite event. Keys are unpadded base64, standard or
+// URL-safe (client-server-api m.room.third_party_invite); undecodable keys
+// are skipped.
+func ThirdPartyInviteKeys(content json.RawMessage) []ThirdPartyKey {
+	var out []ThirdPartyKey
+	add := func(obj json.RawMessage) {
+		s, ok := contentString(obj, "public_key")
+		if !ok {
+			return
+		}
 		if b, err := signing.DecodeBase64(s); err == nil && len(b) == ed25519.PublicKeySize {
-			out = append(out, ed25519.PublicKey(b))
+			u, _ := contentString(obj, "key_validity_url")
+			out = append(out, ThirdPartyKey{Key: ed25519.PublicKey(b), Encoded: s, ValidityURL: u})
 		}
 	}
-	if s, ok := contentString(content, "public_key"); ok {
-		add(s)
-	}
+	add(content)
 	if raw, err := contentGet(content, "public_keys"); err == nil {
 		var list []json.RawMessage
 		if json.Unmarshal(raw, &list) == nil {
 			for _, item := range list {
 				if len(item) > 0 && item[0] == '{' {
-					if s, ok := contentString(item, "public_key"); ok {
-						add(s)
-					}
+					add(item)
 				}
 			}
 		}
@@ -72,27 +83,24 @@ func publicKeys(content json.RawMessage) []ed25519.PublicKey {
 	return out
 }
 
-// signedByAnyKey reports whether any ed25519 signature in signed.signatures
-// (under any entity and key ID) verifies with any of keys.
-func signedByAnyKey(signed json.RawMessage, keys []ed25519.PublicKey) bool {
+// ThirdPartySigner returns the first of keys with which an ed25519
+// signature in signed.signatures (under any entity and key ID) verifies.
+func ThirdPartySigner(signed json.RawMessage, keys []ThirdPartyKey) (ThirdPartyKey, bool) {
 	if len(keys) == 0 {
-		return false
+		return ThirdPartyKey{}, false
 	}
 	sigs, err := signing.Signatures(signed)
 	if err != nil {
-		return false
+		return ThirdPartyKey{}, false
 	}
-	for entity, byKey := range sigs {
-		for keyID := range byKey {
-			if keyID.Algorithm() != signing.AlgorithmEd25519 {
-				continue
-			}
-			for _, k := range keys {
-				if signing.VerifyJSON(signed, entity, keyID, k) == nil {
-					return true
+	for _, k := range keys {
+		for entity, byKey := range sigs {
+			for keyID := range byKey {
+				if keyID.Algorithm() == signing.AlgorithmEd25519 && signing.VerifyJSON(signed, entity, keyID, k.Key) == nil {
+					return k, true
 				}
 			}
 		}
 	}
-	return false
+	return ThirdPartyKey{}, false
 }
