@@ -137,7 +137,10 @@ type Config struct {
 	// RC3PIDValidation is read and checked now and applied by 3PID
 	// validation once it exists.
 	RC3PIDValidation RateLimit
-	RCFederation     FederationRateLimits
+	// RCThirdPartyInvite limits invites by third-party identifier per
+	// inviting user (POST /invite with id_server, createRoom's invite_3pid).
+	RCThirdPartyInvite RateLimit
+	RCFederation       FederationRateLimits
 
 	// AppServiceConfigFiles are the appservice registration files
 	// (app_service_config_files), absolute. Like every path in the
@@ -603,6 +606,7 @@ func defaults() *Config {
 		RCMediaCreate:            RateLimit{PerSecond: 10, BurstCount: 50},
 		RCReports:                RateLimit{PerSecond: 1, BurstCount: 5},
 		RC3PIDValidation:         RateLimit{PerSecond: 0.003, BurstCount: 5},
+		RCThirdPartyInvite:       RateLimit{PerSecond: 0.2, BurstCount: 10},
 		RCFederation: FederationRateLimits{WindowSize: time.Second, SleepLimit: 10, SleepDelay: 500 * time.Millisecond,
 			RejectLimit: 50, Concurrent: 3},
 		FederationVerifyCertificates: true,

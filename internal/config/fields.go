@@ -154,6 +154,10 @@ func (d *decoder) topLevel(c *Config, p *present) handlers {
 		// requests. Myelin has no 3PID support yet: read and validated
 		// now, applied when it lands.
 		"rc_3pid_validation": d.rateLimit(&c.RC3PIDValidation),
+		// rc_third_party_invite: per inviting user, each invite by
+		// third-party identifier, taken before the identity server is asked
+		// (as Synapse does).
+		"rc_third_party_invite": d.rateLimit(&c.RCThirdPartyInvite),
 		// rc_federation: per origin server, every authenticated inbound
 		// federation request.
 		"rc_federation": func(key string, n *yaml.Node) {

@@ -305,7 +305,7 @@ var synapseOnlyKeys = []string{
 	"enable_registration_captcha", "metrics_flags", "report_stats_endpoint",
 	"room_prejoin_state", "track_appservice_user_ips",
 	"worker_app", "worker_name", "instance_map", "stream_writers",
-	"run_background_tasks_on", "redis", "rc_third_party_invite", "rc_presence",
+	"run_background_tasks_on", "redis", "rc_presence",
 	"forgotten_room_retention_period",
 	"modules", "password_providers", "opentracing", "databases",
 	"event_cache_size", "user_consent", "enable_room_list_search",

@@ -81,6 +81,7 @@ func TestLoad_DefaultsForMinimalFile(t *testing.T) {
 		{"unused_expiration_time", c.UnusedExpirationTime, 24 * time.Hour},
 		{"media_retention", c.MediaRetention, MediaRetention{}},
 		{"rc_3pid_validation", c.RC3PIDValidation, RateLimit{0.003, 5}},
+		{"rc_third_party_invite", c.RCThirdPartyInvite, RateLimit{0.2, 10}},
 		{"rc_federation", c.RCFederation, FederationRateLimits{WindowSize: time.Second, SleepLimit: 10, SleepDelay: 500 * time.Millisecond, RejectLimit: 50, Concurrent: 3}},
 		{"federation_verify_certificates", c.FederationVerifyCertificates, true},
 		{"federation_domain_whitelist", c.FederationDomainWhitelist, []string(nil)},
@@ -659,6 +660,7 @@ rc_joins_per_room: {per_second: 5, burst_count: 6}
 rc_invites: {per_room: {per_second: 7, burst_count: 8}, per_user: {per_second: 9, burst_count: 10}, per_issuer: {per_second: 11, burst_count: 12}}
 rc_media_create: {per_second: 13, burst_count: 14}
 rc_3pid_validation: {per_second: 15, burst_count: 16}
+rc_third_party_invite: {per_second: 17, burst_count: 18}
 rc_federation: {window_size: 750, sleep_limit: 15, sleep_delay: 400, reject_limit: 40, concurrent: 5}
 `)
 	c, warns, err := Load(path)
@@ -666,19 +668,20 @@ rc_federation: {window_size: 750, sleep_limit: 15, sleep_delay: 400, reject_limi
 		t.Fatalf("err %v, warnings %v", err, warns)
 	}
 	want := Config{
-		RCAdminRedaction: &RateLimit{0.17, 50},
-		RCRoomCreation:   RateLimit{0.5, 2},
-		RCJoins:          JoinRateLimits{Local: RateLimit{1, 2}, Remote: RateLimit{3, 4}},
-		RCJoinsPerRoom:   RateLimit{5, 6},
-		RCInvites:        InviteRateLimits{PerRoom: RateLimit{7, 8}, PerUser: RateLimit{9, 10}, PerIssuer: RateLimit{11, 12}},
-		RCMediaCreate:    RateLimit{13, 14},
-		RC3PIDValidation: RateLimit{15, 16},
+		RCAdminRedaction:   &RateLimit{0.17, 50},
+		RCRoomCreation:     RateLimit{0.5, 2},
+		RCJoins:            JoinRateLimits{Local: RateLimit{1, 2}, Remote: RateLimit{3, 4}},
+		RCJoinsPerRoom:     RateLimit{5, 6},
+		RCInvites:          InviteRateLimits{PerRoom: RateLimit{7, 8}, PerUser: RateLimit{9, 10}, PerIssuer: RateLimit{11, 12}},
+		RCMediaCreate:      RateLimit{13, 14},
+		RC3PIDValidation:   RateLimit{15, 16},
+		RCThirdPartyInvite: RateLimit{17, 18},
 		RCFederation: FederationRateLimits{WindowSize: 750 * time.Millisecond, SleepLimit: 15,
 			SleepDelay: 400 * time.Millisecond, RejectLimit: 40, Concurrent: 5},
 	}
 	got := Config{RCAdminRedaction: c.RCAdminRedaction, RCRoomCreation: c.RCRoomCreation, RCJoins: c.RCJoins,
 		RCJoinsPerRoom: c.RCJoinsPerRoom, RCInvites: c.RCInvites, RCMediaCreate: c.RCMediaCreate,
-		RC3PIDValidation: c.RC3PIDValidation, RCFederation: c.RCFederation}
+		RC3PIDValidation: c.RC3PIDValidation, RCThirdPartyInvite: c.RCThirdPartyInvite, RCFederation: c.RCFederation}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}

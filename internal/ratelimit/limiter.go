@@ -54,6 +54,9 @@ const (
 	// applied by the media repository and 3PID validation when they exist.
 	MediaCreate        Action = "rc_media_create"
 	ThreepidValidation Action = "rc_3pid_validation"
+	// ThirdPartyInvite is rc_third_party_invite: per inviting user, each
+	// invite by third-party identifier.
+	ThirdPartyInvite Action = "rc_third_party_invite"
 	// Reports is rc_reports: per user, each report of content.
 	Reports Action = "rc_reports"
 	// RegisterAvailable bounds GET /register/available per client address

@@ -32,6 +32,7 @@ func rateLimits(cfg *config.Config) map[ratelimit.Action]ratelimit.Limit {
 		ratelimit.MediaCreate:        rl(cfg.RCMediaCreate),
 		ratelimit.Reports:            rl(cfg.RCReports),
 		ratelimit.ThreepidValidation: rl(cfg.RC3PIDValidation),
+		ratelimit.ThirdPartyInvite:   rl(cfg.RCThirdPartyInvite),
 		// Generous enough for a client checking a name as the user types.
 		ratelimit.RegisterAvailable: {PerSecond: 1, BurstCount: 10},
 		// Synapse's default for rc_registration_token_validity.

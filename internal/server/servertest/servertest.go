@@ -140,6 +140,7 @@ rc_joins: {local: {per_second: 10000, burst_count: 10000}, remote: {per_second: 
 rc_joins_per_room: {per_second: 10000, burst_count: 10000}
 rc_invites: {per_room: {per_second: 10000, burst_count: 10000}, per_user: {per_second: 10000, burst_count: 10000}, per_issuer: {per_second: 10000, burst_count: 10000}}
 rc_reports: {per_second: 10000, burst_count: 10000}
+rc_third_party_invite: {per_second: 10000, burst_count: 10000}
 rc_federation: {window_size: 1000, sleep_limit: 10000, sleep_delay: 0, reject_limit: 10000, concurrent: 10000}
 `
 
