@@ -8,11 +8,12 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/myelin-chat/myelin/internal/clientevent"
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/httpapi"
+	"github.com/myelin-chat/myelin/internal/identity"
 	"github.com/myelin-chat/myelin/internal/ids"
 	"github.com/myelin-chat/myelin/internal/merr"
+	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 )
 
@@ -463,9 +464,21 @@ func (a *RoomAPI) invite(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 		httpapi.WriteError(w, err)
 		return
 	}
-	if err := refuseThirdPartyInvite(body); err != nil {
+	if req, ok, err := thirdPartyRequest(body); err != nil {
 		httpapi.WriteError(w, err)
 		return
+	} else if ok {
+		mxid, err := a.inviteThirdParty(r.Context(), s, r.PathValue("roomId"), req)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		if mxid == "" {
+			writeOK(w, emptyObject)
+			return
+		}
+		// Someone bound the address: they are invited as any user is.
+		body, _ = json.Marshal(targetBody{UserID: mxid})
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	a.targeted(w, r, s, event.Invite, func(cur string) error {
@@ -476,26 +489,56 @@ func (a *RoomAPI) invite(w http.ResponseWriter, r *http.Request, s *httpapi.Sess
 	})
 }
 
-// refuseThirdPartyInvite answers an invite by third-party identifier
-// (client-server-api "POST /rooms/{roomId}/invite" with id_server, medium
-// and address): Myelin talks to no identity server, so it refuses them as
-// Synapse does when third-party lookups are disabled (enable_3pid_lookup:
-// false): 403 M_THREEPID_DENIED. A body that is not a third-party invite
-// passes.
-func refuseThirdPartyInvite(body []byte) error {
+// thirdPartyRequest reads an invite by third-party identifier
+// (client-server-api "POST /rooms/{roomId}/invite" with id_server,
+// id_access_token, medium and address); ok is false for a body that is
+// not one (it has a user_id, or none of those fields).
+func thirdPartyRequest(body []byte) (req identity.Request, ok bool, err error) {
 	var b struct {
-		UserID   *string         `json:"user_id"`
-		IDServer json.RawMessage `json:"id_server"`
-		Medium   json.RawMessage `json:"medium"`
-		Address  json.RawMessage `json:"address"`
+		UserID      *string `json:"user_id"`
+		IDServer    *string `json:"id_server"`
+		AccessToken *string `json:"id_access_token"`
+		Medium      *string `json:"medium"`
+		Address     *string `json:"address"`
 	}
-	if json.Unmarshal(body, &b) != nil || b.UserID != nil || (b.IDServer == nil && b.Medium == nil && b.Address == nil) {
-		return nil
+	if json.Unmarshal(body, &b) != nil {
+		var probe map[string]json.RawMessage
+		if json.Unmarshal(body, &probe) == nil && probe["user_id"] == nil &&
+			(probe["id_server"] != nil || probe["medium"] != nil || probe["address"] != nil) {
+			return req, false, merr.BadJSON("id_server, id_access_token, medium and address must be strings")
+		}
+		return req, false, nil
 	}
-	if b.IDServer == nil || b.Medium == nil || b.Address == nil {
-		return merr.MissingParam("a third-party invite needs id_server, medium and address")
+	if b.UserID != nil || (b.IDServer == nil && b.Medium == nil && b.Address == nil) {
+		return req, false, nil
 	}
-	return merr.New(merr.ErrForbidden, merr.CodeThreepidDenied, "Third-party invites are not supported by this server")
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	req = identity.Request{IDServer: str(b.IDServer), AccessToken: str(b.AccessToken), Medium: str(b.Medium), Address: str(b.Address)}
+	return req, true, req.Validate()
+}
+
+// inviteThirdParty is the server's part of an invite by third-party
+// identifier: rc_third_party_invite is taken before the identity server
+// is asked (as Synapse does), and the service looks the address up and,
+// when nobody bound it, stores the invite. It returns the user ID the
+// address is bound to, to be invited as any user, or "".
+func (a *RoomAPI) inviteThirdParty(ctx context.Context, s *httpapi.Session, roomID string, req identity.Request) (string, error) {
+	if a.ThirdPartyInvites == nil {
+		return "", merr.New(merr.ErrForbidden, merr.CodeThreepidDenied, "Third-party invites are not supported by this server")
+	}
+	if s.ShadowBanned {
+		// As for other invites (shadowban.go): answered, nothing done.
+		return "", nil
+	}
+	if err := takeLimits(ctx, a.Limits, s, ratelimit.Cost{Action: ratelimit.ThirdPartyInvite, Key: s.UserID}); err != nil {
+		return "", err
+	}
+	return a.ThirdPartyInvites.Invite(ctx, s.UserID, roomID, req)
 }
 
 func (a *RoomAPI) kick(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
@@ -639,21 +682,7 @@ func (a *RoomAPI) remoteInvite(r *http.Request, s *httpapi.Session, roomID, targ
 	if err != nil {
 		return "", err
 	}
-	// invite_room_state holds whole events in the room version's format,
-	// m.room.create among them (server-server-api, PUT /v2/invite, spec
-	// v1.16, MSC4311): the invitee's server may check their signatures
-	// and, for room IDs derived from the create event, the room.
-	var roomState []json.RawMessage
-	if view, err := a.Engine.CurrentView(ctx, roomID); err == nil {
-		for _, typ := range clientevent.InviteStateTypes {
-			if e := view.Get(typ, ""); e != nil {
-				roomState = append(roomState, e.FederationJSON())
-			}
-		}
-		if e := view.Get(event.TypeMember, s.UserID); e != nil {
-			roomState = append(roomState, e.FederationJSON())
-		}
-	}
+	roomState := a.Engine.InviteRoomState(ctx, roomID, s.UserID)
 	signed, err := a.Fed.Invite(ctx, ev, roomState)
 	if merr.CodeOf(err) == merr.CodeInviteBlocked {
 		return "", err

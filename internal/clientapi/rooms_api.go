@@ -16,6 +16,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/syncapi"
+	"github.com/myelin-chat/myelin/internal/tpinvite"
 )
 
 // Profile is a user's display name and avatar.
@@ -86,6 +87,9 @@ type RoomAPI struct {
 	DefaultVersion roomversion.ID
 	// Limits applies the rc_* rate limits (see ratelimit.go); nil: none.
 	Limits *ratelimit.Limiter
+	// ThirdPartyInvites serves invites by third-party identifier; nil:
+	// they are refused with M_THREEPID_DENIED.
+	ThirdPartyInvites *tpinvite.Service
 	// AllowPublicRoomsWithoutAuth is Synapse's allow_public_rooms_without_auth.
 	AllowPublicRoomsWithoutAuth bool
 	Now                         func() time.Time

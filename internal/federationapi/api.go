@@ -21,6 +21,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/ratelimit"
 	"github.com/myelin-chat/myelin/internal/rooms"
 	"github.com/myelin-chat/myelin/internal/roomversion"
+	"github.com/myelin-chat/myelin/internal/tpinvite"
 )
 
 // Verifier checks a received event's signatures (fetching keys as needed)
@@ -82,6 +83,9 @@ type API struct {
 	InvitePermission *invitepermission.Checker
 	// Metrics counts inbound transactions; nil: none.
 	Metrics *Metrics
+	// ThirdPartyInvites serves /3pid/onbind and
+	// /exchange_third_party_invite; nil: neither is served.
+	ThirdPartyInvites *tpinvite.Service
 
 	acls        aclCache
 	eduHandlers map[string]EDUHandler
@@ -148,6 +152,13 @@ func (a *API) Register(rt *httpapi.Router) {
 	h("GET "+v1+"/publicRooms", a.publicRooms)
 	acl("GET "+v1+"/hierarchy/{roomId}", a.hierarchy)
 	h("POST "+v1+"/publicRooms", a.publicRooms)
+	if a.ThirdPartyInvites != nil {
+		acl("PUT "+v1+"/exchange_third_party_invite/{roomId}", a.exchangeThirdPartyInvite)
+		// Unauthenticated: identity servers are not Matrix servers. The
+		// spec says PUT; Sydent sends POST, which Synapse serves, so both.
+		rt.Handle("PUT "+v1+"/3pid/onbind", http.HandlerFunc(a.onBind))
+		rt.Handle("POST "+v1+"/3pid/onbind", http.HandlerFunc(a.onBind))
+	}
 }
 
 // Protect wraps a federation endpoint served by another package (the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/myelin-chat/myelin/internal/clientevent"
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/roomversion"
 	"github.com/myelin-chat/myelin/internal/storage/roomstore"
@@ -68,4 +69,26 @@ func (e *Engine) RecordOutsiderMembership(ctx context.Context, ev *event.Event) 
 	}
 	e.notifier.Wake(*ev.StateKey())
 	return nil
+}
+
+// InviteRoomState is the invite_room_state an invite to another server
+// carries: whole events in the room version's format, m.room.create among
+// them (server-server-api PUT /v2/invite, spec v1.16, MSC4311), so the
+// invitee's server may check their signatures and, for room IDs derived
+// from the create event, the room; and the inviter's own member event.
+func (e *Engine) InviteRoomState(ctx context.Context, roomID, inviter string) []json.RawMessage {
+	view, err := e.CurrentView(ctx, roomID)
+	if err != nil {
+		return nil
+	}
+	var out []json.RawMessage
+	for _, typ := range clientevent.InviteStateTypes {
+		if ev := view.Get(typ, ""); ev != nil {
+			out = append(out, ev.FederationJSON())
+		}
+	}
+	if ev := view.Get(event.TypeMember, inviter); ev != nil {
+		out = append(out, ev.FederationJSON())
+	}
+	return out
 }

@@ -51,6 +51,9 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	s.Sender = snd
 	s.fedAdmin = &admin.Federation{Queue: queue, Sender: snd}
 	s.outbox = newOutbox(s.Rooms.Store(), s.Log)
+	if s.tpInvites, err = s.buildThirdPartyInvites(rem); err != nil {
+		return nil, err
+	}
 
 	// Events we originate go to every server in the room, plus the server
 	// of a member event's subject (an invitee, or someone just removed,
@@ -99,6 +102,7 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 		InvitePermission:          invitepermission.New(userData{acct}),
 		PublicRoomsOverFederation: s.Config.AllowPublicRoomsOverFederation, Limits: s.Limits,
 		Throttle: newFederationThrottle(s.Config.RCFederation, s.Now), Metrics: federationapi.NewMetrics(s.Metrics),
+		ThirdPartyInvites: s.tpInvites,
 		OnAccepted: func(ctx context.Context, ev *event.Event) {
 			// Relay a remote user's join/leave to the room's other servers
 			// (not back to its own, which sent it to us).

@@ -38,23 +38,3 @@ func TestMutualRooms_ListsRoomsBothJoined(t *testing.T) {
 		}
 	})
 }
-
-// client-server-api "Third-party invites": Myelin uses no identity
-// server, so an invite by email is refused with M_THREEPID_DENIED (as
-// Synapse does with enable_3pid_lookup: false); a partial one is
-// M_MISSING_PARAM.
-func TestInvite_ThirdPartyInvitesAreDenied(t *testing.T) {
-	eachServer(t, func(t *testing.T, s *servertest.Server) {
-		alice := s.Register("alice")
-		room := alice.CreateRoom(map[string]any{})
-		status, raw := alice.Do("POST", servertest.Room(room)+"/invite",
-			map[string]any{"id_server": "id.example.org", "id_access_token": "x", "medium": "email", "address": "bob@example.org"}, nil)
-		if status != http.StatusForbidden || servertest.Errcode(raw) != "M_THREEPID_DENIED" {
-			t.Errorf("3pid invite: %d %s", status, raw)
-		}
-		status, raw = alice.Do("POST", servertest.Room(room)+"/invite", map[string]any{"medium": "email"}, nil)
-		if status != http.StatusBadRequest || servertest.Errcode(raw) != "M_MISSING_PARAM" {
-			t.Errorf("partial 3pid invite: %d %s", status, raw)
-		}
-	})
-}

@@ -32,6 +32,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/storage/servermeta"
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 	"github.com/myelin-chat/myelin/internal/syncapi"
+	"github.com/myelin-chat/myelin/internal/tpinvite"
 )
 
 // Server is one running homeserver process.
@@ -48,6 +49,8 @@ type Server struct {
 	Federation http.Handler
 	Sender     *sender.Sender
 	fedAPI     *federationapi.API
+	// tpInvites serves third-party invites (tpinvite_wiring.go).
+	tpInvites *tpinvite.Service
 	// presence is the presence service, once buildEphemeral made it.
 	presence *presence.Service
 	outbox   *outbox

@@ -110,6 +110,7 @@ func (s *Server) buildServices(ctx context.Context, roomStore *roomstore.Store) 
 		return err
 	}
 	roomAPI.Fed = rem
+	roomAPI.ThirdPartyInvites = s.tpInvites
 	resolver.SetRemoteProfiles(rem)
 	s.wireE2EE(e2eeSvc, router, resolver)
 	s.wireKeyBackup(backups, router, resolver)

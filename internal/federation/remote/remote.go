@@ -509,3 +509,14 @@ func (r *Remote) remoteLeave(ctx context.Context, server, userID, roomID string,
 	}
 	return leave, nil
 }
+
+// ExchangeThirdPartyInvite asks server, which is in the room, to complete a
+// third-party invite of one of our users: PUT
+// /_matrix/federation/v1/exchange_third_party_invite/{roomId} with the
+// partial m.room.member event (server-server-api "Third-party invites").
+// That server builds, signs and sends the invite, which reaches us as any
+// invite does.
+func (r *Remote) ExchangeThirdPartyInvite(ctx context.Context, server, roomID string, partial json.RawMessage) error {
+	var resp json.RawMessage
+	return r.Client.Put(ctx, server, "/_matrix/federation/v1/exchange_third_party_invite/"+url.PathEscape(roomID), partial, &resp)
+}
