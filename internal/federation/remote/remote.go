@@ -518,5 +518,16 @@ func (r *Remote) remoteLeave(ctx context.Context, server, userID, roomID string,
 // invite does.
 func (r *Remote) ExchangeThirdPartyInvite(ctx context.Context, server, roomID string, partial json.RawMessage) error {
 	var resp json.RawMessage
-	return r.Client.Put(ctx, server, "/_matrix/federation/v1/exchange_third_party_invite/"+url.PathEscape(roomID), partial, &resp)
+	err := r.Client.Put(ctx, server, "/_matrix/federation/v1/exchange_third_party_invite/"+url.PathEscape(roomID), partial, &resp)
+	var fe *fedclient.Error
+	if errors.As(err, &fe) && (fe.Status == http.StatusForbidden || fe.Status == http.StatusBadRequest) {
+		// The inviter's server judged the invite: its verdict is the
+		// answer (a bad signature, a revoked key), not a failure of ours.
+		code := merr.CodeForbidden
+		if fe.Status == http.StatusBadRequest {
+			code = merr.CodeInvalidParam
+		}
+		return merr.Newf(merr.ErrForbidden, code, "%s refused the third-party invite: %s", server, fe.Message)
+	}
+	return err
 }
