@@ -51,7 +51,8 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	s.Sender = snd
 	s.fedAdmin = &admin.Federation{Queue: queue, Sender: snd}
 	s.outbox = newOutbox(s.Rooms.Store(), s.Log)
-	if s.tpInvites, err = s.buildThirdPartyInvites(rem); err != nil {
+	invites := invitepermission.New(userData{acct})
+	if s.tpInvites, err = s.buildThirdPartyInvites(rem, invites); err != nil {
 		return nil, err
 	}
 
@@ -99,7 +100,7 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 	api := &federationapi.API{Engine: s.Rooms, ServerName: s.Config.ServerName, Verify: rem, Remote: rem.Fetcher,
 		Origin: fedauth.OriginOf, Auth: tr.Auth.RequireServerAuth, Profiles: profiles{acct}, Log: s.Log, Now: s.Now,
 		Appservices:               s.appserviceQueries,
-		InvitePermission:          invitepermission.New(userData{acct}),
+		InvitePermission:          invites,
 		PublicRoomsOverFederation: s.Config.AllowPublicRoomsOverFederation, Limits: s.Limits,
 		Throttle: newFederationThrottle(s.Config.RCFederation, s.Now), Metrics: federationapi.NewMetrics(s.Metrics),
 		ThirdPartyInvites: s.tpInvites,

@@ -295,3 +295,46 @@ func TestThirdPartyInvite_NeedsInvitePower(t *testing.T) {
 		}
 	})
 }
+
+// client-server-api "Invite permission": a user who blocks invites is not
+// invited by address either when they bind it; the identity server hears
+// M_INVITE_BLOCKED.
+func TestThirdPartyInvite_OnBindRespectsInviteBlocking(t *testing.T) {
+	eachServerWithIS(t, "", func(t *testing.T, r *tpiRig) {
+		alice, frank := r.s.Register("alice"), r.s.Register("frank")
+		setInvitePermission(t, frank, map[string]any{"default_action": "block"})
+		room := alice.CreateRoom(map[string]any{})
+		if status, raw := r.invite3pid(alice, room, "frank@example.org"); status != http.StatusOK {
+			t.Fatalf("3pid invite: %d %s", status, raw)
+		}
+		status, raw := r.is.Bind("email", "frank@example.org", frank.UserID, r.fedURL)
+		if status != http.StatusForbidden || servertest.Errcode(raw) != "M_INVITE_BLOCKED" {
+			t.Errorf("onbind for a user blocking invites: %d %s", status, raw)
+		}
+		if m := memberOf(t, alice, room, frank.UserID); m != nil {
+			t.Errorf("frank's membership: %v", m)
+		}
+	})
+}
+
+// /exchange_third_party_invite is a federation request like any other:
+// without X-Matrix authentication it is refused. /3pid/onbind has no
+// authentication in the spec, but a notice for another server's user is
+// refused.
+func TestThirdPartyInvite_FederationEndpointsRefuseStrangers(t *testing.T) {
+	eachServerWithIS(t, "", func(t *testing.T, r *tpiRig) {
+		req, _ := http.NewRequest("PUT", r.fedURL+"/_matrix/federation/v1/exchange_third_party_invite/"+url.PathEscape("!r:localhost"), strings.NewReader(`{}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("unauthenticated exchange: %d", resp.StatusCode)
+		}
+		status, raw := r.is.Notify(r.fedURL, map[string]any{"medium": "email", "address": "x@example.org", "mxid": "@x:elsewhere.example", "invites": []any{}})
+		if status != http.StatusBadRequest || servertest.Errcode(raw) != "M_INVALID_PARAM" {
+			t.Errorf("onbind for another server's user: %d %s", status, raw)
+		}
+	})
+}

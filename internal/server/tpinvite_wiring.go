@@ -5,6 +5,7 @@ import (
 	"github.com/myelin-chat/myelin/internal/federation/netguard"
 	"github.com/myelin-chat/myelin/internal/federation/remote"
 	"github.com/myelin-chat/myelin/internal/identity"
+	"github.com/myelin-chat/myelin/internal/invitepermission"
 	"github.com/myelin-chat/myelin/internal/tpinvite"
 )
 
@@ -14,11 +15,11 @@ import (
 // federation_custom_ca_list when it is set, as federation does: identity
 // servers are Matrix servers reached by a name a user gave, like other
 // homeservers (Synapse has no setting of its own for them).
-func (s *Server) buildThirdPartyInvites(rem *remote.Remote) (*tpinvite.Service, error) {
+func (s *Server) buildThirdPartyInvites(rem *remote.Remote, invites *invitepermission.Checker) (*tpinvite.Service, error) {
 	roots, err := fedclient.LoadCAPool(s.Config.FederationCustomCAList)
 	if err != nil {
 		return nil, err
 	}
 	is := identity.New(identity.Config{Guard: netguard.New(s.Config.IPRangeBlacklist, s.Config.IPRangeWhitelist), RootCAs: roots})
-	return &tpinvite.Service{Engine: s.Rooms, Identity: is, Fed: rem, Log: s.Log}, nil
+	return &tpinvite.Service{Engine: s.Rooms, Identity: is, Fed: rem, InvitePermission: invites, Log: s.Log}, nil
 }

@@ -188,6 +188,11 @@ func (s *Service) complete(ctx context.Context, roomID, sender, target string, s
 		"third_party_invite": map[string]any{"display_name": name, "signed": signed}}
 	b := &event.Builder{Type: event.TypeMember, StateKey: &target, Sender: sender, Content: rooms.Content(content)}
 	if s.local(target) {
+		// A user who blocks invites is not invited by address either;
+		// another server's user is protected by their server's /invite.
+		if err := s.InvitePermission.Check(ctx, target); err != nil {
+			return err
+		}
 		_, err := s.Engine.Send(ctx, roomID, b, nil)
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/myelin-chat/myelin/internal/event"
 	"github.com/myelin-chat/myelin/internal/identity"
+	"github.com/myelin-chat/myelin/internal/invitepermission"
 	"github.com/myelin-chat/myelin/internal/rooms"
 )
 
@@ -36,7 +37,10 @@ type Service struct {
 	Identity *identity.Client
 	// Fed reaches other servers; nil: this server federates with no one.
 	Fed Federation
-	Log *slog.Logger
+	// InvitePermission refuses invites of our users who block them
+	// (client-server-api "Invite permission"); nil: nobody does.
+	InvitePermission *invitepermission.Checker
+	Log              *slog.Logger
 }
 
 var errNoFederation = errors.New("federation is disabled")
