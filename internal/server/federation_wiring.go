@@ -35,7 +35,7 @@ func (s *Server) buildFederation(ctx context.Context, acct accounts.Store) (*rem
 		return nil, err
 	}
 	s.closeFns = append(s.closeFns, tr.Close)
-	rem := &remote.Remote{ServerName: s.Config.ServerName, Key: s.Key, Client: tr.Client, KeyRing: tr.KeyRing, Engine: s.Rooms}
+	rem := &remote.Remote{ServerName: s.Config.ServerName, Key: s.Key, Client: tr.Client, KeyRing: tr.KeyRing, Engine: s.Rooms, Log: s.Log}
 	// Local events in rooms using a Policy Server wait for its signature;
 	// received ones without it are asked for one, then soft-failed.
 	s.Rooms.SetPolicySigner(rem)

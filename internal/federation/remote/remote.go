@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,6 +32,16 @@ type Remote struct {
 	Client     *fedclient.Client
 	KeyRing    *keys.KeyRing
 	Engine     *rooms.Engine
+	// Log reports what other servers answered wrongly; nil: slog's
+	// default.
+	Log *slog.Logger
+}
+
+func (r *Remote) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
 }
 
 // VerifyEvent checks a received event's signatures, fetching the keys of
