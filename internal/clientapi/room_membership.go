@@ -528,6 +528,11 @@ func thirdPartyRequest(body []byte) (req identity.Request, ok bool, err error) {
 // when nobody bound it, stores the invite. It returns the user ID the
 // address is bound to, to be invited as any user, or "".
 func (a *RoomAPI) inviteThirdParty(ctx context.Context, s *httpapi.Session, roomID string, req identity.Request) (string, error) {
+	// The invite is sent by the third-party invite service, past the
+	// checks of sendEvent (suspension.go).
+	if err := refuseSuspended(s, "Sending invites"); err != nil {
+		return "", err
+	}
 	if a.ThirdPartyInvites == nil {
 		return "", merr.New(merr.ErrForbidden, merr.CodeThreepidDenied, "Third-party invites are not supported by this server")
 	}

@@ -68,6 +68,7 @@ func TestSuspension_RefusesForbiddenActionsAndAllowsTheRest(t *testing.T) {
 			{"sending a custom event", "PUT", servertest.Room(room) + "/send/org.example.thing/s2", map[string]any{}},
 			{"sending state", "PUT", servertest.Room(room) + "/state/m.room.topic/", map[string]any{"topic": "no"}},
 			{"inviting", "POST", servertest.Room(room) + "/invite", map[string]any{"user_id": carol.UserID}},
+			{"inviting by email", "POST", servertest.Room(room) + "/invite", map[string]any{"id_server": "id.example.org", "id_access_token": "t", "medium": "email", "address": "carol@example.org"}},
 			{"inviting through state", "PUT", servertest.Room(room) + "/state/m.room.member/" + esc(carol.UserID), map[string]any{"membership": "invite"}},
 			{"kicking", "POST", servertest.Room(bobsRoom) + "/kick", map[string]any{"user_id": carol.UserID}},
 			{"banning", "POST", servertest.Room(bobsRoom) + "/ban", map[string]any{"user_id": carol.UserID}},
