@@ -114,6 +114,9 @@ func (d *deviceLists) record(ctx context.Context, changes []e2eestore.DeviceList
 		return err
 	}
 	userID := changes[0].UserID
+	if sendRemote {
+		d.fold(ctx, userID)
+	}
 	sharing, err := d.rooms.UsersSharingRoom(ctx, userID)
 	if err != nil {
 		return err
@@ -140,6 +143,24 @@ func (d *deviceLists) record(ctx context.Context, changes []e2eestore.DeviceList
 		}
 	}
 	return nil
+}
+
+// fold bounds a local user's rows in the change log by their devices
+// (e2eestore.FoldDeviceListChanges): without it, every device ID the user
+// ever had would keep a row. It runs after each change of theirs; a
+// failure only leaves rows for the next one to fold.
+func (d *deviceLists) fold(ctx context.Context, userID string) {
+	devices, err := d.s.devices.ListDevices(ctx, userID)
+	if err == nil {
+		keep := make([]string, 0, len(devices))
+		for _, dev := range devices {
+			keep = append(keep, dev.DeviceID)
+		}
+		_, err = d.s.store.FoldDeviceListChanges(ctx, userID, keep)
+	}
+	if err != nil {
+		d.s.log.Warn("folding the device-list change log failed", "user", userID, "err", err)
+	}
 }
 
 // DeviceListStream is the device-list stream of /sync.

@@ -174,3 +174,31 @@ func TestDeviceLists_CrossSigningKeysAreAChange(t *testing.T) {
 		}
 	})
 }
+
+// The device-list change log keeps a row per device a user has, not per
+// device ID they ever had: the rows of deleted devices fold into one, and
+// a sync from a token older than all of them still lists the user, while
+// one from after them does not.
+func TestDeviceLists_ChangeLogIsBoundedByTheDevicesAUserHas(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *servertest.Server) {
+		alice, bob := s.Register("alice"), s.Register("bob")
+		sharedRoom(t, alice, bob)
+		old := syncDeviceLists(alice, "").NextBatch
+		for i := range 10 {
+			c := login(t, s, "bob", fmt.Sprintf("CHURN%d", i))
+			c.MustDo("POST", "/_matrix/client/v3/logout", map[string]any{}, nil)
+		}
+		// bob's registration device, the latest deletion (the chain's
+		// head) and the row the others folded into.
+		if n := countRows(t, s.DB, "e2ee_device_list_changes", "user_id", bob.UserID); n > 3 {
+			t.Errorf("bob has %d rows in the change log after 10 devices came and went, want at most 3", n)
+		}
+		if got := syncDeviceLists(alice, old); fmt.Sprint(got.DeviceLists.Changed) != fmt.Sprint([]string{bob.UserID}) {
+			t.Errorf("a sync from before the churn: %+v", got.DeviceLists)
+		}
+		recent := syncDeviceLists(alice, "").NextBatch
+		if got := syncDeviceLists(alice, recent); len(got.DeviceLists.Changed) != 0 {
+			t.Errorf("a sync from after the churn: %+v", got.DeviceLists)
+		}
+	})
+}

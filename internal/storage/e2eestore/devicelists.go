@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/myelin-chat/myelin/internal/storage/sqldb"
 )
@@ -53,26 +54,101 @@ func (s *Store) AddDeviceListChanges(ctx context.Context, changes []DeviceListCh
 				}
 				c.PrevPos = prev.Int64
 			}
+			// A change no other server is told of (another server's
+			// user's) only tells local syncs that the user changed: it
+			// is kept under the user's device '' row, so such a user
+			// has one row however many device IDs they go through.
+			deviceID := c.DeviceID
+			if !c.Chained {
+				deviceID = ""
+			}
 			first := c.Pos
 			var older sql.NullInt64
 			if err := tx.QueryRowContext(ctx, `SELECT MIN(first_pos) FROM e2ee_device_list_changes WHERE user_id = $1 AND device_id = $2 AND pos < $3`,
-				c.UserID, c.DeviceID, c.Pos).Scan(&older); err != nil {
+				c.UserID, deviceID, c.Pos).Scan(&older); err != nil {
 				return err
 			}
 			if older.Valid {
 				first = min(first, older.Int64)
 				if _, err := tx.ExecContext(ctx, `DELETE FROM e2ee_device_list_changes WHERE user_id = $1 AND device_id = $2 AND pos < $3`,
-					c.UserID, c.DeviceID, c.Pos); err != nil {
+					c.UserID, deviceID, c.Pos); err != nil {
 					return err
 				}
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO e2ee_device_list_changes (pos, user_id, device_id, prev_pos, first_pos) VALUES ($1, $2, $3, $4, $5)`,
-				c.Pos, c.UserID, c.DeviceID, c.PrevPos, first); err != nil {
+				c.Pos, c.UserID, deviceID, c.PrevPos, first); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// FoldDeviceListChanges bounds a local user's rows by their devices: the
+// rows of devices not in keep (deleted ones) are folded into the user's
+// device ” row, which then stands for their span of positions too
+// ([the least first_pos, the greatest pos]), so UsersWithDeviceListChanges
+// answers every token as before. The user's latest chained row stays
+// whatever its device, since the next change's prev_pos and
+// LatestChainedChange read it. It returns how many rows went; folding
+// again is a no-op.
+func (s *Store) FoldDeviceListChanges(ctx context.Context, userID string, keep []string) (int, error) {
+	folded := 0
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		folded = 0
+		rows, err := tx.QueryContext(ctx, `SELECT pos, device_id, first_pos FROM e2ee_device_list_changes
+			WHERE user_id = $1 AND device_id <> '' AND pos < (SELECT MAX(pos) FROM e2ee_device_list_changes
+				WHERE user_id = $1 AND device_id <> '')`, userID)
+		if err != nil {
+			return err
+		}
+		var gone []int64
+		lo, hi := int64(-1), int64(-1)
+		for rows.Next() {
+			var (
+				pos, first int64
+				device     string
+			)
+			if err := rows.Scan(&pos, &device, &first); err != nil {
+				rows.Close()
+				return err
+			}
+			if slices.Contains(keep, device) {
+				continue
+			}
+			gone = append(gone, pos)
+			if lo < 0 || first < lo {
+				lo = first
+			}
+			hi = max(hi, pos)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(gone) == 0 {
+			return err
+		}
+		folded = len(gone)
+		var curPos, curFirst int64
+		err = tx.QueryRowContext(ctx, `SELECT pos, first_pos FROM e2ee_device_list_changes WHERE user_id = $1 AND device_id = ''`,
+			userID).Scan(&curPos, &curFirst)
+		switch {
+		case err == nil:
+			lo, hi = min(lo, curFirst), max(hi, curPos)
+			gone = append(gone, curPos)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		for _, pos := range gone {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM e2ee_device_list_changes WHERE pos = $1`, pos); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO e2ee_device_list_changes (pos, user_id, device_id, prev_pos, first_pos) VALUES ($1, $2, '', 0, $3)`,
+			hi, userID, lo); err != nil {
+			return err
+		}
+		return nil
+	})
+	return folded, err
 }
 
 // UsersWithDeviceListChanges returns the users with changes at positions

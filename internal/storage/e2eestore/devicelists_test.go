@@ -116,6 +116,79 @@ func TestDeviceListChanges_OneRowPerDeviceAndOldTokensStillSeeChanges(t *testing
 	})
 }
 
+// Rows stay bounded by the devices a user has: another server's user's
+// changes share one row, and FoldDeviceListChanges folds a local user's
+// deleted devices into their device ” row, keeping the chain's head;
+// tokens of any age are answered as before.
+func TestDeviceListChanges_BoundedByTheDevicesAUserHas(t *testing.T) {
+	storagetest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		count := func(user string) int {
+			t.Helper()
+			var n int
+			if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM e2ee_device_list_changes WHERE user_id = $1`, user).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		pos := int64(0)
+		add := func(c DeviceListChange) {
+			t.Helper()
+			pos++
+			c.Pos = pos
+			if err := s.AddDeviceListChanges(ctx, []DeviceListChange{c}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 10 {
+			add(DeviceListChange{UserID: "@remote:elsewhere", DeviceID: fmt.Sprint("R", i)})
+		}
+		if n := count("@remote:elsewhere"); n != 1 {
+			t.Errorf("another server's user after 10 device IDs: %d rows, want 1", n)
+		}
+
+		add(DeviceListChange{UserID: "@u:hs", DeviceID: "KEEP", Chained: true}) // 11
+		for i := range 10 {
+			add(DeviceListChange{UserID: "@u:hs", DeviceID: fmt.Sprint("GONE", i), Chained: true}) // 12..21
+		}
+		if n, err := s.FoldDeviceListChanges(ctx, "@u:hs", []string{"KEEP"}); err != nil || n != 9 {
+			t.Fatalf("folded %d, %v; want the 9 deleted devices' rows but the chain's head", n, err)
+		}
+		if n := count("@u:hs"); n != 3 {
+			t.Errorf("after folding: %d rows, want KEEP, the head and the folded row", n)
+		}
+		if n, err := s.FoldDeviceListChanges(ctx, "@u:hs", []string{"KEEP"}); err != nil || n != 0 {
+			t.Errorf("folding again: %d, %v", n, err)
+		}
+		for _, tc := range []struct {
+			from, to int64
+			want     string
+		}{
+			{0, 25, "[@remote:elsewhere @u:hs]"},
+			{11, 12, "[@u:hs]"}, // a folded change
+			{20, 21, "[@u:hs]"}, // the head
+			{21, 30, "[]"},
+		} {
+			got, _, err := s.UsersWithDeviceListChanges(ctx, tc.from, tc.to, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sort.Strings(got)
+			if fmt.Sprint(got) != tc.want {
+				t.Errorf("changes in (%d, %d]: %v, want %s", tc.from, tc.to, got, tc.want)
+			}
+		}
+		c := []DeviceListChange{{Pos: 30, UserID: "@u:hs", DeviceID: "NEW", Chained: true}}
+		if err := s.AddDeviceListChanges(ctx, c); err != nil || c[0].PrevPos != 21 {
+			t.Fatalf("prev_pos after folding %d, %v; want the head, 21", c[0].PrevPos, err)
+		}
+		if top, err := s.MaxDeviceListPos(ctx); err != nil || top != 30 {
+			t.Fatalf("high-water mark %d, %v", top, err)
+		}
+	})
+}
+
 // The migration to one row per (user, device) keeps each pair's latest
 // row, standing for the earliest position it replaced.
 func TestDeviceListChanges_MigrationKeepsLatestRowPerDevice(t *testing.T) {

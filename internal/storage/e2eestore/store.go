@@ -17,8 +17,10 @@
 //     maximum alone could go backwards across a restart and give a new
 //     message a position a client's token already covers;
 //   - e2ee_device_keys, e2ee_one_time_keys, e2ee_fallback_keys: the keys;
-//   - e2ee_device_list_changes: the device-list stream, one row per change
-//     of a user's devices or keys;
+//   - e2ee_device_list_changes: the device-list stream, a row per device
+//     a local user has (and one for their deleted devices and keys as a
+//     whole), one per other server's user (AddDeviceListChanges,
+//     FoldDeviceListChanges);
 //   - e2ee_remote_device_lists, e2ee_remote_devices: the cache of other
 //     servers' users' device lists, kept in step by m.device_list_update;
 //   - e2ee_dehydrated_devices: each user's dehydrated device (MSC3814).
