@@ -66,15 +66,30 @@ import (
 //   - v1.17: application services managing their users' devices
 //     (MSC4190) and acting as a device (MSC4326), no legacy mention push
 //     rules (MSC4210).
+//   - v1.18: the suspension and locking admin endpoints with the
+//     m.account_moderation capability (MSC4323), the
+//     m.forget_forced_upon_leave capability (forget_rooms_on_leave,
+//     MSC4267), redactions through /send (MSC4169), invite blocking
+//     (MSC4380), Policy Servers (MSC4284: local events signed by the
+//     room's Policy Server before they are stored, received ones without
+//     its signature soft-failed). Its OAuth 2.0 additions (MSC4191,
+//     MSC3824, MSC4341) concern servers that offer the OAuth 2.0 API,
+//     which Myelin does not (see v1.15); M_USER_LIMIT_EXCEEDED concerns
+//     per-user quotas, which Myelin does not have.
+//   - v1.19: GET /v1/mutual_rooms (MSC2666), unsigned.replaces_state,
+//     server ACLs matched case-insensitively (MSC4436), the Policy
+//     Server's signature kept beside the origin's when they share a name;
+//     its other additions (image packs, m.key_backup account data,
+//     encrypted history sharing) are between clients.
 //
 // Later versions stay off the list until every feature they bring is
-// served (v1.18 adds the suspension and locking admin endpoints and
-// policy servers); the stable flags below announce features to clients
-// that look for the flag rather than the version.
+// served; the stable flags below announce features to clients that look
+// for the flag rather than the version.
 var specVersions = []string{
 	"r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0", "r0.6.0", "r0.6.1",
 	"v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9",
 	"v1.10", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17",
+	"v1.18", "v1.19",
 }
 
 // unstableFeatures are the flags clients check, before a spec version that
