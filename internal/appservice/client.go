@@ -122,17 +122,8 @@ func NewClient(cfg ClientConfig) *Client {
 		}
 		return guarded.DialContext(ctx, network, addr)
 	}
-	tr := &http.Transport{
-		Proxy:                 nil, // a proxy would dial out of the policy's sight
-		DialContext:           dial,
-		TLSHandshakeTimeout:   cfg.Timeout,
-		ResponseHeaderTimeout: cfg.Timeout,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       time.Minute,
-		ForceAttemptHTTP2:     true,
-	}
-	return &Client{timeout: cfg.Timeout, http: &http.Client{Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &Client{timeout: cfg.Timeout, http: &http.Client{Transport: netguard.Transport(dial, cfg.Timeout, 8, nil),
+		CheckRedirect: netguard.NoRedirects}}
 }
 
 // hostPort is the "host:port" the transport dials for a URL.

@@ -75,19 +75,8 @@ func New(cfg Config) *Client {
 		cfg.Timeout = DefaultTimeout
 	}
 	dialer := cfg.Guard.Dialer(&net.Dialer{Timeout: cfg.Timeout})
-	tr := &http.Transport{
-		Proxy:                 nil, // a proxy would dial out of the guard's sight
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   cfg.Timeout,
-		ResponseHeaderTimeout: cfg.Timeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       time.Minute,
-		ForceAttemptHTTP2:     true,
-	}
-	return &Client{timeout: cfg.Timeout, http: &http.Client{Transport: tr, Timeout: cfg.Timeout,
-		// An identity server answers; it does not send us elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	tr := netguard.Transport(dialer.DialContext, cfg.Timeout, 4, &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12})
+	return &Client{timeout: cfg.Timeout, http: &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: netguard.NoRedirects}}
 }
 
 // Request names the identity server and the user's access token there, as a

@@ -74,19 +74,8 @@ func NewDelivery(cfg DeliveryConfig) *Delivery {
 		cfg.Log = slog.Default()
 	}
 	dialer := cfg.Guard.Dialer(&net.Dialer{Timeout: requestTimeout})
-	tr := &http.Transport{
-		// No proxy: a proxy would dial out of the guard's sight.
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		TLSHandshakeTimeout:   requestTimeout,
-		ResponseHeaderTimeout: requestTimeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       time.Minute,
-		ForceAttemptHTTP2:     true,
-	}
-	client := &http.Client{Transport: tr, Timeout: requestTimeout,
-		// A gateway answers; it does not send us elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Transport: netguard.Transport(dialer.DialContext, requestTimeout, 4, nil),
+		Timeout: requestTimeout, CheckRedirect: netguard.NoRedirects}
 	return &Delivery{cfg: cfg, client: client, slots: make(chan struct{}, maxConcurrent),
 		running: map[int64]bool{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 }
