@@ -45,6 +45,10 @@ func (s istr) String() string {
 	return s.h.Value()
 }
 
+// noOrigin is the origin of an event without one (v11+ dropped the field),
+// made once rather than looked up for every event parsed.
+var noOrigin = unique.Make("")
+
 // intern returns the handle of the JSON string raw (quotes included): a
 // string stays in memory once however many events hold it, for as long as
 // one does. A plain string (no escapes, valid UTF-8, as almost every ID
@@ -180,7 +184,7 @@ func buildEvent(obj object, v *roomversion.Version, knownID string) (*Event, err
 		return nil, err
 	}
 	raw, content := obj.encodeFinding("content")
-	e := &Event{version: v, json: raw[:len(raw):len(raw)], origin: unique.Make("")}
+	e := &Event{version: v, json: raw[:len(raw):len(raw)], origin: noOrigin}
 
 	if typ := p.Type.String(); typ == "" {
 		return nil, errorf("missing type")
