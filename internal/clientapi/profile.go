@@ -127,7 +127,7 @@ func (a *AccountAPI) profileTarget(r *http.Request, s *httpapi.Session) (userID,
 	if s.IsGuest && key != fieldDisplayName {
 		return "", "", merr.GuestAccessForbidden("Guests may only change their display name")
 	}
-	if err := refuseSuspended(s, "Changing your profile"); err != nil {
+	if err := httpapi.RefuseSuspended(s, "Changing your profile"); err != nil {
 		return "", "", err
 	}
 	return userID, key, nil

@@ -32,7 +32,7 @@ type createRoomBody struct {
 
 // createRoom is POST /createRoom (client-server-api "Creation").
 func (a *RoomAPI) createRoom(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
-	if err := refuseSuspended(s, "Creating rooms"); err != nil {
+	if err := httpapi.RefuseSuspended(s, "Creating rooms"); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

@@ -62,7 +62,7 @@ func (a *RoomAPI) sendMembership(r *http.Request, s *httpapi.Session, roomID, ta
 // server, the via/server_name parameters, the room ID's server, or the
 // server that invited us.
 func (a *RoomAPI) join(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
-	if err := refuseSuspended(s, "Joining rooms"); err != nil {
+	if err := httpapi.RefuseSuspended(s, "Joining rooms"); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -330,7 +330,7 @@ func joinContent(profile map[string]any, body map[string]json.RawMessage) map[st
 
 // knock is POST /knock/{roomIdOrAlias}.
 func (a *RoomAPI) knock(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
-	if err := refuseSuspended(s, "Knocking on rooms"); err != nil {
+	if err := httpapi.RefuseSuspended(s, "Knocking on rooms"); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -378,7 +378,7 @@ type targetBody struct {
 // targeted handles invite, kick, ban and unban: membership changes made by
 // one user to another.
 func (a *RoomAPI) targeted(w http.ResponseWriter, r *http.Request, s *httpapi.Session, membership string, check func(cur string) error) {
-	if err := refuseSuspended(s, "Changing other users' memberships"); err != nil {
+	if err := httpapi.RefuseSuspended(s, "Changing other users' memberships"); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -530,7 +530,7 @@ func thirdPartyRequest(body []byte) (req identity.Request, ok bool, err error) {
 func (a *RoomAPI) inviteThirdParty(ctx context.Context, s *httpapi.Session, roomID string, req identity.Request) (string, error) {
 	// The invite is sent by the third-party invite service, past the
 	// checks of sendEvent (suspension.go).
-	if err := refuseSuspended(s, "Sending invites"); err != nil {
+	if err := httpapi.RefuseSuspended(s, "Sending invites"); err != nil {
 		return "", err
 	}
 	if a.ThirdPartyInvites == nil {

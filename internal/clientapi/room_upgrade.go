@@ -18,7 +18,7 @@ const maxAdditionalCreators = 100
 // upgradeRoom is POST /rooms/{roomId}/upgrade (client-server-api "Room
 // Upgrades").
 func (a *RoomAPI) upgradeRoom(w http.ResponseWriter, r *http.Request, s *httpapi.Session) {
-	if err := refuseSuspended(s, "Upgrading rooms"); err != nil {
+	if err := httpapi.RefuseSuspended(s, "Upgrading rooms"); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}

@@ -38,12 +38,6 @@ import (
 // joins the account row), so a suspension applies to the next request on
 // every process sharing the database.
 
-// refuseSuspended refuses what for a suspended session; nil otherwise.
-var refuseSuspended = httpapi.RefuseSuspended
-
-// errSuspended is the spec's answer to a forbidden action.
-func errSuspended(what string) error { return httpapi.Suspended(what) }
-
 // refuseSuspendedEvent refuses a room event a suspended user may not send:
 // anything but their own leave and a redaction of their own event.
 func (a *RoomAPI) refuseSuspendedEvent(ctx context.Context, s *httpapi.Session, b *event.Builder) error {
@@ -54,7 +48,7 @@ func (a *RoomAPI) refuseSuspendedEvent(ctx context.Context, s *httpapi.Session, 
 	case event.TypeRedaction:
 		// An event not found cannot be shown to be the user's own.
 		if target, err := a.Engine.Store().EventOnly(ctx, b.Redacts); err != nil || target.Sender() != s.UserID {
-			return errSuspended("Redacting other users' events")
+			return httpapi.Suspended("Redacting other users' events")
 		}
 		return nil
 	case event.TypeMember:
@@ -64,10 +58,10 @@ func (a *RoomAPI) refuseSuspendedEvent(ctx context.Context, s *httpapi.Session, 
 		if b.StateKey != nil && *b.StateKey == s.UserID && json.Unmarshal(b.Content, &c) == nil && c.Membership == event.Leave {
 			return nil
 		}
-		return errSuspended("Changing room memberships other than leaving")
+		return httpapi.Suspended("Changing room memberships other than leaving")
 	}
 	if b.StateKey != nil {
-		return errSuspended("Sending state events")
+		return httpapi.Suspended("Sending state events")
 	}
-	return errSuspended("Sending messages")
+	return httpapi.Suspended("Sending messages")
 }

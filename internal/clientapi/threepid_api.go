@@ -221,7 +221,7 @@ func (a *AccountAPI) deleteThreepid(w http.ResponseWriter, r *http.Request, s *h
 	}
 	// A suspended user may change or add admin contacts, "but not remove"
 	// them (client-server-api "Account suspension").
-	if err := refuseSuspended(s, "Removing a contact address"); err != nil {
+	if err := httpapi.RefuseSuspended(s, "Removing a contact address"); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
